@@ -1,0 +1,51 @@
+package logs
+
+import "time"
+
+// Record is one gateway request log line. Field names are the column names of
+// Azure's ApiManagementGatewayLogs table so the same queries work on both.
+// Times are milliseconds.
+type Record struct {
+	TimeGenerated       time.Time `json:"TimeGenerated"`
+	CorrelationId       string    `json:"CorrelationId"`
+	Method              string    `json:"Method"`
+	Url                 string    `json:"Url"`
+	ResponseCode        int       `json:"ResponseCode"`
+	ResponseSize        int64     `json:"ResponseSize"`
+	BackendMethod       string    `json:"BackendMethod,omitempty"`
+	BackendUrl          string    `json:"BackendUrl,omitempty"`
+	BackendResponseCode int       `json:"BackendResponseCode"`
+	BackendTime         int64     `json:"BackendTime"`
+	ClientTime          int64     `json:"ClientTime"`
+	TotalTime           int64     `json:"TotalTime"`
+	Cache               string    `json:"Cache"`
+	CallerIpAddress     string    `json:"CallerIpAddress"`
+	ApiId               string    `json:"ApiId,omitempty"`
+	OperationId         string    `json:"OperationId,omitempty"`
+	ProductId           string    `json:"ProductId,omitempty"`
+	ApimSubscriptionId  string    `json:"ApimSubscriptionId,omitempty"`
+	BackendId           string    `json:"BackendId,omitempty"`
+	IsRequestSuccess    bool      `json:"IsRequestSuccess"`
+	LastErrorReason     string    `json:"LastErrorReason,omitempty"`
+	LastErrorMessage    string    `json:"LastErrorMessage,omitempty"`
+	LastErrorSource     string    `json:"LastErrorSource,omitempty"`
+	LastErrorSection    string    `json:"LastErrorSection,omitempty"`
+	Errors              []Error   `json:"Errors,omitempty"`
+}
+
+// Error is one entry of the Errors column: every error raised while the
+// request ran, in order (the last one is also in the LastError* columns).
+type Error struct {
+	Source  string `json:"Source"`
+	Reason  string `json:"Reason"`
+	Message string `json:"Message"`
+	Section string `json:"Section"`
+	Elapsed int64  `json:"Elapsed"`
+}
+
+// Cache column values.
+const (
+	CacheHit  = "hit"
+	CacheMiss = "miss"
+	CacheNone = "none"
+)
