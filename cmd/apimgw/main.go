@@ -1,0 +1,186 @@
+// Command apimgw is the apimgw gateway and its tools: serve, validate,
+// diagnose, simulate and version. See SPEC.md §1 for the command line.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/apimgw/apimgw/internal/config"
+	"github.com/apimgw/apimgw/internal/diagnose"
+	"github.com/apimgw/apimgw/internal/gateway"
+	"github.com/apimgw/apimgw/internal/policy"
+	"github.com/apimgw/apimgw/internal/sim"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `apimgw — an API gateway for Azure API Management style APIs and policies
+
+Usage:
+  apimgw serve [-c FILE]                 run the gateway (default ./gateway.yaml)
+  apimgw validate -c FILE                compile the whole configuration and report every error
+  apimgw validate --policy FILE...       compile standalone policy files
+  apimgw diagnose [--format text|json|html] [-o OUT] LOGFILE...
+  apimgw simulate [flags] | -f SCENARIO  predict outbound port usage and failures
+  apimgw version                         print version and build info
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run dispatches a subcommand and returns the exit code: 0 success, 1 bad
+// input, 2 usage error.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stderr)
+	case "validate":
+		return validate(args[1:], stdout, stderr)
+	case "diagnose":
+		return diagnose.Main(args[1:], stdout, stderr)
+	case "simulate":
+		return sim.Main(args[1:], stdout, stderr)
+	case "version", "--version", "-version":
+		printVersion(stdout)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "apimgw: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
+
+func serve(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("c", "gateway.yaml", "configuration file")
+	level := fs.String("log-level", "info", "diagnostic log level: debug, info, warn, error")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "apimgw serve: unexpected arguments %v\n", fs.Args())
+		return 2
+	}
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(*level)); err != nil {
+		fmt.Fprintf(stderr, "apimgw serve: -log-level: %v\n", err)
+		return 2
+	}
+	// Diagnostics go to stderr; stdout is the request log by default.
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reload := make(chan struct{}, 1)
+	go func() {
+		for range hup {
+			select {
+			case reload <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	err := gateway.Serve(ctx, gateway.ServeOptions{ConfigPath: *file, Log: log, Reload: reload})
+	if err != nil {
+		printErrors(stderr, err)
+		return 1
+	}
+	return 0
+}
+
+func validate(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("c", "", "configuration file")
+	policyMode := fs.Bool("policy", false, "compile the arguments as standalone policy files")
+	fragments := fs.String("fragments", "", "with --policy: folder of policy fragments")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *policyMode {
+		if fs.NArg() == 0 {
+			fmt.Fprintln(stderr, "apimgw validate --policy: name at least one policy file")
+			return 2
+		}
+		c := &policy.Compiler{FragmentsDir: *fragments, AnyNamedValue: true}
+		for _, f := range fs.Args() {
+			c.CompileFile("api", f)
+		}
+		if errs := c.Errors(); len(errs) > 0 {
+			for _, e := range errs {
+				fmt.Fprintln(stderr, e)
+			}
+			return 1
+		}
+		fmt.Fprintf(stdout, "%d policy file(s) OK\n", fs.NArg())
+		return 0
+	}
+	if *file == "" {
+		if fs.NArg() == 1 {
+			*file = fs.Arg(0)
+		} else {
+			fmt.Fprintln(stderr, "apimgw validate: -c FILE is required")
+			return 2
+		}
+	}
+	cfg, err := config.Load(*file)
+	if err == nil {
+		_, err = gateway.Build(cfg, &policy.Env{})
+	}
+	if err != nil {
+		printErrors(stderr, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: OK (%d APIs, %d backends, %d products, %d subscriptions)\n",
+		*file, len(cfg.Apis), len(cfg.Backends), len(cfg.Products), len(cfg.Subscriptions))
+	return 0
+}
+
+// printErrors prints one error per line (config and build errors are lists).
+func printErrors(w io.Writer, err error) {
+	var list config.ErrorList
+	var build *gateway.BuildError
+	switch {
+	case errors.As(err, &list):
+		for _, e := range list {
+			fmt.Fprintln(w, e)
+		}
+	case errors.As(err, &build):
+		for _, e := range build.Errs {
+			fmt.Fprintln(w, e)
+		}
+	default:
+		fmt.Fprintln(w, "apimgw:", err)
+	}
+}
+
+func printVersion(w io.Writer) {
+	fmt.Fprintf(w, "apimgw %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" || s.Key == "vcs.time" || s.Key == "vcs.modified" {
+				fmt.Fprintf(w, "  %s=%s\n", s.Key, s.Value)
+			}
+		}
+	}
+}

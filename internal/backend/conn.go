@@ -1,0 +1,494 @@
+package backend
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// staleCheckAfter is how long a connection must have been idle before it
+// is probed for a close by the backend before reuse. Shorter idle periods
+// make such a close unlikely, and the probe costs a system call.
+const staleCheckAfter = 100 * time.Millisecond
+
+// keepAliveMargin is how much earlier than the timeout a backend announces
+// in Keep-Alive: timeout=N the gateway stops reusing a connection.
+const keepAliveMargin = 250 * time.Millisecond
+
+// maxInformational bounds the 1xx responses skipped before the final one.
+const maxInformational = 5
+
+var aLongTimeAgo = time.Unix(1, 0)
+
+// pconn is one HTTP/1.1 connection to a destination. It carries one request
+// at a time; its owner is the request that acquired it until the response
+// body is finished, then the pool.
+type pconn struct {
+	p      *pool
+	conn   net.Conn
+	tcp    *net.TCPConn // for the idle probe; nil if unavailable
+	cr     countingReader
+	cw     countingWriter
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	gen    uint64
+	idleAt time.Time
+	// idleLimit is the backend's announced keep-alive timeout less a
+	// margin; 0 when none was announced.
+	idleLimit time.Duration
+	requests  int
+	closed    atomic.Bool
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func newPconn(p *pool, c net.Conn, tcp *net.TCPConn, gen uint64) *pconn {
+	pc := &pconn{p: p, conn: c, tcp: tcp, gen: gen}
+	pc.cr.r = c
+	pc.cw.w = c
+	pc.br = bufio.NewReaderSize(&pc.cr, 4096)
+	pc.bw = bufio.NewWriterSize(&pc.cw, 4096)
+	return pc
+}
+
+// close closes the socket once and moves its port into the reclaim window.
+func (pc *pconn) close() {
+	if pc.closed.Swap(true) {
+		return
+	}
+	_ = pc.conn.Close()
+	pc.p.ledger.release()
+	pc.p.closedN.Add(1)
+}
+
+// interrupt makes any blocked read or write on the connection return.
+func (pc *pconn) interrupt() { _ = pc.conn.SetDeadline(aLongTimeAgo) }
+
+func (pc *pconn) expired(now time.Time, idleTimeout time.Duration) bool {
+	idle := now.Sub(pc.idleAt)
+	if pc.idleLimit > 0 && idle >= pc.idleLimit {
+		return true
+	}
+	return idleTimeout > 0 && idle >= idleTimeout
+}
+
+// peerClosed reports whether an idle connection can be seen to have been
+// closed by the backend (or to carry unexpected bytes), so that it is not
+// reused. It only probes connections idle for a while.
+func (pc *pconn) peerClosed(now time.Time) bool {
+	if pc.br.Buffered() > 0 {
+		return true
+	}
+	if pc.tcp == nil || now.Sub(pc.idleAt) < staleCheckAfter {
+		return false
+	}
+	return peerClosed(pc.tcp)
+}
+
+// roundTrip writes req and reads the response head. On success the
+// response body owns the connection until it is read to the end or closed.
+// On failure the connection is closed and retry says whether sending the
+// request again on a fresh connection is safe.
+func (pc *pconn) roundTrip(ctx context.Context, req *http.Request) (resp *http.Response, err error, retry bool) {
+	cfg := pc.p.cfg.Load()
+	reused := pc.requests > 0
+	pc.requests++
+	closeConn := !cfg.keepAlive || req.Close
+
+	var stop func() bool
+	if ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, pc.interrupt)
+	}
+	written, read := pc.cw.n, pc.cr.n
+
+	var writeDone chan error
+	if hasBody(req) {
+		writeDone = make(chan error, 1)
+		go func() {
+			err := pc.writeRequest(req, closeConn)
+			if err != nil {
+				pc.interrupt() // unblock the response read
+			}
+			writeDone <- err
+		}()
+	} else if werr := pc.writeRequest(req, closeConn); werr != nil {
+		return pc.fail(ctx, stop, nil, werr, MsgClosedOnSend, reused, true, written, req)
+	}
+
+	resp, err = pc.readResponse(req)
+	if err != nil {
+		msg := MsgClosedUnexpected
+		if !isConnError(err) {
+			msg = MsgProtocolViolation
+		}
+		return pc.fail(ctx, stop, writeDone, err, msg, reused, pc.cr.n == read, written, req)
+	}
+
+	if ka := resp.Header.Get("Keep-Alive"); ka != "" {
+		pc.idleLimit = keepAliveLimit(ka)
+	}
+	if tc, ok := pc.conn.(*tls.Conn); ok {
+		st := tc.ConnectionState()
+		resp.TLS = &st
+	}
+	b := &body{pc: pc, ctx: ctx, stop: stop, writeDone: writeDone,
+		reuse: !closeConn && !resp.Close && resp.StatusCode != http.StatusSwitchingProtocols}
+	switch {
+	case resp.StatusCode == http.StatusSwitchingProtocols:
+		resp.Body = &upgradeBody{body: b}
+	case resp.Body == http.NoBody || resp.Body == nil:
+		resp.Body = http.NoBody
+		b.finish(true)
+	default:
+		b.rc = resp.Body
+		resp.Body = b
+	}
+	return resp, nil, false
+}
+
+// fail closes the connection after a failed exchange and decides whether
+// a retry is safe: the connection had been used before, the backend gave
+// no byte of a response, and either the request is idempotent and can be
+// sent again, or nothing of it reached the socket.
+func (pc *pconn) fail(ctx context.Context, stop func() bool, writeDone chan error, err error, msg string, reused, nothingRead bool, written int64, req *http.Request) (*http.Response, error, bool) {
+	pc.interrupt()
+	if writeDone != nil {
+		if werr := <-writeDone; werr != nil && errors.Is(werr, errBodyWrite) {
+			// The request body failed (the client's upload broke): that
+			// is the cause, not the interrupted read.
+			err, msg = werr, MsgClosedOnSend
+		}
+	}
+	nothingWritten := pc.cw.n == written
+	if stop != nil {
+		stop()
+	}
+	pc.p.release(pc, false)
+	replayable := !hasBody(req) || req.GetBody != nil
+	retry := reused && nothingRead && replayable && (isIdempotent(req) || nothingWritten)
+	return nil, newError(ctx, msg, fmt.Errorf("%s %s via %s: %w", req.Method, req.URL.Redacted(), pc.p.addr, err)), retry
+}
+
+var errBodyWrite = errors.New("write request body")
+
+// readResponse reads the response head, skipping informational responses.
+func (pc *pconn) readResponse(req *http.Request) (*http.Response, error) {
+	for i := 0; ; i++ {
+		resp, err := http.ReadResponse(pc.br, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
+			return resp, nil
+		}
+		if i >= maxInformational {
+			return nil, errors.New("too many 1xx informational responses")
+		}
+	}
+}
+
+// writeRequest serialises req as HTTP/1.1 and streams its body.
+func (pc *pconn) writeRequest(req *http.Request, closeConn bool) error {
+	if err := pc.writeHead(req, closeConn); err != nil {
+		closeBody(req)
+		return err
+	}
+	if hasBody(req) {
+		err := pc.writeBody(req)
+		_ = req.Body.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return pc.bw.Flush()
+}
+
+func (pc *pconn) writeHead(req *http.Request, closeConn bool) error {
+	method := req.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	if !validMethod(method) {
+		return fmt.Errorf("invalid method %q", method)
+	}
+	host := req.Host
+	if host == "" {
+		host = req.URL.Host
+	}
+	if !validHost(host) {
+		return fmt.Errorf("invalid Host header %q", host)
+	}
+	uri := req.URL.RequestURI()
+	if strings.ContainsAny(uri, " \r\n") {
+		return fmt.Errorf("invalid request URI %q", uri)
+	}
+	bw := pc.bw
+	bw.WriteString(method)
+	bw.WriteByte(' ')
+	bw.WriteString(uri)
+	bw.WriteString(" HTTP/1.1\r\nHost: ")
+	bw.WriteString(host)
+	bw.WriteString("\r\n")
+	if _, ok := req.Header["User-Agent"]; !ok {
+		bw.WriteString("User-Agent: Go-http-client/1.1\r\n")
+	}
+	for k, vv := range req.Header {
+		switch k {
+		case "Host", "Content-Length", "Transfer-Encoding", "Trailer":
+			continue
+		}
+		if !validToken(k) {
+			return fmt.Errorf("invalid header field name %q", k)
+		}
+		for _, v := range vv {
+			if !validFieldValue(v) {
+				return fmt.Errorf("invalid header field value for %q", k)
+			}
+			if v == "" && k == "User-Agent" {
+				continue
+			}
+			bw.WriteString(k)
+			bw.WriteString(": ")
+			bw.WriteString(v)
+			bw.WriteString("\r\n")
+		}
+	}
+	switch {
+	case hasBody(req) && req.ContentLength > 0:
+		bw.WriteString("Content-Length: ")
+		bw.WriteString(strconv.FormatInt(req.ContentLength, 10))
+		bw.WriteString("\r\n")
+	case hasBody(req):
+		bw.WriteString("Transfer-Encoding: chunked\r\n")
+		if len(req.Trailer) > 0 {
+			names := make([]string, 0, len(req.Trailer))
+			for k := range req.Trailer {
+				if !validToken(k) {
+					return fmt.Errorf("invalid trailer name %q", k)
+				}
+				names = append(names, k)
+			}
+			bw.WriteString("Trailer: ")
+			bw.WriteString(strings.Join(names, ","))
+			bw.WriteString("\r\n")
+		}
+	case method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch:
+		bw.WriteString("Content-Length: 0\r\n")
+	}
+	if closeConn {
+		bw.WriteString("Connection: close\r\n")
+	}
+	_, err := bw.WriteString("\r\n")
+	return err
+}
+
+func (pc *pconn) writeBody(req *http.Request) error {
+	if req.ContentLength > 0 {
+		n, err := io.Copy(pc.bw, io.LimitReader(req.Body, req.ContentLength))
+		if err != nil {
+			return fmt.Errorf("%w: %w", errBodyWrite, err)
+		}
+		if n != req.ContentLength {
+			return fmt.Errorf("%w: body has %d bytes, Content-Length says %d", errBodyWrite, n, req.ContentLength)
+		}
+		return nil
+	}
+	cw := httputil.NewChunkedWriter(pc.bw)
+	if _, err := io.Copy(cw, req.Body); err != nil {
+		return fmt.Errorf("%w: %w", errBodyWrite, err)
+	}
+	if err := cw.Close(); err != nil {
+		return fmt.Errorf("%w: %w", errBodyWrite, err)
+	}
+	for k, vv := range req.Trailer {
+		for _, v := range vv {
+			if !validFieldValue(v) {
+				return fmt.Errorf("%w: invalid trailer value for %q", errBodyWrite, k)
+			}
+			pc.bw.WriteString(k)
+			pc.bw.WriteString(": ")
+			pc.bw.WriteString(v)
+			pc.bw.WriteString("\r\n")
+		}
+	}
+	_, err := pc.bw.WriteString("\r\n")
+	return err
+}
+
+func validMethod(m string) bool { return validToken(m) }
+
+// isIdempotent follows net/http: safe methods, and requests that carry an
+// idempotency key.
+func isIdempotent(req *http.Request) bool {
+	switch req.Method {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	if _, ok := req.Header["Idempotency-Key"]; ok {
+		return true
+	}
+	_, ok := req.Header["X-Idempotency-Key"]
+	return ok
+}
+
+// isConnError reports whether err came from the socket (as opposed to a
+// malformed response).
+func isConnError(err error) bool {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne)
+}
+
+// keepAliveLimit parses a Keep-Alive header ("timeout=5, max=100") into how
+// long the connection may stay idle; 0 when there is no timeout.
+func keepAliveLimit(v string) time.Duration {
+	for part := range strings.SplitSeq(v, ",") {
+		k, val, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok || !strings.EqualFold(strings.TrimSpace(k), "timeout") {
+			continue
+		}
+		n, err := strconv.Atoi(strings.Trim(strings.TrimSpace(val), `"`))
+		if err != nil || n < 0 {
+			return 0
+		}
+		d := time.Duration(n)*time.Second - keepAliveMargin
+		if d <= 0 {
+			// timeout=0: the backend closes at once; never reuse.
+			return time.Nanosecond
+		}
+		return d
+	}
+	return 0
+}
+
+// body is the response body of an HTTP/1.1 exchange. Reading it to the end
+// returns the connection to the pool; closing it early closes the
+// connection. Cancelling the request's context aborts a blocked read.
+type body struct {
+	pc        *pconn
+	ctx       context.Context
+	rc        io.ReadCloser
+	stop      func() bool
+	writeDone chan error
+	reuse     bool
+
+	mu   sync.Mutex
+	done bool
+	err  error // returned by reads after finish
+}
+
+// Read implements io.Reader.
+func (b *body) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	if b.done {
+		err := b.err
+		b.mu.Unlock()
+		return 0, err
+	}
+	b.mu.Unlock()
+	n, err := b.rc.Read(p)
+	switch {
+	case err == io.EOF:
+		b.finish(true)
+	case err != nil:
+		b.finish(false)
+		err = newError(b.ctx, MsgClosedOnReceive, fmt.Errorf("read response body from %s: %w", b.pc.p.addr, err))
+		b.mu.Lock()
+		b.err = err
+		b.mu.Unlock()
+	}
+	return n, err
+}
+
+// Close implements io.Closer. Closing before the end closes the connection.
+func (b *body) Close() error {
+	b.finish(false)
+	return nil
+}
+
+// finish ends the exchange once: the connection goes back to the pool if
+// the response was read to the end, the request was fully written and the
+// context did not interrupt the socket; otherwise it is closed.
+func (b *body) finish(eof bool) {
+	b.mu.Lock()
+	if b.done {
+		b.mu.Unlock()
+		return
+	}
+	b.done = true
+	if eof {
+		b.err = io.EOF
+	} else {
+		b.err = errors.New("read on closed response body")
+	}
+	b.mu.Unlock()
+
+	reuse := eof && b.reuse
+	if b.writeDone != nil {
+		select {
+		case werr := <-b.writeDone:
+			reuse = reuse && werr == nil
+		default:
+			// The backend answered before reading the whole request.
+			reuse = false
+			b.pc.interrupt()
+			<-b.writeDone
+		}
+	}
+	if b.stop != nil && !b.stop() {
+		reuse = false // the context fired and poisoned the deadline
+	}
+	b.pc.p.release(b.pc, reuse)
+	b.pc.p.active.Add(-1)
+}
+
+// upgradeBody is the body of a 101 Switching Protocols response: the
+// connection itself, readable and writable, never reused.
+type upgradeBody struct {
+	body *body
+}
+
+// Read implements io.Reader.
+func (u *upgradeBody) Read(p []byte) (int, error) { return u.body.pc.br.Read(p) }
+
+// Write implements io.Writer.
+func (u *upgradeBody) Write(p []byte) (int, error) { return u.body.pc.conn.Write(p) }
+
+// Close implements io.Closer and closes the connection.
+func (u *upgradeBody) Close() error {
+	u.body.finish(false)
+	return nil
+}

@@ -1,0 +1,10 @@
+// Package backend is the gateway's outbound connection manager: it sends
+// requests to backends over pooled keep-alive connections, one pool per
+// destination IP:port, bounds the connections to each destination and queues
+// requests that find none free, retries the keep-alive race once when that is
+// safe, spreads connections over every address a backend host has, and keeps
+// a PortLedger per destination that counts the source ports held (open
+// connections plus closed ones still inside the SNAT reclaim window) against
+// the SNAT port budget. A Manager is an http.RoundTripper; every failure it
+// returns is an *Error carrying APIM's error reason and message.
+package backend

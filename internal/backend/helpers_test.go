@@ -1,0 +1,196 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// testBackend is a real HTTP server on a loopback address that counts the
+// TCP connections it accepts and holds open.
+type testBackend struct {
+	*httptest.Server
+	accepted atomic.Int64
+	open     atomic.Int64
+}
+
+func newTestBackend(t *testing.T, addr string, h http.Handler, tune func(*http.Server)) *testBackend {
+	t.Helper()
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listen %s: %v", addr, err)
+	}
+	b := &testBackend{Server: httptest.NewUnstartedServer(h)}
+	b.Listener.Close()
+	b.Listener = ln
+	b.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		switch s {
+		case http.StateNew:
+			b.accepted.Add(1)
+			b.open.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			b.open.Add(-1)
+		}
+	}
+	if tune != nil {
+		tune(b.Config)
+	}
+	b.Start()
+	t.Cleanup(b.Close)
+	return b
+}
+
+// okHandler answers every request with a small fixed body.
+var okHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain")
+	_, _ = io.WriteString(w, "hello from "+r.Host)
+})
+
+func newTestManager(t *testing.T, o Options) (*Manager, *prometheus.Registry) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	m, err := NewManager(o, reg, nil)
+	if err != nil {
+		t.Fatalf("NewManager: %v", err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	return m, reg
+}
+
+// get sends one GET through m and reads the whole body.
+func get(ctx context.Context, m *Manager, url string) (int, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	resp, err := m.RoundTrip(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+// load sends n GETs from c concurrent clients, bounded by the test's time.
+func load(t *testing.T, m *Manager, url string, n, c int) (errs int, firstErr error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var next atomic.Int64
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range c {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(n) && ctx.Err() == nil {
+				code, _, err := get(ctx, m, url)
+				if err == nil && code != http.StatusOK {
+					err = fmt.Errorf("status %d", code)
+				}
+				if err != nil {
+					mu.Lock()
+					errs++
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return errs, firstErr
+}
+
+// metricValue returns the value of the metric name with the given labels.
+func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			got := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				got[lp.GetName()] = lp.GetValue()
+			}
+			for k, v := range labels {
+				if got[k] != v {
+					continue next
+				}
+			}
+			return value(m)
+		}
+	}
+	t.Fatalf("metric %s%v not found", name, labels)
+	return 0
+}
+
+func value(m *dto.Metric) float64 {
+	switch {
+	case m.Gauge != nil:
+		return m.Gauge.GetValue()
+	case m.Counter != nil:
+		return m.Counter.GetValue()
+	case m.Histogram != nil:
+		return float64(m.Histogram.GetSampleCount())
+	}
+	return 0
+}
+
+// checkNoLeaks waits for the goroutine count to return to base and for
+// every backend to have no connection open.
+func checkNoLeaks(t *testing.T, base int, backends ...*testBackend) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n := runtime.NumGoroutine()
+		open := int64(0)
+		for _, b := range backends {
+			open += b.open.Load()
+		}
+		if n <= base && open == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			buf = buf[:runtime.Stack(buf, true)]
+			t.Fatalf("leak: %d goroutines (baseline %d), %d backend connections open\n%s", n, base, open, buf)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func asError(t *testing.T, err error) *Error {
+	t.Helper()
+	var be *Error
+	if !errors.As(err, &be) {
+		t.Fatalf("error %v (%T) is not a *backend.Error", err, err)
+	}
+	return be
+}
+
+func hostPort(u string) string { return strings.TrimPrefix(u, "http://") }

@@ -1,0 +1,459 @@
+package backend
+
+import (
+	"cmp"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// reapInterval is how often idle connections past their timeout are closed.
+// Reuse checks the timeout too, so this only bounds how long they linger.
+const reapInterval = 500 * time.Millisecond
+
+// Manager is the outbound connection manager: an http.RoundTripper that
+// keeps one pool per backend authority and destination IP:port and a port
+// ledger per destination. It is safe for concurrent use; build it with
+// NewManager and stop it with Close.
+type Manager struct {
+	log      *slog.Logger
+	sink     *slogSink
+	dialer   *net.Dialer
+	resolver *net.Resolver
+	reg      prometheus.Registerer
+	coll     *collector
+	waitHist *prometheus.HistogramVec
+
+	opts  atomic.Pointer[Options]
+	hosts atomic.Pointer[map[hostKey]*hostEntry] // copy on write
+
+	mu      sync.Mutex // guards the fields below and writes to hosts
+	pools   map[poolKey]*pool
+	order   []*pool
+	ledgers map[string]*PortLedger
+	closed  bool
+
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+type hostKey struct{ scheme, host string }
+
+type poolKey struct{ scheme, authority, addr string }
+
+// NewManager builds a Manager from o (zero fields take the defaults),
+// registers its metrics on reg (nil: no metrics) and starts the goroutine
+// that closes idle connections. log may be nil.
+func NewManager(o Options, reg prometheus.Registerer, log *slog.Logger) (*Manager, error) {
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	m := &Manager{
+		log:      log,
+		sink:     &slogSink{log: log},
+		dialer:   &net.Dialer{KeepAlive: 30 * time.Second},
+		resolver: net.DefaultResolver,
+		reg:      reg,
+		pools:    map[poolKey]*pool{},
+		ledgers:  map[string]*PortLedger{},
+		done:     make(chan struct{}),
+	}
+	m.waitHist = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "apimgw_backend_wait_seconds",
+		Help:    "Time requests waited for a backend connection, per destination IP:port.",
+		Buckets: []float64{0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30},
+	}, []string{"destination", "host"})
+	m.coll = newCollector(m)
+	if reg != nil {
+		if err := reg.Register(m.waitHist); err != nil {
+			return nil, fmt.Errorf("register backend metrics: %w", err)
+		}
+		if err := reg.Register(m.coll); err != nil {
+			reg.Unregister(m.waitHist)
+			return nil, fmt.Errorf("register backend metrics: %w", err)
+		}
+	}
+	m.opts.Store(&o)
+	m.hosts.Store(&map[hostKey]*hostEntry{})
+	ctx, cancel := context.WithCancel(context.Background())
+	m.stop = cancel
+	go m.reapLoop(ctx)
+	return m, nil
+}
+
+// Update applies a new configuration (a reload). Pools, their connections
+// and the port ledgers are kept, so ports in the reclaim window keep
+// counting; connections whose protocol or TLS settings changed are closed
+// once idle.
+func (m *Manager) Update(o Options) error {
+	o, err := o.withDefaults()
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return errManagerClosed
+	}
+	m.opts.Store(&o)
+	for _, l := range m.ledgers {
+		l.configure(o.SNAT)
+	}
+	for _, p := range m.order {
+		old := p.cfg.Load()
+		p.configure(m.poolConfig(&o, p.scheme, old.serverName, old))
+	}
+	m.hosts.Store(&map[hostKey]*hostEntry{})
+	return nil
+}
+
+// poolConfig derives one pool's config from the options. old, if not nil,
+// is the pool's current config: its generation is kept unless existing
+// connections can no longer serve.
+func (m *Manager) poolConfig(o *Options, scheme, serverName string, old *poolConfig) *poolConfig {
+	authority := old.authority
+	h := o.Hosts[authority]
+	cfg := &poolConfig{
+		maxConns:       o.MaxConnsPerHost,
+		maxIdle:        o.MaxIdleConnsPerHost,
+		idleTimeout:    o.IdleConnTimeout,
+		connectTimeout: o.ConnectTimeout,
+		keepAlive:      h.keepAlive(),
+		protocol:       h.protocol(),
+		host:           h,
+		authority:      authority,
+		serverName:     serverName,
+		gen:            old.gen,
+	}
+	if !cfg.keepAlive {
+		cfg.maxIdle = 0
+	}
+	if scheme == "https" {
+		cfg.tls = &tls.Config{
+			ServerName:         serverName,
+			InsecureSkipVerify: h.TLSInsecureSkipVerify, //nolint:gosec // the user's explicit choice per backend
+			MinVersion:         tls.VersionTLS12,
+		}
+		if cfg.protocol == ProtocolHTTP1 {
+			cfg.tls.NextProtos = []string{"http/1.1"}
+		}
+	}
+	if old.protocol != "" && !old.host.equalTransport(h) {
+		cfg.gen++
+	}
+	return cfg
+}
+
+// RoundTrip implements http.RoundTripper. req.URL must be absolute (http
+// or https); the request's context bounds the wait for a connection, the
+// exchange and the reading of the body. Bodies are streamed both ways. Every
+// error is an *Error.
+func (m *Manager) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	if req.URL == nil {
+		closeBody(req)
+		return nil, &Error{Reason: ReasonBackendConnectionFailure, Message: MsgUnableToConnect, Err: errors.New("request has no URL")}
+	}
+	e, err := m.entry(req.URL)
+	if err != nil {
+		closeBody(req)
+		return nil, err
+	}
+	p, err := e.pick(ctx)
+	if err != nil {
+		closeBody(req)
+		return nil, err
+	}
+	if p.cfg.Load().protocol != ProtocolHTTP1 {
+		return p.roundTripH2(ctx, req)
+	}
+	return p.roundTrip(ctx, req)
+}
+
+// entry returns the host entry for u's scheme and authority.
+func (m *Manager) entry(u *url.URL) (*hostEntry, error) {
+	k := hostKey{u.Scheme, u.Host}
+	if e, ok := (*m.hosts.Load())[k]; ok {
+		return e, nil
+	}
+	var port string
+	switch u.Scheme {
+	case "http":
+		port = "80"
+	case "https":
+		port = "443"
+	default:
+		return nil, &Error{Reason: ReasonBackendConnectionFailure, Message: MsgUnableToConnect,
+			Err: fmt.Errorf("unsupported backend URL scheme %q", u.Scheme)}
+	}
+	hostname := strings.ToLower(u.Hostname())
+	if hostname == "" {
+		return nil, &Error{Reason: ReasonBackendConnectionFailure, Message: MsgUnableToConnect,
+			Err: fmt.Errorf("backend URL %q has no host", u.Redacted())}
+	}
+	if p := u.Port(); p != "" {
+		port = p
+	}
+	authority := net.JoinHostPort(hostname, port)
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, &Error{Reason: ReasonBackendConnectionFailure, Message: MsgUnableToConnect, Err: errManagerClosed}
+	}
+	cur := *m.hosts.Load()
+	if e, ok := cur[k]; ok {
+		return e, nil
+	}
+	o := m.opts.Load()
+	e := &hostEntry{m: m, scheme: u.Scheme, authority: authority, hostname: hostname, port: port, opts: o.Hosts[authority]}
+	// Another spelling of the same authority shares the entry.
+	for _, other := range cur {
+		if other.scheme == e.scheme && other.authority == authority {
+			e = other
+			break
+		}
+	}
+	if e.pools.Load() == nil {
+		if err := e.fixedAddresses(); err != nil {
+			return nil, err
+		}
+	}
+	next := make(map[hostKey]*hostEntry, len(cur)+1)
+	for kk, v := range cur {
+		next[kk] = v
+	}
+	next[k] = e
+	m.hosts.Store(&next)
+	return e, nil
+}
+
+// poolFor returns the pool of one authority and destination, creating it
+// (and the destination's ledger) on first use. m.mu must be held.
+func (m *Manager) poolFor(e *hostEntry, addr string) *pool {
+	k := poolKey{e.scheme, e.authority, addr}
+	if p, ok := m.pools[k]; ok {
+		return p
+	}
+	o := m.opts.Load()
+	l, ok := m.ledgers[addr]
+	if !ok {
+		l = newPortLedger(o.SNAT, time.Now)
+		m.ledgers[addr] = l
+	}
+	p := &pool{
+		scheme: e.scheme,
+		host:   e.authority,
+		addr:   addr,
+		ledger: l,
+		dialer: m.dialer,
+		wait:   m.waitHist.WithLabelValues(addr, e.authority),
+		log:    m.sink,
+	}
+	p.configure(m.poolConfig(o, e.scheme, e.hostname, &poolConfig{authority: e.authority}))
+	m.pools[k] = p
+	m.order = append(m.order, p)
+	m.log.Debug("backend pool created", "host", e.authority, "destination", addr)
+	return p
+}
+
+// Stats returns a snapshot of every pool, ordered by host and destination.
+func (m *Manager) Stats() []DestinationStats {
+	m.mu.Lock()
+	ps := slices.Clone(m.order)
+	m.mu.Unlock()
+	out := make([]DestinationStats, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, p.stats())
+	}
+	slices.SortFunc(out, func(a, b DestinationStats) int {
+		return cmp.Or(cmp.Compare(a.Host, b.Host), cmp.Compare(a.Destination, b.Destination))
+	})
+	return out
+}
+
+// Close stops the Manager: idle connections are closed, queued requests
+// fail, connections in use close when their response body is finished, and
+// the metrics are unregistered. Close is idempotent.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	m.closed = true
+	ps := slices.Clone(m.order)
+	m.hosts.Store(&map[hostKey]*hostEntry{})
+	m.mu.Unlock()
+	m.stop()
+	<-m.done
+	for _, p := range ps {
+		p.shutdown()
+	}
+	if m.reg != nil {
+		m.reg.Unregister(m.coll)
+		m.reg.Unregister(m.waitHist)
+	}
+	return nil
+}
+
+func (m *Manager) reapLoop(ctx context.Context) {
+	defer close(m.done)
+	t := time.NewTicker(reapInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			m.mu.Lock()
+			ps := slices.Clone(m.order)
+			m.mu.Unlock()
+			for _, p := range ps {
+				p.reap(now)
+			}
+		}
+	}
+}
+
+// hostEntry is one backend authority as requests name it: the pools of
+// the destinations it resolves to.
+type hostEntry struct {
+	m         *Manager
+	scheme    string
+	authority string
+	hostname  string
+	port      string
+	opts      HostOptions
+	fixed     bool
+
+	mu         sync.Mutex // serialises resolution
+	pools      atomic.Pointer[[]*pool]
+	resolvedAt atomic.Int64 // unix nanoseconds
+	next       atomic.Uint32
+}
+
+// fixedAddresses sets the pools of a host whose addresses need no DNS:
+// configured addresses or an IP literal. m.mu must be held.
+func (e *hostEntry) fixedAddresses() error {
+	var addrs []string
+	switch {
+	case len(e.opts.Addresses) > 0:
+		addrs = e.opts.Addresses
+	default:
+		ip, err := netip.ParseAddr(e.hostname)
+		if err != nil {
+			return nil // a name: resolved on first use
+		}
+		addrs = []string{net.JoinHostPort(ip.Unmap().String(), e.port)}
+	}
+	ps := make([]*pool, 0, len(addrs))
+	for _, a := range addrs {
+		ps = append(ps, e.m.poolFor(e, a))
+	}
+	e.fixed = true
+	e.pools.Store(&ps)
+	return nil
+}
+
+// pick returns the pool of the destination with the fewest requests in
+// flight, resolving the host name first if needed.
+func (e *hostEntry) pick(ctx context.Context) (*pool, error) {
+	psp := e.pools.Load()
+	if psp == nil || (!e.fixed && time.Since(time.Unix(0, e.resolvedAt.Load())) >= e.m.opts.Load().DNSRefresh) {
+		var err error
+		if psp, err = e.resolve(ctx, psp == nil); err != nil {
+			return nil, err
+		}
+	}
+	ps := *psp
+	if len(ps) == 1 {
+		return ps[0], nil
+	}
+	start := int(e.next.Add(1))
+	best := ps[start%len(ps)]
+	bestN := best.active.Load()
+	for i := 1; i < len(ps); i++ {
+		p := ps[(start+i)%len(ps)]
+		if n := p.active.Load(); n < bestN {
+			best, bestN = p, n
+		}
+	}
+	return best, nil
+}
+
+// resolve looks the host name up again. A request that finds a lookup in
+// progress while older results exist uses those (must == false).
+func (e *hostEntry) resolve(ctx context.Context, must bool) (*[]*pool, error) {
+	if must {
+		e.mu.Lock()
+	} else if !e.mu.TryLock() {
+		return e.pools.Load(), nil
+	}
+	defer e.mu.Unlock()
+	cur := e.pools.Load()
+	if cur != nil && time.Since(time.Unix(0, e.resolvedAt.Load())) < e.m.opts.Load().DNSRefresh {
+		return cur, nil
+	}
+	ips, err := e.m.resolver.LookupNetIP(ctx, "ip", e.hostname)
+	if err == nil && len(ips) == 0 {
+		err = errors.New("no addresses")
+	}
+	if err != nil {
+		if cur != nil {
+			e.m.log.Warn("backend host re-resolution failed; keeping previous addresses", "host", e.authority, "error", err)
+			e.resolvedAt.Store(time.Now().UnixNano())
+			return cur, nil
+		}
+		return nil, newError(ctx, "The remote name could not be resolved: '"+e.hostname+"'", fmt.Errorf("resolve %s: %w", e.hostname, err))
+	}
+	addrs := make([]string, 0, len(ips))
+	for _, ip := range ips {
+		addrs = append(addrs, net.JoinHostPort(ip.Unmap().String(), e.port))
+	}
+	slices.Sort(addrs)
+	addrs = slices.Compact(addrs)
+	e.m.mu.Lock()
+	ps := make([]*pool, 0, len(addrs))
+	for _, a := range addrs {
+		ps = append(ps, e.m.poolFor(e, a))
+	}
+	e.m.mu.Unlock()
+	e.pools.Store(&ps)
+	e.resolvedAt.Store(time.Now().UnixNano())
+	return &ps, nil
+}
+
+// slogSink logs port exhaustion, at most once per destination every
+// exhaustionLogEvery, so an incident does not flood the log.
+type slogSink struct {
+	log *slog.Logger
+}
+
+const exhaustionLogEvery = 10 * time.Second
+
+func (s *slogSink) exhausted(p *pool, snap LedgerSnapshot) {
+	if !p.ledger.warnDue(time.Now(), exhaustionLogEvery) {
+		return
+	}
+	s.log.Warn("SNAT port budget exhausted: new backend connection refused",
+		"reason", ReasonBackendConnectionFailure, "destination", p.addr, "host", p.host,
+		"portsHeld", snap.Held, "portBudget", snap.Budget, "refusedTotal", snap.Exhausted)
+}

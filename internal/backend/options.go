@@ -1,0 +1,170 @@
+package backend
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+)
+
+// Defaults applied by NewManager and Update to zero-valued Options fields.
+const (
+	DefaultMaxConnsPerHost     = 256
+	DefaultMaxIdleConnsPerHost = 256
+	DefaultIdleConnTimeout     = 50 * time.Second
+	// DefaultConnectTimeout bounds one TCP (and TLS) connection attempt. It
+	// is shorter than any sensible request timeout so that an unreachable
+	// destination fails as "Unable to connect" rather than as a timeout.
+	DefaultConnectTimeout = 10 * time.Second
+	DefaultSNATPorts      = 1024
+	DefaultSNATReclaim    = 4 * time.Minute
+	// DefaultDNSRefresh is how often a backend host name is resolved again.
+	// Go's resolver does not expose record TTLs, so a fixed refresh stands
+	// in for the TTL.
+	DefaultDNSRefresh = 30 * time.Second
+)
+
+// Protocols accepted in HostOptions.Protocol.
+const (
+	ProtocolHTTP1 = "http1"
+	ProtocolH2    = "h2"
+	ProtocolH2C   = "h2c"
+)
+
+// SNAT models Azure's source NAT port allocation for each destination IP:port.
+type SNAT struct {
+	// Ports is the port budget per destination IP:port (default 1024).
+	Ports int
+	// Reclaim is how long a closed connection's port stays held (default 4m).
+	Reclaim time.Duration
+	// Enforce makes a new connection beyond the budget fail at once with
+	// BackendConnectionFailure, as Azure does.
+	Enforce bool
+}
+
+// Options configures a Manager. Zero values take the documented defaults.
+type Options struct {
+	// MaxConnsPerHost bounds the connections to one destination IP:port;
+	// requests beyond it wait in a FIFO queue (default 256).
+	MaxConnsPerHost int
+	// MaxIdleConnsPerHost bounds the idle connections kept per destination
+	// (default 256).
+	MaxIdleConnsPerHost int
+	// IdleConnTimeout closes a connection idle this long (default 50s). Keep
+	// it below the backend's own keep-alive timeout.
+	IdleConnTimeout time.Duration
+	// ConnectTimeout bounds one connection attempt (default 10s).
+	ConnectTimeout time.Duration
+	// DNSRefresh is how often host names are resolved again (default 30s).
+	DNSRefresh time.Duration
+	// SNAT is the port budget model.
+	SNAT SNAT
+	// Hosts holds per backend authority ("host:port", default port filled
+	// in) settings; hosts not listed use the defaults.
+	Hosts map[string]HostOptions
+}
+
+// HostOptions are the settings of one backend authority.
+type HostOptions struct {
+	// Addresses ("ip:port") override DNS for this host.
+	Addresses []string
+	// KeepAlive false opens a new connection per request (a naive gateway,
+	// to reproduce port exhaustion); nil means true.
+	KeepAlive *bool
+	// Protocol is "http1" (default), "h2" (HTTP/2 over TLS, ALPN) or "h2c"
+	// (HTTP/2 over cleartext with prior knowledge).
+	Protocol string
+	// MaxInFlight bounds concurrent requests to this host; 0 is unlimited.
+	// Reserved for the resilience layer; the Manager does not enforce it.
+	MaxInFlight int
+	// TLSInsecureSkipVerify disables backend certificate verification.
+	TLSInsecureSkipVerify bool
+}
+
+func (h HostOptions) keepAlive() bool { return h.KeepAlive == nil || *h.KeepAlive }
+
+func (h HostOptions) protocol() string {
+	if h.Protocol == "" {
+		return ProtocolHTTP1
+	}
+	return h.Protocol
+}
+
+// equalTransport reports whether two host settings need the same kind of
+// connection, so that existing connections stay usable after a reload.
+func (h HostOptions) equalTransport(o HostOptions) bool {
+	return h.protocol() == o.protocol() && h.TLSInsecureSkipVerify == o.TLSInsecureSkipVerify
+}
+
+func (h HostOptions) equalAddresses(o HostOptions) bool {
+	if len(h.Addresses) != len(o.Addresses) {
+		return false
+	}
+	for i := range h.Addresses {
+		if h.Addresses[i] != o.Addresses[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// withDefaults returns o with zero fields set to their defaults, or an
+// error naming the first invalid field.
+func (o Options) withDefaults() (Options, error) {
+	if o.MaxConnsPerHost == 0 {
+		o.MaxConnsPerHost = DefaultMaxConnsPerHost
+	}
+	if o.MaxIdleConnsPerHost == 0 {
+		o.MaxIdleConnsPerHost = DefaultMaxIdleConnsPerHost
+	}
+	if o.IdleConnTimeout == 0 {
+		o.IdleConnTimeout = DefaultIdleConnTimeout
+	}
+	if o.ConnectTimeout == 0 {
+		o.ConnectTimeout = DefaultConnectTimeout
+	}
+	if o.DNSRefresh == 0 {
+		o.DNSRefresh = DefaultDNSRefresh
+	}
+	if o.SNAT.Ports == 0 {
+		o.SNAT.Ports = DefaultSNATPorts
+	}
+	if o.SNAT.Reclaim == 0 {
+		o.SNAT.Reclaim = DefaultSNATReclaim
+	}
+	switch {
+	case o.MaxConnsPerHost < 0:
+		return o, fmt.Errorf("outbound: maxConnsPerHost %d is negative", o.MaxConnsPerHost)
+	case o.MaxIdleConnsPerHost < 0:
+		return o, fmt.Errorf("outbound: maxIdleConnsPerHost %d is negative", o.MaxIdleConnsPerHost)
+	case o.IdleConnTimeout < 0:
+		return o, fmt.Errorf("outbound: idleConnTimeout %s is negative", o.IdleConnTimeout)
+	case o.ConnectTimeout < 0:
+		return o, fmt.Errorf("outbound: connectTimeout %s is negative", o.ConnectTimeout)
+	case o.DNSRefresh < 0:
+		return o, fmt.Errorf("outbound: dnsRefresh %s is negative", o.DNSRefresh)
+	case o.SNAT.Ports < 0:
+		return o, fmt.Errorf("outbound: snat.ports %d is negative", o.SNAT.Ports)
+	case o.SNAT.Reclaim < 0:
+		return o, fmt.Errorf("outbound: snat.reclaim %s is negative", o.SNAT.Reclaim)
+	}
+	for host, h := range o.Hosts {
+		if _, _, err := net.SplitHostPort(host); err != nil {
+			return o, fmt.Errorf("outbound: host %q: want host:port: %w", host, err)
+		}
+		switch h.protocol() {
+		case ProtocolHTTP1, ProtocolH2, ProtocolH2C:
+		default:
+			return o, fmt.Errorf("outbound: host %q: protocol %q: want http1, h2 or h2c", host, h.Protocol)
+		}
+		if h.MaxInFlight < 0 {
+			return o, fmt.Errorf("outbound: host %q: maxInFlight %d is negative", host, h.MaxInFlight)
+		}
+		for _, a := range h.Addresses {
+			if _, err := netip.ParseAddrPort(a); err != nil {
+				return o, fmt.Errorf("outbound: host %q: address %q: want ip:port: %w", host, a, err)
+			}
+		}
+	}
+	return o, nil
+}

@@ -1,0 +1,446 @@
+package backend
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// poolConfig is the part of the Options one pool runs with. A pool's
+// config is replaced as a whole on reload; gen changes when existing
+// connections can no longer be used (protocol or TLS settings changed).
+type poolConfig struct {
+	maxConns       int
+	maxIdle        int
+	idleTimeout    time.Duration
+	connectTimeout time.Duration
+	keepAlive      bool
+	protocol       string
+	tls            *tls.Config // nil for http://
+	host           HostOptions
+	authority      string
+	serverName     string
+	gen            uint64
+}
+
+// pool holds the connections from the gateway to one destination IP:port
+// for one backend authority: idle connections (most recently used first),
+// the count of open ones, and the FIFO queue of requests waiting for one.
+type pool struct {
+	scheme string
+	host   string // backend authority, "host:port"
+	addr   string // destination, "ip:port"
+	ledger *PortLedger
+	dialer *net.Dialer
+	wait   prometheus.Observer
+	log    logSink
+
+	cfg atomic.Pointer[poolConfig]
+
+	// active counts requests using or waiting for this pool; it drives
+	// least-connections selection between a host's destinations.
+	active atomic.Int64
+
+	opened    atomic.Uint64
+	closedN   atomic.Uint64
+	waited    atomic.Uint64
+	waitNanos atomic.Int64
+
+	mu     sync.Mutex
+	idle   []*pconn
+	open   int // connections open or being dialled
+	inUse  int
+	queue  []*waiter
+	closed bool
+
+	h2 h2State
+}
+
+// waiter is a request queued for a connection. It is handed either an
+// idle connection, or leave to dial a new one, or an error.
+type waiter struct {
+	ch chan grant
+}
+
+type grant struct {
+	pc  *pconn
+	err error
+}
+
+// logSink is the slice of slog the pool needs; it keeps the pool
+// testable without a logger.
+type logSink interface {
+	exhausted(p *pool, snap LedgerSnapshot)
+}
+
+// acquire returns a connection for one request: an idle one, a new one
+// when fewer than maxConns are open, or the first one released while the
+// request waits in the queue. fresh skips idle connections (the keep-alive
+// race retry). The caller must hand the connection back with release.
+func (p *pool) acquire(ctx context.Context, fresh bool) (*pconn, error) {
+	cfg := p.cfg.Load()
+	var stale []*pconn
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, errManagerClosed
+	}
+	if !fresh {
+		now := time.Now()
+		for len(p.idle) > 0 {
+			n := len(p.idle) - 1
+			pc := p.idle[n]
+			p.idle[n] = nil
+			p.idle = p.idle[:n]
+			if pc.gen != cfg.gen || pc.expired(now, cfg.idleTimeout) || pc.peerClosed(now) {
+				p.open--
+				stale = append(stale, pc)
+				continue
+			}
+			p.inUse++
+			p.mu.Unlock()
+			closeAll(stale)
+			p.observeWait(0)
+			return pc, nil
+		}
+	}
+	if p.open < cfg.maxConns {
+		p.open++
+		p.inUse++
+		p.mu.Unlock()
+		closeAll(stale)
+		p.observeWait(0)
+		return p.dial(ctx, cfg)
+	}
+	w := &waiter{ch: make(chan grant, 1)}
+	p.queue = append(p.queue, w)
+	p.mu.Unlock()
+	closeAll(stale)
+
+	start := time.Now()
+	select {
+	case g := <-w.ch:
+		p.observeWait(time.Since(start))
+		if g.err != nil {
+			return nil, g.err
+		}
+		if g.pc != nil {
+			return g.pc, nil
+		}
+		return p.dial(ctx, p.cfg.Load())
+	case <-ctx.Done():
+		p.mu.Lock()
+		queued := p.dequeue(w)
+		p.mu.Unlock()
+		p.observeWait(time.Since(start))
+		if !queued {
+			// Served while giving up: pass the grant on.
+			g := <-w.ch
+			switch {
+			case g.pc != nil:
+				p.release(g.pc, true)
+			case g.err == nil:
+				p.dialFailed()
+			}
+		}
+		return nil, ctx.Err()
+	}
+}
+
+func (p *pool) observeWait(d time.Duration) {
+	if d > 0 {
+		p.waited.Add(1)
+		p.waitNanos.Add(int64(d))
+	}
+	p.wait.Observe(d.Seconds())
+}
+
+// dequeue removes w from the queue; false means w was already served.
+// p.mu must be held.
+func (p *pool) dequeue(w *waiter) bool {
+	for i, q := range p.queue {
+		if q == w {
+			copy(p.queue[i:], p.queue[i+1:])
+			p.queue[len(p.queue)-1] = nil
+			p.queue = p.queue[:len(p.queue)-1]
+			return true
+		}
+	}
+	return false
+}
+
+// popWaiter removes and returns the oldest waiter, or nil. p.mu must be held.
+func (p *pool) popWaiter() *waiter {
+	if len(p.queue) == 0 {
+		return nil
+	}
+	w := p.queue[0]
+	copy(p.queue, p.queue[1:])
+	p.queue[len(p.queue)-1] = nil
+	p.queue = p.queue[:len(p.queue)-1]
+	return w
+}
+
+// dial opens a new connection for a slot already counted in p.open. On
+// failure the slot is given up (and passed to the next waiter).
+func (p *pool) dial(ctx context.Context, cfg *poolConfig) (*pconn, error) {
+	if !p.ledger.acquire() {
+		p.dialFailed()
+		p.log.exhausted(p, p.ledger.Snapshot())
+		return nil, &Error{Reason: ReasonBackendConnectionFailure, Message: MsgUnableToConnect,
+			Err: fmt.Errorf("connect %s: %w", p.addr, errPortExhausted)}
+	}
+	dctx, cancel := context.WithTimeout(ctx, cfg.connectTimeout)
+	defer cancel()
+	c, err := p.dialer.DialContext(dctx, "tcp", p.addr)
+	if err != nil {
+		p.ledger.abandon()
+		p.dialFailed()
+		return nil, newError(ctx, MsgUnableToConnect, fmt.Errorf("connect %s: %w", p.addr, err))
+	}
+	p.opened.Add(1)
+	tcp, _ := c.(*net.TCPConn)
+	if cfg.tls != nil {
+		tc := tls.Client(c, cfg.tls)
+		if err := tc.HandshakeContext(dctx); err != nil {
+			_ = c.Close()
+			p.ledger.release()
+			p.closedN.Add(1)
+			p.dialFailed()
+			return nil, newError(ctx, MsgUnableToConnect, fmt.Errorf("tls handshake with %s: %w", p.addr, err))
+		}
+		c = tc
+	}
+	return newPconn(p, c, tcp, cfg.gen), nil
+}
+
+// dialFailed gives up a slot counted in p.open and p.inUse; a waiter, if
+// any, gets leave to dial in its place.
+func (p *pool) dialFailed() {
+	p.mu.Lock()
+	p.open--
+	p.inUse--
+	w := p.grantDialLocked(p.cfg.Load())
+	p.mu.Unlock()
+	if w != nil {
+		w.ch <- grant{}
+	}
+}
+
+// grantDialLocked takes a slot for the oldest waiter if the limit allows.
+// p.mu must be held.
+func (p *pool) grantDialLocked(cfg *poolConfig) *waiter {
+	if p.closed || p.open >= cfg.maxConns {
+		return nil
+	}
+	w := p.popWaiter()
+	if w != nil {
+		p.open++
+		p.inUse++
+	}
+	return w
+}
+
+// release hands a connection back after a request: to the oldest waiter,
+// to the idle list, or closed.
+func (p *pool) release(pc *pconn, reuse bool) {
+	cfg := p.cfg.Load()
+	reuse = reuse && cfg.keepAlive && pc.gen == cfg.gen
+	p.mu.Lock()
+	p.inUse--
+	if reuse && !p.closed {
+		if w := p.popWaiter(); w != nil {
+			p.inUse++
+			p.mu.Unlock()
+			w.ch <- grant{pc: pc}
+			return
+		}
+		if len(p.idle) < cfg.maxIdle {
+			pc.idleAt = time.Now()
+			p.idle = append(p.idle, pc)
+			p.mu.Unlock()
+			return
+		}
+	}
+	p.open--
+	w := p.grantDialLocked(cfg)
+	p.mu.Unlock()
+	pc.close()
+	if w != nil {
+		w.ch <- grant{}
+	}
+}
+
+// configure installs a new config and lets waiters use any new room.
+func (p *pool) configure(cfg *poolConfig) {
+	old := p.cfg.Swap(cfg)
+	var stale []*pconn
+	var grants []*waiter
+	p.mu.Lock()
+	if old != nil && old.gen != cfg.gen {
+		stale = p.idle
+		p.open -= len(stale)
+		p.idle = nil
+	}
+	for {
+		w := p.grantDialLocked(cfg)
+		if w == nil {
+			break
+		}
+		grants = append(grants, w)
+	}
+	p.mu.Unlock()
+	closeAll(stale)
+	for _, w := range grants {
+		w.ch <- grant{}
+	}
+	if old != nil && cfg.protocol != ProtocolHTTP1 {
+		p.h2.reset() // a new transport picks up the new limits
+	}
+}
+
+// reap closes idle connections past their idle timeout.
+func (p *pool) reap(now time.Time) {
+	cfg := p.cfg.Load()
+	var stale []*pconn
+	p.mu.Lock()
+	kept := p.idle[:0]
+	for _, pc := range p.idle {
+		if pc.expired(now, cfg.idleTimeout) {
+			stale = append(stale, pc)
+		} else {
+			kept = append(kept, pc)
+		}
+	}
+	for i := len(kept); i < len(p.idle); i++ {
+		p.idle[i] = nil
+	}
+	p.idle = kept
+	p.open -= len(stale)
+	p.mu.Unlock()
+	closeAll(stale)
+}
+
+// shutdown closes idle connections, fails waiters and makes every
+// connection in use close when it is released.
+func (p *pool) shutdown() {
+	p.mu.Lock()
+	p.closed = true
+	stale := p.idle
+	p.idle = nil
+	p.open -= len(stale)
+	queue := p.queue
+	p.queue = nil
+	p.mu.Unlock()
+	closeAll(stale)
+	for _, w := range queue {
+		w.ch <- grant{err: errManagerClosed}
+	}
+	p.h2.shutdown()
+}
+
+func closeAll(pcs []*pconn) {
+	for _, pc := range pcs {
+		pc.close()
+	}
+}
+
+// DestinationStats is a snapshot of one pool: the connections from the
+// gateway to one destination IP:port for one backend host, and the port
+// ledger of that destination.
+type DestinationStats struct {
+	// Host is the backend authority ("host:port").
+	Host string
+	// Destination is the IP:port connected to.
+	Destination string
+	// Protocol is "http1", "h2" or "h2c".
+	Protocol string
+	// Open, Idle and InUse count connections (for HTTP/2, InUse counts
+	// requests in flight and Idle the connections when none is).
+	Open, Idle, InUse int
+	// Opened and Closed count connections over the pool's life.
+	Opened, Closed uint64
+	// WaitQueue is the number of requests waiting for a connection.
+	WaitQueue int
+	// Waited counts requests that had to wait; WaitTime is their total wait.
+	Waited   uint64
+	WaitTime time.Duration
+	// Ports is the destination's port ledger (shared by every host that
+	// connects to the same IP:port).
+	Ports LedgerSnapshot
+}
+
+func (p *pool) stats() DestinationStats {
+	cfg := p.cfg.Load()
+	s := DestinationStats{
+		Host:        p.host,
+		Destination: p.addr,
+		Protocol:    cfg.protocol,
+		Opened:      p.opened.Load(),
+		Closed:      p.closedN.Load(),
+		Waited:      p.waited.Load(),
+		WaitTime:    time.Duration(p.waitNanos.Load()),
+		Ports:       p.ledger.Snapshot(),
+	}
+	if cfg.protocol != ProtocolHTTP1 {
+		s.Open = int(p.h2.open.Load())
+		s.InUse = int(p.active.Load())
+		if s.InUse == 0 {
+			s.Idle = s.Open
+		}
+		return s
+	}
+	p.mu.Lock()
+	s.Open, s.Idle, s.InUse, s.WaitQueue = p.open, len(p.idle), p.inUse, len(p.queue)
+	p.mu.Unlock()
+	return s
+}
+
+// roundTrip sends req over an HTTP/1.1 connection of the pool, retrying
+// once on a fresh connection when a reused one turns out to have been
+// closed by the backend and the retry is safe.
+func (p *pool) roundTrip(ctx context.Context, req *http.Request) (*http.Response, error) {
+	p.active.Add(1)
+	for attempt := 0; ; attempt++ {
+		pc, err := p.acquire(ctx, attempt > 0)
+		if err != nil {
+			p.active.Add(-1)
+			closeBody(req)
+			return nil, newError(ctx, MsgUnableToConnect, err)
+		}
+		resp, rerr, retry := pc.roundTrip(ctx, req)
+		if rerr == nil {
+			return resp, nil // the body's end releases p.active
+		}
+		if !retry || attempt > 0 || ctx.Err() != nil {
+			p.active.Add(-1)
+			closeBody(req)
+			return nil, rerr
+		}
+		if hasBody(req) {
+			body, err := req.GetBody()
+			if err != nil {
+				p.active.Add(-1)
+				return nil, newError(ctx, MsgClosedOnSend, fmt.Errorf("rewind request body: %w", err))
+			}
+			r2 := *req
+			r2.Body = body
+			req = &r2
+		}
+	}
+}
+
+func hasBody(req *http.Request) bool { return req.Body != nil && req.Body != http.NoBody }
+
+func closeBody(req *http.Request) {
+	if hasBody(req) {
+		_ = req.Body.Close()
+	}
+}

@@ -1,0 +1,333 @@
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is a loaded and validated gateway.yaml. Names follow APIM's resource
+// properties so an APIM user recognises them (SPEC §2).
+type Config struct {
+	// File is the absolute path the configuration was loaded from; Dir is its
+	// directory, against which every relative path below is resolved.
+	File string `yaml:"-"`
+	Dir  string `yaml:"-"`
+
+	Listen        string            `yaml:"listen"`
+	TLS           *TLS              `yaml:"tls"`
+	Admin         string            `yaml:"admin"`
+	Policy        string            `yaml:"policy"`
+	Fragments     string            `yaml:"fragments"`
+	NamedValues   map[string]string `yaml:"namedValues"`
+	Deployment    Deployment        `yaml:"deployment"`
+	Logs          Logs              `yaml:"logs"`
+	Store         Store             `yaml:"store"`
+	Outbound      Outbound          `yaml:"outbound"`
+	Backends      map[string]*Backend `yaml:"backends"`
+	Products      map[string]*Product `yaml:"products"`
+	Subscriptions []*Subscription   `yaml:"subscriptions"`
+	Apis          []*API            `yaml:"apis"`
+	Shutdown      Shutdown          `yaml:"shutdown"`
+
+	// BackendIDs and ProductIDs list the map keys in file order.
+	BackendIDs []string `yaml:"-"`
+	ProductIDs []string `yaml:"-"`
+}
+
+// TLS configures the data-plane listener for HTTPS.
+type TLS struct {
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+	Pos  Pos
+}
+
+// Deployment is what context.Deployment shows to expressions.
+type Deployment struct {
+	Region      string `yaml:"region"`
+	ServiceName string `yaml:"serviceName"`
+	GatewayID   string `yaml:"gatewayId"`
+}
+
+// Logs configures the request log (SPEC §5).
+type Logs struct {
+	Path     string   `yaml:"path"`     // "-" = stdout (default)
+	Sampling *float64 `yaml:"sampling"` // 0..1, default 1
+	Pos      Pos
+}
+
+// Store selects where counters and the external cache live.
+type Store struct {
+	Type  string `yaml:"type"` // memory (default) | redis
+	Redis Redis  `yaml:"redis"`
+	// MaxEntries bounds the memory store's cache (default 100000).
+	MaxEntries int `yaml:"maxEntries"`
+	Pos        Pos
+}
+
+// Redis is the address of the Redis shared by every replica.
+type Redis struct {
+	Addr     string   `yaml:"addr"`
+	Password string   `yaml:"password"`
+	DB       int      `yaml:"db"`
+	Timeout  Duration `yaml:"timeout"`
+}
+
+// Outbound is connection management towards backends (SPEC §4).
+type Outbound struct {
+	MaxConnsPerHost     int      `yaml:"maxConnsPerHost"`
+	MaxIdleConnsPerHost int      `yaml:"maxIdleConnsPerHost"`
+	IdleConnTimeout     Duration `yaml:"idleConnTimeout"`
+	ConnectTimeout      Duration `yaml:"connectTimeout"`
+	SNAT                SNAT     `yaml:"snat"`
+}
+
+// SNAT is the per-destination port budget the gateway accounts against.
+type SNAT struct {
+	Ports   int      `yaml:"ports"`
+	Reclaim Duration `yaml:"reclaim"`
+	Enforce bool     `yaml:"enforce"`
+}
+
+// Backend is an APIM backend entity: one service URL, or a pool of backends.
+type Backend struct {
+	ID             string          `yaml:"-"`
+	Type           string          `yaml:"type"` // single (default) | pool
+	URL            string          `yaml:"url"`
+	Description    string          `yaml:"description"`
+	Addresses      []string        `yaml:"addresses"`
+	KeepAlive      *bool           `yaml:"keepAlive"`
+	Protocol       string          `yaml:"protocol"` // http1 (default) | h2 | h2c
+	MaxInFlight    int             `yaml:"maxInFlight"`
+	TLS            BackendTLS      `yaml:"tls"`
+	Credentials    Credentials     `yaml:"credentials"`
+	CircuitBreaker *CircuitBreaker `yaml:"circuitBreaker"`
+	HealthProbe    *HealthProbe    `yaml:"healthProbe"`
+	Pool           *Pool           `yaml:"pool"`
+	Pos            Pos
+}
+
+// BackendTLS configures TLS towards a backend.
+type BackendTLS struct {
+	ValidateCertificateChain *bool `yaml:"validateCertificateChain"`
+	ValidateCertificateName  *bool `yaml:"validateCertificateName"`
+}
+
+// Credentials are headers and query parameters added to every call to the
+// backend, as APIM's backend credentials.
+type Credentials struct {
+	Header map[string]string `yaml:"header"`
+	Query  map[string]string `yaml:"query"`
+}
+
+// CircuitBreaker is APIM's backend circuit breaker.
+type CircuitBreaker struct {
+	Rules []*CircuitBreakerRule `yaml:"rules"`
+}
+
+// CircuitBreakerRule trips the breaker when its failure condition is met.
+type CircuitBreakerRule struct {
+	Name             string           `yaml:"name"`
+	FailureCondition FailureCondition `yaml:"failureCondition"`
+	TripDuration     Duration         `yaml:"tripDuration"`
+	AcceptRetryAfter bool             `yaml:"acceptRetryAfter"`
+	Pos              Pos
+}
+
+// FailureCondition counts failures within Interval.
+type FailureCondition struct {
+	Count            int           `yaml:"count"`
+	Percentage       int           `yaml:"percentage"`
+	Interval         Duration      `yaml:"interval"`
+	StatusCodeRanges []StatusRange `yaml:"statusCodeRanges"`
+	ErrorReasons     []string      `yaml:"errorReasons"`
+}
+
+// StatusRange is an inclusive range of HTTP status codes.
+type StatusRange struct {
+	Min int `yaml:"min"`
+	Max int `yaml:"max"`
+}
+
+// HealthProbe is an active health check (an apimgw extension).
+type HealthProbe struct {
+	Path               string        `yaml:"path"`
+	Interval           Duration      `yaml:"interval"`
+	Timeout            Duration      `yaml:"timeout"`
+	HealthyThreshold   int           `yaml:"healthyThreshold"`
+	UnhealthyThreshold int           `yaml:"unhealthyThreshold"`
+	ExpectedStatus     []StatusRange `yaml:"expectedStatus"`
+}
+
+// Pool lists the backends of a load-balanced pool.
+type Pool struct {
+	Services []*PoolService `yaml:"services"`
+	// SessionAffinity enables cookie-based affinity as APIM does.
+	SessionAffinity *SessionAffinity `yaml:"sessionAffinity"`
+}
+
+// PoolService is one member of a pool.
+type PoolService struct {
+	ID       string `yaml:"id"`
+	Priority int    `yaml:"priority"`
+	Weight   int    `yaml:"weight"`
+	Pos      Pos
+}
+
+// SessionAffinity configures sticky sessions by cookie.
+type SessionAffinity struct {
+	Cookie string `yaml:"cookie"`
+}
+
+// Product groups APIs for subscriptions.
+type Product struct {
+	ID                   string `yaml:"-"`
+	Name                 string `yaml:"name"`
+	Description          string `yaml:"description"`
+	SubscriptionRequired *bool  `yaml:"subscriptionRequired"`
+	State                string `yaml:"state"` // published (default) | notPublished
+	Policy               string `yaml:"policy"`
+	Pos                  Pos
+}
+
+// Subscription is a consumer's access to a product (or one API, or all APIs).
+type Subscription struct {
+	ID           string `yaml:"id"`
+	Name         string `yaml:"name"`
+	PrimaryKey   string `yaml:"primaryKey"`
+	SecondaryKey string `yaml:"secondaryKey"`
+	Product      string `yaml:"product"`
+	API          string `yaml:"api"`     // scope: one API instead of a product
+	AllAPIs      bool   `yaml:"allApis"` // scope: every API (APIM's all-access subscription)
+	State        string `yaml:"state"`   // active (default) | suspended | cancelled | expired | submitted | rejected
+	User         string `yaml:"user"`
+	Pos          Pos
+}
+
+// API is an APIM API: a public path prefix, a backend and its operations.
+type API struct {
+	ID                            string             `yaml:"id"`
+	Name                          string             `yaml:"name"`
+	Path                          string             `yaml:"path"`
+	ServiceURL                    string             `yaml:"serviceUrl"`
+	BackendID                     string             `yaml:"backendId"`
+	SubscriptionRequired          *bool              `yaml:"subscriptionRequired"`
+	SubscriptionKeyParameterNames *KeyParameterNames `yaml:"subscriptionKeyParameterNames"`
+	Products                      []string           `yaml:"products"`
+	Policy                        string             `yaml:"policy"`
+	OpenAPI                       string             `yaml:"openapi"`
+	Version                       string             `yaml:"version"`
+	Operations                    []*Operation       `yaml:"operations"`
+	Pos                           Pos
+}
+
+// KeyParameterNames renames the subscription key header and query parameter.
+type KeyParameterNames struct {
+	Header string `yaml:"header"`
+	Query  string `yaml:"query"`
+}
+
+// Operation is one method + URL template of an API.
+type Operation struct {
+	ID          string `yaml:"id"`
+	Name        string `yaml:"name"`
+	Method      string `yaml:"method"`
+	URLTemplate string `yaml:"urlTemplate"`
+	Policy      string `yaml:"policy"`
+	Pos         Pos
+}
+
+// Shutdown bounds the graceful drain on SIGTERM.
+type Shutdown struct {
+	Timeout Duration `yaml:"timeout"`
+}
+
+// Load reads, decodes and validates the file at path. Every problem found is
+// returned together as an ErrorList of file:line:col errors.
+func Load(path string) (*Config, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(abs)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(abs, data)
+}
+
+// Parse decodes and validates data as the configuration file named file.
+func Parse(file string, data []byte) (*Config, error) {
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&root); err != nil {
+		if err.Error() == "EOF" {
+			return nil, ErrorList{{File: file, Msg: "empty configuration"}}
+		}
+		return nil, ErrorList{yamlSyntaxError(file, err)}
+	}
+	d := &decoder{file: file}
+	cfg := &Config{File: file, Dir: filepath.Dir(file)}
+	d.decode(&root, reflect.ValueOf(cfg).Elem())
+	if len(d.errs) > 0 {
+		return nil, d.errs
+	}
+	cfg.BackendIDs = mapKeysInOrder(&root, "backends")
+	cfg.ProductIDs = mapKeysInOrder(&root, "products")
+	v := &validator{cfg: cfg, file: file}
+	v.validate()
+	if len(v.errs) > 0 {
+		sort.SliceStable(v.errs, func(i, j int) bool {
+			a, b := v.errs[i], v.errs[j]
+			return a.Line < b.Line || a.Line == b.Line && a.Col < b.Col
+		})
+		return nil, v.errs
+	}
+	return cfg, nil
+}
+
+// yamlSyntaxError turns yaml.v3's "yaml: line N: msg" into a positioned error.
+func yamlSyntaxError(file string, err error) *Error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	var line int
+	if n, _ := fmt.Sscanf(msg, "line %d:", &line); n == 1 {
+		_, rest, _ := strings.Cut(msg, ":")
+		return &Error{File: file, Line: line, Col: 1, Msg: strings.TrimSpace(rest)}
+	}
+	return &Error{File: file, Msg: msg}
+}
+
+func mapKeysInOrder(root *yaml.Node, key string) []string {
+	n := root
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key && n.Content[i+1].Kind == yaml.MappingNode {
+			var keys []string
+			m := n.Content[i+1]
+			for j := 0; j+1 < len(m.Content); j += 2 {
+				keys = append(keys, m.Content[j].Value)
+			}
+			return keys
+		}
+	}
+	return nil
+}
+
+// Path resolves p relative to the configuration file's directory.
+func (c *Config) Path(p string) string {
+	if p == "" || filepath.IsAbs(p) || p == "-" {
+		return p
+	}
+	return filepath.Join(c.Dir, p)
+}

@@ -1,0 +1,383 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Defaults applied by validation when a key is absent.
+const (
+	DefaultListen              = "127.0.0.1:8080"
+	DefaultAdmin               = "127.0.0.1:9090"
+	DefaultMaxConnsPerHost     = 256
+	DefaultMaxIdleConnsPerHost = 256
+	DefaultIdleConnTimeout     = 50 * time.Second
+	DefaultConnectTimeout      = 10 * time.Second
+	DefaultSNATPorts           = 1024
+	DefaultSNATReclaim         = 4 * time.Minute
+	DefaultShutdownTimeout     = 30 * time.Second
+)
+
+type validator struct {
+	cfg  *Config
+	file string
+	errs ErrorList
+}
+
+func (v *validator) errorf(p Pos, format string, args ...any) {
+	v.errs = append(v.errs, &Error{File: v.file, Line: p.Line, Col: p.Col, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) validate() {
+	c := v.cfg
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.Admin == "" {
+		c.Admin = DefaultAdmin
+	}
+	if c.Admin == c.Listen {
+		v.errorf(Pos{1, 1}, "admin must not share the data-plane address %s", c.Listen)
+	}
+	if c.TLS != nil && (c.TLS.Cert == "" || c.TLS.Key == "") {
+		v.errorf(c.TLS.Pos, "tls needs both cert and key")
+	}
+	if c.Logs.Path == "" {
+		c.Logs.Path = "-"
+	}
+	if s := c.Logs.Sampling; s != nil && (*s < 0 || *s > 1) {
+		v.errorf(c.Logs.Pos, "logs.sampling must be between 0 and 1, got %g", *s)
+	}
+	switch c.Store.Type {
+	case "":
+		c.Store.Type = "memory"
+	case "memory":
+	case "redis":
+		if c.Store.Redis.Addr == "" {
+			v.errorf(c.Store.Pos, "store.type redis needs store.redis.addr")
+		}
+	default:
+		v.errorf(c.Store.Pos, "store.type must be memory or redis, got %q", c.Store.Type)
+	}
+	o := &c.Outbound
+	if o.MaxConnsPerHost == 0 {
+		o.MaxConnsPerHost = DefaultMaxConnsPerHost
+	}
+	if o.MaxIdleConnsPerHost == 0 {
+		o.MaxIdleConnsPerHost = DefaultMaxIdleConnsPerHost
+	}
+	if o.IdleConnTimeout == 0 {
+		o.IdleConnTimeout = Duration(DefaultIdleConnTimeout)
+	}
+	if o.ConnectTimeout == 0 {
+		o.ConnectTimeout = Duration(DefaultConnectTimeout)
+	}
+	if o.SNAT.Ports == 0 {
+		o.SNAT.Ports = DefaultSNATPorts
+	}
+	if o.SNAT.Reclaim == 0 {
+		o.SNAT.Reclaim = Duration(DefaultSNATReclaim)
+	}
+	if o.MaxConnsPerHost < 0 || o.MaxIdleConnsPerHost < 0 || o.SNAT.Ports < 0 {
+		v.errorf(Pos{1, 1}, "outbound limits must not be negative")
+	}
+	if c.Shutdown.Timeout == 0 {
+		c.Shutdown.Timeout = Duration(DefaultShutdownTimeout)
+	}
+	v.backends()
+	v.products()
+	v.apis()
+	v.subscriptions()
+}
+
+func validURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return err
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("scheme must be http or https")
+	}
+	if u.Host == "" {
+		return fmt.Errorf("no host")
+	}
+	return nil
+}
+
+func (v *validator) backends() {
+	for _, id := range v.cfg.BackendIDs {
+		b := v.cfg.Backends[id]
+		if b == nil {
+			continue
+		}
+		b.ID = id
+		switch b.Type {
+		case "", "single", "Single":
+			b.Type = "single"
+			if b.URL == "" {
+				v.errorf(b.Pos, "backend %q needs url", id)
+			} else if err := validURL(b.URL); err != nil {
+				v.errorf(b.Pos, "backend %q: invalid url %q: %v", id, b.URL, err)
+			}
+			if b.Pool != nil {
+				v.errorf(b.Pos, "backend %q: pool is only for type: pool", id)
+			}
+		case "pool", "Pool":
+			b.Type = "pool"
+			if b.Pool == nil || len(b.Pool.Services) == 0 {
+				v.errorf(b.Pos, "backend %q of type pool needs pool.services", id)
+				break
+			}
+			seen := map[string]bool{}
+			for _, s := range b.Pool.Services {
+				m, ok := v.cfg.Backends[s.ID]
+				switch {
+				case s.ID == "":
+					v.errorf(s.Pos, "pool service needs id")
+				case !ok:
+					v.errorf(s.Pos, "pool %q names unknown backend %q", id, s.ID)
+				case m.Type == "pool" || m.Type == "Pool":
+					v.errorf(s.Pos, "pool %q: member %q is itself a pool", id, s.ID)
+				case seen[s.ID]:
+					v.errorf(s.Pos, "pool %q lists %q twice", id, s.ID)
+				}
+				seen[s.ID] = true
+				if s.Priority == 0 {
+					s.Priority = 1
+				}
+				if s.Weight == 0 {
+					s.Weight = 1
+				}
+				if s.Priority < 0 || s.Weight < 0 {
+					v.errorf(s.Pos, "pool service priority and weight must be positive")
+				}
+			}
+		default:
+			v.errorf(b.Pos, "backend %q: type must be single or pool, got %q", id, b.Type)
+		}
+		for _, a := range b.Addresses {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				v.errorf(b.Pos, "backend %q: address %q must be ip:port", id, a)
+			}
+		}
+		switch b.Protocol {
+		case "", "http1", "h2", "h2c":
+		default:
+			v.errorf(b.Pos, "backend %q: protocol must be http1, h2 or h2c, got %q", id, b.Protocol)
+		}
+		if cb := b.CircuitBreaker; cb != nil {
+			for i, r := range cb.Rules {
+				fc := r.FailureCondition
+				if r.Name == "" {
+					r.Name = fmt.Sprintf("rule%d", i+1)
+				}
+				if (fc.Count <= 0) == (fc.Percentage <= 0) {
+					v.errorf(r.Pos, "circuit breaker rule %q needs exactly one of failureCondition.count or failureCondition.percentage", r.Name)
+				}
+				if fc.Percentage > 100 {
+					v.errorf(r.Pos, "circuit breaker rule %q: percentage must be at most 100", r.Name)
+				}
+				if fc.Interval <= 0 {
+					v.errorf(r.Pos, "circuit breaker rule %q needs failureCondition.interval", r.Name)
+				}
+				if r.TripDuration <= 0 {
+					v.errorf(r.Pos, "circuit breaker rule %q needs tripDuration", r.Name)
+				}
+				for _, sr := range fc.StatusCodeRanges {
+					if sr.Min < 100 || sr.Max > 599 || sr.Min > sr.Max {
+						v.errorf(r.Pos, "circuit breaker rule %q: bad status code range %d-%d", r.Name, sr.Min, sr.Max)
+					}
+				}
+			}
+		}
+		if hp := b.HealthProbe; hp != nil {
+			if hp.Path == "" || !strings.HasPrefix(hp.Path, "/") {
+				v.errorf(b.Pos, "backend %q: healthProbe.path must start with /", id)
+			}
+			if hp.Interval == 0 {
+				hp.Interval = Duration(10 * time.Second)
+			}
+			if hp.Timeout == 0 {
+				hp.Timeout = Duration(2 * time.Second)
+			}
+			if hp.HealthyThreshold == 0 {
+				hp.HealthyThreshold = 2
+			}
+			if hp.UnhealthyThreshold == 0 {
+				hp.UnhealthyThreshold = 3
+			}
+			if len(hp.ExpectedStatus) == 0 {
+				hp.ExpectedStatus = []StatusRange{{200, 399}}
+			}
+		}
+	}
+}
+
+func (v *validator) products() {
+	for _, id := range v.cfg.ProductIDs {
+		p := v.cfg.Products[id]
+		if p == nil {
+			v.cfg.Products[id] = &Product{ID: id, Name: id}
+			continue
+		}
+		p.ID = id
+		if p.Name == "" {
+			p.Name = id
+		}
+		switch p.State {
+		case "":
+			p.State = "published"
+		case "published", "notPublished":
+		default:
+			v.errorf(p.Pos, "product %q: state must be published or notPublished", id)
+		}
+	}
+}
+
+// NormalizePath trims slashes so API paths compare as APIM does.
+func NormalizePath(p string) string { return strings.Trim(strings.TrimSpace(p), "/") }
+
+func (v *validator) apis() {
+	ids := map[string]bool{}
+	paths := map[string]string{}
+	for _, a := range v.cfg.Apis {
+		if a.ID == "" {
+			v.errorf(a.Pos, "api needs id")
+			continue
+		}
+		if ids[a.ID] {
+			v.errorf(a.Pos, "duplicate api id %q", a.ID)
+		}
+		ids[a.ID] = true
+		if a.Name == "" {
+			a.Name = a.ID
+		}
+		a.Path = NormalizePath(a.Path)
+		key := a.Path + "\x00" + a.Version
+		if other, dup := paths[key]; dup {
+			v.errorf(a.Pos, "api %q uses path %q already used by api %q", a.ID, a.Path, other)
+		}
+		paths[key] = a.ID
+		if a.ServiceURL != "" {
+			if err := validURL(a.ServiceURL); err != nil {
+				v.errorf(a.Pos, "api %q: invalid serviceUrl %q: %v", a.ID, a.ServiceURL, err)
+			}
+		}
+		if a.BackendID != "" {
+			if _, ok := v.cfg.Backends[a.BackendID]; !ok {
+				v.errorf(a.Pos, "api %q names unknown backend %q", a.ID, a.BackendID)
+			}
+		}
+		for _, p := range a.Products {
+			if _, ok := v.cfg.Products[p]; !ok {
+				v.errorf(a.Pos, "api %q names unknown product %q", a.ID, p)
+			}
+		}
+		if a.SubscriptionKeyParameterNames == nil {
+			a.SubscriptionKeyParameterNames = &KeyParameterNames{}
+		}
+		if a.SubscriptionKeyParameterNames.Header == "" {
+			a.SubscriptionKeyParameterNames.Header = "Ocp-Apim-Subscription-Key"
+		}
+		if a.SubscriptionKeyParameterNames.Query == "" {
+			a.SubscriptionKeyParameterNames.Query = "subscription-key"
+		}
+		if len(a.Operations) == 0 && a.OpenAPI == "" {
+			v.errorf(a.Pos, "api %q has no operations: list operations or give an openapi file", a.ID)
+		}
+		opIDs := map[string]bool{}
+		for _, op := range a.Operations {
+			if op.ID == "" {
+				v.errorf(op.Pos, "operation of api %q needs id", a.ID)
+				continue
+			}
+			if opIDs[op.ID] {
+				v.errorf(op.Pos, "api %q: duplicate operation id %q", a.ID, op.ID)
+			}
+			opIDs[op.ID] = true
+			if op.Name == "" {
+				op.Name = op.ID
+			}
+			op.Method = strings.ToUpper(op.Method)
+			if !validMethod(op.Method) {
+				v.errorf(op.Pos, "operation %q: invalid method %q", op.ID, op.Method)
+			}
+			if !strings.HasPrefix(op.URLTemplate, "/") {
+				v.errorf(op.Pos, "operation %q: urlTemplate must start with /, got %q", op.ID, op.URLTemplate)
+			}
+		}
+	}
+}
+
+func validMethod(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodTrace, "*":
+		return true
+	}
+	return false
+}
+
+func (v *validator) subscriptions() {
+	ids := map[string]bool{}
+	keys := map[string]string{}
+	apis := map[string]bool{}
+	for _, a := range v.cfg.Apis {
+		apis[a.ID] = true
+	}
+	for _, s := range v.cfg.Subscriptions {
+		if s.ID == "" {
+			v.errorf(s.Pos, "subscription needs id")
+			continue
+		}
+		if ids[s.ID] {
+			v.errorf(s.Pos, "duplicate subscription id %q", s.ID)
+		}
+		ids[s.ID] = true
+		if s.Name == "" {
+			s.Name = s.ID
+		}
+		if s.PrimaryKey == "" {
+			v.errorf(s.Pos, "subscription %q needs primaryKey", s.ID)
+		}
+		for _, k := range []string{s.PrimaryKey, s.SecondaryKey} {
+			if k == "" {
+				continue
+			}
+			if other, dup := keys[k]; dup {
+				v.errorf(s.Pos, "subscription %q reuses a key of subscription %q", s.ID, other)
+			}
+			keys[k] = s.ID
+		}
+		scopes := 0
+		if s.Product != "" {
+			scopes++
+			if _, ok := v.cfg.Products[s.Product]; !ok {
+				v.errorf(s.Pos, "subscription %q names unknown product %q", s.ID, s.Product)
+			}
+		}
+		if s.API != "" {
+			scopes++
+			if !apis[s.API] {
+				v.errorf(s.Pos, "subscription %q names unknown api %q", s.ID, s.API)
+			}
+		}
+		if s.AllAPIs {
+			scopes++
+		}
+		if scopes != 1 {
+			v.errorf(s.Pos, "subscription %q needs exactly one scope: product, api or allApis", s.ID)
+		}
+		switch s.State {
+		case "":
+			s.State = "active"
+		case "active", "suspended", "cancelled", "expired", "submitted", "rejected":
+		default:
+			v.errorf(s.Pos, "subscription %q: unknown state %q", s.ID, s.State)
+		}
+	}
+}

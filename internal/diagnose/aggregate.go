@@ -1,0 +1,326 @@
+package diagnose
+
+import (
+	"math/bits"
+	"slices"
+)
+
+// outcome is what happened to one request, as far as diagnosis cares.
+type outcome uint8
+
+const (
+	outOK            outcome = iota
+	outConnFailure           // BackendConnectionFailure
+	outBackendError          // the backend answered 5xx
+	outTimeout               // Timeout, or a 504 without a backend answer
+	outClientDisc            // ClientConnectionFailure
+	outThrottled             // the gateway's own 429/403 (rate limit, quota, concurrency)
+	outCircuitOpen           // the gateway's 503 while a circuit breaker is open
+	outOtherFailure          // any other 5xx / no response code
+	outClientError           // other 4xx: the client's mistake, not an incident
+	numOutcomes
+)
+
+// classifyEntry decides the outcome of one request. The order matters: the
+// error reason the gateway recorded wins over status codes.
+func classifyEntry(e *entry) outcome {
+	switch e.reason {
+	case reasonClientConnection:
+		return outClientDisc
+	case reasonBackendConnection:
+		return outConnFailure
+	case reasonTimeout:
+		return outTimeout
+	case reasonCircuit:
+		return outCircuitOpen
+	case reasonRateLimit, reasonQuota, reasonConcurrency:
+		return outThrottled
+	}
+	switch {
+	case e.code == 503 && e.backendCode == 0 && e.flags&flagCircuit != 0:
+		return outCircuitOpen
+	case e.code == 504 && e.backendCode == 0:
+		return outTimeout
+	case (e.code == 429 || e.code == 403) && e.backendCode == 0 && e.reason == reasonNone:
+		if e.code == 429 {
+			return outThrottled
+		}
+		return outClientError
+	case e.backendCode >= 500:
+		return outBackendError
+	case e.code == 503 && e.backendCode == 0 && e.reason == reasonNone:
+		// A 503 the gateway produced itself without calling the backend
+		// and without another error: what an open circuit breaker answers.
+		return outCircuitOpen
+	case e.code >= 500 || e.code <= 0:
+		return outOtherFailure
+	case e.code >= 400:
+		return outClientError
+	}
+	return outOK
+}
+
+// failed reports whether an outcome counts as a failed request: the
+// gateway could not serve it (5xx, or the connection to the client broke).
+// Throttling and client errors are the system working as configured.
+func (o outcome) failed() bool {
+	switch o {
+	case outConnFailure, outBackendError, outTimeout, outClientDisc, outCircuitOpen, outOtherFailure:
+		return true
+	}
+	return false
+}
+
+// Histogram geometry: values below histLinear are exact; above, each power
+// of two is split into histSub buckets (≈6 % relative error).
+const (
+	histLinear  = 32
+	histSubBits = 4
+	histSub     = 1 << histSubBits
+	histMaxExp  = 31 // ≈ 25 days in ms; larger values land in the last bucket
+	histBuckets = histLinear + (histMaxExp-5+1)*histSub
+)
+
+// histogram is a fixed-size log-linear histogram of milliseconds.
+type histogram [histBuckets]uint32
+
+func histIndex(v int64) int {
+	if v < histLinear {
+		if v < 0 {
+			return 0
+		}
+		return int(v)
+	}
+	e := bits.Len64(uint64(v)) - 1
+	if e > histMaxExp {
+		return histBuckets - 1
+	}
+	sub := int(v>>(e-histSubBits)) & (histSub - 1)
+	return histLinear + (e-5)*histSub + sub
+}
+
+// histMid returns the middle of bucket i.
+func histMid(i int) float64 {
+	if i < histLinear {
+		return float64(i)
+	}
+	e := (i-histLinear)/histSub + 5
+	sub := (i - histLinear) % histSub
+	lo := float64(int64(histSub+sub) << (e - histSubBits))
+	width := float64(int64(1) << (e - histSubBits))
+	return lo + width/2
+}
+
+func (h *histogram) add(v int64) { h[histIndex(v)]++ }
+
+func (h *histogram) merge(o *histogram) {
+	for i, c := range o {
+		h[i] += c
+	}
+}
+
+// quantile returns the q-quantile (0<q≤1) of n recorded values.
+func (h *histogram) quantile(q float64, n int64) float64 {
+	if n <= 0 {
+		return 0
+	}
+	rank := int64(q*float64(n) + 0.999999)
+	if rank < 1 {
+		rank = 1
+	}
+	var cum int64
+	for i, c := range h {
+		cum += int64(c)
+		if cum >= rank {
+			return histMid(i)
+		}
+	}
+	return histMid(histBuckets - 1)
+}
+
+// destStats counts one destination's requests inside one bin.
+type destStats struct {
+	requests    int64
+	out         [numOutcomes]int64
+	connNoCode  int64 // connection failures without a backend response code
+	connRefused int64 // connection failures whose message says refused / unresolvable
+	btSum       int64 // backend time of requests the backend answered
+	btN         int64
+	busyMs      int64 // backend time of every attempt: connection occupancy
+	attempts    int64 // requests that tried to reach the backend
+}
+
+func (d *destStats) add(o *destStats) {
+	d.requests += o.requests
+	for i := range d.out {
+		d.out[i] += o.out[i]
+	}
+	d.connNoCode += o.connNoCode
+	d.connRefused += o.connRefused
+	d.btSum += o.btSum
+	d.btN += o.btN
+	d.busyMs += o.busyMs
+	d.attempts += o.attempts
+}
+
+// bin aggregates every request of one time interval.
+type bin struct {
+	start  int64 // Unix ms
+	all    destStats
+	failed int64
+	ttSum  int64
+	hist   histogram
+	dests  []destStats // by destination index
+}
+
+func (b *bin) dest(i int32) *destStats {
+	if int(i) >= len(b.dests) {
+		b.dests = slices.Grow(b.dests, int(i)+1-len(b.dests))[:i+1]
+	}
+	return &b.dests[i]
+}
+
+func (b *bin) record(e *entry, o outcome) {
+	b.all.requests++
+	b.all.out[o]++
+	if o.failed() {
+		b.failed++
+	}
+	b.ttSum += e.totalTime
+	answered := e.backendCode > 0
+	if answered {
+		b.all.btSum += e.backendTime
+		b.all.btN++
+		b.hist.add(e.backendTime)
+	}
+	attempt := e.dest >= 0 && o != outThrottled && o != outCircuitOpen
+	if attempt {
+		b.all.attempts++
+		b.all.busyMs += e.backendTime
+	}
+	noCode := o == outConnFailure && !answered
+	refused := o == outConnFailure && e.flags&flagRefused != 0
+	if noCode {
+		b.all.connNoCode++
+	}
+	if refused {
+		b.all.connRefused++
+	}
+	if e.dest >= 0 {
+		d := b.dest(e.dest)
+		d.requests++
+		d.out[o]++
+		if attempt {
+			d.attempts++
+			d.busyMs += e.backendTime
+		}
+		if answered {
+			d.btSum += e.backendTime
+			d.btN++
+		}
+		if noCode {
+			d.connNoCode++
+		}
+		if refused {
+			d.connRefused++
+		}
+	}
+}
+
+// merge adds o into b (the histogram included).
+func (b *bin) merge(o *bin) {
+	b.all.add(&o.all)
+	b.failed += o.failed
+	b.ttSum += o.ttSum
+	b.hist.merge(&o.hist)
+	for i := range o.dests {
+		b.dest(int32(i)).add(&o.dests[i])
+	}
+}
+
+// binWidthMs is the base bin: one minute, as in the seed's queries.
+const binWidthMs = 60_000
+
+// aggregator folds entries into one-minute bins. Memory grows with the
+// time span and the number of destinations, never with the number of
+// records.
+type aggregator struct {
+	bins    map[int64]*bin
+	last    *bin
+	records int64
+	minT    int64
+	maxT    int64
+}
+
+func newAggregator() *aggregator { return &aggregator{bins: make(map[int64]*bin)} }
+
+func (a *aggregator) add(e *entry) {
+	start := floorDiv(e.t, binWidthMs) * binWidthMs
+	b := a.last
+	if b == nil || b.start != start {
+		b = a.bins[start]
+		if b == nil {
+			b = &bin{start: start}
+			a.bins[start] = b
+		}
+		a.last = b
+	}
+	b.record(e, classifyEntry(e))
+	if a.records == 0 || e.t < a.minT {
+		a.minT = e.t
+	}
+	if a.records == 0 || e.t > a.maxT {
+		a.maxT = e.t
+	}
+	a.records++
+}
+
+// sorted returns every minute from the first to the last record, empty
+// minutes included, so that series have no holes.
+func (a *aggregator) sorted() []*bin {
+	if a.records == 0 {
+		return nil
+	}
+	first := floorDiv(a.minT, binWidthMs) * binWidthMs
+	last := floorDiv(a.maxT, binWidthMs) * binWidthMs
+	if (last-first)/binWidthMs > maxFilledBins {
+		// A stray timestamp years away must not allocate millions of
+		// empty minutes: keep only the minutes that have records.
+		out := make([]*bin, 0, len(a.bins))
+		for _, b := range a.bins {
+			out = append(out, b)
+		}
+		slices.SortFunc(out, func(x, y *bin) int { return cmpInt64(x.start, y.start) })
+		return out
+	}
+	out := make([]*bin, 0, (last-first)/binWidthMs+1)
+	for t := first; t <= last; t += binWidthMs {
+		b := a.bins[t]
+		if b == nil {
+			b = &bin{start: t}
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// maxFilledBins bounds the gap filling of sorted (about 70 days).
+const maxFilledBins = 100_000
+
+func cmpInt64(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if (a%b != 0) && ((a < 0) != (b < 0)) {
+		q--
+	}
+	return q
+}

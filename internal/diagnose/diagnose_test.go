@@ -1,0 +1,375 @@
+package diagnose
+
+import (
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apimgw/apimgw/internal/diagnose/loggen"
+	"github.com/apimgw/apimgw/internal/logs"
+)
+
+// tolerance is how far an incident edge may be from its label: one bin of
+// the analysis window.
+const tolerance = 5 * time.Minute
+
+func generate(t testing.TB, name string) *loggen.Scenario {
+	t.Helper()
+	s, err := loggen.Generate(name, 1)
+	if err != nil {
+		t.Fatalf("generate %s: %v", name, err)
+	}
+	return s
+}
+
+func jsonl(t testing.TB, s *loggen.Scenario) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := loggen.WriteJSONLines(&buf, s.Records); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func analyzeBytes(t testing.TB, inputs ...[]byte) *Report {
+	t.Helper()
+	var ins []Input
+	for i, b := range inputs {
+		ins = append(ins, Input{Name: "input" + string(rune('0'+i)), R: bytes.NewReader(b), Size: int64(len(b))})
+	}
+	r, err := Analyze(Options{}, ins...)
+	if err != nil {
+		t.Fatalf("Analyze: %v", err)
+	}
+	return r
+}
+
+func near(a, b time.Time) bool {
+	d := a.Sub(b)
+	return d >= -tolerance && d <= tolerance
+}
+
+// checkLabels asserts the report found exactly the labelled incidents
+// (cause, destination, edges within one bin) and the verdict.
+func checkLabels(t *testing.T, r *Report, s *loggen.Scenario) {
+	t.Helper()
+	if r.Verdict != s.Verdict {
+		t.Errorf("verdict = %q, want %q", r.Verdict, s.Verdict)
+	}
+	if len(r.Incidents) != len(s.Labels) {
+		t.Fatalf("got %d incidents %+v, want %d %+v", len(r.Incidents), r.Incidents, len(s.Labels), s.Labels)
+	}
+	for i, l := range s.Labels {
+		in := r.Incidents[i]
+		if in.Cause != l.Cause {
+			t.Errorf("incident %d cause = %q, want %q (evidence %q)", i, in.Cause, l.Cause, in.Evidence)
+		}
+		if l.BackendURL != "" && in.BackendURL != l.BackendURL {
+			t.Errorf("incident %d backendUrl = %q, want %q", i, in.BackendURL, l.BackendURL)
+		}
+		if !near(in.Start, l.Start) || !near(in.End, l.End) {
+			t.Errorf("incident %d spans %s–%s, want %s–%s ±%s", i, in.Start, in.End, l.Start, l.End, tolerance)
+		}
+		if in.FailedRequests <= 0 || len(in.Evidence) == 0 {
+			t.Errorf("incident %d has no failures or evidence: %+v", i, in)
+		}
+	}
+}
+
+func TestScenarios(t *testing.T) {
+	for _, name := range loggen.Names {
+		t.Run(name, func(t *testing.T) {
+			s := generate(t, name)
+			r := analyzeBytes(t, jsonl(t, s))
+			checkLabels(t, r, s)
+			if r.Totals.Requests != int64(len(s.Records)) {
+				t.Errorf("requests = %d, want %d", r.Totals.Requests, len(s.Records))
+			}
+			if r.Verdict == CauseHealthy && len(r.Mitigations) != 0 {
+				t.Errorf("healthy log got mitigations %+v", r.Mitigations)
+			}
+			if r.Verdict != CauseHealthy && len(r.Mitigations) == 0 {
+				t.Errorf("verdict %s without mitigations", r.Verdict)
+			}
+			for i := 1; i < len(r.Mitigations); i++ {
+				if r.Mitigations[i-1].Rank >= r.Mitigations[i].Rank {
+					t.Errorf("mitigations not ordered by rank: %v then %v", r.Mitigations[i-1].ID, r.Mitigations[i].ID)
+				}
+			}
+		})
+	}
+}
+
+func TestSNATEvidenceAndMitigations(t *testing.T) {
+	r := analyzeBytes(t, jsonl(t, generate(t, "snat-exhaustion")))
+	in := r.Incidents[0]
+	m := in.Metrics
+	if m.NoBackendCodeShare < 0.99 || m.DestinationShare < 0.99 {
+		t.Errorf("metrics %+v: want all failures without backend code, on one destination", m)
+	}
+	if m.LoadCorrelation < 0.5 {
+		t.Errorf("load correlation %.2f, want ≥ 0.5", m.LoadCorrelation)
+	}
+	// 12 req/s × (0.9 s + 240 s) ≈ 2,900 ports without reuse; ≈ 11 with keep-alive.
+	if m.PeakPortsWithoutReuse < 2500 || m.PeakPortsWithoutReuse > 3500 {
+		t.Errorf("peak ports without reuse = %v, want ≈ 2,900", m.PeakPortsWithoutReuse)
+	}
+	if m.PeakConcurrency < 8 || m.PeakConcurrency > 16 {
+		t.Errorf("peak concurrency = %v, want ≈ 11", m.PeakConcurrency)
+	}
+	if len(r.Mitigations) != 10 || r.Mitigations[0].ID != "connection-pooling" || r.Mitigations[9].ID != "vnet-service-endpoints" {
+		var ids []string
+		for _, m := range r.Mitigations {
+			ids = append(ids, m.ID)
+		}
+		t.Fatalf("mitigations %v, want the 10 SNAT remedies from connection-pooling to vnet-service-endpoints", ids)
+	}
+	for _, mit := range r.Mitigations {
+		if mit.Config == "" || mit.Azure == "" || mit.ExpectedEffect == "" || mit.Title == "" {
+			t.Errorf("mitigation %s incomplete: %+v", mit.ID, mit)
+		}
+	}
+	if eff := r.Mitigations[0].ExpectedEffect; !strings.Contains(eff, "connections") || !strings.Contains(eff, "ports") {
+		t.Errorf("pooling effect %q should compare connections with ports", eff)
+	}
+	// Seed query: BackendConnectionFailure per 5 minutes by BackendUrl.
+	var sum int64
+	for _, b := range r.Series.ConnectionFailures5m {
+		if b.BackendURL != "https://orders.contoso.internal" {
+			t.Errorf("5m bin for %s, only orders fails", b.BackendURL)
+		}
+		sum += b.BackendConnectionFailures
+	}
+	if sum != r.Totals.BackendConnectionFailures || sum == 0 {
+		t.Errorf("5m bins sum to %d, totals say %d", sum, r.Totals.BackendConnectionFailures)
+	}
+	if got := len(r.Series.OneMinute); got != 70 {
+		t.Errorf("1m series has %d points, want 70", got)
+	}
+}
+
+// TestExportsAgree: the same records as JSON lines and as each Azure export
+// shape give the same verdict, incidents and totals.
+func TestExportsAgree(t *testing.T) {
+	s := generate(t, "snat-exhaustion")
+	want := analyzeBytes(t, jsonl(t, s))
+	writers := map[string]func(io.Writer) error{
+		"csv-iso":     func(w io.Writer) error { return loggen.WriteCSV(w, s.Records, loggen.TimeISO) },
+		"csv-us":      func(w io.Writer) error { return loggen.WriteCSV(w, s.Records, loggen.TimeUS) },
+		"json-tables": func(w io.Writer) error { return loggen.WriteJSONTables(w, s.Records) },
+		"json-array":  func(w io.Writer) error { return loggen.WriteJSONArray(w, s.Records) },
+	}
+	formats := map[string]string{"csv-iso": FormatCSV, "csv-us": FormatCSV, "json-tables": FormatJSONTables, "json-array": FormatJSONArray}
+	for name, write := range writers {
+		t.Run(name, func(t *testing.T) {
+			var buf bytes.Buffer
+			if err := write(&buf); err != nil {
+				t.Fatal(err)
+			}
+			got := analyzeBytes(t, buf.Bytes())
+			if got.Inputs[0].Format != formats[name] {
+				t.Errorf("format detected %q, want %q", got.Inputs[0].Format, formats[name])
+			}
+			if got.Totals != want.Totals {
+				t.Errorf("totals %+v, want %+v", got.Totals, want.Totals)
+			}
+			if got.Verdict != want.Verdict || len(got.Incidents) != len(want.Incidents) {
+				t.Fatalf("verdict %s with %d incidents, want %s with %d", got.Verdict, len(got.Incidents), want.Verdict, len(want.Incidents))
+			}
+			for i := range want.Incidents {
+				g, w := got.Incidents[i], want.Incidents[i]
+				if !g.Start.Equal(w.Start) || !g.End.Equal(w.End) || g.Cause != w.Cause || g.BackendURL != w.BackendURL || g.FailedRequests != w.FailedRequests {
+					t.Errorf("incident %d = %+v, want %+v", i, g, w)
+				}
+			}
+		})
+	}
+}
+
+func TestGzipAndMerge(t *testing.T) {
+	s := generate(t, "backend-timeouts")
+	// Split the log into two files by record parity, one gzip-compressed:
+	// they interleave in time and must be merged.
+	var a, b []byte
+	{
+		var even, odd bytes.Buffer
+		loggen.WriteJSONLines(&even, everyOther(s, 0))
+		loggen.WriteJSONLines(&odd, everyOther(s, 1))
+		var gz bytes.Buffer
+		zw := gzip.NewWriter(&gz)
+		zw.Write(even.Bytes())
+		zw.Close()
+		a, b = gz.Bytes(), odd.Bytes()
+	}
+	r := analyzeBytes(t, a, b)
+	checkLabels(t, r, s)
+	if r.Inputs[0].Format != "gzip+"+FormatJSONLines || r.Inputs[1].Format != FormatJSONLines {
+		t.Errorf("formats %+v", r.Inputs)
+	}
+	if r.Totals.Requests != int64(len(s.Records)) {
+		t.Errorf("requests %d, want %d", r.Totals.Requests, len(s.Records))
+	}
+}
+
+func everyOther(s *loggen.Scenario, parity int) []logs.Record {
+	var out []logs.Record
+	for i := parity; i < len(s.Records); i += 2 {
+		out = append(out, s.Records[i])
+	}
+	return out
+}
+
+func TestBadLinesAreCounted(t *testing.T) {
+	s := generate(t, "snat-enforce")
+	lines := strings.Split(strings.TrimSpace(string(jsonl(t, s))), "\n")
+	bad := []string{
+		`not json at all`,
+		`{"TimeGenerated": "yesterday", "ResponseCode": 200}`,
+		`{"ResponseCode": 200}`,
+		`{"TimeGenerated": "2026-11-02T08:01:00Z", "ResponseCode": "abc"}`,
+		`{"TimeGenerated": "2026-11-02T08:01:00Z", "ResponseCode": 200`,
+		`["an", "array"]`,
+	}
+	// Insert the bad lines after lines 10, 20, ...
+	var out []string
+	for i, l := range lines {
+		out = append(out, l)
+		if k := i / 10; i%10 == 9 && k < len(bad) {
+			out = append(out, bad[k])
+		}
+	}
+	out = append(out, "") // blank lines are not bad
+	r := analyzeBytes(t, []byte(strings.Join(out, "\n")))
+	if r.Totals.BadLines != int64(len(bad)) {
+		t.Errorf("bad lines = %d, want %d: %+v", r.Totals.BadLines, len(bad), r.BadLines)
+	}
+	if r.Totals.Requests != int64(len(lines)) {
+		t.Errorf("requests = %d, want %d", r.Totals.Requests, len(lines))
+	}
+	if len(r.BadLines) == 0 || r.BadLines[0].Line != 11 {
+		t.Errorf("first bad line sample = %+v, want line 11", r.BadLines)
+	}
+	if r.Verdict != CauseSNATExhaustion {
+		t.Errorf("verdict %s", r.Verdict)
+	}
+}
+
+func TestBadCSVRowsAreCounted(t *testing.T) {
+	s := generate(t, "healthy")
+	var buf bytes.Buffer
+	loggen.WriteCSV(&buf, s.Records[:100], loggen.TimeUS)
+	text := buf.String() + "not-a-time,x\n\"unterminated,quote\n" + "13/45/2026, 1:00:00.000 AM,x\n"
+	r := analyzeBytes(t, []byte(text))
+	if r.Totals.Requests != 100 || r.Totals.BadLines == 0 {
+		t.Errorf("requests %d bad %d (%+v), want 100 and some bad", r.Totals.Requests, r.Totals.BadLines, r.BadLines)
+	}
+}
+
+func TestUnreadableInput(t *testing.T) {
+	_, err := AnalyzeFiles([]string{"testdata/does-not-exist.jsonl"}, Options{})
+	if err == nil || !strings.Contains(err.Error(), "does-not-exist.jsonl") {
+		t.Errorf("err = %v, want it to name the file", err)
+	}
+	_, err = Analyze(Options{}, Input{Name: "empty", R: strings.NewReader("")})
+	if !errors.Is(err, ErrNoRecords) {
+		t.Errorf("empty input: err = %v, want ErrNoRecords", err)
+	}
+	_, err = Analyze(Options{}, Input{Name: "junk.csv", R: strings.NewReader("a,b,c\n1,2,3\n")})
+	if err == nil || !strings.Contains(err.Error(), "junk.csv") {
+		t.Errorf("CSV without TimeGenerated: err = %v, want it to name the file", err)
+	}
+}
+
+func TestParseTime(t *testing.T) {
+	want := time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC).UnixMilli()
+	pm := time.Date(2024, 5, 1, 22, 3, 4, 560_000_000, time.UTC).UnixMilli()
+	cases := []struct {
+		in     string
+		offset int
+		want   int64
+		ok     bool
+	}{
+		{"2024-05-01T10:00:00.000Z", 0, want, true},
+		{"2024-05-01T10:00:00Z", 0, want, true},
+		{"2024-05-01 10:00:00", 0, want, true},
+		{"2024-05-01T12:00:00.0000000+02:00", 0, want, true},
+		{"2024-05-01T12:00:00", 120, want, true},
+		{"5/1/2024, 10:00:00.000 AM", 0, want, true},
+		{"5/1/2024 10:00:00 AM", 0, want, true},
+		{"05/01/2024, 10:03:04.560 PM", 0, pm + 0 - 0, false},
+		{"5/1/2024, 10:03:04.560 PM", 0, pm, true},
+		{"5/1/2024, 12:00:00.000 AM", 0, time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC).UnixMilli(), true},
+		{"5/1/2024, 22:03:04.560", 0, pm, true},
+		{"2024-13-01T10:00:00Z", 0, 0, false},
+		{"yesterday", 0, 0, false},
+		{"", 0, 0, false},
+	}
+	for _, c := range cases {
+		got, ok := parseTime([]byte(c.in), c.offset)
+		if c.in == "05/01/2024, 10:03:04.560 PM" { // zero-padded month and day are fine too
+			c.ok, c.want = true, pm
+		}
+		if ok != c.ok || (ok && got != c.want) {
+			t.Errorf("parseTime(%q) = %v, %v; want %v, %v", c.in, msTime(got), ok, msTime(c.want), c.ok)
+		}
+	}
+}
+
+func TestColumnNames(t *testing.T) {
+	cases := map[string]field{
+		"TimeGenerated":         fieldTime,
+		"TimeGenerated [UTC]":   fieldTime,
+		"timegenerated":         fieldTime,
+		"ResponseCode":          fieldResponseCode,
+		"responseCode_d":        fieldResponseCode,
+		"backendResponseCode_d": fieldBackendResponseCode,
+		"lastError_reason_s":    fieldReason,
+		"BackendTime":           fieldBackendTime,
+		"backendUrl_s":          fieldBackendURL,
+		"DurationMs":            fieldTotalTime,
+		"CorrelationId":         fieldNone,
+		"Something":             fieldNone,
+	}
+	for in, want := range cases {
+		if got := fieldOf([]byte(in)); got != want {
+			t.Errorf("fieldOf(%q) = %v, want %v", in, got, want)
+		}
+	}
+	if got := zoneOffset("TimeGenerated [UTC+02:00]"); got != 120 {
+		t.Errorf("zoneOffset = %d, want 120", got)
+	}
+}
+
+func TestDestinationOf(t *testing.T) {
+	cases := map[string]string{
+		"https://Orders.Contoso.internal/api/orders/1?x=1": "https://orders.contoso.internal",
+		"https://orders.contoso.internal:443/api":          "https://orders.contoso.internal",
+		"http://127.0.0.1:9001/orders":                     "http://127.0.0.1:9001",
+		"http://user:pw@10.0.0.5:80/":                      "http://10.0.0.5",
+		"orders.internal:8080":                             "orders.internal:8080",
+		"":                                                 "",
+	}
+	for in, want := range cases {
+		var buf [256]byte
+		if got := string(destinationOf(&buf, []byte(in))); got != want {
+			t.Errorf("destinationOf(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestHistogramQuantile(t *testing.T) {
+	var h histogram
+	for v := int64(1); v <= 1000; v++ {
+		h.add(v)
+	}
+	if got := h.quantile(0.95, 1000); got < 900 || got > 1010 {
+		t.Errorf("p95 of 1..1000 = %v, want ≈ 950", got)
+	}
+	if got := h.quantile(0.5, 1000); got < 470 || got > 530 {
+		t.Errorf("p50 of 1..1000 = %v, want ≈ 500", got)
+	}
+}

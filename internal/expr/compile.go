@@ -1,0 +1,1639 @@
+package expr
+
+import (
+	"errors"
+	"strings"
+)
+
+// evalFn is a compiled expression.
+type evalFn func(e *env) (any, error)
+
+// execFn is a compiled statement.
+type execFn func(e *env) (ctrl, error)
+
+type ctrl uint8
+
+const (
+	ctrlNormal ctrl = iota
+	ctrlBreak
+	ctrlContinue
+	ctrlReturn
+)
+
+// env is the per-evaluation frame: the context and local variable slots.
+type env struct {
+	c      *Context
+	locals []any
+	ret    any
+}
+
+// errShortCircuit unwinds a null-conditional chain (a?.b.c) to its root.
+var errShortCircuit = errors.New("null-conditional short circuit")
+
+// sType is the static type the compiler knows for an expression: the context
+// object model (so unknown members are load-time errors and members resolve
+// at compile time) plus a few primitives; everything else is dynamic.
+type sType uint8
+
+const (
+	stAny sType = iota
+	stContext
+	stRequest
+	stResponse
+	stURL
+	stQuery
+	stHeaders
+	stBody
+	stVariables
+	stSubscription
+	stUser
+	stProduct
+	stApi
+	stOperation
+	stDeployment
+	stGateway
+	stLastError
+	stParams
+	stCert
+	stJwt
+	stClaims
+	stAuthorization
+	stCount
+	stString
+	stInt
+	stBool
+)
+
+var modelNames = [...]string{
+	stContext: "context", stRequest: "context.Request", stResponse: "IResponse", stURL: "IUrl",
+	stQuery: "query parameters", stHeaders: "headers", stBody: "IMessageBody", stVariables: "context.Variables",
+	stSubscription: "context.Subscription", stUser: "context.User", stProduct: "context.Product",
+	stApi: "context.Api", stOperation: "context.Operation", stDeployment: "context.Deployment",
+	stGateway: "context.Deployment.Gateway", stLastError: "context.LastError", stParams: "MatchedParameters",
+	stCert: "X509Certificate2", stJwt: "Jwt", stClaims: "Jwt.Claims", stAuthorization: "Authorization",
+}
+
+func isModel(st sType) bool { return st > stAny && st < stCount }
+
+type cx struct {
+	fn      evalFn
+	st      sType
+	isConst bool
+	val     any
+	isFunc  bool // a lambda
+}
+
+func constCx(v any) cx {
+	st := stAny
+	switch v.(type) {
+	case string:
+		st = stString
+	case int:
+		st = stInt
+	case bool:
+		st = stBool
+	}
+	return cx{fn: func(*env) (any, error) { return v, nil }, isConst: true, val: v, st: st}
+}
+
+type local struct {
+	slot int
+	st   sType
+}
+
+type scope struct {
+	parent *scope
+	vars   map[string]local
+}
+
+type compiler struct {
+	nslots    int
+	sc        *scope
+	loops     int
+	anonNames map[string]bool
+}
+
+func (c *compiler) push() { c.sc = &scope{parent: c.sc, vars: map[string]local{}} }
+func (c *compiler) pop()  { c.sc = c.sc.parent }
+
+func (c *compiler) lookup(name string) (local, bool) {
+	for s := c.sc; s != nil; s = s.parent {
+		if l, ok := s.vars[name]; ok {
+			return l, true
+		}
+	}
+	return local{}, false
+}
+
+func (c *compiler) declare(pos int, name string, st sType) (int, *Error) {
+	if name == "context" {
+		return 0, &Error{off: pos, Msg: "a local variable named 'context' hides the policy context"}
+	}
+	if _, ok := c.lookup(name); ok {
+		return 0, &Error{off: pos, Msg: "a local variable named '" + name + "' is already defined in this scope"}
+	}
+	slot := c.nslots
+	c.nslots++
+	c.sc.vars[name] = local{slot: slot, st: st}
+	return slot, nil
+}
+
+func errAt(n node, format string, args ...any) *Error {
+	return &Error{off: n.offset(), Msg: sprintf(format, args...)}
+}
+
+// ---- statements ----
+
+func (c *compiler) block(b *blockStmt) (execFn, *Error) {
+	c.push()
+	defer c.pop()
+	return c.stmts(b.stmts)
+}
+
+func (c *compiler) stmts(list []node) (execFn, *Error) {
+	fns := make([]execFn, 0, len(list))
+	for _, s := range list {
+		f, err := c.stmt(s)
+		if err != nil {
+			return nil, err
+		}
+		if f != nil {
+			fns = append(fns, f)
+		}
+	}
+	switch len(fns) {
+	case 0:
+		return func(*env) (ctrl, error) { return ctrlNormal, nil }, nil
+	case 1:
+		return fns[0], nil
+	}
+	return func(e *env) (ctrl, error) {
+		for _, f := range fns {
+			if r, err := f(e); err != nil || r != ctrlNormal {
+				return r, err
+			}
+		}
+		return ctrlNormal, nil
+	}, nil
+}
+
+func (c *compiler) stmt(n node) (execFn, *Error) {
+	switch s := n.(type) {
+	case *blockStmt:
+		return c.block(s)
+	case *emptyStmt:
+		return nil, nil
+	case *declStmt:
+		return c.decl(s)
+	case *exprStmt:
+		x, err := c.expr(s.x)
+		if err != nil {
+			return nil, err
+		}
+		f := x.fn
+		return func(e *env) (ctrl, error) {
+			_, err := f(e)
+			return ctrlNormal, err
+		}, nil
+	case *returnStmt:
+		if s.x == nil {
+			return func(e *env) (ctrl, error) { e.ret = nil; return ctrlReturn, nil }, nil
+		}
+		x, err := c.expr(s.x)
+		if err != nil {
+			return nil, err
+		}
+		f := x.fn
+		return func(e *env) (ctrl, error) {
+			v, err := f(e)
+			if err != nil {
+				return ctrlNormal, err
+			}
+			e.ret = v
+			return ctrlReturn, nil
+		}, nil
+	case *ifStmt:
+		cond, err := c.boolExpr(s.cond)
+		if err != nil {
+			return nil, err
+		}
+		then, err := c.scoped(s.then)
+		if err != nil {
+			return nil, err
+		}
+		var els execFn
+		if s.els != nil {
+			if els, err = c.scoped(s.els); err != nil {
+				return nil, err
+			}
+		}
+		return func(e *env) (ctrl, error) {
+			b, err := cond(e)
+			if err != nil {
+				return ctrlNormal, err
+			}
+			if b {
+				return then(e)
+			}
+			if els != nil {
+				return els(e)
+			}
+			return ctrlNormal, nil
+		}, nil
+	case *whileStmt:
+		cond, err := c.boolExpr(s.cond)
+		if err != nil {
+			return nil, err
+		}
+		c.loops++
+		body, err := c.scoped(s.body)
+		c.loops--
+		if err != nil {
+			return nil, err
+		}
+		do := s.do
+		return func(e *env) (ctrl, error) {
+			first := true
+			for {
+				if !(do && first) {
+					b, err := cond(e)
+					if err != nil || !b {
+						return ctrlNormal, err
+					}
+				}
+				first = false
+				r, err := body(e)
+				if err != nil {
+					return r, err
+				}
+				if r == ctrlBreak {
+					return ctrlNormal, nil
+				}
+				if r == ctrlReturn {
+					return r, nil
+				}
+			}
+		}, nil
+	case *forStmt:
+		return c.forStmt(s)
+	case *foreachStmt:
+		return c.foreach(s)
+	case *breakStmt:
+		if c.loops == 0 {
+			return nil, errAt(s, "no enclosing loop out of which to break")
+		}
+		return func(*env) (ctrl, error) { return ctrlBreak, nil }, nil
+	case *continueStmt:
+		if c.loops == 0 {
+			return nil, errAt(s, "no enclosing loop out of which to continue")
+		}
+		return func(*env) (ctrl, error) { return ctrlContinue, nil }, nil
+	case *tryStmt:
+		return c.tryStmt(s)
+	case *throwStmt:
+		return c.throwStmt(s)
+	case *usingStmt:
+		c.push()
+		defer c.pop()
+		init, err := c.stmt(s.decl)
+		if err != nil {
+			return nil, err
+		}
+		body, err := c.scoped(s.body)
+		if err != nil {
+			return nil, err
+		}
+		return func(e *env) (ctrl, error) {
+			if r, err := init(e); err != nil {
+				return r, err
+			}
+			return body(e)
+		}, nil
+	case *switchStmt:
+		return c.switchStmt(s)
+	}
+	return nil, errAt(n, "unsupported C# construct: statement")
+}
+
+// scoped compiles an embedded statement in its own scope.
+func (c *compiler) scoped(n node) (execFn, *Error) {
+	c.push()
+	defer c.pop()
+	f, err := c.stmt(n)
+	if err != nil {
+		return nil, err
+	}
+	if f == nil {
+		return func(*env) (ctrl, error) { return ctrlNormal, nil }, nil
+	}
+	return f, nil
+}
+
+func (c *compiler) decl(s *declStmt) (execFn, *Error) {
+	var conv func(any) (any, error)
+	declST := stAny
+	if s.typ != nil {
+		var err *Error
+		conv, declST, err = implicitConv(s.typ)
+		if err != nil {
+			return nil, err
+		}
+	}
+	var fns []execFn
+	for i, name := range s.names {
+		var init cx
+		hasInit := s.inits[i] != nil
+		if hasInit {
+			var err *Error
+			if init, err = c.expr(s.inits[i]); err != nil {
+				return nil, err
+			}
+		}
+		st := declST
+		if s.typ == nil {
+			st = init.st
+		}
+		slot, err := c.declare(s.pos, name, st)
+		if err != nil {
+			return nil, err
+		}
+		if !hasInit {
+			if s.typ != nil {
+				dv := defaultValue(s.typ)
+				fns = append(fns, func(e *env) (ctrl, error) { e.locals[slot] = dv; return ctrlNormal, nil })
+			}
+			continue
+		}
+		f := init.fn
+		cv := conv
+		fns = append(fns, func(e *env) (ctrl, error) {
+			v, err := f(e)
+			if err != nil {
+				return ctrlNormal, err
+			}
+			if cv != nil {
+				if v, err = cv(v); err != nil {
+					return ctrlNormal, err
+				}
+			}
+			e.locals[slot] = v
+			return ctrlNormal, nil
+		})
+	}
+	if len(fns) == 1 {
+		return fns[0], nil
+	}
+	return func(e *env) (ctrl, error) {
+		for _, f := range fns {
+			if _, err := f(e); err != nil {
+				return ctrlNormal, err
+			}
+		}
+		return ctrlNormal, nil
+	}, nil
+}
+
+func (c *compiler) forStmt(s *forStmt) (execFn, *Error) {
+	c.push()
+	defer c.pop()
+	init, err := c.stmts(s.init)
+	if err != nil {
+		return nil, err
+	}
+	var cond func(*env) (bool, error)
+	if s.cond != nil {
+		if cond, err = c.boolExpr(s.cond); err != nil {
+			return nil, err
+		}
+	}
+	post, err := c.stmts(s.post)
+	if err != nil {
+		return nil, err
+	}
+	c.loops++
+	body, err := c.scoped(s.body)
+	c.loops--
+	if err != nil {
+		return nil, err
+	}
+	return func(e *env) (ctrl, error) {
+		if _, err := init(e); err != nil {
+			return ctrlNormal, err
+		}
+		for {
+			if cond != nil {
+				b, err := cond(e)
+				if err != nil || !b {
+					return ctrlNormal, err
+				}
+			}
+			r, err := body(e)
+			if err != nil {
+				return r, err
+			}
+			if r == ctrlBreak {
+				return ctrlNormal, nil
+			}
+			if r == ctrlReturn {
+				return r, nil
+			}
+			if _, err := post(e); err != nil {
+				return ctrlNormal, err
+			}
+		}
+	}, nil
+}
+
+func (c *compiler) foreach(s *foreachStmt) (execFn, *Error) {
+	coll, err := c.expr(s.coll)
+	if err != nil {
+		return nil, err
+	}
+	c.push()
+	defer c.pop()
+	var conv func(any) (any, error)
+	st := stAny
+	if s.typ != nil {
+		var cerr *Error
+		if conv, st, cerr = explicitConv(s.typ); cerr != nil {
+			return nil, cerr
+		}
+	}
+	slot, err := c.declare(s.pos, s.name, st)
+	if err != nil {
+		return nil, err
+	}
+	c.loops++
+	body, err := c.scoped(s.body)
+	c.loops--
+	if err != nil {
+		return nil, err
+	}
+	cf := coll.fn
+	return func(e *env) (ctrl, error) {
+		v, err := cf(e)
+		if err != nil {
+			return ctrlNormal, err
+		}
+		items, err := iterate(v)
+		if err != nil {
+			return ctrlNormal, err
+		}
+		for _, it := range items {
+			if conv != nil {
+				if it, err = conv(it); err != nil {
+					return ctrlNormal, err
+				}
+			}
+			e.locals[slot] = it
+			r, err := body(e)
+			if err != nil {
+				return r, err
+			}
+			if r == ctrlBreak {
+				break
+			}
+			if r == ctrlReturn {
+				return r, nil
+			}
+		}
+		return ctrlNormal, nil
+	}, nil
+}
+
+func (c *compiler) tryStmt(s *tryStmt) (execFn, *Error) {
+	body, err := c.block(s.body)
+	if err != nil {
+		return nil, err
+	}
+	type handler struct {
+		typ  string
+		slot int
+		when func(*env) (bool, error)
+		body execFn
+	}
+	var hs []handler
+	for _, cc := range s.catches {
+		c.push()
+		h := handler{typ: "Exception", slot: -1}
+		if cc.typ != nil {
+			h.typ = cc.typ.name
+		}
+		if cc.name != "" {
+			slot, err := c.declare(cc.pos, cc.name, stAny)
+			if err != nil {
+				c.pop()
+				return nil, err
+			}
+			h.slot = slot
+		}
+		if cc.when != nil {
+			if h.when, err = c.boolExpr(cc.when); err != nil {
+				c.pop()
+				return nil, err
+			}
+		}
+		h.body, err = c.block(cc.body)
+		c.pop()
+		if err != nil {
+			return nil, err
+		}
+		hs = append(hs, h)
+	}
+	var fin execFn
+	if s.finally != nil {
+		if fin, err = c.block(s.finally); err != nil {
+			return nil, err
+		}
+	}
+	return func(e *env) (ctrl, error) {
+		r, err := body(e)
+		if err != nil {
+			var rt *RuntimeError
+			if errors.As(err, &rt) {
+				for _, h := range hs {
+					if !exceptionMatches(h.typ, rt.Type) {
+						continue
+					}
+					if h.slot >= 0 {
+						e.locals[h.slot] = &Exception{Type: rt.Type, Message: rt.Msg}
+					}
+					if h.when != nil {
+						ok, werr := h.when(e)
+						if werr != nil {
+							err = werr
+							break
+						}
+						if !ok {
+							continue
+						}
+					}
+					r, err = h.body(e)
+					break
+				}
+			}
+		}
+		if fin != nil {
+			if fr, ferr := fin(e); ferr != nil || fr != ctrlNormal {
+				return fr, ferr
+			}
+		}
+		return r, err
+	}, nil
+}
+
+// exceptionMatches reports whether a catch clause of type clause catches an
+// exception of type thrown (by name; Exception and SystemException catch all).
+func exceptionMatches(clause, thrown string) bool {
+	switch clause {
+	case "Exception", "SystemException":
+		return true
+	case thrown:
+		return true
+	case "ArgumentException":
+		return thrown == "ArgumentNullException" || thrown == "ArgumentOutOfRangeException"
+	case "JsonException":
+		return thrown == "JsonReaderException" || thrown == "JsonSerializationException"
+	}
+	return false
+}
+
+func (c *compiler) throwStmt(s *throwStmt) (execFn, *Error) {
+	if s.x == nil {
+		return nil, errAt(s, "unsupported C# construct: rethrow (throw;)")
+	}
+	x, err := c.expr(s.x)
+	if err != nil {
+		return nil, err
+	}
+	f := x.fn
+	return func(e *env) (ctrl, error) {
+		v, err := f(e)
+		if err != nil {
+			return ctrlNormal, err
+		}
+		return ctrlNormal, throwValue(v)
+	}, nil
+}
+
+func throwValue(v any) error {
+	if ex, ok := v.(*Exception); ok {
+		return &RuntimeError{Type: ex.Type, Msg: ex.Message}
+	}
+	if v == nil {
+		return nullRef()
+	}
+	return rtErr("Exception", "%s", ToString(v))
+}
+
+func (c *compiler) switchStmt(s *switchStmt) (execFn, *Error) {
+	x, err := c.expr(s.x)
+	if err != nil {
+		return nil, err
+	}
+	type arm struct {
+		labels    []cx
+		isDefault bool
+		body      execFn
+	}
+	arms := make([]arm, 0, len(s.cases))
+	c.loops++ // break exits the switch
+	defer func() { c.loops-- }()
+	c.push()
+	defer c.pop()
+	for _, cs := range s.cases {
+		a := arm{isDefault: cs.isDefault}
+		for _, l := range cs.labels {
+			lx, err := c.expr(l)
+			if err != nil {
+				return nil, err
+			}
+			if !lx.isConst {
+				return nil, errAt(l, "a case label must be a constant value")
+			}
+			a.labels = append(a.labels, lx)
+		}
+		if a.body, err = c.stmts(cs.body); err != nil {
+			return nil, err
+		}
+		arms = append(arms, a)
+	}
+	xf := x.fn
+	return func(e *env) (ctrl, error) {
+		v, err := xf(e)
+		if err != nil {
+			return ctrlNormal, err
+		}
+		chosen := -1
+		for i, a := range arms {
+			for _, l := range a.labels {
+				if valuesEqual(v, l.val) {
+					chosen = i
+					break
+				}
+			}
+			if chosen >= 0 {
+				break
+			}
+		}
+		if chosen < 0 {
+			for i, a := range arms {
+				if a.isDefault {
+					chosen = i
+				}
+			}
+		}
+		if chosen < 0 {
+			return ctrlNormal, nil
+		}
+		r, err := arms[chosen].body(e)
+		if r == ctrlBreak {
+			r = ctrlNormal
+		}
+		return r, err
+	}, nil
+}
+
+// ---- expressions ----
+
+func (c *compiler) boolExpr(n node) (func(*env) (bool, error), *Error) {
+	x, err := c.expr(n)
+	if err != nil {
+		return nil, err
+	}
+	f := x.fn
+	return func(e *env) (bool, error) {
+		v, err := f(e)
+		if err != nil {
+			return false, err
+		}
+		return toBool(v)
+	}, nil
+}
+
+func toBool(v any) (bool, error) {
+	switch b := v.(type) {
+	case bool:
+		return b, nil
+	case *JValue:
+		if bb, ok := b.V.(bool); ok {
+			return bb, nil
+		}
+	case nil:
+		return false, nullRef()
+	}
+	return false, errInvalidCast(v, "System.Boolean")
+}
+
+func hasNullCond(n node) bool {
+	for {
+		switch x := n.(type) {
+		case *memberExpr:
+			if x.nullCond {
+				return true
+			}
+			n = x.x
+		case *indexExpr:
+			if x.nullCond {
+				return true
+			}
+			n = x.x
+		case *callExpr:
+			n = x.fn
+		default:
+			return false
+		}
+		if n == nil {
+			return false
+		}
+	}
+}
+
+func (c *compiler) expr(n node) (cx, *Error) {
+	switch n.(type) {
+	case *memberExpr, *indexExpr, *callExpr:
+		x, err := c.chain(n)
+		if err != nil {
+			return cx{}, err
+		}
+		if hasNullCond(n) {
+			f := x.fn
+			x.fn = func(e *env) (any, error) {
+				v, err := f(e)
+				if err == errShortCircuit {
+					return nil, nil
+				}
+				return v, err
+			}
+		}
+		return x, nil
+	}
+	return c.chain(n)
+}
+
+// chain compiles a node that may be part of a member/call/index chain.
+func (c *compiler) chain(n node) (cx, *Error) {
+	switch x := n.(type) {
+	case *litExpr:
+		return constCx(x.val), nil
+	case *identExpr:
+		return c.ident(x)
+	case *memberExpr:
+		return c.member(x)
+	case *callExpr:
+		return c.call(x)
+	case *indexExpr:
+		return c.index(x)
+	case *unaryExpr:
+		return c.unary(x)
+	case *binaryExpr:
+		return c.binary(x)
+	case *condExpr:
+		cond, err := c.boolExpr(x.c)
+		if err != nil {
+			return cx{}, err
+		}
+		a, err := c.expr(x.a)
+		if err != nil {
+			return cx{}, err
+		}
+		b, err := c.expr(x.b)
+		if err != nil {
+			return cx{}, err
+		}
+		af, bf := a.fn, b.fn
+		st := stAny
+		if a.st == b.st {
+			st = a.st
+		}
+		return cx{st: st, fn: func(e *env) (any, error) {
+			ok, err := cond(e)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				return af(e)
+			}
+			return bf(e)
+		}}, nil
+	case *assignExpr:
+		return c.assign(x)
+	case *incDecExpr:
+		return c.incDec(x)
+	case *castExpr:
+		inner, err := c.expr(x.x)
+		if err != nil {
+			return cx{}, err
+		}
+		conv, st, cerr := explicitConv(x.typ)
+		if cerr != nil {
+			return cx{}, cerr
+		}
+		f := inner.fn
+		return cx{st: st, fn: func(e *env) (any, error) {
+			v, err := f(e)
+			if err != nil {
+				return nil, err
+			}
+			return conv(v)
+		}}, nil
+	case *asExpr:
+		inner, err := c.expr(x.x)
+		if err != nil {
+			return cx{}, err
+		}
+		test, st, cerr := typeTest(x.typ)
+		if cerr != nil {
+			return cx{}, cerr
+		}
+		f := inner.fn
+		return cx{st: st, fn: func(e *env) (any, error) {
+			v, err := f(e)
+			if err != nil {
+				return nil, err
+			}
+			if test(v) {
+				return v, nil
+			}
+			return nil, nil
+		}}, nil
+	case *isExpr:
+		return c.isExpr(x)
+	case *newExpr:
+		return c.newExpr(x)
+	case *lambdaExpr:
+		return c.lambda(x)
+	case *interpExpr:
+		return c.interp(x)
+	case *defaultExpr:
+		if x.typ == nil {
+			return constCx(nil), nil
+		}
+		return constCx(defaultValue(x.typ)), nil
+	case *typeofExpr:
+		return cx{}, errAt(x, "unsupported C# construct: typeof")
+	case *throwExpr:
+		inner, err := c.expr(x.x)
+		if err != nil {
+			return cx{}, err
+		}
+		f := inner.fn
+		return cx{fn: func(e *env) (any, error) {
+			v, err := f(e)
+			if err != nil {
+				return nil, err
+			}
+			return nil, throwValue(v)
+		}}, nil
+	case *initPair, *indexInit:
+		return cx{}, errAt(n, "unexpected initializer")
+	}
+	return cx{}, errAt(n, "unsupported C# construct: expression")
+}
+
+func (c *compiler) ident(x *identExpr) (cx, *Error) {
+	if x.name == "context" {
+		if _, ok := c.lookup("context"); !ok {
+			return cx{st: stContext, fn: func(e *env) (any, error) { return e.c, nil }}, nil
+		}
+	}
+	if l, ok := c.lookup(x.name); ok {
+		slot := l.slot
+		return cx{st: l.st, fn: func(e *env) (any, error) { return e.locals[slot], nil }}, nil
+	}
+	if isStaticTypeName(x.name) {
+		return cx{}, errAt(x, "'%s' is a type, which is not valid in the given context", x.name)
+	}
+	return cx{}, errAt(x, "the name '%s' does not exist in the current context", x.name)
+}
+
+// staticName returns the dotted name of a chain of identifiers that is not a
+// local variable or context (System.Text.Encoding), namespace-stripped.
+func (c *compiler) staticName(n node) (string, bool) {
+	switch x := n.(type) {
+	case *identExpr:
+		if x.name == "context" {
+			return "", false
+		}
+		if _, ok := c.lookup(x.name); ok {
+			return "", false
+		}
+		return x.name, true
+	case *memberExpr:
+		if x.nullCond || x.x == nil || len(x.typeArgs) > 0 {
+			return "", false
+		}
+		base, ok := c.staticName(x.x)
+		if !ok {
+			return "", false
+		}
+		return base + "." + x.name, true
+	}
+	return "", false
+}
+
+var namespaces = []string{
+	"System.Text.RegularExpressions.", "System.Security.Cryptography.", "System.Collections.Generic.",
+	"System.Text.", "System.Linq.", "System.Net.", "System.Web.", "System.Globalization.", "System.IO.",
+	"Newtonsoft.Json.Linq.", "Newtonsoft.Json.", "System.Xml.Linq.", "System.Xml.", "System.",
+}
+
+func stripNamespace(s string) string {
+	for _, ns := range namespaces {
+		if strings.HasPrefix(s, ns) {
+			return s[len(ns):]
+		}
+	}
+	return s
+}
+
+func (c *compiler) member(x *memberExpr) (cx, *Error) {
+	if x.x == nil {
+		return cx{}, errAt(x, "unsupported C# construct: generic name '%s' used as a value", x.name)
+	}
+	// static member: Type.Member
+	if name, ok := c.staticName(x.x); ok {
+		tn := stripNamespace(name)
+		if isStaticTypeName(tn) {
+			return staticProperty(x, tn, x.name)
+		}
+		if !strings.Contains(name, ".") {
+			return cx{}, errAt(x.x, "the name '%s' does not exist in the current context", name)
+		}
+		return cx{}, errAt(x, "unknown type or namespace '%s'", name)
+	}
+	recv, err := c.chain(x.x)
+	if err != nil {
+		return cx{}, err
+	}
+	if len(x.typeArgs) > 0 {
+		return cx{}, errAt(x, "'%s' with type arguments must be called", x.name)
+	}
+	get, st, gerr := propertyGetter(x, recv.st, x.name, c.anonNames)
+	if gerr != nil {
+		return cx{}, gerr
+	}
+	rf := recv.fn
+	nullCond := x.nullCond
+	return cx{st: st, fn: func(e *env) (any, error) {
+		v, err := rf(e)
+		if err != nil {
+			return nil, err
+		}
+		if v == nil || isNilModel(v) {
+			if nullCond {
+				return nil, errShortCircuit
+			}
+			return nil, nullRef()
+		}
+		return get(v)
+	}}, nil
+}
+
+func (c *compiler) index(x *indexExpr) (cx, *Error) {
+	recv, err := c.chain(x.x)
+	if err != nil {
+		return cx{}, err
+	}
+	args := make([]evalFn, len(x.args))
+	var constKey any
+	for i, a := range x.args {
+		ax, err := c.expr(a)
+		if err != nil {
+			return cx{}, err
+		}
+		args[i] = ax.fn
+		if ax.isConst {
+			constKey = ax.val
+		}
+	}
+	if len(args) != 1 {
+		return cx{}, errAt(x, "unsupported C# construct: multi-dimensional index")
+	}
+	get, st, ierr := indexGetter(x, recv.st, constKey)
+	if ierr != nil {
+		return cx{}, ierr
+	}
+	rf, af := recv.fn, args[0]
+	nullCond := x.nullCond
+	return cx{st: st, fn: func(e *env) (any, error) {
+		v, err := rf(e)
+		if err != nil {
+			return nil, err
+		}
+		if v == nil || isNilModel(v) {
+			if nullCond {
+				return nil, errShortCircuit
+			}
+			return nil, nullRef()
+		}
+		k, err := af(e)
+		if err != nil {
+			return nil, err
+		}
+		return get(v, k)
+	}}, nil
+}
+
+// compiledArg is an argument after compilation.
+type compiledArg struct {
+	cx
+	name   string
+	out    bool
+	outSet func(e *env, v any) // writes an out argument
+	node   node
+}
+
+func (c *compiler) args(list []argExpr) ([]compiledArg, *Error) {
+	out := make([]compiledArg, 0, len(list))
+	for _, a := range list {
+		ca := compiledArg{name: a.name, out: a.out}
+		switch {
+		case a.out && a.outVar != "":
+			st := stAny
+			if a.outTyp != nil {
+				_, st, _ = implicitConv(a.outTyp)
+			}
+			slot, err := c.declare(0, a.outVar, st)
+			if err != nil {
+				return nil, err
+			}
+			ca.outSet = func(e *env, v any) { e.locals[slot] = v }
+			ca.cx = constCx(nil)
+		case a.out:
+			id, ok := a.x.(*identExpr)
+			if !ok {
+				return nil, errAt(a.x, "unsupported C# construct: out argument that is not a local variable")
+			}
+			l, found := c.lookup(id.name)
+			if !found {
+				return nil, errAt(a.x, "the name '%s' does not exist in the current context", id.name)
+			}
+			slot := l.slot
+			ca.outSet = func(e *env, v any) { e.locals[slot] = v }
+			ca.cx = constCx(nil)
+			ca.node = a.x
+		default:
+			x, err := c.expr(a.x)
+			if err != nil {
+				return nil, err
+			}
+			ca.cx = x
+			ca.node = a.x
+		}
+		out = append(out, ca)
+	}
+	return out, nil
+}
+
+func (c *compiler) call(x *callExpr) (cx, *Error) {
+	switch fn := x.fn.(type) {
+	case *memberExpr:
+		if fn.x == nil {
+			return cx{}, errAt(x, "unknown method '%s'", fn.name)
+		}
+		args, err := c.args(x.args)
+		if err != nil {
+			return cx{}, err
+		}
+		if name, ok := c.staticName(fn.x); ok {
+			tn := stripNamespace(name)
+			if isStaticTypeName(tn) {
+				return staticCall(fn, tn, fn.name, fn.typeArgs, args)
+			}
+			return cx{}, errAt(fn.x, "the name '%s' does not exist in the current context", name)
+		}
+		recv, err := c.chain(fn.x)
+		if err != nil {
+			return cx{}, err
+		}
+		m, st, merr := methodCall(fn, recv.st, fn.name, fn.typeArgs, args)
+		if merr != nil {
+			return cx{}, merr
+		}
+		rf := recv.fn
+		nullCond := fn.nullCond
+		argFns := make([]evalFn, len(args))
+		for i, a := range args {
+			argFns[i] = a.fn
+		}
+		outs := make([]func(*env, any), len(args))
+		hasOut := false
+		for i, a := range args {
+			outs[i] = a.outSet
+			hasOut = hasOut || a.outSet != nil
+		}
+		return cx{st: st, fn: func(e *env) (any, error) {
+			v, err := rf(e)
+			if err != nil {
+				return nil, err
+			}
+			if v == nil || isNilModel(v) {
+				if nullCond {
+					return nil, errShortCircuit
+				}
+				if !m.nilOK {
+					return nil, nullRef()
+				}
+			}
+			var buf [4]any
+			av := buf[:0]
+			if len(argFns) > 4 {
+				av = make([]any, 0, len(argFns))
+			}
+			for _, af := range argFns {
+				a, err := af(e)
+				if err != nil {
+					return nil, err
+				}
+				av = append(av, a)
+			}
+			if hasOut {
+				return m.callOut(e, v, av, outs)
+			}
+			return m.fn(e, v, av)
+		}}, nil
+	case *identExpr:
+		if fn.name == "nameof" {
+			return cx{}, errAt(x, "unsupported C# construct: nameof")
+		}
+		return cx{}, errAt(x, "unsupported C# construct: call to local function or delegate '%s'", fn.name)
+	}
+	return cx{}, errAt(x, "unsupported C# construct: call of a computed value")
+}
+
+func (c *compiler) unary(x *unaryExpr) (cx, *Error) {
+	inner, err := c.expr(x.x)
+	if err != nil {
+		return cx{}, err
+	}
+	f := inner.fn
+	switch x.op {
+	case "!":
+		return cx{st: stBool, fn: func(e *env) (any, error) {
+			v, err := f(e)
+			if err != nil {
+				return nil, err
+			}
+			b, err := toBool(v)
+			return !b, err
+		}}, nil
+	case "-":
+		return cx{fn: func(e *env) (any, error) {
+			v, err := f(e)
+			if err != nil {
+				return nil, err
+			}
+			return arith("-", 0, v)
+		}}, nil
+	case "+":
+		return inner, nil
+	case "~":
+		return cx{fn: func(e *env) (any, error) {
+			v, err := f(e)
+			if err != nil {
+				return nil, err
+			}
+			switch n := v.(type) {
+			case int:
+				return ^n, nil
+			case int64:
+				return ^n, nil
+			}
+			return nil, errInvalidOp("Operator '~' cannot be applied to operand of type '" + typeName(v) + "'")
+		}}, nil
+	}
+	return cx{}, errAt(x, "unsupported C# construct: unary operator %s", x.op)
+}
+
+func (c *compiler) binary(x *binaryExpr) (cx, *Error) {
+	l, err := c.expr(x.l)
+	if err != nil {
+		return cx{}, err
+	}
+	r, err := c.expr(x.r)
+	if err != nil {
+		return cx{}, err
+	}
+	lf, rf := l.fn, r.fn
+	switch x.op {
+	case "&&", "||":
+		and := x.op == "&&"
+		return cx{st: stBool, fn: func(e *env) (any, error) {
+			a, err := lf(e)
+			if err != nil {
+				return nil, err
+			}
+			ab, err := toBool(a)
+			if err != nil {
+				return nil, err
+			}
+			if ab != and {
+				return ab, nil
+			}
+			b, err := rf(e)
+			if err != nil {
+				return nil, err
+			}
+			return toBool(b)
+		}}, nil
+	case "??":
+		return cx{fn: func(e *env) (any, error) {
+			a, err := lf(e)
+			if err != nil {
+				return nil, err
+			}
+			if a != nil && !isNilModel(a) {
+				return a, nil
+			}
+			return rf(e)
+		}}, nil
+	case "==", "!=":
+		neg := x.op == "!="
+		if r.isConst {
+			if s, ok := r.val.(string); ok {
+				return cx{st: stBool, fn: func(e *env) (any, error) {
+					a, err := lf(e)
+					if err != nil {
+						return nil, err
+					}
+					if as, ok := a.(string); ok {
+						return (as == s) != neg, nil
+					}
+					return valuesEqual(a, s) != neg, nil
+				}}, nil
+			}
+		}
+		return cx{st: stBool, fn: func(e *env) (any, error) {
+			a, err := lf(e)
+			if err != nil {
+				return nil, err
+			}
+			b, err := rf(e)
+			if err != nil {
+				return nil, err
+			}
+			return valuesEqual(a, b) != neg, nil
+		}}, nil
+	case "<", ">", "<=", ">=":
+		op := x.op
+		return cx{st: stBool, fn: func(e *env) (any, error) {
+			a, err := lf(e)
+			if err != nil {
+				return nil, err
+			}
+			b, err := rf(e)
+			if err != nil {
+				return nil, err
+			}
+			return compareOp(op, a, b)
+		}}, nil
+	}
+	op := x.op
+	st := stAny
+	if op == "+" && (l.st == stString || r.st == stString) {
+		st = stString
+	}
+	if l.isConst && r.isConst {
+		if v, err := arith(op, l.val, r.val); err == nil {
+			return constCx(v), nil
+		}
+	}
+	return cx{st: st, fn: func(e *env) (any, error) {
+		a, err := lf(e)
+		if err != nil {
+			return nil, err
+		}
+		b, err := rf(e)
+		if err != nil {
+			return nil, err
+		}
+		return arith(op, a, b)
+	}}, nil
+}
+
+func (c *compiler) isExpr(x *isExpr) (cx, *Error) {
+	inner, err := c.expr(x.x)
+	if err != nil {
+		return cx{}, err
+	}
+	f := inner.fn
+	neg := x.not
+	if x.typ == nil {
+		lit, err := c.expr(x.lit)
+		if err != nil {
+			return cx{}, err
+		}
+		lv := lit.val
+		return cx{st: stBool, fn: func(e *env) (any, error) {
+			v, err := f(e)
+			if err != nil {
+				return nil, err
+			}
+			if lv == nil {
+				return (v == nil || isNilModel(v)) != neg, nil
+			}
+			return valuesEqual(v, lv) != neg, nil
+		}}, nil
+	}
+	test, st, terr := typeTest(x.typ)
+	if terr != nil {
+		return cx{}, terr
+	}
+	slot := -1
+	if x.bind != "" {
+		s, err := c.declare(x.pos, x.bind, st)
+		if err != nil {
+			return cx{}, err
+		}
+		slot = s
+	}
+	return cx{st: stBool, fn: func(e *env) (any, error) {
+		v, err := f(e)
+		if err != nil {
+			return nil, err
+		}
+		ok := test(v)
+		if ok && slot >= 0 {
+			e.locals[slot] = v
+		}
+		return ok != neg, nil
+	}}, nil
+}
+
+func (c *compiler) lambda(x *lambdaExpr) (cx, *Error) {
+	c.push()
+	defer c.pop()
+	slots := make([]int, len(x.params))
+	for i, p := range x.params {
+		if p == "_" {
+			slots[i] = c.nslots
+			c.nslots++
+			continue
+		}
+		s, err := c.declare(x.pos, p, stAny)
+		if err != nil {
+			return cx{}, err
+		}
+		slots[i] = s
+	}
+	var body evalFn
+	if b, ok := x.body.(*blockStmt); ok {
+		saved := c.loops
+		c.loops = 0
+		exec, err := c.block(b)
+		c.loops = saved
+		if err != nil {
+			return cx{}, err
+		}
+		body = func(e *env) (any, error) {
+			saved := e.ret
+			r, err := exec(e)
+			if err != nil {
+				return nil, err
+			}
+			v := e.ret
+			e.ret = saved
+			if r != ctrlReturn {
+				return nil, nil
+			}
+			return v, nil
+		}
+	} else {
+		bx, err := c.expr(x.body)
+		if err != nil {
+			return cx{}, err
+		}
+		body = bx.fn
+	}
+	return cx{isFunc: true, fn: func(e *env) (any, error) {
+		return &Func{e: e, slots: slots, body: body}, nil
+	}}, nil
+}
+
+func (c *compiler) interp(x *interpExpr) (cx, *Error) {
+	type part struct {
+		lit    string
+		fn     evalFn
+		align  int
+		format string
+	}
+	parts := make([]part, 0, len(x.parts))
+	for _, p := range x.parts {
+		if p.x == nil {
+			parts = append(parts, part{lit: p.lit})
+			continue
+		}
+		hx, err := c.expr(p.x)
+		if err != nil {
+			return cx{}, err
+		}
+		parts = append(parts, part{fn: hx.fn, align: p.align, format: p.format})
+	}
+	return cx{st: stString, fn: func(e *env) (any, error) {
+		var sb strings.Builder
+		for _, p := range parts {
+			if p.fn == nil {
+				sb.WriteString(p.lit)
+				continue
+			}
+			v, err := p.fn(e)
+			if err != nil {
+				return nil, err
+			}
+			s, err := formatValue(v, p.format)
+			if err != nil {
+				return nil, err
+			}
+			if p.align != 0 {
+				s = alignString(s, p.align)
+			}
+			sb.WriteString(s)
+		}
+		return sb.String(), nil
+	}}, nil
+}
+
+// ---- assignment ----
+
+// lvalue compiles an assignable target into a getter and a setter that share
+// one evaluation of the receiver and index.
+type lvalue struct {
+	prepare func(e *env) (ref any, key any, err error)
+	get     func(e *env, ref, key any) (any, error)
+	set     func(e *env, ref, key, v any) error
+}
+
+func (c *compiler) lvalue(n node) (lvalue, sType, *Error) {
+	switch t := n.(type) {
+	case *identExpr:
+		l, ok := c.lookup(t.name)
+		if !ok {
+			if t.name == "context" {
+				return lvalue{}, 0, errAt(t, "cannot assign to 'context'")
+			}
+			return lvalue{}, 0, errAt(t, "the name '%s' does not exist in the current context", t.name)
+		}
+		slot := l.slot
+		return lvalue{
+			prepare: func(*env) (any, any, error) { return nil, nil, nil },
+			get:     func(e *env, _, _ any) (any, error) { return e.locals[slot], nil },
+			set:     func(e *env, _, _, v any) error { e.locals[slot] = v; return nil },
+		}, l.st, nil
+	case *indexExpr:
+		recv, err := c.expr(t.x)
+		if err != nil {
+			return lvalue{}, 0, err
+		}
+		if isModel(recv.st) {
+			return lvalue{}, 0, errAt(t, "%s is read-only", modelNames[recv.st])
+		}
+		key, err := c.expr(t.args[0])
+		if err != nil {
+			return lvalue{}, 0, err
+		}
+		get, _, gerr := indexGetter(t, recv.st, nil)
+		if gerr != nil {
+			return lvalue{}, 0, gerr
+		}
+		rf, kf := recv.fn, key.fn
+		return lvalue{
+			prepare: func(e *env) (any, any, error) {
+				r, err := rf(e)
+				if err != nil {
+					return nil, nil, err
+				}
+				if r == nil {
+					return nil, nil, nullRef()
+				}
+				k, err := kf(e)
+				return r, k, err
+			},
+			get: func(e *env, r, k any) (any, error) { return get(r, k) },
+			set: func(e *env, r, k, v any) error { return indexSet(r, k, v) },
+		}, stAny, nil
+	case *memberExpr:
+		if t.x == nil {
+			return lvalue{}, 0, errAt(t, "invalid assignment target")
+		}
+		recv, err := c.expr(t.x)
+		if err != nil {
+			return lvalue{}, 0, err
+		}
+		if isModel(recv.st) {
+			return lvalue{}, 0, errAt(t, "%s.%s is read-only", modelNames[recv.st], t.name)
+		}
+		get, _, gerr := propertyGetter(t, recv.st, t.name, c.anonNames)
+		if gerr != nil {
+			return lvalue{}, 0, gerr
+		}
+		setter, serr := propertySetter(t, t.name)
+		if serr != nil {
+			return lvalue{}, 0, serr
+		}
+		rf := recv.fn
+		return lvalue{
+			prepare: func(e *env) (any, any, error) {
+				r, err := rf(e)
+				if err != nil {
+					return nil, nil, err
+				}
+				if r == nil {
+					return nil, nil, nullRef()
+				}
+				return r, nil, nil
+			},
+			get: func(e *env, r, _ any) (any, error) { return get(r) },
+			set: func(e *env, r, _, v any) error { return setter(r, v) },
+		}, stAny, nil
+	}
+	return lvalue{}, 0, errAt(n, "invalid assignment target")
+}
+
+func (c *compiler) assign(x *assignExpr) (cx, *Error) {
+	lv, st, err := c.lvalue(x.target)
+	if err != nil {
+		return cx{}, err
+	}
+	val, err := c.expr(x.value)
+	if err != nil {
+		return cx{}, err
+	}
+	vf := val.fn
+	if x.op == "=" {
+		return cx{st: st, fn: func(e *env) (any, error) {
+			r, k, err := lv.prepare(e)
+			if err != nil {
+				return nil, err
+			}
+			v, err := vf(e)
+			if err != nil {
+				return nil, err
+			}
+			return v, lv.set(e, r, k, v)
+		}}, nil
+	}
+	op := strings.TrimSuffix(x.op, "=")
+	return cx{st: st, fn: func(e *env) (any, error) {
+		r, k, err := lv.prepare(e)
+		if err != nil {
+			return nil, err
+		}
+		cur, err := lv.get(e, r, k)
+		if err != nil {
+			return nil, err
+		}
+		if op == "??" {
+			if cur != nil {
+				return cur, nil
+			}
+			v, err := vf(e)
+			if err != nil {
+				return nil, err
+			}
+			return v, lv.set(e, r, k, v)
+		}
+		v, err := vf(e)
+		if err != nil {
+			return nil, err
+		}
+		nv, err := arith(op, cur, v)
+		if err != nil {
+			return nil, err
+		}
+		return nv, lv.set(e, r, k, nv)
+	}}, nil
+}
+
+func (c *compiler) incDec(x *incDecExpr) (cx, *Error) {
+	lv, st, err := c.lvalue(x.x)
+	if err != nil {
+		return cx{}, err
+	}
+	op := "+"
+	if x.op == "--" {
+		op = "-"
+	}
+	prefix := x.prefix
+	return cx{st: st, fn: func(e *env) (any, error) {
+		r, k, err := lv.prepare(e)
+		if err != nil {
+			return nil, err
+		}
+		cur, err := lv.get(e, r, k)
+		if err != nil {
+			return nil, err
+		}
+		nv, err := arith(op, cur, 1)
+		if err != nil {
+			return nil, err
+		}
+		if err := lv.set(e, r, k, nv); err != nil {
+			return nil, err
+		}
+		if prefix {
+			return nv, nil
+		}
+		return cur, nil
+	}}, nil
+}

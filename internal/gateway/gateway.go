@@ -1,0 +1,309 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/apimgw/apimgw/internal/backend"
+	"github.com/apimgw/apimgw/internal/config"
+	"github.com/apimgw/apimgw/internal/logs"
+	"github.com/apimgw/apimgw/internal/metrics"
+	"github.com/apimgw/apimgw/internal/policy"
+)
+
+// Gateway is a running data plane built from a configuration. It is an
+// http.Handler; Serve runs it on its listeners.
+type Gateway struct {
+	plan     atomic.Pointer[Plan]
+	backends *backend.Manager
+	logs     *logs.Writer
+	metrics  *metrics.Gateway
+	registry *prometheus.Registry
+	log      *slog.Logger
+	now      func() time.Time
+	bufs     sync.Pool
+	reloadMu sync.Mutex
+	closed   atomic.Bool
+}
+
+// Options are the parts of a Gateway that do not come from the config file.
+type Options struct {
+	Log *slog.Logger
+	// Logs overrides the request log writer (tests); nil opens cfg.Logs.
+	Logs *logs.Writer
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// New builds a Gateway from a validated configuration.
+func New(cfg *config.Config, o Options) (*Gateway, error) {
+	g := &Gateway{log: o.Log, now: o.Now, registry: metrics.NewRegistry()}
+	if g.log == nil {
+		g.log = slog.Default()
+	}
+	if g.now == nil {
+		g.now = time.Now
+	}
+	g.bufs.New = func() any { b := make([]byte, 32<<10); return &b }
+	g.metrics = metrics.New(g.registry)
+	mgr, err := backend.NewManager(backendOptions(cfg), g.registry, g.log)
+	if err != nil {
+		return nil, fmt.Errorf("outbound: %w", err)
+	}
+	g.backends = mgr
+	plan, err := Build(cfg, g.env())
+	if err != nil {
+		mgr.Close()
+		return nil, err
+	}
+	g.plan.Store(plan)
+	g.logs = o.Logs
+	if g.logs == nil {
+		sampling := 1.0
+		if cfg.Logs.Sampling != nil {
+			sampling = *cfg.Logs.Sampling
+		}
+		w, err := logs.Open(cfg.Path(cfg.Logs.Path), sampling)
+		if err != nil {
+			mgr.Close()
+			return nil, err
+		}
+		g.logs = w
+	}
+	return g, nil
+}
+
+// env is the policy environment of a new plan.
+func (g *Gateway) env() *policy.Env {
+	return &policy.Env{Transport: g.backends, Log: g.log, Now: g.now}
+}
+
+// backendOptions maps the outbound and backends sections to the connection
+// manager's options.
+func backendOptions(cfg *config.Config) backend.Options {
+	o := cfg.Outbound
+	opts := backend.Options{
+		MaxConnsPerHost:     o.MaxConnsPerHost,
+		MaxIdleConnsPerHost: o.MaxIdleConnsPerHost,
+		IdleConnTimeout:     o.IdleConnTimeout.D(),
+		ConnectTimeout:      o.ConnectTimeout.D(),
+		SNAT:                backend.SNAT{Ports: o.SNAT.Ports, Reclaim: o.SNAT.Reclaim.D(), Enforce: o.SNAT.Enforce},
+		Hosts:               map[string]backend.HostOptions{},
+	}
+	for _, id := range cfg.BackendIDs {
+		b := cfg.Backends[id]
+		if b.Type != "single" {
+			continue
+		}
+		authority, err := authority(b.URL)
+		if err != nil {
+			continue
+		}
+		opts.Hosts[authority] = backend.HostOptions{
+			Addresses:             b.Addresses,
+			KeepAlive:             b.KeepAlive,
+			Protocol:              b.Protocol,
+			MaxInFlight:           b.MaxInFlight,
+			TLSInsecureSkipVerify: b.TLS.ValidateCertificateChain != nil && !*b.TLS.ValidateCertificateChain,
+		}
+	}
+	return opts
+}
+
+// authority is "host:port" of a backend URL with the scheme's default port
+// filled in, the key of the connection manager's per-host options.
+func authority(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", err
+	}
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+	}
+	return net.JoinHostPort(strings.ToLower(u.Hostname()), port), nil
+}
+
+// Reload swaps in a new configuration. A configuration that does not build
+// is refused and the current one keeps serving.
+func (g *Gateway) Reload(cfg *config.Config) error {
+	g.reloadMu.Lock()
+	defer g.reloadMu.Unlock()
+	plan, err := Build(cfg, g.env())
+	if err == nil {
+		err = g.backends.Update(backendOptions(cfg))
+	}
+	if err != nil {
+		g.metrics.Reloads.WithLabelValues("failure").Inc()
+		return err
+	}
+	old := g.plan.Load().Config
+	if old.Listen != cfg.Listen || old.Admin != cfg.Admin || old.Logs.Path != cfg.Logs.Path || old.Store != cfg.Store {
+		g.log.Warn("listen, admin, logs and store changes take effect on restart")
+	}
+	g.plan.Store(plan)
+	g.metrics.Reloads.WithLabelValues("success").Inc()
+	return nil
+}
+
+// ReloadFile loads path and reloads it.
+func (g *Gateway) ReloadFile(path string) error {
+	cfg, err := config.Load(path)
+	if err != nil {
+		g.metrics.Reloads.WithLabelValues("failure").Inc()
+		return err
+	}
+	return g.Reload(cfg)
+}
+
+// Config returns the configuration being served.
+func (g *Gateway) Config() *config.Config { return g.plan.Load().Config }
+
+// Registry is the Prometheus registry the gateway's metrics live on.
+func (g *Gateway) Registry() *prometheus.Registry { return g.registry }
+
+// Backends is the outbound connection manager.
+func (g *Gateway) Backends() *backend.Manager { return g.backends }
+
+// Close releases connections and flushes the request log.
+func (g *Gateway) Close() error {
+	if !g.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	return errors.Join(g.backends.Close(), g.logs.Close())
+}
+
+// AdminHandler serves /healthz, /readyz, /metrics and POST /reload.
+// configPath is the file POST /reload reads.
+func (g *Gateway) AdminHandler(configPath string) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		status := map[string]any{"status": "ready", "destinations": g.backends.Stats()}
+		json.NewEncoder(w).Encode(status)
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(g.registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("POST /reload", func(w http.ResponseWriter, r *http.Request) {
+		if err := g.ReloadFile(configPath); err != nil {
+			g.log.Error("reload refused", "err", err)
+			http.Error(w, err.Error(), http.StatusUnprocessableEntity)
+			return
+		}
+		g.log.Info("configuration reloaded", "file", configPath)
+		fmt.Fprintln(w, "reloaded")
+	})
+	return mux
+}
+
+// ServeOptions control Serve.
+type ServeOptions struct {
+	ConfigPath string
+	Log        *slog.Logger
+	// Reload delivers reload requests (SIGHUP).
+	Reload <-chan struct{}
+	// Ready is called with the bound data and admin addresses.
+	Ready func(data, admin net.Addr)
+}
+
+// Serve loads the configuration, runs the gateway until ctx is done, then
+// stops accepting, drains in-flight requests (up to shutdown.timeout) and
+// releases everything.
+func Serve(ctx context.Context, o ServeOptions) error {
+	cfg, err := config.Load(o.ConfigPath)
+	if err != nil {
+		return err
+	}
+	log := o.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	g, err := New(cfg, Options{Log: log})
+	if err != nil {
+		return err
+	}
+	defer g.Close()
+	dataLn, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	adminLn, err := net.Listen("tcp", cfg.Admin)
+	if err != nil {
+		dataLn.Close()
+		return fmt.Errorf("admin listen %s: %w", cfg.Admin, err)
+	}
+	data := &http.Server{Handler: g, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 4 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	admin := &http.Server{Handler: g.AdminHandler(o.ConfigPath), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 2)
+	go func() {
+		var err error
+		if cfg.TLS != nil {
+			err = data.ServeTLS(dataLn, cfg.Path(cfg.TLS.Cert), cfg.Path(cfg.TLS.Key))
+		} else {
+			err = data.Serve(dataLn)
+		}
+		errc <- err
+	}()
+	go func() { errc <- admin.Serve(adminLn) }()
+	log.Info("apimgw serving", "listen", dataLn.Addr().String(), "admin", adminLn.Addr().String(), "config", cfg.File)
+	if o.Ready != nil {
+		o.Ready(dataLn.Addr(), adminLn.Addr())
+	}
+	var serveErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-o.Reload:
+			if err := g.ReloadFile(o.ConfigPath); err != nil {
+				log.Error("reload refused; the previous configuration keeps serving", "err", err)
+			} else {
+				log.Info("configuration reloaded", "file", o.ConfigPath)
+			}
+		case err := <-errc:
+			if !errors.Is(err, http.ErrServerClosed) {
+				serveErr = err
+			}
+			break loop
+		}
+	}
+	timeout := g.Config().Shutdown.Timeout.D()
+	log.Info("shutting down", "drain", timeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := data.Shutdown(sctx); err != nil {
+		log.Warn("drain incomplete", "err", err)
+		data.Close()
+	}
+	admin.Shutdown(sctx)
+	return serveErr
+}
+
+// Addr formats a listener address for messages.
+func Addr(a net.Addr) string {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return net.JoinHostPort(t.IP.String(), strconv.Itoa(t.Port))
+	}
+	return a.String()
+}

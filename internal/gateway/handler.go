@@ -1,0 +1,266 @@
+package gateway
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/apimgw/apimgw/internal/expr"
+	"github.com/apimgw/apimgw/internal/logs"
+	"github.com/apimgw/apimgw/internal/metrics"
+	"github.com/apimgw/apimgw/internal/policy"
+)
+
+// APIM's messages for requests the gateway rejects itself.
+const (
+	msgNotFound   = "Resource not found"
+	msgMissingKey = "Access denied due to missing subscription key. Make sure to include subscription key when making requests to an API."
+	msgInvalidKey = "Access denied due to invalid subscription key. Make sure to provide a valid key for an active subscription."
+)
+
+// ServeHTTP handles one data-plane request.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := g.now()
+	g.metrics.InFlight.Inc()
+	defer g.metrics.InFlight.Dec()
+	plan := g.plan.Load()
+
+	st := policy.NewState(r.Context(), plan.env)
+	defer st.Close()
+	st.X.RequestId = newRequestID()
+	st.X.Timestamp = start.UTC()
+	st.X.Deployment = plan.deployment
+	st.X.Clock = plan.env.Now
+	rec := &logs.Record{TimeGenerated: start.UTC(), CorrelationId: st.X.RequestId, Method: r.Method, Cache: logs.CacheNone}
+	ip := clientIP(r)
+	rec.CallerIpAddress = ip
+
+	reqURL := requestURL(r)
+	st.X.Request = &expr.Request{
+		Method:            r.Method,
+		Url:               reqURL,
+		OriginalUrl:       reqURL.Clone(),
+		Headers:           r.Header,
+		IpAddress:         ip,
+		MatchedParameters: map[string]string{},
+	}
+	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+		st.X.Request.Certificate = r.TLS.PeerCertificates[0]
+	}
+	policy.RemoveHopHeaders(r.Header)
+	if r.Body != nil && r.Body != http.NoBody {
+		st.SetRequestBody(expr.NewBody(r.Body), r.ContentLength)
+	}
+
+	api, rest := plan.router.match(r.URL.Path)
+	var op *opPlan
+	if api != nil {
+		op = api.matchOperation(r.Method, rest, st.X.Request.MatchedParameters)
+	}
+	var pipeline *policy.Pipeline
+	switch {
+	case api == nil || op == nil:
+		st.X.Response = policy.ErrorResponse(http.StatusNotFound, msgNotFound, st.X.RequestId)
+		rec.LastErrorReason, rec.LastErrorMessage = policy.ReasonOperationNotFound, "Unable to match incoming request to an operation."
+		if api != nil {
+			rec.ApiId = api.cfg.ID
+		}
+	default:
+		rec.ApiId, rec.OperationId = api.cfg.ID, op.cfg.ID
+		st.APIPath = api.path
+		st.TemplateQuery = op.queryKeys
+		st.X.Api, st.X.Operation = api.expr, op.expr
+		st.BackendURL, st.BackendEntity = api.serviceURL, api.backend
+		for _, q := range op.tmpl.query {
+			if q.param != "" {
+				if v, ok := st.X.Request.Url.Query.Get(q.name); ok {
+					st.X.Request.MatchedParameters[q.param] = v
+				}
+			}
+		}
+		sub, reason := g.subscription(plan, api, r, st)
+		if reason != "" {
+			msg := msgInvalidKey
+			if reason == policy.ReasonSubscriptionKeyNotFound {
+				msg = msgMissingKey
+			}
+			api.apiPipeline.OnError(st, &policy.Error{Source: "subscription", Reason: reason, Message: msg, Section: policy.SectionInbound, Status: http.StatusUnauthorized, ClientMessage: msg})
+			break
+		}
+		productID := ""
+		if sub != nil {
+			rec.ApimSubscriptionId = sub.cfg.ID
+			st.X.Subscription = sub.expr
+			if sub.product != nil {
+				productID = sub.product.ID
+				rec.ProductId = productID
+				st.X.Product = sub.exprPrd
+			}
+		}
+		pipeline = op.pipelines[productID]
+		if pipeline == nil {
+			pipeline = op.pipelines[""]
+		}
+		pipeline.Run(st)
+	}
+
+	n, clientErr := g.writeResponse(w, st)
+	end := g.now()
+	g.finishRecord(rec, st, reqURL, n, clientErr, start, end)
+	g.logs.Write(rec)
+	g.observe(rec, st, start, end)
+}
+
+// subscription finds the request's subscription and strips the key from the
+// request. reason is non-empty when the request must be rejected.
+func (g *Gateway) subscription(plan *Plan, api *apiPlan, r *http.Request, st *policy.State) (*subscriptionPlan, string) {
+	key := r.Header.Get(api.headerName)
+	r.Header.Del(api.headerName)
+	q := st.X.Request.Url.Query
+	if key == "" {
+		key, _ = q.Get(api.queryName)
+	}
+	q.Del(api.queryName)
+	if key == "" {
+		if api.requireSub {
+			return nil, policy.ReasonSubscriptionKeyNotFound
+		}
+		return nil, ""
+	}
+	sub := plan.subs[sha256.Sum256([]byte(key))]
+	valid := sub != nil && subtle.ConstantTimeCompare([]byte(sub.key), []byte(key)) == 1 &&
+		sub.cfg.State == "active" && (sub.cfg.AllAPIs || sub.cfg.API == api.cfg.ID || sub.product != nil && api.products[sub.product.ID])
+	if !valid {
+		if api.requireSub {
+			return nil, policy.ReasonSubscriptionKeyInvalid
+		}
+		return nil, ""
+	}
+	s := *sub.expr
+	s.Key = key
+	cp := *sub
+	cp.expr = &s
+	return &cp, ""
+}
+
+// writeResponse sends st's response and returns the body bytes written.
+func (g *Gateway) writeResponse(w http.ResponseWriter, st *policy.State) (int64, error) {
+	resp := st.X.Response
+	h := w.Header()
+	for k, v := range resp.Headers {
+		if k == "Content-Length" {
+			continue
+		}
+		h[k] = v
+	}
+	length := st.ResponseBodyLen()
+	if length >= 0 {
+		h["Content-Length"] = []string{strconv.FormatInt(length, 10)}
+	}
+	w.WriteHeader(resp.StatusCode)
+	if resp.Body == nil || length == 0 || st.X.Request.Method == http.MethodHead {
+		return 0, nil
+	}
+	buf := g.bufs.Get().(*[]byte)
+	defer g.bufs.Put(buf)
+	n, err := io.CopyBuffer(w, onlyReader{resp.Body.Reader()}, *buf)
+	return n, err
+}
+
+// onlyReader hides WriterTo/ReaderFrom so CopyBuffer uses our buffer.
+type onlyReader struct{ io.Reader }
+
+func (g *Gateway) finishRecord(rec *logs.Record, st *policy.State, u *expr.URL, n int64, clientErr error, start, end time.Time) {
+	resp := st.X.Response
+	rec.Url = u.String()
+	rec.ResponseCode = resp.StatusCode
+	rec.ResponseSize = n
+	rec.Cache = st.Cache
+	if st.BackendCalled {
+		rec.BackendMethod = st.BackendMethod
+		rec.BackendUrl = st.BackendURLUsed
+		rec.BackendResponseCode = st.BackendStatus
+		rec.BackendTime = st.BackendTime.Milliseconds()
+		rec.BackendId = st.BackendID
+	}
+	rec.TotalTime = end.Sub(start).Milliseconds()
+	rec.ClientTime = rec.TotalTime - rec.BackendTime
+	for _, e := range st.Errors {
+		rec.Errors = append(rec.Errors, logs.Error{Source: e.Source, Reason: e.Reason, Message: e.Message, Section: e.Section})
+	}
+	if clientErr != nil {
+		rec.Errors = append(rec.Errors, logs.Error{Source: "gateway", Reason: policy.ReasonClientConnectionFailure, Message: clientErr.Error(), Section: "outbound"})
+	}
+	if len(rec.Errors) > 0 {
+		last := rec.Errors[len(rec.Errors)-1]
+		rec.LastErrorReason, rec.LastErrorMessage, rec.LastErrorSource, rec.LastErrorSection = last.Reason, last.Message, last.Source, last.Section
+	}
+	rec.IsRequestSuccess = resp.StatusCode < 400 && len(rec.Errors) == 0 && rec.LastErrorReason == ""
+}
+
+func (g *Gateway) observe(rec *logs.Record, st *policy.State, start, end time.Time) {
+	g.metrics.Requests.WithLabelValues(rec.ApiId, rec.OperationId, metrics.CodeClass(rec.ResponseCode),
+		metrics.CodeClass(rec.BackendResponseCode), rec.LastErrorReason).Inc()
+	g.metrics.Duration.WithLabelValues(rec.ApiId).Observe(end.Sub(start).Seconds())
+	if st.BackendCalled {
+		g.metrics.BackendDuration.WithLabelValues(rec.ApiId).Observe(st.BackendTime.Seconds())
+	}
+}
+
+// requestURL is context.Request.Url for r.
+func requestURL(r *http.Request) *expr.URL {
+	u := &expr.URL{Scheme: "http", Path: r.URL.Path, Query: expr.ParseQuery(r.URL.RawQuery)}
+	if r.TLS != nil {
+		u.Scheme = "https"
+	}
+	host, port, err := net.SplitHostPort(r.Host)
+	if err != nil {
+		host = r.Host
+		if u.Scheme == "https" {
+			u.Port = 443
+		} else {
+			u.Port = 80
+		}
+	} else {
+		u.Port, _ = strconv.Atoi(port)
+	}
+	u.Host = strings.Trim(host, "[]")
+	if u.Path == "" {
+		u.Path = "/"
+	}
+	return u
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// newRequestID returns a random (version 4) GUID, APIM's request id format.
+func newRequestID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var out [36]byte
+	hex.Encode(out[0:8], b[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], b[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], b[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], b[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:], b[10:])
+	return string(out[:])
+}

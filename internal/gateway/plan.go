@@ -1,0 +1,297 @@
+package gateway
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/apimgw/apimgw/internal/config"
+	"github.com/apimgw/apimgw/internal/expr"
+	"github.com/apimgw/apimgw/internal/policy"
+)
+
+// Plan is a compiled configuration: routes, subscriptions and the composed
+// policy pipeline of every operation. It is immutable once built.
+type Plan struct {
+	Config *config.Config
+	router *apiRouter
+	subs   map[[32]byte]*subscriptionPlan
+	env    *policy.Env
+	// api pipelines without a product, used for on-error of requests that
+	// fail before an operation is chosen.
+	deployment *expr.Deployment
+}
+
+type apiPlan struct {
+	cfg         *config.API
+	path        string
+	ops         []*opPlan
+	serviceURL  *url.URL
+	backend     *policy.BackendEntity
+	requireSub  bool
+	products    map[string]bool
+	expr        *expr.Api
+	headerName  string
+	queryName   string
+	apiPipeline *policy.Pipeline // global + api scopes, for errors before an operation matches
+}
+
+type opPlan struct {
+	cfg       *config.Operation
+	method    string
+	tmpl      *template
+	expr      *expr.Operation
+	pipelines map[string]*policy.Pipeline // by product id; "" = no product
+	queryKeys []string
+}
+
+type subscriptionPlan struct {
+	cfg     *config.Subscription
+	product *config.Product
+	expr    *expr.Subscription
+	exprPrd *expr.Product
+	key     string
+}
+
+// Deps are the running parts a Plan's policies use.
+type Deps struct {
+	Env *policy.Env
+}
+
+// BuildError lists every problem found compiling a configuration.
+type BuildError struct{ Errs []error }
+
+func (e *BuildError) Error() string {
+	var b strings.Builder
+	for i, err := range e.Errs {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(err.Error())
+	}
+	return b.String()
+}
+
+// Build compiles cfg into a Plan. env supplies the transport and services
+// the policies use at request time (it may be a zero Env for validation).
+func Build(cfg *config.Config, env *policy.Env) (*Plan, error) {
+	p := &Plan{Config: cfg, env: env, subs: map[[32]byte]*subscriptionPlan{}}
+	var errs []error
+	errorf := func(pos config.Pos, format string, args ...any) {
+		errs = append(errs, &config.Error{File: cfg.File, Line: pos.Line, Col: pos.Col, Msg: fmt.Sprintf(format, args...)})
+	}
+	c := &policy.Compiler{
+		NamedValues:  cfg.NamedValues,
+		FragmentsDir: cfg.Path(cfg.Fragments),
+		BackendExists: func(id string) bool {
+			_, ok := cfg.Backends[id]
+			return ok
+		},
+	}
+	if env.Backends == nil {
+		env.Backends = map[string]*policy.BackendEntity{}
+	}
+	for _, id := range cfg.BackendIDs {
+		b := cfg.Backends[id]
+		if b.Type == "pool" {
+			continue
+		}
+		u, err := url.Parse(b.URL)
+		if err != nil {
+			errorf(b.Pos, "backend %q: %v", id, err)
+			continue
+		}
+		env.Backends[id] = &policy.BackendEntity{ID: id, URL: u, Header: b.Credentials.Header, Query: b.Credentials.Query}
+	}
+	for _, id := range cfg.BackendIDs {
+		if b := cfg.Backends[id]; b.Type == "pool" {
+			env.Backends[id] = &policy.BackendEntity{ID: id}
+		}
+	}
+	p.deployment = &expr.Deployment{
+		Region:      cfg.Deployment.Region,
+		ServiceName: cfg.Deployment.ServiceName,
+		ServiceId:   cfg.Deployment.ServiceName,
+		Gateway:     &expr.Gateway{Id: cfg.Deployment.GatewayID, IsSelfHosted: true, InstanceId: hostname()},
+	}
+
+	var global *policy.Scope
+	if cfg.Policy != "" {
+		global = c.CompileFile("global", cfg.Path(cfg.Policy))
+	}
+	productScopes := map[string]*policy.Scope{}
+	for _, id := range cfg.ProductIDs {
+		if pr := cfg.Products[id]; pr.Policy != "" {
+			productScopes[id] = c.CompileFile("product", cfg.Path(pr.Policy))
+		}
+	}
+	var apis []*apiPlan
+	for _, a := range cfg.Apis {
+		ap := &apiPlan{
+			cfg:        a,
+			path:       a.Path,
+			requireSub: a.SubscriptionRequired == nil || *a.SubscriptionRequired,
+			products:   map[string]bool{},
+			headerName: http.CanonicalHeaderKey(a.SubscriptionKeyParameterNames.Header),
+			queryName:  a.SubscriptionKeyParameterNames.Query,
+		}
+		for _, pid := range a.Products {
+			ap.products[pid] = true
+		}
+		if a.ServiceURL != "" {
+			ap.serviceURL, _ = url.Parse(a.ServiceURL)
+		}
+		if a.BackendID != "" {
+			ap.backend = env.Backends[a.BackendID]
+			if ap.backend != nil {
+				ap.serviceURL = ap.backend.URL
+			}
+		}
+		ap.expr = &expr.Api{
+			Id: a.ID, Name: a.Name, Path: a.Path, Version: a.Version, IsCurrentRevision: true, Revision: "1",
+			Protocols: []string{"http", "https"}, SubscriptionKeyHeaderName: ap.headerName, SubscriptionKeyQueryParamName: ap.queryName,
+		}
+		if ap.serviceURL != nil {
+			ap.expr.ServiceUrl = expr.FromURL(ap.serviceURL)
+		}
+		var apiScope *policy.Scope
+		if a.Policy != "" {
+			apiScope = c.CompileFile("api", cfg.Path(a.Policy))
+		}
+		ap.apiPipeline = policy.Compose(global, apiScope)
+		ops := a.Operations
+		if a.OpenAPI != "" {
+			more, err := openAPIOperations(cfg.Path(a.OpenAPI))
+			if err != nil {
+				errorf(a.Pos, "api %q: openapi: %v", a.ID, err)
+			}
+			ops = mergeOperations(ops, more)
+		}
+		for _, o := range ops {
+			t, err := parseTemplate(o.URLTemplate)
+			if err != nil {
+				errorf(o.Pos, "operation %q: urlTemplate %q: %v", o.ID, o.URLTemplate, err)
+				continue
+			}
+			op := &opPlan{cfg: o, method: o.Method, tmpl: t, pipelines: map[string]*policy.Pipeline{},
+				expr: &expr.Operation{Id: o.ID, Name: o.Name, Method: o.Method, UrlTemplate: o.URLTemplate}}
+			for _, q := range t.query {
+				op.queryKeys = append(op.queryKeys, q.name)
+			}
+			var opScope *policy.Scope
+			if o.Policy != "" {
+				opScope = c.CompileFile("operation", cfg.Path(o.Policy))
+			}
+			op.pipelines[""] = policy.Compose(global, apiScope, opScope)
+			for pid := range ap.products {
+				op.pipelines[pid] = policy.Compose(global, productScopes[pid], apiScope, opScope)
+			}
+			ap.ops = append(ap.ops, op)
+		}
+		apis = append(apis, ap)
+	}
+	errs = append(errs, c.Errors()...)
+	for _, s := range cfg.Subscriptions {
+		sp := &subscriptionPlan{cfg: s, expr: &expr.Subscription{Id: s.ID, Name: s.Name, PrimaryKey: s.PrimaryKey, SecondaryKey: s.SecondaryKey}}
+		if s.Product != "" {
+			sp.product = cfg.Products[s.Product]
+			sp.exprPrd = &expr.Product{Id: sp.product.ID, Name: sp.product.Name, State: sp.product.State,
+				SubscriptionRequired: sp.product.SubscriptionRequired == nil || *sp.product.SubscriptionRequired}
+		}
+		for _, k := range []string{s.PrimaryKey, s.SecondaryKey} {
+			if k != "" {
+				cp := *sp
+				cp.key = k
+				p.subs[sha256.Sum256([]byte(k))] = &cp
+			}
+		}
+	}
+	if len(errs) > 0 {
+		sortErrors(errs)
+		return nil, &BuildError{Errs: errs}
+	}
+	p.router = newAPIRouter(apis)
+	return p, nil
+}
+
+func sortErrors(errs []error) {
+	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+}
+
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return "apimgw"
+	}
+	return h
+}
+
+// openAPIOperations reads the operations of an OpenAPI 3 document.
+func openAPIOperations(path string) ([]*config.Operation, error) {
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var ops []*config.Operation
+	for _, p := range doc.Paths.InMatchingOrder() {
+		item := doc.Paths.Value(p)
+		for method, o := range item.Operations() {
+			id := o.OperationID
+			if id == "" {
+				id = strings.ToLower(method) + strings.NewReplacer("/", "-", "{", "", "}", "").Replace(p)
+			}
+			name := o.Summary
+			if name == "" {
+				name = id
+			}
+			ops = append(ops, &config.Operation{ID: id, Name: name, Method: method, URLTemplate: p})
+		}
+	}
+	sort.SliceStable(ops, func(i, j int) bool { return ops[i].ID < ops[j].ID })
+	return ops, nil
+}
+
+// mergeOperations adds OpenAPI operations that the config does not list
+// (an operation listed in the config, by id, wins: it may carry a policy).
+func mergeOperations(cfg, more []*config.Operation) []*config.Operation {
+	have := map[string]bool{}
+	for _, o := range cfg {
+		have[o.ID] = true
+	}
+	out := append([]*config.Operation(nil), cfg...)
+	for _, o := range more {
+		if !have[o.ID] {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// matchOperation finds the most specific operation for method and path.
+func (a *apiPlan) matchOperation(method, path string, params map[string]string) *opPlan {
+	var best *opPlan
+	for _, op := range a.ops {
+		if op.method != method && op.method != "*" {
+			continue
+		}
+		if best != nil && !op.tmpl.better(best.tmpl) {
+			continue
+		}
+		trial := map[string]string{}
+		if op.tmpl.match(path, trial) {
+			best = op
+			clear(params)
+			for k, v := range trial {
+				params[k] = v
+			}
+		}
+	}
+	return best
+}

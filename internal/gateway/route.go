@@ -1,0 +1,204 @@
+package gateway
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// template is a compiled APIM URL template such as "/orders/{id}",
+// "/files/{*path}", "/*" or "/search?q={query}".
+type template struct {
+	raw   string
+	segs  []tmplSeg
+	query []queryParam
+	// score orders matches: more literal segments win, then fewer
+	// parameters, then no catch-all.
+	literals, params int
+	catchAll         bool
+}
+
+type tmplSeg struct {
+	lit            string // literal segment (compared case-insensitively)
+	param          string // parameter name when the segment holds {name}
+	prefix, suffix string // literal text around the parameter in the segment
+	catchAll       bool   // {*name} or *: matches the rest of the path
+}
+
+type queryParam struct{ name, param string }
+
+// parseTemplate compiles an operation's urlTemplate.
+func parseTemplate(raw string) (*template, error) {
+	t := &template{raw: raw}
+	p, q, _ := strings.Cut(raw, "?")
+	if !strings.HasPrefix(p, "/") {
+		return nil, fmt.Errorf("urlTemplate must start with /")
+	}
+	seen := map[string]bool{}
+	parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
+	for i, s := range parts {
+		if s == "" && i == len(parts)-1 {
+			break // trailing slash or the root template "/"
+		}
+		last := i == len(parts)-1
+		if s == "*" {
+			if !last {
+				return nil, fmt.Errorf("wildcard * must be the last segment")
+			}
+			t.segs = append(t.segs, tmplSeg{catchAll: true})
+			t.catchAll = true
+			continue
+		}
+		open := strings.IndexByte(s, '{')
+		if open < 0 {
+			if strings.ContainsAny(s, "}") {
+				return nil, fmt.Errorf("unbalanced } in segment %q", s)
+			}
+			t.segs = append(t.segs, tmplSeg{lit: s})
+			t.literals++
+			continue
+		}
+		close := strings.IndexByte(s, '}')
+		if close < open || strings.Count(s, "{") != 1 || strings.Count(s, "}") != 1 {
+			return nil, fmt.Errorf("segment %q: use one {parameter} per segment", s)
+		}
+		name := s[open+1 : close]
+		seg := tmplSeg{prefix: s[:open], suffix: s[close+1:]}
+		if strings.HasPrefix(name, "*") {
+			if !last || seg.prefix != "" || seg.suffix != "" {
+				return nil, fmt.Errorf("catch-all {%s} must be a whole, last segment", name)
+			}
+			name = name[1:]
+			seg.catchAll = true
+			t.catchAll = true
+		}
+		if !validParamName(name) {
+			return nil, fmt.Errorf("invalid parameter name %q", name)
+		}
+		if seen[strings.ToLower(name)] {
+			return nil, fmt.Errorf("parameter %q used twice", name)
+		}
+		seen[strings.ToLower(name)] = true
+		seg.param = name
+		t.segs = append(t.segs, seg)
+		t.params++
+	}
+	if q != "" {
+		for _, kv := range strings.Split(q, "&") {
+			k, v, _ := strings.Cut(kv, "=")
+			if k == "" {
+				return nil, fmt.Errorf("empty query parameter in template")
+			}
+			qp := queryParam{name: k}
+			if strings.HasPrefix(v, "{") && strings.HasSuffix(v, "}") {
+				qp.param = v[1 : len(v)-1]
+				if !validParamName(qp.param) || seen[strings.ToLower(qp.param)] {
+					return nil, fmt.Errorf("invalid or repeated query parameter name %q", qp.param)
+				}
+				seen[strings.ToLower(qp.param)] = true
+			}
+			t.query = append(t.query, qp)
+		}
+	}
+	return t, nil
+}
+
+func validParamName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if !(r == '_' || r == '-' || r == '.' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// match matches path (relative to the API, starting with "/") and fills
+// params. It returns false without touching params on a mismatch.
+func (t *template) match(path string, params map[string]string) bool {
+	rest := strings.TrimPrefix(path, "/")
+	type kv struct{ k, v string }
+	var found [8]kv
+	got := found[:0]
+	for _, seg := range t.segs {
+		if seg.catchAll {
+			if seg.param != "" {
+				got = append(got, kv{seg.param, rest})
+			}
+			rest = ""
+			goto done
+		}
+		if rest == "" {
+			return false
+		}
+		var s string
+		s, rest, _ = strings.Cut(rest, "/")
+		if seg.param == "" {
+			if !strings.EqualFold(s, seg.lit) {
+				return false
+			}
+			continue
+		}
+		if len(s) <= len(seg.prefix)+len(seg.suffix) || !hasPrefixFold(s, seg.prefix) || !hasSuffixFold(s, seg.suffix) {
+			return false
+		}
+		got = append(got, kv{seg.param, s[len(seg.prefix) : len(s)-len(seg.suffix)]})
+	}
+	if rest != "" {
+		return false
+	}
+done:
+	for _, p := range got {
+		params[p.k] = p.v
+	}
+	return true
+}
+
+func hasPrefixFold(s, p string) bool { return len(s) >= len(p) && strings.EqualFold(s[:len(p)], p) }
+func hasSuffixFold(s, p string) bool { return len(s) >= len(p) && strings.EqualFold(s[len(s)-len(p):], p) }
+
+// better reports whether t is a more specific match than o.
+func (t *template) better(o *template) bool {
+	if t.literals != o.literals {
+		return t.literals > o.literals
+	}
+	if t.catchAll != o.catchAll {
+		return !t.catchAll
+	}
+	return t.params < o.params
+}
+
+// apiRouter finds the API whose path is the longest prefix of a request path.
+type apiRouter struct {
+	apis []*apiPlan // sorted by path length, longest first
+}
+
+func newAPIRouter(apis []*apiPlan) *apiRouter {
+	sorted := append([]*apiPlan(nil), apis...)
+	sort.SliceStable(sorted, func(i, j int) bool { return len(sorted[i].path) > len(sorted[j].path) })
+	return &apiRouter{apis: sorted}
+}
+
+// match returns the API and the path relative to it (always starting with
+// "/"), or nil.
+func (r *apiRouter) match(path string) (*apiPlan, string) {
+	p := strings.TrimPrefix(path, "/")
+	for _, a := range r.apis {
+		if a.path == "" {
+			return a, "/" + p
+		}
+		if !hasPrefixFold(p, a.path) {
+			continue
+		}
+		rest := p[len(a.path):]
+		if rest == "" || rest[0] == '/' {
+			if rest == "" {
+				rest = "/"
+			}
+			return a, rest
+		}
+	}
+	return nil, ""
+}

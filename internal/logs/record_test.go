@@ -1,0 +1,67 @@
+package logs
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
+	recs := []Record{
+		{},
+		{
+			TimeGenerated: time.Date(2026, 11, 2, 8, 0, 0, 123e6, time.UTC), CorrelationId: "c1", Method: "GET",
+			Url: "http://x/a?b=<c>&d", ResponseCode: 502, ResponseSize: 10, BackendMethod: "GET", BackendUrl: "http://b:80/a",
+			BackendTime: 12, ClientTime: 1, TotalTime: 14, Cache: CacheNone, CallerIpAddress: "127.0.0.1",
+			ApiId: "orders", OperationId: "get", ProductId: "p", ApimSubscriptionId: "alice", BackendId: "b",
+			LastErrorReason: "BackendConnectionFailure", LastErrorMessage: "Unable to connect \"x\"\n\u2028\xff",
+			LastErrorSource: "forward-request", LastErrorSection: "backend",
+			Errors: []Error{{Source: "forward-request", Reason: "BackendConnectionFailure", Message: "m", Section: "backend", Elapsed: 3}},
+		},
+	}
+	for i, r := range recs {
+		got := r.AppendJSON(nil)
+		var back Record
+		if err := json.Unmarshal(got, &back); err != nil {
+			t.Fatalf("%d: invalid JSON %s: %v", i, got, err)
+		}
+		want := r
+		want.TimeGenerated = want.TimeGenerated.Truncate(time.Millisecond)
+		if strings.ContainsRune(r.LastErrorMessage, '\xff') || strings.Contains(r.LastErrorMessage, "\xff") {
+			want.LastErrorMessage = strings.ToValidUTF8(want.LastErrorMessage, "\ufffd")
+		}
+		if !reflect.DeepEqual(back.TimeGenerated.UTC(), want.TimeGenerated.UTC()) {
+			t.Errorf("%d: time %v, want %v", i, back.TimeGenerated, want.TimeGenerated)
+		}
+		back.TimeGenerated, want.TimeGenerated = time.Time{}, time.Time{}
+		if !reflect.DeepEqual(back, want) {
+			t.Errorf("%d: round trip\n got %+v\nwant %+v", i, back, want)
+		}
+	}
+}
+
+func TestWriterSamplingKeepsFailures(t *testing.T) {
+	var out bytes.Buffer
+	w := NewWriter(&out, nil, 0)
+	w.Write(&Record{IsRequestSuccess: true, CorrelationId: "ok"})
+	w.Write(&Record{IsRequestSuccess: false, CorrelationId: "failed"})
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 1 || !strings.Contains(lines[0], `"CorrelationId":"failed"`) {
+		t.Fatalf("sampling 0 should keep only failures, got %q", out.String())
+	}
+}
+
+func BenchmarkAppendJSON(b *testing.B) {
+	r := Record{TimeGenerated: time.Now(), CorrelationId: "0f8fad5b-d9cb-469f-a165-70867728950e", Method: "GET", Url: "http://localhost:8080/orders/42", ResponseCode: 200, BackendUrl: "http://127.0.0.1:9001/orders/42", Cache: "none", IsRequestSuccess: true}
+	buf := make([]byte, 0, 1024)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		buf = r.AppendJSON(buf[:0])
+	}
+}

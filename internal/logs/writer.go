@@ -1,0 +1,183 @@
+package logs
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Writer writes Records as JSON lines. It buffers and flushes at least every
+// flushInterval, so a line reaches the file shortly after the request ends
+// without a write system call per request. It is safe for concurrent use.
+type Writer struct {
+	mu       sync.Mutex
+	buf      *bufio.Writer
+	out      io.Writer
+	closer   io.Closer
+	sampling float64
+	scratch  []byte
+	dirty    bool
+	stop     chan struct{}
+	done     chan struct{}
+}
+
+const flushInterval = 200 * time.Millisecond
+
+// Open opens the request log at path ("-" for standard output) with the
+// given sampling ratio for successful requests (failed requests are always
+// written, like APIM's "always log errors").
+func Open(path string, sampling float64) (*Writer, error) {
+	var out io.Writer
+	var closer io.Closer
+	switch path {
+	case "-", "":
+		out = os.Stdout
+	default:
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("open request log: %w", err)
+		}
+		out, closer = f, f
+	}
+	return NewWriter(out, closer, sampling), nil
+}
+
+// NewWriter writes to out; closer (may be nil) is closed by Close.
+func NewWriter(out io.Writer, closer io.Closer, sampling float64) *Writer {
+	w := &Writer{
+		buf:      bufio.NewWriterSize(out, 64<<10),
+		out:      out,
+		closer:   closer,
+		sampling: sampling,
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	go w.flusher()
+	return w
+}
+
+func (w *Writer) flusher() {
+	defer close(w.done)
+	t := time.NewTicker(flushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			w.Flush()
+		case <-w.stop:
+			return
+		}
+	}
+}
+
+// Write appends r as one JSON line (subject to sampling).
+func (w *Writer) Write(r *Record) {
+	if r.IsRequestSuccess && w.sampling < 1 && rand.Float64() >= w.sampling {
+		return
+	}
+	w.mu.Lock()
+	w.scratch = r.AppendJSON(w.scratch[:0])
+	w.scratch = append(w.scratch, '\n')
+	w.buf.Write(w.scratch)
+	w.dirty = true
+	w.mu.Unlock()
+}
+
+// Flush writes buffered lines out.
+func (w *Writer) Flush() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.dirty {
+		return nil
+	}
+	w.dirty = false
+	return w.buf.Flush()
+}
+
+// Close flushes and closes the log; Write must not be called afterwards.
+func (w *Writer) Close() error {
+	close(w.stop)
+	<-w.done
+	err := w.Flush()
+	if w.closer != nil {
+		if cerr := w.closer.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+// AppendJSON appends r as a JSON object (no newline). It writes the same
+// document encoding/json would, without reflection.
+func (r *Record) AppendJSON(b []byte) []byte {
+	b = append(b, `{"TimeGenerated":"`...)
+	b = r.TimeGenerated.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+	b = append(b, '"')
+	b = appendStr(b, "CorrelationId", r.CorrelationId)
+	b = appendStr(b, "Method", r.Method)
+	b = appendStr(b, "Url", r.Url)
+	b = appendInt(b, "ResponseCode", int64(r.ResponseCode))
+	b = appendInt(b, "ResponseSize", r.ResponseSize)
+	b = appendStrOmit(b, "BackendMethod", r.BackendMethod)
+	b = appendStrOmit(b, "BackendUrl", r.BackendUrl)
+	b = appendInt(b, "BackendResponseCode", int64(r.BackendResponseCode))
+	b = appendInt(b, "BackendTime", r.BackendTime)
+	b = appendInt(b, "ClientTime", r.ClientTime)
+	b = appendInt(b, "TotalTime", r.TotalTime)
+	b = appendStr(b, "Cache", r.Cache)
+	b = appendStr(b, "CallerIpAddress", r.CallerIpAddress)
+	b = appendStrOmit(b, "ApiId", r.ApiId)
+	b = appendStrOmit(b, "OperationId", r.OperationId)
+	b = appendStrOmit(b, "ProductId", r.ProductId)
+	b = appendStrOmit(b, "ApimSubscriptionId", r.ApimSubscriptionId)
+	b = appendStrOmit(b, "BackendId", r.BackendId)
+	b = append(b, `,"IsRequestSuccess":`...)
+	b = strconv.AppendBool(b, r.IsRequestSuccess)
+	b = appendStrOmit(b, "LastErrorReason", r.LastErrorReason)
+	b = appendStrOmit(b, "LastErrorMessage", r.LastErrorMessage)
+	b = appendStrOmit(b, "LastErrorSource", r.LastErrorSource)
+	b = appendStrOmit(b, "LastErrorSection", r.LastErrorSection)
+	if len(r.Errors) > 0 {
+		b = append(b, `,"Errors":[`...)
+		for i, e := range r.Errors {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"Source":`...)
+			b = AppendJSONString(b, e.Source)
+			b = appendStr(b, "Reason", e.Reason)
+			b = appendStr(b, "Message", e.Message)
+			b = appendStr(b, "Section", e.Section)
+			b = appendInt(b, "Elapsed", e.Elapsed)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}')
+}
+
+func appendStr(b []byte, key, v string) []byte {
+	b = append(b, ',', '"')
+	b = append(b, key...)
+	b = append(b, '"', ':')
+	return AppendJSONString(b, v)
+}
+
+func appendStrOmit(b []byte, key, v string) []byte {
+	if v == "" {
+		return b
+	}
+	return appendStr(b, key, v)
+}
+
+func appendInt(b []byte, key string, v int64) []byte {
+	b = append(b, ',', '"')
+	b = append(b, key...)
+	b = append(b, '"', ':')
+	return strconv.AppendInt(b, v, 10)
+}

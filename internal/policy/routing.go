@@ -1,0 +1,455 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/apimgw/apimgw/internal/backend"
+	"github.com/apimgw/apimgw/internal/expr"
+	"github.com/apimgw/apimgw/internal/policy/policyxml"
+)
+
+func init() {
+	register("forward-request", []string{SectionBackend}, compileForwardRequest)
+	register("set-backend-service", []string{SectionInbound, SectionBackend}, compileSetBackendService)
+	register("rewrite-uri", []string{SectionInbound}, compileRewriteURI)
+}
+
+// defaultForwardTimeout is APIM's documented forward-request timeout.
+const defaultForwardTimeout = 300 * time.Second
+
+// forwardRequest sends the request to the backend and makes its response
+// context.Response.
+type forwardRequest struct {
+	timeout            time.Duration
+	failOnErrorStatus  bool
+	bufferRequestBody  bool
+	followRedirects    bool
+	bufferResponse     bool
+}
+
+func compileForwardRequest(b *builder, el *policyxml.Element, path string) Step {
+	attrs := b.attrs(el, "timeout", "timeout-ms", "follow-redirects", "buffer-request-body", "buffer-response", "fail-on-error-status-code", "http-version", "continue-timeout")
+	b.children(el)
+	f := &forwardRequest{
+		timeout:           b.seconds(attrs["timeout"], defaultForwardTimeout, 240*60),
+		failOnErrorStatus: b.constBool(attrs["fail-on-error-status-code"], false),
+		bufferRequestBody: b.constBool(attrs["buffer-request-body"], false),
+		followRedirects:   b.constBool(attrs["follow-redirects"], false),
+		bufferResponse:    b.constBool(attrs["buffer-response"], true),
+	}
+	if a, ok := attrs["timeout-ms"]; ok {
+		f.timeout = time.Duration(b.constInt(a, 0, 0, 240*60*1000)) * time.Millisecond
+	}
+	if a, ok := attrs["http-version"]; ok {
+		switch a.Value {
+		case "1", "2", "2or1":
+		default:
+			b.errorf(a.ValuePos, `http-version must be "1", "2" or "2or1", got %q`, a.Value)
+		}
+	}
+	return f
+}
+
+// hopHeaders are removed when a message crosses the gateway (RFC 9110 §7.6.1).
+var hopHeaders = []string{
+	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+}
+
+// RemoveHopHeaders deletes hop-by-hop headers, including those named in
+// Connection.
+func RemoveHopHeaders(h http.Header) {
+	for _, v := range h["Connection"] {
+		for _, name := range strings.Split(v, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				h.Del(name)
+			}
+		}
+	}
+	for _, name := range hopHeaders {
+		delete(h, name)
+	}
+}
+
+func (f *forwardRequest) Run(st *State) error {
+	st.Close()
+	target, entity := st.BackendURL, st.BackendEntity
+	var report func(Outcome)
+	if entity != nil && entity.Select != nil {
+		member, done, err := entity.Select(st)
+		if err != nil {
+			return err
+		}
+		entity, report = member, done
+		target = member.URL
+	} else if entity != nil && entity.Admit != nil {
+		done, err := entity.Admit(st)
+		if err != nil {
+			return err
+		}
+		report = done
+	}
+	if target == nil {
+		return &Error{Reason: ReasonBackendConnectionFailure, Message: "No backend service URL is set for this API (set serviceUrl or use set-backend-service)"}
+	}
+	out, err := f.backendRequest(st, target, entity)
+	if err != nil {
+		return err
+	}
+
+	ctx, cancel := context.WithCancel(st.Ctx)
+	var timedOut atomic.Bool
+	timer := time.AfterFunc(f.timeout, func() { timedOut.Store(true); cancel() })
+	out = out.WithContext(ctx)
+	st.BackendCalled = true
+	st.BackendMethod = out.Method
+	st.BackendURLUsed = out.URL.String()
+	if entity != nil {
+		st.BackendID = entity.ID
+	}
+	start := st.Env.now()
+	resp, err := st.Env.Transport.RoundTrip(out)
+	headersIn := timer.Stop()
+	st.BackendTime = st.Env.now().Sub(start)
+	if err != nil {
+		cancel()
+		pe := classify(st, err, timedOut.Load() || !headersIn && ctx.Err() != nil && st.Ctx.Err() == nil)
+		if report != nil {
+			report(Outcome{ErrorReason: pe.Reason})
+		}
+		return pe
+	}
+	RemoveHopHeaders(resp.Header)
+	st.BackendStatus = resp.StatusCode
+	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
+	st.backendResp = resp
+	if report != nil {
+		report(Outcome{StatusCode: resp.StatusCode, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), st.Env.now())})
+	}
+	reason := strings.TrimSpace(strings.TrimPrefix(resp.Status, fmt.Sprint(resp.StatusCode)))
+	st.backendBody = expr.NewBody(resp.Body)
+	st.X.Response = &expr.Response{
+		StatusCode:   resp.StatusCode,
+		StatusReason: reason,
+		Headers:      resp.Header,
+		Body:         st.backendBody,
+	}
+	if f.failOnErrorStatus && resp.StatusCode >= 400 {
+		return &Error{Reason: ReasonBackendStatusCode, Message: fmt.Sprintf("Backend service returned status code %d", resp.StatusCode), Status: resp.StatusCode, ClientMessage: http.StatusText(resp.StatusCode)}
+	}
+	return nil
+}
+
+// backendRequest builds the outbound request from the current state of
+// context.Request and the target base URL.
+func (f *forwardRequest) backendRequest(st *State, base *url.URL, entity *BackendEntity) (*http.Request, error) {
+	r := st.X.Request
+	u := &url.URL{Scheme: base.Scheme, Host: base.Host, User: base.User}
+	p := r.Url.Path
+	if st.APIPath != "" {
+		prefix := "/" + st.APIPath
+		if len(p) >= len(prefix) && strings.EqualFold(p[:len(prefix)], prefix) {
+			p = p[len(prefix):]
+		}
+	}
+	u.Path = joinPath(base.Path, p)
+	q := r.Url.Query
+	if entity != nil && len(entity.Query) > 0 {
+		q = q.Clone()
+		for k, v := range entity.Query {
+			q.Set(k, v)
+		}
+	}
+	if q.Len() > 0 {
+		u.RawQuery = q.Encode()
+	}
+	var body io.ReadCloser = http.NoBody
+	contentLength := int64(0)
+	if r.Body != nil {
+		if f.bufferRequestBody {
+			b, err := r.Body.Bytes()
+			if err != nil {
+				return nil, &Error{Reason: ReasonClientConnectionFailure, Message: "reading the request body failed", Err: err}
+			}
+			r.Body = expr.NewBodyBytes(b)
+		}
+		if n := st.requestBodyLen(); n != 0 {
+			body = io.NopCloser(r.Body.Reader())
+			contentLength = n
+		}
+	}
+	out := &http.Request{
+		Method:        r.Method,
+		URL:           u,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        make(http.Header, len(r.Headers)+3),
+		Body:          body,
+		ContentLength: contentLength,
+		Host:          u.Host,
+	}
+	if body == http.NoBody {
+		out.Body = nil
+		out.ContentLength = 0
+	}
+	if contentLength < 0 && body != http.NoBody {
+		out.ContentLength = -1
+	}
+	for k, v := range r.Headers {
+		if k == "Host" || k == "Content-Length" {
+			continue
+		}
+		out.Header[k] = v
+	}
+	for k, v := range entity.headers() {
+		out.Header.Set(k, v)
+	}
+	if ip := r.IpAddress; ip != "" {
+		if prior := out.Header["X-Forwarded-For"]; len(prior) > 0 {
+			out.Header.Set("X-Forwarded-For", strings.Join(prior, ", ")+", "+ip)
+		} else {
+			out.Header.Set("X-Forwarded-For", ip)
+		}
+	}
+	if o := r.OriginalUrl; o != nil {
+		host := o.Host
+		if o.Port != 0 && !(o.Scheme == "http" && o.Port == 80 || o.Scheme == "https" && o.Port == 443) {
+			host = net.JoinHostPort(o.Host, fmt.Sprint(o.Port))
+		}
+		out.Header.Set("X-Forwarded-Host", host)
+		out.Header.Set("X-Forwarded-Proto", o.Scheme)
+	}
+	return out, nil
+}
+
+func (e *BackendEntity) headers() map[string]string {
+	if e == nil {
+		return nil
+	}
+	return e.Header
+}
+
+// joinPath appends the operation path to the backend's base path with one
+// slash between them.
+func joinPath(base, p string) string {
+	switch {
+	case base == "" || base == "/":
+		if p == "" {
+			return "/"
+		}
+		return p
+	case p == "" || p == "/":
+		if p == "/" && !strings.HasSuffix(base, "/") {
+			return base + "/"
+		}
+		return base
+	case strings.HasSuffix(base, "/") && strings.HasPrefix(p, "/"):
+		return base + p[1:]
+	case !strings.HasSuffix(base, "/") && !strings.HasPrefix(p, "/"):
+		return base + "/" + p
+	}
+	return base + p
+}
+
+// classify turns a transport failure into APIM's error.
+func classify(st *State, err error, timedOut bool) *Error {
+	var be *backend.Error
+	pe := &Error{Reason: ReasonBackendConnectionFailure, Message: backend.MsgUnableToConnect, Err: err}
+	if errors.As(err, &be) {
+		pe.Reason, pe.Message = be.Reason, be.Message
+	}
+	switch {
+	case timedOut:
+		pe.Reason, pe.Message = ReasonTimeout, backend.MsgTimeout
+	case st.Ctx.Err() != nil:
+		pe.Reason, pe.Message = ReasonClientConnectionFailure, backend.MsgCanceled
+		pe.Status = 499
+	}
+	return pe
+}
+
+// retryAfter parses a Retry-After header (seconds or HTTP date).
+func retryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	var secs int
+	if _, err := fmt.Sscanf(v, "%d", &secs); err == nil && secs >= 0 {
+		return time.Duration(secs) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// cancelBody releases the request's context once the body is closed.
+type cancelBody struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}
+
+// setBackendService changes where forward-request sends.
+type setBackendService struct {
+	baseURL   *expr.Value
+	backendID *expr.Value
+}
+
+func compileSetBackendService(b *builder, el *policyxml.Element, path string) Step {
+	attrs := b.attrs(el, "base-url", "backend-id", "sf-resolve-condition", "sf-service-instance-name", "sf-partition-key", "sf-listener-name", "dapr-app-id", "dapr-method", "dapr-namespace")
+	b.children(el)
+	for _, n := range []string{"sf-resolve-condition", "sf-service-instance-name", "sf-partition-key", "sf-listener-name", "dapr-app-id", "dapr-method", "dapr-namespace"} {
+		if a, ok := attrs[n]; ok {
+			b.errorf(a.Pos, "set-backend-service %s: Service Fabric and Dapr backends are Azure-only and not supported", n)
+		}
+	}
+	s := &setBackendService{}
+	base, hasBase := attrs["base-url"]
+	id, hasID := attrs["backend-id"]
+	if hasBase == hasID {
+		b.errorf(el.Pos, "<set-backend-service> needs exactly one of base-url or backend-id")
+		return nil
+	}
+	if hasBase {
+		s.baseURL = b.value(base)
+		if s.baseURL != nil && s.baseURL.IsConst() {
+			if u, err := url.Parse(base.Value); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				b.errorf(base.ValuePos, "base-url must be an absolute http(s) URL, got %q", base.Value)
+			}
+		}
+	} else {
+		s.backendID = b.value(id)
+		if s.backendID != nil && s.backendID.IsConst() && b.c.BackendExists != nil && !b.c.BackendExists(id.Value) {
+			b.errorf(id.ValuePos, "backend-id %q names no configured backend", id.Value)
+		}
+	}
+	return s
+}
+
+func (s *setBackendService) Run(st *State) error {
+	if s.baseURL != nil {
+		v, err := s.baseURL.String(&st.X)
+		if err != nil {
+			return err
+		}
+		u, err := url.Parse(strings.TrimSpace(v))
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return &Error{Reason: ReasonExpressionFailure, Message: fmt.Sprintf("base-url %q is not an absolute http(s) URL", v)}
+		}
+		st.BackendURL, st.BackendEntity = u, nil
+		return nil
+	}
+	if s.backendID == nil {
+		return nil
+	}
+	id, err := s.backendID.String(&st.X)
+	if err != nil {
+		return err
+	}
+	e, ok := st.Env.Backends[id]
+	if !ok {
+		return &Error{Reason: "BackendNotFound", Message: fmt.Sprintf("Backend with id '%s' could not be found.", id)}
+	}
+	st.BackendURL, st.BackendEntity = e.URL, e
+	return nil
+}
+
+// rewriteURI replaces the operation path (and query) sent to the backend.
+type rewriteURI struct {
+	template   *expr.Value
+	copyParams bool
+}
+
+func compileRewriteURI(b *builder, el *policyxml.Element, path string) Step {
+	attrs := b.attrs(el, "template", "copy-unmatched-params")
+	b.children(el)
+	if !b.require(el, attrs, "template") {
+		return nil
+	}
+	return &rewriteURI{template: b.value(attrs["template"]), copyParams: b.constBool(attrs["copy-unmatched-params"], true)}
+}
+
+func (r *rewriteURI) Run(st *State) error {
+	if r.template == nil {
+		return nil
+	}
+	t, err := r.template.String(&st.X)
+	if err != nil {
+		return err
+	}
+	t = expandTemplate(t, st.X.Request.MatchedParameters)
+	p, rawQuery, _ := strings.Cut(t, "?")
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p
+	}
+	u := st.X.Request.Url
+	if st.APIPath != "" {
+		p = "/" + st.APIPath + p
+	}
+	u.Path = p
+	q := expr.ParseQuery(rawQuery)
+	if r.copyParams {
+		for _, k := range u.Query.Names() {
+			if q.Values(k) == nil && !st.templateQuery(k) {
+				q.Set(k, u.Query.Values(k)...)
+			}
+		}
+	}
+	u.Query = q
+	return nil
+}
+
+// templateQuery reports whether the operation's URL template consumed the
+// query parameter name (APIM does not copy those with copy-unmatched-params).
+func (st *State) templateQuery(name string) bool {
+	for _, n := range st.TemplateQuery {
+		if strings.EqualFold(n, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// expandTemplate fills {name} placeholders from the matched parameters.
+func expandTemplate(t string, params map[string]string) string {
+	if !strings.Contains(t, "{") {
+		return t
+	}
+	var b strings.Builder
+	for {
+		i := strings.IndexByte(t, '{')
+		if i < 0 {
+			b.WriteString(t)
+			return b.String()
+		}
+		j := strings.IndexByte(t[i:], '}')
+		if j < 0 {
+			b.WriteString(t)
+			return b.String()
+		}
+		b.WriteString(t[:i])
+		name := strings.TrimPrefix(t[i+1:i+j], "*")
+		if v, ok := params[name]; ok {
+			b.WriteString(v)
+		} else {
+			b.WriteString(t[i : i+j+1])
+		}
+		t = t[i+j+1:]
+	}
+}

@@ -1,0 +1,182 @@
+package policy
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/apimgw/apimgw/internal/expr"
+)
+
+// Section names as APIM reports them in context.LastError.Section.
+const (
+	SectionInbound  = "inbound"
+	SectionBackend  = "backend"
+	SectionOutbound = "outbound"
+	SectionOnError  = "on-error"
+)
+
+// BackendEntity is a configured backend (SPEC §2 backends) as the engine sees
+// it: where set-backend-service backend-id="..." sends requests.
+type BackendEntity struct {
+	ID  string
+	URL *url.URL
+	// Header and Query are credentials added to every call.
+	Header map[string]string
+	Query  map[string]string
+	// Select picks the concrete member for one request when the entity is a
+	// pool (nil for a single backend); it returns the member entity and a
+	// function to report the outcome, or an *Error (e.g. circuit open).
+	Select func(st *State) (*BackendEntity, func(Outcome), error)
+	// Admit is the single backend's gate (circuit breaker, in-flight limit);
+	// nil admits everything.
+	Admit func(st *State) (func(Outcome), error)
+}
+
+// Outcome is what one backend call produced, fed back to breakers.
+type Outcome struct {
+	StatusCode  int
+	ErrorReason string
+	RetryAfter  time.Duration
+}
+
+// Env is what compiled steps need from the running gateway. It is shared by
+// all requests and must be safe for concurrent use.
+type Env struct {
+	// Transport sends requests to backends (the outbound connection manager).
+	Transport http.RoundTripper
+	// Backends resolves backend-id references.
+	Backends map[string]*BackendEntity
+	Log      *slog.Logger
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// Services holds the optional subsystems (store, metrics) steps use.
+	Services Services
+}
+
+// Services are optional subsystems used by some policies; a nil field means
+// the subsystem is absent and those policies report an error when used.
+type Services struct {
+	// Trace receives the trace policy's messages (source, severity, message).
+	Trace func(st *State, source, severity, message string, metadata map[string]string)
+}
+
+func (e *Env) now() time.Time {
+	if e.Now != nil {
+		return e.Now()
+	}
+	return time.Now()
+}
+
+// State is one request's run through a pipeline.
+type State struct {
+	Ctx context.Context
+	Env *Env
+	// X is the object model policy expressions see as `context`.
+	X expr.Context
+
+	// APIPath is the API's path prefix ("orders"), used to compute the path
+	// sent to the backend from X.Request.Url.
+	APIPath string
+	// Backend is where forward-request sends: the base URL (from the API's
+	// serviceUrl or set-backend-service) and the backend entity if one.
+	BackendURL    *url.URL
+	BackendEntity *BackendEntity
+
+	// TemplateQuery lists the query parameter names the operation's URL
+	// template matched (rewrite-uri does not copy them).
+	TemplateQuery []string
+
+	// Section is the section running now.
+	Section string
+	// Responded is set when a policy produced the final response.
+	Responded bool
+	// BackendCalled, BackendStatus, BackendTime and BackendURLUsed describe
+	// the last forward-request, for the log line and metrics.
+	BackendCalled  bool
+	BackendStatus  int
+	BackendTime    time.Duration
+	BackendURLUsed string
+	BackendMethod  string
+	BackendID      string
+	// Errors lists every error raised, in order.
+	Errors []*Error
+	// Cache is the Cache column: "hit", "miss" or "none".
+	Cache string
+
+	// backendResp is the live response whose body is still streaming.
+	backendResp *http.Response
+	backendBody *expr.Body
+	// reqBody and reqBodyLen are the client's body as received and its
+	// declared length (-1 unknown), to forward it without buffering.
+	reqBody    *expr.Body
+	reqBodyLen int64
+}
+
+// SetRequestBody installs the client's request body (nil for none) with its
+// declared Content-Length (-1 when unknown).
+func (st *State) SetRequestBody(b *expr.Body, contentLength int64) {
+	st.X.Request.Body = b
+	st.reqBody, st.reqBodyLen = b, contentLength
+}
+
+// requestBodyLen is the length of the body forward-request sends: the
+// declared length for the untouched client stream, the buffered length
+// otherwise, 0 when an expression consumed it.
+func (st *State) requestBodyLen() int64 {
+	b := st.X.Request.Body
+	switch {
+	case b == nil || b.Consumed():
+		return 0
+	case b == st.reqBody:
+		return st.reqBodyLen
+	}
+	data, err := b.Bytes()
+	if err != nil {
+		return -1
+	}
+	return int64(len(data))
+}
+
+// ResponseBodyLen is the length of the response body to send: the backend's
+// declared length while its body is untouched, else the buffered length;
+// -1 when unknown (the body is streamed chunked).
+func (st *State) ResponseBodyLen() int64 {
+	resp := st.X.Response
+	if resp == nil || resp.Body == nil || resp.Body.Consumed() {
+		return 0
+	}
+	if st.backendResp != nil && st.backendBody == resp.Body {
+		return st.backendResp.ContentLength
+	}
+	data, err := resp.Body.Bytes()
+	if err != nil {
+		return -1
+	}
+	return int64(len(data))
+}
+
+// NewState prepares a State for one request.
+func NewState(ctx context.Context, env *Env) *State {
+	return &State{Ctx: ctx, Env: env, Cache: "none"}
+}
+
+// LastError returns the last error raised, or nil.
+func (st *State) LastError() *Error {
+	if len(st.Errors) == 0 {
+		return nil
+	}
+	return st.Errors[len(st.Errors)-1]
+}
+
+// Close releases what the request still holds (an unread backend body).
+func (st *State) Close() {
+	if st.backendResp != nil {
+		io.Copy(io.Discard, io.LimitReader(st.backendResp.Body, 64<<10))
+		st.backendResp.Body.Close()
+		st.backendResp = nil
+	}
+}
