@@ -124,7 +124,12 @@ func validate(args []string, stdout, stderr io.Writer) int {
 		}
 		c := &policy.Compiler{FragmentsDir: *fragments, AnyNamedValue: true}
 		for _, f := range fs.Args() {
-			c.CompileFile("api", f)
+			src, err := os.ReadFile(f)
+			if err != nil {
+				fmt.Fprintf(stderr, "%s: %v\n", f, err)
+				return 1
+			}
+			c.CompileDocument(f, src)
 		}
 		if errs := c.Errors(); len(errs) > 0 {
 			for _, e := range errs {

@@ -1,0 +1,100 @@
+package policy
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+)
+
+const corpusDir = "../../../shared/apim-policy-corpus"
+
+// corpusFiles returns every policy file of the shared corpus, deduplicated
+// by content.
+func corpusFiles(t testing.TB) map[string][]byte {
+	t.Helper()
+	if _, err := os.Stat(corpusDir); err != nil {
+		t.Skipf("policy corpus not found at %s: %v", corpusDir, err)
+	}
+	files := map[string][]byte{}
+	seen := map[string]bool{}
+	filepath.WalkDir(corpusDir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".xml") {
+			return nil
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := strings.Join(strings.Fields(string(src)), " ")
+		if seen[key] {
+			return nil
+		}
+		seen[key] = true
+		files[path] = src
+		return nil
+	})
+	return files
+}
+
+var elementInMsg = regexp.MustCompile(`<[a-z][a-z0-9-]*>|construct[^:]*: [^(]+|\w[\w-]* is not supported|not supported`)
+
+// TestCorpus compiles every unique corpus file standalone (named values and
+// fragments accepted as placeholders) and reports how many compile cleanly
+// and why the others fail. It fails only on a panic (which aborts the test).
+func TestCorpus(t *testing.T) {
+	files := corpusFiles(t)
+	paths := make([]string, 0, len(files))
+	for p := range files {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	ok := 0
+	reasons := map[string]int{}
+	var failures []string
+	for _, p := range paths {
+		c := &Compiler{AnyNamedValue: true}
+		c.CompileDocument(p, files[p])
+		errs := c.Errors()
+		if len(errs) == 0 {
+			ok++
+			continue
+		}
+		for _, e := range errs {
+			msg := e.Error()
+			if i := strings.Index(msg, ": "); i >= 0 {
+				msg = msg[strings.LastIndex(msg[:i+2], ":")+1:]
+			}
+			key := strings.TrimSpace(msg)
+			if len(key) > 90 {
+				key = key[:90]
+			}
+			reasons[key]++
+		}
+		failures = append(failures, fmt.Sprintf("%s: %v", strings.TrimPrefix(p, corpusDir+"/"), errs[0]))
+	}
+	t.Logf("corpus: %d of %d unique files compile (%.1f%%)", ok, len(paths), 100*float64(ok)/float64(len(paths)))
+	type kv struct {
+		k string
+		n int
+	}
+	var top []kv
+	for k, n := range reasons {
+		top = append(top, kv{k, n})
+	}
+	sort.Slice(top, func(i, j int) bool { return top[i].n > top[j].n || top[i].n == top[j].n && top[i].k < top[j].k })
+	for i, r := range top {
+		if i == 40 {
+			break
+		}
+		t.Logf("%4d  %s", r.n, r.k)
+	}
+	if testing.Verbose() {
+		for _, f := range failures {
+			t.Log(f)
+		}
+	}
+}

@@ -1,0 +1,275 @@
+package policy
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"io"
+	"regexp"
+	"strings"
+	"sync"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/osteele/liquid"
+
+	"github.com/apimgw/apimgw/internal/expr"
+	"github.com/apimgw/apimgw/internal/policy/policyxml"
+)
+
+// liquidBody is set-body template="liquid": a DotLiquid template rendered
+// with `body` (the message body parsed as JSON or XML) and `context`.
+type liquidBody struct {
+	target int
+	tmpl   *liquid.Template
+}
+
+var (
+	liquidOnce   sync.Once
+	liquidEngine *liquid.Engine
+)
+
+// engine returns the shared, immutable Liquid engine with APIM's
+// DotLiquid-style filter names registered.
+func engine() *liquid.Engine {
+	liquidOnce.Do(func() {
+		e := liquid.NewEngine()
+		e.RegisterFilter("Replace", func(s, pattern, repl string) string {
+			re, err := regexp.Compile(pattern)
+			if err != nil {
+				return strings.ReplaceAll(s, pattern, repl)
+			}
+			return re.ReplaceAllString(s, dotnetReplacement(repl))
+		})
+		e.RegisterFilter("Default", func(v any, def any) any {
+			if v == nil || v == "" {
+				return def
+			}
+			return v
+		})
+		e.RegisterFilter("Upcase", strings.ToUpper)
+		e.RegisterFilter("Downcase", strings.ToLower)
+		e.RegisterFilter("Escape", xmlEscape)
+		e.RegisterFilter("Strip", strings.TrimSpace)
+		e.RegisterFilter("Append", func(s, t string) string { return s + t })
+		e.RegisterFilter("Prepend", func(s, t string) string { return t + s })
+		e.RegisterFilter("Size", func(v any) int {
+			switch t := v.(type) {
+			case string:
+				return utf8.RuneCountInString(t)
+			case []any:
+				return len(t)
+			case map[string]any:
+				return len(t)
+			}
+			return 0
+		})
+		liquidEngine = e
+	})
+	return liquidEngine
+}
+
+var dotnetGroupRef = regexp.MustCompile(`\$(\d+)`)
+
+// dotnetReplacement turns .NET's $1 group references into Go's ${1}.
+func dotnetReplacement(s string) string {
+	return dotnetGroupRef.ReplaceAllString(s, `$${$1}`)
+}
+
+func compileLiquidBody(b *builder, el *policyxml.Element, s *setBody) Step {
+	src := strings.TrimSpace(el.Text())
+	if len(el.Elements()) > 0 {
+		src = innerXML(el)
+	}
+	tmpl, err := engine().ParseString(src)
+	if err != nil {
+		b.errorf(el.Pos, "set-body liquid template: %v", err)
+		return nil
+	}
+	return &liquidBody{target: s.target, tmpl: tmpl}
+}
+
+func (l *liquidBody) Run(st *State) error {
+	var msg *expr.Body
+	var headers map[string][]string
+	if l.target == targetResponse {
+		resp := st.response()
+		msg, headers = resp.Body, resp.Headers
+	} else {
+		msg, headers = st.X.Request.Body, st.X.Request.Headers
+	}
+	var raw []byte
+	if msg != nil {
+		data, err := msg.Bytes()
+		if err != nil {
+			return &Error{Reason: ReasonClientConnectionFailure, Message: "reading the body for set-body failed", Err: err}
+		}
+		raw = data
+	}
+	bindings := map[string]any{
+		"body":    parseLiquidBody(raw, firstHeader(headers, "Content-Type")),
+		"context": liquidContext(st),
+	}
+	out, err := l.tmpl.Render(bindings)
+	if err != nil {
+		return &Error{Reason: ReasonExpressionFailure, Message: "liquid template: " + err.Error(), Err: err}
+	}
+	body := expr.NewBodyBytes(out)
+	if l.target == targetResponse {
+		st.Close()
+		st.response().Body = body
+	} else {
+		st.X.Request.Body = body
+	}
+	return nil
+}
+
+func firstHeader(h map[string][]string, name string) string {
+	if v := h[name]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// parseLiquidBody exposes a JSON or XML body as nested maps; other content
+// is the text itself.
+func parseLiquidBody(raw []byte, contentType string) any {
+	trimmed := bytes.TrimSpace(raw)
+	if len(trimmed) == 0 {
+		return nil
+	}
+	if trimmed[0] == '{' || trimmed[0] == '[' || strings.Contains(contentType, "json") {
+		var v any
+		if json.Unmarshal(trimmed, &v) == nil {
+			return v
+		}
+	}
+	if trimmed[0] == '<' {
+		if v, err := xmlToMap(trimmed); err == nil {
+			return v
+		}
+	}
+	return string(raw)
+}
+
+// xmlToMap converts XML into nested maps keyed by element local name (also
+// under the name with a lower-case first letter, as APIM exposes a SOAP
+// envelope as body.envelope.body). Repeated elements become lists, text-only
+// elements strings.
+func xmlToMap(data []byte) (map[string]any, error) {
+	dec := xml.NewDecoder(bytes.NewReader(data))
+	type frame struct {
+		name     string
+		children map[string]any
+		text     strings.Builder
+	}
+	root := &frame{children: map[string]any{}}
+	stack := []*frame{root}
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			stack = append(stack, &frame{name: t.Name.Local, children: map[string]any{}})
+		case xml.CharData:
+			stack[len(stack)-1].text.Write(t)
+		case xml.EndElement:
+			f := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			var v any = f.children
+			if len(f.children) == 0 {
+				v = strings.TrimSpace(f.text.String())
+			}
+			parent := stack[len(stack)-1].children
+			for _, key := range liquidKeys(f.name) {
+				switch prev := parent[key].(type) {
+				case nil:
+					parent[key] = v
+				case []any:
+					parent[key] = append(prev, v)
+				default:
+					parent[key] = []any{prev, v}
+				}
+			}
+		}
+	}
+	return root.children, nil
+}
+
+func liquidKeys(name string) []string {
+	r, size := utf8.DecodeRuneInString(name)
+	lower := string(unicode.ToLower(r)) + name[size:]
+	if lower == name {
+		return []string{name}
+	}
+	return []string{name, lower}
+}
+
+// liquidContext is the `context` object of APIM's Liquid templates.
+func liquidContext(st *State) map[string]any {
+	req := st.X.Request
+	headers := func(h map[string][]string) map[string]any {
+		m := make(map[string]any, len(h))
+		for k, v := range h {
+			m[k] = strings.Join(v, ",")
+		}
+		return m
+	}
+	c := map[string]any{
+		"RequestId": st.X.RequestId,
+		"Request": map[string]any{
+			"Method":            req.Method,
+			"Url":               urlMap(req.Url),
+			"OriginalUrl":       urlMap(req.OriginalUrl),
+			"IpAddress":         req.IpAddress,
+			"Headers":           headers(req.Headers),
+			"MatchedParameters": stringMap(req.MatchedParameters),
+			"HasBody":           req.Body != nil,
+		},
+	}
+	if r := st.X.Response; r != nil {
+		c["Response"] = map[string]any{"StatusCode": r.StatusCode, "StatusReason": r.StatusReason, "Headers": headers(r.Headers)}
+	}
+	if s := st.X.Subscription; s != nil {
+		c["Subscription"] = map[string]any{"Id": s.Id, "Name": s.Name, "Key": s.Key}
+	}
+	if p := st.X.Product; p != nil {
+		c["Product"] = map[string]any{"Id": p.Id, "Name": p.Name}
+	}
+	if a := st.X.Api; a != nil {
+		c["Api"] = map[string]any{"Id": a.Id, "Name": a.Name, "Path": a.Path}
+	}
+	if o := st.X.Operation; o != nil {
+		c["Operation"] = map[string]any{"Id": o.Id, "Name": o.Name, "Method": o.Method, "UrlTemplate": o.UrlTemplate}
+	}
+	vars := make(map[string]any, len(st.X.Variables))
+	for k, v := range st.X.Variables {
+		vars[k] = expr.ToString(v)
+	}
+	c["Variables"] = vars
+	return c
+}
+
+func urlMap(u *expr.URL) map[string]any {
+	if u == nil {
+		return nil
+	}
+	q := map[string]any{}
+	for _, n := range u.Query.Names() {
+		q[n] = strings.Join(u.Query.Values(n), ",")
+	}
+	return map[string]any{"Scheme": u.Scheme, "Host": u.Host, "Port": u.Port, "Path": u.Path, "Query": q, "QueryString": u.QueryString()}
+}
+
+func stringMap(m map[string]string) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
