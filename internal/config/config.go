@@ -35,6 +35,11 @@ type Config struct {
 	Subscriptions []*Subscription   `yaml:"subscriptions"`
 	Apis          []*API            `yaml:"apis"`
 	Shutdown      Shutdown          `yaml:"shutdown"`
+	// Loggers are log-to-eventhub targets, by logger-id (local sinks).
+	Loggers map[string]*Logger `yaml:"loggers"`
+	// ManagedIdentity is the local equivalent of Azure managed identity for
+	// authentication-managed-identity.
+	ManagedIdentity *ManagedIdentity `yaml:"managedIdentity"`
 
 	// BackendIDs and ProductIDs list the map keys in file order.
 	BackendIDs []string `yaml:"-"`
@@ -241,6 +246,27 @@ type Operation struct {
 	URLTemplate string `yaml:"urlTemplate"`
 	Policy      string `yaml:"policy"`
 	Pos         Pos
+}
+
+// Logger is where log-to-eventhub writes: a file (one message per line) or
+// standard output.
+type Logger struct {
+	Type string `yaml:"type"` // file | stdout
+	Path string `yaml:"path"`
+	Pos  Pos
+}
+
+// ManagedIdentity says how authentication-managed-identity gets a token on
+// a machine that has no Azure managed identity: from a command (run with the
+// resource in APIMGW_RESOURCE and the client id in APIMGW_CLIENT_ID, printing
+// the token), a file, or an environment variable. Tokens are cached for
+// CacheFor.
+type ManagedIdentity struct {
+	Command  []string `yaml:"command"`
+	File     string   `yaml:"file"`
+	Env      string   `yaml:"env"`
+	CacheFor Duration `yaml:"cacheFor"`
+	Pos      Pos
 }
 
 // Shutdown bounds the graceful drain on SIGTERM.

@@ -71,7 +71,7 @@ func parseISODuration(s string) (time.Duration, error) {
 	rest := strings.ToUpper(s[1:])
 	var total time.Duration
 	inTime := false
-	if rest == "" {
+	if rest == "" || rest == "T" || strings.HasSuffix(rest, "T") {
 		return 0, bad
 	}
 	for rest != "" {
@@ -228,6 +228,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value) {
 				continue
 			}
 			seen[k.Value] = true
+			if isNull(val) && t.Elem().Kind() == reflect.Pointer {
+				d.errorf(k, "%q is empty", k.Value)
+				continue
+			}
 			ev := reflect.New(t.Elem()).Elem()
 			d.decode(val, ev)
 			m.SetMapIndex(reflect.ValueOf(k.Value).Convert(t.Key()), ev)
@@ -240,6 +244,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value) {
 		}
 		s := reflect.MakeSlice(t, len(n.Content), len(n.Content))
 		for i, c := range n.Content {
+			if isNull(c) && t.Elem().Kind() == reflect.Pointer {
+				d.errorf(c, "empty list item")
+				continue
+			}
 			d.decode(c, s.Index(i))
 		}
 		v.Set(s)
@@ -273,6 +281,13 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value) {
 	default:
 		d.errorf(n, "internal: cannot decode into %s", t)
 	}
+}
+
+func isNull(n *yaml.Node) bool {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
 }
 
 func parseBool(n *yaml.Node) (bool, bool) {

@@ -88,6 +88,35 @@ func (v *validator) validate() {
 	if c.Shutdown.Timeout == 0 {
 		c.Shutdown.Timeout = Duration(DefaultShutdownTimeout)
 	}
+	for id, l := range c.Loggers {
+		switch l.Type {
+		case "stdout":
+		case "file":
+			if l.Path == "" {
+				v.errorf(l.Pos, "logger %q of type file needs path", id)
+			}
+		default:
+			v.errorf(l.Pos, "logger %q: type must be file or stdout, got %q", id, l.Type)
+		}
+	}
+	if mi := c.ManagedIdentity; mi != nil {
+		n := 0
+		if len(mi.Command) > 0 {
+			n++
+		}
+		if mi.File != "" {
+			n++
+		}
+		if mi.Env != "" {
+			n++
+		}
+		if n != 1 {
+			v.errorf(mi.Pos, "managedIdentity needs exactly one of command, file or env")
+		}
+		if mi.CacheFor == 0 {
+			mi.CacheFor = Duration(5 * time.Minute)
+		}
+	}
 	v.backends()
 	v.products()
 	v.apis()

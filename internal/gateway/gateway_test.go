@@ -467,7 +467,7 @@ apis:
 	bad := filepath.Join(h.dir, "api.xml")
 	os.WriteFile(bad, []byte(`<policies><inbound><frobnicate/></inbound></policies>`), 0o644)
 	err := h.gw.ReloadFile(filepath.Join(h.dir, "gateway.yaml"))
-	if err == nil || !strings.Contains(err.Error(), "api.xml:1:29: unknown policy <frobnicate>") {
+	if err == nil || !strings.Contains(err.Error(), "api.xml:1:20: unknown policy <frobnicate>") {
 		t.Fatalf("reload error %v", err)
 	}
 	if _, body = h.do("GET", "/a/", nil, nil); body != "v1" {

@@ -79,10 +79,10 @@ func (baseStep) Run(*State) error { return nil }
 
 // Section indexes.
 const (
-	inbound = iota
-	backend
-	outbound
-	onError
+	secInbound = iota
+	secBackend
+	secOutbound
+	secOnError
 	numSections
 )
 
@@ -106,7 +106,7 @@ type Pipeline struct {
 // platform is the implicit scope above global: the backend section forwards.
 func platformScope() *Scope {
 	s := &Scope{Name: "platform"}
-	s.sections[backend] = steps{{step: &forwardRequest{timeout: defaultForwardTimeout}, name: "forward-request", path: "forward-request[1]"}}
+	s.sections[secBackend] = steps{{step: &forwardRequest{timeout: defaultForwardTimeout}, name: "forward-request", path: "forward-request[1]"}}
 	for i := range s.present {
 		s.present[i] = true
 	}
@@ -278,7 +278,7 @@ func (c *Compiler) parse(file string, src []byte) *policyxml.Document {
 			}
 			for _, m := range namedValueRef.FindAllSubmatch(src, -1) {
 				if _, ok := values[string(m[1])]; !ok {
-					values[string(m[1])] = "namedvalue-" + string(m[1])
+					values[string(m[1])] = "1"
 				}
 			}
 		}
@@ -613,4 +613,13 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// evalAny evaluates a literal-or-expression value keeping the expression's
+// type (a literal is a string).
+func evalAny(v *expr.Value, c *expr.Context) (any, error) {
+	if v.IsConst() {
+		return v.String(c)
+	}
+	return v.Program().Eval(c)
 }

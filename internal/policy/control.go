@@ -99,7 +99,7 @@ func (s *setVariable) Run(st *State) error {
 	if s.value == nil {
 		return nil
 	}
-	v, err := s.value.Eval(&st.X)
+	v, err := evalAny(s.value, &st.X)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 
 	"github.com/apimgw/apimgw/internal/expr"
@@ -84,7 +85,7 @@ func (s *setNamed) Run(st *State) error {
 	} else {
 		h = st.X.Request.Headers
 	}
-	key := canonicalHeaderKey(s.name)
+	key := http.CanonicalHeaderKey(s.name)
 	_, exists := h[key]
 	switch s.action {
 	case actionDelete:
@@ -191,7 +192,7 @@ func compileSetBody(b *builder, el *policyxml.Element, path string) Step {
 func (s *setBody) Run(st *State) error {
 	var body []byte
 	if !s.null && s.value != nil {
-		v, err := s.value.Eval(&st.X)
+		v, err := evalAny(s.value, &st.X)
 		if err != nil {
 			return err
 		}

@@ -13,12 +13,12 @@ import (
 // when a step fails. When it returns, st.X.Response holds the response to
 // send (never nil).
 func (p *Pipeline) Run(st *State) {
-	err := p.section(st, inbound)
+	err := p.section(st, secInbound)
 	if err == nil && !st.Responded {
-		err = p.section(st, backend)
+		err = p.section(st, secBackend)
 	}
 	if err == nil && !st.Responded {
-		err = p.section(st, outbound)
+		err = p.section(st, secOutbound)
 	}
 	if err != nil && err != errResponded {
 		p.OnError(st, err)
@@ -45,7 +45,7 @@ func (p *Pipeline) OnError(st *State, err error) {
 	}
 	st.Responded = false
 	st.Section = SectionOnError
-	if err := p.sections[onError].run(st); err != nil && err != errResponded {
+	if err := p.sections[secOnError].run(st); err != nil && err != errResponded {
 		pe := st.raise(err)
 		st.X.Response = ErrorResponse(pe.status(), pe.clientMessage(), st.X.RequestId)
 	}

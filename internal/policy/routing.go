@@ -329,8 +329,8 @@ func compileSetBackendService(b *builder, el *policyxml.Element, path string) St
 	if hasBase {
 		s.baseURL = b.value(base)
 		if s.baseURL != nil && s.baseURL.IsConst() {
-			if u, err := url.Parse(base.Value); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				b.errorf(base.ValuePos, "base-url must be an absolute http(s) URL, got %q", base.Value)
+			if _, err := backendURL(base.Value); err != nil {
+				b.errorf(base.ValuePos, "%v", err)
 			}
 		}
 	} else {
@@ -348,9 +348,9 @@ func (s *setBackendService) Run(st *State) error {
 		if err != nil {
 			return err
 		}
-		u, err := url.Parse(strings.TrimSpace(v))
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return &Error{Reason: ReasonExpressionFailure, Message: fmt.Sprintf("base-url %q is not an absolute http(s) URL", v)}
+		u, err := backendURL(v)
+		if err != nil {
+			return &Error{Reason: ReasonExpressionFailure, Message: err.Error()}
 		}
 		st.BackendURL, st.BackendEntity = u, nil
 		return nil
@@ -368,6 +368,25 @@ func (s *setBackendService) Run(st *State) error {
 	}
 	st.BackendURL, st.BackendEntity = e.URL, e
 	return nil
+}
+
+// backendURL parses a base-url: absolute http(s), or ws(s) as APIM's
+// WebSocket APIs write it (sent as the HTTP upgrade it starts with).
+func backendURL(s string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimSpace(s))
+	if err == nil && u.Host != "" {
+		switch u.Scheme {
+		case "http", "https":
+			return u, nil
+		case "ws":
+			u.Scheme = "http"
+			return u, nil
+		case "wss":
+			u.Scheme = "https"
+			return u, nil
+		}
+	}
+	return nil, fmt.Errorf("base-url must be an absolute http(s) or ws(s) URL, got %q", s)
 }
 
 // rewriteURI replaces the operation path (and query) sent to the backend.

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/apimgw/apimgw/internal/expr"
 )
 
@@ -62,6 +64,14 @@ type Env struct {
 type Services struct {
 	// Trace receives the trace policy's messages (source, severity, message).
 	Trace func(st *State, source, severity, message string, metadata map[string]string)
+	// Registerer is where emit-metric registers its custom metrics.
+	Registerer prometheus.Registerer
+	// Loggers are log-to-eventhub sinks by logger-id; each write is one
+	// message and must be safe for concurrent use.
+	Loggers map[string]io.Writer
+	// Token returns an access token for authentication-managed-identity
+	// (the local equivalent of an Azure managed identity).
+	Token func(ctx context.Context, resource, clientID string) (string, error)
 }
 
 func (e *Env) now() time.Time {

@@ -21,6 +21,24 @@ func (p Pos) String() string {
 // IsValid reports whether p is a known position.
 func (p Pos) IsValid() bool { return p.Line > 0 }
 
+// Advance returns the position just after s, when s starts at p. It maps an
+// offset inside Attr.Value or Text.Data back to the source, for example for
+// an error in an expression: attr.ValuePos.Advance(attr.Value[:off]). The
+// result is exact when the value was read verbatim (raw expressions, CDATA,
+// text without entity references); after a decoded entity reference it is
+// early by the length of the reference minus one.
+func (p Pos) Advance(s string) Pos {
+	for _, r := range s {
+		if r == '\n' {
+			p.Line++
+			p.Col = 1
+		} else {
+			p.Col++
+		}
+	}
+	return p
+}
+
 // Attr is one attribute of an element.
 type Attr struct {
 	// Name is the attribute name as written, namespace prefix included.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -107,4 +108,35 @@ func FuzzSubstitute(f *testing.F) {
 			t.Fatalf("nil output without error")
 		}
 	})
+}
+
+// TestLargeInputs runs Parse and Substitute on large pathological inputs
+// (deep nesting, one very long line, many expressions that the raw scan
+// cannot close, unterminated constructs). Both are linear in the input, so
+// this finishes in well under a second; a quadratic regression shows up as a
+// test timeout.
+func TestLargeInputs(t *testing.T) {
+	tests := []struct {
+		name, src string
+		ok        bool
+	}{
+		{"one long line", "<a>" + strings.Repeat(`<b c="é"/>`, 50000) + "</a>", true},
+		{"escaped expressions the raw scan cannot close", "<a>" + strings.Repeat(`<v x="@(s.Split(&quot;(&quot;))">@(s.Split(&quot;(&quot;))</v>`, 10000) + "</a>", true},
+		{"deep elements", strings.Repeat("<a>", 100000) + strings.Repeat("</a>", 100000), true},
+		{"deep expression", "<a>@" + strings.Repeat("(", 100000) + strings.Repeat(")", 100000) + "</a>", true},
+		{"unclosed braces", "<a>@" + strings.Repeat("{", 100000), false},
+		{"unclosed strings", `<a b="@(` + strings.Repeat(`"x" + `, 50000), false},
+		{"comment starts", strings.Repeat("<!-- - ", 50000), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("big.xml", []byte(tt.src))
+			if (err == nil) != tt.ok {
+				t.Errorf("Parse error = %v, want ok=%v", err, tt.ok)
+			}
+			if _, err := Substitute([]byte(strings.Repeat("{{a", 1000)+tt.src), nil); err != nil {
+				t.Errorf("Substitute: %v", err)
+			}
+		})
+	}
 }

@@ -35,8 +35,8 @@ func newUsage() *usage {
 // inventory is the element inventory of the corpus.
 type inventory struct {
 	files, unique, parsed int
-	policies          map[string]*usage // element name in policy position
-	structure         map[string]*usage // path of other elements, e.g. "choose/when"
+	policies              map[string]*usage // element name in policy position
+	structure             map[string]*usage // path of other elements, e.g. "choose/when"
 }
 
 func startsWithExpr(s string) bool {

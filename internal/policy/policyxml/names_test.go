@@ -2,10 +2,8 @@ package policyxml
 
 // policyElements are the APIM policy element names (the policy reference plus
 // the ones seen in the corpus), used to check where snippets start.
-var policyElements = map[string]bool{}
-
-func init() {
-	for _, n := range []string{
+var policyElements = nameSet(
+	[]string{
 		"authentication-basic", "authentication-certificate", "authentication-managed-identity",
 		"azure-openai-emit-token-metric", "azure-openai-semantic-cache-lookup", "azure-openai-semantic-cache-store",
 		"azure-openai-token-limit", "base", "cache-lookup", "cache-lookup-value", "cache-remove-value", "cache-store",
@@ -21,7 +19,13 @@ func init() {
 		"validate-azure-ad-token", "validate-client-certificate", "validate-content", "validate-graphql-request",
 		"validate-headers", "validate-jwt", "validate-odata-request", "validate-parameters", "validate-status-code",
 		"wait", "xml-to-json", "xsl-transform",
-	} {
-		policyElements[n] = true
+	},
+)
+
+func nameSet(names []string) map[string]bool {
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		m[n] = true
 	}
+	return m
 }

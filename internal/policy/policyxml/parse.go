@@ -23,27 +23,33 @@ import (
 //
 // An attribute value or element text whose first non-blank characters are "@("
 // or "@{" is a policy expression, which may be written in either APIM form:
+// "xml", escaped like any XML text (&quot; &lt; &amp;), or "rawxml", verbatim
+// C# that may contain ", <, &, && and so on. The rule that decides:
 //
-//   - rawxml: the expression is verbatim C# and may contain ", <, & and so on.
-//     Its end is found by bracket balancing (see scanExpr), after which only
-//     blanks and the closing quote (attributes) may follow; the text of
-//     an element goes on as ordinary content after the closing bracket.
-//   - xml: the expression is XML-escaped (&quot; &lt; &amp;) like any text.
+//  1. The XML reading: the attribute value up to the next quote character (for
+//     text, the run up to the next '<'), entity references decoded. When that
+//     is well-formed XML and holds exactly one balanced expression (blanks
+//     around it allowed), it is the result.
+//  2. Otherwise the raw reading: the expression's end is found by bracket
+//     balancing from its '@' with C# lexical awareness (strings, verbatim and
+//     interpolated strings, character literals, comments; see scanExpr). In
+//     an attribute only blanks may follow before the closing quote. The
+//     result is the source text, verbatim, with no entity decoding. In
+//     element text it becomes a Text with Raw set (blanks before it are a
+//     separate Text; Element.Text joins them) and parsing goes on after the
+//     closing bracket. If the delimited text is itself valid XML (no '<', no
+//     bare '&', and in an attribute no quote character) the XML reading of
+//     step 1 is kept instead, though it is not one expression: the
+//     expression compiler reports what is wrong with it.
 //
-// The rule that decides between them: when XML rules can read the value (or
-// text run) and it holds a whole expression, that XML reading, with entity
-// references decoded, is the result; otherwise the bracket-balanced raw reading
-// is the result, verbatim, with no entity decoding. So a well-formed document
-// means what XML says it means, and an expression written both ways yields
-// the same Value. The one ambiguity is a raw expression that is also valid
-// XML text and contains an entity reference, such as @("&amp;"): it is read
-// as XML ("&"), as a well-formed document must be. In element text, a raw
-// expression becomes a Text with Raw set; blanks around it are separate Text
-// nodes (Element.Text joins them).
+// So a well-formed document means what XML says it means, and an expression
+// written in either form yields the same Value or Text. The one ambiguity is a
+// raw expression that is also valid XML and contains an entity reference, such
+// as @("&amp;"): it reads as XML, giving "&".
 //
-// The error is a *SyntaxError for the first problem found, with its position.
-// Parse never panics and runs in time linear in len(src) for any input (up to
-// a re-scan of each expression).
+// The error is a *SyntaxError for the first problem found, with its position;
+// the Document is nil then. Parse never panics, and its time is linear in
+// len(src) for any input.
 func Parse(filename string, src []byte) (*Document, error) {
 	p := newParser(filename, src)
 	if err := p.parse(); err != nil {
@@ -61,6 +67,18 @@ type parser struct {
 	stack    []*Element
 	doc      Document
 	seenAny  bool // markup has been seen: an XML declaration is too late
+	// strs interns names and blank text, which repeat throughout a document.
+	strs map[string]string
+}
+
+// intern returns string(b), sharing one copy per distinct value.
+func (p *parser) intern(b []byte) string {
+	if s, ok := p.strs[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	p.strs[s] = s
+	return s
 }
 
 func newParser(filename string, src []byte) *parser {
@@ -68,7 +86,7 @@ func newParser(filename string, src []byte) *parser {
 	if bytes.IndexByte(src, '\r') >= 0 {
 		src = normalizeNewlines(src)
 	}
-	return &parser{filename: filename, src: src, lines: *newLineIndex(src)}
+	return &parser{filename: filename, src: src, lines: *newLineIndex(src), strs: make(map[string]string)}
 }
 
 // normalizeNewlines returns a copy of src with CR LF and lone CR replaced by
@@ -306,7 +324,7 @@ func (p *parser) name() string {
 		i += size
 	}
 	p.i = i
-	return string(src[start:i])
+	return p.intern(src[start:i])
 }
 
 func (p *parser) appendChild(n Node) {
@@ -505,7 +523,7 @@ func (p *parser) text() *SyntaxError {
 		return p.xmlText()
 	}
 	if q > start {
-		p.appendChild(&Text{Data: string(src[start:q]), Pos: p.pos(start)})
+		p.appendChild(&Text{Data: p.intern(src[start:q]), Pos: p.pos(start)})
 	}
 	p.appendChild(&Text{Data: string(raw), Pos: p.pos(q), Raw: true})
 	p.i = end
@@ -519,9 +537,14 @@ func (p *parser) xmlText() *SyntaxError {
 	if lt := bytes.IndexByte(src[start:], '<'); lt >= 0 {
 		end = start + lt
 	}
-	v, derr := decodeEntities(src[start:end])
-	if derr != nil {
-		return p.errAt(start+derr.off, "%s", derr.msg)
+	var v string
+	if skipSpaceFrom(src[:end], start) == end {
+		v = p.intern(src[start:end])
+	} else {
+		var derr *decodeError
+		if v, derr = decodeEntities(src[start:end]); derr != nil {
+			return p.errAt(start+derr.off, "%s", derr.msg)
+		}
 	}
 	p.appendChild(&Text{Data: v, Pos: p.pos(start)})
 	p.i = end

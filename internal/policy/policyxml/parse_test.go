@@ -313,3 +313,24 @@ func TestErrorFormatting(t *testing.T) {
 		t.Errorf("errors.As(list) = %v", got)
 	}
 }
+
+func TestPosAdvance(t *testing.T) {
+	src := "<a>\n  <b v=\"@{\n  return é + &quot;x&quot;; }\">\n</b></a>"
+	b := mustParse(t, src).Roots[0].Elements()[0]
+	v, _ := b.Attr("v")
+	tests := []struct {
+		at   string // find this in Value
+		want Pos
+	}{
+		{"@{", Pos{2, 9}},
+		{"return", Pos{3, 3}},
+		{"é", Pos{3, 10}},
+		{"+", Pos{3, 12}},
+	}
+	for _, tt := range tests {
+		off := strings.Index(v.Value, tt.at)
+		if got := v.ValuePos.Advance(v.Value[:off]); got != tt.want {
+			t.Errorf("Advance to %q = %v, want %v", tt.at, got, tt.want)
+		}
+	}
+}

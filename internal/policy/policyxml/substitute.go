@@ -29,20 +29,66 @@ func Substitute(src []byte, values map[string]string) ([]byte, error) {
 		return src, nil
 	}
 	var (
-		out       []byte
-		copied    int // src[:copied] is in out
-		errs      ErrorList
-		liquidEnd = -1 // end of the current liquid set-body content, or -1
-		lines     *lineIndex
+		out    []byte
+		copied int // src[:copied] is in out
+		errs   ErrorList
+		lines  *lineIndex
 	)
+	scanRefs(src, func(off, n int, name string, inLiquid bool) {
+		v, ok := values[name]
+		if !ok {
+			if !inLiquid {
+				if lines == nil {
+					lines = newLineIndex(src)
+				}
+				errs = append(errs, &SyntaxError{Pos: lines.pos(off), Msg: fmt.Sprintf("unknown named value {{%s}}", name)})
+			}
+			return
+		}
+		if out == nil {
+			out = make([]byte, 0, len(src)+len(v))
+		}
+		out = append(out, src[copied:off]...)
+		out = append(out, v...)
+		copied = off + n
+	})
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	if out == nil {
+		return src, nil
+	}
+	return append(out, src[copied:]...), nil
+}
+
+// NamedValues returns the distinct names of the named values that src
+// references where Substitute requires a value (outside comments and Liquid
+// templates), in order of first use. With a value for each, Substitute
+// succeeds.
+func NamedValues(src []byte) []string {
+	var names []string
+	seen := map[string]bool{}
+	scanRefs(src, func(_, _ int, name string, inLiquid bool) {
+		if !inLiquid && !seen[name] {
+			seen[name] = true
+			names = append(names, name)
+		}
+	})
+	return names
+}
+
+// scanRefs calls fn for each named-value reference in src outside XML
+// comments, in order, with its offset, length and name, and whether it is
+// inside the content of a <set-body template="liquid"> element.
+func scanRefs(src []byte, fn func(off, n int, name string, inLiquid bool)) {
+	liquidEnd := -1 // end of the current liquid set-body content, or -1
 	for i := 0; i < len(src); {
 		c := src[i]
 		switch {
 		case c == '<' && bytes.HasPrefix(src[i:], []byte("<!--")):
 			end := indexFrom(src, i+4, "-->")
 			if end < 0 {
-				i = len(src)
-				continue
+				return
 			}
 			i = end + 3
 		case c == '<' && liquidEnd < 0 && bytes.HasPrefix(src[i:], []byte("<set-body")):
@@ -60,25 +106,8 @@ func Substitute(src []byte, values map[string]string) ([]byte, error) {
 				i++
 				continue
 			}
-			name := string(src[i+2 : i+n-2])
-			v, ok := values[name]
-			if !ok {
-				if liquidEnd < 0 {
-					if lines == nil {
-						lines = newLineIndex(src)
-					}
-					errs = append(errs, &SyntaxError{Pos: lines.pos(i), Msg: fmt.Sprintf("unknown named value {{%s}}", name)})
-				}
-				i += n
-				continue
-			}
-			if out == nil {
-				out = make([]byte, 0, len(src)+len(v))
-			}
-			out = append(out, src[copied:i]...)
-			out = append(out, v...)
+			fn(i, n, string(src[i+2:i+n-2]), liquidEnd >= 0)
 			i += n
-			copied = i
 		default:
 			i++
 		}
@@ -86,13 +115,6 @@ func Substitute(src []byte, values map[string]string) ([]byte, error) {
 			liquidEnd = -1
 		}
 	}
-	if len(errs) > 0 {
-		return nil, errs
-	}
-	if out == nil {
-		return src, nil
-	}
-	return append(out, src[copied:]...), nil
 }
 
 // namedValueRef returns the length of the named-value reference at the start

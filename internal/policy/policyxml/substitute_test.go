@@ -98,6 +98,18 @@ func TestSubstitute(t *testing.T) {
 // TestCorpusSubstitute checks on every corpus file that the named values found
 // outside Liquid templates can be substituted, that every Liquid template
 // stays intact apart from known names, and that the result still parses.
+func TestNamedValues(t *testing.T) {
+	src := []byte("<a b=\"{{x}}\">{{y}}{{x}}<!-- {{c}} --><set-body template=\"liquid\">{{body.z}}</set-body>{{ w }}{{z.1}}</a>")
+	got := NamedValues(src)
+	want := []string{"x", "y", "z.1"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("NamedValues = %q, want %q", got, want)
+	}
+	if NamedValues([]byte("<base/>")) != nil {
+		t.Errorf("NamedValues of a file without references is not empty")
+	}
+}
+
 func TestCorpusSubstitute(t *testing.T) {
 	files := corpusFiles(t)
 	withRefs, names := 0, map[string]bool{}
@@ -110,6 +122,9 @@ func TestCorpusSubstitute(t *testing.T) {
 			t.Fatal(err)
 		}
 		values := map[string]string{}
+		for _, n := range NamedValues(src) {
+			values[n] = "NV-" + strings.ReplaceAll(n, ".", "-")
+		}
 		var list ErrorList
 		if _, err := Substitute(src, nil); err != nil {
 			if !errors.As(err, &list) {
@@ -118,9 +133,14 @@ func TestCorpusSubstitute(t *testing.T) {
 			withRefs++
 			for _, e := range list {
 				name := strings.TrimSuffix(strings.TrimPrefix(e.Msg, "unknown named value {{"), "}}")
-				values[name] = "NV-" + strings.ReplaceAll(name, ".", "-")
+				if _, ok := values[name]; !ok {
+					t.Errorf("%s: NamedValues does not list %q", rel, name)
+				}
 				names[name] = true
 			}
+		}
+		if len(list) == 0 && len(values) > 0 {
+			t.Errorf("%s: NamedValues lists %v but Substitute needs none", rel, values)
 		}
 		out, err := Substitute(src, values)
 		if err != nil {

@@ -1,0 +1,103 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseErrorsArePositioned(t *testing.T) {
+	cases := []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"unknown key", "listen: a:1\nlisen: b\n", []string{`gateway.yaml:2:1: unknown key "lisen"`}},
+		{"nested unknown key", "outbound:\n  snat: {ports: 10, reclaimm: 3s}\n", []string{`gateway.yaml:2:21: unknown key "reclaimm"`}},
+		{"wrong type", "outbound:\n  maxConnsPerHost: many\n", []string{`gateway.yaml:2:20: expected an integer, got "many"`}},
+		{"bad duration", "outbound:\n  idleConnTimeout: soon\n", []string{`gateway.yaml:2:20: invalid duration "soon"`}},
+		{"duplicate key", "listen: a:1\nlisten: a:2\n", []string{`gateway.yaml:2:1: duplicate key "listen"`}},
+		{"dangling product", "subscriptions:\n  - {id: s, primaryKey: k, product: nope}\n", []string{`gateway.yaml:2:5: subscription "s" names unknown product "nope"`}},
+		{"dangling backend", "apis:\n  - {id: a, path: a, backendId: nope, operations: [{id: o, method: GET, urlTemplate: /}]}\n", []string{`api "a" names unknown backend "nope"`}},
+		{"pool member", "backends:\n  p:\n    type: pool\n    pool: {services: [{id: ghost}]}\n", []string{`gateway.yaml:4:23: pool "p" names unknown backend "ghost"`}},
+		{"no operations", "apis:\n  - {id: a, path: a}\n", []string{`api "a" has no operations`}},
+		{"bad method", "apis:\n  - {id: a, path: a, operations: [{id: o, method: FETCH, urlTemplate: /}]}\n", []string{`invalid method "FETCH"`}},
+		{"duplicate path", "apis:\n  - {id: a, path: x, operations: [{id: o, method: GET, urlTemplate: /}]}\n  - {id: b, path: /x/, operations: [{id: o, method: GET, urlTemplate: /}]}\n", []string{`api "b" uses path "x" already used by api "a"`}},
+		{"reused key", "subscriptions:\n  - {id: a, primaryKey: k, allApis: true}\n  - {id: b, primaryKey: k, allApis: true}\n", []string{`subscription "b" reuses a key of subscription "a"`}},
+		{"breaker rule", "backends:\n  b:\n    url: http://x\n    circuitBreaker: {rules: [{failureCondition: {interval: 1m}}]}\n", []string{"needs exactly one of failureCondition.count", "needs tripDuration"}},
+		{"yaml syntax", "listen: [a\n", []string{"gateway.yaml:"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse("/cfg/gateway.yaml", []byte(c.yaml))
+			if err == nil {
+				t.Fatalf("want an error")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestParseDefaultsAndDurations(t *testing.T) {
+	cfg, err := Parse("/cfg/gateway.yaml", []byte(`
+outbound:
+  snat: {enforce: true}
+backends:
+  b:
+    url: http://127.0.0.1:9001
+    circuitBreaker:
+      rules:
+        - {failureCondition: {count: 3, interval: PT1M}, tripDuration: PT30S}
+apis:
+  - {id: a, path: /orders/, serviceUrl: "http://x", operations: [{id: o, method: get, urlTemplate: "/{id}"}]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != DefaultListen || cfg.Admin != DefaultAdmin || cfg.Logs.Path != "-" || cfg.Store.Type != "memory" {
+		t.Errorf("defaults: %+v", cfg)
+	}
+	o := cfg.Outbound
+	if o.MaxConnsPerHost != 256 || o.SNAT.Ports != 1024 || o.SNAT.Reclaim.D() != 4*time.Minute || !o.SNAT.Enforce {
+		t.Errorf("outbound defaults: %+v", o)
+	}
+	r := cfg.Backends["b"].CircuitBreaker.Rules[0]
+	if r.FailureCondition.Interval.D() != time.Minute || r.TripDuration.D() != 30*time.Second || r.Name != "rule1" {
+		t.Errorf("rule: %+v", r)
+	}
+	a := cfg.Apis[0]
+	if a.Path != "orders" || a.Operations[0].Method != "GET" || a.SubscriptionKeyParameterNames.Header != "Ocp-Apim-Subscription-Key" {
+		t.Errorf("api: %+v", a)
+	}
+	if cfg.Path("p.xml") != "/cfg/p.xml" {
+		t.Errorf("Path: %s", cfg.Path("p.xml"))
+	}
+}
+
+func TestISODurations(t *testing.T) {
+	for in, want := range map[string]time.Duration{"PT1M": time.Minute, "PT30S": 30 * time.Second, "P1D": 24 * time.Hour, "PT1H30M": 90 * time.Minute, "PT0.5S": 500 * time.Millisecond, "4m": 4 * time.Minute} {
+		got, err := ParseDuration(in)
+		if err != nil || got != want {
+			t.Errorf("%s: %v %v, want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"P", "PT", "P1H", "PTXS", "1 minute"} {
+		if _, err := ParseDuration(bad); err == nil {
+			t.Errorf("%s: want an error", bad)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("listen: a:1\napis:\n  - {id: a, path: a, operations: [{id: o, method: GET, urlTemplate: /}]}\n"))
+	f.Add([]byte("backends: {b: {type: pool, pool: {services: [{id: b}]}}}"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := Parse("f.yaml", data)
+		if err == nil && cfg == nil {
+			t.Fatal("nil config without error")
+		}
+	})
+}
