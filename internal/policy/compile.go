@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"maps"
-	"regexp"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -276,9 +275,9 @@ func (c *Compiler) parse(file string, src []byte) *policyxml.Document {
 			if values == nil {
 				values = map[string]string{}
 			}
-			for _, m := range namedValueRef.FindAllSubmatch(src, -1) {
-				if _, ok := values[string(m[1])]; !ok {
-					values[string(m[1])] = "1"
+			for _, name := range policyxml.NamedValues(src) {
+				if _, ok := values[name]; !ok {
+					values[name] = "1"
 				}
 			}
 		}
@@ -305,8 +304,6 @@ func (c *Compiler) parse(file string, src []byte) *policyxml.Document {
 	return doc
 }
 
-// namedValueRef matches an APIM named value reference {{name}}.
-var namedValueRef = regexp.MustCompile(`\{\{([A-Za-z0-9._-]+)\}\}`)
 
 // fragment compiles (once) and returns the fragment with the given id.
 func (c *Compiler) fragment(b *builder, id string, pos policyxml.Pos) steps {
