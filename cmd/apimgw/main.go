@@ -150,7 +150,10 @@ func validate(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg, err := config.Load(*file)
 	if err == nil {
-		_, err = gateway.Build(cfg, &policy.Env{})
+		var plan *gateway.Plan
+		if plan, err = gateway.Build(cfg, &policy.Env{}, nil); err == nil {
+			plan.Close()
+		}
 	}
 	if err != nil {
 		printErrors(stderr, err)

@@ -236,7 +236,7 @@ apis:
     policy: bad.xml
     operations: [{id: x, method: GET, urlTemplate: "/x"}]
 `,
-		"bad.xml": "<policies>\n  <inbound>\n    <set-header name=\"a\"><value>@(context.Request.Nope)</value></set-header>\n    <frob />\n  </inbound>\n</policies>\n",
+		"bad.xml":   "<policies>\n  <inbound>\n    <set-header name=\"a\"><value>@(context.Request.Nope)</value></set-header>\n    <frob />\n  </inbound>\n</policies>\n",
 		"typo.yaml": "listen: 127.0.0.1:1\napiz: []\n",
 	})
 	run := func(args ...string) (int, string, string) {

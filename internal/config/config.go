@@ -20,21 +20,21 @@ type Config struct {
 	File string `yaml:"-"`
 	Dir  string `yaml:"-"`
 
-	Listen        string            `yaml:"listen"`
-	TLS           *TLS              `yaml:"tls"`
-	Admin         string            `yaml:"admin"`
-	Policy        string            `yaml:"policy"`
-	Fragments     string            `yaml:"fragments"`
-	NamedValues   map[string]string `yaml:"namedValues"`
-	Deployment    Deployment        `yaml:"deployment"`
-	Logs          Logs              `yaml:"logs"`
-	Store         Store             `yaml:"store"`
-	Outbound      Outbound          `yaml:"outbound"`
+	Listen        string              `yaml:"listen"`
+	TLS           *TLS                `yaml:"tls"`
+	Admin         string              `yaml:"admin"`
+	Policy        string              `yaml:"policy"`
+	Fragments     string              `yaml:"fragments"`
+	NamedValues   map[string]string   `yaml:"namedValues"`
+	Deployment    Deployment          `yaml:"deployment"`
+	Logs          Logs                `yaml:"logs"`
+	Store         Store               `yaml:"store"`
+	Outbound      Outbound            `yaml:"outbound"`
 	Backends      map[string]*Backend `yaml:"backends"`
 	Products      map[string]*Product `yaml:"products"`
-	Subscriptions []*Subscription   `yaml:"subscriptions"`
-	Apis          []*API            `yaml:"apis"`
-	Shutdown      Shutdown          `yaml:"shutdown"`
+	Subscriptions []*Subscription     `yaml:"subscriptions"`
+	Apis          []*API              `yaml:"apis"`
+	Shutdown      Shutdown            `yaml:"shutdown"`
 	// Loggers are log-to-eventhub targets, by logger-id (local sinks).
 	Loggers map[string]*Logger `yaml:"loggers"`
 	// ManagedIdentity is the local equivalent of Azure managed identity for

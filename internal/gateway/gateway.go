@@ -23,6 +23,7 @@ import (
 	"github.com/apimgw/apimgw/internal/logs"
 	"github.com/apimgw/apimgw/internal/metrics"
 	"github.com/apimgw/apimgw/internal/policy"
+	"github.com/apimgw/apimgw/internal/resilience"
 )
 
 // Gateway is a running data plane built from a configuration. It is an
@@ -33,6 +34,7 @@ type Gateway struct {
 	logs     *logs.Writer
 	metrics  *metrics.Gateway
 	registry *prometheus.Registry
+	rmetrics *resilience.Metrics
 	log      *slog.Logger
 	now      func() time.Time
 	bufs     sync.Pool
@@ -60,16 +62,22 @@ func New(cfg *config.Config, o Options) (*Gateway, error) {
 	}
 	g.bufs.New = func() any { b := make([]byte, 32<<10); return &b }
 	g.metrics = metrics.New(g.registry)
+	rm, err := resilience.NewMetrics(g.registry)
+	if err != nil {
+		return nil, err
+	}
+	g.rmetrics = rm
 	mgr, err := backend.NewManager(backendOptions(cfg), g.registry, g.log)
 	if err != nil {
 		return nil, fmt.Errorf("outbound: %w", err)
 	}
 	g.backends = mgr
-	plan, err := Build(cfg, g.env())
+	plan, err := Build(cfg, g.env(), g.rmetrics)
 	if err != nil {
 		mgr.Close()
 		return nil, err
 	}
+	plan.registry.Start()
 	g.plan.Store(plan)
 	g.logs = o.Logs
 	if g.logs == nil {
@@ -146,19 +154,25 @@ func authority(raw string) (string, error) {
 func (g *Gateway) Reload(cfg *config.Config) error {
 	g.reloadMu.Lock()
 	defer g.reloadMu.Unlock()
-	plan, err := Build(cfg, g.env())
+	plan, err := Build(cfg, g.env(), g.rmetrics)
 	if err == nil {
-		err = g.backends.Update(backendOptions(cfg))
+		if err = g.backends.Update(backendOptions(cfg)); err != nil {
+			plan.registry.Close()
+		}
 	}
 	if err != nil {
 		g.metrics.Reloads.WithLabelValues("failure").Inc()
 		return err
 	}
-	old := g.plan.Load().Config
-	if old.Listen != cfg.Listen || old.Admin != cfg.Admin || old.Logs.Path != cfg.Logs.Path || old.Store != cfg.Store {
+	oldPlan := g.plan.Load()
+	old := oldPlan.Config
+	if old.Listen != cfg.Listen || old.Admin != cfg.Admin || old.Logs.Path != cfg.Logs.Path || old.Store.Type != cfg.Store.Type || old.Store.Redis != cfg.Store.Redis {
 		g.log.Warn("listen, admin, logs and store changes take effect on restart")
 	}
+	plan.registry.Inherit(oldPlan.registry)
+	plan.registry.Start()
 	g.plan.Store(plan)
+	oldPlan.registry.Close()
 	g.metrics.Reloads.WithLabelValues("success").Inc()
 	return nil
 }
@@ -187,6 +201,7 @@ func (g *Gateway) Close() error {
 	if !g.closed.CompareAndSwap(false, true) {
 		return nil
 	}
+	g.plan.Load().registry.Close()
 	return errors.Join(g.backends.Close(), g.logs.Close())
 }
 
@@ -200,7 +215,7 @@ func (g *Gateway) AdminHandler(configPath string) http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		status := map[string]any{"status": "ready", "destinations": g.backends.Stats()}
+		status := map[string]any{"status": "ready", "backends": g.plan.Load().registry.Status(), "destinations": g.backends.Stats()}
 		json.NewEncoder(w).Encode(status)
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g.registry, promhttp.HandlerOpts{}))

@@ -160,6 +160,9 @@ func (g *Gateway) writeResponse(w http.ResponseWriter, st *policy.State) (int64,
 		}
 		h[k] = v
 	}
+	for k, v := range st.ExtraHeaders {
+		h[k] = append(h[k], v...)
+	}
 	length := st.ResponseBodyLen()
 	if length >= 0 {
 		h["Content-Length"] = []string{strconv.FormatInt(length, 10)}

@@ -14,6 +14,7 @@ import (
 	"github.com/apimgw/apimgw/internal/config"
 	"github.com/apimgw/apimgw/internal/expr"
 	"github.com/apimgw/apimgw/internal/policy"
+	"github.com/apimgw/apimgw/internal/resilience"
 )
 
 // Plan is a compiled configuration: routes, subscriptions and the composed
@@ -26,6 +27,9 @@ type Plan struct {
 	// api pipelines without a product, used for on-error of requests that
 	// fail before an operation is chosen.
 	deployment *expr.Deployment
+	// registry holds the breakers, pools, probes and retry budgets of this
+	// configuration's backends.
+	registry *resilience.Registry
 }
 
 type apiPlan struct {
@@ -59,11 +63,6 @@ type subscriptionPlan struct {
 	key     string
 }
 
-// Deps are the running parts a Plan's policies use.
-type Deps struct {
-	Env *policy.Env
-}
-
 // BuildError lists every problem found compiling a configuration.
 type BuildError struct{ Errs []error }
 
@@ -79,8 +78,10 @@ func (e *BuildError) Error() string {
 }
 
 // Build compiles cfg into a Plan. env supplies the transport and services
-// the policies use at request time (it may be a zero Env for validation).
-func Build(cfg *config.Config, env *policy.Env) (*Plan, error) {
+// the policies use at request time and rm the resilience metrics (a zero Env
+// and nil metrics for validation). The Plan's backend probes are not
+// started: the gateway Starts them when it serves the plan.
+func Build(cfg *config.Config, env *policy.Env, rm *resilience.Metrics) (*Plan, error) {
 	p := &Plan{Config: cfg, env: env, subs: map[[32]byte]*subscriptionPlan{}}
 	var errs []error
 	errorf := func(pos config.Pos, format string, args ...any) {
@@ -113,6 +114,13 @@ func Build(cfg *config.Config, env *policy.Env) (*Plan, error) {
 		if b := cfg.Backends[id]; b.Type == "pool" {
 			env.Backends[id] = &policy.BackendEntity{ID: id}
 		}
+	}
+	reg, err := resilience.NewRegistry(resilienceOptions(cfg), env.Transport, nil, rm, env.Log)
+	if err != nil {
+		errs = append(errs, &config.Error{File: cfg.File, Msg: err.Error()})
+	} else {
+		p.registry = reg
+		wireBackends(cfg, env, reg)
 	}
 	p.deployment = &expr.Deployment{
 		Region:      cfg.Deployment.Region,
@@ -213,6 +221,9 @@ func Build(cfg *config.Config, env *policy.Env) (*Plan, error) {
 		}
 	}
 	if len(errs) > 0 {
+		if p.registry != nil {
+			p.registry.Close()
+		}
 		sortErrors(errs)
 		return nil, &BuildError{Errs: errs}
 	}
@@ -294,4 +305,12 @@ func (a *apiPlan) matchOperation(method, path string, params map[string]string) 
 		}
 	}
 	return best
+}
+
+// Close releases what Build created (the resilience registry's probes).
+// A Plan served by a Gateway is closed by the Gateway.
+func (p *Plan) Close() {
+	if p.registry != nil {
+		p.registry.Close()
+	}
 }

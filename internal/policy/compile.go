@@ -3,8 +3,8 @@ package policy
 import (
 	"bytes"
 	"errors"
-	"maps"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -303,7 +303,6 @@ func (c *Compiler) parse(file string, src []byte) *policyxml.Document {
 	}
 	return doc
 }
-
 
 // fragment compiles (once) and returns the fragment with the given id.
 func (c *Compiler) fragment(b *builder, id string, pos policyxml.Pos) steps {

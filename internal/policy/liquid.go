@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/osteele/liquid"
+	"github.com/osteele/liquid/render"
 
 	"github.com/apimgw/apimgw/internal/expr"
 	"github.com/apimgw/apimgw/internal/policy/policyxml"
@@ -64,9 +65,42 @@ func engine() *liquid.Engine {
 			}
 			return 0
 		})
+		e.RegisterBlock("JSONArrayFor", jsonArrayFor)
 		liquidEngine = e
 	})
 	return liquidEngine
+}
+
+// jsonArrayFor is APIM's {% JSONArrayFor item in collection %} block: the
+// body rendered once per element, joined with commas, so a template can
+// write a JSON array. A single value (one XML child element) is one item.
+func jsonArrayFor(ctx render.Context) (string, error) {
+	args := strings.Fields(strings.Trim(ctx.TagArgs(), "- "))
+	if len(args) != 3 || args[1] != "in" {
+		return "", ctx.Errorf("JSONArrayFor: want {%% JSONArrayFor item in collection %%}, got %q", ctx.TagArgs())
+	}
+	coll, err := ctx.EvaluateString(args[2])
+	if err != nil {
+		return "", err
+	}
+	var items []any
+	switch t := coll.(type) {
+	case nil:
+	case []any:
+		items = t
+	default:
+		items = []any{t}
+	}
+	parts := make([]string, 0, len(items))
+	for _, it := range items {
+		ctx.Set(args[0], it)
+		out, err := ctx.InnerString()
+		if err != nil {
+			return "", err
+		}
+		parts = append(parts, out)
+	}
+	return strings.Join(parts, ","), nil
 }
 
 var dotnetGroupRef = regexp.MustCompile(`\$(\d+)`)

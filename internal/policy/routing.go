@@ -29,11 +29,11 @@ const defaultForwardTimeout = 300 * time.Second
 // forwardRequest sends the request to the backend and makes its response
 // context.Response.
 type forwardRequest struct {
-	timeout            time.Duration
-	failOnErrorStatus  bool
-	bufferRequestBody  bool
-	followRedirects    bool
-	bufferResponse     bool
+	timeout           time.Duration
+	failOnErrorStatus bool
+	bufferRequestBody bool
+	followRedirects   bool
+	bufferResponse    bool
 }
 
 func compileForwardRequest(b *builder, el *policyxml.Element, path string) Step {
@@ -103,7 +103,13 @@ func (f *forwardRequest) Run(st *State) error {
 	}
 	out, err := f.backendRequest(st, target, entity)
 	if err != nil {
+		if report != nil {
+			report(Outcome{})
+		}
 		return err
+	}
+	if entity != nil && entity.Budget != nil && !st.Retrying {
+		entity.Budget.Request()
 	}
 
 	ctx, cancel := context.WithCancel(st.Ctx)

@@ -36,6 +36,15 @@ type BackendEntity struct {
 	// Admit is the single backend's gate (circuit breaker, in-flight limit);
 	// nil admits everything.
 	Admit func(st *State) (func(Outcome), error)
+	// Budget bounds retries to this backend (nil: unbounded).
+	Budget RetryBudget
+}
+
+// RetryBudget is a backend's retry budget: Request counts a first attempt,
+// Retry says whether one more retry is allowed.
+type RetryBudget interface {
+	Request()
+	Retry() bool
 }
 
 // Outcome is what one backend call produced, fed back to breakers.
@@ -112,6 +121,12 @@ type State struct {
 	BackendURLUsed string
 	BackendMethod  string
 	BackendID      string
+	// ExtraHeaders are added to whatever response the client gets (e.g. a
+	// pool's session-affinity cookie).
+	ExtraHeaders http.Header
+	// Retrying is set while a retry policy runs its children, so
+	// forward-request counts first attempts against the retry budget only.
+	Retrying bool
 	// Errors lists every error raised, in order.
 	Errors []*Error
 	// Cache is the Cache column: "hit", "miss" or "none".

@@ -192,21 +192,24 @@ type Breaker struct {
 	metrics *Metrics
 	log     *slog.Logger
 
-	mu        sync.Mutex
-	rules     []ruleWindow
-	state     State
-	openUntil time.Time
-	tripRule  int  // index of the rule that last tripped
-	trialOut  bool // half-open trial in flight
-	gen       uint64
-	timer     Timer
-	closed    bool
+	mu         sync.Mutex
+	rules      []ruleWindow
+	state      State
+	openUntil  time.Time
+	tripRule   int  // index of the rule that last tripped
+	trialOut   bool // half-open trial in flight
+	trialStart time.Time
+	gen        uint64
+	timer      Timer
+	closed     bool
 }
 
 type ruleWindow struct {
 	Rule
-	// Count rules: timestamps of the most recent failures, oldest first.
+	// Count rules: ring of the most recent failure times; head is the
+	// oldest once the ring is full.
 	failures []time.Time
+	head     int
 	// Percentage rules: a ring of buckets covering Interval.
 	buckets []bucket
 	width   time.Duration
@@ -218,6 +221,11 @@ type bucket struct {
 }
 
 const percentageBuckets = 20
+
+// trialLease is how long a half-open trial may stay unreported before
+// another request may become the trial. Longer than any sane
+// forward-request timeout, it only guards against a lost done call.
+const trialLease = DefaultForwardTimeout + time.Minute
 
 // NewBreaker builds the breaker of backend backendID from its rules. m and
 // log may be nil. Call Close when the breaker is discarded (a reload) to stop
@@ -293,11 +301,18 @@ func (b *Breaker) Allow() (done func(Outcome), err error) {
 		b.metrics.rejected(b.id)
 		return nil, &OpenError{BackendID: b.id, Rule: b.rules[b.tripRule].Name, RetryAfter: b.openUntil.Sub(b.clock.Now())}
 	case StateHalfOpen:
-		if b.trialOut {
+		now := b.clock.Now()
+		if b.trialOut && now.Sub(b.trialStart) < trialLease {
 			b.metrics.rejected(b.id)
 			return nil, &OpenError{BackendID: b.id, Rule: b.rules[b.tripRule].Name}
 		}
+		if b.trialOut {
+			// The trial's caller never reported: forget it so one lost
+			// request cannot keep the backend out of service forever.
+			b.gen++
+		}
 		b.trialOut = true
+		b.trialStart = now
 		gen := b.gen
 		return b.doneFunc(func(o Outcome) { b.trialDoneLocked(gen, o) }), nil
 	}
@@ -371,17 +386,15 @@ func (w *ruleWindow) observe(now time.Time, failed bool) bool {
 		if !failed {
 			return false
 		}
-		// Drop failures that left the window, and keep at most Count.
-		drop := 0
-		for drop < len(w.failures) && !w.failures[drop].After(cutoff) {
-			drop++
+		// failures is a ring of the last Count failure times: the rule
+		// trips when it is full and its oldest entry is inside the window.
+		if len(w.failures) < w.Count {
+			w.failures = append(w.failures, now)
+			return len(w.failures) == w.Count && w.failures[0].After(cutoff)
 		}
-		if len(w.failures)-drop >= w.Count {
-			drop = len(w.failures) - w.Count + 1
-		}
-		w.failures = append(w.failures[:0], w.failures[drop:]...)
-		w.failures = append(w.failures, now)
-		return len(w.failures) >= w.Count
+		w.failures[w.head] = now
+		w.head = (w.head + 1) % w.Count
+		return w.failures[w.head].After(cutoff)
 	}
 	slot := now.UnixNano() / int64(w.width)
 	start := time.Unix(0, slot*int64(w.width))
@@ -405,6 +418,7 @@ func (w *ruleWindow) observe(now time.Time, failed bool) bool {
 
 func (w *ruleWindow) reset() {
 	w.failures = w.failures[:0]
+	w.head = 0
 	clear(w.buckets)
 }
 
@@ -459,11 +473,23 @@ func (b *Breaker) trialDoneLocked(gen uint64, o Outcome) {
 	b.setStateLocked(StateClosed)
 }
 
-// Close stops the breaker's timer. The breaker keeps answering Allow.
+// republish sets the state metric from the current state (after a newer
+// Registry adopted this breaker and its NewBreaker calls reset the series).
+func (b *Breaker) republish() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.advanceLocked()
+	b.metrics.setBreakerState(b.id, b.state)
+}
+
+// Close stops the breaker's timer and its metrics (a newer breaker of the
+// same backend owns the series now). The breaker keeps answering Allow, for
+// requests still in flight on the configuration being replaced.
 func (b *Breaker) Close() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.closed = true
+	b.metrics = nil
 	if b.timer != nil {
 		b.timer.Stop()
 		b.timer = nil

@@ -95,6 +95,10 @@ func TestBreakerCountRule(t *testing.T) {
 			[]time.Duration{0, 30 * time.Second, 31 * time.Second}, StateClosed},
 		{"failures inside the interval add up", []Outcome{fail, fail, fail},
 			[]time.Duration{0, 30 * time.Second, 29 * time.Second}, StateOpen},
+		{"ring keeps the latest failures", []Outcome{fail, fail, fail, fail},
+			[]time.Duration{0, 30 * time.Second, 31 * time.Second, time.Second}, StateOpen},
+		{"ring drops expired failures", []Outcome{fail, fail, fail, fail, fail},
+			[]time.Duration{0, 30 * time.Second, 31 * time.Second, 30 * time.Second, 31 * time.Second}, StateClosed},
 		{"no verdict is not counted", []Outcome{fail, {}, fail}, nil, StateClosed},
 	}
 	for _, tc := range tests {
@@ -338,6 +342,38 @@ func TestBreakerIgnoresOutcomesFromBeforeTrip(t *testing.T) {
 	trial(Outcome{StatusCode: 200})
 	if got := b.State(); got != StateClosed {
 		t.Fatalf("after trial: %v, want closed", got)
+	}
+}
+
+func TestBreakerLostTrialExpires(t *testing.T) {
+	clk := NewFakeClock(t0)
+	b, err := NewBreaker("orders", []Rule{{Count: 1, Interval: time.Minute, TripDuration: time.Second}}, clk, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	_ = report(b, Outcome{StatusCode: 500})
+	clk.Advance(time.Second)
+	lost, err := b.Allow() // its caller never reports
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(trialLease - time.Second)
+	if _, err := b.Allow(); err == nil {
+		t.Fatal("second trial admitted before the lease ran out")
+	}
+	clk.Advance(time.Second)
+	trial, err := b.Allow()
+	if err != nil {
+		t.Fatalf("after the lease: %v, want a new trial", err)
+	}
+	lost(Outcome{StatusCode: 500}) // late report of the forgotten trial is ignored
+	if got := b.State(); got != StateHalfOpen {
+		t.Fatalf("late report changed the state to %v", got)
+	}
+	trial(Outcome{StatusCode: 200})
+	if got := b.State(); got != StateClosed {
+		t.Fatalf("State() = %v, want closed", got)
 	}
 }
 

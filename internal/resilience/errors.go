@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"syscall"
-	"time"
 )
 
 // APIM LastError reasons this package produces or reads.
@@ -29,10 +28,6 @@ const (
 	ReasonBackendUnavailable = "BackendUnavailable"
 )
 
-// DefaultForwardTimeout is APIM's forward-request timeout when the attribute
-// is absent.
-const DefaultForwardTimeout = 300 * time.Second
-
 // Failure is a backend call failure translated to APIM's vocabulary: the
 // context.LastError reason and message, and the status the gateway answers
 // when no on-error section handles it.
@@ -50,6 +45,7 @@ func Classify(clientCtx context.Context, err error) Failure {
 	var open *OpenError
 	var pool *PoolUnavailableError
 	var limit *LimitError
+	var timeout *TimeoutError
 	var netErr net.Error
 	switch {
 	case err == nil:
@@ -60,31 +56,15 @@ func Classify(clientCtx context.Context, err error) Failure {
 		return Failure{Reason: ReasonBackendUnavailable, Message: pool.Error(), StatusCode: http.StatusServiceUnavailable}
 	case errors.As(err, &limit):
 		return Failure{Reason: ReasonConcurrencyLimitExceeded, Message: limit.Error(), StatusCode: limit.StatusCode()}
-	case clientCtx != nil && clientCtx.Err() != nil && !errors.Is(context.Cause(clientCtx), errForwardTimeout):
+	case clientCtx != nil && clientCtx.Err() != nil:
 		return Failure{Reason: ReasonClientConnectionFailure, Message: "The client closed the connection before the backend answered", StatusCode: 499}
-	case errors.Is(err, errForwardTimeout), errors.Is(err, context.DeadlineExceeded),
-		errors.As(err, &netErr) && netErr.Timeout():
-		return Failure{Reason: ReasonTimeout, Message: "Request to the backend service timed out", StatusCode: http.StatusGatewayTimeout}
+	case errors.As(err, &timeout):
+		return Failure{Reason: ReasonTimeout, Message: timeout.Error(), StatusCode: http.StatusGatewayTimeout}
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return Failure{Reason: ReasonTimeout, Message: "Request to the backend service timed out: " + err.Error(), StatusCode: http.StatusGatewayTimeout}
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return Failure{Reason: ReasonBackendConnectionFailure, Message: "Unable to connect to the remote server", StatusCode: http.StatusBadGateway}
 	default:
 		return Failure{Reason: ReasonBackendConnectionFailure, Message: "The underlying connection was closed: " + err.Error(), StatusCode: http.StatusBadGateway}
 	}
-}
-
-// errForwardTimeout is the cause set on contexts made by WithForwardTimeout.
-var errForwardTimeout = errors.New("forward-request timeout")
-
-// ErrForwardTimeout reports whether err (or the context's cause) is the
-// forward-request timeout set by WithForwardTimeout.
-func ErrForwardTimeout(err error) bool { return errors.Is(err, errForwardTimeout) }
-
-// WithForwardTimeout derives the context of one backend attempt: it ends
-// after d (DefaultForwardTimeout when d <= 0) with a cause Classify reports
-// as Timeout, or when parent ends. Each retry attempt gets its own.
-func WithForwardTimeout(parent context.Context, d time.Duration) (context.Context, context.CancelFunc) {
-	if d <= 0 {
-		d = DefaultForwardTimeout
-	}
-	return context.WithTimeoutCause(parent, d, errForwardTimeout)
 }

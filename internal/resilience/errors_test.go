@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"testing"
@@ -49,13 +50,11 @@ func TestClassifyBackendFaults(t *testing.T) {
 			sw.set(tc.mode)
 			defer tc.transport.CloseIdleConnections()
 			clientCtx := t.Context()
-			ctx, cancel := WithForwardTimeout(clientCtx, tc.timeout)
-			defer cancel()
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, tc.url, nil)
+			req, err := http.NewRequestWithContext(clientCtx, http.MethodGet, tc.url, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			resp, err := tc.transport.RoundTrip(req)
+			resp, err := Forward(tc.transport, req, tc.timeout, nil)
 			if err == nil {
 				resp.Body.Close()
 				t.Fatalf("request succeeded with %d, want a failure", resp.StatusCode)
@@ -96,20 +95,81 @@ func TestClassifyErrors(t *testing.T) {
 	}
 }
 
-func TestWithForwardTimeoutDefault(t *testing.T) {
-	ctx, cancel := WithForwardTimeout(context.Background(), 0)
-	defer cancel()
-	dl, ok := ctx.Deadline()
-	if !ok || time.Until(dl) < DefaultForwardTimeout-time.Minute {
-		t.Fatalf("deadline %v, want about %v from now", dl, DefaultForwardTimeout)
+func TestForwardTimeoutBoundsHeadersOnly(t *testing.T) {
+	// Headers at once, then a body that trickles for longer than the
+	// timeout: APIM's timeout waits for headers only, so it must not be cut.
+	trickle := newFaultServer(t, func(_ int64, w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		for range 3 {
+			time.Sleep(40 * time.Millisecond)
+			_, _ = w.Write([]byte("x"))
+			w.(http.Flusher).Flush()
+		}
+	})
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, trickle.URL, nil)
+	resp, err := Forward(tr, req, 60*time.Millisecond, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	short, cancel2 := WithForwardTimeout(context.Background(), time.Millisecond)
-	defer cancel2()
-	<-short.Done()
-	if !ErrForwardTimeout(context.Cause(short)) {
-		t.Fatalf("cause = %v, want the forward-request timeout", context.Cause(short))
-	}
-	if f := Classify(short, short.Err()); f.Reason != ReasonTimeout {
-		t.Fatalf("Classify with the attempt context = %+v, want Timeout", f)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || string(body) != "xxx" {
+		t.Fatalf("body %q, %v; want the whole slow body", body, err)
 	}
 }
+
+func TestForwardWithFakeClock(t *testing.T) {
+	clk := NewFakeClock(t0)
+	block := make(chan struct{})
+	rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		select {
+		case <-r.Context().Done():
+			return nil, r.Context().Err()
+		case <-block:
+			return &http.Response{StatusCode: 200, Body: http.NoBody}, nil
+		}
+	})
+	tests := []struct {
+		name    string
+		timeout time.Duration
+		advance time.Duration
+		want    string
+	}{
+		{"default is 300s: 299s is fine", 0, 299 * time.Second, ""},
+		{"default is 300s: 300s times out", 0, 300 * time.Second, "within 5m0s"},
+		{"explicit", 5 * time.Second, 5 * time.Second, "within 5s"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://127.0.0.1:1/", nil)
+			done := make(chan error, 1)
+			pending := clk.Pending()
+			go func() {
+				resp, err := Forward(rt, req, tc.timeout, clk)
+				if err == nil {
+					resp.Body.Close()
+				}
+				done <- err
+			}()
+			for clk.Pending() == pending {
+				time.Sleep(time.Millisecond)
+			}
+			clk.Advance(tc.advance)
+			if tc.want == "" {
+				block <- struct{}{}
+			}
+			err := <-done
+			var te *TimeoutError
+			if tc.want == "" && err != nil || tc.want != "" && (!errors.As(err, &te) || !errContains(err, tc.want)) {
+				t.Fatalf("Forward = %v, want timeout %q", err, tc.want)
+			}
+		})
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

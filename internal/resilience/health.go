@@ -241,6 +241,28 @@ func (h *HealthChecker) Status() map[string]ProbeStatus {
 	return out
 }
 
+// inherit copies the probe state of backend id from prev, so a reload keeps
+// an unhealthy backend out of rotation.
+func (h *HealthChecker) inherit(prev *HealthChecker, id string) {
+	prev.mu.RLock()
+	old := prev.targets[id]
+	prev.mu.RUnlock()
+	h.mu.RLock()
+	t := h.targets[id]
+	h.mu.RUnlock()
+	if old == nil || t == nil {
+		return
+	}
+	old.mu.Lock()
+	st := old.status
+	old.mu.Unlock()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.status = st
+	t.healthy.Store(st.Healthy)
+	h.metrics.setHealth(id, st.Healthy)
+}
+
 func (h *HealthChecker) run(t *target) {
 	defer h.wg.Done()
 	for {

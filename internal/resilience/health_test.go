@@ -224,3 +224,63 @@ func TestHealthCheckerAddAndClose(t *testing.T) {
 		t.Fatalf("Add after Close = %v, want closed error", err)
 	}
 }
+
+// TestHealthCheckerExactDetectionTime drives the probe schedule with a fake
+// clock (the probes themselves are real loopback requests): a backend that
+// starts failing right after a successful probe is out of rotation exactly
+// interval × unhealthyThreshold later, and back after healthyThreshold
+// successful probes.
+func TestHealthCheckerExactDetectionTime(t *testing.T) {
+	var sw switchable
+	srv := newFaultServer(t, sw.serve)
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	clk := NewFakeClock(t0)
+	hc := NewHealthChecker(tr, clk, nil, nil)
+	defer hc.Close()
+	const interval = 5 * time.Second
+	if err := hc.Add("a", srv.URL, ProbeOptions{Path: "/health", Interval: interval, Timeout: time.Second,
+		HealthyThreshold: 2, UnhealthyThreshold: 3}); err != nil {
+		t.Fatal(err)
+	}
+	probes := func() int64 { return srv.hits.Load() }
+	// waitProbe waits until n probes were answered and the loop sleeps again.
+	waitProbe := func(n int64) {
+		t.Helper()
+		if waitFor(5*time.Second, func() bool {
+			st := hc.Status()["a"]
+			return probes() >= n && st.LastProbe.Equal(clk.Now()) && clk.Pending() > 0
+		}) > 5*time.Second {
+			t.Fatalf("probe %d did not complete (hits %d)", n, probes())
+		}
+	}
+	hc.Start()
+	waitProbe(1) // first probe at start: healthy
+	sw.set("503")
+	start := clk.Now()
+	var n int64 = 1
+	for hc.Healthy("a") {
+		if n > 10 {
+			t.Fatal("never became unhealthy")
+		}
+		clk.Advance(interval)
+		n++
+		waitProbe(n)
+	}
+	if took := clk.Now().Sub(start); took != 3*interval {
+		t.Fatalf("unhealthy after %v, want exactly interval × unhealthyThreshold = %v", took, 3*interval)
+	}
+	sw.set("ok")
+	clk.Advance(interval)
+	n++
+	waitProbe(n)
+	if hc.Healthy("a") {
+		t.Fatal("healthy again after 1 success, want healthyThreshold = 2")
+	}
+	clk.Advance(interval)
+	n++
+	waitProbe(n)
+	if !hc.Healthy("a") {
+		t.Fatal("not healthy after 2 successes")
+	}
+}

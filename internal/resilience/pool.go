@@ -121,8 +121,14 @@ func (p *Pool) Members() []Member { return slices.Clone(p.members) }
 // as APIM's session-aware pools do. Otherwise Pick balances. It returns a
 // *PoolUnavailableError when no member is available.
 func (p *Pool) Pick(affinity string) (string, error) {
+	return p.pick(affinity, nil)
+}
+
+// pick is Pick that also leaves out the members skip reports.
+func (p *Pool) pick(affinity string, skip func(id string) bool) (string, error) {
+	usableID := func(id string) bool { return (skip == nil || !skip(id)) && p.avail(id) }
 	if affinity != "" {
-		if i, ok := p.tokens[affinity]; ok && p.avail(p.members[i].ID) {
+		if i, ok := p.tokens[affinity]; ok && usableID(p.members[i].ID) {
 			return p.members[i].ID, nil
 		}
 	}
@@ -132,7 +138,7 @@ func (p *Pool) Pick(affinity string) (string, error) {
 		usable = make([]bool, 0, len(p.members))
 	}
 	for _, m := range p.members {
-		usable = append(usable, p.avail(m.ID))
+		usable = append(usable, usableID(m.ID))
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -272,7 +272,7 @@ func BenchmarkPoolPick(b *testing.B) {
 }
 
 func BenchmarkBreakerAllow(b *testing.B) {
-	br, err := NewBreaker("x", []Rule{{Count: 1000000 / 10, Interval: time.Minute, TripDuration: time.Second, StatusCodeRanges: fiveXX()}}, nil, nil, nil)
+	br, err := NewBreaker("x", []Rule{{Count: 100000, Interval: time.Minute, TripDuration: time.Second, StatusCodeRanges: fiveXX()}}, nil, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -286,4 +286,42 @@ func BenchmarkBreakerAllow(b *testing.B) {
 			done(Outcome{StatusCode: 200})
 		}
 	})
+}
+
+// TestPoolWeightsOverLoopback: weights 3:1 give 75%/25% (±5%) of 400 real
+// requests, counted at the backends.
+func TestPoolWeightsOverLoopback(t *testing.T) {
+	ok := func(_ int64, w http.ResponseWriter, _ *http.Request) {}
+	a, b := newFaultServer(t, ok), newFaultServer(t, ok)
+	urls := map[string]string{"a": a.URL, "b": b.URL}
+	p, err := NewPool("pool", []Member{{ID: "a", Weight: 3}, {ID: "b", Weight: 1}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := newTestClient(t)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for range 400 {
+		id, err := p.Pick("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			resp, err := client.Get(urls[id])
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+		}()
+	}
+	wg.Wait()
+	ha, hb := a.hits.Load(), b.hits.Load()
+	if ha+hb != 400 || ha < 280 || ha > 320 || hb < 80 || hb > 120 {
+		t.Fatalf("backend hits a=%d b=%d, want 300/100 ±20", ha, hb)
+	}
 }

@@ -1,11 +1,15 @@
 package resilience
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"reflect"
+	"slices"
 	"sort"
+	"sync"
 	"time"
 )
 
@@ -41,6 +45,9 @@ type Registry struct {
 	backends map[string]*backendState
 	health   *HealthChecker
 	inFlight *Limiter
+
+	mu         sync.Mutex
+	handedOver map[string]bool // breakers now owned by a newer Registry
 }
 
 type backendState struct {
@@ -127,12 +134,52 @@ func (r *Registry) add(b BackendOptions, clock Clock, m *Metrics, log *slog.Logg
 // Start begins the health probes.
 func (r *Registry) Start() { r.health.Start() }
 
-// Close stops the probes and the breakers' timers.
+// Close stops the probes and the breakers' timers (except breakers a newer
+// Registry inherited).
 func (r *Registry) Close() {
 	r.health.Close()
-	for _, st := range r.backends {
-		if st.breaker != nil {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, st := range r.backends {
+		if st.breaker != nil && !r.handedOver[id] {
 			st.breaker.Close()
+		}
+	}
+}
+
+// Inherit takes over from prev (the registry of the configuration being
+// replaced) the breakers and retry budgets of backends whose id and rules
+// did not change, and the probe verdicts of backends whose URL and probe did
+// not change. A reload then neither closes an open breaker, which would
+// flood a backend that is down, nor forgets recent failures, nor puts an
+// unhealthy backend back into rotation. Call it before Start and before r
+// serves requests; then Close prev once it has drained.
+func (r *Registry) Inherit(prev *Registry) {
+	if prev == nil || prev == r {
+		return
+	}
+	prev.mu.Lock()
+	defer prev.mu.Unlock()
+	if prev.handedOver == nil {
+		prev.handedOver = map[string]bool{}
+	}
+	for id, st := range r.backends {
+		old, ok := prev.backends[id]
+		if !ok || st.breaker == nil || old.breaker == nil || prev.handedOver[id] {
+			continue
+		}
+		if reflect.DeepEqual(st.opts.Rules, old.opts.Rules) {
+			st.breaker.Close()
+			st.breaker = old.breaker
+			st.breaker.republish()
+			prev.handedOver[id] = true
+		}
+		if st.opts.RetryBudget == old.opts.RetryBudget {
+			st.budget = old.budget
+		}
+		if st.opts.Probe != nil && old.opts.Probe != nil && st.opts.URL == old.opts.URL &&
+			reflect.DeepEqual(*st.opts.Probe, *old.opts.Probe) {
+			r.health.inherit(prev.health, id)
 		}
 	}
 }
@@ -162,13 +209,17 @@ func (r *Registry) Route(id string, req *http.Request) (Route, error) {
 	if st.pool == nil {
 		return Route{BackendID: id}, nil
 	}
+	return r.route(st, id, req, nil)
+}
+
+func (r *Registry) route(st *backendState, id string, req *http.Request, skip func(string) bool) (Route, error) {
 	var have string
 	if name := st.opts.AffinityCookie; name != "" && req != nil {
 		if c, err := req.Cookie(name); err == nil {
 			have = c.Value
 		}
 	}
-	member, err := st.pool.Pick(have)
+	member, err := st.pool.pick(have, skip)
 	if err != nil {
 		return Route{}, err
 	}
@@ -189,6 +240,50 @@ type Route struct {
 	PoolID string
 	// SetCookie, when not nil, must be added to the client's response.
 	SetCookie *http.Cookie
+}
+
+// Lease is one admitted backend call, from Registry.Acquire.
+type Lease struct {
+	Route
+	end func(Outcome)
+}
+
+// End reports the call's outcome (see OutcomeOf) and releases its in-flight
+// slot. Call it exactly once; later calls are ignored.
+func (l *Lease) End(o Outcome) { l.end(o) }
+
+// Acquire routes a call for backend id (single or pool) and admits it, in
+// one step: for a pool, a member whose breaker refuses at the last moment (a
+// concurrent request took its half-open trial) or whose maxInFlight is full
+// is skipped and the next member chosen, so the client gets a 503 only when
+// no member can take the call. Errors: unknown id, *PoolUnavailableError,
+// and for a single backend *OpenError or *LimitError.
+func (r *Registry) Acquire(id string, req *http.Request) (*Lease, error) {
+	st, ok := r.backends[id]
+	if !ok {
+		return nil, fmt.Errorf("backend %q is not defined", id)
+	}
+	if st.pool == nil {
+		end, err := r.Begin(id)
+		if err != nil {
+			return nil, err
+		}
+		return &Lease{Route: Route{BackendID: id}, end: end}, nil
+	}
+	var refused []string
+	skip := func(m string) bool { return slices.Contains(refused, m) }
+	for range len(st.pool.members) {
+		rt, err := r.route(st, id, req, skip)
+		if err != nil {
+			return nil, err
+		}
+		end, err := r.Begin(rt.BackendID)
+		if err == nil {
+			return &Lease{Route: rt, end: end}, nil
+		}
+		refused = append(refused, rt.BackendID)
+	}
+	return nil, &PoolUnavailableError{PoolID: id}
 }
 
 // Begin admits one call to single backend id: its breaker must be closed (or
@@ -277,23 +372,21 @@ func (r *Registry) Status() []BackendStatus {
 	return out
 }
 
-// retryAfterFromResponse extracts Retry-After for an Outcome.
-func retryAfterFromResponse(resp *http.Response, now time.Time) time.Duration {
-	if resp == nil {
-		return 0
-	}
-	d, _ := ParseRetryAfter(resp.Header.Get("Retry-After"), now)
-	return d
-}
-
-// OutcomeOf builds the Outcome of one backend call from its response or
-// error (clientCtx as for Classify), reading the Retry-After header.
-func OutcomeOf(clientCtxErr error, resp *http.Response, err error, now time.Time) Outcome {
+// OutcomeOf builds the Outcome of one backend call for Begin's end
+// function from the response or the error, reading the backend's
+// Retry-After. clientCtx is the incoming request's context: a call that
+// failed because the client went away yields the no-verdict Outcome.
+func OutcomeOf(clientCtx context.Context, resp *http.Response, err error, now time.Time) Outcome {
 	if err != nil {
-		if clientCtxErr != nil {
-			return Outcome{} // the client left: no verdict on the backend
+		f := Classify(clientCtx, err)
+		if f.Reason == ReasonClientConnectionFailure {
+			return Outcome{}
 		}
-		return Outcome{ErrorReason: Classify(nil, err).Reason}
+		return Outcome{ErrorReason: f.Reason}
 	}
-	return Outcome{StatusCode: resp.StatusCode, RetryAfter: retryAfterFromResponse(resp, now)}
+	if resp == nil {
+		return Outcome{}
+	}
+	ra, _ := ParseRetryAfter(resp.Header.Get("Retry-After"), now)
+	return Outcome{StatusCode: resp.StatusCode, RetryAfter: ra}
 }

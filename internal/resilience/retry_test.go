@@ -305,3 +305,59 @@ func TestRetryBudgetDefaultsAndDisabled(t *testing.T) {
 		}
 	}
 }
+
+// TestRetryRunWithFaultyBackends: real loopback backends, retry while the
+// status is 5xx or the call failed.
+func TestRetryRunWithFaultyBackends(t *testing.T) {
+	tests := []struct {
+		name       string
+		handler    func(n int64, w http.ResponseWriter, r *http.Request)
+		wantCalls  int64
+		wantStatus int
+		wantReason string
+	}{
+		{"500 then 200", func(n int64, w http.ResponseWriter, _ *http.Request) {
+			if n == 1 {
+				w.WriteHeader(500)
+			}
+		}, 2, 200, ""},
+		{"always 503", func(_ int64, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(503) }, 4, 503, ""},
+		{"reset then 200", func(n int64, w http.ResponseWriter, r *http.Request) {
+			if n == 1 {
+				(&switchable{mode: "reset"}).serve(n, w, r)
+			}
+		}, 2, 200, ""},
+		{"always hangs past the timeout", func(_ int64, _ http.ResponseWriter, r *http.Request) {
+			select {
+			case <-r.Context().Done():
+			case <-time.After(5 * time.Second):
+			}
+		}, 4, 0, ReasonTimeout},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newFaultServer(t, tc.handler)
+			tr := &http.Transport{}
+			defer tr.CloseIdleConnections()
+			var status int
+			var reason string
+			err := RetryOptions{Count: 3, Interval: time.Millisecond}.Run(t.Context(), nil, nil, nil,
+				func(ctx context.Context, n int) (bool, error) {
+					req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+					resp, err := Forward(tr, req, 50*time.Millisecond, nil)
+					status, reason = 0, ""
+					if err != nil {
+						reason = Classify(ctx, err).Reason
+						return true, err
+					}
+					resp.Body.Close()
+					status = resp.StatusCode
+					return status >= 500, nil
+				})
+			if got := srv.hits.Load(); got != tc.wantCalls || status != tc.wantStatus || reason != tc.wantReason {
+				t.Fatalf("calls %d status %d reason %q (err %v); want %d, %d, %q",
+					got, status, reason, err, tc.wantCalls, tc.wantStatus, tc.wantReason)
+			}
+		})
+	}
+}
