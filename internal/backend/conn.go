@@ -29,6 +29,17 @@ const keepAliveMargin = 250 * time.Millisecond
 // maxInformational bounds the 1xx responses skipped before the final one.
 const maxInformational = 5
 
+// maxDrain and drainTimeout bound what Close reads of an unfinished
+// response body to keep its connection.
+const (
+	maxDrain     = 16 << 10
+	drainTimeout = 50 * time.Millisecond
+)
+
+// writeGrace is how long a complete response waits for the request body
+// writer to finish before the connection is given up.
+const writeGrace = 100 * time.Millisecond
+
 var aLongTimeAgo = time.Unix(1, 0)
 
 // pconn is one HTTP/1.1 connection to a destination. It carries one request
@@ -405,9 +416,10 @@ type body struct {
 	writeDone chan error
 	reuse     bool
 
-	mu   sync.Mutex
-	done bool
-	err  error // returned by reads after finish
+	mu      sync.Mutex
+	done    bool
+	reading bool  // a Read is in progress: Close must not drain
+	err     error // returned by reads after finish
 }
 
 // Read implements io.Reader.
@@ -418,8 +430,12 @@ func (b *body) Read(p []byte) (int, error) {
 		b.mu.Unlock()
 		return 0, err
 	}
+	b.reading = true
 	b.mu.Unlock()
 	n, err := b.rc.Read(p)
+	b.mu.Lock()
+	b.reading = false
+	b.mu.Unlock()
 	switch {
 	case err == io.EOF:
 		b.finish(true)
@@ -433,8 +449,28 @@ func (b *body) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Close implements io.Closer. Closing before the end closes the connection.
+// Close implements io.Closer. Closing before the end drains a short rest
+// (a caller that read exactly Content-Length bytes has not seen EOF yet) so
+// the connection can be reused; a longer or slower rest closes it.
 func (b *body) Close() error {
+	b.mu.Lock()
+	drain := !b.done && !b.reading && b.reuse
+	if drain {
+		b.reading = true
+	}
+	b.mu.Unlock()
+	if drain {
+		_ = b.pc.conn.SetReadDeadline(time.Now().Add(drainTimeout))
+		n, err := io.CopyN(io.Discard, b.rc, maxDrain+1)
+		b.mu.Lock()
+		b.reading = false
+		b.mu.Unlock()
+		if err == io.EOF && n <= maxDrain {
+			_ = b.pc.conn.SetReadDeadline(time.Time{})
+			b.finish(true)
+			return nil
+		}
+	}
 	b.finish(false)
 	return nil
 }
@@ -462,10 +498,20 @@ func (b *body) finish(eof bool) {
 		case werr := <-b.writeDone:
 			reuse = reuse && werr == nil
 		default:
-			// The backend answered before reading the whole request.
-			reuse = false
-			b.pc.interrupt()
-			<-b.writeDone
+			// The response is complete but the request is not yet: the
+			// writer is finishing its last flush, or the backend answered
+			// without reading the whole request. Give it a moment, then
+			// give up the connection.
+			t := time.NewTimer(writeGrace)
+			select {
+			case werr := <-b.writeDone:
+				reuse = reuse && werr == nil
+			case <-t.C:
+				reuse = false
+				b.pc.interrupt()
+				<-b.writeDone
+			}
+			t.Stop()
 		}
 	}
 	if b.stop != nil && !b.stop() {

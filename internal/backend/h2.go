@@ -20,6 +20,10 @@ type h2State struct {
 	t      *http.Transport
 	closed bool
 	open   atomic.Int64
+	// first serialises requests while no connection is open, so a burst
+	// of concurrent first requests shares one connection instead of
+	// dialling one each.
+	first sync.Mutex
 }
 
 func (h *h2State) transport(p *pool) (*http.Transport, error) {
@@ -127,7 +131,14 @@ func (p *pool) roundTripH2(ctx context.Context, req *http.Request) (*http.Respon
 		return nil, newError(ctx, MsgUnableToConnect, err)
 	}
 	p.active.Add(1)
-	resp, err := t.RoundTrip(req)
+	var resp *http.Response
+	if p.h2.open.Load() == 0 {
+		p.h2.first.Lock()
+		resp, err = t.RoundTrip(req)
+		p.h2.first.Unlock()
+	} else {
+		resp, err = t.RoundTrip(req)
+	}
 	if err != nil {
 		p.active.Add(-1)
 		return nil, newError(ctx, MsgClosedUnexpected, fmt.Errorf("%s %s via %s: %w", req.Method, req.URL.Redacted(), p.addr, err))

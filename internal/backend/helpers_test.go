@@ -194,3 +194,20 @@ func asError(t *testing.T, err error) *Error {
 }
 
 func hostPort(u string) string { return strings.TrimPrefix(u, "http://") }
+
+// benchServer is a loopback HTTP server for benchmarks.
+type benchServer struct{}
+
+func (benchServer) start(b *testing.B, h http.Handler) string {
+	b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := httptest.NewUnstartedServer(h)
+	s.Listener.Close()
+	s.Listener = ln
+	s.Start()
+	b.Cleanup(s.Close)
+	return s.URL
+}

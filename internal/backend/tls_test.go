@@ -1,6 +1,8 @@
 package backend
 
 import (
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +13,7 @@ func newTLSServer(ln net.Listener, h http.Handler) *httptest.Server {
 	s.Listener.Close()
 	s.Listener = ln
 	s.EnableHTTP2 = true
+	s.Config.ErrorLog = log.New(io.Discard, "", 0) // handshake failures are expected
 	s.StartTLS()
 	return s
 }

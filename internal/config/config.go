@@ -69,19 +69,31 @@ type Logs struct {
 
 // Store selects where counters and the external cache live.
 type Store struct {
-	Type  string `yaml:"type"` // memory (default) | redis
-	Redis Redis  `yaml:"redis"`
-	// MaxEntries bounds the memory store's cache (default 100000).
-	MaxEntries int `yaml:"maxEntries"`
-	Pos        Pos
+	Type   string      `yaml:"type"` // memory (default) | redis
+	Redis  Redis       `yaml:"redis"`
+	Memory MemoryStore `yaml:"memory"`
+	Pos    Pos
 }
 
-// Redis is the address of the Redis shared by every replica.
+// MemoryStore sizes the embedded store (also Redis's local fallback).
+type MemoryStore struct {
+	MaxBytes    int64 `yaml:"maxBytes"`    // cache bound, default 64 MiB
+	MaxCounters int   `yaml:"maxCounters"` // live counters bound, default 1,000,000
+}
+
+// Redis is the Redis shared by every replica of the gateway.
 type Redis struct {
-	Addr     string   `yaml:"addr"`
-	Password string   `yaml:"password"`
-	DB       int      `yaml:"db"`
-	Timeout  Duration `yaml:"timeout"`
+	Addr                string   `yaml:"addr"`
+	Username            string   `yaml:"username"`
+	Password            string   `yaml:"password"`
+	DB                  int      `yaml:"db"`
+	DialTimeout         Duration `yaml:"dialTimeout"`
+	Timeout             Duration `yaml:"timeout"`
+	PoolSize            int      `yaml:"poolSize"`
+	HealthCheckInterval Duration `yaml:"healthCheckInterval"`
+	// FallbackReplicas is how many replicas share the limits: while Redis
+	// is down each limits locally to ceil(limit / FallbackReplicas).
+	FallbackReplicas int `yaml:"fallbackReplicas"`
 }
 
 // Outbound is connection management towards backends (SPEC §4).

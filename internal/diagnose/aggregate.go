@@ -9,15 +9,15 @@ import (
 type outcome uint8
 
 const (
-	outOK            outcome = iota
-	outConnFailure           // BackendConnectionFailure
-	outBackendError          // the backend answered 5xx
-	outTimeout               // Timeout, or a 504 without a backend answer
-	outClientDisc            // ClientConnectionFailure
-	outThrottled             // the gateway's own 429/403 (rate limit, quota, concurrency)
-	outCircuitOpen           // the gateway's 503 while a circuit breaker is open
-	outOtherFailure          // any other 5xx / no response code
-	outClientError           // other 4xx: the client's mistake, not an incident
+	outOK           outcome = iota
+	outConnFailure          // BackendConnectionFailure
+	outBackendError         // the backend answered 5xx
+	outTimeout              // Timeout, or a 504 without a backend answer
+	outClientDisc           // ClientConnectionFailure
+	outThrottled            // the gateway's own 429/403 (rate limit, quota, concurrency)
+	outCircuitOpen          // the gateway's 503 while a circuit breaker is open
+	outOtherFailure         // any other 5xx / no response code
+	outClientError          // other 4xx: the client's mistake, not an incident
 	numOutcomes
 )
 

@@ -143,10 +143,10 @@ func countBadPerInput(s []InputSummary, bad *badLog) {
 
 // mergeHead is the next record of one input.
 type mergeHead struct {
-	src       source
-	e         entry
-	ok        bool
-	idx       int
+	src source
+	e   entry
+	ok  bool
+	idx int
 }
 
 func (h *mergeHead) advance() error {

@@ -163,6 +163,10 @@ func parseReason(b []byte) reason {
 	case bytes.EqualFold(b, []byte("QuotaExceeded")):
 		return reasonQuota
 	case containsFold(b, "circuit") || containsFold(b, "breaker"):
+		return reasonCircuit // apimgw: CircuitBreakerOpen
+	case bytes.EqualFold(b, []byte("BackendUnavailable")):
+		// apimgw: no member of a backend pool is usable, i.e. every
+		// member's circuit breaker is open.
 		return reasonCircuit
 	case containsFold(b, "ratelimit") || containsFold(b, "rate limit"):
 		return reasonRateLimit

@@ -167,9 +167,9 @@ type (
 		x   node
 	}
 	ifStmt struct {
-		pos        int
-		cond       node
-		then, els  node
+		pos       int
+		cond      node
+		then, els node
 	}
 	forStmt struct {
 		pos  int

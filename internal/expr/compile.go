@@ -25,6 +25,19 @@ type env struct {
 	c      *Context
 	locals []any
 	ret    any
+	steps  int
+}
+
+// maxSteps bounds the loop iterations and lambda calls of one evaluation so
+// an endless loop in a policy cannot pin a request goroutine forever.
+const maxSteps = 10_000_000
+
+func (e *env) tick() error {
+	e.steps++
+	if e.steps > maxSteps {
+		return &RuntimeError{Type: "TimeoutException", Msg: "expression exceeded the limit of 10000000 loop iterations"}
+	}
+	return nil
 }
 
 // errShortCircuit unwinds a null-conditional chain (a?.b.c) to its root.
@@ -262,6 +275,9 @@ func (c *compiler) stmt(n node) (execFn, *Error) {
 					}
 				}
 				first = false
+				if err := e.tick(); err != nil {
+					return ctrlNormal, err
+				}
 				r, err := body(e)
 				if err != nil {
 					return r, err
@@ -427,6 +443,9 @@ func (c *compiler) forStmt(s *forStmt) (execFn, *Error) {
 					return ctrlNormal, err
 				}
 			}
+			if err := e.tick(); err != nil {
+				return ctrlNormal, err
+			}
 			r, err := body(e)
 			if err != nil {
 				return r, err
@@ -486,6 +505,9 @@ func (c *compiler) foreach(s *foreachStmt) (execFn, *Error) {
 				}
 			}
 			e.locals[slot] = it
+			if err := e.tick(); err != nil {
+				return ctrlNormal, err
+			}
 			r, err := body(e)
 			if err != nil {
 				return r, err
@@ -947,6 +969,35 @@ func stripNamespace(s string) string {
 	return s
 }
 
+// unknownStatic reports a dotted name that is neither a value nor a known
+// static member chain (Type.Member.Member is resolved by the caller).
+func (c *compiler) unknownStatic(n node, name string) *Error {
+	stripped := stripNamespace(name)
+	for i := 0; i < len(stripped); i++ {
+		if stripped[i] == '.' && isStaticTypeName(stripped[:i]) {
+			return nil // Type.Member... : the receiver chain resolves it
+		}
+	}
+	if strings.Contains(name, ".") || stripped != name {
+		last := stripped
+		if i := strings.LastIndexByte(last, '.'); i >= 0 {
+			last = last[i+1:]
+		}
+		if len(stripped) > 0 && stripped[0] >= 'A' && stripped[0] <= 'Z' {
+			return errAt(n, "unsupported C# construct: type '%s'", stripped)
+		}
+		return errAt(n, "unknown type or namespace '%s'", name)
+	}
+	if len(name) > 0 && name[0] >= 'A' && name[0] <= 'Z' && !isLowerStart(name) {
+		if _, isLocal := c.lookup(name); !isLocal {
+			return errAt(n, "the name '%s' does not exist in the current context (unsupported type?)", name)
+		}
+	}
+	return errAt(n, "the name '%s' does not exist in the current context", name)
+}
+
+func isLowerStart(s string) bool { return s != "" && s[0] >= 'a' && s[0] <= 'z' }
+
 func (c *compiler) member(x *memberExpr) (cx, *Error) {
 	if x.x == nil {
 		return cx{}, errAt(x, "unsupported C# construct: generic name '%s' used as a value", x.name)
@@ -957,10 +1008,9 @@ func (c *compiler) member(x *memberExpr) (cx, *Error) {
 		if isStaticTypeName(tn) {
 			return staticProperty(x, tn, x.name)
 		}
-		if !strings.Contains(name, ".") {
-			return cx{}, errAt(x.x, "the name '%s' does not exist in the current context", name)
+		if err := c.unknownStatic(x.x, name); err != nil {
+			return cx{}, err
 		}
-		return cx{}, errAt(x, "unknown type or namespace '%s'", name)
 	}
 	recv, err := c.chain(x.x)
 	if err != nil {
@@ -1101,7 +1151,9 @@ func (c *compiler) call(x *callExpr) (cx, *Error) {
 			if isStaticTypeName(tn) {
 				return staticCall(fn, tn, fn.name, fn.typeArgs, args)
 			}
-			return cx{}, errAt(fn.x, "the name '%s' does not exist in the current context", name)
+			if err := c.unknownStatic(fn.x, name); err != nil {
+				return cx{}, err
+			}
 		}
 		recv, err := c.chain(fn.x)
 		if err != nil {
@@ -1110,6 +1162,14 @@ func (c *compiler) call(x *callExpr) (cx, *Error) {
 		m, st, merr := methodCall(fn, recv.st, fn.name, fn.typeArgs, args)
 		if merr != nil {
 			return cx{}, merr
+		}
+		for i, a := range args {
+			if a.name != "" && fn.name != "As" && fn.name != "AsFormUrlEncodedContent" {
+				return cx{}, errAt(fn, "unsupported C# construct: named argument '%s'", a.name)
+			}
+			if a.outSet != nil && i != m.outIdx {
+				return cx{}, errAt(fn, "unsupported C# construct: out argument %d of '%s'", i+1, fn.name)
+			}
 		}
 		rf := recv.fn
 		nullCond := fn.nullCond
@@ -1122,6 +1182,22 @@ func (c *compiler) call(x *callExpr) (cx, *Error) {
 		for i, a := range args {
 			outs[i] = a.outSet
 			hasOut = hasOut || a.outSet != nil
+		}
+		if m.direct != nil && isModel(recv.st) {
+			direct := m.direct
+			return cx{st: st, fn: func(e *env) (any, error) {
+				v, err := rf(e)
+				if err != nil {
+					return nil, err
+				}
+				if v == nil || isNilModel(v) {
+					if nullCond {
+						return nil, errShortCircuit
+					}
+					return nil, nullRef()
+				}
+				return direct(e, v, argFns)
+			}}, nil
 		}
 		return cx{st: st, fn: func(e *env) (any, error) {
 			v, err := rf(e)
@@ -1428,6 +1504,9 @@ func (c *compiler) interp(x *interpExpr) (cx, *Error) {
 		if err != nil {
 			return cx{}, err
 		}
+		if p.align > maxAlign || p.align < -maxAlign {
+			return cx{}, errAt(p.x, "interpolation alignment is too large")
+		}
 		parts = append(parts, part{fn: hx.fn, align: p.align, format: p.format})
 	}
 	return cx{st: stString, fn: func(e *env) (any, error) {
@@ -1447,6 +1526,9 @@ func (c *compiler) interp(x *interpExpr) (cx, *Error) {
 			}
 			if p.align != 0 {
 				s = alignString(s, p.align)
+			}
+			if err := checkStrLen(sb.Len() + len(s)); err != nil {
+				return nil, err
 			}
 			sb.WriteString(s)
 		}

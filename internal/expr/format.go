@@ -506,6 +506,9 @@ func stringFormat(f string, args []any) (string, error) {
 				if err != nil {
 					return "", errFormat("Input string was not in a correct format.")
 				}
+				if a > maxAlign || a < -maxAlign {
+					return "", errFormat("Input string was not in a correct format.")
+				}
 				align = a
 				item = item[:k]
 			}
@@ -520,7 +523,11 @@ func stringFormat(f string, args []any) (string, error) {
 			if ferr != nil {
 				return "", ferr
 			}
-			sb.WriteString(alignString(s, align))
+			s = alignString(s, align)
+			if err := checkStrLen(sb.Len() + len(s)); err != nil {
+				return "", err
+			}
+			sb.WriteString(s)
 		case '}':
 			if i+1 < len(f) && f[i+1] == '}' {
 				sb.WriteByte('}')
@@ -534,6 +541,9 @@ func stringFormat(f string, args []any) (string, error) {
 	}
 	return sb.String(), nil
 }
+
+// maxAlign is .NET's limit on a composite-format alignment.
+const maxAlign = 1_000_000
 
 func alignString(s string, align int) string {
 	n := len([]rune(s))

@@ -15,8 +15,9 @@ type JObject struct {
 
 // JProperty is a name/value pair of a JObject.
 type JProperty struct {
-	Name  string
-	Value any // a JToken: *JObject, *JArray or *JValue
+	Name   string
+	Value  any // a JToken: *JObject, *JArray or *JValue
+	parent *JObject
 }
 
 // JArray is Newtonsoft.Json.Linq.JArray.
@@ -61,7 +62,7 @@ func (o *JObject) Set(name string, v any) {
 		o.props[i].Value = v
 		return
 	}
-	o.props = append(o.props, &JProperty{Name: name, Value: v})
+	o.props = append(o.props, &JProperty{Name: name, Value: v, parent: o})
 }
 
 // add appends a new property, failing on a duplicate name like Newtonsoft.
@@ -69,13 +70,28 @@ func (o *JObject) add(name string, v any) error {
 	if o.find(name) >= 0 {
 		return errArg("Can not add property %s to Newtonsoft.Json.Linq.JObject. Property with the same name already exists on object.", name)
 	}
-	o.props = append(o.props, &JProperty{Name: name, Value: v})
+	o.props = append(o.props, &JProperty{Name: name, Value: v, parent: o})
+	return nil
+}
+
+// addProp adds a property instance, reusing it when it has no parent yet
+// (Newtonsoft clones a property that already belongs to another object).
+func (o *JObject) addProp(p *JProperty) error {
+	if p.parent != nil {
+		return o.add(p.Name, p.Value)
+	}
+	if o.find(p.Name) >= 0 {
+		return o.add(p.Name, p.Value)
+	}
+	p.parent = o
+	o.props = append(o.props, p)
 	return nil
 }
 
 // Remove deletes the named property and reports whether it existed.
 func (o *JObject) Remove(name string) bool {
 	if i := o.find(name); i >= 0 {
+		o.props[i].parent = nil
 		o.props = append(o.props[:i], o.props[i+1:]...)
 		return true
 	}
@@ -153,6 +169,26 @@ func toJToken(v any, depth int) (any, error) {
 		return o, nil
 	case Enum:
 		return &JValue{V: int64(x.Val)}, nil
+	case *KeyValue:
+		return toJToken(&Anon{names: []string{"Key", "Value"}, vals: []any{x.Key, x.Value}}, depth+1)
+	case *LastError:
+		return toJToken(&Anon{names: []string{"Source", "Reason", "Message", "Scope", "Section", "Path", "PolicyId"},
+			vals: []any{x.Source, x.Reason, x.Message, x.Scope, x.Section, x.Path, x.PolicyId}}, depth+1)
+	case *Subscription:
+		return toJToken(&Anon{names: []string{"Id", "Name", "Key", "PrimaryKey", "SecondaryKey", "CreatedDate"},
+			vals: []any{x.Id, x.Name, x.Key, x.PrimaryKey, x.SecondaryKey, x.CreatedDate}}, depth+1)
+	case *Product:
+		return toJToken(&Anon{names: []string{"Id", "Name"}, vals: []any{x.Id, x.Name}}, depth+1)
+	case *Operation:
+		return toJToken(&Anon{names: []string{"Id", "Name", "Method", "UrlTemplate"}, vals: []any{x.Id, x.Name, x.Method, x.UrlTemplate}}, depth+1)
+	case *User:
+		return toJToken(&Anon{names: []string{"Id", "Email", "FirstName", "LastName"}, vals: []any{x.Id, x.Email, x.FirstName, x.LastName}}, depth+1)
+	case *Jwt:
+		return cloneJToken(x.Payload)
+	case *URL:
+		return &JValue{V: x.String()}, nil
+	case *Uri:
+		return &JValue{V: x.u.String()}, nil
 	}
 	return nil, errArg("Could not determine JSON object type for type %s.", typeName(v))
 }
@@ -701,25 +737,43 @@ func childByName(v any, name string) any {
 	return nil
 }
 
-// cloneJToken deep-copies a token (JToken.DeepClone).
-func cloneJToken(v any) any {
+// cloneJToken deep-copies a token (JToken.DeepClone); a token that contains
+// itself is an error instead of endless recursion.
+func cloneJToken(v any) (any, error) { return cloneDepth(v, 0) }
+
+func cloneDepth(v any, depth int) (any, error) {
+	if depth > maxJSONDepth {
+		return nil, errInvalidOp("Self referencing loop detected.")
+	}
 	switch x := v.(type) {
 	case *JObject:
 		o := &JObject{props: make([]*JProperty, len(x.props))}
 		for i, p := range x.props {
-			o.props[i] = &JProperty{Name: p.Name, Value: cloneJToken(p.Value)}
+			c, err := cloneDepth(p.Value, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			o.props[i] = &JProperty{Name: p.Name, Value: c, parent: o}
 		}
-		return o
+		return o, nil
 	case *JArray:
 		a := &JArray{Items: make([]any, len(x.Items))}
 		for i, it := range x.Items {
-			a.Items[i] = cloneJToken(it)
+			c, err := cloneDepth(it, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			a.Items[i] = c
 		}
-		return a
+		return a, nil
 	case *JValue:
-		return &JValue{V: x.V}
+		return &JValue{V: x.V}, nil
 	case *JProperty:
-		return &JProperty{Name: x.Name, Value: cloneJToken(x.Value)}
+		c, err := cloneDepth(x.Value, depth+1)
+		if err != nil {
+			return nil, err
+		}
+		return &JProperty{Name: x.Name, Value: c}, nil
 	}
-	return v
+	return v, nil
 }

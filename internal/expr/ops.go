@@ -242,6 +242,28 @@ func compareValues(a, b any) (int, bool, error) {
 
 func wrap32(v int64) int { return int(int32(v)) }
 
+// maxStringLen bounds strings built in one evaluation, and maxCollectionLen
+// lists and arrays, so a policy cannot exhaust memory by doubling a value in
+// a loop.
+const (
+	maxStringLen     = 64 << 20
+	maxCollectionLen = 1 << 22
+)
+
+func checkStrLen(n int) error {
+	if n > maxStringLen {
+		return &RuntimeError{Type: "OutOfMemoryException", Msg: "string result exceeds the 64 MiB limit for expressions"}
+	}
+	return nil
+}
+
+func checkListLen(n int) error {
+	if n > maxCollectionLen {
+		return &RuntimeError{Type: "OutOfMemoryException", Msg: "collection exceeds the limit of 4194304 elements for expressions"}
+	}
+	return nil
+}
+
 // arith implements + - * / % & | ^ << >> with C# numeric promotion, string
 // concatenation and DateTime/TimeSpan arithmetic.
 func arith(op string, a, b any) (any, error) {
@@ -249,7 +271,11 @@ func arith(op string, a, b any) (any, error) {
 		_, as := a.(string)
 		_, bs := b.(string)
 		if as || bs {
-			return ToString(a) + ToString(b), nil
+			x, y := ToString(a), ToString(b)
+			if err := checkStrLen(len(x) + len(y)); err != nil {
+				return nil, err
+			}
+			return x + y, nil
 		}
 	}
 	if op == "&" || op == "|" || op == "^" {

@@ -357,7 +357,25 @@ func (p *parser) stmt() (node, *Error) {
 				return nil, p.errf(t, "unexpected '%s'", t.text)
 			}
 		}
-		if what, ok := unsupportedKeywords[t.text]; ok {
+		switch t.text {
+		case "const":
+			// a local constant behaves like an initialized local here
+			p.advance()
+			d, ok, err := p.tryDecl()
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				return nil, p.errf(t, "expected a constant declaration")
+			}
+			return d, p.expect(";")
+		case "checked", "unchecked":
+			if n := p.peekN(1); n.kind == tkOp && n.text == "{" {
+				p.advance()
+				return p.block()
+			}
+		}
+		if what, ok := unsupportedKeywords[t.text]; ok && !(t.text == "checked" || t.text == "unchecked") {
 			return nil, p.errf(t, "unsupported C# construct: %s", what)
 		}
 	}
@@ -373,7 +391,7 @@ func (p *parser) stmt() (node, *Error) {
 	switch x.(type) {
 	case *assignExpr, *callExpr, *incDecExpr, *newExpr, *throwExpr:
 	default:
-		return nil, &Error{off: x.offset(), Msg: "only assignment, call, increment, decrement and new expressions can be used as a statement"}
+		return nil, &Error{off: t.pos, Msg: "only assignment, call, increment, decrement and new expressions can be used as a statement"}
 	}
 	return &exprStmt{pos: t.pos, x: x}, p.expect(";")
 }
@@ -1320,6 +1338,18 @@ func (p *parser) primary() (node, *Error) {
 			}
 		}
 		return d, nil
+	case "checked", "unchecked":
+		// int arithmetic already wraps like unchecked C#; checked overflow
+		// detection is not modelled
+		p.advance()
+		if err := p.expect("("); err != nil {
+			return nil, err
+		}
+		x, err := p.expr()
+		if err != nil {
+			return nil, err
+		}
+		return x, p.expect(")")
 	case "typeof":
 		p.advance()
 		if err := p.expect("("); err != nil {

@@ -99,7 +99,7 @@ var knownTypeNames = map[string]bool{
 	"KeyValuePair": true, "Random": true, "Uri": true, "Exception": true, "Match": true, "Group": true,
 	"MatchCollection": true, "HMACSHA256": true, "HMACSHA1": true, "HMACSHA512": true, "SHA256": true, "SHA1": true,
 	"SHA512": true, "MD5": true, "HashAlgorithm": true, "HMAC": true, "Encoding": true, "Regex": true,
-	"StringComparison": true, "StringBuilder": false,
+	"StringComparison": true, "StringBuilder": true,
 	"Func": true, "Nullable": true,
 	"ArgumentException": true, "ArgumentNullException": true, "InvalidOperationException": true,
 	"FormatException": true, "JsonReaderException": true, "JsonException": true, "NullReferenceException": true,

@@ -184,6 +184,9 @@ type Func struct {
 }
 
 func (f *Func) call(args ...any) (any, error) {
+	if err := f.e.tick(); err != nil {
+		return nil, err
+	}
 	for i, s := range f.slots {
 		if i < len(args) {
 			f.e.locals[s] = args[i]
@@ -337,6 +340,8 @@ func ToString(v any) string {
 		return x.String()
 	case *Uri:
 		return x.u.String()
+	case *StringBuilder:
+		return x.sb.String()
 	case *Anon:
 		var sb strings.Builder
 		sb.WriteString("{ ")

@@ -24,6 +24,7 @@ import (
 	"github.com/apimgw/apimgw/internal/metrics"
 	"github.com/apimgw/apimgw/internal/policy"
 	"github.com/apimgw/apimgw/internal/resilience"
+	"github.com/apimgw/apimgw/internal/store"
 )
 
 // Gateway is a running data plane built from a configuration. It is an
@@ -31,6 +32,8 @@ import (
 type Gateway struct {
 	plan     atomic.Pointer[Plan]
 	backends *backend.Manager
+	store    store.Store
+	cache    *store.ResponseCache
 	logs     *logs.Writer
 	metrics  *metrics.Gateway
 	registry *prometheus.Registry
@@ -72,9 +75,16 @@ func New(cfg *config.Config, o Options) (*Gateway, error) {
 		return nil, fmt.Errorf("outbound: %w", err)
 	}
 	g.backends = mgr
+	st, err := store.New(storeConfig(cfg), g.registry, g.log)
+	if err != nil {
+		mgr.Close()
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	g.store, g.cache = st, store.NewResponseCache(st, 0)
 	plan, err := Build(cfg, g.env(), g.rmetrics)
 	if err != nil {
 		mgr.Close()
+		st.Close()
 		return nil, err
 	}
 	plan.registry.Start()
@@ -88,6 +98,8 @@ func New(cfg *config.Config, o Options) (*Gateway, error) {
 		w, err := logs.Open(cfg.Path(cfg.Logs.Path), sampling)
 		if err != nil {
 			mgr.Close()
+			st.Close()
+			plan.Close()
 			return nil, err
 		}
 		g.logs = w
@@ -97,7 +109,22 @@ func New(cfg *config.Config, o Options) (*Gateway, error) {
 
 // env is the policy environment of a new plan.
 func (g *Gateway) env() *policy.Env {
-	return &policy.Env{Transport: g.backends, Log: g.log, Now: g.now}
+	return &policy.Env{Transport: g.backends, Log: g.log, Now: g.now,
+		Services: policy.Services{Store: g.store, Responses: g.cache, Registerer: g.registry}}
+}
+
+// storeConfig maps the store section to the store package's configuration.
+func storeConfig(cfg *config.Config) store.Config {
+	s := cfg.Store
+	return store.Config{
+		Type:   s.Type,
+		Memory: store.MemoryConfig{MaxBytes: s.Memory.MaxBytes, MaxCounters: s.Memory.MaxCounters},
+		Redis: store.RedisConfig{
+			Addr: s.Redis.Addr, Username: s.Redis.Username, Password: s.Redis.Password, DB: s.Redis.DB,
+			DialTimeout: s.Redis.DialTimeout.D(), Timeout: s.Redis.Timeout.D(), PoolSize: s.Redis.PoolSize,
+			HealthCheckInterval: s.Redis.HealthCheckInterval.D(), FallbackReplicas: s.Redis.FallbackReplicas,
+		},
+	}
 }
 
 // backendOptions maps the outbound and backends sections to the connection
@@ -202,7 +229,7 @@ func (g *Gateway) Close() error {
 		return nil
 	}
 	g.plan.Load().registry.Close()
-	return errors.Join(g.backends.Close(), g.logs.Close())
+	return errors.Join(g.backends.Close(), g.store.Close(), g.logs.Close())
 }
 
 // AdminHandler serves /healthz, /readyz, /metrics and POST /reload.

@@ -112,6 +112,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	n, clientErr := g.writeResponse(w, st)
+	st.Finish(n)
 	end := g.now()
 	g.finishRecord(rec, st, reqURL, n, clientErr, start, end)
 	g.logs.Write(rec)
@@ -214,6 +215,17 @@ func (g *Gateway) observe(rec *logs.Record, st *policy.State, start, end time.Ti
 	g.metrics.Duration.WithLabelValues(rec.ApiId).Observe(end.Sub(start).Seconds())
 	if st.BackendCalled {
 		g.metrics.BackendDuration.WithLabelValues(rec.ApiId).Observe(st.BackendTime.Seconds())
+	}
+	if st.Cache != logs.CacheNone {
+		g.metrics.CacheLookups.WithLabelValues(rec.ApiId, st.Cache).Inc()
+	}
+	switch rec.LastErrorReason {
+	case policy.ReasonRateLimitExceeded:
+		g.metrics.Rejections.WithLabelValues(rec.ApiId, "rate-limit").Inc()
+	case policy.ReasonQuotaExceeded:
+		g.metrics.Rejections.WithLabelValues(rec.ApiId, "quota").Inc()
+	case "ConcurrencyLimitExceeded":
+		g.metrics.Rejections.WithLabelValues(rec.ApiId, "limit-concurrency").Inc()
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/apimgw/apimgw/internal/expr"
+	"github.com/apimgw/apimgw/internal/store"
 )
 
 // Section names as APIM reports them in context.LastError.Section.
@@ -78,6 +79,10 @@ type Services struct {
 	// Loggers are log-to-eventhub sinks by logger-id; each write is one
 	// message and must be safe for concurrent use.
 	Loggers map[string]io.Writer
+	// Store holds rate-limit and quota counters and the value cache.
+	Store store.Store
+	// Responses is the response cache (cache-lookup / cache-store) on Store.
+	Responses *store.ResponseCache
 	// Token returns an access token for authentication-managed-identity
 	// (the local equivalent of an Azure managed identity).
 	Token func(ctx context.Context, resource, clientID string) (string, error)
@@ -135,10 +140,29 @@ type State struct {
 	// backendResp is the live response whose body is still streaming.
 	backendResp *http.Response
 	backendBody *expr.Body
+	// fill is the response cache entry this request fills (cache-lookup
+	// miss → cache-store).
+	fill *cacheFill
+	// deferred run after the response was sent.
+	deferred []func(respBytes int64)
 	// reqBody and reqBodyLen are the client's body as received and its
 	// declared length (-1 unknown), to forward it without buffering.
 	reqBody    *expr.Body
 	reqBodyLen int64
+}
+
+// Defer registers f to run once the response has been sent, with the
+// number of response body bytes written (counting that depends on the
+// outcome: increment-condition, bandwidth quotas, cache fills).
+func (st *State) Defer(f func(respBytes int64)) { st.deferred = append(st.deferred, f) }
+
+// Finish runs the deferred functions; the gateway calls it after writing
+// the response.
+func (st *State) Finish(respBytes int64) {
+	for _, f := range st.deferred {
+		f(respBytes)
+	}
+	st.deferred = nil
 }
 
 // SetRequestBody installs the client's request body (nil for none) with its
@@ -186,7 +210,7 @@ func (st *State) ResponseBodyLen() int64 {
 
 // NewState prepares a State for one request.
 func NewState(ctx context.Context, env *Env) *State {
-	return &State{Ctx: ctx, Env: env, Cache: "none"}
+	return &State{Ctx: ctx, Env: env, Cache: "none", X: expr.Context{Variables: expr.Variables{}}}
 }
 
 // LastError returns the last error raised, or nil.

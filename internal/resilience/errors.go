@@ -28,6 +28,35 @@ const (
 	ReasonBackendUnavailable = "BackendUnavailable"
 )
 
+// LastError messages, worded as APIM (and the .NET stack under it) words
+// them; the same wording as the outbound transport's.
+const (
+	msgUnableToConnect = "Unable to connect to the remote server"
+	msgClosed          = "The underlying connection was closed: The connection was closed unexpectedly."
+	msgTimeout         = "Request to the backend service timed out"
+	msgCanceled        = "The operation was canceled."
+)
+
+// ReasonedError is implemented by errors that already carry APIM's
+// LastError reason and message (the outbound transport's errors); Classify
+// keeps their wording.
+type ReasonedError interface {
+	error
+	APIMReason() (reason, message string)
+}
+
+func statusForReason(reason string) int {
+	switch reason {
+	case ReasonTimeout:
+		return http.StatusGatewayTimeout
+	case ReasonClientConnectionFailure:
+		return 499
+	case ReasonCircuitBreakerOpen, ReasonBackendUnavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusBadGateway
+}
+
 // Failure is a backend call failure translated to APIM's vocabulary: the
 // context.LastError reason and message, and the status the gateway answers
 // when no on-error section handles it.
@@ -46,6 +75,8 @@ func Classify(clientCtx context.Context, err error) Failure {
 	var pool *PoolUnavailableError
 	var limit *LimitError
 	var timeout *TimeoutError
+	var reasoned ReasonedError
+	var opErr *net.OpError
 	var netErr net.Error
 	switch {
 	case err == nil:
@@ -57,14 +88,19 @@ func Classify(clientCtx context.Context, err error) Failure {
 	case errors.As(err, &limit):
 		return Failure{Reason: ReasonConcurrencyLimitExceeded, Message: limit.Error(), StatusCode: limit.StatusCode()}
 	case clientCtx != nil && clientCtx.Err() != nil:
-		return Failure{Reason: ReasonClientConnectionFailure, Message: "The client closed the connection before the backend answered", StatusCode: 499}
+		return Failure{Reason: ReasonClientConnectionFailure, Message: msgCanceled, StatusCode: 499}
 	case errors.As(err, &timeout):
-		return Failure{Reason: ReasonTimeout, Message: timeout.Error(), StatusCode: http.StatusGatewayTimeout}
+		return Failure{Reason: ReasonTimeout, Message: msgTimeout, StatusCode: http.StatusGatewayTimeout}
+	case errors.As(err, &reasoned):
+		reason, msg := reasoned.APIMReason()
+		return Failure{Reason: reason, Message: msg, StatusCode: statusForReason(reason)}
+	case errors.Is(err, syscall.ECONNREFUSED), errors.As(err, &opErr) && opErr.Op == "dial":
+		// A connect that fails or times out is a connection failure in
+		// APIM, not a Timeout: it is the SNAT-exhaustion symptom.
+		return Failure{Reason: ReasonBackendConnectionFailure, Message: msgUnableToConnect, StatusCode: http.StatusBadGateway}
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
-		return Failure{Reason: ReasonTimeout, Message: "Request to the backend service timed out: " + err.Error(), StatusCode: http.StatusGatewayTimeout}
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return Failure{Reason: ReasonBackendConnectionFailure, Message: "Unable to connect to the remote server", StatusCode: http.StatusBadGateway}
+		return Failure{Reason: ReasonTimeout, Message: msgTimeout, StatusCode: http.StatusGatewayTimeout}
 	default:
-		return Failure{Reason: ReasonBackendConnectionFailure, Message: "The underlying connection was closed: " + err.Error(), StatusCode: http.StatusBadGateway}
+		return Failure{Reason: ReasonBackendConnectionFailure, Message: msgClosed, StatusCode: http.StatusBadGateway}
 	}
 }

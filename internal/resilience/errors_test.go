@@ -173,3 +173,40 @@ func TestForwardWithFakeClock(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+type reasonedErr struct{ reason, msg string }
+
+func (e reasonedErr) Error() string                { return e.reason + ": " + e.msg }
+func (e reasonedErr) APIMReason() (string, string) { return e.reason, e.msg }
+
+func TestClassifyKeepsTransportWording(t *testing.T) {
+	tests := []struct {
+		name       string
+		err        error
+		wantReason string
+		wantMsg    string
+		wantStatus int
+	}{
+		{"reasoned connection failure", fmt.Errorf("forward: %w", reasonedErr{ReasonBackendConnectionFailure, "Unable to connect to the remote server"}),
+			ReasonBackendConnectionFailure, "Unable to connect to the remote server", 502},
+		{"reasoned timeout", reasonedErr{ReasonTimeout, "Request to the backend service timed out"}, ReasonTimeout, "Request to the backend service timed out", 504},
+		{"dial timeout is a connection failure", &net.OpError{Op: "dial", Net: "tcp", Err: timeoutNetErr{}},
+			ReasonBackendConnectionFailure, "Unable to connect to the remote server", 502},
+		{"read timeout is a timeout", &net.OpError{Op: "read", Net: "tcp", Err: timeoutNetErr{}}, ReasonTimeout, "Request to the backend service timed out", 504},
+		{"forward timeout", &TimeoutError{After: time.Second}, ReasonTimeout, "Request to the backend service timed out", 504},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := Classify(context.Background(), tc.err)
+			if f.Reason != tc.wantReason || f.Message != tc.wantMsg || f.StatusCode != tc.wantStatus {
+				t.Fatalf("Classify = %+v, want %s / %q / %d", f, tc.wantReason, tc.wantMsg, tc.wantStatus)
+			}
+		})
+	}
+}
+
+type timeoutNetErr struct{}
+
+func (timeoutNetErr) Error() string   { return "i/o timeout" }
+func (timeoutNetErr) Timeout() bool   { return true }
+func (timeoutNetErr) Temporary() bool { return true }

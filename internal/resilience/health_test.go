@@ -3,6 +3,7 @@ package resilience
 import (
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -184,6 +185,7 @@ func TestHealthCheckerAddAndClose(t *testing.T) {
 	srv := newFaultServer(t, sw.serve)
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
+	before := runtime.NumGoroutine()
 	hc := NewHealthChecker(tr, nil, nil, nil)
 	tests := []struct {
 		name, id, url string
@@ -219,6 +221,10 @@ func TestHealthCheckerAddAndClose(t *testing.T) {
 	time.Sleep(60 * time.Millisecond)
 	if srv.hits.Load() != n {
 		t.Fatal("probes continued after Close")
+	}
+	tr.CloseIdleConnections()
+	if waitFor(2*time.Second, func() bool { return runtime.NumGoroutine() <= before }) > 2*time.Second {
+		t.Fatalf("goroutines: %d after Close, %d before the checker: leaked probe loops", runtime.NumGoroutine(), before)
 	}
 	if err := hc.Add("after", srv.URL, ProbeOptions{Path: "/h"}); err == nil || !strings.Contains(err.Error(), "closed") {
 		t.Fatalf("Add after Close = %v, want closed error", err)

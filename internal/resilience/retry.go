@@ -82,13 +82,15 @@ func (o RetryOptions) Wait(n int, rnd *rand.Rand) time.Duration {
 	if o.MaxInterval > 0 && w > float64(o.MaxInterval) {
 		w = float64(o.MaxInterval)
 	}
-	if w > float64(math.MaxInt64) {
-		w = float64(math.MaxInt64)
+	// float64(math.MaxInt64) rounds up to 2^63, which does not convert back.
+	d := time.Duration(math.MaxInt64)
+	if w < float64(math.MaxInt64) {
+		d = time.Duration(w)
 	}
 	if o.Jitter {
-		w *= float64Of(rnd)
+		d = time.Duration(float64(d) * float64Of(rnd))
 	}
-	return time.Duration(w)
+	return d
 }
 
 func float64Of(rnd *rand.Rand) float64 {

@@ -3,6 +3,7 @@ package resilience
 import (
 	"context"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"sync"
@@ -52,6 +53,9 @@ func TestRetryWaitSchedules(t *testing.T) {
 			[]time.Duration{0, 2 * s, 4 * s}},
 		{"zero interval", RetryOptions{Count: 2}, []time.Duration{0, 0}},
 		{"fixed capped", RetryOptions{Count: 1, Interval: 5 * s, MaxInterval: 5 * s}, []time.Duration{5 * s}},
+		{"huge interval does not overflow", RetryOptions{Count: 1, Interval: math.MaxInt64}, []time.Duration{math.MaxInt64}},
+		{"huge exponential does not overflow", RetryOptions{Count: 50, Interval: s, Delta: math.MaxInt64, MaxInterval: math.MaxInt64},
+			[]time.Duration{s, math.MaxInt64, math.MaxInt64}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -360,4 +364,24 @@ func TestRetryRunWithFaultyBackends(t *testing.T) {
 			}
 		})
 	}
+}
+
+func FuzzRetryWait(f *testing.F) {
+	f.Add(3, int64(time.Second), int64(0), int64(0), false, false, uint64(1))
+	f.Add(50, int64(10*time.Second), int64(100*time.Second), int64(10*time.Second), true, true, uint64(7))
+	f.Add(1, int64(math.MaxInt64), int64(0), int64(0), false, false, uint64(1)) // once overflowed to a negative wait
+	f.Fuzz(func(t *testing.T, n int, interval, maxInterval, delta int64, fast, jitter bool, seed uint64) {
+		o := RetryOptions{Count: MaxRetryCount, Interval: time.Duration(interval), MaxInterval: time.Duration(maxInterval),
+			Delta: time.Duration(delta), FirstFastRetry: fast, Jitter: jitter}
+		if o.Validate() != nil {
+			return
+		}
+		w := o.Wait(n, rand.New(rand.NewPCG(seed, seed)))
+		if w < 0 {
+			t.Fatalf("Wait(%d) = %v for %+v: negative", n, w, o)
+		}
+		if o.MaxInterval > 0 && w > o.MaxInterval {
+			t.Fatalf("Wait(%d) = %v exceeds max-interval for %+v", n, w, o)
+		}
+	})
 }

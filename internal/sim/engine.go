@@ -23,24 +23,42 @@ const (
 
 // chooseStep picks the time step: a tenth of the mean latency (so a call's
 // duration is resolved), between 1 ms and 1 s, but coarse enough to keep the
-// run within maxSteps and every delay ring within maxRingSlots.
+// run within maxSteps and every delay ring within maxRingSlots. It is
+// snapped to a round value that divides the series interval, so the
+// series' points fall on round times.
 func chooseStep(s *Scenario) time.Duration {
 	if s.Step > 0 {
 		return s.Step
 	}
-	dt := min(max(meanLatency(s)/10, time.Millisecond), time.Second)
+	want := min(max(meanLatency(s)/10, time.Millisecond), time.Second)
 	classes := time.Duration(s.Retries + 1)
-	floor := []time.Duration{
+	floor := time.Duration(0)
+	for _, f := range []time.Duration{
 		s.Duration / maxSteps,
 		(s.Timeout + s.Reclaim) / maxRingSlots,
 		s.Timeout * classes / maxRingSlots,
 		s.RetryInterval * classes / maxRingSlots,
 		s.BreakerInterval / maxRingSlots,
+		s.IdleTimeout / maxRingSlots,
+	} {
+		floor = max(floor, f+1)
 	}
-	for _, f := range floor {
-		dt = max(dt, f+1)
+	target := max(want, floor)
+	var best time.Duration
+	for _, ms := range [...]time.Duration{1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000} {
+		v := ms * time.Millisecond
+		switch {
+		case v < floor:
+		case v <= target:
+			best = v // the largest round step not above the target
+		case best == 0:
+			return v // the smallest round step above the floor
+		}
 	}
-	return dt.Round(time.Microsecond)
+	if best == 0 {
+		return target
+	}
+	return best
 }
 
 // geometry says how the traffic splits into lanes: a lane is one

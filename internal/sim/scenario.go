@@ -182,8 +182,8 @@ func (s *Scenario) Validate() error {
 		return fieldErr("reclaim", "must be between 0 and 1h, got %s", s.Reclaim)
 	case s.MaxConns < 0:
 		return fieldErr("max-conns", "must not be negative, got %d", s.MaxConns)
-	case s.IdleTimeout < 0:
-		return fieldErr("idle-timeout", "must not be negative, got %s", s.IdleTimeout)
+	case s.IdleTimeout < 0 || s.IdleTimeout > 2*time.Hour:
+		return fieldErr("idle-timeout", "must be between 0 and 2h, got %s", s.IdleTimeout)
 	case s.BackendIPs < 1 || s.BackendIPs > 1000:
 		return fieldErr("backend-ips", "must be between 1 and 1000, got %d", s.BackendIPs)
 	case s.NATGatewayIPs < 0 || s.NATGatewayIPs > 16:

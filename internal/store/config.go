@@ -145,9 +145,9 @@ func New(cfg Config, reg prometheus.Registerer, log *slog.Logger) (Store, error)
 	m := newMetrics(reg)
 	switch cfg.Type {
 	case TypeRedis:
-		return newFailover(cfg, m, log, time.Now)
+		return newFailover(cfg, m, log, realClock())
 	default:
-		mem, err := newMemory(cfg.Memory, time.Now, m.counterEvictions.Inc)
+		mem, err := newMemory(cfg.Memory, realClock(), m.counterEvictions.Inc)
 		if err != nil {
 			return nil, err
 		}

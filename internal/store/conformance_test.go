@@ -28,14 +28,14 @@ func implementations(t *testing.T) []struct {
 			return s
 		}},
 		{"redis", func(t *testing.T) Store {
-			s, err := NewRedis(RedisConfig{Addr: redisAddr(t)})
+			s, err := NewRedis(RedisConfig{Addr: redisAddr(t), Timeout: 3 * time.Second})
 			if err != nil {
 				t.Fatalf("NewRedis: %v", err)
 			}
 			return s
 		}},
 		{"redis-failover", func(t *testing.T) Store {
-			s, err := New(Config{Type: TypeRedis, Redis: RedisConfig{Addr: redisAddr(t)}}, prometheus.NewRegistry(), nil)
+			s, err := New(Config{Type: TypeRedis, Redis: RedisConfig{Addr: redisAddr(t), Timeout: 3 * time.Second}}, prometheus.NewRegistry(), nil)
 			if err != nil {
 				t.Fatalf("New redis: %v", err)
 			}

@@ -33,13 +33,13 @@ type failover struct {
 	closeOnce sync.Once
 }
 
-func newFailover(cfg Config, m *metrics, log *slog.Logger, now func() time.Time) (*failover, error) {
+func newFailover(cfg Config, m *metrics, log *slog.Logger, clk clock) (*failover, error) {
 	rc := cfg.Redis.withDefaults()
 	remote, err := NewRedis(rc)
 	if err != nil {
 		return nil, err
 	}
-	local, err := newMemory(cfg.Memory, now, m.counterEvictions.Inc)
+	local, err := newMemory(cfg.Memory, clk, m.counterEvictions.Inc)
 	if err != nil {
 		_ = remote.Close()
 		return nil, err

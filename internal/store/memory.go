@@ -24,7 +24,7 @@ const (
 // bounded by bytes with per-entry TTL and frequency-aware eviction (otter).
 // Its state belongs to one process; replicas do not share it.
 type Memory struct {
-	now       func() time.Time
+	clk       clock
 	seed      maphash.Seed
 	shards    [memoryShards]counterShard
 	perShard  int
@@ -66,10 +66,29 @@ type cacheEntry struct {
 // NewMemory returns a Memory store sized by cfg. It starts one goroutine that
 // drops expired counters; Close stops it.
 func NewMemory(cfg MemoryConfig) (*Memory, error) {
-	return newMemory(cfg, time.Now, nil)
+	return newMemory(cfg, realClock(), nil)
 }
 
-func newMemory(cfg MemoryConfig, now func() time.Time, onEvict func()) (*Memory, error) {
+// clock is the memory store's time source: wall time for quota periods,
+// which are aligned to calendar instants, and a cheaper monotonic
+// millisecond count for sliding windows, which only measure elapsed time
+// (and so are immune to wall-clock steps).
+type clock struct {
+	wall   func() time.Time
+	monoMs func() int64
+}
+
+// realClock anchors the monotonic count to the wall clock at creation.
+func realClock() clock {
+	base := time.Now()
+	baseMs := base.UnixMilli()
+	return clock{
+		wall:   time.Now,
+		monoMs: func() int64 { return baseMs + time.Since(base).Milliseconds() },
+	}
+}
+
+func newMemory(cfg MemoryConfig, clk clock, onEvict func()) (*Memory, error) {
 	cfg = cfg.withDefaults()
 	if cfg.MaxBytes <= 0 || cfg.MaxCounters <= 0 {
 		return nil, fmt.Errorf("memory store: maxBytes %d and maxCounters %d must be positive", cfg.MaxBytes, cfg.MaxCounters)
@@ -90,7 +109,7 @@ func newMemory(cfg MemoryConfig, now func() time.Time, onEvict func()) (*Memory,
 		onEvict = func() {}
 	}
 	m := &Memory{
-		now:      now,
+		clk:      clk,
 		seed:     maphash.MakeSeed(),
 		perShard: max(cfg.MaxCounters/memoryShards, 1),
 		cache:    c,
@@ -124,7 +143,7 @@ func (m *Memory) rate(key string, spec RateSpec, n int64, count bool) (RateDecis
 	if err := spec.validate(n); err != nil {
 		return RateDecision{}, err
 	}
-	nowMs := m.now().UnixMilli()
+	nowMs := m.clk.monoMs()
 	s := m.shard(key)
 	k := rateKey{key: key, period: spec.Period}
 	s.mu.Lock()
@@ -137,7 +156,7 @@ func (m *Memory) rate(key string, spec RateSpec, n int64, count bool) (RateDecis
 			return RateDecision{Allowed: spec.Limit >= 1, Limit: spec.Limit, Remaining: spec.Limit,
 				RetryAfter: rateRefusedWait(spec)}, nil
 		}
-		m.makeRoom(s, nowMs)
+		m.makeRoom(s)
 		w = newWindow(spec)
 		s.rates[k] = w
 	}
@@ -169,14 +188,13 @@ func (m *Memory) quota(key string, spec QuotaSpec, calls, bytes int64, count boo
 	if err := spec.validate(calls, bytes); err != nil {
 		return QuotaDecision{}, err
 	}
-	nowMs := m.now().UnixMilli()
-	idx, renewMs := quotaPeriod(spec, nowMs)
+	idx, renewMs := quotaPeriod(spec, m.clk.wall().UnixMilli())
 	s := m.shard(key)
 	k := quotaKey{key: key, period: spec.Period, start: spec.FirstPeriodStart.UnixMilli()}
 	s.mu.Lock()
 	q, ok := s.quotas[k]
 	if !ok {
-		m.makeRoom(s, nowMs)
+		m.makeRoom(s)
 		q = &quotaCounter{period: idx}
 		s.quotas[k] = q
 	}
@@ -194,11 +212,11 @@ func (m *Memory) quota(key string, spec QuotaSpec, calls, bytes int64, count boo
 // still full it evicts one live counter (which forgets that key's usage),
 // because refusing traffic for unseen keys would let anyone who can mint
 // keys deny service to everyone.
-func (m *Memory) makeRoom(s *counterShard, nowMs int64) {
+func (m *Memory) makeRoom(s *counterShard) {
 	if len(s.rates)+len(s.quotas) < m.perShard {
 		return
 	}
-	sweepShard(s, nowMs)
+	sweepShard(s, m.clk.monoMs(), m.clk.wall().UnixMilli())
 	if len(s.rates)+len(s.quotas) < m.perShard {
 		return
 	}
@@ -216,9 +234,9 @@ func (m *Memory) makeRoom(s *counterShard, nowMs int64) {
 
 // sweepShard drops counters that no longer hold anything: windows whose
 // calls have all left the window and quotas whose period has ended.
-func sweepShard(s *counterShard, nowMs int64) {
+func sweepShard(s *counterShard, monoMs, wallMs int64) {
 	for k, w := range s.rates {
-		w.expire(nowMs)
+		w.expire(monoMs)
 		if w.total == 0 {
 			delete(s.rates, k)
 		}
@@ -228,7 +246,7 @@ func sweepShard(s *counterShard, nowMs int64) {
 			continue // lifetime quotas never expire
 		}
 		p := k.period.Milliseconds()
-		if floorDiv(nowMs-k.start, p) != q.period {
+		if floorDiv(wallMs-k.start, p) != q.period {
 			delete(s.quotas, k)
 		}
 	}
@@ -249,11 +267,11 @@ func (m *Memory) sweepLoop() {
 }
 
 func (m *Memory) sweep() {
-	nowMs := m.now().UnixMilli()
+	monoMs, wallMs := m.clk.monoMs(), m.clk.wall().UnixMilli()
 	for i := range m.shards {
 		s := &m.shards[i]
 		s.mu.Lock()
-		sweepShard(s, nowMs)
+		sweepShard(s, monoMs, wallMs)
 		s.mu.Unlock()
 	}
 }

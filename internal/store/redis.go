@@ -155,6 +155,7 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 		// A failed command is not retried: the caller falls back at once
 		// instead of waiting through retries on a Redis that is down.
 		MaxRetries:      -1,
+		DialerRetries:   1, // one dial attempt, bounded by DialTimeout
 		DisableIdentity: true,
 	})
 	return &Redis{client: c}, nil

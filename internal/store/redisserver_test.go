@@ -26,7 +26,7 @@ type redisServer struct {
 // redisAddr returns the address of a Redis for the test: APIMGW_TEST_REDIS
 // when set, otherwise a redis-server started for this test. It skips the
 // test only when neither exists.
-func redisAddr(t *testing.T) string {
+func redisAddr(t testing.TB) string {
 	t.Helper()
 	if addr := os.Getenv("APIMGW_TEST_REDIS"); addr != "" {
 		return addr
@@ -36,7 +36,7 @@ func redisAddr(t *testing.T) string {
 
 // startRedis starts a redis-server owned by the test (needed by tests that
 // kill and restart it). It skips the test when redis-server is not on PATH.
-func startRedis(t *testing.T) *redisServer {
+func startRedis(t testing.TB) *redisServer {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Skip("redis-server not found on PATH and APIMGW_TEST_REDIS unset: install redis-server (apt-get install redis-server) to run the Redis tests")
@@ -53,7 +53,7 @@ func startRedis(t *testing.T) *redisServer {
 	return s
 }
 
-func (s *redisServer) start(t *testing.T) {
+func (s *redisServer) start(t testing.TB) {
 	t.Helper()
 	s.cmd = exec.Command("redis-server",
 		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
@@ -66,7 +66,7 @@ func (s *redisServer) start(t *testing.T) {
 		_ = cmd.Wait()
 		close(done)
 	}(s.cmd, s.wait)
-	c := redis.NewClient(&redis.Options{Addr: s.addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	c := redis.NewClient(&redis.Options{Addr: s.addr, MaxRetries: -1, DialerRetries: 1, DialTimeout: 200 * time.Millisecond})
 	defer c.Close()
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -32,7 +32,7 @@ type Scenario struct {
 
 // Names lists the scenarios Generate knows, one per cause plus variants.
 var Names = []string{
-	"healthy", "snat-exhaustion", "snat-enforce", "backend-errors", "backend-down",
+	"healthy", "snat-exhaustion", "snat-enforce", "mixed", "backend-errors", "backend-down",
 	"backend-timeouts", "client-disconnects", "throttling", "circuit-open",
 }
 
@@ -53,19 +53,20 @@ func Generate(name string, seed uint64) (*Scenario, error) {
 	at := func(min int) time.Time { return Epoch.Add(time.Duration(min) * time.Minute) }
 	switch name {
 	case "healthy":
-		g.traffic(60, func(t time.Time) float64 { return 5 }, g.ok(ordersURL, 120))
+		g.traffic(60, func(t time.Time) float64 { return 2 }, g.ok(ordersURL, 120))
 		g.traffic(60, func(t time.Time) float64 { return 1 }, g.ok(catalogURL, 40))
 	case "snat-exhaustion":
 		// Keep-alive off: every call opens a connection that holds a SNAT
 		// port for its lifetime plus 4 minutes. Load and latency rise at
-		// 08:20–08:40; the 1,024-port budget runs out.
-		ledger := &portLedger{budget: 1024, reclaim: 240 * time.Second}
+		// 08:20–08:40 and the port budget (512 here, a small instance) runs
+		// out; other destinations are unaffected.
+		ledger := &portLedger{budget: 512, reclaim: 240 * time.Second}
 		peak := func(t time.Time) bool { return !t.Before(at(20)) && t.Before(at(40)) }
 		g.traffic(70, func(t time.Time) float64 {
 			if peak(t) {
-				return 12
+				return 6
 			}
-			return 3
+			return 1.5
 		}, func(t time.Time, r *logs.Record) {
 			lat := 150.0
 			if peak(t) {
@@ -73,8 +74,30 @@ func Generate(name string, seed uint64) (*Scenario, error) {
 			}
 			g.snatCall(t, r, ordersURL, lat, ledger, "Unable to connect to the remote server")
 		})
-		g.traffic(70, func(t time.Time) float64 { return 1 }, g.ok(catalogURL, 40))
+		g.traffic(70, func(t time.Time) float64 { return 0.5 }, g.ok(catalogURL, 40))
 		s.Labels = ledger.labels(CauseSNAT, ordersURL)
+		s.Verdict = CauseSNAT
+	case "mixed":
+		// SNAT exhaustion at 08:20–08:40 and, later, a smaller burst of
+		// throttling: two incidents, the verdict is the dominant cause.
+		ledger := &portLedger{budget: 512, reclaim: 240 * time.Second}
+		peak := func(t time.Time) bool { return inSpan(t, at(20), at(40)) }
+		g.traffic(70, func(t time.Time) float64 {
+			if peak(t) {
+				return 6
+			}
+			return 1.5
+		}, func(t time.Time, r *logs.Record) {
+			lat := 150.0
+			if peak(t) {
+				lat = 900
+			}
+			g.snatCall(t, r, ordersURL, lat, ledger, "Unable to connect to the remote server")
+			if inSpan(t, at(55), at(60)) && g.rng.Float64() < 0.3 {
+				throttle(r)
+			}
+		})
+		s.Labels = append(ledger.labels(CauseSNAT, ordersURL), Label{CauseThrottling, at(55), at(60), ""})
 		s.Verdict = CauseSNAT
 	case "snat-enforce":
 		// What apimgw itself logs with keepAlive: false and
@@ -86,7 +109,7 @@ func Generate(name string, seed uint64) (*Scenario, error) {
 		s.Labels = ledger.labels(CauseSNAT, gatewayURL)
 		s.Verdict = CauseSNAT
 	case "backend-errors":
-		g.traffic(60, func(t time.Time) float64 { return 5 }, func(t time.Time, r *logs.Record) {
+		g.traffic(60, func(t time.Time) float64 { return 2 }, func(t time.Time, r *logs.Record) {
 			g.ok(ordersURL, 120)(t, r)
 			if inSpan(t, at(30), at(40)) && g.rng.Float64() < 0.3 {
 				r.BackendResponseCode, r.ResponseCode, r.IsRequestSuccess = 500, 500, false
@@ -96,7 +119,7 @@ func Generate(name string, seed uint64) (*Scenario, error) {
 	case "backend-down":
 		// Connection refused for ten minutes: every call fails, no rise
 		// in load: the backend is down, not the ports.
-		g.traffic(60, func(t time.Time) float64 { return 5 }, func(t time.Time, r *logs.Record) {
+		g.traffic(60, func(t time.Time) float64 { return 2 }, func(t time.Time, r *logs.Record) {
 			g.ok(ordersURL, 120)(t, r)
 			if inSpan(t, at(30), at(40)) {
 				connFailure(r, "No connection could be made because the target machine actively refused it")
@@ -105,7 +128,7 @@ func Generate(name string, seed uint64) (*Scenario, error) {
 		s.Labels = []Label{{CauseBackendErrors, at(30), at(40), ordersURL}}
 		s.Verdict = CauseBackendErrors
 	case "backend-timeouts":
-		g.traffic(60, func(t time.Time) float64 { return 5 }, func(t time.Time, r *logs.Record) {
+		g.traffic(60, func(t time.Time) float64 { return 2 }, func(t time.Time, r *logs.Record) {
 			g.ok(ordersURL, 120)(t, r)
 			if inSpan(t, at(15), at(25)) && g.rng.Float64() < 0.2 {
 				r.ResponseCode, r.BackendResponseCode, r.IsRequestSuccess = 504, 0, false
@@ -115,7 +138,7 @@ func Generate(name string, seed uint64) (*Scenario, error) {
 		})
 		s.Labels = []Label{{CauseBackendTimeouts, at(15), at(25), ordersURL}}
 	case "client-disconnects":
-		g.traffic(60, func(t time.Time) float64 { return 5 }, func(t time.Time, r *logs.Record) {
+		g.traffic(60, func(t time.Time) float64 { return 2 }, func(t time.Time, r *logs.Record) {
 			g.ok(ordersURL, 120)(t, r)
 			if inSpan(t, at(40), at(50)) && g.rng.Float64() < 0.25 {
 				r.ResponseCode, r.IsRequestSuccess = 0, false
@@ -126,23 +149,20 @@ func Generate(name string, seed uint64) (*Scenario, error) {
 	case "throttling":
 		g.traffic(60, func(t time.Time) float64 {
 			if inSpan(t, at(10), at(20)) {
-				return 10
+				return 4
 			}
-			return 5
+			return 2
 		}, func(t time.Time, r *logs.Record) {
 			g.ok(ordersURL, 120)(t, r)
 			if inSpan(t, at(10), at(20)) && g.rng.Float64() < 0.4 {
-				*r = logs.Record{TimeGenerated: r.TimeGenerated, CorrelationId: r.CorrelationId, Method: r.Method,
-					Url: r.Url, ResponseCode: 429, ResponseSize: 84, ClientTime: 1, TotalTime: 1, Cache: logs.CacheNone,
-					CallerIpAddress: r.CallerIpAddress, ApiId: "orders", OperationId: "get-order"}
-				setError(r, "rate-limit", "RateLimitExceeded", "Rate limit is exceeded. Try again in 12 seconds.", "inbound")
+				throttle(r)
 			}
 		})
 		s.Labels = []Label{{CauseThrottling, at(10), at(20), ""}}
 	case "circuit-open":
 		// A short burst of 5xx trips the breaker, which then answers 503
 		// without calling the backend for much longer (several trips).
-		g.traffic(60, func(t time.Time) float64 { return 5 }, func(t time.Time, r *logs.Record) {
+		g.traffic(60, func(t time.Time) float64 { return 2 }, func(t time.Time, r *logs.Record) {
 			g.ok(ordersURL, 120)(t, r)
 			switch {
 			case inSpan(t, at(20), at(21)) && g.rng.Float64() < 0.5:
@@ -237,6 +257,14 @@ func (g *gen) snatCall(t time.Time, r *logs.Record, base string, ms float64, l *
 	}
 }
 
+// throttle turns r into the gateway's own 429 from rate-limit.
+func throttle(r *logs.Record) {
+	*r = logs.Record{TimeGenerated: r.TimeGenerated, CorrelationId: r.CorrelationId, Method: r.Method,
+		Url: r.Url, ResponseCode: 429, ResponseSize: 84, ClientTime: 1, TotalTime: 1, Cache: logs.CacheNone,
+		CallerIpAddress: r.CallerIpAddress, ApiId: "orders", OperationId: "get-order"}
+	setError(r, "rate-limit", "RateLimitExceeded", "Rate limit is exceeded. Try again in 12 seconds.", "inbound")
+}
+
 func connFailure(r *logs.Record, msg string) {
 	r.ResponseCode, r.BackendResponseCode, r.IsRequestSuccess = 502, 0, false
 	r.BackendTime, r.TotalTime, r.ResponseSize = 0, 3, 96
@@ -255,25 +283,55 @@ func inSpan(t, from, to time.Time) bool { return !t.Before(from) && t.Before(to)
 type portLedger struct {
 	budget  int
 	reclaim time.Duration
-	release []time.Time // min-heap would do; calls arrive in time order
+	release []time.Time // min-heap of the times held ports come back
 	fails   []time.Time
 }
 
 func (l *portLedger) take(t time.Time, life time.Duration) bool {
-	// Drop ports whose reclaim has passed.
-	kept := l.release[:0]
-	for _, r := range l.release {
-		if r.After(t) {
-			kept = append(kept, r)
-		}
+	for len(l.release) > 0 && !l.release[0].After(t) {
+		l.pop()
 	}
-	l.release = kept
 	if len(l.release) >= l.budget {
 		l.fails = append(l.fails, t)
 		return false
 	}
-	l.release = append(l.release, t.Add(life+l.reclaim))
+	l.push(t.Add(life + l.reclaim))
 	return true
+}
+
+func (l *portLedger) push(v time.Time) {
+	h := append(l.release, v)
+	for i := len(h) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !h[i].Before(h[p]) {
+			break
+		}
+		h[i], h[p] = h[p], h[i]
+		i = p
+	}
+	l.release = h
+}
+
+func (l *portLedger) pop() {
+	h := l.release
+	n := len(h) - 1
+	h[0] = h[n]
+	h = h[:n]
+	for i := 0; ; {
+		c := 2*i + 1
+		if c >= n {
+			break
+		}
+		if c+1 < n && h[c+1].Before(h[c]) {
+			c++
+		}
+		if !h[c].Before(h[i]) {
+			break
+		}
+		h[i], h[c] = h[c], h[i]
+		i = c
+	}
+	l.release = h
 }
 
 // labels turns the failure times into incident labels: one span from the

@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# Benchmark apimgw against nginx (upstream keep-alive on, and off: nginx's
+# default) and HAProxy, in front of the same connection-counting backend,
+# alternating proxies in one run. Prints, per proxy and round: requests/s,
+# p50 and p99 latency, backend connections opened, TIME_WAIT sockets.
+#
+# Usage: bench/run.sh [-d 10s] [-c 64] [-r ROUNDS] [-p "apimgw nginx-ka nginx haproxy"]
+# Loopback only. Installs wrk, nginx and haproxy with apt-get when missing.
+set -euo pipefail
+
+DURATION=10s
+CONNS=64
+ROUNDS=2
+PROXIES="apimgw nginx-ka nginx haproxy"
+while getopts "d:c:r:p:" opt; do
+	case $opt in
+	d) DURATION=$OPTARG ;;
+	c) CONNS=$OPTARG ;;
+	r) ROUNDS=$OPTARG ;;
+	p) PROXIES=$OPTARG ;;
+	*) echo "usage: $0 [-d duration] [-c connections] [-r rounds] [-p proxies]" >&2; exit 2 ;;
+	esac
+done
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+WORK=$(mktemp -d /tmp/apimgw-bench.XXXXXX)
+BACKEND_PORT=9001
+declare -A PORT=([apimgw]=8081 [nginx-ka]=8082 [nginx]=8083 [haproxy]=8084 [miniproxy]=8085)
+PIDS=()
+
+cleanup() {
+	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+need() {
+	local missing=()
+	command -v wrk >/dev/null || missing+=(wrk)
+	command -v nginx >/dev/null || missing+=(nginx-light)
+	command -v haproxy >/dev/null || missing+=(haproxy)
+	command -v ss >/dev/null || missing+=(iproute2)
+	command -v curl >/dev/null || missing+=(curl)
+	if ((${#missing[@]})); then
+		echo "installing ${missing[*]}" >&2
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+	fi
+}
+
+wait_port() {
+	for _ in $(seq 1 100); do
+		if curl -s -o /dev/null "http://127.0.0.1:$1/"; then return 0; fi
+		sleep 0.1
+	done
+	echo "nothing answers on port $1" >&2
+	return 1
+}
+
+start_backend() {
+	go build -o "$WORK/backend" "$ROOT/bench/backend"
+	"$WORK/backend" -listen 127.0.0.1:$BACKEND_PORT >"$WORK/backend.log" 2>&1 &
+	PIDS+=($!)
+	wait_port $BACKEND_PORT
+}
+
+start_apimgw() {
+	if go build -o "$WORK/apimgw" "$ROOT/cmd/apimgw" 2>"$WORK/apimgw-build.log"; then
+		sed -e "s/127.0.0.1:8081/127.0.0.1:${PORT[apimgw]}/" -e "s/127.0.0.1:9001/127.0.0.1:$BACKEND_PORT/" \
+			"$ROOT/bench/apimgw.yaml" >"$WORK/apimgw.yaml"
+		GOMAXPROCS=${APIMGW_GOMAXPROCS:-2} "$WORK/apimgw" serve -c "$WORK/apimgw.yaml" >"$WORK/apimgw.log" 2>&1 &
+		PIDS+=($!)
+		wait_port "${PORT[apimgw]}"
+	else
+		echo "cmd/apimgw does not build (see $WORK/apimgw-build.log): skipping apimgw" >&2
+		PROXIES=${PROXIES//apimgw/}
+	fi
+}
+
+start_miniproxy() {
+	go build -o "$WORK/miniproxy" "$ROOT/bench/miniproxy"
+	"$WORK/miniproxy" -listen 127.0.0.1:${PORT[miniproxy]} -backend http://127.0.0.1:$BACKEND_PORT >"$WORK/miniproxy.log" 2>&1 &
+	PIDS+=($!)
+	wait_port "${PORT[miniproxy]}"
+}
+
+start_nginx() {
+	mkdir -p "$WORK/nginx/logs"
+	cat >"$WORK/nginx/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	client_body_temp_path $WORK/nginx/body;
+	proxy_temp_path $WORK/nginx/proxy;
+	fastcgi_temp_path $WORK/nginx/fastcgi;
+	uwsgi_temp_path $WORK/nginx/uwsgi;
+	scgi_temp_path $WORK/nginx/scgi;
+	upstream backend_ka { server 127.0.0.1:$BACKEND_PORT; keepalive 128; }
+	server {
+		listen 127.0.0.1:${PORT[nginx-ka]};
+		location / { proxy_pass http://backend_ka; proxy_http_version 1.1; proxy_set_header Connection ""; }
+	}
+	server {
+		listen 127.0.0.1:${PORT[nginx]};
+		location / { proxy_pass http://127.0.0.1:$BACKEND_PORT; }
+	}
+}
+CONF
+	nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" &
+	PIDS+=($!)
+	wait_port "${PORT[nginx-ka]}"
+}
+
+start_haproxy() {
+	cat >"$WORK/haproxy.cfg" <<CONF
+global
+	nbthread 1
+	maxconn 4096
+defaults
+	mode http
+	timeout connect 5s
+	timeout client 30s
+	timeout server 30s
+	http-reuse always
+frontend fe
+	bind 127.0.0.1:${PORT[haproxy]}
+	default_backend be
+backend be
+	server b1 127.0.0.1:$BACKEND_PORT
+CONF
+	haproxy -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.log" 2>&1 &
+	PIDS+=($!)
+	wait_port "${PORT[haproxy]}"
+}
+
+backend_accepted() {
+	curl -s "http://127.0.0.1:$BACKEND_PORT/stats" | sed -E 's/.*"accepted":([0-9]+).*/\1/'
+}
+
+# ms converts wrk's latency ("812.00us", "1.20ms", "2.00s") to milliseconds.
+ms() {
+	awk -v v="$1" 'BEGIN {
+		n = v + 0
+		if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000
+		printf "%.2f", n }'
+}
+
+run_one() {
+	local name=$1 port=${PORT[$1]}
+	curl -s -o /dev/null -X POST "http://127.0.0.1:$BACKEND_PORT/stats/reset"
+	local before tw out rps p50 p99 after
+	before=$(backend_accepted)
+	out=$(wrk -t1 -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:$port/bench")
+	after=$(backend_accepted)
+	tw=$(ss -Htan state time-wait | wc -l)
+	rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+	p50=$(ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")
+	p99=$(ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
+	local errs
+	errs=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out" | tr '\n' ' ')
+	printf "%-10s %6s %12s %9s %9s %12s %10s %s\n" "$name" "$ROUND" "$rps" "$p50" "$p99" "$((after - before))" "$tw" "$errs"
+	echo "$name $rps" >>"$WORK/rps"
+}
+
+need
+start_backend
+for p in $PROXIES; do
+	case $p in
+	apimgw) start_apimgw ;;
+	miniproxy) start_miniproxy ;;
+	nginx-ka | nginx) [[ -f $WORK/nginx/nginx.conf ]] || start_nginx ;;
+	haproxy) start_haproxy ;;
+	*) echo "unknown proxy $p" >&2; exit 2 ;;
+	esac
+done
+# Direct to the backend, for the latency a proxy adds.
+PORT[direct]=$BACKEND_PORT
+
+echo "wrk -t1 -c$CONNS -d$DURATION --latency, backend 127.0.0.1:$BACKEND_PORT, $(nproc) cores"
+printf "%-10s %6s %12s %9s %9s %12s %10s\n" proxy round "req/s" "p50(ms)" "p99(ms)" "backendConns" "TIME_WAIT"
+for ROUND in $(seq 1 "$ROUNDS"); do
+	for p in direct $PROXIES; do
+		run_one "$p"
+		sleep 1
+	done
+done
+echo
+awk '{sum[$1] += $2; n[$1]++} END {
+	ref = (n["nginx-ka"] ? sum["nginx-ka"] / n["nginx-ka"] : 0)
+	for (p in sum) {
+		avg = sum[p] / n[p]
+		if (ref > 0) printf "%-10s mean %10.0f req/s  %5.1f%% of nginx-ka\n", p, avg, 100 * avg / ref
+		else printf "%-10s mean %10.0f req/s\n", p, avg
+	}
+}' "$WORK/rps" | sort

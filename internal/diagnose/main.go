@@ -1,0 +1,118 @@
+package diagnose
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+)
+
+const usage = `usage: apimgw diagnose [--format text|json|html] [-o OUT] [--snat-ports N] LOGFILE...
+
+Analyses gateway logs — apimgw's JSON lines, or a CSV/JSON export of Azure's
+ApiManagementGatewayLogs table, optionally gzip-compressed — and reports
+whether and when backend connection failures happened, their cause, and the
+mitigations that apply, from least to most invasive.
+
+`
+
+// Main runs `apimgw diagnose` with args (everything after the subcommand)
+// and returns the exit code: 0 ok, 1 bad input, 2 usage (SPEC §1).
+func Main(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("diagnose", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	format := fs.String("format", "text", "output format: text, json or html")
+	out := fs.String("o", "", "write the report to this file instead of stdout")
+	ports := fs.Int("snat-ports", 1024, "SNAT ports per instance and destination (Azure preallocates 1,024 per unit; fewer on Developer tier)")
+
+	// Flags may come before, between or after the files.
+	var files []string
+	rest := args
+	for {
+		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return 0
+			}
+			return 2
+		}
+		rest = fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		files = append(files, rest[0])
+		rest = rest[1:]
+	}
+	if len(files) == 0 {
+		fmt.Fprintln(stderr, "apimgw diagnose: no LOGFILE given")
+		fs.Usage()
+		return 2
+	}
+	var write func(io.Writer, *Report) error
+	switch *format {
+	case "text":
+		write = WriteText
+	case "json":
+		write = WriteJSON
+	case "html":
+		write = WriteHTML
+	default:
+		fmt.Fprintf(stderr, "apimgw diagnose: unknown --format %q (want text, json or html)\n", *format)
+		return 2
+	}
+	if *ports <= 0 {
+		fmt.Fprintf(stderr, "apimgw diagnose: --snat-ports must be positive, got %d\n", *ports)
+		return 2
+	}
+	th := DefaultThresholds()
+	th.PortsPerInstance = *ports
+	opts := Options{Thresholds: &th}
+	if isTerminal(stderr) {
+		opts.Progress = stderr
+	}
+	report, err := AnalyzeFiles(files, opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "apimgw diagnose: %v\n", err)
+		return 1
+	}
+	if report.Totals.BadLines > 0 {
+		fmt.Fprintf(stderr, "apimgw diagnose: %d unreadable line(s) skipped, first at %s:%d: %s\n", report.Totals.BadLines,
+			report.BadLines[0].File, report.BadLines[0].Line, report.BadLines[0].Reason)
+	}
+	dst := stdout
+	var f *os.File
+	if *out != "" && *out != "-" {
+		f, err = os.Create(*out)
+		if err != nil {
+			fmt.Fprintf(stderr, "apimgw diagnose: %v\n", err)
+			return 1
+		}
+		dst = f
+	}
+	err = write(dst, report)
+	if f != nil {
+		if cerr := f.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("write %s: %w", *out, cerr)
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "apimgw diagnose: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// isTerminal reports whether w is a character device (a terminal), where a
+// progress bar is welcome; pipes and files get none.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
