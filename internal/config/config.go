@@ -125,6 +125,7 @@ type Backend struct {
 	TLS            BackendTLS      `yaml:"tls"`
 	Credentials    Credentials     `yaml:"credentials"`
 	CircuitBreaker *CircuitBreaker `yaml:"circuitBreaker"`
+	RetryBudget    *RetryBudget    `yaml:"retryBudget"`
 	HealthProbe    *HealthProbe    `yaml:"healthProbe"`
 	Pool           *Pool           `yaml:"pool"`
 	Pos            Pos
@@ -141,6 +142,15 @@ type BackendTLS struct {
 type Credentials struct {
 	Header map[string]string `yaml:"header"`
 	Query  map[string]string `yaml:"query"`
+}
+
+// RetryBudget bounds the retries sent to a backend (apimgw extension):
+// at most Ratio extra requests from retries, with MinPerSecond always
+// allowed, counted over Window.
+type RetryBudget struct {
+	Ratio        float64  `yaml:"ratio"`
+	MinPerSecond float64  `yaml:"minPerSecond"`
+	Window       Duration `yaml:"window"`
 }
 
 // CircuitBreaker is APIM's backend circuit breaker.
@@ -161,6 +171,7 @@ type CircuitBreakerRule struct {
 type FailureCondition struct {
 	Count            int           `yaml:"count"`
 	Percentage       int           `yaml:"percentage"`
+	MinRequests      int           `yaml:"minRequests"`
 	Interval         Duration      `yaml:"interval"`
 	StatusCodeRanges []StatusRange `yaml:"statusCodeRanges"`
 	ErrorReasons     []string      `yaml:"errorReasons"`

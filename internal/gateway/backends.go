@@ -18,11 +18,14 @@ func resilienceOptions(cfg *config.Config) []resilience.BackendOptions {
 	for _, id := range cfg.BackendIDs {
 		b := cfg.Backends[id]
 		o := resilience.BackendOptions{ID: id, URL: b.URL, MaxInFlight: b.MaxInFlight}
+		if rb := b.RetryBudget; rb != nil {
+			o.RetryBudget = resilience.BudgetOptions{Ratio: rb.Ratio, MinPerSecond: rb.MinPerSecond, Window: rb.Window.D()}
+		}
 		if cb := b.CircuitBreaker; cb != nil {
 			for _, r := range cb.Rules {
 				fc := r.FailureCondition
 				rule := resilience.Rule{
-					Name: r.Name, Count: fc.Count, Percentage: fc.Percentage, Interval: fc.Interval.D(),
+					Name: r.Name, Count: fc.Count, Percentage: fc.Percentage, MinRequests: fc.MinRequests, Interval: fc.Interval.D(),
 					ErrorReasons: fc.ErrorReasons, TripDuration: r.TripDuration.D(), AcceptRetryAfter: r.AcceptRetryAfter,
 				}
 				for _, sr := range fc.StatusCodeRanges {
@@ -65,25 +68,22 @@ func wireBackends(cfg *config.Config, env *policy.Env, reg *resilience.Registry)
 		if cfg.Backends[id].Type == "pool" {
 			poolID := id
 			e.Select = func(st *policy.State) (*policy.BackendEntity, func(policy.Outcome), error) {
-				route, err := reg.Route(poolID, &http.Request{Header: st.X.Request.Headers})
+				lease, err := reg.Acquire(poolID, &http.Request{Header: st.X.Request.Headers})
 				if err != nil {
 					return nil, nil, resilienceError(err)
 				}
-				member := env.Backends[route.BackendID]
+				member := env.Backends[lease.BackendID]
 				if member == nil {
-					return nil, nil, &policy.Error{Reason: "BackendNotFound", Message: fmt.Sprintf("pool %q member %q is not a backend", poolID, route.BackendID)}
+					lease.End(resilience.Outcome{})
+					return nil, nil, &policy.Error{Reason: "BackendNotFound", Message: fmt.Sprintf("pool %q member %q is not a backend", poolID, lease.BackendID)}
 				}
-				if route.SetCookie != nil {
+				if lease.SetCookie != nil {
 					if st.ExtraHeaders == nil {
 						st.ExtraHeaders = http.Header{}
 					}
-					st.ExtraHeaders.Add("Set-Cookie", route.SetCookie.String())
+					st.ExtraHeaders.Add("Set-Cookie", lease.SetCookie.String())
 				}
-				done, err := member.Admit(st)
-				if err != nil {
-					return nil, nil, err
-				}
-				return member, done, nil
+				return member, func(o policy.Outcome) { lease.End(toOutcome(o)) }, nil
 			}
 			continue
 		}
@@ -96,11 +96,13 @@ func wireBackends(cfg *config.Config, env *policy.Env, reg *resilience.Registry)
 			if err != nil {
 				return nil, resilienceError(err)
 			}
-			return func(o policy.Outcome) {
-				end(resilience.Outcome{StatusCode: o.StatusCode, ErrorReason: o.ErrorReason, RetryAfter: o.RetryAfter})
-			}, nil
+			return func(o policy.Outcome) { end(toOutcome(o)) }, nil
 		}
 	}
+}
+
+func toOutcome(o policy.Outcome) resilience.Outcome {
+	return resilience.Outcome{StatusCode: o.StatusCode, ErrorReason: o.ErrorReason, RetryAfter: o.RetryAfter}
 }
 
 // resilienceError turns a refusal of the resilience layer into APIM's error

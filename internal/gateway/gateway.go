@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -30,19 +31,22 @@ import (
 // Gateway is a running data plane built from a configuration. It is an
 // http.Handler; Serve runs it on its listeners.
 type Gateway struct {
-	plan     atomic.Pointer[Plan]
-	backends *backend.Manager
-	store    store.Store
-	cache    *store.ResponseCache
-	logs     *logs.Writer
-	metrics  *metrics.Gateway
-	registry *prometheus.Registry
-	rmetrics *resilience.Metrics
-	log      *slog.Logger
-	now      func() time.Time
-	bufs     sync.Pool
-	reloadMu sync.Mutex
-	closed   atomic.Bool
+	plan       atomic.Pointer[Plan]
+	backends   *backend.Manager
+	store      store.Store
+	cache      *store.ResponseCache
+	logs       *logs.Writer
+	sinks      map[string]io.Writer
+	closeSinks func()
+	tokens     *tokenSource
+	metrics    *metrics.Gateway
+	registry   *prometheus.Registry
+	rmetrics   *resilience.Metrics
+	log        *slog.Logger
+	now        func() time.Time
+	bufs       sync.Pool
+	reloadMu   sync.Mutex
+	closed     atomic.Bool
 }
 
 // Options are the parts of a Gateway that do not come from the config file.
@@ -81,6 +85,12 @@ func New(cfg *config.Config, o Options) (*Gateway, error) {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	g.store, g.cache = st, store.NewResponseCache(st, 0)
+	if g.sinks, g.closeSinks, err = openLoggers(cfg); err != nil {
+		mgr.Close()
+		st.Close()
+		return nil, err
+	}
+	g.tokens = newTokenSource(cfg)
 	plan, err := Build(cfg, g.env(), g.rmetrics)
 	if err != nil {
 		mgr.Close()
@@ -109,8 +119,12 @@ func New(cfg *config.Config, o Options) (*Gateway, error) {
 
 // env is the policy environment of a new plan.
 func (g *Gateway) env() *policy.Env {
-	return &policy.Env{Transport: g.backends, Log: g.log, Now: g.now,
-		Services: policy.Services{Store: g.store, Responses: g.cache, Registerer: g.registry}}
+	env := &policy.Env{Transport: g.backends, Log: g.log, Now: g.now,
+		Services: policy.Services{Store: g.store, Responses: g.cache, Registerer: g.registry, Loggers: g.sinks}}
+	if g.tokens != nil {
+		env.Services.Token = g.tokens.Token
+	}
+	return env
 }
 
 // storeConfig maps the store section to the store package's configuration.
@@ -229,6 +243,7 @@ func (g *Gateway) Close() error {
 		return nil
 	}
 	g.plan.Load().registry.Close()
+	g.closeSinks()
 	return errors.Join(g.backends.Close(), g.store.Close(), g.logs.Close())
 }
 
