@@ -1,0 +1,116 @@
+package gateway
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+func snatConfig(backendURL string, keepAlive bool) string {
+	ka := "true"
+	if !keepAlive {
+		ka = "false"
+	}
+	return `
+outbound:
+  snat: {ports: 20, reclaim: 30s, enforce: true}
+backends:
+  b:
+    url: ` + backendURL + `
+    keepAlive: ` + ka + `
+apis:
+  - id: a
+    path: a
+    backendId: b
+    subscriptionRequired: false
+    operations: [{id: all, method: GET, urlTemplate: "/*"}]
+`
+}
+
+// TestSNATExhaustionWithoutKeepAlive reproduces Azure's incident: a new
+// connection per request, 20 ports, 30 s reclaim: the 21st request in the
+// window fails with BackendConnectionFailure in the response, the log line
+// and the metrics.
+func TestSNATExhaustionWithoutKeepAlive(t *testing.T) {
+	be, calls, _ := countingBackend(t, "b", func(int) int { return 200 })
+	h := start(t, map[string]string{"gateway.yaml": snatConfig(be.URL, false)})
+	for i := 1; i <= 20; i++ {
+		if resp, _ := h.do("GET", "/a/x", nil, nil); resp.StatusCode != 200 {
+			t.Fatalf("request %d: status %d", i, resp.StatusCode)
+		}
+	}
+	resp, body := h.do("GET", "/a/x", nil, nil)
+	wantAPIMError(t, resp, body, 502, "Bad Gateway")
+	if calls.Load() != 20 {
+		t.Fatalf("backend calls %d, want 20", calls.Load())
+	}
+	recs := h.records()
+	last := recs[len(recs)-1]
+	if last.LastErrorReason != "BackendConnectionFailure" || last.LastErrorMessage != "Unable to connect to the remote server" ||
+		last.BackendResponseCode != 0 || last.ResponseCode != 502 || last.BackendId != "b" {
+		t.Fatalf("log line: %+v", last)
+	}
+	metrics, _ := h.gw.Registry().Gather()
+	var exhausted float64
+	for _, mf := range metrics {
+		if mf.GetName() == "apimgw_snat_port_exhaustion_total" {
+			for _, m := range mf.GetMetric() {
+				exhausted += m.GetCounter().GetValue()
+			}
+		}
+	}
+	if exhausted < 1 {
+		t.Fatalf("apimgw_snat_port_exhaustion_total = %v", exhausted)
+	}
+}
+
+// TestSNATBudgetHoldsWithKeepAlive: the same budget carries 10,000
+// requests from 16 concurrent clients when connections are reused.
+func TestSNATBudgetHoldsWithKeepAlive(t *testing.T) {
+	var accepted atomic.Int64
+	be, _, _ := countingBackend(t, "b", func(int) int { return 200 })
+	be.Config.ConnState = func(c net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			accepted.Add(1)
+		}
+	}
+	h := start(t, map[string]string{"gateway.yaml": snatConfig(be.URL, true)})
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	defer client.CloseIdleConnections()
+	const total, workers = 10000, 16
+	var next, failed atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= total {
+				resp, err := client.Get(h.srv.URL + "/a/x")
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if failed.Load() != 0 {
+		t.Fatalf("%d of %d requests failed under a 20-port budget with keep-alive", failed.Load(), total)
+	}
+	if n := accepted.Load(); n > 20 {
+		t.Fatalf("backend accepted %d connections, more than the 20-port budget", n)
+	}
+	h.lw.Flush()
+	if strings.Contains(h.logs.b.String(), "BackendConnectionFailure") {
+		t.Fatal("a request failed with BackendConnectionFailure")
+	}
+}
