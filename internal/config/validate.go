@@ -40,7 +40,7 @@ func (v *validator) validate() {
 	if c.Admin == "" {
 		c.Admin = DefaultAdmin
 	}
-	if c.Admin == c.Listen {
+	if c.Admin == c.Listen && !strings.HasSuffix(c.Listen, ":0") {
 		v.errorf(Pos{1, 1}, "admin must not share the data-plane address %s", c.Listen)
 	}
 	if c.TLS != nil && (c.TLS.Cert == "" || c.TLS.Key == "") {
