@@ -66,6 +66,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var pipeline *policy.Pipeline
 	switch {
+	case op == nil && api != nil && r.Method == http.MethodOptions && api.apiPipeline.Has("cors"):
+		// A CORS preflight for an API whose policy has cors: APIM answers it
+		// even though no OPTIONS operation exists.
+		rec.ApiId = api.cfg.ID
+		st.APIPath = api.path
+		st.X.Api = api.expr
+		st.BackendURL, st.BackendEntity = api.serviceURL, api.backend
+		api.apiPipeline.Run(st)
 	case api == nil || op == nil:
 		st.X.Response = policy.ErrorResponse(http.StatusNotFound, msgNotFound, st.X.RequestId)
 		rec.LastErrorReason, rec.LastErrorMessage = policy.ReasonOperationNotFound, "Unable to match incoming request to an operation."

@@ -285,7 +285,8 @@ func mergeOperations(cfg, more []*config.Operation) []*config.Operation {
 	return out
 }
 
-// matchOperation finds the most specific operation for method and path.
+// matchOperation finds the most specific operation for method and path and
+// fills params with its template parameters.
 func (a *apiPlan) matchOperation(method, path string, params map[string]string) *opPlan {
 	var best *opPlan
 	for _, op := range a.ops {
@@ -295,14 +296,12 @@ func (a *apiPlan) matchOperation(method, path string, params map[string]string) 
 		if best != nil && !op.tmpl.better(best.tmpl) {
 			continue
 		}
-		trial := map[string]string{}
-		if op.tmpl.match(path, trial) {
+		if op.tmpl.match(path, nil) {
 			best = op
-			clear(params)
-			for k, v := range trial {
-				params[k] = v
-			}
 		}
+	}
+	if best != nil {
+		best.tmpl.match(path, params)
 	}
 	return best
 }

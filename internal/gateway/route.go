@@ -116,7 +116,8 @@ func validParamName(s string) bool {
 }
 
 // match matches path (relative to the API, starting with "/") and fills
-// params. It returns false without touching params on a mismatch.
+// params (when not nil). It returns false without touching params on a
+// mismatch.
 func (t *template) match(path string, params map[string]string) bool {
 	rest := strings.TrimPrefix(path, "/")
 	type kv struct{ k, v string }
@@ -150,8 +151,10 @@ func (t *template) match(path string, params map[string]string) bool {
 		return false
 	}
 done:
-	for _, p := range got {
-		params[p.k] = p.v
+	if params != nil {
+		for _, p := range got {
+			params[p.k] = p.v
+		}
 	}
 	return true
 }
