@@ -23,17 +23,17 @@ func newArrivals(s *Scenario, dt float64, steps int) *arrivals {
 }
 
 // replayCounts bins the trace's arrivals into steps, repeating the trace
-// when the run is longer than the log (one mean gap between repetitions).
+// when the run is longer than the log (one mean gap between repetitions);
+// a log whose requests all share one instant is replayed once.
 func replayCounts(t *Trace, dt float64, steps int) []float64 {
 	counts := make([]float64, steps)
 	n := len(t.Arrivals)
 	span := t.Span().Seconds()
-	period := span + dt
-	if n > 1 {
-		period = span + span/float64(n-1)
-	}
-	period = math.Max(period, dt)
 	end := float64(steps) * dt
+	period := math.Inf(1)
+	if span > 0 {
+		period = math.Max(span+span/float64(n-1), dt)
+	}
 	for base := 0.0; base < end; base += period {
 		for _, off := range t.Arrivals {
 			at := base + off.Seconds()

@@ -32,3 +32,12 @@ func BenchmarkRun(b *testing.B) {
 		})
 	}
 }
+
+func BenchmarkCompare(b *testing.B) {
+	s := scenario(benchScenarios[0].mod)
+	for b.Loop() {
+		if _, err := Compare(s); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -130,18 +130,21 @@ func mitigations() []mitigation {
 	}
 }
 
-// sustainableRate is the request rate the port budget carries at steady
-// state, over all units and destinations.
+// sustainableRate is the request rate the port budget (and, with pooling,
+// max-conns) carries at steady state, over all units and destinations.
 func sustainableRate(s *Scenario) float64 {
 	g := geometryOf(s)
 	hold := meanLatency(s).Seconds()
-	if !s.Pooling {
+	conns := g.budget
+	if s.Pooling {
+		conns = math.Min(conns, g.maxConns)
+	} else {
 		hold += s.Reclaim.Seconds()
 	}
-	if hold <= 0 {
+	if hold <= 0 || s.CacheHitRatio >= 1 {
 		return math.Inf(1)
 	}
-	return g.budget * g.lanes / hold / (1 - s.CacheHitRatio + 1e-12)
+	return conns * g.lanes / hold / (1 - s.CacheHitRatio)
 }
 
 // peakRate is the highest mean arrival rate of the scenario.

@@ -31,18 +31,7 @@ func chooseStep(s *Scenario) time.Duration {
 		return s.Step
 	}
 	want := min(max(meanLatency(s)/10, time.Millisecond), time.Second)
-	classes := time.Duration(s.Retries + 1)
-	floor := time.Duration(0)
-	for _, f := range []time.Duration{
-		s.Duration / maxSteps,
-		(s.Timeout + s.Reclaim) / maxRingSlots,
-		s.Timeout * classes / maxRingSlots,
-		s.RetryInterval * classes / maxRingSlots,
-		s.BreakerInterval / maxRingSlots,
-		s.IdleTimeout / maxRingSlots,
-	} {
-		floor = max(floor, f+1)
-	}
+	floor := stepFloor(s)
 	target := max(want, floor)
 	var best time.Duration
 	for _, ms := range [...]time.Duration{1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000} {
@@ -59,6 +48,31 @@ func chooseStep(s *Scenario) time.Duration {
 		return target
 	}
 	return best
+}
+
+// stepFloor is the smallest step that keeps the run within maxSteps and
+// every delay ring within maxRingSlots.
+func stepFloor(s *Scenario) time.Duration {
+	classes := time.Duration(s.Retries + 1)
+	bounds := []time.Duration{
+		s.Duration / maxSteps,
+		(s.Timeout + s.Reclaim) / maxRingSlots,
+		s.Timeout * classes / maxRingSlots,
+	}
+	if s.Retries > 0 {
+		bounds = append(bounds, s.RetryInterval*classes/maxRingSlots)
+	}
+	if s.BreakerFailures > 0 {
+		bounds = append(bounds, s.BreakerInterval/maxRingSlots)
+	}
+	if s.Pooling {
+		bounds = append(bounds, s.IdleTimeout/maxRingSlots)
+	}
+	floor := time.Duration(0)
+	for _, f := range bounds {
+		floor = max(floor, f+1)
+	}
+	return floor
 }
 
 // geometry says how the traffic splits into lanes: a lane is one
@@ -546,6 +560,10 @@ func (e *engine) result() *Result {
 	}
 	sum.Failed = sum.ConnectionFailures + sum.Timeouts + sum.CircuitOpen + sum.Throttled
 	sum.Succeeded = max(0, sum.Requests-sum.Failed)
+	if r := sustainableRate(e.s); !math.IsInf(r, 0) && !math.IsNaN(r) {
+		r = round1(r)
+		sum.SustainableRate = &r
+	}
 	if e.firstExhaustion >= 0 {
 		t := round3(float64(e.firstExhaustion) * e.dt)
 		sum.FirstExhaustionSeconds = &t

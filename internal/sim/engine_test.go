@@ -339,3 +339,32 @@ func TestValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestSustainableRate(t *testing.T) {
+	tests := []struct {
+		name string
+		s    Scenario
+		want float64 // requests/s; 0 = unbounded (nil)
+	}{
+		{"one-unit", scenario(func(s *Scenario) { s.Latency = 100 * time.Millisecond }), 1024 / 240.1},
+		{"units-and-ips", scenario(func(s *Scenario) { s.Units, s.BackendIPs = 3, 2 }), 6 * 1024 / 240.1},
+		{"pooling", scenario(func(s *Scenario) { s.Pooling, s.Latency = true, 200*time.Millisecond }), 1024 / 0.2},
+		{"pooling-max-conns", scenario(func(s *Scenario) { s.Pooling, s.MaxConns, s.Units = true, 50, 2 }), 2 * 50 / 0.1},
+		{"nat-gateway", scenario(func(s *Scenario) { s.NATGatewayIPs, s.Units = 2, 4 }), 2 * 64512 / 240.1},
+		{"half-cached", scenario(func(s *Scenario) { s.CacheHitRatio = 0.5 }), 2 * 1024 / 240.1},
+		{"all-cached", scenario(func(s *Scenario) { s.CacheHitRatio = 1 }), 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := tt.s
+			s.Duration = time.Second
+			got := run(t, s).Summary.SustainableRate
+			switch {
+			case tt.want == 0 && got != nil:
+				t.Errorf("sustainableRate = %v, want nil", *got)
+			case tt.want != 0 && (got == nil || math.Abs(*got-tt.want) > 0.05):
+				t.Errorf("sustainableRate = %v, want %.1f", got, tt.want)
+			}
+		})
+	}
+}

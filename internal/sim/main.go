@@ -103,6 +103,11 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
+	uses := st.Scenario.Arrivals == ArrivalsLog || st.Scenario.LatencyDist == LatencyLog
+	if st.LogPath != "" && !uses {
+		err := &FieldError{Field: "log", Err: errors.New("is only used with arrivals: log or latency-dist: log")}
+		return reportSettingsError(stderr, err, values, sf)
+	}
 	if st.LogPath != "" {
 		tr, err := LoadTrace(st.LogPath)
 		if err != nil {
@@ -183,10 +188,6 @@ func checkSettings(st *settings) error {
 	case FormatText, FormatJSON, FormatHTML:
 	default:
 		return &FieldError{Field: "format", Err: fmt.Errorf("must be text, json or html, got %q", st.Format)}
-	}
-	uses := st.Scenario.Arrivals == ArrivalsLog || st.Scenario.LatencyDist == LatencyLog
-	if st.LogPath != "" && !uses {
-		return &FieldError{Field: "log", Err: errors.New("is only used with arrivals: log or latency-dist: log")}
 	}
 	return st.Scenario.Validate()
 }

@@ -57,7 +57,8 @@ func TestMainExitCodes(t *testing.T) {
 		{"nested-value", []string{"-f", nested}, 1, "nested.yaml:2:3: rate needs a single value"},
 		{"log-needs-file", []string{"--arrivals", "log"}, 2, "needs a gateway log"},
 		{"bad-log", []string{"--arrivals", "log", "--log", badLog}, 1, "bad.jsonl:2:"},
-		{"log-unused", []string{"--log", badLog}, 1, "bad.jsonl:2:"},
+		{"unwritable-output", []string{"--duration", "10s", "-o", filepath.Join(dir, "missing", "r.txt")}, 1, "write report"},
+		{"log-unused", []string{"--log", badLog}, 2, "--log: is only used with"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -203,5 +204,23 @@ func TestMainLogReplay(t *testing.T) {
 	// 10/s × (0.5 s + 10 s) = 105 ports needed of 100: exhausted at 10 s.
 	if f := rep.Summary.FirstExhaustionSeconds; f == nil || !within(*f, 10, 0.02) {
 		t.Errorf("firstExhaustionSeconds = %v, want ≈ 10", f)
+	}
+}
+
+// TestDocsScenario runs the scenario file shown in docs/simulate.md.
+func TestDocsScenario(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := Main([]string{"-f", filepath.Join("testdata", "campaign.yaml"), "--format", "json", "--duration", "16m"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	var rep struct {
+		Scenario map[string]any `json:"scenario"`
+		Compare  []Outcome      `json:"compare"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Scenario["arrivals"] != "bursts" || rep.Scenario["units"] != 2.0 || len(rep.Compare) == 0 {
+		t.Errorf("scenario %v, %d compared mitigations", rep.Scenario, len(rep.Compare))
 	}
 }

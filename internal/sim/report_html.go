@@ -185,6 +185,9 @@ func WriteHTML(w io.Writer, r *Result, c *Comparison) error {
 			{"peak queued", num(sum.PeakQueued), ""},
 		},
 	}
+	if sum.SustainableRate != nil {
+		data.Rows = append(data.Rows, htmlRow{"sustainable rate", num(*sum.SustainableRate), "requests/s the ports carry at steady state"})
+	}
 	if sum.FirstExhaustionSeconds != nil {
 		data.Exhausted = secondsString(*sum.FirstExhaustionSeconds)
 	}

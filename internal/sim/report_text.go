@@ -43,6 +43,9 @@ func WriteText(w io.Writer, r *Result, c *Comparison) error {
 	row("peak ports in use", num(sum.PeakPortsInUse), percentF(sum.PeakPortsInUse, float64(sum.PortBudget))+" of budget")
 	row("steady ports in use", num(sum.SteadyPortsInUse), "mean over the last quarter")
 	row("peak connections", num(sum.PeakConnections), "per destination IP:port")
+	if sum.SustainableRate != nil {
+		row("sustainable rate", num(*sum.SustainableRate), "requests/s the ports carry at steady state")
+	}
 	if s.Pooling {
 		row("peak queued", num(sum.PeakQueued), "requests waiting for a pooled connection")
 	}
@@ -66,6 +69,8 @@ func WriteText(w io.Writer, r *Result, c *Comparison) error {
 
 	if c != nil {
 		writeComparisonText(bw, c)
+	} else if sum.FirstExhaustionSeconds != nil {
+		fmt.Fprintln(bw, "\nThe ports ran out: run again with --compare to rank the mitigations.")
 	}
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("write text report: %w", err)

@@ -55,6 +55,11 @@ type Summary struct {
 	PeakConnections float64 `json:"peakConnections"`
 	// PeakQueued is the most requests waiting at once for a pooled connection.
 	PeakQueued float64 `json:"peakQueued"`
+	// SustainableRate is the request rate (requests/s, whole gateway) the
+	// port budget carries at steady state: budget / (latency + reclaim)
+	// per destination without pooling, min(budget, max-conns) / latency
+	// with it; nil when unbounded (no latency, or everything cached).
+	SustainableRate *float64 `json:"sustainableRate"`
 	// FirstExhaustionSeconds is when a connection first failed for want of a
 	// port, in seconds from the start; nil when the budget was never reached.
 	FirstExhaustionSeconds *float64 `json:"firstExhaustionSeconds"`

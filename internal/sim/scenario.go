@@ -208,8 +208,9 @@ func (s *Scenario) Validate() error {
 		return fieldErr("breaker-trip", "must be positive and at most 24h, got %s", s.BreakerTrip)
 	case s.Step < 0 || s.Step > time.Minute:
 		return fieldErr("step", "must be between 0 (automatic) and 1m, got %s", s.Step)
-	case s.Step > 0 && s.Duration/s.Step > maxSteps:
-		return fieldErr("step", "%s gives more than %d steps over %s", s.Step, maxSteps, s.Duration)
+	case s.Step > 0 && s.Step < stepFloor(s):
+		return fieldErr("step", "%s is too fine for this scenario (at least %s: at most %d steps, bounded memory)",
+			s.Step, stepFloor(s), maxSteps)
 	}
 	switch s.Arrivals {
 	case ArrivalsConstant, ArrivalsPoisson, ArrivalsDaily:

@@ -54,3 +54,26 @@ func TestReadTrace(t *testing.T) {
 		})
 	}
 }
+
+func TestReplayCounts(t *testing.T) {
+	s := time.Second
+	tests := []struct {
+		name  string
+		arr   []time.Duration
+		steps int
+		want  []float64
+	}{
+		{"once", []time.Duration{0, s, 2 * s}, 3, []float64{1, 1, 1}},
+		{"repeated-with-a-gap", []time.Duration{0, s}, 5, []float64{1, 1, 1, 1, 1}},
+		{"same-instant-replayed-once", []time.Duration{0, 0, 0}, 4, []float64{3, 0, 0, 0}},
+		{"truncated", []time.Duration{0, 3 * s, 9 * s}, 4, []float64{1, 0, 0, 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := replayCounts(&Trace{Arrivals: tt.arr}, 1, tt.steps)
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("counts = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

@@ -83,11 +83,13 @@ func BenchmarkEndToEnd(b *testing.B) {
 		defer client.CloseIdleConnections()
 		get(b, client, srv.URL+"/orders/1") // warm the cache
 		b.ResetTimer()
+		start := cpuTime(b)
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				get(b, client, srv.URL+"/orders/1")
 			}
 		})
+		reportCPU(b, start)
 	}
 	newProxy := func(c *ResponseCache) *cachingProxy {
 		return &cachingProxy{
@@ -100,6 +102,14 @@ func BenchmarkEndToEnd(b *testing.B) {
 	}
 	b.Run("pass-through", func(b *testing.B) { run(b, newProxy(nil)) })
 	b.Run("cache-hit", func(b *testing.B) { run(b, newProxy(NewResponseCache(s, 0))) })
+	b.Run("cache-hit-redis", func(b *testing.B) {
+		r, err := New(Config{Type: TypeRedis, Redis: RedisConfig{Addr: redisAddr(b)}}, nil, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer r.Close()
+		run(b, newProxy(NewResponseCache(r, 0)))
+	})
 }
 
 // cpuTime is the process's user+system CPU time. On a shared machine the

@@ -160,7 +160,10 @@ func TestReplicasAdmittedRate(t *testing.T) {
 // once redis-server is back on the same port.
 func TestRedisOutage(t *testing.T) {
 	srv := startRedis(t)
-	r := newReplica(t, RedisConfig{Addr: srv.addr, HealthCheckInterval: 100 * time.Millisecond})
+	// A killed redis-server refuses connections at once, so the outage is
+	// seen without waiting for a timeout; a long timeout keeps a slow answer
+	// on a loaded machine from counting as an outage of its own.
+	r := newReplica(t, RedisConfig{Addr: srv.addr, HealthCheckInterval: 100 * time.Millisecond, Timeout: 3 * time.Second})
 	ctx := context.Background()
 	if r.gauge(t) != 1 {
 		t.Fatalf("apimgw_store_redis_up = %v at start, want 1", r.gauge(t))

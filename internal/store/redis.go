@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -132,7 +133,9 @@ return {exceeded, c, b, renew}
 // It reports every Redis failure as an error; New wraps it so that failures
 // fall back to local state instead (see the package documentation).
 type Redis struct {
-	client *redis.Client
+	client    *redis.Client
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // NewRedis returns a Redis store for cfg. It does not connect until first
@@ -272,10 +275,12 @@ func (r *Redis) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// Close implements Store.
+// Close implements Store. It is safe to call more than once.
 func (r *Redis) Close() error {
-	if err := r.client.Close(); err != nil {
-		return fmt.Errorf("redis store: close: %w", err)
-	}
-	return nil
+	r.closeOnce.Do(func() {
+		if err := r.client.Close(); err != nil {
+			r.closeErr = fmt.Errorf("redis store: close: %w", err)
+		}
+	})
+	return r.closeErr
 }

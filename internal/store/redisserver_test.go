@@ -1,16 +1,14 @@
 package store
 
 import (
-	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"strconv"
 	"testing"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // redisServer is a redis-server process started by a test on a loopback
@@ -66,13 +64,9 @@ func (s *redisServer) start(t testing.TB) {
 		_ = cmd.Wait()
 		close(done)
 	}(s.cmd, s.wait)
-	c := redis.NewClient(&redis.Options{Addr: s.addr, MaxRetries: -1, DialerRetries: 1, DialTimeout: 200 * time.Millisecond})
-	defer c.Close()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		err := c.Ping(ctx).Err()
-		cancel()
+		err := pingRaw(s.addr)
 		if err == nil {
 			return
 		}
@@ -82,6 +76,28 @@ func (s *redisServer) start(t testing.TB) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// pingRaw sends PING over a plain connection (the go-redis client would log
+// every refused dial while the server starts).
+func pingRaw(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return err
+	}
+	buf := make([]byte, 7)
+	if _, err := io.ReadFull(c, buf); err != nil {
+		return err
+	}
+	if string(buf) != "+PONG\r\n" {
+		return fmt.Errorf("unexpected answer %q", buf)
+	}
+	return nil
 }
 
 // kill stops the server and waits for it to exit.

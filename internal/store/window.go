@@ -2,7 +2,8 @@ package store
 
 // window is one sliding-window counter: the calls counted in each slot of
 // width ms that is still inside the window, oldest first. It holds at most
-// slotsPerWindow+1 slots however many calls it counts.
+// period/width+2 slots (about slotsPerWindow) however many calls it counts,
+// and only slots in which calls were counted.
 type window struct {
 	slots  []slotCount
 	start  int   // index of the oldest live slot in slots
