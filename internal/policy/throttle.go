@@ -24,8 +24,8 @@ func init() {
 // policies.
 type limitOutputs struct {
 	retryAfterHeader, retryAfterVar string
-	remainingHeader, remainingVar  string
-	totalHeader                    string
+	remainingHeader, remainingVar   string
+	totalHeader                     string
 }
 
 func (b *builder) limitOutputs(attrs map[string]policyxml.Attr) limitOutputs {
@@ -124,6 +124,20 @@ func (b *builder) scopedLimit(el *policyxml.Element, quota bool, _ string) scope
 	return l
 }
 
+// key is the counter key of this per-API or per-operation limit under base,
+// when it applies to the request.
+func (l scopedLimit) key(st *State, base string) (string, bool) {
+	isOp := l.op != ""
+	if !l.matches(st, isOp) {
+		return "", false
+	}
+	k := base + ":api:" + st.X.Api.Id
+	if isOp {
+		k += ":op:" + st.X.Operation.Id
+	}
+	return k, true
+}
+
 func (l scopedLimit) matches(st *State, isOp bool) bool {
 	if st.X.Api == nil || !strings.EqualFold(l.api, st.X.Api.Name) && !strings.EqualFold(l.api, st.X.Api.Id) {
 		return false
@@ -174,21 +188,14 @@ func (r *rateLimit) Run(st *State) error {
 		return err
 	}
 	base := "rl:" + r.id + ":" + st.X.Subscription.Id
-	checks := []struct {
+	type check struct {
 		key  string
 		spec store.RateSpec
-	}{{base, r.spec}}
+	}
+	checks := []check{{base, r.spec}}
 	for _, l := range r.scoped {
-		isOp := l.op != ""
-		if l.matches(st, isOp) {
-			k := base + ":api:" + st.X.Api.Id
-			if isOp {
-				k += ":op:" + st.X.Operation.Id
-			}
-			checks = append(checks, struct {
-				key  string
-				spec store.RateSpec
-			}{k, store.RateSpec{Limit: l.calls, Period: l.period}})
+		if k, ok := l.key(st, base); ok {
+			checks = append(checks, check{k, store.RateSpec{Limit: l.calls, Period: l.period}})
 		}
 	}
 	// Check every limit before counting, so a call refused by one limit is
@@ -395,21 +402,14 @@ func (q *quota) Run(st *State) error {
 		}
 		key = "q:" + q.id + ":" + st.X.Subscription.Id
 	}
-	specs := []struct {
+	type counter struct {
 		key  string
 		spec store.QuotaSpec
-	}{{key, q.spec}}
+	}
+	specs := []counter{{key, q.spec}}
 	for _, l := range q.scoped {
-		isOp := l.op != ""
-		if l.matches(st, isOp) {
-			k := key + ":api:" + st.X.Api.Id
-			if isOp {
-				k += ":op:" + st.X.Operation.Id
-			}
-			specs = append(specs, struct {
-				key  string
-				spec store.QuotaSpec
-			}{k, store.QuotaSpec{Calls: l.calls, Bandwidth: l.band, Period: l.period}})
+		if k, ok := l.key(st, key); ok {
+			specs = append(specs, counter{k, store.QuotaSpec{Calls: l.calls, Bandwidth: l.band, Period: l.period}})
 		}
 	}
 	n := int64(1)
