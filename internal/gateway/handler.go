@@ -205,7 +205,7 @@ func (g *Gateway) finishRecord(rec *logs.Record, st *policy.State, u *expr.URL, 
 	rec.TotalTime = end.Sub(start).Milliseconds()
 	rec.ClientTime = rec.TotalTime - rec.BackendTime
 	for _, e := range st.Errors {
-		rec.Errors = append(rec.Errors, logs.Error{Source: e.Source, Reason: e.Reason, Message: e.Message, Section: e.Section})
+		rec.Errors = append(rec.Errors, logs.Error{Source: e.Source, Reason: e.Reason, Message: e.Message, Section: e.Section, Elapsed: e.Elapsed.Milliseconds()})
 	}
 	if clientErr != nil {
 		rec.Errors = append(rec.Errors, logs.Error{Source: "gateway", Reason: policy.ReasonClientConnectionFailure, Message: clientErr.Error(), Section: "outbound"})

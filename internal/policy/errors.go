@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Reasons of context.LastError that the engine and its policies raise. They
@@ -40,6 +41,8 @@ type Error struct {
 	ClientMessage string
 	// Headers are added to the default error response (e.g. Retry-After).
 	Headers map[string]string
+	// Elapsed is the time from the request's start to the error.
+	Elapsed time.Duration
 	Err     error
 }
 

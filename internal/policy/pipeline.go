@@ -60,6 +60,9 @@ func (st *State) raise(err error) *Error {
 	if pe.Section == "" {
 		pe.Section = st.Section
 	}
+	if !st.X.Timestamp.IsZero() {
+		pe.Elapsed = st.Env.now().Sub(st.X.Timestamp)
+	}
 	st.Errors = append(st.Errors, pe)
 	st.X.LastError = &expr.LastError{
 		Source: pe.Source, Reason: pe.Reason, Message: pe.Message,
