@@ -5,6 +5,12 @@
 # p50 and p99 latency, backend connections opened, TIME_WAIT sockets.
 #
 # Usage: bench/run.sh [-d 10s] [-c 64] [-r ROUNDS] [-p "apimgw nginx-ka nginx haproxy"]
+# Proxies: apimgw (./cmd/apimgw with bench/apimgw.yaml), miniproxy (the bare
+# outbound manager behind a minimal net/http reverse proxy, bench/miniproxy),
+# miniproxy-std (the same proxy over a tuned net/http Transport),
+# nginx-ka (one worker, upstream keepalive 128), nginx (one worker, nginx's
+# default: a new upstream connection per request), haproxy (one thread).
+# "direct" runs wrk against the backend itself, for the latency a proxy adds.
 # Loopback only. Installs wrk, nginx and haproxy with apt-get when missing.
 set -euo pipefail
 
@@ -25,7 +31,7 @@ done
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d /tmp/apimgw-bench.XXXXXX)
 BACKEND_PORT=9001
-declare -A PORT=([apimgw]=8081 [nginx-ka]=8082 [nginx]=8083 [haproxy]=8084 [miniproxy]=8085)
+declare -A PORT=([apimgw]=8081 [nginx-ka]=8082 [nginx]=8083 [haproxy]=8084 [miniproxy]=8085 [miniproxy-std]=8086)
 PIDS=()
 
 cleanup() {
@@ -77,11 +83,15 @@ start_apimgw() {
 	fi
 }
 
+# start_miniproxy NAME [FLAGS]: the bare outbound manager (or, with
+# -stdlib, a tuned net/http Transport) behind a minimal reverse proxy.
 start_miniproxy() {
-	go build -o "$WORK/miniproxy" "$ROOT/bench/miniproxy"
-	"$WORK/miniproxy" -listen 127.0.0.1:${PORT[miniproxy]} -backend http://127.0.0.1:$BACKEND_PORT >"$WORK/miniproxy.log" 2>&1 &
+	local name=$1
+	shift
+	[[ -x $WORK/miniproxy ]] || go build -o "$WORK/miniproxy" "$ROOT/bench/miniproxy"
+	"$WORK/miniproxy" -listen "127.0.0.1:${PORT[$name]}" -backend "http://127.0.0.1:$BACKEND_PORT" "$@" >"$WORK/$name.log" 2>&1 &
 	PIDS+=($!)
-	wait_port "${PORT[miniproxy]}"
+	wait_port "${PORT[$name]}"
 }
 
 start_nginx() {
@@ -156,13 +166,15 @@ run_one() {
 	before=$(backend_accepted)
 	out=$(wrk -t1 -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:$port/bench")
 	after=$(backend_accepted)
-	tw=$(ss -Htan state time-wait | wc -l)
+	# TIME_WAIT sockets of backend connections (either side), which
+	# includes those of runs in the previous minute (TIME_WAIT lasts 60s).
+	tw=$(ss -Htan state time-wait "( sport = :$BACKEND_PORT or dport = :$BACKEND_PORT )" | wc -l)
 	rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
 	p50=$(ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")
 	p99=$(ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
 	local errs
 	errs=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out" | tr '\n' ' ')
-	printf "%-10s %6s %12s %9s %9s %12s %10s %s\n" "$name" "$ROUND" "$rps" "$p50" "$p99" "$((after - before))" "$tw" "$errs"
+	printf "%-13s %6s %12s %9s %9s %12s %10s %s\n" "$name" "$ROUND" "$rps" "$p50" "$p99" "$((after - before))" "$tw" "$errs"
 	echo "$name $rps" >>"$WORK/rps"
 }
 
@@ -171,7 +183,8 @@ start_backend
 for p in $PROXIES; do
 	case $p in
 	apimgw) start_apimgw ;;
-	miniproxy) start_miniproxy ;;
+	miniproxy) start_miniproxy miniproxy ;;
+	miniproxy-std) start_miniproxy miniproxy-std -stdlib ;;
 	nginx-ka | nginx) [[ -f $WORK/nginx/nginx.conf ]] || start_nginx ;;
 	haproxy) start_haproxy ;;
 	*) echo "unknown proxy $p" >&2; exit 2 ;;
@@ -181,7 +194,7 @@ done
 PORT[direct]=$BACKEND_PORT
 
 echo "wrk -t1 -c$CONNS -d$DURATION --latency, backend 127.0.0.1:$BACKEND_PORT, $(nproc) cores"
-printf "%-10s %6s %12s %9s %9s %12s %10s\n" proxy round "req/s" "p50(ms)" "p99(ms)" "backendConns" "TIME_WAIT"
+printf "%-13s %6s %12s %9s %9s %12s %10s\n" proxy round "req/s" "p50(ms)" "p99(ms)" "backendConns" "TIME_WAIT"
 for ROUND in $(seq 1 "$ROUNDS"); do
 	for p in direct $PROXIES; do
 		run_one "$p"
@@ -193,7 +206,7 @@ awk '{sum[$1] += $2; n[$1]++} END {
 	ref = (n["nginx-ka"] ? sum["nginx-ka"] / n["nginx-ka"] : 0)
 	for (p in sum) {
 		avg = sum[p] / n[p]
-		if (ref > 0) printf "%-10s mean %10.0f req/s  %5.1f%% of nginx-ka\n", p, avg, 100 * avg / ref
-		else printf "%-10s mean %10.0f req/s\n", p, avg
+		if (ref > 0) printf "%-13s mean %10.0f req/s  %5.1f%% of nginx-ka\n", p, avg, 100 * avg / ref
+		else printf "%-13s mean %10.0f req/s\n", p, avg
 	}
 }' "$WORK/rps" | sort

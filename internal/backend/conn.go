@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +26,10 @@ const staleCheckAfter = 100 * time.Millisecond
 // keepAliveMargin is how much earlier than the timeout a backend announces
 // in Keep-Alive: timeout=N the gateway stops reusing a connection.
 const keepAliveMargin = 250 * time.Millisecond
+
+// maxResponseHeadBytes bounds a response's status line and headers, so a
+// broken backend cannot make the gateway buffer without end.
+const maxResponseHeadBytes = 1 << 20
 
 // maxInformational bounds the 1xx responses skipped before the final one.
 const maxInformational = 5
@@ -62,12 +67,26 @@ type pconn struct {
 	closed    atomic.Bool
 }
 
+// countingReader counts the bytes read from the socket and, while limit
+// is positive, refuses to read past it (bounding a response head).
 type countingReader struct {
-	r io.Reader
-	n int64
+	r     io.Reader
+	n     int64
+	limit int64
 }
 
+var errHeadTooLarge = fmt.Errorf("response head larger than %d bytes", maxResponseHeadBytes)
+
 func (c *countingReader) Read(p []byte) (int, error) {
+	if c.limit > 0 {
+		left := c.limit - c.n
+		if left <= 0 {
+			return 0, errHeadTooLarge
+		}
+		if int64(len(p)) > left {
+			p = p[:left]
+		}
+	}
 	n, err := c.r.Read(p)
 	c.n += int64(n)
 	return n, err
@@ -195,9 +214,9 @@ func (pc *pconn) roundTrip(ctx context.Context, req *http.Request) (resp *http.R
 func (pc *pconn) fail(ctx context.Context, stop func() bool, writeDone chan error, err error, msg string, reused, nothingRead bool, written int64, req *http.Request) (*http.Response, error, bool) {
 	pc.interrupt()
 	if writeDone != nil {
-		if werr := <-writeDone; werr != nil && errors.Is(werr, errBodyWrite) {
-			// The request body failed (the client's upload broke): that
-			// is the cause, not the interrupted read.
+		if werr := <-writeDone; werr != nil && (errors.Is(werr, errBodyWrite) || errors.Is(werr, errInvalidRequest)) {
+			// The request failed (an invalid header, or the client's
+			// upload broke): that is the cause, not the interrupted read.
 			err, msg = werr, MsgClosedOnSend
 		}
 	}
@@ -207,15 +226,17 @@ func (pc *pconn) fail(ctx context.Context, stop func() bool, writeDone chan erro
 	}
 	pc.p.release(pc, false)
 	replayable := !hasBody(req) || req.GetBody != nil
-	retry := reused && nothingRead && replayable && (isIdempotent(req) || nothingWritten)
-	return nil, newError(ctx, msg, fmt.Errorf("%s %s via %s: %w", req.Method, req.URL.Redacted(), pc.p.addr, err)), retry
+	retry := reused && nothingRead && replayable && (isIdempotent(req) || nothingWritten) && !errors.Is(err, errInvalidRequest)
+	return nil, newError(ctx, msg, fmt.Errorf("%s %s via %s: %w", req.Method, safeURL(req.URL), pc.p.addr, err)), retry
 }
 
 var errBodyWrite = errors.New("write request body")
 
 // readResponse reads the response head, skipping informational responses.
 func (pc *pconn) readResponse(req *http.Request) (*http.Response, error) {
+	defer func() { pc.cr.limit = 0 }()
 	for i := 0; ; i++ {
+		pc.cr.limit = pc.cr.n + int64(pc.br.Buffered()) + maxResponseHeadBytes
 		resp, err := http.ReadResponse(pc.br, req)
 		if err != nil {
 			return nil, err
@@ -251,18 +272,18 @@ func (pc *pconn) writeHead(req *http.Request, closeConn bool) error {
 		method = http.MethodGet
 	}
 	if !validMethod(method) {
-		return fmt.Errorf("invalid method %q", method)
+		return fmt.Errorf("%w: method %q", errInvalidRequest, method)
 	}
 	host := req.Host
 	if host == "" {
 		host = req.URL.Host
 	}
 	if !validHost(host) {
-		return fmt.Errorf("invalid Host header %q", host)
+		return fmt.Errorf("%w: Host header %q", errInvalidRequest, host)
 	}
 	uri := req.URL.RequestURI()
 	if strings.ContainsAny(uri, " \r\n") {
-		return fmt.Errorf("invalid request URI %q", uri)
+		return fmt.Errorf("%w: request URI %q", errInvalidRequest, uri)
 	}
 	bw := pc.bw
 	bw.WriteString(method)
@@ -274,17 +295,24 @@ func (pc *pconn) writeHead(req *http.Request, closeConn bool) error {
 	if _, ok := req.Header["User-Agent"]; !ok {
 		bw.WriteString("User-Agent: Go-http-client/1.1\r\n")
 	}
+	if u := req.URL.User; u != nil && req.Header.Get("Authorization") == "" {
+		// Credentials in the backend URL, as net/http's Client sends them.
+		pw, _ := u.Password()
+		bw.WriteString("Authorization: Basic ")
+		bw.WriteString(base64.StdEncoding.EncodeToString([]byte(u.Username() + ":" + pw)))
+		bw.WriteString("\r\n")
+	}
 	for k, vv := range req.Header {
 		switch k {
 		case "Host", "Content-Length", "Transfer-Encoding", "Trailer":
 			continue
 		}
 		if !validToken(k) {
-			return fmt.Errorf("invalid header field name %q", k)
+			return fmt.Errorf("%w: header field name %q", errInvalidRequest, k)
 		}
 		for _, v := range vv {
 			if !validFieldValue(v) {
-				return fmt.Errorf("invalid header field value for %q", k)
+				return fmt.Errorf("%w: header field value for %q", errInvalidRequest, k)
 			}
 			if v == "" && k == "User-Agent" {
 				continue
@@ -306,7 +334,7 @@ func (pc *pconn) writeHead(req *http.Request, closeConn bool) error {
 			names := make([]string, 0, len(req.Trailer))
 			for k := range req.Trailer {
 				if !validToken(k) {
-					return fmt.Errorf("invalid trailer name %q", k)
+					return fmt.Errorf("%w: trailer name %q", errInvalidRequest, k)
 				}
 				names = append(names, k)
 			}

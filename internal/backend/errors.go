@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 )
 
 // Error reasons, as APIM names them in context.LastError.Reason.
@@ -56,6 +57,14 @@ func (e *Error) Timeout() bool { return e.Reason == ReasonTimeout }
 // errPortExhausted is the cause of a connection refused by the SNAT model.
 var errPortExhausted = errors.New("snat port budget exhausted")
 
+// errConnect marks a failure to establish a connection: nothing of the
+// request was sent, so another address of the host may be tried.
+var errConnect = errors.New("connection not established")
+
+// errInvalidRequest marks a request that cannot be serialised; it is
+// never retried.
+var errInvalidRequest = errors.New("invalid request")
+
 // errManagerClosed is the cause of a request sent after Close.
 var errManagerClosed = errors.New("backend manager closed")
 
@@ -74,4 +83,10 @@ func newError(ctx context.Context, msg string, err error) *Error {
 		return &Error{Reason: ReasonClientConnectionFailure, Message: MsgCanceled, Err: err}
 	}
 	return &Error{Reason: ReasonBackendConnectionFailure, Message: msg, Err: err}
+}
+
+// safeURL renders u for error messages without credentials or query,
+// which may carry secrets (function keys, signatures).
+func safeURL(u *url.URL) string {
+	return u.Scheme + "://" + u.Host + u.EscapedPath()
 }

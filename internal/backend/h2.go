@@ -2,10 +2,12 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"sync"
 	"sync/atomic"
 )
@@ -37,7 +39,8 @@ func (h *h2State) transport(p *pool) (*http.Transport, error) {
 	}
 	cfg := p.cfg.Load()
 	protos := new(http.Protocols)
-	if cfg.protocol == ProtocolH2C {
+	// h2 towards an http:// URL can only be cleartext: treat it as h2c.
+	if cfg.protocol == ProtocolH2C || cfg.tls == nil {
 		protos.SetUnencryptedHTTP2(true)
 	} else {
 		protos.SetHTTP2(true)
@@ -90,15 +93,16 @@ func (p *pool) dialH2(ctx context.Context, _, _ string) (net.Conn, error) {
 	if !p.ledger.acquire() {
 		p.log.exhausted(p, p.ledger.Snapshot())
 		return nil, &Error{Reason: ReasonBackendConnectionFailure, Message: MsgUnableToConnect,
-			Err: fmt.Errorf("connect %s: %w", p.addr, errPortExhausted)}
+			Err: fmt.Errorf("connect %s: %w: %w", p.addr, errConnect, errPortExhausted)}
 	}
 	dctx, cancel := context.WithTimeout(ctx, p.cfg.Load().connectTimeout)
 	defer cancel()
 	c, err := p.dialer.DialContext(dctx, "tcp", p.addr)
 	if err != nil {
 		p.ledger.abandon()
+		p.markDown()
 		return nil, &Error{Reason: ReasonBackendConnectionFailure, Message: MsgUnableToConnect,
-			Err: fmt.Errorf("connect %s: %w", p.addr, err)}
+			Err: fmt.Errorf("connect %s: %w: %w", p.addr, errConnect, err)}
 	}
 	p.opened.Add(1)
 	p.h2.open.Add(1)
@@ -127,21 +131,21 @@ func (c *h2conn) Close() error {
 func (p *pool) roundTripH2(ctx context.Context, req *http.Request) (*http.Response, error) {
 	t, err := p.h2.transport(p)
 	if err != nil {
-		closeBody(req)
 		return nil, newError(ctx, MsgUnableToConnect, err)
 	}
 	p.active.Add(1)
 	var resp *http.Response
 	if p.h2.open.Load() == 0 {
-		p.h2.first.Lock()
-		resp, err = t.RoundTrip(req)
-		p.h2.first.Unlock()
+		resp, err = p.h2.firstRoundTrip(t, req)
 	} else {
 		resp, err = t.RoundTrip(req)
 	}
 	if err != nil {
 		p.active.Add(-1)
-		return nil, newError(ctx, MsgClosedUnexpected, fmt.Errorf("%s %s via %s: %w", req.Method, req.URL.Redacted(), p.addr, err))
+		if errors.Is(err, errConnect) {
+			return nil, newError(ctx, MsgUnableToConnect, err)
+		}
+		return nil, newError(ctx, MsgClosedUnexpected, fmt.Errorf("%s %s via %s: %w", req.Method, safeURL(req.URL), p.addr, err))
 	}
 	resp.Body = &h2body{rc: resp.Body, p: p, ctx: ctx}
 	return resp, nil
@@ -175,3 +179,20 @@ func (b *h2body) Close() error {
 }
 
 func (b *h2body) done() { b.once.Do(func() { b.p.active.Add(-1) }) }
+
+// firstRoundTrip sends a request while no connection is open, one at a
+// time until a connection exists, so that a burst of first requests shares
+// it instead of dialling one each. The next request may go as soon as this
+// one has its connection, not when its response arrives.
+func (h *h2State) firstRoundTrip(t *http.Transport, req *http.Request) (*http.Response, error) {
+	h.first.Lock()
+	if h.open.Load() > 0 {
+		h.first.Unlock()
+		return t.RoundTrip(req)
+	}
+	var once sync.Once
+	unlock := func() { once.Do(h.first.Unlock) }
+	defer unlock()
+	trace := &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { unlock() }}
+	return t.RoundTrip(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
+}

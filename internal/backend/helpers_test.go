@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -210,4 +211,96 @@ func (benchServer) start(b *testing.B, h http.Handler) string {
 	s.Start()
 	b.Cleanup(s.Close)
 	return s.URL
+}
+
+// newBackendPair starts the same handler on 127.0.0.2 and 127.0.0.3 with
+// one port number, retrying when the port is taken on the second address.
+func newBackendPair(t *testing.T, h http.Handler) (b2, b3 *testBackend, port string) {
+	t.Helper()
+	for range 10 {
+		ln2, err := net.Listen("tcp", "127.0.0.2:0")
+		if err != nil {
+			t.Fatalf("listen 127.0.0.2: %v", err)
+		}
+		_, port, _ = net.SplitHostPort(ln2.Addr().String())
+		ln3, err := net.Listen("tcp", "127.0.0.3:"+port)
+		if err != nil {
+			ln2.Close()
+			continue
+		}
+		ln2.Close()
+		ln3.Close()
+		return newTestBackend(t, "127.0.0.2:"+port, h, nil), newTestBackend(t, "127.0.0.3:"+port, h, nil), port
+	}
+	t.Fatal("no port free on both 127.0.0.2 and 127.0.0.3")
+	return nil, nil, ""
+}
+
+// fastBackend is a minimal keep-alive HTTP/1.1 responder for load tests:
+// it answers every request head with a fixed small response, which under
+// the race detector costs far less than a net/http server.
+type fastBackend struct {
+	url      string
+	accepted atomic.Int64
+	open     atomic.Int64
+}
+
+func newFastBackend(t *testing.T) *fastBackend {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fb := &fastBackend{url: "http://" + ln.Addr().String()}
+	const resp = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello"
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	conns := map[net.Conn]bool{}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			fb.accepted.Add(1)
+			fb.open.Add(1)
+			mu.Lock()
+			conns[c] = true
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer fb.open.Add(-1)
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					// Requests without bodies: a head ends at an empty line.
+					for {
+						line, err := br.ReadSlice('\n')
+						if err != nil {
+							return
+						}
+						if len(line) <= 2 {
+							break
+						}
+					}
+					if _, err := io.WriteString(c, resp); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return fb
 }

@@ -24,6 +24,10 @@ import (
 // Reuse checks the timeout too, so this only bounds how long they linger.
 const reapInterval = 500 * time.Millisecond
 
+// defaultPruneAfter is how long an unused, empty pool is kept: addresses a
+// host no longer resolves to, hosts no longer configured.
+const defaultPruneAfter = 10 * time.Minute
+
 // Manager is the outbound connection manager: an http.RoundTripper that
 // keeps one pool per backend authority and destination IP:port and a port
 // ledger per destination. It is safe for concurrent use; build it with
@@ -32,7 +36,7 @@ type Manager struct {
 	log      *slog.Logger
 	sink     *slogSink
 	dialer   *net.Dialer
-	resolver *net.Resolver
+	lookup   func(ctx context.Context, host string) ([]netip.Addr, error)
 	reg      prometheus.Registerer
 	coll     *collector
 	waitHist *prometheus.HistogramVec
@@ -45,6 +49,10 @@ type Manager struct {
 	order   []*pool
 	ledgers map[string]*PortLedger
 	closed  bool
+
+	// pruneAfter is how long a pool no current host uses must have been
+	// empty before it is dropped (with its metrics).
+	pruneAfter time.Duration
 
 	stop context.CancelFunc
 	done chan struct{}
@@ -66,14 +74,16 @@ func NewManager(o Options, reg prometheus.Registerer, log *slog.Logger) (*Manage
 		log = slog.New(slog.DiscardHandler)
 	}
 	m := &Manager{
-		log:      log,
-		sink:     &slogSink{log: log},
-		dialer:   &net.Dialer{KeepAlive: 30 * time.Second},
-		resolver: net.DefaultResolver,
-		reg:      reg,
-		pools:    map[poolKey]*pool{},
-		ledgers:  map[string]*PortLedger{},
-		done:     make(chan struct{}),
+		log:    log,
+		sink:   &slogSink{log: log},
+		dialer: &net.Dialer{KeepAlive: 30 * time.Second},
+		lookup: func(ctx context.Context, host string) ([]netip.Addr, error) {
+			return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		},
+		reg:     reg,
+		pools:   map[poolKey]*pool{},
+		ledgers: map[string]*PortLedger{},
+		done:    make(chan struct{}),
 	}
 	m.waitHist = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "apimgw_backend_wait_seconds",
@@ -176,15 +186,43 @@ func (m *Manager) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, err
 	}
-	p, err := e.pick(ctx)
-	if err != nil {
-		closeBody(req)
-		return nil, err
+	var tried []*pool
+	for {
+		p, err := e.pick(ctx, tried)
+		if err != nil {
+			closeBody(req)
+			return nil, err
+		}
+		var resp *http.Response
+		if p.cfg.Load().protocol != ProtocolHTTP1 {
+			resp, err = p.roundTripH2(ctx, req)
+		} else {
+			resp, err = p.roundTrip(ctx, req)
+		}
+		if err == nil {
+			return resp, nil
+		}
+		// A connection that could not be established sent nothing: the
+		// host's next address may serve the request.
+		tried = append(tried, p)
+		if !errors.Is(err, errConnect) || ctx.Err() != nil || len(tried) >= e.destinations() {
+			closeBody(req)
+			return nil, err
+		}
+		if hasBody(req) && p.cfg.Load().protocol != ProtocolHTTP1 {
+			// net/http's transport has closed the body: rewind it.
+			if req.GetBody == nil {
+				return nil, err
+			}
+			body, gerr := req.GetBody()
+			if gerr != nil {
+				return nil, err
+			}
+			r2 := *req
+			r2.Body = body
+			req = &r2
+		}
 	}
-	if p.cfg.Load().protocol != ProtocolHTTP1 {
-		return p.roundTripH2(ctx, req)
-	}
-	return p.roundTrip(ctx, req)
 }
 
 // entry returns the host entry for u's scheme and authority.
@@ -206,7 +244,7 @@ func (m *Manager) entry(u *url.URL) (*hostEntry, error) {
 	hostname := strings.ToLower(u.Hostname())
 	if hostname == "" {
 		return nil, &Error{Reason: ReasonBackendConnectionFailure, Message: MsgUnableToConnect,
-			Err: fmt.Errorf("backend URL %q has no host", u.Redacted())}
+			Err: fmt.Errorf("backend URL %q has no host", safeURL(u))}
 	}
 	if p := u.Port(); p != "" {
 		port = p
@@ -329,7 +367,52 @@ func (m *Manager) reapLoop(ctx context.Context) {
 			for _, p := range ps {
 				p.reap(now)
 			}
+			m.prune(now)
 		}
+	}
+}
+
+// prune drops the pools that no current host entry uses and that have
+// had no connection, request or waiter for pruneAfter, and the ledgers
+// that no pool uses and that hold no port, so address churn (DNS changes,
+// reloads) does not accumulate state and metric series.
+func (m *Manager) prune(now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	live := map[*pool]bool{}
+	for _, e := range *m.hosts.Load() {
+		if ps := e.pools.Load(); ps != nil {
+			for _, p := range *ps {
+				live[p] = true
+			}
+		}
+	}
+	kept := m.order[:0]
+	var dropped []*pool
+	for _, p := range m.order {
+		if !live[p] && p.emptyFor(now) >= m.pruneAfter {
+			dropped = append(dropped, p)
+			continue
+		}
+		kept = append(kept, p)
+	}
+	if len(dropped) == 0 {
+		return
+	}
+	clear(m.order[len(kept):])
+	m.order = kept
+	used := map[string]bool{}
+	for _, p := range kept {
+		used[p.addr] = true
+	}
+	for _, p := range dropped {
+		delete(m.pools, poolKey{p.scheme, p.host, p.addr})
+		m.waitHist.DeleteLabelValues(p.addr, p.host)
+		p.shutdown()
+		if l := m.ledgers[p.addr]; !used[p.addr] && l != nil && l.Snapshot().Held == 0 {
+			delete(m.ledgers, p.addr)
+		}
+		m.log.Debug("backend pool dropped", "host", p.host, "destination", p.addr)
 	}
 }
 
@@ -374,8 +457,10 @@ func (e *hostEntry) fixedAddresses() error {
 }
 
 // pick returns the pool of the destination with the fewest requests in
-// flight, resolving the host name first if needed.
-func (e *hostEntry) pick(ctx context.Context) (*pool, error) {
+// flight, resolving the host name first if needed. Destinations in tried,
+// and those whose last connection attempt failed recently, are passed over
+// while others remain.
+func (e *hostEntry) pick(ctx context.Context, tried []*pool) (*pool, error) {
 	psp := e.pools.Load()
 	if psp == nil || (!e.fixed && time.Since(time.Unix(0, e.resolvedAt.Load())) >= e.m.opts.Load().DNSRefresh) {
 		var err error
@@ -384,19 +469,37 @@ func (e *hostEntry) pick(ctx context.Context) (*pool, error) {
 		}
 	}
 	ps := *psp
-	if len(ps) == 1 {
+	if len(ps) == 1 && len(tried) == 0 {
 		return ps[0], nil
 	}
+	now := time.Now().UnixNano()
 	start := int(e.next.Add(1))
-	best := ps[start%len(ps)]
-	bestN := best.active.Load()
-	for i := 1; i < len(ps); i++ {
+	var best *pool
+	var bestN int64
+	bestDown := true
+	for i := range ps {
 		p := ps[(start+i)%len(ps)]
-		if n := p.active.Load(); n < bestN {
-			best, bestN = p, n
+		if slices.Contains(tried, p) {
+			continue
+		}
+		down, n := p.isDown(now), p.active.Load()
+		if best == nil || (bestDown && !down) || (down == bestDown && n < bestN) {
+			best, bestN, bestDown = p, n, down
 		}
 	}
+	if best == nil {
+		return nil, &Error{Reason: ReasonBackendConnectionFailure, Message: MsgUnableToConnect,
+			Err: fmt.Errorf("no destination of %s left to try", e.authority)}
+	}
 	return best, nil
+}
+
+// destinations returns how many addresses the host has now.
+func (e *hostEntry) destinations() int {
+	if ps := e.pools.Load(); ps != nil {
+		return len(*ps)
+	}
+	return 0
 }
 
 // resolve looks the host name up again. A request that finds a lookup in
@@ -412,7 +515,7 @@ func (e *hostEntry) resolve(ctx context.Context, must bool) (*[]*pool, error) {
 	if cur != nil && time.Since(time.Unix(0, e.resolvedAt.Load())) < e.m.opts.Load().DNSRefresh {
 		return cur, nil
 	}
-	ips, err := e.m.resolver.LookupNetIP(ctx, "ip", e.hostname)
+	ips, err := e.m.lookup(ctx, e.hostname)
 	if err == nil && len(ips) == 0 {
 		err = errors.New("no addresses")
 	}

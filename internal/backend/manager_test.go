@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime"
 	"strings"
 	"sync"
@@ -19,19 +20,22 @@ import (
 
 // 20,000 requests at 64 concurrent clients open at most 64+8 connections.
 func TestPoolReusesConnections(t *testing.T) {
-	b := newTestBackend(t, "", okHandler, nil)
+	b := newFastBackend(t)
 	base := runtime.NumGoroutine()
 	m, reg := newTestManager(t, Options{})
-	errs, first := load(t, m, b.URL+"/x", 20000, 64)
+	errs, first := load(t, m, b.url+"/x", 20000, 64)
 	if errs != 0 {
 		t.Fatalf("%d errors, first: %v", errs, first)
 	}
 	if got := b.accepted.Load(); got > 64+8 {
 		t.Fatalf("backend accepted %d connections for 64 clients, want <= 72", got)
 	}
-	dest := hostPort(b.URL)
+	dest := hostPort(b.url)
 	if got := metricValue(t, reg, "apimgw_backend_connections_opened_total", map[string]string{"destination": dest}); got != float64(b.accepted.Load()) {
 		t.Errorf("opened_total = %v, backend accepted %d", got, b.accepted.Load())
+	}
+	if got := metricValue(t, reg, "apimgw_backend_connections", map[string]string{"destination": dest, "state": "open"}); got != float64(m.Stats()[0].Open) {
+		t.Errorf("connections{state=open} = %v, stats say %d", got, m.Stats()[0].Open)
 	}
 	st := m.Stats()
 	if len(st) != 1 || st[0].InUse != 0 || st[0].Open != st[0].Idle || st[0].Ports.Held != st[0].Open {
@@ -40,7 +44,8 @@ func TestPoolReusesConnections(t *testing.T) {
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
-	checkNoLeaks(t, base, b)
+	waitFor(t, func() bool { return b.open.Load() == 0 })
+	checkNoLeaks(t, base)
 }
 
 // A backend that closes idle connections after 1s, hit at intervals that
@@ -101,8 +106,8 @@ func TestKeepAliveHeaderHonoured(t *testing.T) {
 // the 21st request fails like Azure's SNAT; with keep-alive on, 10,000
 // requests pass under the same budget.
 func TestSNATEnforce(t *testing.T) {
-	b := newTestBackend(t, "", okHandler, nil)
-	dest := hostPort(b.URL)
+	b := newFastBackend(t)
+	dest := hostPort(b.url)
 	off := false
 	snat := SNAT{Ports: 20, Reclaim: 30 * time.Second, Enforce: true}
 
@@ -110,11 +115,11 @@ func TestSNATEnforce(t *testing.T) {
 		m, reg := newTestManager(t, Options{SNAT: snat, Hosts: map[string]HostOptions{dest: {KeepAlive: &off}}})
 		ctx := context.Background()
 		for i := 1; i <= 20; i++ {
-			if _, _, err := get(ctx, m, b.URL); err != nil {
+			if _, _, err := get(ctx, m, b.url); err != nil {
 				t.Fatalf("request %d: %v", i, err)
 			}
 		}
-		_, _, err := get(ctx, m, b.URL)
+		_, _, err := get(ctx, m, b.url)
 		if err == nil {
 			t.Fatal("21st request succeeded, want BackendConnectionFailure")
 		}
@@ -141,14 +146,14 @@ func TestSNATEnforce(t *testing.T) {
 		if err := m.Update(Options{SNAT: snat, Hosts: map[string]HostOptions{dest: {KeepAlive: &off}}}); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := get(ctx, m, b.URL); err == nil {
+		if _, _, err := get(ctx, m, b.url); err == nil {
 			t.Fatal("request after reload succeeded: the reload forgot the ports in reclaim")
 		}
 	})
 
 	t.Run("keepAlive true stays within budget", func(t *testing.T) {
 		m, reg := newTestManager(t, Options{SNAT: snat})
-		errs, first := load(t, m, b.URL, 10000, 16)
+		errs, first := load(t, m, b.url, 10000, 16)
 		if errs != 0 {
 			t.Fatalf("%d errors, first: %v", errs, first)
 		}
@@ -160,9 +165,7 @@ func TestSNATEnforce(t *testing.T) {
 
 // A backend given as two loopback addresses gets connections on both.
 func TestSeveralAddresses(t *testing.T) {
-	b2 := newTestBackend(t, "127.0.0.2:0", okHandler, nil)
-	_, port, _ := net.SplitHostPort(hostPort(b2.URL))
-	b3 := newTestBackend(t, "127.0.0.3:"+port, okHandler, nil)
+	b2, b3, port := newBackendPair(t, okHandler)
 	host := "orders.backend.test:" + port
 	m, reg := newTestManager(t, Options{Hosts: map[string]HostOptions{
 		host: {Addresses: []string{"127.0.0.2:" + port, "127.0.0.3:" + port}},
@@ -310,6 +313,17 @@ func TestErrors(t *testing.T) {
 		buf := make([]byte, 4096)
 		_, _ = c.Read(buf)
 	})
+	hugeHead := rawServer(t, func(c net.Conn) {
+		buf := make([]byte, 4096)
+		_, _ = c.Read(buf)
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nX-Big: ")
+		chunk := strings.Repeat("a", 64<<10)
+		for range 32 { // 2 MiB of one header line
+			if _, err := io.WriteString(c, chunk); err != nil {
+				return
+			}
+		}
+	})
 	m, _ := newTestManager(t, Options{ConnectTimeout: 2 * time.Second})
 	tests := []struct {
 		name    string
@@ -323,6 +337,7 @@ func TestErrors(t *testing.T) {
 		{"protocol violation", "http://" + garbage, time.Second, ReasonBackendConnectionFailure, MsgProtocolViolation},
 		{"closed without answer", "http://" + hangup, time.Second, ReasonBackendConnectionFailure, MsgClosedUnexpected},
 		{"bad scheme", "ftp://127.0.0.1:21/", time.Second, ReasonBackendConnectionFailure, MsgUnableToConnect},
+		{"response head too large", "http://" + hugeHead, 3 * time.Second, ReasonBackendConnectionFailure, MsgProtocolViolation},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -509,3 +524,131 @@ func TestTLS(t *testing.T) {
 }
 
 var _ = tls.VersionTLS12
+
+// A destination that refuses connections is passed over: requests go to
+// the host's other address, and each address has its own port budget.
+func TestFailoverBetweenAddresses(t *testing.T) {
+	b3 := newTestBackend(t, "127.0.0.3:0", okHandler, nil)
+	_, port, _ := net.SplitHostPort(hostPort(b3.URL))
+	host := "pair.backend.test:" + port
+	addrs := []string{"127.0.0.2:" + port, "127.0.0.3:" + port} // nothing listens on .2
+
+	t.Run("refused address", func(t *testing.T) {
+		m, _ := newTestManager(t, Options{Hosts: map[string]HostOptions{host: {Addresses: addrs}}})
+		errs, first := load(t, m, "http://"+host+"/", 200, 4)
+		if errs != 0 {
+			t.Fatalf("%d errors, first: %v", errs, first)
+		}
+	})
+
+	t.Run("budget per address", func(t *testing.T) {
+		b2 := newTestBackend(t, "127.0.0.2:"+port, okHandler, nil)
+		off := false
+		m, reg := newTestManager(t, Options{
+			SNAT:  SNAT{Ports: 5, Reclaim: time.Minute, Enforce: true},
+			Hosts: map[string]HostOptions{host: {Addresses: addrs, KeepAlive: &off}},
+		})
+		ctx := context.Background()
+		for i := 1; i <= 10; i++ {
+			if _, _, err := get(ctx, m, "http://"+host+"/"); err != nil {
+				t.Fatalf("request %d of 10 (two budgets of 5): %v", i, err)
+			}
+		}
+		_, _, err := get(ctx, m, "http://"+host+"/")
+		if be := asError(t, err); be.Message != MsgUnableToConnect || !errors.Is(err, errPortExhausted) {
+			t.Fatalf("11th request: %v", err)
+		}
+		if b2.accepted.Load() != 5 || b3.accepted.Load() < 5 {
+			t.Errorf("accepted: .2 %d, .3 %d", b2.accepted.Load(), b3.accepted.Load())
+		}
+		for _, a := range addrs {
+			if got := metricValue(t, reg, "apimgw_snat_ports_in_use", map[string]string{"destination": a}); got != 5 {
+				t.Errorf("ports in use at %s = %v, want 5", a, got)
+			}
+		}
+	})
+}
+
+// A host name is resolved again after DNSRefresh; new addresses get the
+// traffic, and a failed refresh keeps the previous ones.
+func TestDNSRefresh(t *testing.T) {
+	b2, b3, port := newBackendPair(t, okHandler)
+	m, _ := newTestManager(t, Options{DNSRefresh: 100 * time.Millisecond, IdleConnTimeout: 300 * time.Millisecond})
+	m.mu.Lock()
+	m.pruneAfter = 100 * time.Millisecond
+	m.mu.Unlock()
+	var mu sync.Mutex
+	answer, lookups := "127.0.0.2", 0
+	m.lookup = func(_ context.Context, host string) ([]netip.Addr, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		lookups++
+		if host != "dns.backend.test" {
+			return nil, fmt.Errorf("unexpected lookup of %q", host)
+		}
+		if answer == "" {
+			return nil, errors.New("SERVFAIL")
+		}
+		return []netip.Addr{netip.MustParseAddr(answer)}, nil
+	}
+	url := "http://dns.backend.test:" + port + "/"
+	ctx := context.Background()
+	if _, _, err := get(ctx, m, url); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	answer = "127.0.0.3"
+	mu.Unlock()
+	time.Sleep(150 * time.Millisecond)
+	for range 3 {
+		if _, _, err := get(ctx, m, url); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b2.accepted.Load() != 1 || b3.accepted.Load() != 1 {
+		t.Fatalf("accepted: .2 %d, .3 %d; want 1 and 1", b2.accepted.Load(), b3.accepted.Load())
+	}
+	mu.Lock()
+	answer = ""
+	mu.Unlock()
+	time.Sleep(150 * time.Millisecond)
+	if _, _, err := get(ctx, m, url); err != nil {
+		t.Fatalf("after a failed refresh: %v", err)
+	}
+	mu.Lock()
+	if lookups < 3 {
+		t.Errorf("%d lookups, want >= 3", lookups)
+	}
+	mu.Unlock()
+	// The pool of the address the name no longer resolves to is dropped
+	// once its idle connection has timed out.
+	waitFor(t, func() bool {
+		st := m.Stats()
+		return len(st) == 1 && st[0].Destination == "127.0.0.3:"+port
+	})
+}
+
+// Credentials in the backend URL are sent as basic authentication, unless
+// the request has its own Authorization header.
+func TestURLCredentials(t *testing.T) {
+	b := newTestBackend(t, "", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, r.Header.Get("Authorization"))
+	}), nil)
+	m, _ := newTestManager(t, Options{})
+	u := strings.Replace(b.URL, "http://", "http://svc:s3cret@", 1)
+	_, body, err := get(context.Background(), m, u)
+	if err != nil || body != "Basic c3ZjOnMzY3JldA==" {
+		t.Fatalf("got %q, %v", body, err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, u, nil)
+	req.Header.Set("Authorization", "Bearer t")
+	resp, err := m.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(got) != "Bearer t" {
+		t.Fatalf("got %q", got)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -147,6 +148,15 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("outbound: snat.ports %d is negative", o.SNAT.Ports)
 	case o.SNAT.Reclaim < 0:
 		return o, fmt.Errorf("outbound: snat.reclaim %s is negative", o.SNAT.Reclaim)
+	}
+	if len(o.Hosts) > 0 {
+		// Host names are case-insensitive; requests are looked up in
+		// lower case.
+		hosts := make(map[string]HostOptions, len(o.Hosts))
+		for host, h := range o.Hosts {
+			hosts[strings.ToLower(host)] = h
+		}
+		o.Hosts = hosts
 	}
 	for host, h := range o.Hosts {
 		if _, _, err := net.SplitHostPort(host); err != nil {

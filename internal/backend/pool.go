@@ -47,6 +47,12 @@ type pool struct {
 	// active counts requests using or waiting for this pool; it drives
 	// least-connections selection between a host's destinations.
 	active atomic.Int64
+	// downUntil (unix nanoseconds) is set when a connection attempt fails:
+	// until then the host's other destinations are preferred.
+	downUntil atomic.Int64
+	// emptySince is when the reaper first saw the pool without
+	// connections, requests or waiters; zero while it has any.
+	emptySince time.Time
 
 	opened    atomic.Uint64
 	closedN   atomic.Uint64
@@ -195,7 +201,7 @@ func (p *pool) dial(ctx context.Context, cfg *poolConfig) (*pconn, error) {
 		p.dialFailed()
 		p.log.exhausted(p, p.ledger.Snapshot())
 		return nil, &Error{Reason: ReasonBackendConnectionFailure, Message: MsgUnableToConnect,
-			Err: fmt.Errorf("connect %s: %w", p.addr, errPortExhausted)}
+			Err: fmt.Errorf("connect %s: %w: %w", p.addr, errConnect, errPortExhausted)}
 	}
 	dctx, cancel := context.WithTimeout(ctx, cfg.connectTimeout)
 	defer cancel()
@@ -203,7 +209,8 @@ func (p *pool) dial(ctx context.Context, cfg *poolConfig) (*pconn, error) {
 	if err != nil {
 		p.ledger.abandon()
 		p.dialFailed()
-		return nil, newError(ctx, MsgUnableToConnect, fmt.Errorf("connect %s: %w", p.addr, err))
+		p.markDown()
+		return nil, newError(ctx, MsgUnableToConnect, fmt.Errorf("connect %s: %w: %w", p.addr, errConnect, err))
 	}
 	p.opened.Add(1)
 	tcp, _ := c.(*net.TCPConn)
@@ -214,7 +221,7 @@ func (p *pool) dial(ctx context.Context, cfg *poolConfig) (*pconn, error) {
 			p.ledger.release()
 			p.closedN.Add(1)
 			p.dialFailed()
-			return nil, newError(ctx, MsgUnableToConnect, fmt.Errorf("tls handshake with %s: %w", p.addr, err))
+			return nil, newError(ctx, MsgUnableToConnect, fmt.Errorf("tls handshake with %s: %w: %w", p.addr, errConnect, err))
 		}
 		c = tc
 	}
@@ -255,7 +262,7 @@ func (p *pool) release(pc *pconn, reuse bool) {
 	reuse = reuse && cfg.keepAlive && pc.gen == cfg.gen
 	p.mu.Lock()
 	p.inUse--
-	if reuse && !p.closed {
+	if reuse && !p.closed && p.open <= cfg.maxConns { // above: a reload lowered the limit
 		if w := p.popWaiter(); w != nil {
 			p.inUse++
 			p.mu.Unlock()
@@ -324,6 +331,13 @@ func (p *pool) reap(now time.Time) {
 	}
 	p.idle = kept
 	p.open -= len(stale)
+	if p.open == 0 && len(p.queue) == 0 && p.active.Load() == 0 && p.h2.open.Load() == 0 {
+		if p.emptySince.IsZero() {
+			p.emptySince = now
+		}
+	} else {
+		p.emptySince = time.Time{}
+	}
 	p.mu.Unlock()
 	closeAll(stale)
 }
@@ -411,8 +425,8 @@ func (p *pool) roundTrip(ctx context.Context, req *http.Request) (*http.Response
 	for attempt := 0; ; attempt++ {
 		pc, err := p.acquire(ctx, attempt > 0)
 		if err != nil {
+			// The body is untouched: the caller may try another address.
 			p.active.Add(-1)
-			closeBody(req)
 			return nil, newError(ctx, MsgUnableToConnect, err)
 		}
 		resp, rerr, retry := pc.roundTrip(ctx, req)
@@ -443,4 +457,22 @@ func closeBody(req *http.Request) {
 	if hasBody(req) {
 		_ = req.Body.Close()
 	}
+}
+
+// downCooldown is how long a destination whose connection attempt failed
+// is avoided while its host has other destinations.
+const downCooldown = 5 * time.Second
+
+func (p *pool) markDown() { p.downUntil.Store(time.Now().Add(downCooldown).UnixNano()) }
+
+func (p *pool) isDown(now int64) bool { return p.downUntil.Load() > now }
+
+// emptyFor returns how long the reaper has seen the pool empty.
+func (p *pool) emptyFor(now time.Time) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.emptySince.IsZero() {
+		return 0
+	}
+	return now.Sub(p.emptySince)
 }
