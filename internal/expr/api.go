@@ -73,6 +73,9 @@ func compile(src string) (*Program, *Error) {
 		if cerr != nil {
 			return nil, cerr
 		}
+		if !hasReturn(b) {
+			return nil, &Error{off: start, Msg: "not all code paths return a value: a block expression needs a return statement"}
+		}
 		p.stmts = exec
 	} else {
 		if len(toks) == 1 {
@@ -113,7 +116,11 @@ func (p *Program) Eval(c *Context) (v any, err error) {
 			// exception instead of crashing the gateway
 			v, err = nil, &RuntimeError{Type: "Exception", Msg: fmt.Sprintf("internal error evaluating expression: %v", r)}
 		}
+		if e.noPool {
+			return
+		}
 		clear(e.locals)
+		e.popArgs(0)
 		e.c, e.ret, e.steps = nil, nil, 0
 		p.pool.Put(e)
 	}()
@@ -228,4 +235,48 @@ func (v *Value) Int(c *Context) (int, error) {
 		return 0, err
 	}
 	return out.(int), nil
+}
+
+// hasReturn reports whether a statement tree (outside lambdas) returns.
+func hasReturn(n node) bool {
+	switch s := n.(type) {
+	case *returnStmt:
+		return true
+	case *throwStmt:
+		return true
+	case *blockStmt:
+		for _, x := range s.stmts {
+			if hasReturn(x) {
+				return true
+			}
+		}
+	case *ifStmt:
+		return hasReturn(s.then) || (s.els != nil && hasReturn(s.els))
+	case *forStmt:
+		return hasReturn(s.body)
+	case *foreachStmt:
+		return hasReturn(s.body)
+	case *whileStmt:
+		return hasReturn(s.body)
+	case *tryStmt:
+		if hasReturn(s.body) || (s.finally != nil && hasReturn(s.finally)) {
+			return true
+		}
+		for _, c := range s.catches {
+			if hasReturn(c.body) {
+				return true
+			}
+		}
+	case *usingStmt:
+		return hasReturn(s.body)
+	case *switchStmt:
+		for _, c := range s.cases {
+			for _, x := range c.body {
+				if hasReturn(x) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }

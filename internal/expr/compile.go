@@ -26,6 +26,17 @@ type env struct {
 	locals []any
 	ret    any
 	steps  int
+	// noPool is set when a lambda value was created: it references this
+	// frame and may outlive the evaluation, so the frame is not reused.
+	noPool bool
+	// stack holds call arguments; a call appends its arguments, passes the
+	// window to the callee (which must not keep it) and truncates after.
+	stack []any
+}
+
+func (e *env) popArgs(base int) {
+	clear(e.stack[base:])
+	e.stack = e.stack[:base]
 }
 
 // maxSteps bounds the loop iterations and lambda calls of one evaluation so
@@ -979,10 +990,6 @@ func (c *compiler) unknownStatic(n node, name string) *Error {
 		}
 	}
 	if strings.Contains(name, ".") || stripped != name {
-		last := stripped
-		if i := strings.LastIndexByte(last, '.'); i >= 0 {
-			last = last[i+1:]
-		}
 		if len(stripped) > 0 && stripped[0] >= 'A' && stripped[0] <= 'Z' {
 			return errAt(n, "unsupported C# construct: type '%s'", stripped)
 		}
@@ -1212,18 +1219,16 @@ func (c *compiler) call(x *callExpr) (cx, *Error) {
 					return nil, nullRef()
 				}
 			}
-			var buf [4]any
-			av := buf[:0]
-			if len(argFns) > 4 {
-				av = make([]any, 0, len(argFns))
-			}
+			base := len(e.stack)
+			defer e.popArgs(base)
 			for _, af := range argFns {
 				a, err := af(e)
 				if err != nil {
 					return nil, err
 				}
-				av = append(av, a)
+				e.stack = append(e.stack, a)
 			}
+			av := e.stack[base:len(e.stack):len(e.stack)]
 			if hasOut {
 				return m.callOut(e, v, av, outs)
 			}
@@ -1483,6 +1488,7 @@ func (c *compiler) lambda(x *lambdaExpr) (cx, *Error) {
 		body = bx.fn
 	}
 	return cx{isFunc: true, fn: func(e *env) (any, error) {
+		e.noPool = true
 		return &Func{e: e, slots: slots, body: body}, nil
 	}}, nil
 }

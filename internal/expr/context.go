@@ -177,6 +177,19 @@ func (u *URL) Clone() *URL {
 	return &c
 }
 
+// URL converts to a net/url URL (for forwarding).
+func (u *URL) URL() *url.URL {
+	host := u.Host
+	if u.Port != 0 && !(u.Scheme == "https" && u.Port == 443) && !(u.Scheme == "http" && u.Port == 80) {
+		host += ":" + strconv.Itoa(u.Port)
+	}
+	out := &url.URL{Scheme: u.Scheme, Host: host, Path: u.Path, Fragment: u.Fragment}
+	if u.Query != nil {
+		out.RawQuery = u.Query.Encode()
+	}
+	return out
+}
+
 // QueryString is "?a=1&b=2" or "" (APIM's IUrl.QueryString).
 func (u *URL) QueryString() string {
 	if u.Query == nil || u.Query.Len() == 0 {

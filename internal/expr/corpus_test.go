@@ -217,7 +217,6 @@ func TestCorpusCompiles(t *testing.T) {
 		// named values are substituted before parsing: a number where an
 		// operand is expected, otherwise text
 		raw := string(data)
-		text := namedValueRe.ReplaceAllStringFunc(raw, func(m string) string { return m })
 		var sb strings.Builder
 		last := 0
 		for _, loc := range namedValueRe.FindAllStringIndex(raw, -1) {
@@ -231,7 +230,7 @@ func TestCorpusCompiles(t *testing.T) {
 			last = loc[1]
 		}
 		sb.WriteString(raw[last:])
-		text = sb.String()
+		text := sb.String()
 		for _, e := range extractExpressions(text) {
 			e = placeholderRe.ReplaceAllStringFunc(e, func(m string) string {
 				if strings.HasPrefix(m, "{") && !strings.Contains(e, "$\"") {
@@ -244,7 +243,15 @@ func TestCorpusCompiles(t *testing.T) {
 			}
 			seen[e] = true
 			total++
-			if _, err := Compile(e); err != nil {
+			p, err := Compile(e)
+			if err == nil {
+				// evaluation against a fixed context may fail (missing
+				// variables) but must not hit a Go runtime error
+				if _, rerr := p.Eval(testContext()); rerr != nil && strings.HasPrefix(rerr.Error(), "internal error") {
+					t.Errorf("%s: %s: %v", path, firstLine(e), rerr)
+				}
+			}
+			if err != nil {
 				msg := err.Error()
 				if i := strings.Index(msg, ": "); i >= 0 {
 					msg = msg[i+2:]

@@ -356,7 +356,7 @@ func TestCompileErrors(t *testing.T) {
 	cases := []struct{ name, src, want string }{
 		{"syntax", "@(1 +)", "1:6: unexpected end of expression"},
 		{"unclosed", "@(\"abc)", "1:3: unterminated string literal"},
-		{"unknown context member", "@(context.Requestt.Method)", "1:11: unknown member 'Requestt' on context"},
+		{"unknown context member", "@(context.Requestt.Method)", "1:11: unknown member 'Requestt' on context (did you mean 'Request'?)"},
 		{"unknown nested member", "@{\n  return context.Request.Foo;\n}", "2:26: unknown member 'Foo' on context.Request"},
 		{"unknown static", "@(Foo.Bar())", "1:3: the name 'Foo' does not exist in the current context (unsupported type?)"},
 		{"unknown static method", "@(string.Frobnicate(\"a\"))", "1:10: unknown static method 'string.Frobnicate'"},
@@ -371,7 +371,16 @@ func TestCompileErrors(t *testing.T) {
 		{"redeclare", "@{ var a = 1; var a = 2; return a; }", "1:15: a local variable named 'a' is already defined in this scope"},
 		{"not expression", "hello", "1:1: an expression must start with \"@(\" or \"@{\""},
 		{"bad statement", "@{ 1 + 2; }", "1:4: only assignment, call, increment, decrement and new expressions can be used as a statement"},
-		{"as body", "@(context.Request.Body.As<XDocument>())", "1:27: unsupported C# construct: type 'XDocument'"},
+		{"as body", "@(context.Request.Body.As<XmlDocument>())", "1:27: unsupported C# construct: type 'XmlDocument'"},
+		{"no return", "@{ var a = 1; }", "1:1: not all code paths return a value: a block expression needs a return statement"},
+		{"named arg", `@("a".Contains(value: "a"))`, "1:7: unsupported C# construct: named argument 'value'"},
+		{"out arg", `@(int.Parse("1", out var x))`, "1:7: unsupported C# construct: out argument 2 of 'int.Parse'"},
+		{"wrong arity dynamic", `@("a".Replace("a"))`, "1:7: no overload for method 'Replace' takes 1 arguments"},
+		{"error in interpolation hole", "@($\"a{context.Foo}b\")", "1:15: unknown member 'Foo' on context"},
+		{"error on later line", "@{\n\tvar x = 1;\n\treturn x +;\n}", "3:12: unexpected ';'"},
+		{"leading whitespace", "  \n  @(1 +)", "2:8: unexpected end of expression"},
+		{"unterminated block", "@{ return 1;", "1:13: expression must end with '}'"},
+		{"model method typo", "@(context.Variables.GetValueOrDefualt(\"a\"))", "1:21: unknown method 'GetValueOrDefualt' on context.Variables (did you mean 'GetValueOrDefault'?)"},
 		{"readonly", "@{ context.Variables[\"a\"] = 1; return 1; }", "1:21: context.Variables is read-only"},
 	}
 	for _, tc := range cases {
@@ -485,6 +494,53 @@ func TestEvalMore(t *testing.T) {
 		{"url scheme", `@(context.Request.OriginalUrl.Scheme + "://" + context.Request.OriginalUrl.Host)`, "https://gw.contoso.com"},
 		{"touri", `@(context.Request.Url.ToUri().AbsolutePath)`, "/orders/42"},
 		{"int parse tostring roundtrip", `@((int.Parse("7") * 6).ToString())`, "42"},
+		{"split whitespace", `@("a b	c".Split().Length)`, 3},
+		{"days in month", `@(DateTime.DaysInMonth(2024, 2) + (DateTime.IsLeapYear(2023) ? 1 : 0))`, 29},
+		{"dto from datetime", `@(new DateTimeOffset(new DateTime(1970, 1, 1, 0, 0, 10, DateTimeKind.Utc)).ToUnixTimeSeconds())`, int64(10)},
+		{"datetime from ticks", `@(new DateTime(630822816000000000L).Year)`, 2000},
+		{"as nullable int", `@((context.Variables["num"] as int?) ?? 0)`, 5},
 		{"nullable type", `@{ int? x = null; return x ?? 3; }`, 3},
 	})
+}
+
+// The examples of Microsoft's "API Management policy expressions" page.
+func TestEvalReferenceExamples(t *testing.T) {
+	runEvalCases(t, []evalCase{
+		{"true", `@(true)`, true},
+		{"tostring", `@((1+1).ToString())`, "2"},
+		{"length", `@("Hi There".Length)`, 8},
+		{"regex group", `@(Regex.Match(context.Response.Headers.GetValueOrDefault("Cache-Control","max-age=120"), @"max-age=(?<maxAge>\d+)").Groups["maxAge"]?.Value)`, "120"},
+		{"ternary parse", `@(context.Variables.ContainsKey("maxAge") ? int.Parse((string)context.Variables["maxAge"]) : 3600)`, 3600},
+		{"trygetvalue header", "@{\n  string[] value;\n  if (context.Request.Headers.TryGetValue(\"X-Tier\", out value))\n  {\n    if(value != null && value.Length > 0)\n    {\n      return value[0].ToUpper();\n    }\n  }\n  return null;\n}", "GOLD"},
+	})
+}
+
+func TestEvalXML(t *testing.T) {
+	const doc = `<?xml version="1.0" encoding="utf-8"?><UserDelegationKey><SignedOid>oid-1</SignedOid><SignedTid>tid-2</SignedTid><Nested a="1"><Value>x</Value><Value>y</Value></Nested></UserDelegationKey>`
+	src := func(body string) string { return strings.ReplaceAll(body, "DOC", strings.ReplaceAll(doc, `"`, `\"`)) }
+	runEvalCases(t, []evalCase{
+		{"root element", src(`@(System.Xml.Linq.XDocument.Parse("DOC").Root.Element("SignedOid")?.Value ?? "")`), "oid-1"},
+		{"missing element", src(`@(XDocument.Parse("DOC").Root.Element("Nope")?.Value ?? "none")`), "none"},
+		{"descendants", src(`@(XDocument.Parse("DOC").Descendants().Where(r => r.Name.LocalName == "SignedTid").First().Value)`), "tid-2"},
+		{"elements count", src(`@(XDocument.Parse("DOC").Root.Element("Nested").Elements("Value").Count())`), 2},
+		{"attribute", src(`@(XDocument.Parse("DOC").Root.Element("Nested").Attribute("a").Value)`), "1"},
+		{"value concat", src(`@(XDocument.Parse("DOC").Root.Element("Nested").Value)`), "xy"},
+		{"to string", `@(XElement.Parse("<a x=\"1\"><b>t&amp;</b><c/></a>").ToString())`, `<a x="1"><b>t&amp;</b><c /></a>`},
+	})
+	p, err := Compile(`@(context.Request.Body.As<XDocument>(preserveContent: true).Root.Name.LocalName)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testContext()
+	ctx.Request.Body = NewBodyBytes([]byte(doc))
+	if s, err := p.EvalString(ctx); err != nil || s != "UserDelegationKey" {
+		t.Fatalf("As<XDocument>: %q %v", s, err)
+	}
+	if _, err := Compile(`@(XDocument.Parse("<a>").Root)`); err != nil {
+		t.Fatal(err)
+	}
+	bad, _ := Compile(`@(XDocument.Parse("<a>").Root)`)
+	if _, err := bad.Eval(testContext()); err == nil {
+		t.Fatal("want an XmlException for unclosed XML")
+	}
 }

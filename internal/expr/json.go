@@ -106,6 +106,9 @@ func toJToken(v any, depth int) (any, error) {
 	if depth > maxJSONDepth {
 		return nil, errInvalidOp("Self referencing loop detected.")
 	}
+	if isNilModel(v) {
+		return &JValue{}, nil
+	}
 	switch x := v.(type) {
 	case nil:
 		return &JValue{}, nil
@@ -777,3 +780,11 @@ func cloneDepth(v any, depth int) (any, error) {
 	}
 	return v, nil
 }
+
+// FormatJSON serializes a JToken (or any value expressions produce) the way
+// Newtonsoft does: Formatting.Indented when indented is true, else compact.
+func FormatJSON(v any, indented bool) (string, error) { return jsonString(v, indented) }
+
+// ToJToken converts a Go or expression value (string, number, bool, *List,
+// *Dict, anonymous object, ...) to a JToken, as JToken.FromObject does.
+func ToJToken(v any) (any, error) { return toJToken(v, 0) }

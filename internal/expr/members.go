@@ -2,6 +2,7 @@ package expr
 
 import (
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -16,6 +17,9 @@ func propertyGetter(n node, st sType, name string, anon map[string]bool) (getter
 		if st == stClaims || st == stHeaders || st == stQuery || st == stParams || st == stVariables {
 			return nil, 0, errAt(n, "'%s' does not contain a definition for '%s'", modelNames[st], name)
 		}
+		if s := suggestMember(st, name); s != "" {
+			return nil, 0, errAt(n, "unknown member '%s' on %s (did you mean '%s'?)", name, modelNames[st], s)
+		}
 		return nil, 0, errAt(n, "unknown member '%s' on %s", name, modelNames[st])
 	}
 	var models [stCount]getter
@@ -27,7 +31,7 @@ func propertyGetter(n node, st sType, name string, anon map[string]bool) (getter
 		}
 	}
 	dyn := dynProp(name)
-	isAnon := anon[name]
+	isAnon := anon[name] || xmlPropNames[name]
 	if dyn == nil && !anyModel && !isAnon {
 		return nil, 0, errAt(n, "unknown member '%s'", name)
 	}
@@ -45,12 +49,28 @@ func propertyGetter(n node, st sType, name string, anon map[string]bool) (getter
 				}
 			}
 		}
+		if isXML(v) {
+			if out, ok := xmlProp(v, name); ok {
+				return out, nil
+			}
+			return nil, errNoMember(v, name)
+		}
 		if dyn != nil {
 			return dyn(v)
 		}
 		return nil, errNoMember(v, name)
 	}, stAny, nil
 }
+
+func isXML(v any) bool {
+	switch v.(type) {
+	case *XDocument, *XElement, *XAttribute, XName:
+		return true
+	}
+	return false
+}
+
+var xmlPropNames = map[string]bool{"Root": true, "LocalName": true, "NamespaceName": true, "HasElements": true, "HasAttributes": true, "Parent": true}
 
 // propertySetter supports the few writable properties expressions assign.
 func propertySetter(n node, name string) (func(r, v any) error, *Error) {
@@ -323,8 +343,6 @@ func dynProp(name string) getter {
 	return nil
 }
 
-var epoch = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
-
 // ticksOf returns .NET ticks (100ns since 0001-01-01).
 func ticksOf(t time.Time) int64 {
 	y := t.Year()
@@ -418,9 +436,11 @@ func timeProp(v any, name string) (any, error) {
 	return nil, errNoMember(v, name)
 }
 
+// jtokenTypeValues is Newtonsoft's JTokenType enum (read-only).
+var jtokenTypeValues = map[string]int{"None": 0, "Object": 1, "Array": 2, "Constructor": 3, "Property": 4, "Comment": 5, "Integer": 6, "Float": 7, "String": 8, "Boolean": 9, "Null": 10, "Undefined": 11, "Date": 12, "Raw": 13, "Bytes": 14, "Guid": 15, "Uri": 16, "TimeSpan": 17}
+
 func jtokenType(name string) Enum {
-	vals := map[string]int{"None": 0, "Object": 1, "Array": 2, "Constructor": 3, "Property": 4, "Comment": 5, "Integer": 6, "Float": 7, "String": 8, "Boolean": 9, "Null": 10, "Undefined": 11, "Date": 12, "Raw": 13, "Bytes": 14, "Guid": 15, "Uri": 16, "TimeSpan": 17}
-	return Enum{Type: "JTokenType", Name: name, Val: vals[name]}
+	return Enum{Type: "JTokenType", Name: name, Val: jtokenTypeValues[name]}
 }
 
 // ---- indexers ----
@@ -645,4 +665,50 @@ func indexSet(v, k, val any) error {
 		return x.set(k, val, false)
 	}
 	return errInvalidOp("Cannot assign through an indexer on an expression of type '" + typeName(v) + "'")
+}
+
+// modelMemberNames lists every property name of the context object model,
+// for "did you mean" hints.
+var modelMemberNames = strings.Fields(`AccessToken Algorithm Api ApprovalRequired Audiences Body Certificate
+	Certificates Claims Count CreatedDate Deployment Elapsed Email EndDate ExpirationTime FirstName Gateway Groups
+	Headers Host Id InstanceId IpAddress IsCurrentRevision IsSelfHosted IssuedAt Issuer IssuerName Keys LastError
+	LastName MatchedParameters Message Method Name NotAfter NotBefore Note Operation OriginalUrl Path PolicyId Port
+	PrimaryKey Product Protocols Query QueryString Reason Region RegistrationDate Request RequestId Response Revision
+	Scheme Scope SecondaryKey Section SerialNumber ServiceId ServiceName ServiceUrl Source StartDate State
+	StatusCode StatusReason Subject SubjectName Subscription SubscriptionKeyParameterNames SubscriptionRequired
+	Thumbprint Timestamp Type Url UrlTemplate User Values Variables Version`)
+
+// suggestMember returns the member of st closest to name (case-insensitive
+// edit distance at most 2), or "".
+func suggestMember(st sType, name string) string {
+	best, bestD := "", 3
+	for _, m := range modelMemberNames {
+		if _, _, ok := modelProp(st, m); !ok {
+			continue
+		}
+		if d := editDistance(strings.ToLower(name), strings.ToLower(m)); d < bestD {
+			best, bestD = m, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

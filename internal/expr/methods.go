@@ -91,6 +91,11 @@ func methodCall(n *memberExpr, st sType, name string, targs []*typeRef, args []c
 				return m, stAny, nil
 			}
 		}
+		for _, cand := range []string{"GetValueOrDefault", "ContainsKey", "TryGetValue", "As", "AsFormUrlEncodedContent", "ToString", "ToUri", "Trace"} {
+			if m, _, ok, _ := modelMethod(n, st, cand, targs, args); (ok || m != nil) && editDistance(strings.ToLower(name), strings.ToLower(cand)) <= 2 {
+				return nil, 0, errAt(n, "unknown method '%s' on %s (did you mean '%s'?)", name, modelNames[st], cand)
+			}
+		}
 		return nil, 0, errAt(n, "unknown method '%s' on %s", name, modelNames[st])
 	}
 	var models [stCount]*method
@@ -271,9 +276,9 @@ func modelMethod(n *memberExpr, st sType, name string, targs []*typeRef, args []
 				kind = "byte[]"
 			}
 			switch kind {
-			case "string", "JObject", "JArray", "JToken", "byte[]":
+			case "string", "JObject", "JArray", "JToken", "byte[]", "XDocument", "XElement":
 			default:
-				return nil, 0, true, errAt(t, "unsupported C# construct: As<%s>() (supported: string, JObject, JArray, JToken, byte[])", t.name)
+				return nil, 0, true, errAt(t, "unsupported C# construct: As<%s>() (supported: string, JObject, JArray, JToken, byte[], XDocument, XElement)", t.name)
 			}
 			return &method{outIdx: -1, fn: func(e *env, r any, a []any) (any, error) {
 				p := preserve
@@ -291,6 +296,15 @@ func modelMethod(n *memberExpr, st sType, name string, targs []*typeRef, args []
 					return bodyString(data), nil
 				case "byte[]":
 					return data, nil
+				case "XDocument", "XElement":
+					doc, err := parseXDocument(bodyString(data))
+					if err != nil {
+						return nil, err
+					}
+					if kind == "XElement" {
+						return doc.Root, nil
+					}
+					return doc, nil
 				}
 				tok, err := ParseJSON(bodyString(data))
 				if err != nil {
@@ -516,10 +530,15 @@ func splitString(s string, a []any) (any, error) {
 	}
 	var parts []string
 	if len(seps) == 0 {
-		parts = strings.FieldsFunc(s, unicode.IsSpace)
-		if opts&1 == 0 {
-			parts = strings.Split(s, " ")
+		// no separators: split on every white-space character
+		start := 0
+		for i, r := range s {
+			if unicode.IsSpace(r) {
+				parts = append(parts, s[start:i])
+				start = i + len(string(r))
+			}
 		}
+		parts = append(parts, s[start:])
 	} else {
 		parts = []string{s}
 		for _, sep := range seps {
@@ -1269,7 +1288,8 @@ var otherMethods = map[string]bool{
 	"NextMatch": true, "Duration": true, "Negate": true, "Exists": true, "Find": true, "FindIndex": true, "ContainsValue": true,
 	"Parse": false, "AddFirst": true, "ToUpper": true, "ToLower": true, "Equals": true, "CompareTo": true,
 	"Result": false, "Encrypt": true, "Decrypt": true, "Matches": true, "Match": true, "IsMatch": true,
-	"Append": true, "AppendLine": true, "AppendFormat": true,
+	"Append": true, "AppendLine": true, "AppendFormat": true, "Element": true, "Elements": true,
+	"Attribute": true, "Attributes": true,
 }
 
 // dynMinArgs is the smallest argument count of any overload of a method
@@ -1358,6 +1378,13 @@ func dynMethod(n *memberExpr, name string, targs []*typeRef, args []compiledArg)
 				return v, err
 			}
 		}
+		if name == "ToString" && len(a) == 0 && isXML(r) {
+			v, err, _ := xmlMethod(name, r, a)
+			if v == nil && err == nil {
+				return ToString(r), nil
+			}
+			return v, err
+		}
 		switch name {
 		case "ToString", "GetHashCode", "Equals", "CompareTo":
 			if name == "CompareTo" {
@@ -1367,6 +1394,9 @@ func dynMethod(n *memberExpr, name string, targs []*typeRef, args []compiledArg)
 			return commonMethod(name, r, a)
 		}
 		if v, err, handled := objectMethod(name, r, a, targ, targConv); handled {
+			return v, err
+		}
+		if v, err, handled := xmlMethod(name, r, a); handled {
 			return v, err
 		}
 		if linqMethods[name] {
@@ -1610,6 +1640,9 @@ func objectMethod(name string, r any, a []any, targ string, targConv func(any) (
 			x.Items = append(x.Items, items...)
 			return nil, nil, true
 		case "Remove":
+			if len(a) == 0 {
+				return nil, errArg("Remove needs an argument"), true
+			}
 			for i, it := range x.Items {
 				if valuesEqual(it, a[0]) {
 					x.Items = append(x.Items[:i], x.Items[i+1:]...)
@@ -1702,6 +1735,9 @@ func objectMethod(name string, r any, a []any, targ string, targConv func(any) (
 			}
 			return false, nil, true
 		case "Remove":
+			if len(a) == 0 {
+				return nil, errArg("Remove needs an argument"), true
+			}
 			ok, err := x.remove(a[0])
 			return ok, err, true
 		case "Clear":

@@ -487,6 +487,32 @@ func (c *compiler) newExpr(x *newExpr) (cx, *Error) {
 			if err != nil {
 				return nil, err
 			}
+			if len(a) >= 1 {
+				switch first := a[0].(type) {
+				case time.Time:
+					// new DateTimeOffset(DateTime[, offset])
+					if name == "DateTimeOffset" {
+						return DateTimeOffset{first}, nil
+					}
+					return first, nil
+				case int64:
+					// new DateTime(ticks[, kind])
+					if len(a) <= 2 {
+						const unixEpochTicks = 621355968000000000
+						rel := first - unixEpochTicks
+						tm := time.Unix(rel/10000000, (rel%10000000)*100).UTC()
+						loc := unspecified
+						if k, ok := a[len(a)-1].(Enum); ok && k.Type == "DateTimeKind" && k.Val == 1 || name == "DateTimeOffset" {
+							loc = time.UTC
+						}
+						tm = time.Date(tm.Year(), tm.Month(), tm.Day(), tm.Hour(), tm.Minute(), tm.Second(), tm.Nanosecond(), loc)
+						if name == "DateTimeOffset" {
+							return DateTimeOffset{tm}, nil
+						}
+						return tm, nil
+					}
+				}
+			}
 			parts := make([]int, 0, 7)
 			loc := unspecified
 			for _, v := range a {

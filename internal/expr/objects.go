@@ -343,3 +343,11 @@ func symmetricCrypt(encrypt bool, data []byte, a []any) (any, error) {
 	}
 	return buf[:len(buf)-pad], nil
 }
+
+// ParseJwt decodes a compact JWT (optionally "Bearer "-prefixed) without
+// validating it, as string.AsJwt() does; nil when s is not a JWT. Policies
+// such as validate-jwt store the result in a variable for expressions.
+func ParseJwt(s string) *Jwt { return parseJwt(s) }
+
+// Claim returns the values of a claim (nil when absent).
+func (j *Jwt) Claim(name string) []string { return j.claims.get(name) }

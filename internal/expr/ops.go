@@ -332,7 +332,6 @@ func arith(op string, a, b any) (any, error) {
 	}
 	if a == nil || b == nil {
 		if op == "+" || op == "-" || op == "*" || op == "/" || op == "%" {
-			_, _, _ = numOf(a)
 			return nil, nil // lifted operator on null yields null
 		}
 	}

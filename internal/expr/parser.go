@@ -16,9 +16,6 @@ type parser struct {
 
 const maxDepth = 200
 
-// parseErr carries a syntax error up the recursive descent without panicking.
-type parseErr = *Error
-
 func (p *parser) peek() *token { return &p.toks[p.i] }
 
 func (p *parser) peekN(n int) *token {
@@ -426,10 +423,6 @@ func (p *parser) tryDecl() (node, bool, *Error) {
 	}
 	nx := p.peekN(1)
 	if nx.kind != tkOp || (nx.text != "=" && nx.text != ";" && nx.text != ",") {
-		if nx.kind == tkIdent && nx.text == "in" {
-			p.i = save
-			return nil, false, nil
-		}
 		p.i = save
 		return nil, false, nil
 	}
@@ -470,8 +463,6 @@ func (p *parser) tryDecl() (node, bool, *Error) {
 
 func (p *parser) arrayInitializer(typ *typeRef) (node, *Error) {
 	t := p.peek()
-	elemTyp := *typ
-	elemTyp.rank--
 	n := &newExpr{pos: t.pos, typ: typ, hasInit: true}
 	elems, err := p.initializerList()
 	if err != nil {
@@ -1543,8 +1534,6 @@ func (p *parser) initializerList() ([]node, *Error) {
 	}
 	var elems []node
 	for !p.accept("}") {
-		var e node
-		var err error
 		if p.isOp("{") {
 			return nil, p.errf(p.peek(), "unsupported C# construct: nested array initializer")
 		}
@@ -1552,7 +1541,6 @@ func (p *parser) initializerList() ([]node, *Error) {
 		if perr != nil {
 			return nil, perr
 		}
-		_ = err
 		elems = append(elems, e)
 		if !p.accept(",") {
 			if err := p.expect("}"); err != nil {

@@ -287,15 +287,16 @@ func staticCall(n *memberExpr, typ, name string, targs []*typeRef, args []compil
 		st = stBool
 	}
 	return cx{st: st, fn: func(e *env) (any, error) {
-		var buf [4]any
-		av := buf[:0]
+		base := len(e.stack)
+		defer e.popArgs(base)
 		for _, f := range argFns {
 			v, err := f(e)
 			if err != nil {
 				return nil, err
 			}
-			av = append(av, v)
+			e.stack = append(e.stack, v)
 		}
+		av := e.stack[base:len(e.stack):len(e.stack)]
 		if outSet != nil {
 			ok, err := impl(e, av)
 			if err != nil {
@@ -519,6 +520,23 @@ func staticImplFor(n *memberExpr, t, name string, targs []*typeRef, args []compi
 				c, _, err := compareValues(a[0], a[1])
 				return c, err
 			}, -1, nil
+		case "DaysInMonth":
+			return func(e *env, a []any) (any, error) {
+				y, err1 := argInt(a[0])
+				m, err2 := argInt(a[1])
+				if err1 != nil || err2 != nil || m < 1 || m > 12 {
+					return nil, errArgRange("month")
+				}
+				return time.Date(y, time.Month(m)+1, 0, 0, 0, 0, 0, time.UTC).Day(), nil
+			}, -1, nil
+		case "IsLeapYear":
+			return func(e *env, a []any) (any, error) {
+				y, err := argInt(a[0])
+				if err != nil {
+					return nil, err
+				}
+				return y%4 == 0 && (y%100 != 0 || y%400 == 0), nil
+			}, -1, nil
 		case "SpecifyKind":
 			return func(e *env, a []any) (any, error) {
 				tm, ok := a[0].(time.Time)
@@ -718,6 +736,26 @@ func staticImplFor(n *memberExpr, t, name string, targs []*typeRef, args []compi
 				x, err1 := jsonString(a[0], false)
 				y, err2 := jsonString(a[1], false)
 				return err1 == nil && err2 == nil && x == y, nil
+			}, -1, nil
+		}
+	case "XDocument", "XElement":
+		if name == "Parse" {
+			if err := arity(1, 2); err != nil {
+				return nil, 0, err
+			}
+			return func(e *env, a []any) (any, error) {
+				s, err := str0(a, 0)
+				if err != nil {
+					return nil, err
+				}
+				doc, err := parseXDocument(s)
+				if err != nil {
+					return nil, err
+				}
+				if t == "XElement" {
+					return doc.Root, nil
+				}
+				return doc, nil
 			}, -1, nil
 		}
 	case "JsonConvert":
@@ -1444,7 +1482,7 @@ func staticMinArgs(t, name string) int {
 	switch name {
 	case "NewGuid", "Empty", "Create":
 		return 0
-	case "Compare", "SpecifyKind", "DeepEquals", "Range", "Repeat", "Equals", "Max", "Min", "Pow",
+	case "Compare", "SpecifyKind", "DeepEquals", "Range", "Repeat", "Equals", "Max", "Min", "Pow", "DaysInMonth",
 		"IsMatch", "Match", "Matches", "ParseExact", "Exists", "Find", "FindIndex", "IndexOf", "Join", "TryParse":
 		if t == "Regex" || name != "Split" {
 			return 2

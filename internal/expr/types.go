@@ -49,6 +49,7 @@ var staticTypes = map[string]bool{
 	"StringSplitOptions": true, "Array": true, "Enumerable": true, "BitConverter": true, "SHA256": true,
 	"SHA1": true, "SHA512": true, "MD5": true, "RegexOptions": true, "DateTimeKind": true,
 	"CultureInfo": true, "DateTimeStyles": true, "NumberStyles": true, "UriKind": true, "UriPartial": true,
+	"XDocument": true, "XElement": true,
 }
 
 func isStaticTypeName(n string) bool { return staticTypes[n] }
@@ -100,7 +101,7 @@ var knownTypeNames = map[string]bool{
 	"MatchCollection": true, "HMACSHA256": true, "HMACSHA1": true, "HMACSHA512": true, "SHA256": true, "SHA1": true,
 	"SHA512": true, "MD5": true, "HashAlgorithm": true, "HMAC": true, "Encoding": true, "Regex": true,
 	"StringComparison": true, "StringBuilder": true,
-	"Func": true, "Nullable": true,
+	"Func": true, "Nullable": true, "XDocument": true, "XElement": true, "XAttribute": true, "XName": true,
 	"ArgumentException": true, "ArgumentNullException": true, "InvalidOperationException": true,
 	"FormatException": true, "JsonReaderException": true, "JsonException": true, "NullReferenceException": true,
 	"KeyNotFoundException": true, "InvalidCastException": true, "OverflowException": true, "SystemException": true,

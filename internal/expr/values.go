@@ -276,6 +276,10 @@ func typeName(v any) string {
 		return "System.Security.Cryptography." + x.kind
 	case *Uri:
 		return "System.Uri"
+	case *XDocument:
+		return "System.Xml.Linq.XDocument"
+	case *XElement:
+		return "System.Xml.Linq.XElement"
 	case http.Header:
 		return "IReadOnlyDictionary`2[System.String,System.String[]]"
 	case Variables:
@@ -288,6 +292,9 @@ func typeName(v any) string {
 // null → "", bool → "True"/"False", doubles in shortest round-trip form,
 // JSON objects/arrays as indented JSON, JSON strings unquoted.
 func ToString(v any) string {
+	if isNilModel(v) {
+		return ""
+	}
 	switch x := v.(type) {
 	case nil:
 		return ""
@@ -342,6 +349,14 @@ func ToString(v any) string {
 		return x.u.String()
 	case *StringBuilder:
 		return x.sb.String()
+	case *XElement:
+		return x.String()
+	case *XDocument:
+		return x.Root.String()
+	case XName:
+		return x.String()
+	case *XAttribute:
+		return x.Name.Local + "=\"" + x.Value + "\""
 	case *Anon:
 		var sb strings.Builder
 		sb.WriteString("{ ")

@@ -1,0 +1,295 @@
+package expr
+
+import (
+	"encoding/xml"
+	"errors"
+	"io"
+	"strings"
+)
+
+// A small LINQ to XML subset (System.Xml.Linq) for policies that read XML
+// responses: XDocument.Parse, Root, Element, Elements, Descendants,
+// Attribute, Value and Name.LocalName.
+
+// XDocument is System.Xml.Linq.XDocument.
+type XDocument struct{ Root *XElement }
+
+// XElement is System.Xml.Linq.XElement.
+type XElement struct {
+	Name     XName
+	Attrs    []*XAttribute
+	Children []*XElement
+	parent   *XElement
+	// text holds the element's own character data and child elements in
+	// document order, for Value.
+	parts []any // string or *XElement
+}
+
+// XAttribute is System.Xml.Linq.XAttribute.
+type XAttribute struct {
+	Name  XName
+	Value string
+}
+
+// XName is System.Xml.Linq.XName.
+type XName struct{ Space, Local string }
+
+// String renders "{namespace}local" like XName.ToString().
+func (n XName) String() string {
+	if n.Space == "" {
+		return n.Local
+	}
+	return "{" + n.Space + "}" + n.Local
+}
+
+func parseXName(s string) XName {
+	if strings.HasPrefix(s, "{") {
+		if i := strings.IndexByte(s, '}'); i > 0 {
+			return XName{Space: s[1:i], Local: s[i+1:]}
+		}
+	}
+	return XName{Local: s}
+}
+
+const maxXMLDepth = 256
+
+// parseXDocument parses XML text into an XDocument.
+func parseXDocument(s string) (*XDocument, error) {
+	d := xml.NewDecoder(strings.NewReader(strings.TrimPrefix(s, "\ufeff")))
+	d.Strict = true
+	var root, cur *XElement
+	depth := 0
+	for {
+		tok, err := d.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, &RuntimeError{Type: "XmlException", Msg: err.Error()}
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			depth++
+			if depth > maxXMLDepth {
+				return nil, &RuntimeError{Type: "XmlException", Msg: "XML nested too deeply"}
+			}
+			el := &XElement{Name: XName{Space: t.Name.Space, Local: t.Name.Local}, parent: cur}
+			for _, a := range t.Attr {
+				if a.Name.Space == "xmlns" || (a.Name.Space == "" && a.Name.Local == "xmlns") {
+					continue
+				}
+				el.Attrs = append(el.Attrs, &XAttribute{Name: XName{Space: a.Name.Space, Local: a.Name.Local}, Value: a.Value})
+			}
+			if cur == nil {
+				if root != nil {
+					return nil, &RuntimeError{Type: "XmlException", Msg: "There are multiple root elements."}
+				}
+				root = el
+			} else {
+				cur.Children = append(cur.Children, el)
+				cur.parts = append(cur.parts, el)
+			}
+			cur = el
+		case xml.EndElement:
+			depth--
+			if cur != nil {
+				cur = cur.parent
+			}
+		case xml.CharData:
+			if cur != nil {
+				cur.parts = append(cur.parts, string(t))
+			}
+		}
+	}
+	if root == nil {
+		return nil, &RuntimeError{Type: "XmlException", Msg: "Root element is missing."}
+	}
+	return &XDocument{Root: root}, nil
+}
+
+// Value is the concatenated text of the element and its descendants.
+func (e *XElement) Value() string {
+	var sb strings.Builder
+	e.writeText(&sb)
+	return sb.String()
+}
+
+func (e *XElement) writeText(sb *strings.Builder) {
+	for _, p := range e.parts {
+		switch x := p.(type) {
+		case string:
+			sb.WriteString(x)
+		case *XElement:
+			x.writeText(sb)
+		}
+	}
+}
+
+func (e *XElement) descendants(name *XName, out []any) []any {
+	for _, c := range e.Children {
+		if name == nil || c.Name == *name {
+			out = append(out, c)
+		}
+		out = c.descendants(name, out)
+	}
+	return out
+}
+
+func (e *XElement) write(sb *strings.Builder) {
+	sb.WriteByte('<')
+	sb.WriteString(e.Name.Local)
+	if e.Name.Space != "" && (e.parent == nil || e.parent.Name.Space != e.Name.Space) {
+		sb.WriteString(` xmlns="`)
+		_ = xml.EscapeText(sbWriter{sb}, []byte(e.Name.Space))
+		sb.WriteByte('"')
+	}
+	for _, a := range e.Attrs {
+		sb.WriteByte(' ')
+		sb.WriteString(a.Name.Local)
+		sb.WriteString(`="`)
+		_ = xml.EscapeText(sbWriter{sb}, []byte(a.Value))
+		sb.WriteByte('"')
+	}
+	if len(e.parts) == 0 {
+		sb.WriteString(" />")
+		return
+	}
+	sb.WriteByte('>')
+	for _, p := range e.parts {
+		switch x := p.(type) {
+		case string:
+			_ = xml.EscapeText(sbWriter{sb}, []byte(x))
+		case *XElement:
+			x.write(sb)
+		}
+	}
+	sb.WriteString("</")
+	sb.WriteString(e.Name.Local)
+	sb.WriteByte('>')
+}
+
+type sbWriter struct{ sb *strings.Builder }
+
+func (w sbWriter) Write(p []byte) (int, error) { return w.sb.Write(p) }
+
+func (e *XElement) String() string {
+	var sb strings.Builder
+	e.write(&sb)
+	return sb.String()
+}
+
+// xmlProp implements the LINQ to XML properties.
+func xmlProp(v any, name string) (any, bool) {
+	switch x := v.(type) {
+	case *XDocument:
+		if name == "Root" {
+			return x.Root, true
+		}
+	case *XElement:
+		switch name {
+		case "Name":
+			return x.Name, true
+		case "Value":
+			return x.Value(), true
+		case "Parent":
+			if x.parent == nil {
+				return nil, true
+			}
+			return x.parent, true
+		case "HasElements":
+			return len(x.Children) > 0, true
+		case "HasAttributes":
+			return len(x.Attrs) > 0, true
+		}
+	case *XAttribute:
+		switch name {
+		case "Name":
+			return x.Name, true
+		case "Value":
+			return x.Value, true
+		}
+	case XName:
+		switch name {
+		case "LocalName":
+			return x.Local, true
+		case "NamespaceName":
+			return x.Space, true
+		}
+	}
+	return nil, false
+}
+
+// xmlMethod implements the LINQ to XML methods.
+func xmlMethod(name string, r any, a []any) (any, error, bool) {
+	var el *XElement
+	switch x := r.(type) {
+	case *XDocument:
+		switch name {
+		case "Descendants", "Elements", "Element":
+			holder := &XElement{Children: []*XElement{x.Root}}
+			return xmlMethod(name, holder, a)
+		case "ToString":
+			return x.Root.String(), nil, true
+		}
+		return nil, nil, false
+	case *XElement:
+		el = x
+	default:
+		return nil, nil, false
+	}
+	var want *XName
+	if len(a) > 0 {
+		switch n := a[0].(type) {
+		case string:
+			xn := parseXName(n)
+			want = &xn
+		case XName:
+			want = &n
+		case nil:
+			return nil, errArgNull("name"), true
+		}
+	}
+	switch name {
+	case "Element":
+		if want == nil {
+			return nil, errArg("Element needs a name"), true
+		}
+		for _, c := range el.Children {
+			if c.Name == *want {
+				return c, nil, true
+			}
+		}
+		return nil, nil, true
+	case "Elements":
+		l := &List{}
+		for _, c := range el.Children {
+			if want == nil || c.Name == *want {
+				l.Items = append(l.Items, c)
+			}
+		}
+		return l, nil, true
+	case "Descendants":
+		return &List{Items: el.descendants(want, nil)}, nil, true
+	case "Attribute":
+		if want == nil {
+			return nil, errArg("Attribute needs a name"), true
+		}
+		for _, at := range el.Attrs {
+			if at.Name == *want {
+				return at, nil, true
+			}
+		}
+		return nil, nil, true
+	case "Attributes":
+		l := &List{}
+		for _, at := range el.Attrs {
+			if want == nil || at.Name == *want {
+				l.Items = append(l.Items, at)
+			}
+		}
+		return l, nil, true
+	case "ToString":
+		return el.String(), nil, true
+	}
+	return nil, nil, false
+}
