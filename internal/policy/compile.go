@@ -218,11 +218,15 @@ func (c *Compiler) CompileFile(scope, path string) *Scope {
 
 // Compile compiles the policy document src (read from file) for scope.
 func (c *Compiler) Compile(scope, file string, src []byte) *Scope {
-	before := len(c.errs)
 	doc := c.parse(file, src)
 	if doc == nil {
 		return nil
 	}
+	return c.compileDoc(scope, file, doc)
+}
+
+func (c *Compiler) compileDoc(scope, file string, doc *policyxml.Document) *Scope {
+	before := len(c.errs)
 	s := &Scope{Name: scope, File: file}
 	if len(doc.Roots) != 1 || doc.Roots[0].Name != "policies" {
 		pos := policyxml.Pos{Line: 1, Col: 1}
@@ -258,25 +262,53 @@ func (c *Compiler) Compile(scope, file string, src []byte) *Scope {
 	return s
 }
 
-// CompileDocument compiles a policy document or a policy fragment, whichever
-// src holds (for linting files on their own). A fragment is compiled as if
-// included in the inbound section.
+// placeholder stands for a named value whose value is unknown while
+// linting: a URL for names that look like one, a base64 key for keys and
+// secrets, else a number (valid in numeric attributes and in expressions).
+func placeholder(name string) string {
+	n := strings.ToLower(name)
+	switch {
+	case strings.Contains(n, "url") || strings.Contains(n, "uri") || strings.Contains(n, "endpoint") || strings.Contains(n, "host"):
+		return "https://namedvalue.invalid"
+	case strings.Contains(n, "key") || strings.Contains(n, "secret"):
+		return "bmFtZWQtdmFsdWUtcGxhY2Vob2xkZXIta2V5LTAwMDA="
+	}
+	return "1"
+}
+
+// CompileDocument compiles a policy document, a policy fragment or a
+// snippet of policy elements, whichever src holds (for linting files on
+// their own). Fragments and snippets are compiled as if in the inbound
+// section.
 func (c *Compiler) CompileDocument(file string, src []byte) {
-	trimmed := bytes.TrimSpace(src)
-	if i := bytes.Index(trimmed, []byte("<fragment")); i >= 0 && !bytes.Contains(trimmed[:i], []byte("<policies")) {
-		doc := c.parse(file, src)
-		if doc == nil {
-			return
-		}
-		if len(doc.Roots) != 1 || doc.Roots[0].Name != "fragment" {
-			c.errorAt(file, policyxml.Pos{Line: 1, Col: 1}, "a policy fragment must have one <fragment> root element")
-			return
-		}
-		b := &builder{c: c, file: file, section: SectionInbound, scope: "fragment", target: targetRequest}
+	doc := c.parse(file, src)
+	if doc == nil {
+		return
+	}
+	if len(doc.Roots) == 1 && doc.Roots[0].Name == "policies" {
+		c.compileDoc("api", file, doc)
+		return
+	}
+	b := &builder{c: c, file: file, section: SectionInbound, scope: "fragment", target: targetRequest}
+	if len(doc.Roots) == 1 && doc.Roots[0].Name == "fragment" {
 		b.steps(doc.Roots[0], "", false)
 		return
 	}
-	c.Compile("api", file, src)
+	for _, root := range doc.Roots {
+		if root.Name == "policies" || root.Name == "fragment" {
+			c.errorAt(file, root.Pos, "<%s> must be the only root element", root.Name)
+			return
+		}
+	}
+	b.steps(&policyxml.Element{Name: "snippet", Children: rootNodes(doc.Roots)}, "", false)
+}
+
+func rootNodes(roots []*policyxml.Element) []policyxml.Node {
+	out := make([]policyxml.Node, len(roots))
+	for i, r := range roots {
+		out[i] = r
+	}
+	return out
 }
 
 func (c *Compiler) parse(file string, src []byte) *policyxml.Document {
@@ -289,7 +321,7 @@ func (c *Compiler) parse(file string, src []byte) *policyxml.Document {
 			}
 			for _, name := range policyxml.NamedValues(src) {
 				if _, ok := values[name]; !ok {
-					values[name] = "1"
+					values[name] = placeholder(name)
 				}
 			}
 		}
@@ -631,3 +663,45 @@ func evalAny(v *expr.Value, c *expr.Context) (any, error) {
 	}
 	return v.Program().Eval(c)
 }
+
+// intValue is an integer attribute that may be a policy expression (APIM
+// allows expressions in retry count, rate-limit-by-key calls, timeouts...).
+type intValue struct {
+	name     string
+	n        int
+	v        *expr.Value
+	min, max int
+}
+
+// intAttr compiles an integer attribute: a literal is checked now, an
+// expression when it runs.
+func (b *builder) intAttr(a policyxml.Attr, def, min, max int) intValue {
+	iv := intValue{name: a.Name, n: def, min: min, max: max}
+	if a.Name == "" {
+		return iv
+	}
+	if expr.IsExpression(a.Value) {
+		iv.v = b.value(a)
+		return iv
+	}
+	iv.n = b.constInt(a, def, min, max)
+	return iv
+}
+
+// get returns the value for this request.
+func (iv intValue) get(st *State) (int, error) {
+	if iv.v == nil {
+		return iv.n, nil
+	}
+	n, err := iv.v.Int(&st.X)
+	if err != nil {
+		return 0, err
+	}
+	if n < iv.min || n > iv.max {
+		return 0, &Error{Reason: ReasonExpressionFailure, Message: fmt.Sprintf("attribute %q must be between %d and %d, got %d", iv.name, iv.min, iv.max, n)}
+	}
+	return n, nil
+}
+
+// isConst reports whether the value is known at load time.
+func (iv intValue) isConst() bool { return iv.v == nil }

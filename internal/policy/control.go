@@ -263,6 +263,9 @@ func compileTrace(b *builder, el *policyxml.Element, path string) Step {
 		return nil
 	}
 	for _, c := range b.children(el, "message", "metadata") {
+		if t.message != nil && c.Name == "message" {
+			b.errorf(c.Pos, "<trace> takes one <message>")
+		}
 		switch c.Name {
 		case "message":
 			b.noAttrs(c)
@@ -275,7 +278,12 @@ func compileTrace(b *builder, el *policyxml.Element, path string) Step {
 		}
 	}
 	if t.message == nil {
-		b.errorf(el.Pos, "<trace> needs a <message>")
+		// The older form writes the message as the element's text.
+		if strings.TrimSpace(el.Text()) == "" {
+			b.errorf(el.Pos, "<trace> needs a <message>")
+		} else {
+			t.message = b.textValue(el)
+		}
 	}
 	return t
 }

@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/apimgw/apimgw/internal/expr"
 	"github.com/apimgw/apimgw/internal/policy/policyxml"
@@ -17,9 +18,10 @@ func init() {
 // retry runs its children once, then again while condition holds, up to
 // count retries, waiting per APIM's fixed, linear or exponential schedule.
 type retry struct {
-	cond *expr.Value
-	opts resilience.RetryOptions
-	body steps
+	cond                                *expr.Value
+	opts                                resilience.RetryOptions
+	count, interval, maxInterval, delta intValue
+	body                                steps
 }
 
 func compileRetry(b *builder, el *policyxml.Element, path string) Step {
@@ -27,25 +29,60 @@ func compileRetry(b *builder, el *policyxml.Element, path string) Step {
 	if !b.require(el, attrs, "condition", "count", "interval") {
 		return nil
 	}
-	r := &retry{cond: b.value(attrs["condition"])}
+	r := &retry{
+		cond:        b.value(attrs["condition"]),
+		count:       b.intAttr(attrs["count"], 1, 1, resilience.MaxRetryCount),
+		interval:    b.intAttr(attrs["interval"], 0, 0, 86400),
+		maxInterval: b.intAttr(attrs["max-interval"], 0, 0, 86400),
+		delta:       b.intAttr(attrs["delta"], 0, 0, 86400),
+	}
 	r.opts = resilience.RetryOptions{
-		Count:          b.constInt(attrs["count"], 1, 1, resilience.MaxRetryCount),
-		Interval:       b.seconds(attrs["interval"], 0, 86400),
-		MaxInterval:    b.seconds(attrs["max-interval"], 0, 86400),
-		Delta:          b.seconds(attrs["delta"], 0, 86400),
 		FirstFastRetry: b.constBool(attrs["first-fast-retry"], false),
 		Jitter:         b.constBool(attrs["jitter"], false),
 	}
-	if err := r.opts.Validate(); err != nil {
-		b.errorf(el.Pos, "%v", err)
+	if r.count.isConst() && r.interval.isConst() && r.maxInterval.isConst() && r.delta.isConst() {
+		opts := r.withValues(r.count.n, r.interval.n, r.maxInterval.n, r.delta.n)
+		if err := opts.Validate(); err != nil {
+			b.errorf(el.Pos, "%v", err)
+		}
 	}
 	r.body = b.steps(el, path+"/", false)
 	return r
 }
 
+// withValues returns the retry options with the timing attributes set.
+func (r *retry) withValues(count, interval, maxInterval, delta int) resilience.RetryOptions {
+	o := r.opts
+	o.Count = count
+	o.Interval = time.Duration(interval) * time.Second
+	o.MaxInterval = time.Duration(maxInterval) * time.Second
+	o.Delta = time.Duration(delta) * time.Second
+	return o
+}
+
+func (r *retry) options(st *State) (resilience.RetryOptions, error) {
+	var v [4]int
+	for i, iv := range []intValue{r.count, r.interval, r.maxInterval, r.delta} {
+		n, err := iv.get(st)
+		if err != nil {
+			return resilience.RetryOptions{}, err
+		}
+		v[i] = n
+	}
+	o := r.withValues(v[0], v[1], v[2], v[3])
+	if err := o.Validate(); err != nil {
+		return o, &Error{Reason: ReasonExpressionFailure, Message: err.Error()}
+	}
+	return o, nil
+}
+
 func (r *retry) Run(st *State) error {
 	if r.cond == nil {
 		return nil
+	}
+	opts, err := r.options(st)
+	if err != nil {
+		return err
 	}
 	// Each attempt re-sends the request: keep its body.
 	if body := st.X.Request.Body; body != nil && !body.Consumed() {
@@ -55,7 +92,7 @@ func (r *retry) Run(st *State) error {
 	}
 	var allow func() bool
 	var last error
-	err := r.opts.Run(st.Ctx, resilience.SystemClock{}, nil, func() bool {
+	err = opts.Run(st.Ctx, resilience.SystemClock{}, nil, func() bool {
 		if allow == nil {
 			if e := st.BackendEntity; e != nil && e.Budget != nil {
 				allow = e.Budget.Retry

@@ -30,6 +30,7 @@ const defaultForwardTimeout = 300 * time.Second
 // context.Response.
 type forwardRequest struct {
 	timeout           time.Duration
+	timeoutExpr       intValue // timeout="@(...)", in seconds
 	failOnErrorStatus bool
 	bufferRequestBody bool
 	followRedirects   bool
@@ -40,11 +41,18 @@ func compileForwardRequest(b *builder, el *policyxml.Element, path string) Step 
 	attrs := b.attrs(el, "timeout", "timeout-ms", "follow-redirects", "buffer-request-body", "buffer-response", "fail-on-error-status-code", "http-version", "continue-timeout")
 	b.children(el)
 	f := &forwardRequest{
-		timeout:           b.seconds(attrs["timeout"], defaultForwardTimeout, 240*60),
+		timeout:           defaultForwardTimeout,
 		failOnErrorStatus: b.constBool(attrs["fail-on-error-status-code"], false),
 		bufferRequestBody: b.constBool(attrs["buffer-request-body"], false),
 		followRedirects:   b.constBool(attrs["follow-redirects"], false),
 		bufferResponse:    b.constBool(attrs["buffer-response"], true),
+	}
+	if a, ok := attrs["timeout"]; ok {
+		if expr.IsExpression(a.Value) {
+			f.timeoutExpr = b.intAttr(a, 0, 0, 240*60)
+		} else {
+			f.timeout = b.seconds(a, defaultForwardTimeout, 240*60)
+		}
 	}
 	if a, ok := attrs["timeout-ms"]; ok {
 		f.timeout = time.Duration(b.constInt(a, 0, 0, 240*60*1000)) * time.Millisecond
@@ -112,9 +120,17 @@ func (f *forwardRequest) Run(st *State) error {
 		entity.Budget.Request()
 	}
 
+	timeout := f.timeout
+	if f.timeoutExpr.v != nil {
+		secs, err := f.timeoutExpr.get(st)
+		if err != nil {
+			return err
+		}
+		timeout = time.Duration(secs) * time.Second
+	}
 	ctx, cancel := context.WithCancel(st.Ctx)
 	var timedOut atomic.Bool
-	timer := time.AfterFunc(f.timeout, func() { timedOut.Store(true); cancel() })
+	timer := time.AfterFunc(timeout, func() { timedOut.Store(true); cancel() })
 	out = out.WithContext(ctx)
 	st.BackendCalled = true
 	st.BackendMethod = out.Method

@@ -230,7 +230,8 @@ func storeError(err error) *Error {
 
 // rateLimitByKey is rate-limit-by-key: a sliding window per counter-key.
 type rateLimitByKey struct {
-	spec      store.RateSpec
+	calls     intValue
+	period    intValue
 	key       *expr.Value
 	cond      *expr.Value
 	increment *expr.Value
@@ -244,12 +245,10 @@ func compileRateLimitByKey(b *builder, el *policyxml.Element, path string) Step 
 		return nil
 	}
 	r := &rateLimitByKey{
-		spec: store.RateSpec{Limit: int64(b.constInt(attrs["calls"], 0, 0, 1<<30)), Period: b.seconds(attrs["renewal-period"], time.Second, 300)},
-		key:  b.value(attrs["counter-key"]),
-		out:  b.limitOutputs(attrs),
-	}
-	if r.spec.Period <= 0 {
-		b.errorf(attrs["renewal-period"].ValuePos, "renewal-period must be between 1 and 300 seconds")
+		calls:  b.intAttr(attrs["calls"], 0, 0, 1<<30),
+		period: b.intAttr(attrs["renewal-period"], 1, 1, 300),
+		key:    b.value(attrs["counter-key"]),
+		out:    b.limitOutputs(attrs),
 	}
 	if a, ok := attrs["increment-condition"]; ok {
 		r.cond = b.value(a)
@@ -272,6 +271,15 @@ func (r *rateLimitByKey) Run(st *State) error {
 	if err != nil {
 		return err
 	}
+	calls, err := r.calls.get(st)
+	if err != nil {
+		return err
+	}
+	period, err := r.period.get(st)
+	if err != nil {
+		return err
+	}
+	spec := store.RateSpec{Limit: int64(calls), Period: time.Duration(period) * time.Second}
 	n := int64(1)
 	if r.increment != nil {
 		v, err := r.increment.Int(&st.X)
@@ -285,7 +293,7 @@ func (r *rateLimitByKey) Run(st *State) error {
 	}
 	full := "rlk:" + key
 	if r.cond == nil {
-		d, err := s.RateLimit(st.Ctx, full, r.spec, n)
+		d, err := s.RateLimit(st.Ctx, full, spec, n)
 		if err != nil {
 			return storeError(err)
 		}
@@ -298,7 +306,7 @@ func (r *rateLimitByKey) Run(st *State) error {
 	// With an increment-condition APIM decides on the calls counted so far
 	// and counts this one once the condition, evaluated at the end of the
 	// request (it usually reads context.Response), holds.
-	d, err := s.RateLimit(st.Ctx, full, r.spec, 0)
+	d, err := s.RateLimit(st.Ctx, full, spec, 0)
 	if err != nil {
 		return storeError(err)
 	}
@@ -311,7 +319,7 @@ func (r *rateLimitByKey) Run(st *State) error {
 		if err != nil || !ok {
 			return
 		}
-		if _, err := s.RateCount(context.WithoutCancel(st.Ctx), full, r.spec, n); err != nil && st.Env.Log != nil {
+		if _, err := s.RateCount(context.WithoutCancel(st.Ctx), full, spec, n); err != nil && st.Env.Log != nil {
 			st.Env.Log.Warn("rate-limit-by-key: deferred count failed", "err", err)
 		}
 	})
