@@ -265,7 +265,10 @@ func (c *Compiler) compileDoc(scope, file string, doc *policyxml.Document) *Scop
 // placeholder stands for a named value whose value is unknown while
 // linting: a URL for names that look like one, a base64 key for keys and
 // secrets, else a number (valid in numeric attributes and in expressions).
-func placeholder(name string) string {
+func placeholder(name string, src []byte) string {
+	if inCode(src, "{{"+name+"}}") {
+		return "1"
+	}
 	n := strings.ToLower(name)
 	switch {
 	case strings.Contains(n, "url") || strings.Contains(n, "uri") || strings.Contains(n, "endpoint") || strings.Contains(n, "host"):
@@ -274,6 +277,24 @@ func placeholder(name string) string {
 		return "bmFtZWQtdmFsdWUtcGxhY2Vob2xkZXIta2V5LTAwMDA="
 	}
 	return "1"
+}
+
+// inCode reports whether ref is used as C# code (after =, (, comma, + or
+// return) rather than inside a string or an attribute.
+func inCode(src []byte, ref string) bool {
+	text := string(src)
+	for i := strings.Index(text, ref); i >= 0; {
+		before := strings.TrimRight(text[:i], " \t\r\n")
+		if strings.HasSuffix(before, "return") || before != "" && strings.ContainsRune("=(,+", rune(before[len(before)-1])) {
+			return true
+		}
+		next := strings.Index(text[i+len(ref):], ref)
+		if next < 0 {
+			break
+		}
+		i += len(ref) + next
+	}
+	return false
 }
 
 // CompileDocument compiles a policy document, a policy fragment or a
@@ -321,7 +342,7 @@ func (c *Compiler) parse(file string, src []byte) *policyxml.Document {
 			}
 			for _, name := range policyxml.NamedValues(src) {
 				if _, ok := values[name]; !ok {
-					values[name] = placeholder(name)
+					values[name] = placeholder(name, src)
 				}
 			}
 		}
