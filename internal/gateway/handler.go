@@ -66,14 +66,20 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var pipeline *policy.Pipeline
 	switch {
-	case op == nil && api != nil && r.Method == http.MethodOptions && api.apiPipeline.Has("cors"):
+	case api != nil && policy.IsPreflight(r.Method, r.Header) && api.apiPipeline.HandlesPreflight():
 		// A CORS preflight for an API whose policy has cors: APIM answers it
-		// even though no OPTIONS operation exists.
+		// without a subscription key, even when no OPTIONS operation exists.
 		rec.ApiId = api.cfg.ID
 		st.APIPath = api.path
 		st.X.Api = api.expr
 		st.BackendURL, st.BackendEntity = api.serviceURL, api.backend
-		api.apiPipeline.Run(st)
+		p := api.apiPipeline
+		if op != nil {
+			rec.OperationId = op.cfg.ID
+			st.X.Operation = op.expr
+			p = op.pipelines[""]
+		}
+		p.Run(st)
 	case api == nil || op == nil:
 		st.X.Response = policy.ErrorResponse(http.StatusNotFound, msgNotFound, st.X.RequestId)
 		rec.LastErrorReason, rec.LastErrorMessage = policy.ReasonOperationNotFound, "Unable to match incoming request to an operation."
@@ -119,6 +125,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		pipeline.Run(st)
 	}
 
+	policy.FinishResponse(st)
 	n, clientErr := g.writeResponse(w, st)
 	st.Finish(n)
 	end := g.now()

@@ -139,18 +139,6 @@ func Compose(scopes ...*Scope) *Pipeline {
 	return p
 }
 
-// Has reports whether the inbound section contains the policy name at its
-// top level (the gateway asks for "cors" to answer preflight requests that
-// match no operation, as APIM does).
-func (p *Pipeline) Has(name string) bool {
-	for _, n := range p.sections[secInbound] {
-		if n.name == name {
-			return true
-		}
-	}
-	return false
-}
-
 // Len returns the number of top-level steps per section (for tests and docs).
 func (p *Pipeline) Len(section string) int {
 	for i, n := range sectionNames {

@@ -140,11 +140,17 @@ func (r *returnResponse) Run(st *State) error {
 		}
 		resp = cloneResponse(src)
 	}
-	st.Close()
-	st.X.Response = resp
-	if err := r.body.run(st); err != nil {
+	// The children build the new response while context.Response is still
+	// the current one (on-error reads the error response's status).
+	prev := st.building
+	st.building = resp
+	err := r.body.run(st)
+	st.building = prev
+	if err != nil {
 		return err
 	}
+	st.Close()
+	st.X.Response = resp
 	st.Responded = true
 	return errResponded
 }
@@ -224,8 +230,12 @@ func (s *setStatus) Run(st *State) error {
 	return nil
 }
 
-// response returns the response being built, creating an empty 200 one.
+// response returns the response being built (by return-response), or the
+// current one, creating an empty 200 one.
 func (st *State) response() *expr.Response {
+	if st.building != nil {
+		return st.building
+	}
 	if st.X.Response == nil {
 		st.X.Response = &expr.Response{StatusCode: http.StatusOK, StatusReason: "OK", Headers: http.Header{}}
 	}

@@ -206,13 +206,7 @@ func (s *setBody) Run(st *State) error {
 			body = []byte(expr.ToString(v))
 		}
 	}
-	if s.target == targetResponse {
-		resp := st.response()
-		st.Close()
-		resp.Body = expr.NewBodyBytes(body)
-	} else {
-		st.X.Request.Body = expr.NewBodyBytes(body)
-	}
+	st.replaceTarget(s.target, body)
 	return nil
 }
 

@@ -148,13 +148,7 @@ func (l *liquidBody) Run(st *State) error {
 	if err != nil {
 		return &Error{Reason: ReasonExpressionFailure, Message: "liquid template: " + err.Error(), Err: err}
 	}
-	body := expr.NewBodyBytes(out)
-	if l.target == targetResponse {
-		st.Close()
-		st.response().Body = body
-	} else {
-		st.X.Request.Body = body
-	}
+	st.replaceTarget(l.target, out)
 	return nil
 }
 

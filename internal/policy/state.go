@@ -143,6 +143,11 @@ type State struct {
 	// fill is the response cache entry this request fills (cache-lookup
 	// miss → cache-store).
 	fill *cacheFill
+	// building is the response return-response is building.
+	building *expr.Response
+	// beforeSend run on the final response before it is written (CORS
+	// headers, token counting); see FinishResponse.
+	beforeSend []func(st *State)
 	// deferred run after the response was sent.
 	deferred []func(respBytes int64)
 	// reqBody and reqBodyLen are the client's body as received and its
