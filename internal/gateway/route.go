@@ -115,21 +115,17 @@ func validParamName(s string) bool {
 	return true
 }
 
-// match matches path (relative to the API, starting with "/") and fills
-// params (when not nil). It returns false without touching params on a
-// mismatch.
+// match matches path (relative to the API, starting with "/"). With params
+// nil it only tests; callers fill params (which may then be written even on
+// a mismatch) only for a template they know matches.
 func (t *template) match(path string, params map[string]string) bool {
 	rest := strings.TrimPrefix(path, "/")
-	type kv struct{ k, v string }
-	var found [8]kv
-	got := found[:0]
 	for _, seg := range t.segs {
 		if seg.catchAll {
-			if seg.param != "" {
-				got = append(got, kv{seg.param, rest})
+			if seg.param != "" && params != nil {
+				params[seg.param] = rest
 			}
-			rest = ""
-			goto done
+			return true
 		}
 		if rest == "" {
 			return false
@@ -145,18 +141,11 @@ func (t *template) match(path string, params map[string]string) bool {
 		if len(s) <= len(seg.prefix)+len(seg.suffix) || !hasPrefixFold(s, seg.prefix) || !hasSuffixFold(s, seg.suffix) {
 			return false
 		}
-		got = append(got, kv{seg.param, s[len(seg.prefix) : len(s)-len(seg.suffix)]})
-	}
-	if rest != "" {
-		return false
-	}
-done:
-	if params != nil {
-		for _, p := range got {
-			params[p.k] = p.v
+		if params != nil {
+			params[seg.param] = s[len(seg.prefix) : len(s)-len(seg.suffix)]
 		}
 	}
-	return true
+	return rest == ""
 }
 
 func hasPrefixFold(s, p string) bool { return len(s) >= len(p) && strings.EqualFold(s[:len(p)], p) }

@@ -31,12 +31,13 @@ func TestTemplateMatch(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", c.tmpl, err)
 		}
-		params := map[string]string{}
-		ok := tm.match(c.path, params)
+		ok := tm.match(c.path, nil)
 		if ok != c.ok {
 			t.Errorf("%s ~ %s: ok=%v, want %v", c.tmpl, c.path, ok, c.ok)
 			continue
 		}
+		params := map[string]string{}
+		tm.match(c.path, params)
 		if ok && !reflect.DeepEqual(params, c.params) {
 			t.Errorf("%s ~ %s: params %v, want %v", c.tmpl, c.path, params, c.params)
 		}

@@ -209,13 +209,19 @@ func (f *forwardRequest) backendRequest(st *State, base *url.URL, entity *Backen
 			contentLength = n
 		}
 	}
+	// The client's header map is the request's own: forward it as is
+	// (hop-by-hop headers and the subscription key were removed on the way
+	// in) with the forwarding headers set once, even across retries.
+	h := r.Headers
+	delete(h, "Host")
+	delete(h, "Content-Length")
 	out := &http.Request{
 		Method:        r.Method,
 		URL:           u,
 		Proto:         "HTTP/1.1",
 		ProtoMajor:    1,
 		ProtoMinor:    1,
-		Header:        make(http.Header, len(r.Headers)+3),
+		Header:        h,
 		Body:          body,
 		ContentLength: contentLength,
 		Host:          u.Host,
@@ -227,15 +233,13 @@ func (f *forwardRequest) backendRequest(st *State, base *url.URL, entity *Backen
 	if contentLength < 0 && body != http.NoBody {
 		out.ContentLength = -1
 	}
-	for k, v := range r.Headers {
-		if k == "Host" || k == "Content-Length" {
-			continue
-		}
-		out.Header[k] = v
-	}
 	for k, v := range entity.headers() {
 		out.Header.Set(k, v)
 	}
+	if st.forwarded {
+		return out, nil
+	}
+	st.forwarded = true
 	if ip := r.IpAddress; ip != "" {
 		if prior := out.Header["X-Forwarded-For"]; len(prior) > 0 {
 			out.Header.Set("X-Forwarded-For", strings.Join(prior, ", ")+", "+ip)

@@ -143,6 +143,8 @@ type State struct {
 	// fill is the response cache entry this request fills (cache-lookup
 	// miss → cache-store).
 	fill *cacheFill
+	// forwarded is set once forward-request added X-Forwarded-* headers.
+	forwarded bool
 	// building is the response return-response is building.
 	building *expr.Response
 	// beforeSend run on the final response before it is written (CORS
