@@ -34,7 +34,7 @@ import (
 
 func init() {
 	in := []string{SectionInbound}
-	register("authentication-managed-identity", in, compileManagedIdentity)
+	register("authentication-managed-identity", nil, compileManagedIdentity) // real policies also use it in outbound and on-error with output-token-variable-name
 	register("authentication-basic", in, compileAuthBasic)
 	register("authentication-certificate", in, compileAuthCertificate)
 	register("check-header", in, compileCheckHeader)
