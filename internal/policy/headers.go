@@ -2,7 +2,6 @@ package policy
 
 import (
 	"fmt"
-	"net/http"
 	"strings"
 
 	"github.com/apimgw/apimgw/internal/expr"
@@ -79,33 +78,11 @@ func (s *setNamed) Run(st *State) error {
 	if s.query {
 		return s.runQuery(st)
 	}
-	var h map[string][]string
+	h := st.X.Request.Headers
 	if s.target == targetResponse {
 		h = st.response().Headers
-	} else {
-		h = st.X.Request.Headers
 	}
-	key := http.CanonicalHeaderKey(s.name)
-	_, exists := h[key]
-	switch s.action {
-	case actionDelete:
-		delete(h, key)
-		return nil
-	case actionSkip:
-		if exists {
-			return nil
-		}
-	}
-	vals, err := s.eval(st)
-	if err != nil {
-		return err
-	}
-	if s.action == actionAppend {
-		h[key] = append(h[key], vals...)
-	} else {
-		h[key] = vals
-	}
-	return nil
+	return applyHeader(st, s, h)
 }
 
 func (s *setNamed) eval(st *State) ([]string, error) {
@@ -190,21 +167,9 @@ func compileSetBody(b *builder, el *policyxml.Element, path string) Step {
 }
 
 func (s *setBody) Run(st *State) error {
-	var body []byte
-	if !s.null && s.value != nil {
-		v, err := evalAny(s.value, &st.X)
-		if err != nil {
-			return err
-		}
-		switch t := v.(type) {
-		case []byte:
-			body = t
-		case string:
-			body = []byte(t)
-		case nil:
-		default:
-			body = []byte(expr.ToString(v))
-		}
+	body, err := s.bytes(st)
+	if err != nil {
+		return err
 	}
 	st.replaceTarget(s.target, body)
 	return nil
