@@ -119,9 +119,10 @@ func (h *histogram) merge(o *histogram) {
 	}
 }
 
-// quantile returns the q-quantile (0<q≤1) of n recorded values.
+// quantile returns the q-quantile (0<q≤1) of n recorded values (0 for a
+// nil histogram).
 func (h *histogram) quantile(q float64, n int64) float64 {
-	if n <= 0 {
+	if h == nil || n <= 0 {
 		return 0
 	}
 	rank := int64(q*float64(n) + 0.999999)
@@ -146,8 +147,9 @@ type destStats struct {
 	connRefused int64 // connection failures whose message says refused / unresolvable
 	btSum       int64 // backend time of requests the backend answered
 	btN         int64
-	busyMs      int64 // backend time of every attempt: connection occupancy
-	attempts    int64 // requests that tried to reach the backend
+	busyMs      int64              // backend time of every attempt: connection occupancy
+	attempts    int64              // requests that tried to reach the backend
+	totalMs     [numOutcomes]int64 // TotalTime summed by outcome
 }
 
 func (d *destStats) add(o *destStats) {
@@ -161,6 +163,9 @@ func (d *destStats) add(o *destStats) {
 	d.btN += o.btN
 	d.busyMs += o.busyMs
 	d.attempts += o.attempts
+	for i := range d.totalMs {
+		d.totalMs[i] += o.totalMs[i]
+	}
 }
 
 // bin aggregates every request of one time interval.
@@ -169,7 +174,7 @@ type bin struct {
 	all    destStats
 	failed int64
 	ttSum  int64
-	hist   histogram
+	hist   *histogram  // backend times; nil until the backend answers once
 	dests  []destStats // by destination index
 }
 
@@ -183,6 +188,7 @@ func (b *bin) dest(i int32) *destStats {
 func (b *bin) record(e *entry, o outcome) {
 	b.all.requests++
 	b.all.out[o]++
+	b.all.totalMs[o] += e.totalTime
 	if o.failed() {
 		b.failed++
 	}
@@ -191,6 +197,9 @@ func (b *bin) record(e *entry, o outcome) {
 	if answered {
 		b.all.btSum += e.backendTime
 		b.all.btN++
+		if b.hist == nil {
+			b.hist = new(histogram)
+		}
 		b.hist.add(e.backendTime)
 	}
 	attempt := e.dest >= 0 && o != outThrottled && o != outCircuitOpen
@@ -210,6 +219,7 @@ func (b *bin) record(e *entry, o outcome) {
 		d := b.dest(e.dest)
 		d.requests++
 		d.out[o]++
+		d.totalMs[o] += e.totalTime
 		if attempt {
 			d.attempts++
 			d.busyMs += e.backendTime
@@ -232,7 +242,12 @@ func (b *bin) merge(o *bin) {
 	b.all.add(&o.all)
 	b.failed += o.failed
 	b.ttSum += o.ttSum
-	b.hist.merge(&o.hist)
+	if o.hist != nil {
+		if b.hist == nil {
+			b.hist = new(histogram)
+		}
+		b.hist.merge(o.hist)
+	}
 	for i := range o.dests {
 		b.dest(int32(i)).add(&o.dests[i])
 	}

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -22,7 +23,8 @@ type Input struct {
 
 // Options tune an analysis. The zero value is valid.
 type Options struct {
-	// Thresholds override DefaultThresholds when non-zero.
+	// Thresholds override DefaultThresholds; zero or negative fields keep
+	// their default.
 	Thresholds *Thresholds
 	// Progress, when non-nil, receives a one-line progress bar that is
 	// redrawn with "\r" (Main passes stderr when it is a terminal).
@@ -72,10 +74,7 @@ func AnalyzeFiles(paths []string, opts Options) (*Report, error) {
 func Analyze(opts Options, inputs ...Input) (*Report, error) {
 	th := DefaultThresholds()
 	if opts.Thresholds != nil {
-		th = *opts.Thresholds
-	}
-	if th.WindowMinutes <= 0 {
-		th.WindowMinutes = 5
+		th = opts.Thresholds.withDefaults()
 	}
 	maxBad := opts.MaxBadLineSamples
 	if maxBad <= 0 {
@@ -125,11 +124,15 @@ func Analyze(opts Options, inputs ...Input) (*Report, error) {
 	prog.done(read)
 	countBadPerInput(summaries, bad)
 	if agg.records == 0 {
-		if bad.total > 0 {
-			return nil, fmt.Errorf("%w: %d unreadable lines, first: %s:%d: %s", ErrNoRecords, bad.total,
-				bad.samples[0].File, bad.samples[0].Line, bad.samples[0].Reason)
+		names := make([]string, len(inputs))
+		for i, in := range inputs {
+			names[i] = in.Name
 		}
-		return nil, ErrNoRecords
+		if bad.total > 0 {
+			return nil, fmt.Errorf("%w in %s: %d unreadable lines, first: %s", ErrNoRecords, strings.Join(names, ", "),
+				bad.total, bad.samples[0])
+		}
+		return nil, fmt.Errorf("%w in %s", ErrNoRecords, strings.Join(names, ", "))
 	}
 	return buildReport(agg, dests, bad, summaries, th), nil
 }

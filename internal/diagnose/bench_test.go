@@ -2,6 +2,7 @@ package diagnose
 
 import (
 	"bytes"
+	"github.com/apimgw/apimgw/internal/diagnose/loggen"
 	"io"
 	"runtime"
 	"testing"
@@ -86,4 +87,20 @@ func TestMemoryFlat(t *testing.T) {
 		t.Errorf("allocated %d bytes for 20× input vs %d for 1×: memory grows with input", large, small)
 	}
 	t.Logf("allocated %d B for %d B of input, %d B for %d B", small, len(data), large, 20*len(data))
+}
+
+// BenchmarkAnalyzeCSV measures a Log Analytics CSV export (encoding/csv).
+func BenchmarkAnalyzeCSV(b *testing.B) {
+	var buf bytes.Buffer
+	if err := loggen.WriteCSV(&buf, generate(b, "snat-exhaustion").Records, loggen.TimeUS); err != nil {
+		b.Fatal(err)
+	}
+	data := buf.Bytes()
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Analyze(Options{}, Input{Name: "bench.csv", R: bytes.NewReader(data)}); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -15,7 +15,6 @@ type window struct {
 	cause   string // "" when healthy
 	kind    outcome
 	dest    int32 // destination the cause concentrates on, or -1
-	events  int64 // requests of the window with the cause's outcome
 	share   float64
 }
 
@@ -91,7 +90,7 @@ func (c *classifier) flag() {
 			float64(bestN)/float64(w.sum.all.requests) < c.th.MinRatio {
 			continue
 		}
-		w.kind, w.events, w.cause = best, bestN, causeOf(best)
+		w.kind, w.cause = best, causeOf(best)
 		// Destination the failures concentrate on.
 		var top int32 = -1
 		var topN int64
@@ -327,10 +326,22 @@ func (c *classifier) evidence(inc *Incident, kind outcome, scope *destStats) []s
 	}
 	load := fmt.Sprintf("peak %s requests/min vs %s/min baseline; avg backend time %s ms (p95 %s ms) vs %s ms baseline",
 		num(m.PeakRequestsPerMinute), fnum(m.BaselineRequestsPerMinute), fnum(m.AvgBackendTime), fnum(m.P95BackendTime), fnum(m.BaselineAvgBackendTime))
+	if m.BaselineRequestsPerMinute == 0 {
+		load = fmt.Sprintf("peak %s requests/min, avg backend time %s ms (p95 %s ms); no healthy window in the log to compare with",
+			num(m.PeakRequestsPerMinute), fnum(m.AvgBackendTime), fnum(m.P95BackendTime))
+	}
+	took := ""
+	if n := events(scope, kind); n > 0 {
+		ms := float64(scope.totalMs[kind]) / float64(n)
+		if kind == outBackendError {
+			ms = float64(scope.totalMs[outBackendError]+scope.totalMs[outOtherFailure]) / float64(n)
+		}
+		took = fnum(round1(ms)) + " ms"
+	}
 	switch inc.Cause {
 	case CauseSNATExhaustion:
 		ev = append(ev,
-			fmt.Sprintf("%s of the connection failures got no backend response code: the connection was never made", pct(m.NoBackendCodeShare)),
+			fmt.Sprintf("%s of the connection failures got no backend response code: the connection was never made (failed calls took %s on average)", pct(m.NoBackendCodeShare), took),
 			load)
 		if m.FailureRatio < c.th.SNATMaxFailRatio {
 			ev = append(ev, "other calls to the same destination succeeded in the same minutes: the backend is up, source ports ran out intermittently")
@@ -339,7 +350,7 @@ func (c *classifier) evidence(inc *Incident, kind outcome, scope *destStats) []s
 			ev = append(ev, fmt.Sprintf("connection failures per minute follow request volume: Pearson r = %.2f", m.LoadCorrelation))
 		}
 		ev = append(ev, fmt.Sprintf("with a new connection per request this load holds ≈ %s SNAT ports (budget %s per instance and destination); with keep-alive ≈ %s concurrent connections (Little's law)",
-			fnum(m.PeakPortsWithoutReuse), num(int64(c.th.PortsPerInstance)), fnum(math.Ceil(m.PeakConcurrency))))
+			fnum(m.PeakPortsWithoutReuse), num(int64(c.th.PortsPerInstance)), fnum(math.Max(1, math.Ceil(m.PeakConcurrency)))))
 	case CauseBackendErrors:
 		if kind == outConnFailure {
 			ev = append(ev, fmt.Sprintf("connection failures with %s of calls failing, %s refused/unresolvable and no rise with load: the backend is unreachable, not short of ports",
@@ -349,9 +360,9 @@ func (c *classifier) evidence(inc *Incident, kind outcome, scope *destStats) []s
 		}
 		ev = append(ev, load)
 	case CauseBackendTimeouts:
-		ev = append(ev, "the backend did not answer within the forward-request timeout", load)
+		ev = append(ev, fmt.Sprintf("the backend did not answer within the forward-request timeout: timed-out calls took %s on average", took), load)
 	case CauseClientDisconnects:
-		ev = append(ev, "clients closed the connection before the response was sent", load)
+		ev = append(ev, fmt.Sprintf("clients closed the connection before the response was sent, after %s on average", took), load)
 	case CauseThrottling:
 		ev = append(ev, "the gateway's rate-limit/quota policies rejected these calls without calling the backend")
 	case CauseCircuitOpen:

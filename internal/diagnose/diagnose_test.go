@@ -3,9 +3,12 @@ package diagnose
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/csv"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,34 +20,47 @@ import (
 // the analysis window.
 const tolerance = 5 * time.Minute
 
-// scenarios caches generated scenarios across tests (they are read-only).
-var scenarios = map[string]*loggen.Scenario{}
+// cache holds generated scenarios and their JSON lines across tests (they
+// are read-only once built); parallel tests share it.
+var cache struct {
+	sync.Mutex
+	scenarios map[string]*loggen.Scenario
+	jsonl     map[*loggen.Scenario][]byte
+}
 
 func generate(t testing.TB, name string) *loggen.Scenario {
 	t.Helper()
-	if s, ok := scenarios[name]; ok {
+	cache.Lock()
+	defer cache.Unlock()
+	if s, ok := cache.scenarios[name]; ok {
 		return s
 	}
 	s, err := loggen.Generate(name, 1)
 	if err != nil {
 		t.Fatalf("generate %s: %v", name, err)
 	}
-	scenarios[name] = s
+	if cache.scenarios == nil {
+		cache.scenarios = map[string]*loggen.Scenario{}
+	}
+	cache.scenarios[name] = s
 	return s
 }
 
-var jsonlCache = map[*loggen.Scenario][]byte{}
-
 func jsonl(t testing.TB, s *loggen.Scenario) []byte {
 	t.Helper()
-	if b, ok := jsonlCache[s]; ok {
+	cache.Lock()
+	defer cache.Unlock()
+	if b, ok := cache.jsonl[s]; ok {
 		return b
 	}
 	var buf bytes.Buffer
 	if err := loggen.WriteJSONLines(&buf, s.Records); err != nil {
 		t.Fatal(err)
 	}
-	jsonlCache[s] = buf.Bytes()
+	if cache.jsonl == nil {
+		cache.jsonl = map[*loggen.Scenario][]byte{}
+	}
+	cache.jsonl[s] = buf.Bytes()
 	return buf.Bytes()
 }
 
@@ -94,8 +110,9 @@ func checkLabels(t *testing.T, r *Report, s *loggen.Scenario) {
 }
 
 func TestScenarios(t *testing.T) {
-	for _, name := range loggen.Names {
+	for _, name := range loggen.Names() {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			s := generate(t, name)
 			r := analyzeBytes(t, jsonl(t, s))
 			checkLabels(t, r, s)
@@ -166,26 +183,30 @@ func TestSNATEvidenceAndMitigations(t *testing.T) {
 }
 
 // TestExportsAgree: the same records as JSON lines and as each Azure export
-// shape give the same verdict, incidents and totals.
+// shape give the same verdict, incidents and totals. The CSV exports carry
+// the two-incident "mixed" log; the (slower to decode) JSON shapes the
+// smaller SNAT log of the gateway.
 func TestExportsAgree(t *testing.T) {
-	s := generate(t, "snat-enforce")
-	want := analyzeBytes(t, jsonl(t, s))
-	writers := map[string]func(io.Writer) error{
-		"csv-iso":     func(w io.Writer) error { return loggen.WriteCSV(w, s.Records, loggen.TimeISO) },
-		"csv-us":      func(w io.Writer) error { return loggen.WriteCSV(w, s.Records, loggen.TimeUS) },
-		"json-tables": func(w io.Writer) error { return loggen.WriteJSONTables(w, s.Records) },
-		"json-array":  func(w io.Writer) error { return loggen.WriteJSONArray(w, s.Records) },
+	cases := []struct {
+		name, scenario, format string
+		write                  func(io.Writer, []logs.Record) error
+	}{
+		{"csv-iso", "mixed", FormatCSV, func(w io.Writer, r []logs.Record) error { return loggen.WriteCSV(w, r, loggen.TimeISO) }},
+		{"csv-us", "mixed", FormatCSV, func(w io.Writer, r []logs.Record) error { return loggen.WriteCSV(w, r, loggen.TimeUS) }},
+		{"json-tables", "snat-enforce", FormatJSONTables, loggen.WriteJSONTables},
+		{"json-array", "snat-enforce", FormatJSONArray, loggen.WriteJSONArray},
 	}
-	formats := map[string]string{"csv-iso": FormatCSV, "csv-us": FormatCSV, "json-tables": FormatJSONTables, "json-array": FormatJSONArray}
-	for name, write := range writers {
-		t.Run(name, func(t *testing.T) {
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := generate(t, c.scenario)
+			want := analyzeBytes(t, jsonl(t, s))
 			var buf bytes.Buffer
-			if err := write(&buf); err != nil {
+			if err := c.write(&buf, s.Records); err != nil {
 				t.Fatal(err)
 			}
 			got := analyzeBytes(t, buf.Bytes())
-			if got.Inputs[0].Format != formats[name] {
-				t.Errorf("format detected %q, want %q", got.Inputs[0].Format, formats[name])
+			if got.Inputs[0].Format != c.format {
+				t.Errorf("format detected %q, want %q", got.Inputs[0].Format, c.format)
 			}
 			if got.Totals != want.Totals {
 				t.Errorf("totals %+v, want %+v", got.Totals, want.Totals)
@@ -295,6 +316,14 @@ func TestUnreadableInput(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "junk.csv") {
 		t.Errorf("CSV without TimeGenerated: err = %v, want it to name the file", err)
 	}
+	_, err = Analyze(Options{}, Input{Name: "nocode.csv", R: strings.NewReader("TimeGenerated [UTC],BackendUrl\n2024-05-01T10:00:00Z,http://x\n")})
+	if err == nil || !strings.Contains(err.Error(), "nocode.csv:1") || !strings.Contains(err.Error(), "ResponseCode") {
+		t.Errorf("CSV without ResponseCode: err = %v, want it to name the file and the column", err)
+	}
+	_, err = Analyze(Options{}, Input{Name: "nocode.jsonl", R: strings.NewReader(`{"TimeGenerated":"2024-05-01T10:00:00Z"}` + "\n")})
+	if !errors.Is(err, ErrNoRecords) || !strings.Contains(err.Error(), "nocode.jsonl:1:") || !strings.Contains(err.Error(), "no ResponseCode") {
+		t.Errorf("JSON line without ResponseCode: err = %v, want ErrNoRecords naming the line", err)
+	}
 }
 
 func TestParseTime(t *testing.T) {
@@ -384,5 +413,157 @@ func TestHistogramQuantile(t *testing.T) {
 	}
 	if got := h.quantile(0.5, 1000); got < 470 || got > 530 {
 		t.Errorf("p50 of 1..1000 = %v, want ≈ 500", got)
+	}
+}
+
+// TestRealGatewayLog diagnoses a log written by `apimgw serve` itself
+// (keepAlive: false, snat.enforce: true, a 30-port budget, 200 requests;
+// produced by TestGatewaySNATEnforce with DIAGNOSE_KEEP_GATEWAY_LOG, then
+// gzip-compressed).
+func TestRealGatewayLog(t *testing.T) {
+	r, err := AnalyzeFiles([]string{"testdata/gateway-snat-enforce.jsonl.gz"}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Inputs[0].Format != "gzip+"+FormatJSONLines {
+		t.Errorf("format %q", r.Inputs[0].Format)
+	}
+	if r.Totals.BadLines != 0 || r.Totals.Requests != 200 {
+		t.Errorf("totals %+v, want 200 requests and no bad line", r.Totals)
+	}
+	if r.Verdict != CauseSNATExhaustion || len(r.Incidents) != 1 {
+		t.Fatalf("verdict %s, incidents %+v", r.Verdict, r.Incidents)
+	}
+	if in := r.Incidents[0]; !strings.HasPrefix(in.BackendURL, "http://127.0.0.1:") || in.FailedRequests != r.Totals.BackendConnectionFailures {
+		t.Errorf("incident %+v", in)
+	}
+}
+
+func TestByteOrderMarkAndProgress(t *testing.T) {
+	s := generate(t, "snat-enforce")
+	for _, name := range []string{"jsonl", "csv", "json-array"} {
+		var buf bytes.Buffer
+		buf.WriteString("\xef\xbb\xbf")
+		switch name {
+		case "jsonl":
+			loggen.WriteJSONLines(&buf, s.Records)
+		case "csv":
+			loggen.WriteCSV(&buf, s.Records, loggen.TimeISO)
+		case "json-array":
+			loggen.WriteJSONArray(&buf, s.Records)
+		}
+		var progress bytes.Buffer
+		data := buf.Bytes()
+		r, err := Analyze(Options{Progress: &progress}, Input{Name: name, R: bytes.NewReader(data), Size: int64(len(data))})
+		if err != nil {
+			t.Fatalf("%s with BOM: %v", name, err)
+		}
+		if r.Totals.BadLines != 0 || r.Totals.Requests != int64(len(s.Records)) {
+			t.Errorf("%s with BOM: totals %+v", name, r.Totals)
+		}
+	}
+	var out bytes.Buffer
+	p := newProgress(&out, 1000)
+	p.draw(500, p.start.Add(time.Second))
+	p.done(1000)
+	if got := out.String(); !strings.Contains(got, " 50%") || !strings.Contains(got, "100%") || !strings.HasSuffix(got, "\n") {
+		t.Errorf("progress output %q", got)
+	}
+}
+
+// TestDiagnosticSettingsRecords reads Azure's diagnostic-settings shape
+// (storage account / Event Hub): columns nested in "properties", the last
+// error in "lastError", lower-camel names.
+func TestDiagnosticSettingsRecords(t *testing.T) {
+	line := func(ts string, code, backendCode int, reason string) string {
+		le := ""
+		if reason != "" {
+			le = `,"lastError":{"elapsed":3,"source":"forward-request","reason":"` + reason + `","message":"Unable to connect to the remote server","section":"backend"}`
+		}
+		return `{"DeploymentVersion":"0.46.0","Level":4,"isRequestSuccess":false,"time":"` + ts + `","operationName":"Microsoft.ApiManagement/GatewayLogs","category":"GatewayLogs","durationMs":5,"callerIpAddress":"203.0.113.7","correlationId":"x","location":"West Europe","properties":{"method":"GET","url":"https://contoso.azure-api.net/orders/1","backendResponseCode":` +
+			fmt.Sprint(backendCode) + `,"responseCode":` + fmt.Sprint(code) + `,"responseSize":100,"cache":"none","backendTime":3,"requestSize":0,"apiId":"orders","operationId":"get","backendMethod":"GET","backendUrl":"https://orders.internal/orders/1","backendProtocol":"HTTP/1.1"` + le + `},"resourceId":"/SUBSCRIPTIONS/X"}`
+	}
+	var b strings.Builder
+	for i := range 600 {
+		ts := time.Date(2024, 5, 1, 10, i/60, i%60, 0, time.UTC).Format(time.RFC3339)
+		if i%2 == 0 && i >= 300 {
+			b.WriteString(line(ts, 502, 0, "BackendConnectionFailure") + "\n")
+		} else {
+			b.WriteString(line(ts, 200, 200, "") + "\n")
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	// The same records as JSON lines (storage account) and wrapped in
+	// {"records": [...]} (Event Hub).
+	for format, data := range map[string]string{
+		FormatJSONLines:   b.String(),
+		FormatJSONRecords: `{"records": [` + strings.Join(lines, ",\n") + `]}`,
+	} {
+		r := analyzeBytes(t, []byte(data))
+		if r.Inputs[0].Format != format {
+			t.Errorf("format %q, want %q", r.Inputs[0].Format, format)
+		}
+		if r.Totals.BadLines != 0 || r.Totals.Requests != 600 || r.Totals.BackendConnectionFailures != 150 {
+			t.Fatalf("%s: totals %+v, bad %+v", format, r.Totals, r.BadLines)
+		}
+		if r.Destinations[0].BackendURL != "https://orders.internal" {
+			t.Errorf("%s: destinations %+v", format, r.Destinations)
+		}
+	}
+}
+
+func TestLeadingBlankSpace(t *testing.T) {
+	data := append(bytes.Repeat([]byte(" \n"), 5000), jsonl(t, generate(t, "snat-enforce"))...)
+	r := analyzeBytes(t, data)
+	if r.Totals.Requests != int64(len(generate(t, "snat-enforce").Records)) || r.Totals.BadLines != 0 {
+		t.Errorf("totals %+v", r.Totals)
+	}
+}
+
+func TestPartialThresholds(t *testing.T) {
+	data := jsonl(t, generate(t, "snat-exhaustion"))
+	r, err := Analyze(Options{Thresholds: &Thresholds{PortsPerInstance: 256}}, Input{Name: "x", R: bytes.NewReader(data)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Thresholds.PortsPerInstance != 256 || r.Thresholds.WindowMinutes != 5 || r.Verdict != CauseSNATExhaustion {
+		t.Errorf("thresholds %+v verdict %s", r.Thresholds, r.Verdict)
+	}
+	for _, m := range r.Mitigations {
+		if strings.Contains(m.ExpectedEffect, "Inf") || strings.Contains(m.ExpectedEffect, "NaN") {
+			t.Errorf("%s: %s", m.ID, m.ExpectedEffect)
+		}
+	}
+}
+
+func TestCSVDelimiters(t *testing.T) {
+	s := generate(t, "snat-enforce")
+	var buf bytes.Buffer
+	loggen.WriteCSV(&buf, s.Records, loggen.TimeUS)
+	for _, d := range []string{";", "\t"} {
+		var out bytes.Buffer
+		r := csv.NewReader(bytes.NewReader(buf.Bytes()))
+		w := csv.NewWriter(&out)
+		w.Comma = rune(d[0])
+		recs, err := r.ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.WriteAll(recs)
+		got := analyzeBytes(t, out.Bytes())
+		if got.Totals.Requests != int64(len(s.Records)) || got.Totals.BadLines != 0 || got.Verdict != CauseSNATExhaustion {
+			t.Errorf("delimiter %q: totals %+v verdict %s", d, got.Totals, got.Verdict)
+		}
+	}
+}
+
+// TestLongLine: a record longer than the read buffer is still read.
+func TestLongLine(t *testing.T) {
+	pad := strings.Repeat("x", 3*readBufferSize/2)
+	data := `{"TimeGenerated":"2024-05-01T10:00:00Z","ResponseCode":200,"Pad":"` + pad + `"}` + "\n" +
+		`{"TimeGenerated":"2024-05-01T10:00:01Z","ResponseCode":502,"LastErrorReason":"BackendConnectionFailure","Pad":"` + pad + `"}`
+	r := analyzeBytes(t, []byte(data))
+	if r.Totals.Requests != 2 || r.Totals.BackendConnectionFailures != 1 || r.Totals.BadLines != 0 {
+		t.Errorf("totals %+v, bad %+v", r.Totals, r.BadLines)
 	}
 }

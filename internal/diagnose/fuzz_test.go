@@ -3,6 +3,7 @@ package diagnose
 import (
 	"bytes"
 	"compress/gzip"
+	"io"
 	"testing"
 )
 
@@ -41,8 +42,15 @@ func FuzzAnalyze(f *testing.F) {
 	f.Add([]byte("TimeGenerated [UTC],ResponseCode,BackendUrl\n\"5/1/2024, 10:00:00.000 AM\",200,https://a\n"))
 	f.Add([]byte(`{"tables":[{"name":"t","columns":[{"name":"TimeGenerated"},{"name":"ResponseCode"}],"rows":[["2024-05-01T10:00:00Z",503]]}]}`))
 	f.Add([]byte(`[{"TimeGenerated":"2024-05-01T10:00:00Z","ResponseCode":"429"}]`))
+	f.Add([]byte(`{"records":[{"time":"2024-05-01T10:00:00Z","properties":{"responseCode":502,"lastError":{"reason":"BackendConnectionFailure"}}}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		Analyze(Options{}, Input{Name: "fuzz", R: bytes.NewReader(data)})
+		if r, err := Analyze(Options{}, Input{Name: "fuzz", R: bytes.NewReader(data)}); err == nil {
+			for _, write := range []func(io.Writer, *Report) error{WriteJSON, WriteText, WriteHTML} {
+				if err := write(io.Discard, r); err != nil {
+					t.Fatalf("render: %v", err)
+				}
+			}
+		}
 		var gz bytes.Buffer
 		zw := gzip.NewWriter(&gz)
 		zw.Write(data)

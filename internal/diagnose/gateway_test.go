@@ -37,6 +37,7 @@ var servingLine = regexp.MustCompile(`apimgw serving"? listen=(\S+) admin=(\S+)`
 // loopback backend, sends a bounded burst of requests, and diagnoses the
 // gateway's own log. It is skipped while cmd/apimgw does not build.
 func TestGatewaySNATEnforce(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds and runs the gateway binary")
 	}
@@ -89,6 +90,9 @@ apis:
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
+	if keep := os.Getenv("DIAGNOSE_KEEP_GATEWAY_LOG"); keep != "" {
+		defer func() { b, _ := os.ReadFile(logPath); os.WriteFile(keep, b, 0o600) }()
+	}
 	var errLog bytes.Buffer
 	var mu sync.Mutex
 	found := make(chan string, 1)

@@ -80,8 +80,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if report.Totals.BadLines > 0 {
-		fmt.Fprintf(stderr, "apimgw diagnose: %d unreadable line(s) skipped, first at %s:%d: %s\n", report.Totals.BadLines,
-			report.BadLines[0].File, report.BadLines[0].Line, report.BadLines[0].Reason)
+		fmt.Fprintf(stderr, "apimgw diagnose: %d unreadable line(s) skipped, first: %s\n", report.Totals.BadLines, report.BadLines[0])
 	}
 	dst := stdout
 	var f *os.File

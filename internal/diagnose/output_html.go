@@ -23,11 +23,16 @@ func WriteHTML(w io.Writer, r *Report) error {
 		Color:    causeColor(r.Verdict),
 	}
 	pts := downsample(r.Series.OneMinute, maxChartColumns)
+	var peakPorts, peakConc float64
+	for _, p := range r.Series.OneMinute {
+		peakPorts, peakConc = math.Max(peakPorts, p.PortsWithoutReuse), math.Max(peakConc, p.Concurrency)
+	}
 	data.Charts = []template.HTML{
 		svgChart(r, pts, chartSpec{
-			title: "Requests per minute (failed in red)", unit: "requests/min",
+			title: "Requests per minute (failed in red, throttled in purple)", unit: "requests/min",
 			bars: []barSeries{
-				{name: "ok", color: "#9ec5e8", value: func(p Point) float64 { return float64(p.Requests - p.Failed) }},
+				{name: "ok", color: "#9ec5e8", value: func(p Point) float64 { return float64(p.Requests - p.Failed - p.Throttled) }},
+				{name: "throttled", color: "#9b59b6", value: func(p Point) float64 { return float64(p.Throttled) }},
 				{name: "failed", color: "#d93a3a", value: func(p Point) float64 { return float64(p.Failed) }},
 			},
 		}),
@@ -39,10 +44,10 @@ func WriteHTML(w io.Writer, r *Report) error {
 			},
 		}),
 		svgChart(r, pts, chartSpec{
-			title: "SNAT ports a new connection per request would hold, vs keep-alive connections (Little's law)", unit: "ports",
+			title: "SNAT ports: new connection per call vs keep-alive", unit: "ports",
 			lines: []lineSeries{
-				{name: "ports without reuse", color: "#7b3fb5", value: func(p Point) float64 { return p.PortsWithoutReuse }},
-				{name: "concurrent connections", color: "#2f9e5b", value: func(p Point) float64 { return p.Concurrency }},
+				{name: "ports without reuse (peak " + fnum(peakPorts) + ")", color: "#7b3fb5", value: func(p Point) float64 { return p.PortsWithoutReuse }},
+				{name: "keep-alive connections (peak " + fnum(math.Ceil(peakConc)) + ")", color: "#2f9e5b", value: func(p Point) float64 { return p.Concurrency }},
 			},
 			budget: float64(r.Thresholds.PortsPerInstance),
 		}),
@@ -332,7 +337,7 @@ svg .il{font-size:11px;font-weight:600} svg .lg{font-size:11px;fill:#33414f} svg
 <table><tr><th>file</th><th>format</th><th>records</th><th>bad lines</th></tr>
 {{range .R.Inputs}}<tr><td>{{.Name}}</td><td>{{.Format}}</td><td class="n">{{num .Records}}</td><td class="n">{{num .BadLines}}</td></tr>
 {{end}}</table>
-{{if .R.BadLines}}<pre>{{range .R.BadLines}}{{.File}}:{{.Line}}: {{.Reason}}
+{{if .R.BadLines}}<pre>{{range .R.BadLines}}{{.}}
 {{end}}</pre>{{end}}
 </body></html>
 `))

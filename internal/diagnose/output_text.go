@@ -23,7 +23,7 @@ func WriteText(w io.Writer, r *Report) error {
 	span := r.Window.End.Sub(r.Window.Start)
 	fmt.Fprintf(bw, "apimgw diagnose: %s – %s UTC (%s), %s requests from %d input(s)\n",
 		r.Window.Start.Format("2006-01-02 15:04"), r.Window.End.Format("2006-01-02 15:04"), span.Round(time.Minute), num(r.Totals.Requests), len(r.Inputs))
-	fmt.Fprintf(bw, "\nVERDICT: %s\n\n", strings.ToUpper(strings.ReplaceAll(r.Verdict, "-", " ")))
+	fmt.Fprintf(bw, "\nVERDICT: %s (%s)\n\n", strings.ToUpper(strings.ReplaceAll(r.Verdict, "-", " ")), r.Verdict)
 	t := r.Totals
 	fmt.Fprintf(bw, "Totals: %s failed (%s) · BackendConnectionFailure %s · backend 5xx %s · timeouts %s · client disconnects %s · throttled %s · circuit open %s · bad lines %s\n",
 		num(t.Failed), pct(ratio(t.Failed, t.Requests)), num(t.BackendConnectionFailures), num(t.BackendErrors), num(t.Timeouts),
@@ -32,7 +32,7 @@ func WriteText(w io.Writer, r *Report) error {
 		fmt.Fprintf(bw, "  %s: %s, %s records, %s bad lines\n", in.Name, in.Format, num(in.Records), num(in.BadLines))
 	}
 	for _, b := range r.BadLines {
-		fmt.Fprintf(bw, "  bad line %s:%d: %s\n", b.File, b.Line, b.Reason)
+		fmt.Fprintf(bw, "  bad line %s\n", b)
 	}
 
 	fmt.Fprintf(bw, "\nINCIDENTS (%d)\n", len(r.Incidents))

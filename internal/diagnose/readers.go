@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -19,9 +20,10 @@ const (
 	FormatCSV         = "csv"
 	FormatJSONArray   = "json-array"
 	FormatJSONTables  = "json-tables"
+	FormatJSONRecords = "json-records"
 	FormatEmpty       = "empty"
 	formatGzipPrefix  = "gzip+"
-	readBufferSize    = 1 << 20
+	readBufferSize    = 256 << 10
 	maxLineBytes      = 16 << 20
 	sniffBytes        = 4096
 	defaultBadSamples = 10
@@ -30,8 +32,17 @@ const (
 // BadLine is one input line (or exported row) that could not be read.
 type BadLine struct {
 	File   string `json:"file"`
-	Line   int64  `json:"line"` // 1-based line; for JSON exports the row number
+	Line   int64  `json:"line"`             // 1-based line; for JSON exports the row number
+	Column int    `json:"column,omitempty"` // 1-based byte column where known
 	Reason string `json:"reason"`
+}
+
+// String formats the bad line as "file:line[:column]: reason".
+func (b BadLine) String() string {
+	if b.Column > 0 {
+		return fmt.Sprintf("%s:%d:%d: %s", b.File, b.Line, b.Column, b.Reason)
+	}
+	return fmt.Sprintf("%s:%d: %s", b.File, b.Line, b.Reason)
 }
 
 // badLog counts unreadable lines and keeps the first few.
@@ -42,14 +53,16 @@ type badLog struct {
 	perFile map[string]int64
 }
 
-func (b *badLog) add(file string, line int64, err error) {
+func (b *badLog) add(file string, line int64, err error) { b.addAt(file, line, 0, err) }
+
+func (b *badLog) addAt(file string, line int64, col int, err error) {
 	b.total++
 	if b.perFile == nil {
 		b.perFile = make(map[string]int64)
 	}
 	b.perFile[file]++
 	if len(b.samples) < b.max {
-		b.samples = append(b.samples, BadLine{File: file, Line: line, Reason: err.Error()})
+		b.samples = append(b.samples, BadLine{File: file, Line: line, Column: col, Reason: err.Error()})
 	}
 }
 
@@ -90,19 +103,33 @@ func openSource(name string, r io.Reader, dests *destTable, bad *badLog) (source
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
 		return nil, "", fmt.Errorf("%s: %w", name, err)
 	}
-	head = bytes.TrimPrefix(head, []byte("\xef\xbb\xbf"))
+	if bom := []byte("\xef\xbb\xbf"); bytes.HasPrefix(head, bom) {
+		// Excel and PowerShell write a UTF-8 byte-order mark; no decoder wants it.
+		if _, err := br.Discard(len(bom)); err != nil {
+			return nil, "", fmt.Errorf("%s: %w", name, err)
+		}
+		head = head[len(bom):]
+	}
 	trimmed := bytes.TrimLeft(head, " \t\r\n")
 	switch {
 	case len(trimmed) == 0 && len(head) < sniffBytes:
 		return emptySource{}, prefix + FormatEmpty, nil
+	case len(trimmed) == 0:
+		// Only blank space as far as we looked: read it as JSON lines,
+		// which skip blank lines, and let the content decide.
+		return &jsonlSource{name: name, r: br, sc: scanner{dests: dests}, bad: bad}, prefix + FormatJSONLines, nil
 	case trimmed[0] == '[':
 		return newJSONArraySource(name, br, dests, bad), prefix + FormatJSONArray, nil
 	case trimmed[0] == '{' && bytes.HasPrefix(bytes.TrimLeft(trimmed[1:], " \t\r\n"), []byte(`"tables"`)):
 		return newTablesSource(name, br, dests, bad), prefix + FormatJSONTables, nil
+	case trimmed[0] == '{' && bytes.HasPrefix(bytes.TrimLeft(trimmed[1:], " \t\r\n"), []byte(`"records"`)):
+		src := newJSONArraySource(name, br, dests, bad)
+		src.wrapped = true
+		return src, prefix + FormatJSONRecords, nil
 	case trimmed[0] == '{':
 		return &jsonlSource{name: name, r: br, sc: scanner{dests: dests}, bad: bad}, prefix + FormatJSONLines, nil
 	}
-	src, err := newCSVSource(name, br, dests, bad)
+	src, err := newCSVSource(name, br, sniffDelimiter(trimmed), dests, bad)
 	if err != nil {
 		return nil, "", err
 	}
@@ -177,7 +204,7 @@ func (s *jsonlSource) next(e *entry) (bool, error) {
 			continue
 		}
 		if perr := s.sc.scanObject(raw, e); perr != nil {
-			s.bad.add(s.name, s.line, perr)
+			s.bad.addAt(s.name, s.line, s.sc.pos+1, perr)
 			continue
 		}
 		return true, nil
@@ -252,6 +279,9 @@ func (m *columnMap) setValue(e *entry, f field, v string, dests *destTable) erro
 	case fieldResponseCode, fieldBackendResponseCode, fieldBackendTime, fieldTotalTime:
 		v = strings.TrimSpace(v)
 		if v == "" || v == "null" {
+			if f == fieldResponseCode {
+				return errNoCode
+			}
 			setNumber(e, f, 0)
 			return nil
 		}
@@ -273,6 +303,7 @@ func (m *columnMap) setValue(e *entry, f field, v string, dests *destTable) erro
 // csvSource reads a Log Analytics CSV export: a header row of column
 // names, then one row per record.
 type csvSource struct {
+	line  int // line of the current row
 	name  string
 	r     *csv.Reader
 	cols  columnMap
@@ -280,8 +311,25 @@ type csvSource struct {
 	bad   *badLog
 }
 
-func newCSVSource(name string, r io.Reader, dests *destTable, bad *badLog) (*csvSource, error) {
+// sniffDelimiter picks the CSV delimiter from the header line: a comma,
+// or the semicolon of European-locale spreadsheets, or the tab of
+// tab-separated exports, whichever the header has most of.
+func sniffDelimiter(head []byte) rune {
+	if i := bytes.IndexByte(head, '\n'); i >= 0 {
+		head = head[:i]
+	}
+	best, bestN := ',', bytes.Count(head, []byte{','})
+	for _, d := range []rune{';', '\t'} {
+		if n := bytes.Count(head, []byte{byte(d)}); n > bestN {
+			best, bestN = d, n
+		}
+	}
+	return best
+}
+
+func newCSVSource(name string, r io.Reader, delim rune, dests *destTable, bad *badLog) (*csvSource, error) {
 	cr := csv.NewReader(r)
+	cr.Comma = delim
 	cr.FieldsPerRecord = -1
 	cr.LazyQuotes = true
 	cr.ReuseRecord = true
@@ -293,6 +341,9 @@ func newCSVSource(name string, r io.Reader, dests *destTable, bad *badLog) (*csv
 	if !cols.hasTime {
 		return nil, fmt.Errorf("%s:1: not a gateway log: no JSON object and no TimeGenerated column in the CSV header", name)
 	}
+	if !slices.Contains(cols.fields, fieldResponseCode) {
+		return nil, fmt.Errorf("%s:1: the CSV header has no ResponseCode column: export it with the gateway log columns", name)
+	}
 	return &csvSource{name: name, r: cr, cols: cols, dests: dests, bad: bad}, nil
 }
 
@@ -302,11 +353,14 @@ func (s *csvSource) next(e *entry) (bool, error) {
 		if errors.Is(err, io.EOF) {
 			return false, nil
 		}
-		line, _ := s.r.FieldPos(0)
+		if err == nil && len(rec) > 0 {
+			s.line, _ = s.r.FieldPos(0) // FieldPos panics on a field that does not exist
+		}
+		line := s.line
 		if err != nil {
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
-				s.bad.add(s.name, int64(pe.StartLine), pe.Err)
+				s.bad.addAt(s.name, int64(pe.Line), pe.Column, pe.Err)
 				continue
 			}
 			if ferr := readErr(s.name, int64(line), err, s.bad); ferr != nil {
@@ -343,6 +397,9 @@ func (s *csvSource) fill(rec []string, e *entry) error {
 	if !haveTime {
 		return errors.New("row has no TimeGenerated value")
 	}
+	if e.flags&flagHasCode == 0 {
+		return errNoCode
+	}
 	return nil
 }
 
@@ -362,7 +419,9 @@ func cellString(v any) (string, bool) {
 }
 
 // jsonArraySource reads `[{"TimeGenerated": ..., ...}, ...]`, the shape
-// of `az monitor log-analytics query` output and of most JSON exports.
+// of `az monitor log-analytics query` output and of most JSON exports, or
+// (wrapped) `{"records": [...]}`, the shape Azure diagnostic settings send
+// to an Event Hub, whose records nest columns in "properties".
 type jsonArraySource struct {
 	name    string
 	dec     *json.Decoder
@@ -371,6 +430,7 @@ type jsonArraySource struct {
 	row     int64
 	started bool
 	done    bool
+	wrapped bool
 	keys    map[string]field
 }
 
@@ -386,7 +446,7 @@ func (s *jsonArraySource) next(e *entry) (bool, error) {
 	}
 	if !s.started {
 		s.started = true
-		if _, err := s.dec.Token(); err != nil {
+		if err := s.open(); err != nil {
 			return s.stop(err)
 		}
 	}
@@ -423,21 +483,80 @@ func (s *jsonArraySource) stop(err error) (bool, error) {
 	return false, fmt.Errorf("%s: %w", s.name, err)
 }
 
-func (s *jsonArraySource) fill(obj map[string]any, e *entry) error {
-	e.reset()
-	cols := columnMap{}
-	haveTime := false
-	for k, v := range obj {
-		f, ok := s.keys[k]
-		if !ok {
-			if len(s.keys) < 1024 {
-				f = fieldOf([]byte(k))
-				s.keys[k] = f
-			} else {
-				f = fieldOf([]byte(k))
+// open consumes everything up to the first element of the array.
+func (s *jsonArraySource) open() error {
+	t, err := s.dec.Token()
+	if err != nil {
+		return err
+	}
+	if s.wrapped {
+		if t != json.Delim('{') {
+			return fmt.Errorf("unexpected %v, want {", t)
+		}
+		for {
+			t, err = s.dec.Token()
+			if err != nil {
+				return err
+			}
+			if t == "records" {
+				break
+			}
+			var skip json.RawMessage
+			if err := s.dec.Decode(&skip); err != nil {
+				return err
 			}
 		}
-		if f == fieldNone {
+		if t, err = s.dec.Token(); err != nil {
+			return err
+		}
+	}
+	if t != json.Delim('[') {
+		return fmt.Errorf("unexpected %v, want [", t)
+	}
+	return nil
+}
+
+func (s *jsonArraySource) fill(obj map[string]any, e *entry) error {
+	e.reset()
+	haveTime := false
+	if err := s.fillObject(obj, e, false, 0, &haveTime); err != nil {
+		return err
+	}
+	if !haveTime {
+		return errors.New("no TimeGenerated")
+	}
+	if e.flags&flagHasCode == 0 {
+		return errNoCode
+	}
+	return nil
+}
+
+// fillObject stores the analysed members of obj, descending into
+// "properties" and "lastError" as scanner.members does.
+func (s *jsonArraySource) fillObject(obj map[string]any, e *entry, inLastError bool, depth int, haveTime *bool) error {
+	cols := columnMap{}
+	for k, v := range obj {
+		var f field
+		if inLastError {
+			f = lastErrorField([]byte(k))
+		} else {
+			var ok bool
+			if f, ok = s.keys[k]; !ok {
+				f = fieldOf([]byte(k))
+				if len(s.keys) < 1024 {
+					s.keys[k] = f
+				}
+			}
+		}
+		switch f {
+		case fieldNone:
+			continue
+		case fieldProperties, fieldLastError:
+			if nested, ok := v.(map[string]any); ok && depth < 2 {
+				if err := s.fillObject(nested, e, f == fieldLastError, depth+1, haveTime); err != nil {
+					return err
+				}
+			}
 			continue
 		}
 		str, ok := cellString(v)
@@ -448,11 +567,8 @@ func (s *jsonArraySource) fill(obj map[string]any, e *entry) error {
 			return fmt.Errorf("%s: %w", k, err)
 		}
 		if f == fieldTime {
-			haveTime = true
+			*haveTime = true
 		}
-	}
-	if !haveTime {
-		return errors.New("no TimeGenerated")
 	}
 	return nil
 }
@@ -654,6 +770,9 @@ func (s *tablesSource) fill(row []any, e *entry) error {
 	}
 	if !haveTime {
 		return errors.New("row has no TimeGenerated value")
+	}
+	if e.flags&flagHasCode == 0 {
+		return errNoCode
 	}
 	return nil
 }

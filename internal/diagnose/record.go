@@ -1,6 +1,9 @@
 package diagnose
 
-import "bytes"
+import (
+	"bytes"
+	"errors"
+)
 
 // field identifies one log column that the analysis reads. Every other
 // column is skipped.
@@ -17,6 +20,8 @@ const (
 	fieldReason
 	fieldMessage
 	fieldSource
+	fieldProperties // Azure diagnostic-settings records nest columns here
+	fieldLastError  // ... and the last error here
 )
 
 // reason is the LastErrorReason column reduced to what classification needs.
@@ -43,7 +48,13 @@ const (
 	flagCircuit
 	// flagHasBackendTime: the BackendTime column was present.
 	flagHasBackendTime
+	// flagHasCode: the ResponseCode column was present; a record without
+	// one cannot be classified and is reported as a bad line.
+	flagHasCode
 )
+
+// errNoCode is the error of a record without a ResponseCode.
+var errNoCode = errors.New("no ResponseCode")
 
 // entry is one log record reduced to the columns the analysis uses. It is
 // a plain value so the readers fill it without allocating.
@@ -110,6 +121,10 @@ func fieldOf(key []byte) field {
 		return fieldMessage
 	case "lasterrorsource":
 		return fieldSource
+	case "properties":
+		return fieldProperties
+	case "lasterror":
+		return fieldLastError
 	}
 	return fieldNone
 }

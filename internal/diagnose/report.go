@@ -174,3 +174,32 @@ func DefaultThresholds() Thresholds {
 		PortReclaimSeconds:   240,
 	}
 }
+
+// withDefaults replaces zero or negative fields with their defaults, so a
+// partly filled Thresholds never divides by zero.
+func (t Thresholds) withDefaults() Thresholds {
+	d := DefaultThresholds()
+	if t.WindowMinutes <= 0 {
+		t.WindowMinutes = d.WindowMinutes
+	}
+	if t.MinEvents <= 0 {
+		t.MinEvents = d.MinEvents
+	}
+	for _, f := range []struct{ v, d *float64 }{
+		{&t.MinRatio, &d.MinRatio}, {&t.SNATNoCodeShare, &d.SNATNoCodeShare},
+		{&t.SNATDestinationShare, &d.SNATDestinationShare}, {&t.SNATMaxRefusedShare, &d.SNATMaxRefusedShare},
+		{&t.SNATMaxFailRatio, &d.SNATMaxFailRatio}, {&t.SNATLoadFactor, &d.SNATLoadFactor},
+		{&t.SNATCorrelation, &d.SNATCorrelation},
+	} {
+		if *f.v <= 0 {
+			*f.v = *f.d
+		}
+	}
+	if t.PortsPerInstance <= 0 {
+		t.PortsPerInstance = d.PortsPerInstance
+	}
+	if t.PortReclaimSeconds <= 0 {
+		t.PortReclaimSeconds = d.PortReclaimSeconds
+	}
+	return t
+}

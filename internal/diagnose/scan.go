@@ -6,8 +6,8 @@ import (
 	"fmt"
 )
 
-// errSyntax is the error of a line that is not one JSON object.
-var errSyntax = errors.New("not a JSON object")
+// errSyntax is the error of a line that is not one valid JSON object.
+var errSyntax = errors.New("invalid JSON object")
 
 // scanner extracts the analysed columns from one JSON object without
 // building it: keys are matched with fieldOf and the values of other keys
@@ -15,23 +15,47 @@ var errSyntax = errors.New("not a JSON object")
 // time. Strings are compared raw: none of the analysed values needs
 // unescaping (a URL's host never contains an escape).
 type scanner struct {
-	dests *destTable
-	buf   []byte
-	pos   int
+	dests    *destTable
+	buf      []byte
+	pos      int
+	haveTime bool
 }
 
 // scanObject fills e from the JSON object in line.
 func (s *scanner) scanObject(line []byte, e *entry) error {
 	e.reset()
-	s.buf, s.pos = line, 0
+	s.buf, s.pos, s.haveTime = line, 0, false
 	s.ws()
 	if !s.eat('{') {
 		return errSyntax
 	}
-	haveTime := false
+	if err := s.members(e, false, 0); err != nil {
+		return err
+	}
+	s.ws()
+	if s.pos != len(s.buf) {
+		return errors.New("trailing data after object")
+	}
+	if !s.haveTime {
+		return errors.New("no TimeGenerated")
+	}
+	if e.flags&flagHasCode == 0 {
+		return errNoCode
+	}
+	return nil
+}
+
+// members reads the members of an object up to its closing brace. Azure's
+// diagnostic-settings format (storage account, Event Hub) nests the columns
+// in "properties" and the last error in "lastError": both are descended
+// into; inLastError maps that object's "reason", "message" and "source".
+func (s *scanner) members(e *entry, inLastError bool, depth int) error {
 	s.ws()
 	if s.eat('}') {
-		return errors.New("empty object")
+		if depth == 0 {
+			return errors.New("empty object")
+		}
+		return nil
 	}
 	for {
 		s.ws()
@@ -44,10 +68,24 @@ func (s *scanner) scanObject(line []byte, e *entry) error {
 			return errSyntax
 		}
 		s.ws()
-		switch f := fieldOf(key); f {
+		f := fieldOf(key)
+		if inLastError {
+			f = lastErrorField(key)
+		}
+		switch f {
 		case fieldNone:
 			if !s.skip(0) {
 				return errSyntax
+			}
+		case fieldProperties, fieldLastError:
+			if depth > 2 || !s.eat('{') {
+				if !s.skip(0) {
+					return errSyntax
+				}
+				break
+			}
+			if err := s.members(e, f == fieldLastError, depth+1); err != nil {
+				return err
 			}
 		case fieldTime:
 			v, ok := s.str()
@@ -58,8 +96,11 @@ func (s *scanner) scanObject(line []byte, e *entry) error {
 			if !ok {
 				return fmt.Errorf("%s: bad time %q", key, truncate(v))
 			}
-			e.t, haveTime = t, true
+			e.t, s.haveTime = t, true
 		case fieldResponseCode, fieldBackendResponseCode, fieldBackendTime, fieldTotalTime:
+			if f == fieldResponseCode && s.peek() == 'n' {
+				return fmt.Errorf("%s: null", key)
+			}
 			n, ok := s.number()
 			if !ok {
 				return fmt.Errorf("%s: not a number", key)
@@ -83,18 +124,24 @@ func (s *scanner) scanObject(line []byte, e *entry) error {
 			continue
 		}
 		if s.eat('}') {
-			break
+			return nil
 		}
 		return errSyntax
 	}
-	s.ws()
-	if s.pos != len(s.buf) {
-		return errors.New("trailing data after object")
+}
+
+// lastErrorField maps the members of Azure's nested "lastError" object.
+func lastErrorField(key []byte) field {
+	var buf [64]byte
+	switch string(buf[:normalizeKey(&buf, key)]) {
+	case "reason":
+		return fieldReason
+	case "message":
+		return fieldMessage
+	case "source":
+		return fieldSource
 	}
-	if !haveTime {
-		return errors.New("no TimeGenerated")
-	}
-	return nil
+	return fieldNone
 }
 
 // setNumber stores a numeric column.
@@ -102,6 +149,7 @@ func setNumber(e *entry, f field, n int64) {
 	switch f {
 	case fieldResponseCode:
 		e.code = clamp32(n)
+		e.flags |= flagHasCode
 	case fieldBackendResponseCode:
 		e.backendCode = clamp32(n)
 	case fieldBackendTime:

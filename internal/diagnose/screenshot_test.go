@@ -16,6 +16,7 @@ import (
 // where chromium is installed (apt-get install chromium); set
 // DIAGNOSE_SCREENSHOT=path.png to keep the picture.
 func TestHTMLScreenshot(t *testing.T) {
+	t.Parallel()
 	bin, err := exec.LookPath("chromium")
 	if err != nil {
 		if bin, err = exec.LookPath("chromium-browser"); err != nil {

@@ -3,8 +3,14 @@ package diagnose
 import (
 	"bytes"
 	"encoding/json"
+	"encoding/xml"
+	"io"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/apimgw/apimgw/internal/diagnose/loggen"
+	"gopkg.in/yaml.v3"
 )
 
 func TestWriteText(t *testing.T) {
@@ -94,5 +100,67 @@ func TestWriteHTML(t *testing.T) {
 		if strings.Contains(out, bad) {
 			t.Errorf("HTML references an external asset: %q", bad)
 		}
+	}
+}
+
+// TestMitigationConfigsParse checks that every config snippet is valid
+// YAML (gateway.yaml fragments) or well-formed policy XML.
+func TestMitigationConfigsParse(t *testing.T) {
+	for _, name := range []string{"snat-exhaustion", "backend-timeouts", "throttling", "circuit-open"} {
+		r := analyzeBytes(t, jsonl(t, generate(t, name)))
+		for _, m := range r.Mitigations {
+			cfg := strings.TrimSpace(m.Config)
+			if strings.HasPrefix(cfg, "<") {
+				dec := xml.NewDecoder(strings.NewReader("<policies>" + cfg + "</policies>"))
+				for {
+					_, err := dec.Token()
+					if err == io.EOF {
+						break
+					}
+					if err != nil {
+						t.Errorf("%s/%s: policy XML: %v\n%s", name, m.ID, err, cfg)
+						break
+					}
+				}
+				continue
+			}
+			var doc any
+			if err := yaml.Unmarshal([]byte(cfg), &doc); err != nil {
+				t.Errorf("%s/%s: YAML: %v\n%s", name, m.ID, err, cfg)
+			}
+		}
+	}
+}
+
+// TestRenderEveryScenario renders every scenario in every format.
+func TestRenderEveryScenario(t *testing.T) {
+	for _, name := range loggen.Names() {
+		r := analyzeBytes(t, jsonl(t, generate(t, name)))
+		for format, write := range map[string]func(io.Writer, *Report) error{"text": WriteText, "json": WriteJSON, "html": WriteHTML} {
+			var buf bytes.Buffer
+			if err := write(&buf, r); err != nil {
+				t.Errorf("%s as %s: %v", name, format, err)
+			}
+			if !strings.Contains(buf.String(), r.Verdict) {
+				t.Errorf("%s as %s does not name the verdict %s", name, format, r.Verdict)
+			}
+		}
+	}
+}
+
+// TestOrderDoesNotMatter: the same records in reverse order give the same
+// analysis (records are binned, so disorder within a file is harmless).
+func TestOrderDoesNotMatter(t *testing.T) {
+	s := generate(t, "backend-errors")
+	rev := slices.Clone(s.Records)
+	slices.Reverse(rev)
+	var buf bytes.Buffer
+	if err := loggen.WriteJSONLines(&buf, rev); err != nil {
+		t.Fatal(err)
+	}
+	got, want := analyzeBytes(t, buf.Bytes()), analyzeBytes(t, jsonl(t, s))
+	if got.Totals != want.Totals || got.Verdict != want.Verdict || len(got.Incidents) != len(want.Incidents) ||
+		!got.Incidents[0].Start.Equal(want.Incidents[0].Start) || !got.Incidents[0].End.Equal(want.Incidents[0].End) {
+		t.Errorf("reversed log: %+v %s %+v; want %+v %s %+v", got.Totals, got.Verdict, got.Incidents, want.Totals, want.Verdict, want.Incidents)
 	}
 }

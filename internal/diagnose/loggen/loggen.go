@@ -1,8 +1,3 @@
-// Package loggen generates labelled gateway logs for testing and
-// demonstrating `apimgw diagnose`: one scenario per failure cause, with the
-// incident windows the analysis must find. Records are logs.Record values
-// and can be written as apimgw JSON lines or as the CSV and JSON shapes of
-// an Azure Log Analytics export of ApiManagementGatewayLogs.
 package loggen
 
 import (
@@ -31,13 +26,15 @@ type Scenario struct {
 }
 
 // Names lists the scenarios Generate knows, one per cause plus variants.
-var Names = []string{
-	"healthy", "snat-exhaustion", "snat-enforce", "mixed", "backend-errors", "backend-down",
-	"backend-timeouts", "client-disconnects", "throttling", "circuit-open",
+func Names() []string {
+	return []string{
+		"healthy", "snat-exhaustion", "snat-enforce", "mixed", "backend-errors", "backend-down",
+		"backend-timeouts", "client-disconnects", "throttling", "circuit-open",
+	}
 }
 
-// Epoch is the start of every generated log.
-var Epoch = time.Date(2026, 11, 2, 8, 0, 0, 0, time.UTC)
+// Epoch returns the start of every generated log.
+func Epoch() time.Time { return time.Date(2026, 11, 2, 8, 0, 0, 0, time.UTC) }
 
 const (
 	ordersURL  = "https://orders.contoso.internal"
@@ -50,7 +47,7 @@ const (
 func Generate(name string, seed uint64) (*Scenario, error) {
 	g := &gen{rng: rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))}
 	s := &Scenario{Name: name, Verdict: name}
-	at := func(min int) time.Time { return Epoch.Add(time.Duration(min) * time.Minute) }
+	at := func(min int) time.Time { return Epoch().Add(time.Duration(min) * time.Minute) }
 	switch name {
 	case "healthy":
 		g.traffic(60, func(t time.Time) float64 { return 2 }, g.ok(ordersURL, 120))
@@ -176,7 +173,7 @@ func Generate(name string, seed uint64) (*Scenario, error) {
 		// The breaker answers until 08:36, so the 08:35 bin is part of it.
 		s.Labels = []Label{{CauseCircuitOpen, at(20), at(40), ordersURL}}
 	default:
-		return nil, fmt.Errorf("unknown scenario %q (known: %v)", name, Names)
+		return nil, fmt.Errorf("unknown scenario %q (known: %v)", name, Names())
 	}
 	slices.SortStableFunc(g.recs, func(a, b logs.Record) int { return a.TimeGenerated.Compare(b.TimeGenerated) })
 	s.Records = g.recs
@@ -206,8 +203,8 @@ type gen struct {
 // traffic emits Poisson arrivals for minutes minutes at rate(t) req/s and
 // lets fill shape each record.
 func (g *gen) traffic(minutes int, rate func(time.Time) float64, fill func(time.Time, *logs.Record)) {
-	end := Epoch.Add(time.Duration(minutes) * time.Minute)
-	for t := Epoch; t.Before(end); {
+	end := Epoch().Add(time.Duration(minutes) * time.Minute)
+	for t := Epoch(); t.Before(end); {
 		r := rate(t)
 		if r <= 0 {
 			t = t.Add(time.Second)

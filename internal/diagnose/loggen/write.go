@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"time"
 
 	"github.com/apimgw/apimgw/internal/logs"
 )
@@ -24,9 +23,9 @@ func WriteJSONLines(w io.Writer, recs []logs.Record) error {
 	return bw.Flush()
 }
 
-// Columns are the ApiManagementGatewayLogs columns the exports carry, in
+// columns are the ApiManagementGatewayLogs columns the exports carry, in
 // the portal's order (a subset: the ones apimgw logs).
-var Columns = []string{
+var columns = [...]string{
 	"TenantId", "TimeGenerated", "OperationName", "CorrelationId", "Region", "IsRequestSuccess",
 	"Category", "TotalTime", "CallerIpAddress", "Method", "Url", "ClientProtocol", "ResponseCode",
 	"BackendMethod", "BackendUrl", "BackendResponseCode", "BackendProtocol", "RequestSize",
@@ -73,7 +72,7 @@ func cells(r *logs.Record, style TimeStyle) []string {
 // names (time as "TimeGenerated [UTC]") and one row per record.
 func WriteCSV(w io.Writer, recs []logs.Record, style TimeStyle) error {
 	cw := csv.NewWriter(w)
-	header := append([]string(nil), Columns...)
+	header := append([]string(nil), columns[:]...)
 	header[1] = "TimeGenerated [UTC]"
 	if err := cw.Write(header); err != nil {
 		return fmt.Errorf("write CSV header: %w", err)
@@ -96,8 +95,8 @@ func WriteJSONTables(w io.Writer, recs []logs.Record) error {
 		Name string `json:"name"`
 		Type string `json:"type"`
 	}
-	cols := make([]col, len(Columns))
-	for i, c := range Columns {
+	cols := make([]col, len(columns))
+	for i, c := range columns {
 		cols[i] = col{Name: c, Type: "string"}
 		switch c {
 		case "TimeGenerated":
@@ -115,7 +114,7 @@ func WriteJSONTables(w io.Writer, recs []logs.Record) error {
 	}
 	fmt.Fprintf(bw, `{"tables":[{"name":"PrimaryResult","columns":%s,"rows":[`, head)
 	for i := range recs {
-		row := make([]any, len(Columns))
+		row := make([]any, len(columns))
 		for j, v := range cells(&recs[i], TimeISO) {
 			switch cols[j].Type {
 			case "long":
@@ -146,9 +145,9 @@ func WriteJSONArray(w io.Writer, recs []logs.Record) error {
 	bw := bufio.NewWriter(w)
 	bw.WriteString("[\n")
 	for i := range recs {
-		obj := make(map[string]string, len(Columns))
+		obj := make(map[string]string, len(columns))
 		for j, v := range cells(&recs[i], TimeISO) {
-			obj[Columns[j]] = v
+			obj[columns[j]] = v
 		}
 		obj["TableName"] = "PrimaryResult"
 		b, err := json.Marshal(obj)
@@ -162,14 +161,4 @@ func WriteJSONArray(w io.Writer, recs []logs.Record) error {
 	}
 	bw.WriteString("\n]\n")
 	return bw.Flush()
-}
-
-// Shift returns a copy of recs moved by d (to build several files).
-func Shift(recs []logs.Record, d time.Duration) []logs.Record {
-	out := make([]logs.Record, len(recs))
-	for i, r := range recs {
-		r.TimeGenerated = r.TimeGenerated.Add(d)
-		out[i] = r
-	}
-	return out
 }

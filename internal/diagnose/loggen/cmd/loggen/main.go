@@ -24,7 +24,7 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("loggen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	scenario := fs.String("scenario", "snat-exhaustion", "scenario: "+strings.Join(loggen.Names, ", "))
+	scenario := fs.String("scenario", "snat-exhaustion", "scenario: "+strings.Join(loggen.Names(), ", "))
 	format := fs.String("format", "jsonl", "jsonl, csv, csv-us, json-tables or json-array")
 	seed := fs.Uint64("seed", 1, "random seed")
 	if err := fs.Parse(args); err != nil {
