@@ -166,7 +166,20 @@ func wantAPIMError(t *testing.T, resp *http.Response, body string, status int, m
 	}
 }
 
-const passPolicy = `<policies><inbound><base/></inbound><backend><base/></backend><outbound><base/></outbound><on-error><base/></on-error></policies>`
+// openAPI is the gateway.yaml of one API "a" at /a, open to anonymous
+// callers, with policy api.xml and one catch-all operation for method.
+func openAPI(serviceURL, method string) string {
+	return `
+apis:
+  - id: a
+    path: a
+    serviceUrl: ` + serviceURL + `
+    subscriptionRequired: false
+    policy: api.xml
+    operations: [{id: all, method: ` + method + `, urlTemplate: "/*"}]
+`
+}
+
 
 func TestRoutingAndSubscriptions(t *testing.T) {
 	be, seenBy := echoBackend(t)

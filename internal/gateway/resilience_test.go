@@ -37,15 +37,7 @@ func countingBackend(t *testing.T, name string, status func(n int) int) (*httpte
 func TestRetryPolicyThroughGateway(t *testing.T) {
 	be, calls, times := countingBackend(t, "b", func(int) int { return 503 })
 	h := start(t, map[string]string{
-		"gateway.yaml": `
-apis:
-  - id: a
-    path: a
-    serviceUrl: ` + be.URL + `
-    subscriptionRequired: false
-    policy: api.xml
-    operations: [{id: all, method: GET, urlTemplate: "/*"}]
-`,
+		"gateway.yaml": openAPI(be.URL, "GET"),
 		"api.xml": `<policies><inbound><base/></inbound>
 <backend>
   <retry condition="@(context.Response.StatusCode == 503)" count="3" interval="0" delta="0">
@@ -74,15 +66,7 @@ func TestRetryFixedSpacing(t *testing.T) {
 		return 200
 	})
 	h := start(t, map[string]string{
-		"gateway.yaml": `
-apis:
-  - id: a
-    path: a
-    serviceUrl: ` + be.URL + `
-    subscriptionRequired: false
-    policy: api.xml
-    operations: [{id: all, method: POST, urlTemplate: "/*"}]
-`,
+		"gateway.yaml": openAPI(be.URL, "POST"),
 		"api.xml": `<policies><inbound><base/></inbound>
 <backend>
   <retry condition="@(context.Response.StatusCode >= 500)" count="5" interval="1">

@@ -12,15 +12,7 @@ import (
 func TestRateLimitByKey(t *testing.T) {
 	be, calls, _ := countingBackend(t, "b", func(int) int { return 200 })
 	h := start(t, map[string]string{
-		"gateway.yaml": `
-apis:
-  - id: a
-    path: a
-    serviceUrl: ` + be.URL + `
-    subscriptionRequired: false
-    policy: api.xml
-    operations: [{id: all, method: GET, urlTemplate: "/*"}]
-`,
+		"gateway.yaml": openAPI(be.URL, "GET"),
 		"api.xml": `<policies><inbound><base/>
   <rate-limit-by-key calls="5" renewal-period="60" counter-key="@(context.Request.IpAddress)"
       remaining-calls-header-name="X-Remaining" total-calls-header-name="X-Limit" />
@@ -84,15 +76,7 @@ func TestResponseCacheAndCoalescing(t *testing.T) {
 		return 200
 	})
 	h := start(t, map[string]string{
-		"gateway.yaml": `
-apis:
-  - id: a
-    path: a
-    serviceUrl: ` + be.URL + `
-    subscriptionRequired: false
-    policy: api.xml
-    operations: [{id: all, method: GET, urlTemplate: "/*"}]
-`,
+		"gateway.yaml": openAPI(be.URL, "GET"),
 		"api.xml": `<policies>
 <inbound><base/><cache-lookup vary-by-developer="false" vary-by-developer-groups="false" downstream-caching-type="public"><vary-by-query-parameter>v</vary-by-query-parameter></cache-lookup></inbound>
 <backend><base/></backend>
