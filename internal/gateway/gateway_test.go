@@ -180,7 +180,6 @@ apis:
 `
 }
 
-
 func TestRoutingAndSubscriptions(t *testing.T) {
 	be, seenBy := echoBackend(t)
 	h := start(t, map[string]string{"gateway.yaml": `
