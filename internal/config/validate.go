@@ -242,6 +242,9 @@ func (v *validator) backends() {
 			if len(hp.ExpectedStatus) == 0 {
 				hp.ExpectedStatus = []StatusRange{{200, 399}}
 			}
+			if hp.Timeout > hp.Interval {
+				v.errorf(b.Pos, "backend %q: healthProbe.timeout %s must be at most the interval %s", id, hp.Timeout.D(), hp.Interval.D())
+			}
 		}
 	}
 }

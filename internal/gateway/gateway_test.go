@@ -504,3 +504,14 @@ func deadAddr(t *testing.T) string {
 	ln.Close()
 	return addr
 }
+
+// listen opens a loopback listener closed at the end of the test.
+func listen(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
