@@ -97,18 +97,6 @@ func (h HostOptions) equalTransport(o HostOptions) bool {
 	return h.protocol() == o.protocol() && h.TLSInsecureSkipVerify == o.TLSInsecureSkipVerify
 }
 
-func (h HostOptions) equalAddresses(o HostOptions) bool {
-	if len(h.Addresses) != len(o.Addresses) {
-		return false
-	}
-	for i := range h.Addresses {
-		if h.Addresses[i] != o.Addresses[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // withDefaults returns o with zero fields set to their defaults, or an
 // error naming the first invalid field.
 func (o Options) withDefaults() (Options, error) {

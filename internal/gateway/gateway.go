@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -360,12 +359,4 @@ loop:
 	}
 	admin.Shutdown(sctx)
 	return serveErr
-}
-
-// Addr formats a listener address for messages.
-func Addr(a net.Addr) string {
-	if t, ok := a.(*net.TCPAddr); ok {
-		return net.JoinHostPort(t.IP.String(), strconv.Itoa(t.Port))
-	}
-	return a.String()
 }

@@ -7,7 +7,6 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -652,16 +651,6 @@ func (b *builder) seconds(a policyxml.Attr, def time.Duration, max int) time.Dur
 		return def
 	}
 	return time.Duration(b.constInt(a, int(def/time.Second), 0, max)) * time.Second
-}
-
-// sortedKeys is a helper for deterministic messages.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // evalAny evaluates a literal-or-expression value keeping the expression's

@@ -58,6 +58,3 @@ func (e *Error) Unwrap() error { return e.Err }
 // errResponded stops the pipeline because a policy (return-response) has
 // produced the final response.
 var errResponded = errors.New("response returned")
-
-// IsResponded reports whether err only says that the response is ready.
-func IsResponded(err error) bool { return err == errResponded }

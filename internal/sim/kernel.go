@@ -57,15 +57,6 @@ func (k kernel) maxOffset() int {
 	return k.off[len(k.off)-1]
 }
 
-// sum is the total weight.
-func (k kernel) sum() float64 {
-	s := 0.0
-	for _, w := range k.w {
-		s += w
-	}
-	return s
-}
-
 // latencyPoint is one point of a discretised latency distribution.
 type latencyPoint struct {
 	d time.Duration
