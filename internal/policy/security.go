@@ -1187,7 +1187,8 @@ func containsAny(have, allowed []string) bool {
 const entraAuthority = "https://login.microsoftonline.com"
 
 func compileValidateAzureADToken(b *builder, el *policyxml.Element, path string) Step {
-	attrs := b.attrs(el, "tenant-id", "header-name", "failed-validation-httpcode", "failed-validation-error-message", "output-token-variable-name")
+	attrs := b.attrs(el, "tenant-id", "header-name", "query-parameter-name", "token-value", "authentication-endpoint",
+		"failed-validation-httpcode", "failed-validation-error-message", "output-token-variable-name")
 	if !b.require(el, attrs, "tenant-id") {
 		return nil
 	}
@@ -1197,11 +1198,28 @@ func compileValidateAzureADToken(b *builder, el *policyxml.Element, path string)
 		return nil
 	}
 	v := &validateJWT{policy: el.Name, header: "Authorization", requireExp: true, requireSigned: true}
+	sources := 0
 	if a, ok := attrs["header-name"]; ok {
-		v.header = a.Value
+		v.header, sources = a.Value, sources+1
+	}
+	if a, ok := attrs["query-parameter-name"]; ok {
+		v.header, v.query, sources = "", a.Value, sources+1
+	}
+	if a, ok := attrs["token-value"]; ok {
+		v.header, v.tokenValue, sources = "", b.value(a), sources+1
+	}
+	if sources > 1 {
+		b.errorf(el.Pos, "<validate-azure-ad-token> takes at most one of header-name, query-parameter-name or token-value")
+	}
+	authority := entraAuthority
+	if a, ok := attrs["authentication-endpoint"]; ok {
+		authority = strings.TrimRight(strings.TrimSpace(a.Value), "/")
+		if !strings.HasPrefix(authority, "https://") {
+			b.errorf(a.ValuePos, "authentication-endpoint must be an https URL, got %q", a.Value)
+		}
 	}
 	v.compileCommon(b, attrs)
-	v.issuers = []*expr.Value{b.compileValue(entraAuthority+"/"+tenant+"/v2.0", el.Pos), b.compileValue("https://sts.windows.net/"+tenant+"/", el.Pos)}
+	v.issuers = []*expr.Value{b.compileValue(authority+"/"+tenant+"/v2.0", el.Pos), b.compileValue("https://sts.windows.net/"+tenant+"/", el.Pos)}
 	custom := false
 	for _, c := range b.children(el, "client-application-ids", "backend-application-ids", "audiences", "required-claims", "decryption-keys", "openid-config") {
 		switch c.Name {
@@ -1232,7 +1250,7 @@ func compileValidateAzureADToken(b *builder, el *policyxml.Element, path string)
 		}
 	}
 	if !custom {
-		v.oidc = append(v.oidc, &oidcSource{url: entraAuthority + "/" + tenant + "/v2.0/.well-known/openid-configuration"})
+		v.oidc = append(v.oidc, &oidcSource{url: authority + "/" + tenant + "/v2.0/.well-known/openid-configuration"})
 	}
 	return v
 }
