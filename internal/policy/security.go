@@ -1557,7 +1557,7 @@ func compileValidateClientCertificate(b *builder, el *policyxml.Element, path st
 		ignoreError: b.constBool(attrs["ignore-error"], false),
 	}
 	if b.constBool(attrs["validate-revocation"], true) {
-		b.errorf(el.Pos, `validate-client-certificate: apimgw cannot check certificate revocation (CRL/OCSP); set validate-revocation="false"`)
+		b.errorf(el.Pos, `validate-client-certificate: validate-revocation="true" (the default) is not supported: apimgw cannot check certificate revocation (CRL/OCSP); set validate-revocation="false"`)
 	}
 	for _, c := range b.children(el, "identities") {
 		b.noAttrs(c)

@@ -40,6 +40,34 @@ func decodeEntities(s []byte) (string, *decodeError) {
 	return b.String(), nil
 }
 
+// decodeValidRefs replaces the valid entity and character references in s
+// and leaves every other '&' as it is. Raw expressions use it: files that
+// mix the two forms write some characters raw and others as references
+// (`@(a &amp;&amp; b == "x")`), and the XML parser APIM runs after
+// delimiting expressions decodes those references.
+func decodeValidRefs(s []byte) string {
+	amp := bytes.IndexByte(s, '&')
+	if amp < 0 {
+		return string(s)
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for amp >= 0 {
+		b.Write(s[:amp])
+		r, n, err := decodeRef(s[amp:])
+		if err != "" {
+			b.WriteByte('&')
+			n = 1
+		} else {
+			b.WriteRune(r)
+		}
+		s = s[amp+n:]
+		amp = bytes.IndexByte(s, '&')
+	}
+	b.Write(s)
+	return b.String()
+}
+
 // wellFormedRefs reports whether every '&' in s starts a valid reference.
 func wellFormedRefs(s []byte) bool {
 	for {

@@ -446,7 +446,7 @@ func (p *parser) attrValue(quote byte) (string, *SyntaxError) {
 		v, _ := decodeEntities(raw)
 		return v, nil
 	}
-	return string(raw), nil
+	return decodeValidRefs(raw), nil
 }
 
 // xmlAttrValue reads an ordinary attribute value by XML rules.
@@ -525,7 +525,7 @@ func (p *parser) text() *SyntaxError {
 	if q > start {
 		p.appendChild(&Text{Data: p.intern(src[start:q]), Pos: p.pos(start)})
 	}
-	p.appendChild(&Text{Data: string(raw), Pos: p.pos(q), Raw: true})
+	p.appendChild(&Text{Data: decodeValidRefs(raw), Pos: p.pos(q), Raw: true})
 	p.i = end
 	return nil
 }
