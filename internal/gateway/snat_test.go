@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -72,12 +73,16 @@ func TestSNATExhaustionWithoutKeepAlive(t *testing.T) {
 // requests from 16 concurrent clients when connections are reused.
 func TestSNATBudgetHoldsWithKeepAlive(t *testing.T) {
 	var accepted atomic.Int64
-	be, _, _ := countingBackend(t, "b", func(int) int { return 200 })
+	be := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "b")
+	}))
 	be.Config.ConnState = func(c net.Conn, s http.ConnState) {
 		if s == http.StateNew {
 			accepted.Add(1)
 		}
 	}
+	be.Start()
+	defer be.Close()
 	h := start(t, map[string]string{"gateway.yaml": snatConfig(be.URL, true)})
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
 	defer client.CloseIdleConnections()
