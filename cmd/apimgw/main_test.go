@@ -193,6 +193,12 @@ apis:
 	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	time.Sleep(200 * time.Millisecond)
+	// While draining, readiness fails so load balancers stop routing here.
+	if resp, err := http.Get("http://" + p.admin + "/readyz"); err != nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("/readyz while draining: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	close(release)
 	if code := <-slow; code != 200 {
 		t.Fatalf("in-flight request during shutdown: %d", code)

@@ -47,6 +47,9 @@ type Gateway struct {
 	bufs       sync.Pool
 	reloadMu   sync.Mutex
 	closed     atomic.Bool
+	// draining is set when shutdown starts: /readyz then answers 503 so
+	// load balancers stop sending new requests while in-flight ones finish.
+	draining atomic.Bool
 }
 
 // Options are the parts of a Gateway that do not come from the config file.
@@ -257,7 +260,12 @@ func (g *Gateway) AdminHandler(configPath string) http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		status := map[string]any{"status": "ready", "backends": g.plan.Load().registry.Status(), "destinations": g.backends.Stats()}
+		state := "ready"
+		if g.draining.Load() {
+			state = "draining"
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		status := map[string]any{"status": state, "backends": g.plan.Load().registry.Status(), "destinations": g.backends.Stats()}
 		json.NewEncoder(w).Encode(status)
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g.registry, promhttp.HandlerOpts{}))
@@ -351,6 +359,7 @@ loop:
 	}
 	timeout := g.Config().Shutdown.Timeout.D()
 	log.Info("shutting down", "drain", timeout.String())
+	g.draining.Store(true)
 	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if err := data.Shutdown(sctx); err != nil {
