@@ -578,7 +578,7 @@ func staticImplFor(n *memberExpr, t, name string, targs []*typeRef, args []compi
 			if err := arity(0, 0); err != nil {
 				return nil, 0, err
 			}
-			return func(e *env, a []any) (any, error) { return newGuid(), nil }, -1, nil
+			return func(e *env, a []any) (any, error) { return NewGuid(), nil }, -1, nil
 		case "Parse":
 			return func(e *env, a []any) (any, error) {
 				s, err := str0(a, 0)

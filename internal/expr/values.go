@@ -41,7 +41,9 @@ func (g Guid) String() string {
 	return string(b[:])
 }
 
-func newGuid() Guid {
+// NewGuid returns a random (version 4) Guid, as Guid.NewGuid() does; the
+// gateway uses it for request ids.
+func NewGuid() Guid {
 	var g Guid
 	_, _ = rand.Read(g[:]) // crypto/rand.Read never fails on supported platforms
 	g[6] = g[6]&0x0f | 0x40

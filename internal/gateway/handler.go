@@ -1,10 +1,8 @@
 package gateway
 
 import (
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/hex"
 	"io"
 	"net"
 	"net/http"
@@ -276,21 +274,5 @@ func clientIP(r *http.Request) string {
 	return host
 }
 
-// newRequestID returns a random (version 4) GUID, APIM's request id format.
-func newRequestID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	var out [36]byte
-	hex.Encode(out[0:8], b[0:4])
-	out[8] = '-'
-	hex.Encode(out[9:13], b[4:6])
-	out[13] = '-'
-	hex.Encode(out[14:18], b[6:8])
-	out[18] = '-'
-	hex.Encode(out[19:23], b[8:10])
-	out[23] = '-'
-	hex.Encode(out[24:], b[10:])
-	return string(out[:])
-}
+// newRequestID returns a random GUID, APIM's request id format.
+func newRequestID() string { return expr.NewGuid().String() }
