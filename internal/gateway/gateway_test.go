@@ -347,6 +347,9 @@ apis:
 	if s.Header.Get("X-Item") != "7" {
 		t.Errorf("X-Item %q", s.Header.Get("X-Item"))
 	}
+	if recs := h.records(); !strings.HasSuffix(recs[0].Url, "/shop/items/7?q=a") {
+		t.Errorf("log Url %q, want the client's URL (not the rewritten one)", recs[0].Url)
+	}
 	if got := strings.Join(resp.Header["X-Out"], ","); got != "global,product" {
 		t.Errorf("outbound X-Out %q", got)
 	}

@@ -127,7 +127,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	n, clientErr := g.writeResponse(w, st)
 	st.Finish(n)
 	end := g.now()
-	g.finishRecord(rec, st, reqURL, n, clientErr, start, end)
+	// The log shows the URL the client called, without the subscription key.
+	logURL := st.X.Request.OriginalUrl.Clone()
+	if api != nil {
+		logURL.Query.Del(api.queryName)
+	}
+	g.finishRecord(rec, st, logURL, n, clientErr, start, end)
 	g.logs.Write(rec)
 	g.observe(rec, st, start, end)
 }
