@@ -143,7 +143,7 @@ func TestPoolPriorityFailoverAndWeights(t *testing.T) {
 	rule := `
     circuitBreaker:
       rules:
-        - {name: r, failureCondition: {count: 1, interval: 1m, statusCodeRanges: [{min: 500, max: 599}]}, tripDuration: 500ms}`
+        - {name: r, failureCondition: {count: 1, interval: 1m, statusCodeRanges: [{min: 500, max: 599}]}, tripDuration: 1m}`
 	h := start(t, map[string]string{
 		"gateway.yaml": `
 backends:
