@@ -15,6 +15,8 @@ import (
 	"runtime/debug"
 	"syscall"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/apimgw/apimgw/internal/config"
 	"github.com/apimgw/apimgw/internal/diagnose"
 	"github.com/apimgw/apimgw/internal/gateway"
@@ -92,6 +94,10 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	// Diagnostics go to stderr; stdout is the request log by default.
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
+	// go-redis logs dial failures through a process-wide logger; route them
+	// into the diagnostic log at debug level (the store itself reports a
+	// Redis outage once, as a warning, and in its metrics).
+	redis.SetLogger(redisLogger{log})
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	hup := make(chan os.Signal, 1)
@@ -112,6 +118,13 @@ func serve(args []string, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// redisLogger adapts slog to go-redis's logger.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, fmt.Sprintf(format, v...), "component", "redis")
 }
 
 func validate(args []string, stdout, stderr io.Writer) int {
