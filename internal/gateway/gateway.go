@@ -47,6 +47,9 @@ type Gateway struct {
 	bufs       sync.Pool
 	reloadMu   sync.Mutex
 	closed     atomic.Bool
+	// background is work requests left running (send-one-way-request);
+	// Close waits for it, bounded.
+	background sync.WaitGroup
 	// draining is set when shutdown starts: /readyz then answers 503 so
 	// load balancers stop sending new requests while in-flight ones finish.
 	draining atomic.Bool
@@ -123,7 +126,7 @@ func New(cfg *config.Config, o Options) (*Gateway, error) {
 // env is the policy environment of a new plan.
 func (g *Gateway) env() *policy.Env {
 	env := &policy.Env{Transport: g.backends, Log: g.log, Now: g.now,
-		Services: policy.Services{Store: g.store, Responses: g.cache, Registerer: g.registry, Loggers: g.sinks}}
+		Services: policy.Services{Store: g.store, Responses: g.cache, Registerer: g.registry, Loggers: g.sinks, Background: &g.background}}
 	if g.tokens != nil {
 		env.Services.Token = g.tokens.Token
 	}
@@ -244,6 +247,14 @@ func (g *Gateway) Backends() *backend.Manager { return g.backends }
 func (g *Gateway) Close() error {
 	if !g.closed.CompareAndSwap(false, true) {
 		return nil
+	}
+	// Let fire-and-forget calls finish (each is bounded by its timeout).
+	done := make(chan struct{})
+	go func() { g.background.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(g.Config().Shutdown.Timeout.D()):
+		g.log.Warn("closing with send-one-way-request calls still in flight")
 	}
 	g.plan.Load().registry.Close()
 	g.closeSinks()

@@ -448,8 +448,17 @@ func (s *sendOneWay) Run(st *State) error {
 	}
 	ctx := context.WithoutCancel(st.Ctx)
 	transport, log, id := st.Env.Transport, st.Env.Log, st.X.RequestId
+	bg := st.Env.Services.Background
+	if bg != nil {
+		bg.Add(1)
+	}
 	go func() {
-		defer func() { <-s.inflight }()
+		defer func() {
+			<-s.inflight
+			if bg != nil {
+				bg.Done()
+			}
+		}()
 		res := sendCall(ctx, transport, req, timeout)
 		if res.err != nil && log != nil {
 			log.Warn("send-one-way-request failed", "url", req.URL.Redacted(), "error", res.err.Error(), "requestId", id)

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -79,6 +80,9 @@ type Services struct {
 	// Loggers are log-to-eventhub sinks by logger-id; each write is one
 	// message and must be safe for concurrent use.
 	Loggers map[string]io.Writer
+	// Background counts work that outlives its request
+	// (send-one-way-request), so shutdown can wait for it; may be nil.
+	Background *sync.WaitGroup
 	// Store holds rate-limit and quota counters and the value cache.
 	Store store.Store
 	// Responses is the response cache (cache-lookup / cache-store) on Store.
