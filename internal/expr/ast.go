@@ -161,6 +161,7 @@ type (
 		typ   *typeRef // nil for var
 		names []string
 		inits []node // nil entries for no initializer
+		fn    bool   // a local function (its init is the equivalent lambda)
 	}
 	exprStmt struct {
 		pos int

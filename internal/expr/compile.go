@@ -1238,6 +1238,9 @@ func (c *compiler) call(x *callExpr) (cx, *Error) {
 		if fn.name == "nameof" {
 			return cx{}, errAt(x, "unsupported C# construct: nameof")
 		}
+		if l, ok := c.lookup(fn.name); ok {
+			return c.invoke(x, l.slot)
+		}
 		return cx{}, errAt(x, "unsupported C# construct: call to local function or delegate '%s'", fn.name)
 	}
 	return cx{}, errAt(x, "unsupported C# construct: call of a computed value")
@@ -1439,6 +1442,40 @@ func (c *compiler) isExpr(x *isExpr) (cx, *Error) {
 			e.locals[slot] = v
 		}
 		return ok != neg, nil
+	}}, nil
+}
+
+// invoke calls the delegate (a lambda or a local function) held in a local
+// variable: f(a, b).
+func (c *compiler) invoke(x *callExpr, slot int) (cx, *Error) {
+	argFns := make([]evalFn, len(x.args))
+	for i, a := range x.args {
+		if a.name != "" || a.out {
+			return cx{}, errAt(x, "unsupported C# construct: named or out argument in a delegate call")
+		}
+		ax, err := c.expr(a.x)
+		if err != nil {
+			return cx{}, err
+		}
+		argFns[i] = ax.fn
+	}
+	return cx{st: stAny, fn: func(e *env) (any, error) {
+		f, ok := e.locals[slot].(*Func)
+		if !ok {
+			if e.locals[slot] == nil {
+				return nil, nullRef()
+			}
+			return nil, &RuntimeError{Type: "InvalidCastException", Msg: "the variable is not a delegate"}
+		}
+		args := make([]any, len(argFns))
+		for i, af := range argFns {
+			v, err := af(e)
+			if err != nil {
+				return nil, err
+			}
+			args[i] = v
+		}
+		return f.call(args...)
 	}}, nil
 }
 

@@ -379,6 +379,9 @@ func (p *parser) stmt() (node, *Error) {
 	if d, ok, err := p.tryDecl(); err != nil {
 		return nil, err
 	} else if ok {
+		if ds, isDecl := d.(*declStmt); isDecl && ds.fn {
+			return d, nil // a local function ends with its block
+		}
 		return d, p.expect(";")
 	}
 	x, err := p.expr()
@@ -422,6 +425,13 @@ func (p *parser) tryDecl() (node, bool, *Error) {
 		return nil, false, nil
 	}
 	nx := p.peekN(1)
+	if typ != nil && nx.kind == tkOp && nx.text == "(" {
+		if fn, ok, err := p.localFunction(t, typ); ok || err != nil {
+			return fn, ok, err
+		}
+		p.i = save
+		return nil, false, nil
+	}
 	if nx.kind != tkOp || (nx.text != "=" && nx.text != ";" && nx.text != ",") {
 		p.i = save
 		return nil, false, nil
@@ -459,6 +469,50 @@ func (p *parser) tryDecl() (node, bool, *Error) {
 		}
 	}
 	return d, true, nil
+}
+
+// localFunction parses "Type Name(Type a, Type b) { body }" (the return
+// type is already read) into a declaration of Name holding the equivalent
+// lambda. It reports ok=false, without consuming, when the tokens are not a
+// local function (the caller then tries an expression statement).
+func (p *parser) localFunction(start *token, ret *typeRef) (node, bool, *Error) {
+	name := p.peek()
+	save := p.i
+	p.advance() // name
+	p.advance() // (
+	var params []string
+	if !p.accept(")") {
+		for {
+			if _, err := p.parseType(); err != nil {
+				p.i = save
+				return nil, false, nil
+			}
+			pn := p.peek()
+			if pn.kind != tkIdent || reserved[pn.text] {
+				p.i = save
+				return nil, false, nil
+			}
+			p.advance()
+			params = append(params, pn.text)
+			if p.accept(")") {
+				break
+			}
+			if !p.accept(",") {
+				p.i = save
+				return nil, false, nil
+			}
+		}
+	}
+	if !p.isOp("{") {
+		p.i = save
+		return nil, false, nil
+	}
+	body, err := p.block()
+	if err != nil {
+		return nil, false, err
+	}
+	fn := &lambdaExpr{pos: name.pos, params: params, body: body}
+	return &declStmt{pos: start.pos, typ: &typeRef{pos: start.pos, name: "Func"}, names: []string{name.text}, inits: []node{fn}, fn: true}, true, nil
 }
 
 func (p *parser) arrayInitializer(typ *typeRef) (node, *Error) {
