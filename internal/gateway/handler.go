@@ -88,6 +88,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rec.ApiId, rec.OperationId = api.cfg.ID, op.cfg.ID
 		st.APIPath = api.path
 		st.TemplateQuery = op.queryKeys
+		st.Spec = op.spec
 		st.X.Api, st.X.Operation = api.expr, op.expr
 		st.BackendURL, st.BackendEntity = api.serviceURL, api.backend
 		for _, q := range op.tmpl.query {

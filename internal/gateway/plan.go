@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/routers"
 
 	"github.com/apimgw/apimgw/internal/config"
 	"github.com/apimgw/apimgw/internal/expr"
@@ -53,6 +54,7 @@ type opPlan struct {
 	expr      *expr.Operation
 	pipelines map[string]*policy.Pipeline // by product id; "" = no product
 	queryKeys []string
+	spec      *policy.SpecOperation // the operation's OpenAPI definition, if any
 }
 
 type subscriptionPlan struct {
@@ -174,12 +176,13 @@ func Build(cfg *config.Config, env *policy.Env, rm *resilience.Metrics) (*Plan, 
 		}
 		ap.apiPipeline = policy.Compose(global, apiScope)
 		ops := a.Operations
+		var specs map[string]*policy.SpecOperation
 		if a.OpenAPI != "" {
-			more, err := openAPIOperations(cfg.Path(a.OpenAPI))
+			more, sp, err := openAPIOperations(cfg.Path(a.OpenAPI))
 			if err != nil {
 				errorf(a.Pos, "api %q: openapi: %v", a.ID, err)
 			}
-			ops = mergeOperations(ops, more)
+			ops, specs = mergeOperations(ops, more), sp
 		}
 		for _, o := range ops {
 			t, err := parseTemplate(o.URLTemplate)
@@ -187,7 +190,7 @@ func Build(cfg *config.Config, env *policy.Env, rm *resilience.Metrics) (*Plan, 
 				errorf(o.Pos, "operation %q: urlTemplate %q: %v", o.ID, o.URLTemplate, err)
 				continue
 			}
-			op := &opPlan{cfg: o, method: o.Method, tmpl: t, pipelines: map[string]*policy.Pipeline{},
+			op := &opPlan{cfg: o, method: o.Method, tmpl: t, pipelines: map[string]*policy.Pipeline{}, spec: specs[o.ID],
 				expr: &expr.Operation{Id: o.ID, Name: o.Name, Method: o.Method, UrlTemplate: o.URLTemplate}}
 			for _, q := range t.query {
 				op.queryKeys = append(op.queryKeys, q.name)
@@ -243,14 +246,16 @@ func hostname() string {
 	return h
 }
 
-// openAPIOperations reads the operations of an OpenAPI 3 document.
-func openAPIOperations(path string) ([]*config.Operation, error) {
+// openAPIOperations reads the operations of an OpenAPI 3 document, with
+// each operation's definition (for the validate-* policies) by id.
+func openAPIOperations(path string) ([]*config.Operation, map[string]*policy.SpecOperation, error) {
 	loader := openapi3.NewLoader()
 	doc, err := loader.LoadFromFile(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var ops []*config.Operation
+	specs := map[string]*policy.SpecOperation{}
 	for _, p := range doc.Paths.InMatchingOrder() {
 		item := doc.Paths.Value(p)
 		for method, o := range item.Operations() {
@@ -263,10 +268,11 @@ func openAPIOperations(path string) ([]*config.Operation, error) {
 				name = id
 			}
 			ops = append(ops, &config.Operation{ID: id, Name: name, Method: method, URLTemplate: p})
+			specs[id] = &policy.SpecOperation{Route: &routers.Route{Spec: doc, Path: p, PathItem: item, Method: method, Operation: o}}
 		}
 	}
 	sort.SliceStable(ops, func(i, j int) bool { return ops[i].ID < ops[j].ID })
-	return ops, nil
+	return ops, specs, nil
 }
 
 // mergeOperations adds OpenAPI operations that the config does not list

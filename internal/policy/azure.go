@@ -22,7 +22,6 @@ const (
 	whySemantic = "it needs an Azure OpenAI embeddings deployment and an Azure Managed Redis vector index; use cache-lookup-value / cache-store-value with an exact key instead"
 	whyGraphQL  = "apimgw does not host GraphQL APIs (synthetic GraphQL resolvers and schemas are an APIM service feature)"
 	whyDapr     = "it needs the Dapr sidecar of a self-hosted gateway on Kubernetes; call the Dapr HTTP API with send-request instead"
-	whySchema   = "it validates against the API's schema definitions, which apimgw does not load for validation yet"
 )
 
 func init() {
@@ -48,10 +47,6 @@ func init() {
 		"proxy":                              "outbound calls go through the gateway's pooled connection manager, which does not route through HTTP proxies",
 		"cross-domain":                       "it serves Flash/Silverlight crossdomain.xml documents from the gateway root, which apimgw does not route",
 		"xsl-transform":                      "apimgw has no XSLT processor; transform XML bodies with set-body expressions or a liquid template",
-		"validate-content":                   whySchema,
-		"validate-parameters":                whySchema,
-		"validate-headers":                   whySchema,
-		"validate-status-code":               whySchema,
 	} {
 		unsupported[name] = why
 	}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/getkin/kin-openapi/routers"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/apimgw/apimgw/internal/expr"
@@ -114,6 +115,10 @@ type State struct {
 	BackendURL    *url.URL
 	BackendEntity *BackendEntity
 
+	// Spec is the operation's OpenAPI definition (from the API's openapi
+	// file), which the validate-* policies check messages against; nil when
+	// the API has none.
+	Spec *SpecOperation
 	// TemplateQuery lists the query parameter names the operation's URL
 	// template matched (rewrite-uri does not copy them).
 	TemplateQuery []string
@@ -174,6 +179,11 @@ func (st *State) Finish(respBytes int64) {
 		f(respBytes)
 	}
 	st.deferred = nil
+}
+
+// SpecOperation is an operation of an API's OpenAPI document.
+type SpecOperation struct {
+	Route *routers.Route
 }
 
 // SetRequestBody installs the client's request body (nil for none) with its
