@@ -86,3 +86,27 @@ loggers:
 		t.Errorf("audit log %q, %v", data, err)
 	}
 }
+
+// TestGetAuthorizationContext: the credential-manager token comes from the
+// managedIdentity source, asked for "authorization:<provider>/<id>".
+func TestGetAuthorizationContext(t *testing.T) {
+	be, seenBy := echoBackend(t)
+	dir := t.TempDir()
+	script := filepath.Join(dir, "token.sh")
+	os.WriteFile(script, []byte("#!/bin/sh\necho \"tok-$APIMGW_RESOURCE\"\n"), 0o755)
+	h := start(t, map[string]string{
+		"gateway.yaml": `
+managedIdentity: {command: ["` + script + `"]}
+` + openAPI(be.URL, "GET"),
+		"api.xml": `<policies><inbound><base/>
+  <get-authorization-context provider-id="github" authorization-id="@(&quot;main&quot;)" context-variable-name="auth" identity-type="managed" ignore-error="false" />
+  <set-header name="Authorization" exists-action="override"><value>@("Bearer " + ((Authorization)context.Variables.GetValueOrDefault("auth"))?.AccessToken)</value></set-header>
+</inbound></policies>`,
+	})
+	if resp, body := h.do("GET", "/a/x", nil, nil); resp.StatusCode != 200 {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	if got := seenBy()[0].Header.Get("Authorization"); got != "Bearer tok-authorization:github/main" {
+		t.Errorf("Authorization %q", got)
+	}
+}

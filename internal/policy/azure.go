@@ -33,7 +33,6 @@ func init() {
 		"llm-semantic-cache-lookup":          whySemantic,
 		"llm-semantic-cache-store":           whySemantic,
 		"llm-content-safety":                 "it calls Azure AI Content Safety through an APIM backend; call your content-safety endpoint with send-request and return-response instead",
-		"get-authorization-context":          "it reads tokens from APIM's credential manager (authorization connections), which exists only in Azure; use authentication-managed-identity or send-request to your token endpoint",
 		"invoke-dapr-binding":                whyDapr,
 		"publish-to-dapr":                    whyDapr,
 		"send-service-bus-message":           "it sends through Azure Service Bus with the APIM instance's managed identity; use send-request to the Service Bus REST API instead",

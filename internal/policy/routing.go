@@ -338,11 +338,12 @@ type setBackendService struct {
 }
 
 func compileSetBackendService(b *builder, el *policyxml.Element, path string) Step {
-	attrs := b.attrs(el, "base-url", "backend-id", "sf-resolve-condition", "sf-service-instance-name", "sf-partition-key", "sf-listener-name", "dapr-app-id", "dapr-method", "dapr-namespace")
+	azureOnly := []string{"sf-resolve-condition", "sf-service-instance-name", "sf-partition-key", "sf-replica-type", "sf-listener-name", "dapr-app-id", "dapr-method", "dapr-namespace"}
+	attrs := b.attrs(el, append([]string{"base-url", "backend-id"}, azureOnly...)...)
 	b.children(el)
-	for _, n := range []string{"sf-resolve-condition", "sf-service-instance-name", "sf-partition-key", "sf-listener-name", "dapr-app-id", "dapr-method", "dapr-namespace"} {
+	for _, n := range azureOnly {
 		if a, ok := attrs[n]; ok {
-			b.errorf(a.Pos, "set-backend-service %s: Service Fabric and Dapr backends are Azure-only and not supported", n)
+			b.errorf(a.Pos, "set-backend-service %s is not supported: Service Fabric and Dapr backends are Azure-only", n)
 		}
 	}
 	s := &setBackendService{}
