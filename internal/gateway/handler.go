@@ -129,8 +129,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st.Finish(n)
 	end := g.now()
 	// The log shows the URL the client called, without the subscription key.
-	logURL := st.X.Request.OriginalUrl.Clone()
-	if api != nil {
+	logURL := st.X.Request.OriginalUrl
+	if api != nil && logURL.Query.Values(api.queryName) != nil {
+		logURL = logURL.Clone()
 		logURL.Query.Del(api.queryName)
 	}
 	g.finishRecord(rec, st, logURL, n, clientErr, start, end)
