@@ -21,6 +21,7 @@ import (
 
 	"github.com/apimgw/apimgw/internal/backend"
 	"github.com/apimgw/apimgw/internal/config"
+	"github.com/apimgw/apimgw/internal/httpserver"
 	"github.com/apimgw/apimgw/internal/logs"
 	"github.com/apimgw/apimgw/internal/metrics"
 	"github.com/apimgw/apimgw/internal/policy"
@@ -306,6 +307,13 @@ type ServeOptions struct {
 	Ready func(data, admin net.Addr)
 }
 
+// dataServer is the data-plane listener's server, whichever it is.
+type dataServer struct {
+	serve    func() error
+	shutdown func(context.Context) error
+	close    func() error
+}
+
 // Serve loads the configuration, runs the gateway until ctx is done, then
 // stops accepting, drains in-flight requests (up to shutdown.timeout) and
 // releases everything.
@@ -332,18 +340,20 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		dataLn.Close()
 		return fmt.Errorf("admin listen %s: %w", cfg.Admin, err)
 	}
-	data := &http.Server{Handler: g, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 4 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	// Cleartext HTTP/1.x is served by the lean httpserver; TLS listeners
+	// keep net/http for ALPN and HTTP/2.
+	var data dataServer
+	if cfg.TLS != nil {
+		tlsSrv := &http.Server{Handler: g, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 4 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		certFile, keyFile := cfg.Path(cfg.TLS.Cert), cfg.Path(cfg.TLS.Key)
+		data = dataServer{serve: func() error { return tlsSrv.ServeTLS(dataLn, certFile, keyFile) }, shutdown: tlsSrv.Shutdown, close: tlsSrv.Close}
+	} else {
+		h1 := &httpserver.Server{Handler: g, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 4 * time.Minute, ErrorLog: log}
+		data = dataServer{serve: func() error { return h1.Serve(dataLn) }, shutdown: h1.Shutdown, close: h1.Close}
+	}
 	admin := &http.Server{Handler: g.AdminHandler(o.ConfigPath), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 2)
-	go func() {
-		var err error
-		if cfg.TLS != nil {
-			err = data.ServeTLS(dataLn, cfg.Path(cfg.TLS.Cert), cfg.Path(cfg.TLS.Key))
-		} else {
-			err = data.Serve(dataLn)
-		}
-		errc <- err
-	}()
+	go func() { errc <- data.serve() }()
 	go func() { errc <- admin.Serve(adminLn) }()
 	log.Info("apimgw serving", "listen", dataLn.Addr().String(), "admin", adminLn.Addr().String(), "config", cfg.File)
 	if o.Ready != nil {
@@ -373,9 +383,9 @@ loop:
 	g.draining.Store(true)
 	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	if err := data.Shutdown(sctx); err != nil {
+	if err := data.shutdown(sctx); err != nil {
 		log.Warn("drain incomplete", "err", err)
-		data.Close()
+		data.close()
 	}
 	admin.Shutdown(sctx)
 	return serveErr

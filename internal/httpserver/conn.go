@@ -1,0 +1,307 @@
+package httpserver
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Connection states, as seen by the sweeper and Shutdown.
+const (
+	stateIdle    int32 = iota // waiting for a request's first byte
+	stateReading              // reading a request head
+	stateActive               // in the handler or writing the response
+)
+
+// watchDelay is how long a request runs before the server starts watching
+// its connection for the client going away. Shorter requests never pay for
+// the watch (a goroutine and a read); longer ones learn of a departed client
+// within this delay.
+const watchDelay = 5 * time.Millisecond
+
+// maxPostHandlerReadBytes is how much of a request body the handler left
+// unread the server still reads to keep the connection; beyond it the
+// connection is closed instead (as net/http).
+const maxPostHandlerReadBytes = 256 << 10
+
+// bufSize is the size of a connection's read and write buffers.
+const bufSize = 4 << 10
+
+// aLongTimeAgo is a read deadline in the past, to interrupt a pending read.
+var aLongTimeAgo = time.Unix(1, 0)
+
+type conn struct {
+	srv        *Server
+	rwc        net.Conn
+	remoteAddr string
+	baseCtx    context.Context
+
+	state atomic.Int32
+	since atomic.Int64 // UnixNano of the last state change
+
+	cr connReader
+	br *bufio.Reader
+	bw *bufio.Writer
+
+	head    []byte      // the request head being read
+	canon   []byte      // scratch for canonicalising header names
+	header  http.Header // the response header map, cleared per request
+	pending []byte      // response body held back to learn its length
+	scratch [24]byte    // for chunk sizes
+	date    []byte      // the Date header value, recomputed once a second
+	dateSec int64
+	watch   *time.Timer
+
+	// A request whose 100-continue has not been sent when its handler
+	// returns leaves the connection in an unknown state: close it.
+	cur *response
+}
+
+func newConn(s *Server, rwc net.Conn, base context.Context) *conn {
+	c := &conn{srv: s, rwc: rwc, baseCtx: base, remoteAddr: rwc.RemoteAddr().String()}
+	c.cr.c = c
+	c.cr.cond.L = &c.cr.mu
+	c.setState(stateIdle)
+	return c
+}
+
+func (c *conn) setState(st int32) {
+	c.since.Store(time.Now().UnixNano())
+	c.state.Store(st)
+}
+
+func (c *conn) getState() (int32, int64) {
+	st := c.state.Load()
+	return st, c.since.Load()
+}
+
+func (c *conn) serve() {
+	defer c.srv.trackConn(c, false)
+	defer c.rwc.Close()
+	c.br = bufio.NewReaderSize(&c.cr, bufSize)
+	c.bw = bufio.NewWriterSize(c.rwc, bufSize)
+	c.header = make(http.Header, 16)
+	defer func() {
+		if c.watch != nil {
+			c.watch.Stop()
+		}
+	}()
+	for {
+		c.setState(stateIdle)
+		if _, err := c.br.Peek(1); err != nil {
+			return
+		}
+		c.setState(stateReading)
+		req, body, err := c.readRequest()
+		if err != nil {
+			var pe *protoError
+			if errors.As(err, &pe) {
+				c.writeProtoError(pe)
+			}
+			return
+		}
+		c.setState(stateActive)
+		if !c.handle(req, body) || c.srv.inShutdown.Load() {
+			return
+		}
+	}
+}
+
+// handle runs the handler for one request and finishes its response; it
+// reports whether the connection can carry another request.
+func (c *conn) handle(req *http.Request, b *body) (keep bool) {
+	ctx, cancel := context.WithCancel(c.baseCtx)
+	defer cancel()
+	r := req.WithContext(ctx)
+	clear(c.header)
+	w := &response{c: c, req: r, body: b, header: c.header, cl: -1, isHEAD: r.Method == http.MethodHead}
+	c.cur = w
+	c.pending = c.pending[:0]
+	c.cr.begin(cancel, b == nil)
+	if c.watch == nil {
+		c.watch = time.AfterFunc(watchDelay, c.startWatch)
+	} else {
+		c.watch.Reset(watchDelay)
+	}
+	panicked := c.runHandler(w, r)
+	c.watch.Stop()
+	c.cr.end()
+	if panicked {
+		w.done = true
+		return false
+	}
+	keep = w.finish()
+	c.cur = nil
+	if b != nil && keep {
+		keep = b.drain()
+	}
+	return keep
+}
+
+func (c *conn) runHandler(w *response, r *http.Request) (panicked bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			panicked = true
+			if p == http.ErrAbortHandler {
+				return
+			}
+			buf := make([]byte, 64<<10)
+			buf = buf[:runtime.Stack(buf, false)]
+			c.srv.log().Error(fmt.Sprintf("http: panic serving %s: %v\n%s", c.remoteAddr, p, buf))
+		}
+	}()
+	c.srv.Handler.ServeHTTP(w, r)
+	return false
+}
+
+// startWatch runs watchDelay into a request (on the timer's goroutine) and
+// starts the background read that notices a departed client, once the
+// request body has been read.
+func (c *conn) startWatch() {
+	cr := &c.cr
+	cr.mu.Lock()
+	defer cr.mu.Unlock()
+	if !cr.active || cr.inRead || cr.hasByte {
+		return
+	}
+	if !cr.bodyDone {
+		cr.wantWatch = true
+		return
+	}
+	cr.startLocked()
+}
+
+// writeProtoError answers a request the server could not parse, the way
+// net/http does, before the connection is closed.
+func (c *conn) writeProtoError(pe *protoError) {
+	text := http.StatusText(pe.status)
+	body := fmt.Sprintf("%d %s", pe.status, text)
+	if pe.msg != "" {
+		body += ": " + pe.msg
+	}
+	fmt.Fprintf(c.bw, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
+		pe.status, text, len(body), body)
+	c.bw.Flush()
+	c.lingerClose()
+}
+
+// lingerClose half-closes the connection and reads (and drops) what the
+// client still sends for a short while, so that unread input does not make
+// the kernel reset the connection before the client has read our answer.
+func (c *conn) lingerClose() {
+	if tc, ok := c.rwc.(interface{ CloseWrite() error }); ok {
+		tc.CloseWrite()
+	}
+	c.rwc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	io.CopyN(io.Discard, c.rwc, maxPostHandlerReadBytes)
+}
+
+// dateValue returns the Date header for now.
+func (c *conn) dateValue() []byte {
+	now := time.Now()
+	if sec := now.Unix(); sec != c.dateSec || c.date == nil {
+		c.dateSec = sec
+		c.date = now.UTC().AppendFormat(c.date[:0], http.TimeFormat)
+	}
+	return c.date
+}
+
+// connReader is what the connection's bufio.Reader reads from. Between
+// requests it is the socket; while a request runs it may also own a
+// background read of one byte that notices the client going away (EOF or
+// reset) and cancels the request's context.
+type connReader struct {
+	c    *conn
+	mu   sync.Mutex
+	cond sync.Cond
+
+	active    bool // a request is in its handler
+	bodyDone  bool // its body has been read to the end (or it had none)
+	wantWatch bool // the watch was due before the body was read
+	inRead    bool // the background read is running
+	aborted   bool // end interrupted the background read
+	hasByte   bool // the background read got a byte of the next request
+	b         [1]byte
+	cancel    context.CancelFunc
+}
+
+func (cr *connReader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	cr.mu.Lock()
+	if cr.inRead {
+		cr.mu.Unlock()
+		panic("httpserver: concurrent read on a connection")
+	}
+	if cr.hasByte {
+		p[0] = cr.b[0]
+		cr.hasByte = false
+		cr.mu.Unlock()
+		return 1, nil
+	}
+	cr.mu.Unlock()
+	return cr.c.rwc.Read(p)
+}
+
+func (cr *connReader) begin(cancel context.CancelFunc, bodyDone bool) {
+	cr.mu.Lock()
+	cr.active, cr.bodyDone, cr.wantWatch, cr.cancel = true, bodyDone, false, cancel
+	cr.mu.Unlock()
+}
+
+// bodyEOF is called when the request body has been read to its end.
+func (cr *connReader) bodyEOF() {
+	cr.mu.Lock()
+	cr.bodyDone = true
+	if cr.wantWatch && cr.active && !cr.inRead && !cr.hasByte {
+		cr.wantWatch = false
+		cr.startLocked()
+	}
+	cr.mu.Unlock()
+}
+
+func (cr *connReader) startLocked() {
+	cr.inRead = true
+	go cr.backgroundRead()
+}
+
+func (cr *connReader) backgroundRead() {
+	n, err := cr.c.rwc.Read(cr.b[:])
+	cr.mu.Lock()
+	if n == 1 {
+		cr.hasByte = true
+	}
+	var ne net.Error
+	if err != nil && !(cr.aborted && errors.As(err, &ne) && ne.Timeout()) && cr.cancel != nil {
+		// The client closed or reset the connection mid-request.
+		cr.cancel()
+	}
+	cr.aborted, cr.inRead = false, false
+	cr.mu.Unlock()
+	cr.cond.Broadcast()
+}
+
+// end is called when the handler has returned: it stops a background read
+// (keeping a byte it may have read) before the connection reads again.
+func (cr *connReader) end() {
+	cr.mu.Lock()
+	cr.active, cr.wantWatch, cr.cancel = false, false, nil
+	if cr.inRead {
+		cr.aborted = true
+		cr.c.rwc.SetReadDeadline(aLongTimeAgo)
+		for cr.inRead {
+			cr.cond.Wait()
+		}
+		cr.c.rwc.SetReadDeadline(time.Time{})
+	}
+	cr.mu.Unlock()
+}

@@ -1,0 +1,26 @@
+// Package httpserver is the gateway's plain-HTTP/1.1 server: a lean
+// replacement for net/http.Server on the data plane that serves an ordinary
+// http.Handler with net/http's request and response semantics (keep-alive,
+// pipelining, chunked and fixed-length bodies, HEAD, Expect: 100-continue,
+// HTTP/1.0, Connection: close, graceful Shutdown) while doing less work per
+// request: one string for the whole request head, a header map reused per
+// connection for the response, no per-request goroutine, and no timers armed
+// per request. Header and idle timeouts are enforced by one sweeper per
+// server that closes connections past their deadline.
+//
+// Parsing is strict where laxness enables request smuggling: a request with
+// both Content-Length and Transfer-Encoding, differing Content-Length values,
+// a transfer coding other than chunked, obsolete line folding, whitespace
+// before a header colon, or control characters in a header is refused with
+// 400 (501 for an unknown coding) and the connection is closed.
+//
+// The request's context is cancelled when the handler returns or when the
+// client goes away. To learn the latter without a read per request, the
+// server starts watching the connection only once a request has been in the
+// handler for a few milliseconds (see watchDelay), which is when an early
+// cancellation starts to matter: requests waiting for a pooled backend
+// connection, a retry interval or a slow backend.
+//
+// TLS listeners keep using net/http (for ALPN and HTTP/2); this server is for
+// cleartext HTTP/1.x.
+package httpserver

@@ -1,0 +1,75 @@
+package httpserver
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// FuzzReadRequest feeds arbitrary bytes to the request reader as a
+// connection's input: it must never panic, and what it accepts must be
+// well framed (values free of CR, LF and NUL; bodies of the declared
+// length).
+func FuzzReadRequest(f *testing.F) {
+	for _, s := range []string{
+		"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+		"POST /p?q=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabcGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n0\r\nT: v\r\n\r\n",
+		"GET http://h:8080/x HTTP/1.0\r\nConnection: keep-alive\r\nexpect: 100-continue\r\n\r\n",
+		"\r\n\r\nOPTIONS * HTTP/1.1\r\nHost: [::1]:80\r\nx-a:  v \t\r\n\r\n",
+		"CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		done := make(chan struct{})
+		defer close(done)
+		go func() {
+			select {
+			case <-done:
+			case <-time.After(3 * time.Second):
+				buf := make([]byte, 1<<16)
+				panic(fmt.Sprintf("hung on %q\n%s", in, buf[:runtime.Stack(buf, true)]))
+			}
+		}()
+		s := &Server{MaxHeaderBytes: 1 << 12}
+		c := &conn{srv: s, remoteAddr: "127.0.0.1:1"}
+		c.cr.c = c
+		c.cr.cond.L = &c.cr.mu
+		c.br = bufio.NewReaderSize(strings.NewReader(in), 64)
+		c.bw = bufio.NewWriter(io.Discard)
+		for i := 0; i < 8; i++ {
+			req, b, err := c.readRequest()
+			if err != nil {
+				return
+			}
+			for k, vv := range req.Header {
+				if !validToken(k) {
+					t.Fatalf("header name %q", k)
+				}
+				for _, v := range vv {
+					if strings.ContainsAny(v, "\r\n\x00") {
+						t.Fatalf("header %s: %q", k, v)
+					}
+				}
+			}
+			if b == nil {
+				if req.ContentLength != 0 {
+					t.Fatalf("no body but ContentLength %d", req.ContentLength)
+				}
+				continue
+			}
+			n, err := io.Copy(io.Discard, b)
+			if err != nil {
+				return
+			}
+			if req.ContentLength >= 0 && n != req.ContentLength {
+				t.Fatalf("read %d body bytes, declared %d", n, req.ContentLength)
+			}
+		}
+	})
+}

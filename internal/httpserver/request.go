@@ -1,0 +1,401 @@
+package httpserver
+
+import (
+	"bufio"
+	"io"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+)
+
+// protoError is a request the server refuses before the handler sees it.
+type protoError struct {
+	status int
+	msg    string
+}
+
+func (e *protoError) Error() string { return e.msg }
+
+func badRequest(msg string) *protoError { return &protoError{http.StatusBadRequest, msg} }
+
+// readRequest reads one request head and returns the request with its body
+// (nil when it has none). Errors are *protoError (answer, then close) or
+// I/O errors (close).
+func (c *conn) readRequest() (*http.Request, *body, error) {
+	if err := c.readHead(); err != nil {
+		return nil, nil, err
+	}
+	return c.parse(string(c.head))
+}
+
+// readHead reads the request line and headers, up to and including the
+// empty line, into c.head. Empty lines before the request line are skipped
+// (RFC 9112 §2.2).
+func (c *conn) readHead() error {
+	limit := c.srv.maxHeaderBytes()
+	c.head = c.head[:0]
+	lineStart, blanks := 0, 0
+	for {
+		frag, err := c.br.ReadSlice('\n')
+		if len(c.head)+len(frag) > limit {
+			return &protoError{http.StatusRequestHeaderFieldsTooLarge, "request header too large"}
+		}
+		c.head = append(c.head, frag...)
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err != nil {
+			if err == io.EOF && len(c.head) > 0 {
+				return io.ErrUnexpectedEOF
+			}
+			return err
+		}
+		line := c.head[lineStart:]
+		if len(line) == 1 || len(line) == 2 && line[0] == '\r' {
+			if lineStart > 0 {
+				return nil
+			}
+			if blanks++; blanks > 4 {
+				return badRequest("empty request line")
+			}
+			c.head = c.head[:0]
+			continue
+		}
+		lineStart = len(c.head)
+	}
+}
+
+// nextLine splits off the first line of s, without its line ending.
+func nextLine(s string) (line, rest string) {
+	i := strings.IndexByte(s, '\n')
+	if i < 0 {
+		return s, ""
+	}
+	line, rest = s[:i], s[i+1:]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	return line, rest
+}
+
+// parse builds the request from its head. All strings (method, target,
+// header names already in canonical form, header values) are substrings of
+// head: one allocation for the whole head.
+func (c *conn) parse(head string) (*http.Request, *body, error) {
+	line, rest := nextLine(head)
+	method, rest1, ok1 := strings.Cut(line, " ")
+	target, proto, ok2 := strings.Cut(rest1, " ")
+	if !ok1 || !ok2 {
+		return nil, nil, badRequest("malformed request line")
+	}
+	if !validToken(method) {
+		return nil, nil, badRequest("invalid method")
+	}
+	major, minor, ok := parseVersion(proto)
+	if !ok {
+		return nil, nil, badRequest("malformed HTTP version")
+	}
+	if major != 1 {
+		return nil, nil, &protoError{http.StatusHTTPVersionNotSupported, "unsupported protocol version"}
+	}
+	if target == "" || !validTarget(target) {
+		return nil, nil, badRequest("invalid request target")
+	}
+
+	n := strings.Count(rest, "\n")
+	hdr := make(http.Header, n)
+	vals := make([]string, n)
+	var host string
+	hosts := 0
+	for rest != "" {
+		line, rest = nextLine(rest)
+		if line == "" {
+			break
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			return nil, nil, badRequest("obsolete line folding")
+		}
+		colon := strings.IndexByte(line, ':')
+		if colon <= 0 {
+			return nil, nil, badRequest("malformed header line")
+		}
+		name := line[:colon]
+		if !validToken(name) {
+			return nil, nil, badRequest("invalid header name")
+		}
+		value := trimOWS(line[colon+1:])
+		if !validValue(value) {
+			return nil, nil, badRequest("invalid header value")
+		}
+		key := c.canonical(name)
+		if key == "Host" {
+			hosts++
+			host = value
+			continue
+		}
+		if vv := hdr[key]; vv != nil {
+			hdr[key] = append(vv, value)
+		} else {
+			vv, vals = vals[:1:1], vals[1:]
+			vv[0] = value
+			hdr[key] = vv
+		}
+	}
+
+	req := &http.Request{
+		Method: method, Proto: proto, ProtoMajor: major, ProtoMinor: minor,
+		Header: hdr, RequestURI: target, RemoteAddr: c.remoteAddr, Body: http.NoBody,
+	}
+	if method == http.MethodConnect && target[0] != '/' {
+		req.URL = &url.URL{Host: target}
+	} else {
+		u, err := url.ParseRequestURI(target)
+		if err != nil {
+			return nil, nil, badRequest("malformed request target")
+		}
+		req.URL = u
+	}
+	http11 := minor >= 1
+	switch {
+	case hosts > 1:
+		return nil, nil, badRequest("too many Host headers")
+	case hosts == 0 && http11:
+		return nil, nil, badRequest("missing required Host header")
+	case !validHost(host):
+		return nil, nil, badRequest("malformed Host header")
+	}
+	req.Host = host
+	if req.URL.Host != "" {
+		req.Host = req.URL.Host
+	}
+
+	// Connection management: HTTP/1.1 keeps the connection unless told
+	// "close"; HTTP/1.0 closes it unless told "keep-alive".
+	conn := hdr["Connection"]
+	req.Close = !http11 && !hasToken(conn, "keep-alive") || hasToken(conn, "close")
+
+	// Framing. Both Content-Length and Transfer-Encoding, or differing
+	// lengths, are the classic smuggling vectors: refuse them.
+	var b *body
+	te, cl := hdr["Transfer-Encoding"], hdr["Content-Length"]
+	switch {
+	case len(te) > 0:
+		if !http11 {
+			return nil, nil, badRequest("Transfer-Encoding in an HTTP/1.0 request")
+		}
+		if len(te) != 1 || !strings.EqualFold(te[0], "chunked") {
+			return nil, nil, &protoError{http.StatusNotImplemented, "unsupported transfer encoding"}
+		}
+		if len(cl) > 0 {
+			return nil, nil, badRequest("both Transfer-Encoding and Content-Length")
+		}
+		delete(hdr, "Transfer-Encoding")
+		req.TransferEncoding = []string{"chunked"}
+		req.ContentLength = -1
+		b = &body{c: c, chunked: true, src: httputil.NewChunkedReader(c.br)}
+	case len(cl) > 0:
+		for _, v := range cl[1:] {
+			if v != cl[0] {
+				return nil, nil, badRequest("conflicting Content-Length headers")
+			}
+		}
+		length, ok := parseContentLength(cl[0])
+		if !ok {
+			return nil, nil, badRequest("bad Content-Length")
+		}
+		if len(cl) > 1 {
+			hdr["Content-Length"] = cl[:1]
+		}
+		req.ContentLength = length
+		if length > 0 {
+			b = &body{c: c, remaining: length}
+		}
+	}
+	if ex := hdr["Expect"]; len(ex) > 0 {
+		if len(ex) != 1 || !strings.EqualFold(ex[0], "100-continue") || !http11 {
+			return nil, nil, &protoError{http.StatusExpectationFailed, "unsupported Expect"}
+		}
+		// The server answers the expectation itself: when the handler
+		// first reads the body.
+		delete(hdr, "Expect")
+		if b != nil {
+			b.needContinue = true
+		}
+	}
+	if b != nil {
+		req.Body = b
+	}
+	return req, b, nil
+}
+
+// parseVersion parses "HTTP/1.1"-style versions (one digit each, RFC 9112).
+func parseVersion(v string) (major, minor int, ok bool) {
+	switch v {
+	case "HTTP/1.1":
+		return 1, 1, true
+	case "HTTP/1.0":
+		return 1, 0, true
+	}
+	if len(v) != 8 || !strings.HasPrefix(v, "HTTP/") || v[6] != '.' || !isDigit(v[5]) || !isDigit(v[7]) {
+		return 0, 0, false
+	}
+	return int(v[5] - '0'), int(v[7] - '0'), true
+}
+
+func isDigit(b byte) bool { return '0' <= b && b <= '9' }
+
+// parseContentLength accepts 1 to 18 decimal digits.
+func parseContentLength(s string) (int64, bool) {
+	if s == "" || len(s) > 18 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(s); i++ {
+		if !isDigit(s[i]) {
+			return 0, false
+		}
+		n = n*10 + int64(s[i]-'0')
+	}
+	return n, true
+}
+
+func trimOWS(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// hasToken reports whether a comma-separated header has token
+// (case-insensitively).
+func hasToken(values []string, token string) bool {
+	for _, v := range values {
+		for v != "" {
+			var t string
+			t, v, _ = strings.Cut(v, ",")
+			if strings.EqualFold(trimOWS(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// tchar per RFC 9110 §5.6.2.
+var isTchar = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+		t[c-'a'+'A'] = true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
+
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isTchar[s[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// validValue rejects control characters other than HTAB (CR, LF and NUL
+// included) in a header value.
+func validValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if b := s[i]; b < ' ' && b != '\t' || b == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// validTarget rejects control characters and spaces in the request target.
+func validTarget(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if b := s[i]; b <= ' ' || b == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// validHost accepts the characters of a URI host and port (reg-name,
+// IPv4, IP-literal), percent-encodings included.
+func validHost(s string) bool {
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		if isTchar[b] && b != '`' && b != '^' && b != '|' && b != '#' {
+			continue
+		}
+		switch b {
+		case ':', '[', ']', '(', ')', ',', ';', '=', '@':
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// canonical returns the canonical form of a valid header name (as
+// textproto.CanonicalMIMEHeaderKey): name itself when it already is, an
+// interned string for the common ones, else a new string.
+func (c *conn) canonical(name string) string {
+	upper := true
+	for i := 0; i < len(name); i++ {
+		ch := name[i]
+		if upper && 'a' <= ch && ch <= 'z' || !upper && 'A' <= ch && ch <= 'Z' {
+			return c.canonicalSlow(name)
+		}
+		upper = ch == '-'
+	}
+	return name
+}
+
+func (c *conn) canonicalSlow(name string) string {
+	buf := append(c.canon[:0], name...)
+	upper := true
+	for i, ch := range buf {
+		if upper && 'a' <= ch && ch <= 'z' {
+			buf[i] = ch - 'a' + 'A'
+		} else if !upper && 'A' <= ch && ch <= 'Z' {
+			buf[i] = ch - 'A' + 'a'
+		}
+		upper = ch == '-'
+	}
+	c.canon = buf
+	if s, ok := commonHeaders[string(buf)]; ok {
+		return s
+	}
+	return string(buf)
+}
+
+var commonHeaders = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{
+		"Accept", "Accept-Charset", "Accept-Encoding", "Accept-Language", "Accept-Ranges",
+		"Authorization", "Cache-Control", "Connection", "Content-Encoding", "Content-Language",
+		"Content-Length", "Content-Type", "Cookie", "Date", "Expect", "Forwarded", "From", "Host",
+		"If-Match", "If-Modified-Since", "If-None-Match", "If-Range", "If-Unmodified-Since",
+		"Keep-Alive", "Max-Forwards", "Origin", "Pragma", "Proxy-Authorization", "Range",
+		"Referer", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "User-Agent", "Via",
+		"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Request-Id",
+		"Ocp-Apim-Subscription-Key", "Ocp-Apim-Trace",
+	} {
+		m[k] = k
+	}
+	return m
+}()

@@ -1,0 +1,250 @@
+package httpserver
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// errAfterHandler is returned for writes after the handler has returned.
+var errAfterHandler = errors.New("http: response written after the handler returned")
+
+// response is the http.ResponseWriter of one request. Without a
+// Content-Length from the handler, the body is held back (up to bufSize)
+// so that a short response gets a Content-Length; a longer one, or one
+// flushed early, is sent chunked (HTTP/1.1) or delimited by closing the
+// connection (HTTP/1.0).
+type response struct {
+	c      *conn
+	req    *http.Request
+	body   *body // the request's, nil when it had none
+	header http.Header
+
+	status      int
+	wroteHeader bool  // the status is decided
+	committed   bool  // the head is in the connection's write buffer
+	done        bool  // the handler has returned
+	isHEAD      bool  //
+	cl          int64 // the Content-Length the handler declared, or -1
+	written     int64 // body bytes the handler wrote
+	chunked     bool
+	closeAfter  bool
+}
+
+// Header returns the response header map.
+func (w *response) Header() http.Header { return w.header }
+
+// WriteHeader sends (or, for 1xx, writes at once) the status code.
+func (w *response) WriteHeader(code int) {
+	if w.done || w.wroteHeader {
+		return
+	}
+	if code < 100 || code > 999 {
+		panic(fmt.Sprintf("invalid WriteHeader code %v", code))
+	}
+	if code >= 100 && code <= 199 && code != http.StatusSwitchingProtocols {
+		// Informational: sent at once with the current headers; the
+		// final status follows.
+		if w.req.ProtoAtLeast(1, 1) && !w.committed {
+			w.c.bw.WriteString(statusLine(code))
+			w.writeHeaderLines()
+			w.c.bw.WriteString("\r\n")
+			w.c.bw.Flush()
+		}
+		return
+	}
+	w.status = code
+	w.wroteHeader = true
+	if v := w.header["Content-Length"]; len(v) > 0 {
+		if n, ok := parseContentLength(strings.TrimSpace(v[0])); ok {
+			w.cl = n
+		} else {
+			delete(w.header, "Content-Length")
+		}
+	}
+}
+
+// bodyAllowed reports whether the status permits a body (RFC 9110 §6.4.1).
+func (w *response) bodyAllowed() bool {
+	return w.status != http.StatusNoContent && w.status != http.StatusNotModified && w.status >= 200
+}
+
+// Write writes body bytes, sending the head first when due.
+func (w *response) Write(p []byte) (int, error) {
+	if w.done {
+		return 0, errAfterHandler
+	}
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if !w.bodyAllowed() {
+		return 0, http.ErrBodyNotAllowed
+	}
+	if w.cl >= 0 && w.written+int64(len(p)) > w.cl {
+		return 0, http.ErrContentLength
+	}
+	w.written += int64(len(p))
+	if w.isHEAD {
+		return len(p), nil
+	}
+	if !w.committed {
+		if w.cl < 0 && len(w.c.pending)+len(p) <= bufSize {
+			w.c.pending = append(w.c.pending, p...)
+			return len(p), nil
+		}
+		w.commit(false)
+	}
+	return w.writeBody(p)
+}
+
+// Flush sends what has been written so far to the client.
+func (w *response) Flush() {
+	if w.done {
+		return
+	}
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if !w.committed {
+		w.commit(false)
+	}
+	w.c.bw.Flush()
+}
+
+func (w *response) writeBody(p []byte) (int, error) {
+	bw := w.c.bw
+	if w.chunked {
+		bw.Write(strconv.AppendInt(w.c.scratch[:0], int64(len(p)), 16))
+		bw.WriteString("\r\n")
+		n, err := bw.Write(p)
+		bw.WriteString("\r\n")
+		return n, err
+	}
+	return bw.Write(p)
+}
+
+// commit decides the framing and writes the head, then any held-back body.
+// final: the handler has returned, so the body length is known.
+func (w *response) commit(final bool) {
+	w.committed = true
+	h := w.header
+	delete(h, "Transfer-Encoding")
+	var length string
+	switch {
+	case !w.bodyAllowed():
+		if w.status != http.StatusNotModified {
+			delete(h, "Content-Length")
+		}
+	case w.cl >= 0:
+	case w.isHEAD:
+		if final && w.written > 0 {
+			length = strconv.FormatInt(w.written, 10)
+		}
+	case final:
+		length = strconv.Itoa(len(w.c.pending))
+	case w.req.ProtoAtLeast(1, 1):
+		w.chunked = true
+	default:
+		w.closeAfter = true // HTTP/1.0: the end of the body is the close
+	}
+	// Once the handler is done, what it left of the request body is
+	// drained now, so that the answer can say whether the connection
+	// stays (as net/http does).
+	if final {
+		if w.body != nil && !w.body.drain() {
+			w.closeAfter = true
+		}
+	}
+	if w.req.Close || w.c.srv.inShutdown.Load() || hasToken(h["Connection"], "close") {
+		w.closeAfter = true
+	}
+
+	bw := w.c.bw
+	bw.WriteString(statusLine(w.status))
+	w.writeHeaderLines()
+	if length != "" {
+		bw.WriteString("Content-Length: ")
+		bw.WriteString(length)
+		bw.WriteString("\r\n")
+	}
+	if w.chunked {
+		bw.WriteString("Transfer-Encoding: chunked\r\n")
+	}
+	if _, ok := h["Date"]; !ok {
+		bw.WriteString("Date: ")
+		bw.Write(w.c.dateValue())
+		bw.WriteString("\r\n")
+	}
+	if _, ok := h["Connection"]; !ok {
+		if w.closeAfter {
+			bw.WriteString("Connection: close\r\n")
+		} else if !w.req.ProtoAtLeast(1, 1) {
+			bw.WriteString("Connection: keep-alive\r\n")
+		}
+	}
+	bw.WriteString("\r\n")
+	if len(w.c.pending) > 0 {
+		p := w.c.pending
+		w.c.pending = w.c.pending[:0]
+		w.writeBody(p)
+	}
+}
+
+// writeHeaderLines writes the handler's headers. Names that are not tokens
+// are dropped and CR/LF in values become spaces, so no header set from a
+// policy expression can split the response.
+func (w *response) writeHeaderLines() {
+	bw := w.c.bw
+	for k, vv := range w.header {
+		if !validToken(k) {
+			continue
+		}
+		for _, v := range vv {
+			bw.WriteString(k)
+			bw.WriteString(": ")
+			if strings.ContainsAny(v, "\r\n") {
+				v = strings.NewReplacer("\r", " ", "\n", " ").Replace(v)
+			}
+			bw.WriteString(v)
+			bw.WriteString("\r\n")
+		}
+	}
+}
+
+// finish completes the response after the handler returned and reports
+// whether the connection can be reused.
+func (w *response) finish() bool {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if !w.committed {
+		w.commit(true)
+	} else if w.chunked {
+		w.c.bw.WriteString("0\r\n\r\n")
+	}
+	w.done = true
+	truncated := w.cl >= 0 && w.written < w.cl && !w.isHEAD && w.bodyAllowed()
+	err := w.c.bw.Flush()
+	return err == nil && !w.closeAfter && !truncated
+}
+
+var statusLines = func() (t [600]string) {
+	for code := 100; code < 600; code++ {
+		if text := http.StatusText(code); text != "" {
+			t[code] = "HTTP/1.1 " + strconv.Itoa(code) + " " + text + "\r\n"
+		}
+	}
+	return t
+}()
+
+func statusLine(code int) string {
+	if code < len(statusLines) && statusLines[code] != "" {
+		return statusLines[code]
+	}
+	return "HTTP/1.1 " + strconv.Itoa(code) + " status code " + strconv.Itoa(code) + "\r\n"
+}

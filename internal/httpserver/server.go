@@ -1,0 +1,277 @@
+package httpserver
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults for the zero values of Server's limits.
+const (
+	DefaultMaxHeaderBytes    = 1 << 20 // as net/http
+	DefaultReadHeaderTimeout = 30 * time.Second
+	DefaultIdleTimeout       = 4 * time.Minute
+)
+
+// Server serves HTTP/1.x on the listeners given to Serve. Its fields must
+// not change after the first Serve.
+type Server struct {
+	// Handler answers every request.
+	Handler http.Handler
+	// ReadHeaderTimeout bounds the time from a request's first byte to the
+	// end of its head; IdleTimeout bounds the wait for the next request on
+	// a keep-alive connection (also for a new connection's first request).
+	ReadHeaderTimeout time.Duration
+	IdleTimeout       time.Duration
+	// MaxHeaderBytes bounds the request line plus headers; a longer head is
+	// answered 431.
+	MaxHeaderBytes int
+	// ErrorLog receives handler panics and accept errors; nil: slog.Default.
+	ErrorLog *slog.Logger
+
+	mu         sync.Mutex
+	listeners  map[*net.Listener]struct{}
+	conns      map[*conn]struct{}
+	sweeping   bool
+	stopSweep  chan struct{}
+	inShutdown atomic.Bool
+	connsDone  sync.WaitGroup
+}
+
+// ErrServerClosed is what Serve returns after Shutdown or Close; it is
+// net/http's value so callers can treat both servers alike.
+var ErrServerClosed = http.ErrServerClosed
+
+func (s *Server) log() *slog.Logger {
+	if s.ErrorLog != nil {
+		return s.ErrorLog
+	}
+	return slog.Default()
+}
+
+func (s *Server) maxHeaderBytes() int {
+	if s.MaxHeaderBytes > 0 {
+		return s.MaxHeaderBytes
+	}
+	return DefaultMaxHeaderBytes
+}
+
+func (s *Server) readHeaderTimeout() time.Duration {
+	if s.ReadHeaderTimeout > 0 {
+		return s.ReadHeaderTimeout
+	}
+	return DefaultReadHeaderTimeout
+}
+
+func (s *Server) idleTimeout() time.Duration {
+	if s.IdleTimeout > 0 {
+		return s.IdleTimeout
+	}
+	return DefaultIdleTimeout
+}
+
+// Serve accepts connections on ln and serves each on its own goroutine
+// until Shutdown or Close, when it returns ErrServerClosed. ln is closed on
+// return.
+func (s *Server) Serve(ln net.Listener) error {
+	if s.Handler == nil {
+		return errors.New("httpserver: nil Handler")
+	}
+	if !s.trackListener(&ln, true) {
+		ln.Close()
+		return ErrServerClosed
+	}
+	defer s.trackListener(&ln, false)
+	defer ln.Close()
+	base := context.WithValue(context.Background(), http.LocalAddrContextKey, ln.Addr())
+	var backoff time.Duration
+	for {
+		rwc, err := ln.Accept()
+		if err != nil {
+			if s.inShutdown.Load() {
+				return ErrServerClosed
+			}
+			if transientAcceptError(err) {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.log().Warn("http: accept error; retrying", "err", err, "retryIn", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		c := newConn(s, rwc, base)
+		if !s.trackConn(c, true) {
+			rwc.Close()
+			continue
+		}
+		go c.serve()
+	}
+}
+
+// transientAcceptError reports the accept failures after which net/http
+// keeps accepting too (too many open files, connection aborted, timeouts).
+func transientAcceptError(err error) bool {
+	var ne net.Error
+	if !errors.As(err, &ne) {
+		return false
+	}
+	if ne.Timeout() {
+		return true
+	}
+	t, ok := ne.(interface{ Temporary() bool })
+	return ok && t.Temporary()
+}
+
+func (s *Server) trackListener(ln *net.Listener, add bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if add {
+		if s.inShutdown.Load() {
+			return false
+		}
+		if s.listeners == nil {
+			s.listeners = make(map[*net.Listener]struct{})
+		}
+		s.listeners[ln] = struct{}{}
+		if !s.sweeping {
+			s.sweeping = true
+			s.stopSweep = make(chan struct{})
+			go s.sweep(s.stopSweep)
+		}
+		return true
+	}
+	delete(s.listeners, ln)
+	return true
+}
+
+func (s *Server) trackConn(c *conn, add bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if add {
+		if s.inShutdown.Load() {
+			return false
+		}
+		if s.conns == nil {
+			s.conns = make(map[*conn]struct{})
+		}
+		s.conns[c] = struct{}{}
+		s.connsDone.Add(1)
+		return true
+	}
+	if _, ok := s.conns[c]; ok {
+		delete(s.conns, c)
+		s.connsDone.Done()
+	}
+	return true
+}
+
+// sweepInterval is how often the sweeper looks for connections past their
+// header or idle deadline: a quarter of the shorter timeout, at most 1 s.
+func (s *Server) sweepInterval() time.Duration {
+	d := min(s.readHeaderTimeout(), s.idleTimeout()) / 4
+	return max(min(d, time.Second), time.Millisecond)
+}
+
+// sweep closes connections that have waited too long for a request
+// (IdleTimeout) or are too slow sending one (ReadHeaderTimeout). Closing
+// the socket ends the connection's blocked read; this replaces a deadline
+// (a runtime timer) per request with one pass per interval.
+func (s *Server) sweep(stop chan struct{}) {
+	t := time.NewTicker(s.sweepInterval())
+	defer t.Stop()
+	idle, header := s.idleTimeout().Nanoseconds(), s.readHeaderTimeout().Nanoseconds()
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-t.C:
+			n := now.UnixNano()
+			s.mu.Lock()
+			for c := range s.conns {
+				st, since := c.getState()
+				if st == stateIdle && n-since > idle || st == stateReading && n-since > header {
+					c.rwc.Close()
+				}
+			}
+			s.mu.Unlock()
+		}
+	}
+}
+
+// Close closes the listeners and every connection at once.
+func (s *Server) Close() error {
+	s.inShutdown.Store(true)
+	s.mu.Lock()
+	err := s.closeListenersLocked()
+	for c := range s.conns {
+		c.rwc.Close()
+	}
+	s.stopSweeperLocked()
+	s.mu.Unlock()
+	s.connsDone.Wait()
+	return err
+}
+
+// Shutdown stops accepting, closes idle connections, lets each busy one
+// finish its current request (answered with Connection: close) and returns
+// when none is left, or with ctx's error when ctx ends first.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.inShutdown.Store(true)
+	s.mu.Lock()
+	err := s.closeListenersLocked()
+	s.mu.Unlock()
+	poll := time.Millisecond
+	timer := time.NewTimer(poll)
+	defer timer.Stop()
+	for {
+		if s.closeIdle() {
+			s.mu.Lock()
+			s.stopSweeperLocked()
+			s.mu.Unlock()
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timer.C:
+			poll = min(2*poll, 100*time.Millisecond)
+			timer.Reset(poll)
+		}
+	}
+}
+
+// closeIdle closes the connections waiting for a request and reports
+// whether no connection is left.
+func (s *Server) closeIdle() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		if st, _ := c.getState(); st == stateIdle {
+			c.rwc.Close()
+		}
+	}
+	return len(s.conns) == 0
+}
+
+func (s *Server) closeListenersLocked() error {
+	var err error
+	for ln := range s.listeners {
+		if cerr := (*ln).Close(); cerr != nil && err == nil && !errors.Is(cerr, net.ErrClosed) {
+			err = cerr
+		}
+	}
+	return err
+}
+
+func (s *Server) stopSweeperLocked() {
+	if s.sweeping {
+		close(s.stopSweep)
+		s.sweeping = false
+	}
+}
