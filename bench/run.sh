@@ -4,13 +4,17 @@
 # alternating proxies in one run. Prints, per proxy and round: requests/s,
 # p50 and p99 latency, backend connections opened, TIME_WAIT sockets.
 #
-# Usage: bench/run.sh [-d 10s] [-c 64] [-r ROUNDS] [-p "apimgw nginx-ka nginx haproxy"]
+# Usage: bench/run.sh [-d 10s] [-c 64] [-r ROUNDS] [-p "apimgw nginx-ka nginx haproxy"] [-R RATE]
 # Proxies: apimgw (./cmd/apimgw with bench/apimgw.yaml), miniproxy (the bare
 # outbound manager behind a minimal net/http reverse proxy, bench/miniproxy),
 # miniproxy-std (the same proxy over a tuned net/http Transport),
 # nginx-ka (one worker, upstream keepalive 128), nginx (one worker, nginx's
 # default: a new upstream connection per request), haproxy (one thread).
 # "direct" runs wrk against the backend itself, for the latency a proxy adds.
+# -R RATE replaces wrk by bench/loadgen at a fixed RATE of requests/s (open
+# loop, over -c connections): the latency a proxy adds at a load it carries,
+# rather than the queueing at saturation that wrk measures. Its summary
+# compares each proxy's mean p50/p99 with direct's.
 # Loopback only. Installs wrk, nginx and haproxy with apt-get when missing.
 set -euo pipefail
 
@@ -18,13 +22,15 @@ DURATION=10s
 CONNS=64
 ROUNDS=2
 PROXIES="apimgw nginx-ka nginx haproxy"
-while getopts "d:c:r:p:" opt; do
+RATE=
+while getopts "d:c:r:p:R:" opt; do
 	case $opt in
 	d) DURATION=$OPTARG ;;
 	c) CONNS=$OPTARG ;;
 	r) ROUNDS=$OPTARG ;;
 	p) PROXIES=$OPTARG ;;
-	*) echo "usage: $0 [-d duration] [-c connections] [-r rounds] [-p proxies]" >&2; exit 2 ;;
+	R) RATE=$OPTARG ;;
+	*) echo "usage: $0 [-d duration] [-c connections] [-r rounds] [-p proxies] [-R rate]" >&2; exit 2 ;;
 	esac
 done
 
@@ -164,6 +170,10 @@ run_one() {
 	curl -s -o /dev/null -X POST "http://127.0.0.1:$BACKEND_PORT/stats/reset"
 	local before tw out rps p50 p99 after
 	before=$(backend_accepted)
+	if [[ -n $RATE ]]; then
+		run_loadgen "$name" "$port" "$before"
+		return
+	fi
 	out=$(wrk -t1 -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:$port/bench")
 	after=$(backend_accepted)
 	# TIME_WAIT sockets of backend connections (either side), which
@@ -178,7 +188,18 @@ run_one() {
 	echo "$name $rps" >>"$WORK/rps"
 }
 
+# run_loadgen NAME PORT BEFORE: one fixed-rate run (-R).
+run_loadgen() {
+	local name=$1 port=$2 before=$3 out after tw
+	out=$("$WORK/loadgen" -url "http://127.0.0.1:$port/bench" -rate "$RATE" -c "$CONNS" -d "$DURATION")
+	after=$(backend_accepted)
+	tw=$(ss -Htan state time-wait "( sport = :$BACKEND_PORT or dport = :$BACKEND_PORT )" | wc -l)
+	printf "%-13s %6s %s backendConns=%s TIME_WAIT=%s\n" "$name" "$ROUND" "$out" "$((after - before))" "$tw"
+	awk -v n="$name" '{for (i = 1; i <= NF; i++) {split($i, kv, "="); v[kv[1]] = kv[2]}; print n, v["p50"], v["p99"]}' <<<"$out" >>"$WORK/lat"
+}
+
 need
+[[ -z $RATE ]] || go build -o "$WORK/loadgen" "$ROOT/bench/loadgen"
 start_backend
 for p in $PROXIES; do
 	case $p in
@@ -193,8 +214,12 @@ done
 # Direct to the backend, for the latency a proxy adds.
 PORT[direct]=$BACKEND_PORT
 
-echo "wrk -t1 -c$CONNS -d$DURATION --latency, backend 127.0.0.1:$BACKEND_PORT, $(nproc) cores"
-printf "%-13s %6s %12s %9s %9s %12s %10s\n" proxy round "req/s" "p50(ms)" "p99(ms)" "backendConns" "TIME_WAIT"
+if [[ -n $RATE ]]; then
+	echo "loadgen -rate $RATE -c $CONNS -d $DURATION (latencies in ms), backend 127.0.0.1:$BACKEND_PORT, $(nproc) cores"
+else
+	echo "wrk -t1 -c$CONNS -d$DURATION --latency, backend 127.0.0.1:$BACKEND_PORT, $(nproc) cores"
+	printf "%-13s %6s %12s %9s %9s %12s %10s\n" proxy round "req/s" "p50(ms)" "p99(ms)" "backendConns" "TIME_WAIT"
+fi
 for ROUND in $(seq 1 "$ROUNDS"); do
 	for p in direct $PROXIES; do
 		run_one "$p"
@@ -202,6 +227,13 @@ for ROUND in $(seq 1 "$ROUNDS"); do
 	done
 done
 echo
+if [[ -n $RATE ]]; then
+	awk '{p50[$1] += $2; p99[$1] += $3; n[$1]++} END {
+		d50 = p50["direct"] / n["direct"]; d99 = p99["direct"] / n["direct"]
+		for (p in n) printf "%-13s mean p50 %6.3f ms  p99 %6.3f ms  (p99 %+.3f ms over direct)\n", p, p50[p] / n[p], p99[p] / n[p], p99[p] / n[p] - d99
+	}' "$WORK/lat" | sort
+	exit 0
+fi
 awk '{sum[$1] += $2; n[$1]++} END {
 	ref = (n["nginx-ka"] ? sum["nginx-ka"] / n["nginx-ka"] : 0)
 	for (p in sum) {

@@ -59,6 +59,7 @@ type conn struct {
 	date    []byte      // the Date header value, recomputed once a second
 	dateSec int64
 	watch   *time.Timer
+	req     http.Request // template of the request being read
 
 	// A request whose 100-continue has not been sent when its handler
 	// returns leaves the connection in an unknown state: close it.
@@ -74,7 +75,9 @@ func newConn(s *Server, rwc net.Conn, base context.Context) *conn {
 }
 
 func (c *conn) setState(st int32) {
-	c.since.Store(time.Now().UnixNano())
+	if st != stateActive { // the sweeper leaves active connections alone
+		c.since.Store(time.Now().UnixNano())
+	}
 	c.state.Store(st)
 }
 

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -157,7 +158,7 @@ func (f *forwardRequest) Run(st *State) error {
 	if report != nil {
 		report(Outcome{StatusCode: resp.StatusCode, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), st.Env.now())})
 	}
-	reason := strings.TrimSpace(strings.TrimPrefix(resp.Status, fmt.Sprint(resp.StatusCode)))
+	reason := statusReason(resp)
 	st.backendBody = expr.NewBody(resp.Body)
 	st.X.Response = &expr.Response{
 		StatusCode:   resp.StatusCode,
@@ -240,22 +241,36 @@ func (f *forwardRequest) backendRequest(st *State, base *url.URL, entity *Backen
 		return out, nil
 	}
 	st.forwarded = true
+	// One backing array for the three forwarding headers' values.
+	vals := make([]string, 3)
 	if ip := r.IpAddress; ip != "" {
 		if prior := out.Header["X-Forwarded-For"]; len(prior) > 0 {
-			out.Header.Set("X-Forwarded-For", strings.Join(prior, ", ")+", "+ip)
+			vals[0] = strings.Join(prior, ", ") + ", " + ip
 		} else {
-			out.Header.Set("X-Forwarded-For", ip)
+			vals[0] = ip
 		}
+		out.Header["X-Forwarded-For"] = vals[0:1:1]
 	}
 	if o := r.OriginalUrl; o != nil {
 		host := o.Host
 		if o.Port != 0 && !(o.Scheme == "http" && o.Port == 80 || o.Scheme == "https" && o.Port == 443) {
-			host = net.JoinHostPort(o.Host, fmt.Sprint(o.Port))
+			host = net.JoinHostPort(o.Host, strconv.Itoa(o.Port))
 		}
-		out.Header.Set("X-Forwarded-Host", host)
-		out.Header.Set("X-Forwarded-Proto", o.Scheme)
+		vals[1], vals[2] = host, o.Scheme
+		out.Header["X-Forwarded-Host"] = vals[1:2:2]
+		out.Header["X-Forwarded-Proto"] = vals[2:3:3]
 	}
 	return out, nil
+}
+
+// statusReason is the reason phrase of the backend's status line.
+func statusReason(resp *http.Response) string {
+	s := resp.Status
+	if len(s) >= 3 && s[0] >= '1' && s[0] <= '9' && s[1] >= '0' && s[1] <= '9' && s[2] >= '0' && s[2] <= '9' &&
+		int(s[0]-'0')*100+int(s[1]-'0')*10+int(s[2]-'0') == resp.StatusCode {
+		s = s[3:]
+	}
+	return strings.TrimSpace(s)
 }
 
 func (e *BackendEntity) headers() map[string]string {

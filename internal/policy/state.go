@@ -102,8 +102,9 @@ func (e *Env) now() time.Time {
 
 // State is one request's run through a pipeline.
 type State struct {
-	Ctx context.Context
-	Env *Env
+	drain io.LimitedReader // Close's reader of an unread backend body (no allocation)
+	Ctx   context.Context
+	Env   *Env
 	// X is the object model policy expressions see as `context`.
 	X expr.Context
 
@@ -245,7 +246,8 @@ func (st *State) LastError() *Error {
 // Close releases what the request still holds (an unread backend body).
 func (st *State) Close() {
 	if st.backendResp != nil {
-		io.Copy(io.Discard, io.LimitReader(st.backendResp.Body, 64<<10))
+		st.drain = io.LimitedReader{R: st.backendResp.Body, N: 64 << 10}
+		io.Copy(io.Discard, &st.drain)
 		st.backendResp.Body.Close()
 		st.backendResp = nil
 	}
