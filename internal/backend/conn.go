@@ -60,6 +60,9 @@ type pconn struct {
 	bw     *bufio.Writer
 	gen    uint64
 	idleAt time.Time
+	// interruptFn is interrupt as a func value, made once per connection
+	// rather than per request.
+	interruptFn func()
 	// idleLimit is the backend's announced keep-alive timeout less a
 	// margin; 0 when none was announced.
 	idleLimit time.Duration
@@ -105,6 +108,7 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 
 func newPconn(p *pool, c net.Conn, tcp *net.TCPConn, gen uint64) *pconn {
 	pc := &pconn{p: p, conn: c, tcp: tcp, gen: gen}
+	pc.interruptFn = pc.interrupt
 	pc.cr.r = c
 	pc.cw.w = c
 	pc.br = bufio.NewReaderSize(&pc.cr, 4096)
@@ -124,6 +128,12 @@ func (pc *pconn) close() {
 
 // interrupt makes any blocked read or write on the connection return.
 func (pc *pconn) interrupt() { _ = pc.conn.SetDeadline(aLongTimeAgo) }
+
+// afterFuncer is a context that can call a function when it is cancelled
+// without context.AfterFunc's machinery (see reqctx.Ctx).
+type afterFuncer interface {
+	AfterFunc(f func()) (stop func() bool)
+}
 
 func (pc *pconn) expired(now time.Time, idleTimeout time.Duration) bool {
 	idle := now.Sub(pc.idleAt)
@@ -157,8 +167,12 @@ func (pc *pconn) roundTrip(ctx context.Context, req *http.Request) (resp *http.R
 	closeConn := !cfg.keepAlive || req.Close
 
 	var stop func() bool
-	if ctx.Done() != nil {
-		stop = context.AfterFunc(ctx, pc.interrupt)
+	if af, ok := ctx.(afterFuncer); ok {
+		// A context that runs f itself (reqctx.Ctx): no goroutine and no
+		// context allocated per call.
+		stop = af.AfterFunc(pc.interruptFn)
+	} else if ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, pc.interruptFn)
 	}
 	written, read := pc.cw.n, pc.cr.n
 

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/apimgw/apimgw/internal/reqctx"
 )
 
 // Connection states, as seen by the sweeper and Shutdown.
@@ -121,14 +123,14 @@ func (c *conn) serve() {
 // handle runs the handler for one request and finishes its response; it
 // reports whether the connection can carry another request.
 func (c *conn) handle(req *http.Request, b *body) (keep bool) {
-	ctx, cancel := context.WithCancel(c.baseCtx)
-	defer cancel()
+	ctx := reqctx.New(c.baseCtx, 0)
+	defer ctx.Cancel(nil)
 	r := req.WithContext(ctx)
 	clear(c.header)
 	w := &response{c: c, req: r, body: b, header: c.header, cl: -1, isHEAD: r.Method == http.MethodHead}
 	c.cur = w
 	c.pending = c.pending[:0]
-	c.cr.begin(cancel, b == nil)
+	c.cr.begin(ctx, b == nil)
 	if c.watch == nil {
 		c.watch = time.AfterFunc(watchDelay, c.startWatch)
 	} else {
@@ -233,7 +235,7 @@ type connReader struct {
 	aborted   bool // end interrupted the background read
 	hasByte   bool // the background read got a byte of the next request
 	b         [1]byte
-	cancel    context.CancelFunc
+	ctx       *reqctx.Ctx // the running request's
 }
 
 func (cr *connReader) Read(p []byte) (int, error) {
@@ -255,9 +257,9 @@ func (cr *connReader) Read(p []byte) (int, error) {
 	return cr.c.rwc.Read(p)
 }
 
-func (cr *connReader) begin(cancel context.CancelFunc, bodyDone bool) {
+func (cr *connReader) begin(ctx *reqctx.Ctx, bodyDone bool) {
 	cr.mu.Lock()
-	cr.active, cr.bodyDone, cr.wantWatch, cr.cancel = true, bodyDone, false, cancel
+	cr.active, cr.bodyDone, cr.wantWatch, cr.ctx = true, bodyDone, false, ctx
 	cr.mu.Unlock()
 }
 
@@ -284,20 +286,24 @@ func (cr *connReader) backgroundRead() {
 		cr.hasByte = true
 	}
 	var ne net.Error
-	if err != nil && !(cr.aborted && errors.As(err, &ne) && ne.Timeout()) && cr.cancel != nil {
-		// The client closed or reset the connection mid-request.
-		cr.cancel()
+	var gone *reqctx.Ctx
+	if err != nil && !(cr.aborted && errors.As(err, &ne) && ne.Timeout()) {
+		gone = cr.ctx // the client closed or reset the connection mid-request
 	}
 	cr.aborted, cr.inRead = false, false
 	cr.mu.Unlock()
 	cr.cond.Broadcast()
+	if gone != nil {
+		// Outside the lock: cancelling runs the request's AfterFuncs.
+		gone.Cancel(context.Canceled)
+	}
 }
 
 // end is called when the handler has returned: it stops a background read
 // (keeping a byte it may have read) before the connection reads again.
 func (cr *connReader) end() {
 	cr.mu.Lock()
-	cr.active, cr.wantWatch, cr.cancel = false, false, nil
+	cr.active, cr.wantWatch, cr.ctx = false, false, nil
 	if cr.inRead {
 		cr.aborted = true
 		cr.c.rwc.SetReadDeadline(aLongTimeAgo)

@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,12 +9,12 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/apimgw/apimgw/internal/backend"
 	"github.com/apimgw/apimgw/internal/expr"
 	"github.com/apimgw/apimgw/internal/policy/policyxml"
+	"github.com/apimgw/apimgw/internal/reqctx"
 )
 
 func init() {
@@ -129,9 +128,7 @@ func (f *forwardRequest) Run(st *State) error {
 		}
 		timeout = time.Duration(secs) * time.Second
 	}
-	ctx, cancel := context.WithCancel(st.Ctx)
-	var timedOut atomic.Bool
-	timer := time.AfterFunc(timeout, func() { timedOut.Store(true); cancel() })
+	ctx := reqctx.New(st.Ctx, timeout)
 	out = out.WithContext(ctx)
 	st.BackendCalled = true
 	st.BackendMethod = out.Method
@@ -141,11 +138,12 @@ func (f *forwardRequest) Run(st *State) error {
 	}
 	start := st.Env.now()
 	resp, err := st.Env.Transport.RoundTrip(out)
-	headersIn := timer.Stop()
+	headersIn := ctx.StopTimer()
 	st.BackendTime = st.Env.now().Sub(start)
 	if err != nil {
-		cancel()
-		pe := classify(st, err, timedOut.Load() || !headersIn && ctx.Err() != nil && st.Ctx.Err() == nil)
+		timedOut := ctx.TimedOut() || !headersIn && ctx.Err() != nil && st.Ctx.Err() == nil
+		ctx.Cancel(nil)
+		pe := classify(st, err, timedOut)
 		if report != nil {
 			report(Outcome{ErrorReason: pe.Reason})
 		}
@@ -153,7 +151,7 @@ func (f *forwardRequest) Run(st *State) error {
 	}
 	RemoveHopHeaders(resp.Header)
 	st.BackendStatus = resp.StatusCode
-	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
+	resp.Body = &cancelBody{ReadCloser: resp.Body, ctx: ctx}
 	st.backendResp = resp
 	if report != nil {
 		report(Outcome{StatusCode: resp.StatusCode, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), st.Env.now())})
@@ -334,15 +332,15 @@ func retryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// cancelBody releases the request's context once the body is closed.
+// cancelBody releases the backend call's context once the body is closed.
 type cancelBody struct {
 	io.ReadCloser
-	cancel context.CancelFunc
+	ctx *reqctx.Ctx
 }
 
 func (b *cancelBody) Close() error {
 	err := b.ReadCloser.Close()
-	b.cancel()
+	b.ctx.Cancel(nil)
 	return err
 }
 

@@ -1,0 +1,164 @@
+package reqctx
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Ctx is a cancellable context. The zero value is not usable; use New.
+type Ctx struct {
+	parent context.Context
+
+	mu       sync.Mutex
+	done     chan struct{} // made on demand
+	err      error
+	funcs    []*afterFunc
+	children []*Ctx
+	timer    *time.Timer
+	unlink   func() bool // stops the registration with a non-Ctx parent
+}
+
+type afterFunc struct{ f func() }
+
+// closedChan is the done channel of a Ctx cancelled before Done was asked.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// New returns a Ctx that is cancelled when parent is (with parent's
+// error), when Cancel is called, or, if timeout > 0, after timeout (with
+// context.DeadlineExceeded).
+func New(parent context.Context, timeout time.Duration) *Ctx {
+	c := &Ctx{parent: parent}
+	// Held until c is set up: once linked, the parent may cancel c.
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p, ok := parent.(*Ctx); ok {
+		p.mu.Lock()
+		if p.err != nil {
+			c.err = p.err
+		} else {
+			p.children = append(p.children, c)
+		}
+		p.mu.Unlock()
+	} else if parent.Done() != nil {
+		if err := parent.Err(); err != nil {
+			c.err = err
+		} else {
+			c.unlink = context.AfterFunc(parent, func() { c.Cancel(parent.Err()) })
+		}
+	}
+	if timeout > 0 && c.err == nil {
+		c.timer = time.AfterFunc(timeout, c.expire)
+	}
+	return c
+}
+
+func (c *Ctx) expire() { c.Cancel(context.DeadlineExceeded) }
+
+// Deadline reports the parent's deadline: a timeout given to New is not
+// reported, as it is enforced by the Ctx itself.
+func (c *Ctx) Deadline() (time.Time, bool) { return c.parent.Deadline() }
+
+// Value returns the parent's value for key.
+func (c *Ctx) Value(key any) any { return c.parent.Value(key) }
+
+// Done returns a channel closed when the Ctx is cancelled.
+func (c *Ctx) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done == nil {
+		if c.err != nil {
+			c.done = closedChan
+		} else {
+			c.done = make(chan struct{})
+		}
+	}
+	return c.done
+}
+
+// Err returns nil until the Ctx is cancelled, then why.
+func (c *Ctx) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// StopTimer stops the timeout given to New, so that from now on only the
+// parent or Cancel end the Ctx; it reports whether the timeout had not
+// fired yet (true also when there was none).
+func (c *Ctx) StopTimer() bool {
+	c.mu.Lock()
+	t := c.timer
+	c.timer = nil
+	c.mu.Unlock()
+	return t == nil && c.Err() != context.DeadlineExceeded || t != nil && t.Stop()
+}
+
+// TimedOut reports whether the Ctx ended by its own timeout (not by an
+// expired parent deadline).
+func (c *Ctx) TimedOut() bool {
+	return c.Err() == context.DeadlineExceeded && c.parent.Err() != context.DeadlineExceeded
+}
+
+// Cancel cancels the Ctx and those derived from it with err
+// (context.Canceled when nil); later calls do nothing. It releases the
+// Ctx's timer and its link to the parent, so call it when done with a Ctx.
+func (c *Ctx) Cancel(err error) {
+	if err == nil {
+		err = context.Canceled
+	}
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.err = err
+	if c.done != nil {
+		close(c.done)
+	}
+	funcs, children, timer, unlink := c.funcs, c.children, c.timer, c.unlink
+	c.funcs, c.children, c.timer, c.unlink = nil, nil, nil, nil
+	c.mu.Unlock()
+	if timer != nil {
+		timer.Stop()
+	}
+	if unlink != nil {
+		unlink()
+	}
+	for _, child := range children {
+		child.Cancel(err)
+	}
+	for _, a := range funcs {
+		a.f()
+	}
+}
+
+// AfterFunc arranges for f to run when the Ctx is cancelled (at once, in
+// this goroutine, if it already is). stop unregisters f and reports
+// whether it did so before f ran. f must be quick and must not block.
+// Go's context package uses this method when a standard context is
+// derived from a Ctx, and context.AfterFunc ends up here too.
+func (c *Ctx) AfterFunc(f func()) (stop func() bool) {
+	a := &afterFunc{f: f}
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		f()
+		return func() bool { return false }
+	}
+	c.funcs = append(c.funcs, a)
+	c.mu.Unlock()
+	return func() bool { return c.remove(a) }
+}
+
+func (c *Ctx) remove(a *afterFunc) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, x := range c.funcs {
+		if x == a {
+			c.funcs = append(c.funcs[:i], c.funcs[i+1:]...)
+			return true
+		}
+	}
+	return false
+}

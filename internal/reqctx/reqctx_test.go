@@ -1,0 +1,142 @@
+package reqctx
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
+
+type key struct{}
+
+func TestCancelPropagatesDown(t *testing.T) {
+	base := context.WithValue(context.Background(), key{}, "v")
+	req := New(base, 0)
+	call := New(req, 0)
+	std, stdCancel := context.WithCancel(call)
+	defer stdCancel()
+	ran := 0
+	call.AfterFunc(func() { ran++ })
+	if call.Value(key{}) != "v" || std.Value(key{}) != "v" {
+		t.Fatal("values not inherited")
+	}
+	if req.Err() != nil || call.Err() != nil || std.Err() != nil {
+		t.Fatal("cancelled too early")
+	}
+	req.Cancel(nil)
+	<-call.Done()
+	<-std.Done()
+	if !errors.Is(call.Err(), context.Canceled) || !errors.Is(std.Err(), context.Canceled) || ran != 1 {
+		t.Fatalf("after parent cancel: call %v, std %v, afterFunc ran %d", call.Err(), std.Err(), ran)
+	}
+	req.Cancel(nil) // idempotent
+	if ran != 1 {
+		t.Fatal("AfterFunc ran twice")
+	}
+}
+
+func TestChildCancelLeavesParent(t *testing.T) {
+	req := New(context.Background(), 0)
+	call := New(req, 0)
+	call.Cancel(nil)
+	if req.Err() != nil {
+		t.Fatal("child cancel reached the parent")
+	}
+	if c := New(call, 0); !errors.Is(c.Err(), context.Canceled) {
+		t.Fatal("a Ctx derived from a cancelled one is not cancelled")
+	}
+}
+
+func TestStandardParent(t *testing.T) {
+	parent, cancel := context.WithCancel(context.Background())
+	c := New(parent, 0)
+	cancel()
+	select {
+	case <-c.Done():
+	case <-time.After(2 * time.Second):
+		t.Fatal("standard parent's cancel not propagated")
+	}
+	if !errors.Is(c.Err(), context.Canceled) || c.TimedOut() {
+		t.Fatalf("err %v timedOut %v", c.Err(), c.TimedOut())
+	}
+	// A Ctx released first unregisters from its standard parent.
+	parent2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	c2 := New(parent2, 0)
+	c2.Cancel(nil)
+	if c2.unlink != nil {
+		t.Fatal("link to the standard parent kept")
+	}
+}
+
+func TestTimeout(t *testing.T) {
+	c := New(New(context.Background(), 0), 20*time.Millisecond)
+	select {
+	case <-c.Done():
+	case <-time.After(2 * time.Second):
+		t.Fatal("timeout did not fire")
+	}
+	if !c.TimedOut() || !errors.Is(c.Err(), context.DeadlineExceeded) {
+		t.Fatalf("err %v timedOut %v", c.Err(), c.TimedOut())
+	}
+	if _, ok := c.Deadline(); ok {
+		t.Fatal("own timeout reported as the parent's deadline")
+	}
+	// A parent's expiry is not this Ctx's timeout.
+	p, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	c2 := New(p, time.Hour)
+	<-c2.Done()
+	if c2.TimedOut() {
+		t.Fatal("parent's deadline counted as the Ctx's timeout")
+	}
+	c2.Cancel(nil)
+}
+
+func TestAfterFuncStop(t *testing.T) {
+	c := New(context.Background(), 0)
+	ran := false
+	stop := c.AfterFunc(func() { ran = true })
+	if !stop() || stop() {
+		t.Fatal("stop: first call must report true, second false")
+	}
+	c.Cancel(nil)
+	if ran {
+		t.Fatal("stopped function ran")
+	}
+	ran2 := false
+	if c.AfterFunc(func() { ran2 = true })() || !ran2 {
+		t.Fatal("AfterFunc on a cancelled Ctx must run at once")
+	}
+	// context.AfterFunc on a Ctx goes through the same hook.
+	c3 := New(context.Background(), 0)
+	done := make(chan struct{})
+	context.AfterFunc(c3, func() { close(done) })
+	c3.Cancel(nil)
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		t.Fatal("context.AfterFunc on a Ctx did not run")
+	}
+}
+
+func TestConcurrentUse(t *testing.T) {
+	for i := 0; i < 200; i++ {
+		req := New(context.Background(), 0)
+		var wg sync.WaitGroup
+		for j := 0; j < 4; j++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				call := New(req, time.Millisecond)
+				stop := call.AfterFunc(func() {})
+				<-call.Done()
+				stop()
+				call.Cancel(nil)
+			}()
+		}
+		req.Cancel(nil)
+		wg.Wait()
+	}
+}
