@@ -60,6 +60,7 @@ type pconn struct {
 	bw     *bufio.Writer
 	gen    uint64
 	idleAt time.Time
+	head   []byte // the response head being read
 	// interruptFn is interrupt as a func value, made once per connection
 	// rather than per request.
 	interruptFn func()
@@ -251,7 +252,7 @@ func (pc *pconn) readResponse(req *http.Request) (*http.Response, error) {
 	defer func() { pc.cr.limit = 0 }()
 	for i := 0; ; i++ {
 		pc.cr.limit = pc.cr.n + int64(pc.br.Buffered()) + maxResponseHeadBytes
-		resp, err := http.ReadResponse(pc.br, req)
+		resp, err := pc.readResponseHead(req)
 		if err != nil {
 			return nil, err
 		}

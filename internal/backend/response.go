@@ -1,0 +1,367 @@
+package backend
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httputil"
+	"strings"
+)
+
+// maxTrailerBytes bounds the trailer section of a chunked response.
+const maxTrailerBytes = 64 << 10
+
+// readResponseHead reads one response head from br and frames its body
+// the way net/http.ReadResponse does (RFC 9112 §6.3), with one string for
+// the whole head instead of an allocation per line and header: the status
+// line and the header values are substrings of it.
+//
+// It is stricter than net/http where laxness would desynchronise a reused
+// connection: a response with both Transfer-Encoding and Content-Length is
+// read as chunked (as net/http) but its connection is not reused, and
+// differing Content-Length values are an error.
+func (pc *pconn) readResponseHead(req *http.Request) (*http.Response, error) {
+	var err error
+	pc.head, err = readHead(pc.br, pc.head[:0])
+	if err != nil {
+		return nil, err
+	}
+	resp, err := parseResponseHead(string(pc.head), req)
+	if err != nil {
+		return nil, err
+	}
+	if err := frameResponseBody(resp, pc.br, req); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// readHead reads up to and including the empty line that ends a head,
+// appending to buf.
+func readHead(br *bufio.Reader, buf []byte) ([]byte, error) {
+	lineStart := len(buf)
+	for {
+		frag, err := br.ReadSlice('\n')
+		buf = append(buf, frag...)
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err != nil {
+			if err == io.EOF && len(buf) > 0 {
+				return buf, io.ErrUnexpectedEOF
+			}
+			return buf, err
+		}
+		line := buf[lineStart:]
+		if lineStart > 0 && (len(line) == 1 || len(line) == 2 && line[0] == '\r') {
+			return buf, nil
+		}
+		lineStart = len(buf)
+	}
+}
+
+func nextLine(s string) (line, rest string) {
+	i := strings.IndexByte(s, '\n')
+	if i < 0 {
+		return s, ""
+	}
+	line, rest = s[:i], s[i+1:]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	return line, rest
+}
+
+func protocolError(format string, args ...any) error {
+	return &http.ProtocolError{ErrorString: fmt.Sprintf(format, args...)}
+}
+
+// parseResponseHead parses a status line and headers.
+func parseResponseHead(head string, req *http.Request) (*http.Response, error) {
+	line, rest := nextLine(head)
+	proto, status, ok := strings.Cut(line, " ")
+	if !ok {
+		return nil, protocolError("malformed HTTP response %q", line)
+	}
+	status = strings.TrimLeft(status, " ")
+	if len(status) < 3 || !isDigit(status[0]) || !isDigit(status[1]) || !isDigit(status[2]) || len(status) > 3 && status[3] != ' ' {
+		return nil, protocolError("malformed HTTP status code %q", status)
+	}
+	resp := &http.Response{
+		Status:     status,
+		StatusCode: int(status[0]-'0')*100 + int(status[1]-'0')*10 + int(status[2]-'0'),
+		Proto:      proto,
+		Request:    req,
+	}
+	if resp.StatusCode < 100 {
+		return nil, protocolError("malformed HTTP status code %q", status)
+	}
+	var ok2 bool
+	if resp.ProtoMajor, resp.ProtoMinor, ok2 = http.ParseHTTPVersion(proto); !ok2 {
+		return nil, protocolError("malformed HTTP version %q", proto)
+	}
+
+	n := strings.Count(rest, "\n")
+	hdr := make(http.Header, n)
+	vals := make([]string, n)
+	var last string // the previous field, for obsolete line folding
+	for rest != "" {
+		line, rest = nextLine(rest)
+		if line == "" {
+			break
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			// obs-fold (RFC 9112 §5.2): a user agent may replace it with
+			// a space.
+			vv := hdr[last]
+			if last == "" || len(vv) == 0 {
+				return nil, protocolError("malformed MIME header initial line: %q", line)
+			}
+			cont := trimOWS(line)
+			if !validFieldValue(cont) {
+				return nil, protocolError("malformed MIME header line: %q", line)
+			}
+			switch prev := vv[len(vv)-1]; {
+			case cont == "":
+			case prev == "":
+				vv[len(vv)-1] = cont
+			default:
+				vv[len(vv)-1] = prev + " " + cont
+			}
+			continue
+		}
+		colon := strings.IndexByte(line, ':')
+		if colon <= 0 || !validToken(line[:colon]) {
+			return nil, protocolError("malformed MIME header line: %q", line)
+		}
+		value := trimOWS(line[colon+1:])
+		if !validFieldValue(value) {
+			return nil, protocolError("malformed MIME header line: %q", line)
+		}
+		key := http.CanonicalHeaderKey(line[:colon])
+		last = key
+		if vv := hdr[key]; vv != nil {
+			hdr[key] = append(vv, value)
+		} else {
+			vv, vals = vals[:1:1], vals[1:]
+			vv[0] = value
+			hdr[key] = vv
+		}
+	}
+	resp.Header = hdr
+	return resp, nil
+}
+
+// frameResponseBody decides how the body is delimited and sets Body,
+// ContentLength, TransferEncoding, Close and Trailer.
+func frameResponseBody(resp *http.Response, br *bufio.Reader, req *http.Request) error {
+	h := resp.Header
+	http11 := resp.ProtoAtLeast(1, 1)
+	resp.Close = hasToken(h["Connection"], "close") || !http11 && !hasToken(h["Connection"], "keep-alive")
+
+	cl := int64(-1)
+	if vv := h["Content-Length"]; len(vv) > 0 {
+		for _, v := range vv[1:] {
+			if strings.TrimSpace(v) != strings.TrimSpace(vv[0]) {
+				return protocolError("message cannot contain multiple Content-Length headers; got %q", vv)
+			}
+		}
+		n, ok := parseLength(strings.TrimSpace(vv[0]))
+		if !ok {
+			return protocolError("bad Content-Length %q", vv[0])
+		}
+		cl = n
+		if len(vv) > 1 {
+			h["Content-Length"] = vv[:1]
+		}
+	}
+	chunked := false
+	if te := h["Transfer-Encoding"]; len(te) > 0 && http11 {
+		if len(te) != 1 || !strings.EqualFold(strings.TrimSpace(te[0]), "chunked") {
+			return protocolError("unsupported transfer encoding: %q", te)
+		}
+		delete(h, "Transfer-Encoding")
+		if cl >= 0 {
+			// RFC 9112 §6.1: Transfer-Encoding wins, and the connection
+			// must not be reused.
+			delete(h, "Content-Length")
+			cl = -1
+			resp.Close = true
+		}
+		chunked = true
+	} else if len(te) > 0 {
+		delete(h, "Transfer-Encoding") // HTTP/1.0 has no transfer codings
+	}
+
+	if tr, ok := h["Trailer"]; ok && chunked {
+		// The announced trailer fields, filled in when the body ends.
+		delete(h, "Trailer")
+		for _, v := range tr {
+			for _, k := range strings.Split(v, ",") {
+				if k = strings.TrimSpace(k); k != "" {
+					if resp.Trailer == nil {
+						resp.Trailer = make(http.Header)
+					}
+					resp.Trailer[http.CanonicalHeaderKey(k)] = nil
+				}
+			}
+		}
+	}
+	noBody := req != nil && req.Method == http.MethodHead || resp.StatusCode/100 == 1 ||
+		resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified
+	switch {
+	case noBody:
+		resp.Body = http.NoBody
+		if req != nil && req.Method == http.MethodHead {
+			resp.ContentLength = cl // what a GET would have carried, as net/http
+		}
+		if chunked && req != nil && req.Method == http.MethodHead {
+			resp.TransferEncoding = []string{"chunked"}
+		}
+	case chunked:
+		resp.TransferEncoding = []string{"chunked"}
+		resp.ContentLength = -1
+		resp.Body = &chunkedBody{br: br, cr: httputil.NewChunkedReader(br), resp: resp}
+	case cl == 0:
+		resp.ContentLength = 0
+		resp.Body = http.NoBody
+	case cl > 0:
+		resp.ContentLength = cl
+		resp.Body = &fixedBody{br: br, remaining: cl}
+	default:
+		// Delimited by the close of the connection.
+		resp.ContentLength = -1
+		resp.Close = true
+		resp.Body = &untilCloseBody{br: br}
+	}
+	return nil
+}
+
+func isDigit(b byte) bool { return '0' <= b && b <= '9' }
+
+func parseLength(s string) (int64, bool) {
+	if s == "" || len(s) > 18 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(s); i++ {
+		if !isDigit(s[i]) {
+			return 0, false
+		}
+		n = n*10 + int64(s[i]-'0')
+	}
+	return n, true
+}
+
+func trimOWS(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// hasToken reports whether a comma-separated header has token.
+func hasToken(values []string, token string) bool {
+	for _, v := range values {
+		for v != "" {
+			var t string
+			t, v, _ = strings.Cut(v, ",")
+			if strings.EqualFold(trimOWS(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// fixedBody is a Content-Length body.
+type fixedBody struct {
+	br        *bufio.Reader
+	remaining int64
+}
+
+func (b *fixedBody) Read(p []byte) (int, error) {
+	if b.remaining <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.remaining {
+		p = p[:b.remaining]
+	}
+	n, err := b.br.Read(p)
+	b.remaining -= int64(n)
+	if b.remaining == 0 {
+		return n, io.EOF
+	}
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+func (b *fixedBody) Close() error { return nil }
+
+// untilCloseBody is a body delimited by the end of the connection.
+type untilCloseBody struct{ br *bufio.Reader }
+
+func (b *untilCloseBody) Read(p []byte) (int, error) { return b.br.Read(p) }
+func (b *untilCloseBody) Close() error               { return nil }
+
+var errTrailerTooLarge = errors.New("chunked response trailer too large")
+
+// chunkedBody is a chunked body; its trailer fields go to resp.Trailer.
+type chunkedBody struct {
+	br   *bufio.Reader
+	cr   io.Reader
+	resp *http.Response
+	done bool
+}
+
+func (b *chunkedBody) Read(p []byte) (int, error) {
+	if b.done {
+		return 0, io.EOF
+	}
+	n, err := b.cr.Read(p)
+	if err == io.EOF {
+		if terr := b.readTrailer(); terr != nil {
+			return n, terr
+		}
+		b.done = true
+	}
+	return n, err
+}
+
+func (b *chunkedBody) readTrailer() error {
+	total := 0
+	for {
+		line, err := b.br.ReadSlice('\n')
+		total += len(line)
+		if err == bufio.ErrBufferFull || total > maxTrailerBytes {
+			return errTrailerTooLarge
+		}
+		if err != nil {
+			if err == io.EOF {
+				return io.ErrUnexpectedEOF
+			}
+			return err
+		}
+		s := strings.TrimRight(string(line), "\r\n")
+		if s == "" {
+			return nil
+		}
+		k, v, ok := strings.Cut(s, ":")
+		if !ok || !validToken(k) {
+			return protocolError("malformed trailer line %q", s)
+		}
+		if b.resp.Trailer == nil {
+			b.resp.Trailer = make(http.Header)
+		}
+		b.resp.Trailer.Add(k, trimOWS(v))
+	}
+}
+
+func (b *chunkedBody) Close() error { return nil }
