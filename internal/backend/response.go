@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"strings"
+
+	"github.com/apimgw/apimgw/internal/httplex"
 )
 
 // maxTrailerBytes bounds the trailer section of a chunked response.
@@ -55,23 +57,11 @@ func readHead(br *bufio.Reader, buf []byte) ([]byte, error) {
 			return buf, err
 		}
 		line := buf[lineStart:]
-		if lineStart > 0 && (len(line) == 1 || len(line) == 2 && line[0] == '\r') {
+		if lineStart > 0 && httplex.IsEmptyLine(line) {
 			return buf, nil
 		}
 		lineStart = len(buf)
 	}
-}
-
-func nextLine(s string) (line, rest string) {
-	i := strings.IndexByte(s, '\n')
-	if i < 0 {
-		return s, ""
-	}
-	line, rest = s[:i], s[i+1:]
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		line = line[:n-1]
-	}
-	return line, rest
 }
 
 func protocolError(format string, args ...any) error {
@@ -80,13 +70,13 @@ func protocolError(format string, args ...any) error {
 
 // parseResponseHead parses a status line and headers.
 func parseResponseHead(head string, req *http.Request) (*http.Response, error) {
-	line, rest := nextLine(head)
+	line, rest := httplex.NextLine(head)
 	proto, status, ok := strings.Cut(line, " ")
 	if !ok {
 		return nil, protocolError("malformed HTTP response %q", line)
 	}
 	status = strings.TrimLeft(status, " ")
-	if len(status) < 3 || !isDigit(status[0]) || !isDigit(status[1]) || !isDigit(status[2]) || len(status) > 3 && status[3] != ' ' {
+	if len(status) < 3 || !httplex.IsDigit(status[0]) || !httplex.IsDigit(status[1]) || !httplex.IsDigit(status[2]) || len(status) > 3 && status[3] != ' ' {
 		return nil, protocolError("malformed HTTP status code %q", status)
 	}
 	resp := &http.Response{
@@ -108,7 +98,7 @@ func parseResponseHead(head string, req *http.Request) (*http.Response, error) {
 	vals := make([]string, n)
 	var last string // the previous field, for obsolete line folding
 	for rest != "" {
-		line, rest = nextLine(rest)
+		line, rest = httplex.NextLine(rest)
 		if line == "" {
 			break
 		}
@@ -119,7 +109,7 @@ func parseResponseHead(head string, req *http.Request) (*http.Response, error) {
 			if last == "" || len(vv) == 0 {
 				return nil, protocolError("malformed MIME header initial line: %q", line)
 			}
-			cont := trimOWS(line)
+			cont := httplex.TrimOWS(line)
 			if !validFieldValue(cont) {
 				return nil, protocolError("malformed MIME header line: %q", line)
 			}
@@ -136,7 +126,7 @@ func parseResponseHead(head string, req *http.Request) (*http.Response, error) {
 		if colon <= 0 || !validToken(line[:colon]) {
 			return nil, protocolError("malformed MIME header line: %q", line)
 		}
-		value := trimOWS(line[colon+1:])
+		value := httplex.TrimOWS(line[colon+1:])
 		if !validFieldValue(value) {
 			return nil, protocolError("malformed MIME header line: %q", line)
 		}
@@ -159,7 +149,7 @@ func parseResponseHead(head string, req *http.Request) (*http.Response, error) {
 func frameResponseBody(resp *http.Response, br *bufio.Reader, req *http.Request) error {
 	h := resp.Header
 	http11 := resp.ProtoAtLeast(1, 1)
-	resp.Close = hasToken(h["Connection"], "close") || !http11 && !hasToken(h["Connection"], "keep-alive")
+	resp.Close = httplex.HasToken(h["Connection"], "close") || !http11 && !httplex.HasToken(h["Connection"], "keep-alive")
 
 	cl := int64(-1)
 	if vv := h["Content-Length"]; len(vv) > 0 {
@@ -168,7 +158,7 @@ func frameResponseBody(resp *http.Response, br *bufio.Reader, req *http.Request)
 				return protocolError("message cannot contain multiple Content-Length headers; got %q", vv)
 			}
 		}
-		n, ok := parseLength(strings.TrimSpace(vv[0]))
+		n, ok := httplex.ParseContentLength(strings.TrimSpace(vv[0]))
 		if !ok {
 			return protocolError("bad Content-Length %q", vv[0])
 		}
@@ -237,46 +227,6 @@ func frameResponseBody(resp *http.Response, br *bufio.Reader, req *http.Request)
 		resp.Body = &untilCloseBody{br: br}
 	}
 	return nil
-}
-
-func isDigit(b byte) bool { return '0' <= b && b <= '9' }
-
-func parseLength(s string) (int64, bool) {
-	if s == "" || len(s) > 18 {
-		return 0, false
-	}
-	var n int64
-	for i := 0; i < len(s); i++ {
-		if !isDigit(s[i]) {
-			return 0, false
-		}
-		n = n*10 + int64(s[i]-'0')
-	}
-	return n, true
-}
-
-func trimOWS(s string) string {
-	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
-	}
-	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	return s
-}
-
-// hasToken reports whether a comma-separated header has token.
-func hasToken(values []string, token string) bool {
-	for _, v := range values {
-		for v != "" {
-			var t string
-			t, v, _ = strings.Cut(v, ",")
-			if strings.EqualFold(trimOWS(t), token) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // fixedBody is a Content-Length body.
@@ -360,7 +310,7 @@ func (b *chunkedBody) readTrailer() error {
 		if b.resp.Trailer == nil {
 			b.resp.Trailer = make(http.Header)
 		}
-		b.resp.Trailer.Add(k, trimOWS(v))
+		b.resp.Trailer.Add(k, httplex.TrimOWS(v))
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+
+	"github.com/apimgw/apimgw/internal/httplex"
 )
 
 // maxTrailerBytes bounds the trailer section of a chunked request body.
@@ -102,7 +104,7 @@ func (b *body) readTrailer() error {
 			}
 			return err
 		}
-		if len(line) == 1 || len(line) == 2 && line[0] == '\r' {
+		if httplex.IsEmptyLine(line) {
 			return nil
 		}
 	}

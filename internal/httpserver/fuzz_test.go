@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/apimgw/apimgw/internal/httplex"
 )
 
 // FuzzReadRequest feeds arbitrary bytes to the request reader as a
@@ -48,7 +50,7 @@ func FuzzReadRequest(f *testing.F) {
 				return
 			}
 			for k, vv := range req.Header {
-				if !validToken(k) {
+				if !httplex.ValidToken(k) {
 					t.Fatalf("header name %q", k)
 				}
 				for _, v := range vv {

@@ -7,6 +7,8 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+
+	"github.com/apimgw/apimgw/internal/httplex"
 )
 
 // protoError is a request the server refuses before the handler sees it.
@@ -52,7 +54,7 @@ func (c *conn) readHead() error {
 			return err
 		}
 		line := c.head[lineStart:]
-		if len(line) == 1 || len(line) == 2 && line[0] == '\r' {
+		if httplex.IsEmptyLine(line) {
 			if lineStart > 0 {
 				return nil
 			}
@@ -66,30 +68,17 @@ func (c *conn) readHead() error {
 	}
 }
 
-// nextLine splits off the first line of s, without its line ending.
-func nextLine(s string) (line, rest string) {
-	i := strings.IndexByte(s, '\n')
-	if i < 0 {
-		return s, ""
-	}
-	line, rest = s[:i], s[i+1:]
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		line = line[:n-1]
-	}
-	return line, rest
-}
-
 // parse builds the request from its head. All strings (method, target,
 // header names already in canonical form, header values) are substrings of
 // head: one allocation for the whole head.
 func (c *conn) parse(head string) (*http.Request, *body, error) {
-	line, rest := nextLine(head)
+	line, rest := httplex.NextLine(head)
 	method, rest1, ok1 := strings.Cut(line, " ")
 	target, proto, ok2 := strings.Cut(rest1, " ")
 	if !ok1 || !ok2 {
 		return nil, nil, badRequest("malformed request line")
 	}
-	if !validToken(method) {
+	if !httplex.ValidToken(method) {
 		return nil, nil, badRequest("invalid method")
 	}
 	major, minor, ok := parseVersion(proto)
@@ -109,7 +98,7 @@ func (c *conn) parse(head string) (*http.Request, *body, error) {
 	var host string
 	hosts := 0
 	for rest != "" {
-		line, rest = nextLine(rest)
+		line, rest = httplex.NextLine(rest)
 		if line == "" {
 			break
 		}
@@ -121,11 +110,11 @@ func (c *conn) parse(head string) (*http.Request, *body, error) {
 			return nil, nil, badRequest("malformed header line")
 		}
 		name := line[:colon]
-		if !validToken(name) {
+		if !httplex.ValidToken(name) {
 			return nil, nil, badRequest("invalid header name")
 		}
-		value := trimOWS(line[colon+1:])
-		if !validValue(value) {
+		value := httplex.TrimOWS(line[colon+1:])
+		if !httplex.ValidFieldValue(value) {
 			return nil, nil, badRequest("invalid header value")
 		}
 		key := c.canonical(name)
@@ -177,7 +166,7 @@ func (c *conn) parse(head string) (*http.Request, *body, error) {
 	// Connection management: HTTP/1.1 keeps the connection unless told
 	// "close"; HTTP/1.0 closes it unless told "keep-alive".
 	conn := hdr["Connection"]
-	req.Close = !http11 && !hasToken(conn, "keep-alive") || hasToken(conn, "close")
+	req.Close = !http11 && !httplex.HasToken(conn, "keep-alive") || httplex.HasToken(conn, "close")
 
 	// Framing. Both Content-Length and Transfer-Encoding, or differing
 	// lengths, are the classic smuggling vectors: refuse them.
@@ -204,7 +193,7 @@ func (c *conn) parse(head string) (*http.Request, *body, error) {
 				return nil, nil, badRequest("conflicting Content-Length headers")
 			}
 		}
-		length, ok := parseContentLength(cl[0])
+		length, ok := httplex.ParseContentLength(cl[0])
 		if !ok {
 			return nil, nil, badRequest("bad Content-Length")
 		}
@@ -241,90 +230,10 @@ func parseVersion(v string) (major, minor int, ok bool) {
 	case "HTTP/1.0":
 		return 1, 0, true
 	}
-	if len(v) != 8 || !strings.HasPrefix(v, "HTTP/") || v[6] != '.' || !isDigit(v[5]) || !isDigit(v[7]) {
+	if len(v) != 8 || !strings.HasPrefix(v, "HTTP/") || v[6] != '.' || !httplex.IsDigit(v[5]) || !httplex.IsDigit(v[7]) {
 		return 0, 0, false
 	}
 	return int(v[5] - '0'), int(v[7] - '0'), true
-}
-
-func isDigit(b byte) bool { return '0' <= b && b <= '9' }
-
-// parseContentLength accepts 1 to 18 decimal digits.
-func parseContentLength(s string) (int64, bool) {
-	if s == "" || len(s) > 18 {
-		return 0, false
-	}
-	var n int64
-	for i := 0; i < len(s); i++ {
-		if !isDigit(s[i]) {
-			return 0, false
-		}
-		n = n*10 + int64(s[i]-'0')
-	}
-	return n, true
-}
-
-func trimOWS(s string) string {
-	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
-	}
-	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	return s
-}
-
-// hasToken reports whether a comma-separated header has token
-// (case-insensitively).
-func hasToken(values []string, token string) bool {
-	for _, v := range values {
-		for v != "" {
-			var t string
-			t, v, _ = strings.Cut(v, ",")
-			if strings.EqualFold(trimOWS(t), token) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// tchar per RFC 9110 §5.6.2.
-var isTchar = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-		t[c-'a'+'A'] = true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return t
-}()
-
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !isTchar[s[i]] {
-			return false
-		}
-	}
-	return true
-}
-
-// validValue rejects control characters other than HTAB (CR, LF and NUL
-// included) in a header value.
-func validValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if b := s[i]; b < ' ' && b != '\t' || b == 0x7f {
-			return false
-		}
-	}
-	return true
 }
 
 // validTarget rejects control characters and spaces in the request target.
@@ -342,7 +251,7 @@ func validTarget(s string) bool {
 func validHost(s string) bool {
 	for i := 0; i < len(s); i++ {
 		b := s[i]
-		if isTchar[b] && b != '`' && b != '^' && b != '|' && b != '#' {
+		if httplex.IsTokenByte(b) && b != '`' && b != '^' && b != '|' && b != '#' {
 			continue
 		}
 		switch b {

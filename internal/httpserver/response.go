@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/apimgw/apimgw/internal/httplex"
 )
 
 // errAfterHandler is returned for writes after the handler has returned.
@@ -58,7 +60,7 @@ func (w *response) WriteHeader(code int) {
 	w.status = code
 	w.wroteHeader = true
 	if v := w.header["Content-Length"]; len(v) > 0 {
-		if n, ok := parseContentLength(strings.TrimSpace(v[0])); ok {
+		if n, ok := httplex.ParseContentLength(strings.TrimSpace(v[0])); ok {
 			w.cl = n
 		} else {
 			delete(w.header, "Content-Length")
@@ -160,7 +162,7 @@ func (w *response) commit(final bool) {
 			w.closeAfter = true
 		}
 	}
-	if w.req.Close || w.c.srv.inShutdown.Load() || hasToken(h["Connection"], "close") {
+	if w.req.Close || w.c.srv.inShutdown.Load() || httplex.HasToken(h["Connection"], "close") {
 		w.closeAfter = true
 	}
 
@@ -201,7 +203,7 @@ func (w *response) commit(final bool) {
 func (w *response) writeHeaderLines() {
 	bw := w.c.bw
 	for k, vv := range w.header {
-		if !validToken(k) {
+		if !httplex.ValidToken(k) {
 			continue
 		}
 		for _, v := range vv {
