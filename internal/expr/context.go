@@ -325,6 +325,9 @@ func (q *Query) Clone() *Query {
 	if q == nil {
 		return &Query{}
 	}
+	if len(q.names) == 0 {
+		return &Query{}
+	}
 	c := &Query{names: append([]string(nil), q.names...), values: make([][]string, len(q.values))}
 	for i, v := range q.values {
 		c.values[i] = append([]string(nil), v...)

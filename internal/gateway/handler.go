@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/apimgw/apimgw/internal/expr"
+	"github.com/apimgw/apimgw/internal/httplex"
 	"github.com/apimgw/apimgw/internal/logs"
 	"github.com/apimgw/apimgw/internal/metrics"
 	"github.com/apimgw/apimgw/internal/policy"
@@ -35,6 +36,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st.X.RequestId = newRequestID()
 	st.X.Timestamp = start.UTC()
 	st.X.Deployment = plan.deployment
+	st.ClientHost = r.Host
 	st.X.Clock = plan.env.Now
 	rec := &logs.Record{TimeGenerated: start.UTC(), CorrelationId: st.X.RequestId, Method: r.Method, Cache: logs.CacheNone}
 	ip := clientIP(r)
@@ -175,8 +177,10 @@ func (g *Gateway) subscription(plan *Plan, api *apiPlan, r *http.Request, st *po
 func (g *Gateway) writeResponse(w http.ResponseWriter, st *policy.State) (int64, error) {
 	resp := st.X.Response
 	h := w.Header()
+	var backendLength []string
 	for k, v := range resp.Headers {
 		if k == "Content-Length" {
+			backendLength = v
 			continue
 		}
 		h[k] = v
@@ -186,7 +190,11 @@ func (g *Gateway) writeResponse(w http.ResponseWriter, st *policy.State) (int64,
 	}
 	length := st.ResponseBodyLen()
 	if length >= 0 {
-		h["Content-Length"] = []string{strconv.FormatInt(length, 10)}
+		if n, ok := httplex.ParseContentLength(firstOf(backendLength)); ok && n == length && len(backendLength) == 1 {
+			h["Content-Length"] = backendLength // the backend's own value, unchanged
+		} else {
+			h["Content-Length"] = []string{strconv.FormatInt(length, 10)}
+		}
 	}
 	w.WriteHeader(resp.StatusCode)
 	if resp.Body == nil || length == 0 || st.X.Request.Method == http.MethodHead {
@@ -196,6 +204,13 @@ func (g *Gateway) writeResponse(w http.ResponseWriter, st *policy.State) (int64,
 	defer g.bufs.Put(buf)
 	n, err := io.CopyBuffer(w, onlyReader{resp.Body.Reader()}, *buf)
 	return n, err
+}
+
+func firstOf(v []string) string {
+	if len(v) == 0 {
+		return ""
+	}
+	return v[0]
 }
 
 // onlyReader hides WriterTo/ReaderFrom so CopyBuffer uses our buffer.

@@ -181,6 +181,9 @@ func (r *apiRouter) match(path string) (*apiPlan, string) {
 	p := strings.TrimPrefix(path, "/")
 	for _, a := range r.apis {
 		if a.path == "" {
+			if path != "" && path[0] == '/' {
+				return a, path // "/" + p without building it again
+			}
 			return a, "/" + p
 		}
 		if !hasPrefixFold(p, a.path) {

@@ -1,8 +1,6 @@
 package metrics
 
 import (
-	"strconv"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -63,5 +61,7 @@ func CodeClass(code int) string {
 	if code < 100 || code > 999 {
 		return "none"
 	}
-	return strconv.Itoa(code/100) + "xx"
+	return codeClasses[code/100]
 }
+
+var codeClasses = [10]string{"0xx", "1xx", "2xx", "3xx", "4xx", "5xx", "6xx", "7xx", "8xx", "9xx"}

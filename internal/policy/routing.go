@@ -252,13 +252,22 @@ func (f *forwardRequest) backendRequest(st *State, base *url.URL, entity *Backen
 	if o := r.OriginalUrl; o != nil {
 		host := o.Host
 		if o.Port != 0 && !(o.Scheme == "http" && o.Port == 80 || o.Scheme == "https" && o.Port == 443) {
-			host = net.JoinHostPort(o.Host, strconv.Itoa(o.Port))
+			if i := strings.LastIndexByte(st.ClientHost, ':'); i > 0 && atoiEquals(st.ClientHost[i+1:], o.Port) {
+				host = st.ClientHost // the same "host:port", as the client sent it
+			} else {
+				host = net.JoinHostPort(o.Host, strconv.Itoa(o.Port))
+			}
 		}
 		vals[1], vals[2] = host, o.Scheme
 		out.Header["X-Forwarded-Host"] = vals[1:2:2]
 		out.Header["X-Forwarded-Proto"] = vals[2:3:3]
 	}
 	return out, nil
+}
+
+func atoiEquals(s string, n int) bool {
+	v, err := strconv.Atoi(s)
+	return err == nil && v == n
 }
 
 // statusReason is the reason phrase of the backend's status line.

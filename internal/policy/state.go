@@ -108,6 +108,9 @@ type State struct {
 	// X is the object model policy expressions see as `context`.
 	X expr.Context
 
+	// ClientHost is the Host header as the client sent it ("host:port").
+	ClientHost string
+
 	// APIPath is the API's path prefix ("orders"), used to compute the path
 	// sent to the backend from X.Request.Url.
 	APIPath string

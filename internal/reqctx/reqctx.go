@@ -15,6 +15,12 @@ type Ctx struct {
 	err      error
 	funcs    []*afterFunc
 	children []*Ctx
+	// Inline room for the usual one function and one child, so that
+	// registering them allocates nothing.
+	f0     afterFunc
+	f0Used bool
+	fs     [1]*afterFunc
+	kids   [1]*Ctx
 	timer    *time.Timer
 	unlink   func() bool // stops the registration with a non-Ctx parent
 }
@@ -37,6 +43,9 @@ func New(parent context.Context, timeout time.Duration) *Ctx {
 		if p.err != nil {
 			c.err = p.err
 		} else {
+			if p.children == nil {
+				p.children = p.kids[:0]
+			}
 			p.children = append(p.children, c)
 		}
 		p.mu.Unlock()
@@ -139,12 +148,21 @@ func (c *Ctx) Cancel(err error) {
 // Go's context package uses this method when a standard context is
 // derived from a Ctx, and context.AfterFunc ends up here too.
 func (c *Ctx) AfterFunc(f func()) (stop func() bool) {
-	a := &afterFunc{f: f}
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
 		f()
 		return func() bool { return false }
+	}
+	var a *afterFunc
+	if !c.f0Used {
+		c.f0Used, c.f0.f = true, f
+		a = &c.f0
+	} else {
+		a = &afterFunc{f: f}
+	}
+	if c.funcs == nil {
+		c.funcs = c.fs[:0]
 	}
 	c.funcs = append(c.funcs, a)
 	c.mu.Unlock()
