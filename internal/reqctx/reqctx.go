@@ -21,8 +21,8 @@ type Ctx struct {
 	f0Used bool
 	fs     [1]*afterFunc
 	kids   [1]*Ctx
-	timer    *time.Timer
-	unlink   func() bool // stops the registration with a non-Ctx parent
+	timer  *time.Timer
+	unlink func() bool // stops the registration with a non-Ctx parent
 }
 
 type afterFunc struct{ f func() }
