@@ -28,7 +28,11 @@ func (c *conn) readRequest() (*http.Request, *body, error) {
 	if err := c.readHead(); err != nil {
 		return nil, nil, err
 	}
-	return c.parse(string(c.head))
+	head := string(c.head)
+	if cap(c.head) > 64<<10 {
+		c.head = nil // do not keep a huge head's buffer for the connection's life
+	}
+	return c.parse(head)
 }
 
 // readHead reads the request line and headers, up to and including the
