@@ -576,3 +576,63 @@ func TestNoGoroutineLeak(t *testing.T) {
 		t.Fatalf("%d goroutines before, %d after:\n%s", before, n, buf[:runtime.Stack(buf, true)])
 	}
 }
+
+// BenchmarkServer compares this server with net/http's on the same
+// handler: parallel keep-alive clients on loopback, each sending a GET and
+// reading the 64-byte answer (allocations include the clients').
+//
+//	go test -run XXX -bench Server -benchmem ./internal/httpserver
+func BenchmarkServer(b *testing.B) {
+	body := strings.Repeat("x", 64)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Content-Type"] = []string{"text/plain"}
+		w.Header()["Content-Length"] = []string{"64"}
+		io.WriteString(w, body)
+	})
+	servers := map[string]func(net.Listener) (stop func()){
+		"httpserver": func(ln net.Listener) func() {
+			s := &Server{Handler: h}
+			go s.Serve(ln)
+			return func() { s.Close() }
+		},
+		"net-http": func(ln net.Listener) func() {
+			s := &http.Server{Handler: h}
+			go s.Serve(ln)
+			return func() { s.Close() }
+		},
+	}
+	for _, name := range []string{"httpserver", "net-http"} {
+		b.Run(name, func(b *testing.B) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer servers[name](ln)()
+			req := []byte("GET /bench HTTP/1.1\r\nHost: bench\r\n\r\n")
+			b.ReportAllocs()
+			b.SetParallelism(8)
+			b.RunParallel(func(pb *testing.PB) {
+				c, err := net.Dial("tcp", ln.Addr().String())
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for pb.Next() {
+					if _, err := c.Write(req); err != nil {
+						b.Error(err)
+						return
+					}
+					resp, err := http.ReadResponse(br, nil)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			})
+		})
+	}
+}
