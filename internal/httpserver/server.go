@@ -40,7 +40,6 @@ type Server struct {
 	sweeping   bool
 	stopSweep  chan struct{}
 	inShutdown atomic.Bool
-	connsDone  sync.WaitGroup
 }
 
 // ErrServerClosed is what Serve returns after Shutdown or Close; it is
@@ -161,13 +160,9 @@ func (s *Server) trackConn(c *conn, add bool) bool {
 			s.conns = make(map[*conn]struct{})
 		}
 		s.conns[c] = struct{}{}
-		s.connsDone.Add(1)
 		return true
 	}
-	if _, ok := s.conns[c]; ok {
-		delete(s.conns, c)
-		s.connsDone.Done()
-	}
+	delete(s.conns, c)
 	return true
 }
 
@@ -204,7 +199,9 @@ func (s *Server) sweep(stop chan struct{}) {
 	}
 }
 
-// Close closes the listeners and every connection at once.
+// Close closes the listeners and every connection at once. Like
+// net/http's, it does not wait for handlers still running: their writes
+// fail and their connections' goroutines end when they return.
 func (s *Server) Close() error {
 	s.inShutdown.Store(true)
 	s.mu.Lock()
@@ -214,7 +211,6 @@ func (s *Server) Close() error {
 	}
 	s.stopSweeperLocked()
 	s.mu.Unlock()
-	s.connsDone.Wait()
 	return err
 }
 
