@@ -17,7 +17,7 @@
 // The request's context is cancelled when the handler returns or when the
 // client goes away. To learn the latter without a read per request, the
 // server starts watching the connection only once a request has been in the
-// handler for a few milliseconds (see watchDelay), which is when an early
+// handler for 25 ms (see watchDelay), which is when an early
 // cancellation starts to matter: requests waiting for a pooled backend
 // connection, a retry interval or a slow backend.
 //
