@@ -2,10 +2,13 @@ package backend
 
 import (
 	"bufio"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -124,4 +127,50 @@ func FuzzResponseMatchesNetHTTP(f *testing.F) {
 			t.Fatalf("close: ours %v, net/http %v", ours.Close, std.Close)
 		}
 	})
+}
+
+// TestFramingThroughTheManager: a backend answering with both
+// Transfer-Encoding and Content-Length gets its chunked body read and its
+// connection closed rather than reused; differing Content-Length values
+// fail the request as a protocol violation.
+func TestFramingThroughTheManager(t *testing.T) {
+	var accepted atomic.Int32
+	both := rawServer(t, func(c net.Conn) {
+		accepted.Add(1)
+		br := bufio.NewReader(c)
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			io.Copy(io.Discard, req.Body)
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 99\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n")
+		}
+	})
+	conflicting := rawServer(t, func(c net.Conn) {
+		http.ReadRequest(bufio.NewReader(c))
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok")
+	})
+	m, _ := newTestManager(t, Options{})
+	for i := 0; i < 3; i++ {
+		req, _ := http.NewRequest("GET", "http://"+both+"/", nil)
+		resp, err := m.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || string(b) != "ok" {
+			t.Fatalf("body %q, %v", b, err)
+		}
+	}
+	if n := accepted.Load(); n != 3 {
+		t.Fatalf("%d connections for 3 ambiguous responses, want 3 (none reused)", n)
+	}
+	req, _ := http.NewRequest("GET", "http://"+conflicting+"/", nil)
+	_, err := m.RoundTrip(req)
+	var be *Error
+	if !errors.As(err, &be) || be.Message != MsgProtocolViolation {
+		t.Fatalf("conflicting lengths: %v, want %q", err, MsgProtocolViolation)
+	}
 }
