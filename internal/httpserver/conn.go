@@ -50,8 +50,9 @@ type conn struct {
 	remoteAddr string
 	baseCtx    context.Context
 
-	state atomic.Int32
-	since atomic.Int64 // UnixNano of the last state change
+	state      atomic.Int32
+	since      atomic.Int64 // UnixNano of the last state change
+	writeSince atomic.Int64 // UnixNano a socket write started, 0 when none is blocked
 
 	cr connReader
 	br *bufio.Reader
@@ -96,7 +97,7 @@ func (c *conn) serve() {
 	defer c.srv.trackConn(c, false)
 	defer c.rwc.Close()
 	c.br = bufio.NewReaderSize(&c.cr, bufSize)
-	c.bw = bufio.NewWriterSize(c.rwc, bufSize)
+	c.bw = bufio.NewWriterSize(stallWriter{c}, bufSize)
 	c.header = make(http.Header, 16)
 	defer func() {
 		if c.watch != nil {
@@ -211,6 +212,17 @@ func (c *conn) lingerClose() {
 	}
 	c.rwc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
 	io.CopyN(io.Discard, c.rwc, maxPostHandlerReadBytes)
+}
+
+// stallWriter writes to the socket, marking when a write starts so that
+// the sweeper can close a connection whose client stopped reading.
+type stallWriter struct{ c *conn }
+
+func (w stallWriter) Write(p []byte) (int, error) {
+	w.c.writeSince.Store(time.Now().UnixNano())
+	n, err := w.c.rwc.Write(p)
+	w.c.writeSince.Store(0)
+	return n, err
 }
 
 // dateValue returns the Date header for now.

@@ -16,6 +16,7 @@ const (
 	DefaultMaxHeaderBytes    = 1 << 20 // as net/http
 	DefaultReadHeaderTimeout = 30 * time.Second
 	DefaultIdleTimeout       = 4 * time.Minute
+	DefaultWriteStallTimeout = time.Minute
 )
 
 // Server serves HTTP/1.x on the listeners given to Serve. Its fields must
@@ -28,6 +29,11 @@ type Server struct {
 	// a keep-alive connection (also for a new connection's first request).
 	ReadHeaderTimeout time.Duration
 	IdleTimeout       time.Duration
+	// WriteStallTimeout bounds how long one write to a client may block
+	// (the client not reading its response) before the connection is
+	// closed, so a stalled client cannot hold a handler, and the backend
+	// connection it streams from, for ever.
+	WriteStallTimeout time.Duration
 	// MaxHeaderBytes bounds the request line plus headers; a longer head is
 	// answered 431.
 	MaxHeaderBytes int
@@ -65,6 +71,13 @@ func (s *Server) readHeaderTimeout() time.Duration {
 		return s.ReadHeaderTimeout
 	}
 	return DefaultReadHeaderTimeout
+}
+
+func (s *Server) writeStallTimeout() time.Duration {
+	if s.WriteStallTimeout > 0 {
+		return s.WriteStallTimeout
+	}
+	return DefaultWriteStallTimeout
 }
 
 func (s *Server) idleTimeout() time.Duration {
@@ -167,20 +180,22 @@ func (s *Server) trackConn(c *conn, add bool) bool {
 }
 
 // sweepInterval is how often the sweeper looks for connections past their
-// header or idle deadline: a quarter of the shorter timeout, at most 1 s.
+// header, idle or write-stall deadline: a quarter of the shortest timeout,
+// at most 1 s.
 func (s *Server) sweepInterval() time.Duration {
-	d := min(s.readHeaderTimeout(), s.idleTimeout()) / 4
+	d := min(s.readHeaderTimeout(), s.idleTimeout(), s.writeStallTimeout()) / 4
 	return max(min(d, time.Second), time.Millisecond)
 }
 
 // sweep closes connections that have waited too long for a request
-// (IdleTimeout) or are too slow sending one (ReadHeaderTimeout). Closing
+// (IdleTimeout), are too slow sending one (ReadHeaderTimeout) or do not
+// read their response (WriteStallTimeout). Closing
 // the socket ends the connection's blocked read; this replaces a deadline
 // (a runtime timer) per request with one pass per interval.
 func (s *Server) sweep(stop chan struct{}) {
 	t := time.NewTicker(s.sweepInterval())
 	defer t.Stop()
-	idle, header := s.idleTimeout().Nanoseconds(), s.readHeaderTimeout().Nanoseconds()
+	idle, header, stall := s.idleTimeout().Nanoseconds(), s.readHeaderTimeout().Nanoseconds(), s.writeStallTimeout().Nanoseconds()
 	for {
 		select {
 		case <-stop:
@@ -190,7 +205,8 @@ func (s *Server) sweep(stop chan struct{}) {
 			s.mu.Lock()
 			for c := range s.conns {
 				st, since := c.getState()
-				if st == stateIdle && n-since > idle || st == stateReading && n-since > header {
+				ws := c.writeSince.Load()
+				if st == stateIdle && n-since > idle || st == stateReading && n-since > header || ws != 0 && n-ws > stall {
 					c.rwc.Close()
 				}
 			}

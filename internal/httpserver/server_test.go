@@ -636,3 +636,27 @@ func BenchmarkServer(b *testing.B) {
 		})
 	}
 }
+
+func TestStalledClientIsCutOff(t *testing.T) {
+	result := make(chan error, 1)
+	addr, _ := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		chunk := make([]byte, 64<<10)
+		for i := 0; i < 4096; i++ { // up to 256 MiB: far more than socket buffers hold
+			if _, err := w.Write(chunk); err != nil {
+				result <- err
+				return
+			}
+		}
+		result <- nil
+	}), func(s *Server) { s.WriteStallTimeout = 300 * time.Millisecond })
+	c := dial(t, addr)
+	c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n") // and never read
+	select {
+	case err := <-result:
+		if err == nil {
+			t.Fatal("256 MiB written to a client that reads nothing")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("handler still blocked on a client that stopped reading")
+	}
+}
