@@ -4,9 +4,10 @@
 // pipelining, chunked and fixed-length bodies, HEAD, Expect: 100-continue,
 // HTTP/1.0, Connection: close, graceful Shutdown) while doing less work per
 // request: one string for the whole request head, a header map reused per
-// connection for the response, no per-request goroutine, and no timers armed
-// per request. Header, idle and write-stall timeouts are enforced by one
-// sweeper per server that closes connections past their deadline.
+// connection for the response, no per-request goroutine or extra read, and no
+// socket deadlines set per request (one reusable timer per connection).
+// Header, idle and write-stall timeouts are enforced by one sweeper per
+// server that closes connections past their deadline.
 //
 // Parsing is strict where laxness enables request smuggling: a request with
 // both Content-Length and Transfer-Encoding, differing Content-Length values,
