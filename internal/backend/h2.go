@@ -22,9 +22,13 @@ type h2State struct {
 	t      *http.Transport
 	closed bool
 	open   atomic.Int64
-	// first serialises requests while no connection is open, so a burst
-	// of concurrent first requests shares one connection instead of
-	// dialling one each.
+	// ready is set once a request has got a connection from the
+	// transport, which is when the connection sits in the transport's
+	// pool; it is cleared when the last connection closes. (open counts
+	// from the TCP dial on, too early to send a burst at the transport.)
+	ready atomic.Bool
+	// first serialises requests until then, so a burst of concurrent
+	// first requests shares one connection instead of dialling one each.
 	first sync.Mutex
 }
 
@@ -70,6 +74,7 @@ func (h *h2State) reset() {
 	h.mu.Lock()
 	old := h.t
 	h.t = nil
+	h.ready.Store(false) // the new transport's pool starts empty
 	h.mu.Unlock()
 	if old != nil {
 		old.CloseIdleConnections()
@@ -81,6 +86,7 @@ func (h *h2State) shutdown() {
 	h.closed = true
 	old := h.t
 	h.t = nil
+	h.ready.Store(false) // the new transport's pool starts empty
 	h.mu.Unlock()
 	if old != nil {
 		old.CloseIdleConnections()
@@ -122,7 +128,9 @@ func (c *h2conn) Close() error {
 	if !c.closed.Swap(true) {
 		c.p.ledger.release()
 		c.p.closedN.Add(1)
-		c.p.h2.open.Add(-1)
+		if c.p.h2.open.Add(-1) == 0 {
+			c.p.h2.ready.Store(false)
+		}
 	}
 	return err
 }
@@ -135,7 +143,7 @@ func (p *pool) roundTripH2(ctx context.Context, req *http.Request) (*http.Respon
 	}
 	p.active.Add(1)
 	var resp *http.Response
-	if p.h2.open.Load() == 0 {
+	if !p.h2.ready.Load() {
 		resp, err = p.h2.firstRoundTrip(t, req)
 	} else {
 		resp, err = t.RoundTrip(req)
@@ -186,13 +194,13 @@ func (b *h2body) done() { b.once.Do(func() { b.p.active.Add(-1) }) }
 // one has its connection, not when its response arrives.
 func (h *h2State) firstRoundTrip(t *http.Transport, req *http.Request) (*http.Response, error) {
 	h.first.Lock()
-	if h.open.Load() > 0 {
+	if h.ready.Load() {
 		h.first.Unlock()
 		return t.RoundTrip(req)
 	}
 	var once sync.Once
 	unlock := func() { once.Do(h.first.Unlock) }
 	defer unlock()
-	trace := &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { unlock() }}
+	trace := &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { h.ready.Store(true); unlock() }}
 	return t.RoundTrip(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
 }
