@@ -150,8 +150,13 @@ func (c *conn) handle(req *http.Request, b *body) (keep bool) {
 	}
 	keep = w.finish()
 	c.cur = nil
-	if b != nil && keep {
-		keep = b.drain()
+	if b != nil {
+		if keep {
+			keep = b.drain()
+		}
+		// The next request reads the same connection: a reader left over
+		// from this one gets ErrBodyReadAfterClose, not its bytes.
+		b.closed = true
 	}
 	return keep
 }
