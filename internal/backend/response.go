@@ -132,13 +132,7 @@ func parseResponseHead(head string, req *http.Request) (*http.Response, error) {
 		}
 		key := http.CanonicalHeaderKey(line[:colon])
 		last = key
-		if vv := hdr[key]; vv != nil {
-			hdr[key] = append(vv, value)
-		} else {
-			vv, vals = vals[:1:1], vals[1:]
-			vv[0] = value
-			hdr[key] = vv
-		}
+		vals = httplex.AddValue(hdr, key, value, vals)
 	}
 	resp.Header = hdr
 	return resp, nil

@@ -3,7 +3,10 @@
 // (internal/backend) both parse and write by.
 package httplex
 
-import "strings"
+import (
+	"net/http"
+	"strings"
+)
 
 // tchar per RFC 9110 §5.6.2.
 var isTchar = func() (t [256]bool) {
@@ -112,4 +115,22 @@ func NextLine(s string) (line, rest string) {
 // line that ends a head or a trailer section.
 func IsEmptyLine(line []byte) bool {
 	return len(line) == 1 || len(line) == 2 && line[0] == '\r'
+}
+
+// AddValue appends value to h[key]. A key's first value takes its slice
+// from vals (one backing array for a whole parsed head, sized beforehand)
+// and AddValue returns what is left of vals.
+func AddValue(h http.Header, key, value string, vals []string) []string {
+	if vv := h[key]; vv != nil {
+		h[key] = append(vv, value)
+		return vals
+	}
+	if len(vals) == 0 {
+		h[key] = []string{value}
+		return vals
+	}
+	vv := vals[:1:1]
+	vv[0] = value
+	h[key] = vv
+	return vals[1:]
 }

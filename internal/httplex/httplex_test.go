@@ -1,6 +1,10 @@
 package httplex
 
-import "testing"
+import (
+	"net/http"
+	"reflect"
+	"testing"
+)
 
 func TestLexicalRules(t *testing.T) {
 	for s, want := range map[string]bool{"GET": true, "X-Custom_1": true, "": false, "a b": false, "a:b": false, "ä": false} {
@@ -30,5 +34,21 @@ func TestLexicalRules(t *testing.T) {
 	}
 	if TrimOWS(" \ta b\t ") != "a b" || !IsEmptyLine([]byte("\r\n")) || IsEmptyLine([]byte("x\n")) {
 		t.Error("TrimOWS/IsEmptyLine")
+	}
+}
+
+func TestAddValue(t *testing.T) {
+	h := http.Header{}
+	vals := make([]string, 2)
+	vals = AddValue(h, "A", "1", vals)
+	vals = AddValue(h, "A", "2", vals)
+	vals = AddValue(h, "B", "3", vals)
+	vals = AddValue(h, "C", "4", vals) // beyond the prepared array
+	if len(vals) != 0 || !reflect.DeepEqual(h, http.Header{"A": {"1", "2"}, "B": {"3"}, "C": {"4"}}) {
+		t.Fatalf("%v (left %d)", h, len(vals))
+	}
+	h["B"] = append(h["B"], "5") // a full-capacity slice: must not overwrite C's
+	if h["C"][0] != "4" {
+		t.Fatal("values share storage")
 	}
 }

@@ -127,13 +127,7 @@ func (c *conn) parse(head string) (*http.Request, *body, error) {
 			host = value
 			continue
 		}
-		if vv := hdr[key]; vv != nil {
-			hdr[key] = append(vv, value)
-		} else {
-			vv, vals = vals[:1:1], vals[1:]
-			vv[0] = value
-			hdr[key] = vv
-		}
+		vals = httplex.AddValue(hdr, key, value, vals)
 	}
 
 	// The request is built in the connection's template; the handler gets

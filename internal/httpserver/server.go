@@ -59,33 +59,25 @@ func (s *Server) log() *slog.Logger {
 	return slog.Default()
 }
 
-func (s *Server) maxHeaderBytes() int {
-	if s.MaxHeaderBytes > 0 {
-		return s.MaxHeaderBytes
+// orDefault is v when set (positive), else d.
+func orDefault[T int | time.Duration](v, d T) T {
+	if v > 0 {
+		return v
 	}
-	return DefaultMaxHeaderBytes
+	return d
 }
 
+func (s *Server) maxHeaderBytes() int { return orDefault(s.MaxHeaderBytes, DefaultMaxHeaderBytes) }
+
 func (s *Server) readHeaderTimeout() time.Duration {
-	if s.ReadHeaderTimeout > 0 {
-		return s.ReadHeaderTimeout
-	}
-	return DefaultReadHeaderTimeout
+	return orDefault(s.ReadHeaderTimeout, DefaultReadHeaderTimeout)
 }
 
 func (s *Server) writeStallTimeout() time.Duration {
-	if s.WriteStallTimeout > 0 {
-		return s.WriteStallTimeout
-	}
-	return DefaultWriteStallTimeout
+	return orDefault(s.WriteStallTimeout, DefaultWriteStallTimeout)
 }
 
-func (s *Server) idleTimeout() time.Duration {
-	if s.IdleTimeout > 0 {
-		return s.IdleTimeout
-	}
-	return DefaultIdleTimeout
-}
+func (s *Server) idleTimeout() time.Duration { return orDefault(s.IdleTimeout, DefaultIdleTimeout) }
 
 // Serve accepts connections on ln and serves each on its own goroutine
 // until Shutdown or Close, when it returns ErrServerClosed. ln is closed on
