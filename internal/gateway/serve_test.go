@@ -1,0 +1,142 @@
+package gateway
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// serveConfig starts Serve on the configuration text and returns the data
+// address; the server stops when the test ends.
+func serveConfig(t *testing.T, dir, yaml string) string {
+	t.Helper()
+	path := filepath.Join(dir, "gateway.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- Serve(ctx, ServeOptions{ConfigPath: path, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Ready: func(data, _ net.Addr) { ready <- data.String() }})
+	}()
+	select {
+	case addr := <-ready:
+		t.Cleanup(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+		})
+		return addr
+	case err := <-done:
+		cancel()
+		t.Fatalf("Serve: %v", err)
+	case <-time.After(10 * time.Second):
+		cancel()
+		t.Fatal("Serve did not start")
+	}
+	return ""
+}
+
+const serveAPIs = `
+apis:
+  - id: hello
+    path: hello
+    subscriptionRequired: false
+    policy: hello.xml
+    operations: [{id: get, method: GET, urlTemplate: "/"}]
+`
+
+const helloPolicy = `<policies><inbound><return-response><set-status code="200" reason="OK"/><set-body>hi</set-body></return-response></inbound><backend/><outbound/><on-error/></policies>`
+
+// TestServeCleartextAndTLS: the cleartext listener (httpserver) and the TLS
+// listener (net/http, HTTP/2 by ALPN) serve the same gateway, and a
+// cancelled context stops both.
+func TestServeCleartextAndTLS(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "hello.xml"), []byte(helloPolicy), 0o644)
+	plain := serveConfig(t, dir, "listen: 127.0.0.1:0\nadmin: 127.0.0.1:0\nlogs: {path: "+filepath.Join(dir, "plain.log")+"}\n"+serveAPIs)
+	resp, err := http.Get("http://" + plain + "/hello/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != "hi" || resp.Proto != "HTTP/1.1" {
+		t.Fatalf("cleartext: %d %q %s", resp.StatusCode, b, resp.Proto)
+	}
+	// The cleartext server refuses ambiguous framing before any policy.
+	c, err := net.Dial("tcp", plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "POST /hello/ HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	line, _ := io.ReadAll(io.LimitReader(c, 12))
+	if string(line) != "HTTP/1.1 400" {
+		t.Fatalf("smuggling attempt answered %q", line)
+	}
+
+	tdir := t.TempDir()
+	os.WriteFile(filepath.Join(tdir, "hello.xml"), []byte(helloPolicy), 0o644)
+	pool := writeCert(t, tdir)
+	secure := serveConfig(t, tdir, "listen: 127.0.0.1:0\nadmin: 127.0.0.1:0\ntls: {cert: cert.pem, key: key.pem}\nlogs: {path: "+filepath.Join(tdir, "tls.log")+"}\n"+serveAPIs)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
+	defer client.CloseIdleConnections()
+	resp, err = client.Get("https://" + strings.Replace(secure, "127.0.0.1", "localhost", 1) + "/hello/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != "hi" || resp.Proto != "HTTP/2.0" {
+		t.Fatalf("TLS: %d %q %s", resp.StatusCode, b, resp.Proto)
+	}
+}
+
+// writeCert writes a self-signed certificate for localhost into dir and
+// returns a pool that trusts it.
+func writeCert(t *testing.T, dir string) *x509.CertPool {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"}, DNSNames: []string{"localhost"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "cert.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.WriteFile(filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return pool
+}
