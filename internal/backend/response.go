@@ -2,7 +2,6 @@ package backend
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -26,7 +25,7 @@ const maxTrailerBytes = 64 << 10
 // differing Content-Length values are an error.
 func (pc *pconn) readResponseHead(req *http.Request) (*http.Response, error) {
 	var err error
-	pc.head, err = readHead(pc.br, pc.head[:0])
+	pc.head, err = httplex.ReadHead(pc.br, pc.head[:0], 0, 0) // bounded by pc.cr.limit
 	if err != nil {
 		return nil, err
 	}
@@ -38,30 +37,6 @@ func (pc *pconn) readResponseHead(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	return resp, nil
-}
-
-// readHead reads up to and including the empty line that ends a head,
-// appending to buf.
-func readHead(br *bufio.Reader, buf []byte) ([]byte, error) {
-	lineStart := len(buf)
-	for {
-		frag, err := br.ReadSlice('\n')
-		buf = append(buf, frag...)
-		if err == bufio.ErrBufferFull {
-			continue
-		}
-		if err != nil {
-			if err == io.EOF && len(buf) > 0 {
-				return buf, io.ErrUnexpectedEOF
-			}
-			return buf, err
-		}
-		line := buf[lineStart:]
-		if lineStart > 0 && httplex.IsEmptyLine(line) {
-			return buf, nil
-		}
-		lineStart = len(buf)
-	}
 }
 
 func protocolError(format string, args ...any) error {
@@ -255,8 +230,6 @@ type untilCloseBody struct{ br *bufio.Reader }
 func (b *untilCloseBody) Read(p []byte) (int, error) { return b.br.Read(p) }
 func (b *untilCloseBody) Close() error               { return nil }
 
-var errTrailerTooLarge = errors.New("chunked response trailer too large")
-
 // chunkedBody is a chunked body; its trailer fields go to resp.Trailer.
 type chunkedBody struct {
 	br   *bufio.Reader
@@ -280,32 +253,13 @@ func (b *chunkedBody) Read(p []byte) (int, error) {
 }
 
 func (b *chunkedBody) readTrailer() error {
-	total := 0
-	for {
-		line, err := b.br.ReadSlice('\n')
-		total += len(line)
-		if err == bufio.ErrBufferFull || total > maxTrailerBytes {
-			return errTrailerTooLarge
-		}
-		if err != nil {
-			if err == io.EOF {
-				return io.ErrUnexpectedEOF
-			}
-			return err
-		}
-		s := strings.TrimRight(string(line), "\r\n")
-		if s == "" {
-			return nil
-		}
-		k, v, ok := strings.Cut(s, ":")
-		if !ok || !validToken(k) {
-			return protocolError("malformed trailer line %q", s)
-		}
+	return httplex.ReadTrailer(b.br, maxTrailerBytes, func(name, value string) error {
 		if b.resp.Trailer == nil {
 			b.resp.Trailer = make(http.Header)
 		}
-		b.resp.Trailer.Add(k, httplex.TrimOWS(v))
-	}
+		b.resp.Trailer.Add(name, value)
+		return nil
+	})
 }
 
 func (b *chunkedBody) Close() error { return nil }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/apimgw/apimgw/internal/httplex"
 )
 
 // parseBoth reads one response from in with apimgw's reader and with
@@ -17,7 +19,7 @@ import (
 func parseOurs(in, method string) (*http.Response, string, error) {
 	br := bufio.NewReaderSize(strings.NewReader(in), 64)
 	req := &http.Request{Method: method}
-	head, err := readHead(br, nil)
+	head, err := httplex.ReadHead(br, nil, 0, 0)
 	if err != nil {
 		return nil, "", err
 	}

@@ -4,7 +4,11 @@
 package httplex
 
 import (
+	"bufio"
+	"errors"
+	"io"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -133,4 +137,82 @@ func AddValue(h http.Header, key, value string, vals []string) []string {
 	vv[0] = value
 	h[key] = vv
 	return vals[1:]
+}
+
+// ErrHeadTooLarge is ReadHead's error for a head over its limit.
+var ErrHeadTooLarge = errors.New("http: message head too large")
+
+// ErrTrailerTooLarge is ReadTrailer's error for a trailer section over its
+// limit.
+var ErrTrailerTooLarge = errors.New("http: chunked trailer too large")
+
+// ReadHead reads a message head — the start line and the header fields, up
+// to and including the empty line that ends them — from br, appending it
+// to buf. Up to skipBlank empty lines before the start line are dropped
+// (RFC 9112 §2.2); an empty line after them is returned as an (empty)
+// head. limit > 0 bounds the head (ErrHeadTooLarge). A reader that ends
+// before the first byte gives io.EOF, one that ends inside the head
+// io.ErrUnexpectedEOF.
+func ReadHead(br *bufio.Reader, buf []byte, limit, skipBlank int) ([]byte, error) {
+	start := len(buf)
+	lineStart := start
+	for {
+		frag, err := br.ReadSlice('\n')
+		if limit > 0 && len(buf)-start+len(frag) > limit {
+			return buf, ErrHeadTooLarge
+		}
+		buf = append(buf, frag...)
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err != nil {
+			if err == io.EOF && len(buf) > start {
+				return buf, io.ErrUnexpectedEOF
+			}
+			return buf, err
+		}
+		if IsEmptyLine(buf[lineStart:]) {
+			if lineStart > start || skipBlank == 0 {
+				return buf, nil
+			}
+			skipBlank--
+			buf = buf[:start]
+			continue
+		}
+		lineStart = len(buf)
+	}
+}
+
+// ReadTrailer reads the trailer section that follows the last chunk of a
+// chunked body, up to and including its empty line, at most limit bytes.
+// field, when not nil, gets each trailer field (name as sent, value
+// trimmed); with nil the section is consumed and dropped.
+func ReadTrailer(br *bufio.Reader, limit int, field func(name, value string) error) error {
+	total := 0
+	for {
+		line, err := br.ReadSlice('\n')
+		total += len(line)
+		if err == bufio.ErrBufferFull || total > limit {
+			return ErrTrailerTooLarge
+		}
+		if err != nil {
+			if err == io.EOF {
+				return io.ErrUnexpectedEOF
+			}
+			return err
+		}
+		if IsEmptyLine(line) {
+			return nil
+		}
+		if field != nil {
+			s := strings.TrimRight(string(line), "\r\n")
+			k, v, ok := strings.Cut(s, ":")
+			if !ok || !ValidToken(k) {
+				return &http.ProtocolError{ErrorString: "malformed trailer line " + strconv.Quote(s)}
+			}
+			if err := field(k, TrimOWS(v)); err != nil {
+				return err
+			}
+		}
+	}
 }

@@ -1,8 +1,11 @@
 package httplex
 
 import (
+	"bufio"
+	"io"
 	"net/http"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -50,5 +53,40 @@ func TestAddValue(t *testing.T) {
 	h["B"] = append(h["B"], "5") // a full-capacity slice: must not overwrite C's
 	if h["C"][0] != "4" {
 		t.Fatal("values share storage")
+	}
+}
+
+func TestReadHeadAndTrailer(t *testing.T) {
+	br := bufio.NewReaderSize(strings.NewReader("\r\n\nGET / HTTP/1.1\r\nA: b\r\n\r\nrest"), 16)
+	head, err := ReadHead(br, nil, 0, 2)
+	if err != nil || string(head) != "GET / HTTP/1.1\r\nA: b\r\n\r\n" {
+		t.Fatalf("head %q, %v", head, err)
+	}
+	if _, err := ReadHead(bufio.NewReader(strings.NewReader("\r\nX")), nil, 0, 0); err != nil {
+		t.Fatalf("an empty line without skipping is an empty head: %v", err)
+	}
+	if _, err := ReadHead(bufio.NewReader(strings.NewReader("GET / HTTP/1.1\r\nA: "+strings.Repeat("b", 100)+"\r\n\r\n")), nil, 64, 0); err != ErrHeadTooLarge {
+		t.Fatalf("over the limit: %v", err)
+	}
+	if _, err := ReadHead(bufio.NewReader(strings.NewReader("GET / HTTP/1.1\r\nA:")), nil, 0, 0); err != io.ErrUnexpectedEOF {
+		t.Fatalf("cut short: %v", err)
+	}
+	if _, err := ReadHead(bufio.NewReader(strings.NewReader("")), nil, 0, 0); err != io.EOF {
+		t.Fatalf("nothing: %v", err)
+	}
+
+	got := map[string]string{}
+	err = ReadTrailer(bufio.NewReader(strings.NewReader("X-Sum: 9 \r\nY:1\r\n\r\nnext")), 1024, func(k, v string) error { got[k] = v; return nil })
+	if err != nil || got["X-Sum"] != "9" || got["Y"] != "1" {
+		t.Fatalf("trailer %v, %v", got, err)
+	}
+	if err := ReadTrailer(bufio.NewReader(strings.NewReader("bad line\r\n\r\n")), 1024, func(k, v string) error { return nil }); err == nil {
+		t.Fatal("malformed trailer accepted")
+	}
+	if err := ReadTrailer(bufio.NewReader(strings.NewReader("bad line\r\n\r\n")), 1024, nil); err != nil {
+		t.Fatalf("dropped trailer: %v", err)
+	}
+	if err := ReadTrailer(bufio.NewReader(strings.NewReader(strings.Repeat("a", 100)+"\r\n\r\n")), 50, nil); err != ErrTrailerTooLarge {
+		t.Fatalf("over the limit: %v", err)
 	}
 }

@@ -1,8 +1,6 @@
 package httpserver
 
 import (
-	"bufio"
-	"errors"
 	"io"
 	"net/http"
 
@@ -11,8 +9,6 @@ import (
 
 // maxTrailerBytes bounds the trailer section of a chunked request body.
 const maxTrailerBytes = 64 << 10
-
-var errTrailerTooLarge = errors.New("http: chunked request trailer too large")
 
 // body is a request body: Content-Length bytes, or chunked. It reads from
 // the connection's buffered reader; the handler's reads and the server's
@@ -91,23 +87,7 @@ func (b *body) read(p []byte) (int, error) {
 // readTrailer consumes (and drops) the trailer section after the last
 // chunk.
 func (b *body) readTrailer() error {
-	total := 0
-	for {
-		line, err := b.c.br.ReadSlice('\n')
-		total += len(line)
-		if total > maxTrailerBytes || err == bufio.ErrBufferFull {
-			return errTrailerTooLarge
-		}
-		if err != nil {
-			if err == io.EOF {
-				return io.ErrUnexpectedEOF
-			}
-			return err
-		}
-		if httplex.IsEmptyLine(line) {
-			return nil
-		}
-	}
+	return httplex.ReadTrailer(b.c.br, maxTrailerBytes, nil)
 }
 
 // Close marks the body closed to the handler; what it left unread is

@@ -1,8 +1,6 @@
 package httpserver
 
 import (
-	"bufio"
-	"io"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -36,40 +34,20 @@ func (c *conn) readRequest() (*http.Request, *body, error) {
 }
 
 // readHead reads the request line and headers, up to and including the
-// empty line, into c.head. Empty lines before the request line are skipped
-// (RFC 9112 §2.2).
+// empty line, into c.head. Up to four empty lines before the request line
+// are skipped (RFC 9112 §2.2).
 func (c *conn) readHead() error {
-	limit := c.srv.maxHeaderBytes()
-	c.head = c.head[:0]
-	lineStart, blanks := 0, 0
-	for {
-		frag, err := c.br.ReadSlice('\n')
-		if len(c.head)+len(frag) > limit {
-			return &protoError{http.StatusRequestHeaderFieldsTooLarge, "request header too large"}
-		}
-		c.head = append(c.head, frag...)
-		if err == bufio.ErrBufferFull {
-			continue
-		}
-		if err != nil {
-			if err == io.EOF && len(c.head) > 0 {
-				return io.ErrUnexpectedEOF
-			}
-			return err
-		}
-		line := c.head[lineStart:]
-		if httplex.IsEmptyLine(line) {
-			if lineStart > 0 {
-				return nil
-			}
-			if blanks++; blanks > 4 {
-				return badRequest("empty request line")
-			}
-			c.head = c.head[:0]
-			continue
-		}
-		lineStart = len(c.head)
+	var err error
+	c.head, err = httplex.ReadHead(c.br, c.head[:0], c.srv.maxHeaderBytes(), 4)
+	switch {
+	case err == httplex.ErrHeadTooLarge:
+		return &protoError{http.StatusRequestHeaderFieldsTooLarge, "request header too large"}
+	case err != nil:
+		return err
+	case httplex.IsEmptyLine(c.head):
+		return badRequest("empty request line")
 	}
+	return nil
 }
 
 // parse builds the request from its head. All strings (method, target,
