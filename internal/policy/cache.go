@@ -266,21 +266,13 @@ func decodeValue(data []byte) (any, error) {
 	}
 	switch cv.T {
 	case "s":
-		var s string
-		err := json.Unmarshal(cv.V, &s)
-		return s, err
+		return unmarshalAs[string](cv.V)
 	case "b":
-		var b bool
-		err := json.Unmarshal(cv.V, &b)
-		return b, err
+		return unmarshalAs[bool](cv.V)
 	case "i":
-		var i int
-		err := json.Unmarshal(cv.V, &i)
-		return i, err
+		return unmarshalAs[int](cv.V)
 	case "d":
-		var f float64
-		err := json.Unmarshal(cv.V, &f)
-		return f, err
+		return unmarshalAs[float64](cv.V)
 	case "n":
 		return nil, nil
 	case "j":
@@ -291,6 +283,13 @@ func decodeValue(data []byte) (any, error) {
 		return expr.ParseJSON(s)
 	}
 	return nil, fmt.Errorf("unknown cached value type %q", cv.T)
+}
+
+// unmarshalAs decodes raw as a T, returned as an interface value.
+func unmarshalAs[T any](raw json.RawMessage) (any, error) {
+	var v T
+	err := json.Unmarshal(raw, &v)
+	return v, err
 }
 
 type cacheLookupValue struct {
