@@ -57,39 +57,14 @@ func Generate(name string, seed uint64) (*Scenario, error) {
 		// port for its lifetime plus 4 minutes. Load and latency rise at
 		// 08:20–08:40 and the port budget (512 here, a small instance) runs
 		// out; other destinations are unaffected.
-		ledger := &portLedger{budget: 512, reclaim: 240 * time.Second}
-		peak := func(t time.Time) bool { return !t.Before(at(20)) && t.Before(at(40)) }
-		g.traffic(70, func(t time.Time) float64 {
-			if peak(t) {
-				return 6
-			}
-			return 1.5
-		}, func(t time.Time, r *logs.Record) {
-			lat := 150.0
-			if peak(t) {
-				lat = 900
-			}
-			g.snatCall(t, r, ordersURL, lat, ledger, "Unable to connect to the remote server")
-		})
+		ledger := g.snatPeak(at(20), at(40), nil)
 		g.traffic(70, func(t time.Time) float64 { return 0.5 }, g.ok(catalogURL, 40))
 		s.Labels = ledger.labels(CauseSNAT, ordersURL)
 		s.Verdict = CauseSNAT
 	case "mixed":
 		// SNAT exhaustion at 08:20–08:40 and, later, a smaller burst of
 		// throttling: two incidents, the verdict is the dominant cause.
-		ledger := &portLedger{budget: 512, reclaim: 240 * time.Second}
-		peak := func(t time.Time) bool { return inSpan(t, at(20), at(40)) }
-		g.traffic(70, func(t time.Time) float64 {
-			if peak(t) {
-				return 6
-			}
-			return 1.5
-		}, func(t time.Time, r *logs.Record) {
-			lat := 150.0
-			if peak(t) {
-				lat = 900
-			}
-			g.snatCall(t, r, ordersURL, lat, ledger, "Unable to connect to the remote server")
+		ledger := g.snatPeak(at(20), at(40), func(t time.Time, r *logs.Record) {
 			if inSpan(t, at(55), at(60)) && g.rng.Float64() < 0.3 {
 				throttle(r)
 			}
@@ -271,6 +246,30 @@ func connFailure(r *logs.Record, msg string) {
 func setError(r *logs.Record, source, reason, msg, section string) {
 	r.LastErrorSource, r.LastErrorReason, r.LastErrorMessage, r.LastErrorSection = source, reason, msg, section
 	r.Errors = []logs.Error{{Source: source, Reason: reason, Message: msg, Section: section, Elapsed: r.TotalTime}}
+}
+
+// snatPeak generates 70 minutes of calls to the orders backend without
+// keep-alive against a 512-port budget, with load and latency up between
+// from and to; also, when not nil, runs after each call. It returns the
+// port ledger, for the labels.
+func (g *gen) snatPeak(from, to time.Time, also func(time.Time, *logs.Record)) *portLedger {
+	ledger := &portLedger{budget: 512, reclaim: 240 * time.Second}
+	g.traffic(70, func(t time.Time) float64 {
+		if inSpan(t, from, to) {
+			return 6
+		}
+		return 1.5
+	}, func(t time.Time, r *logs.Record) {
+		lat := 150.0
+		if inSpan(t, from, to) {
+			lat = 900
+		}
+		g.snatCall(t, r, ordersURL, lat, ledger, "Unable to connect to the remote server")
+		if also != nil {
+			also(t, r)
+		}
+	})
+	return ledger
 }
 
 func inSpan(t, from, to time.Time) bool { return !t.Before(from) && t.Before(to) }
