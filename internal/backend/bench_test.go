@@ -12,7 +12,7 @@ import (
 // net/http Transport against the same loopback backend, from parallel
 // clients. Run: go test -run XXX -bench RoundTrip -benchmem ./internal/backend
 func BenchmarkRoundTrip(b *testing.B) {
-	srv := newBenchBackend(b)
+	srv := newBenchBackend(b, false)
 	m, err := NewManager(Options{}, nil, nil)
 	if err != nil {
 		b.Fatal(err)
@@ -20,6 +20,26 @@ func BenchmarkRoundTrip(b *testing.B) {
 	defer m.Close()
 	std := &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256, IdleConnTimeout: 50 * time.Second, DisableCompression: true}
 	defer std.CloseIdleConnections()
+	benchRoundTrippers(b, srv, m, std)
+}
+
+// BenchmarkRoundTripH2C is the same over cleartext HTTP/2 (one connection,
+// many streams): the Manager's own HTTP/2 pool against net/http's.
+// Run: go test -run XXX -bench RoundTripH2C -benchmem ./internal/backend
+func BenchmarkRoundTripH2C(b *testing.B) {
+	srv := newBenchBackend(b, true)
+	m, err := NewManager(Options{Hosts: map[string]HostOptions{hostPort(srv): {Protocol: ProtocolH2C}}}, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	std := &http.Transport{Protocols: new(http.Protocols), DisableCompression: true}
+	std.Protocols.SetUnencryptedHTTP2(true)
+	defer std.CloseIdleConnections()
+	benchRoundTrippers(b, srv, m, std)
+}
+
+func benchRoundTrippers(b *testing.B, srv string, m, std http.RoundTripper) {
 	for _, tc := range []struct {
 		name string
 		rt   http.RoundTripper
@@ -51,12 +71,12 @@ func BenchmarkRoundTrip(b *testing.B) {
 	}
 }
 
-func newBenchBackend(b *testing.B) string {
+func newBenchBackend(b *testing.B, h2c bool) string {
 	b.Helper()
 	body := []byte("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")
 	h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header()["Content-Length"] = []string{"64"}
 		_, _ = w.Write(body)
 	})
-	return benchServer{}.start(b, h)
+	return benchServer{}.start(b, h, h2c)
 }

@@ -7,41 +7,65 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptrace"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
-// h2State is the HTTP/2 side of a pool: a net/http Transport restricted to
-// HTTP/2 (over TLS with ALPN, or cleartext with prior knowledge) whose
-// dialer always connects to the pool's destination and goes through its
-// port ledger. HTTP/2 multiplexes many requests over one connection, so the
-// pool's own queue is not used.
+// h2State is the HTTP/2 side of a pool: its own set of net/http
+// ClientConns to the destination (HTTP/2 over TLS with ALPN, or cleartext
+// with prior knowledge). Each connection carries up to the backend's
+// concurrent-stream limit; a request reserves a stream before it is sent.
+// When every connection is at its limit, a new one is dialled only while
+// fewer than maxConns are open (and one dial at a time, since one HTTP/2
+// connection serves many requests); otherwise the request waits in the
+// pool's FIFO queue, exactly as HTTP/1.1 requests wait for a connection.
+//
+// Every field is guarded by the pool's mu. ClientConn methods are never
+// called with mu held: a ClientConn may run its state hook, which takes mu,
+// from inside any of them.
 type h2State struct {
-	mu     sync.Mutex
-	t      *http.Transport
-	closed bool
-	open   atomic.Int64
-	// ready is set once a request has got a connection from the
-	// transport, which is when the connection sits in the transport's
-	// pool; it is cleared when the last connection closes. (open counts
-	// from the TCP dial on, too early to send a burst at the transport.)
-	ready atomic.Bool
-	// first serialises requests until then, so a burst of concurrent
-	// first requests shares one connection instead of dialling one each.
-	first sync.Mutex
+	// t dials and handshakes new connections; it is rebuilt after a
+	// reload so that they pick up the new settings.
+	t *http.Transport
+	// conns are the connections of the current generation, oldest first.
+	// The pool's open counts them plus the ones being dialled.
+	conns   []*h2Conn
+	dialing int
+	// queue holds the requests waiting for a stream, oldest first (apart
+	// from HTTP/1.1's, so that a grant always means the same thing).
+	queue []*waiter
+	// epoch changes whenever a reservation may have become possible (a
+	// stream or connection freed, a connection added), so that a request
+	// that found none cannot miss the change while it queues.
+	epoch uint64
 }
 
-func (h *h2State) transport(p *pool) (*http.Transport, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		return nil, errManagerClosed
+// h2Conn is one HTTP/2 connection of a pool.
+type h2Conn struct {
+	p   *pool
+	cc  *http.ClientConn
+	gen uint64
+	// retired is set when the connection no longer takes new requests
+	// (a reload changed its settings, or the manager is closing): it
+	// closes as soon as its last request is done.
+	retired atomic.Bool
+	// confirmed is set once the backend's SETTINGS are known (a response
+	// has arrived, or the connection's state hook has run). Until then the
+	// connection carries only the request that dialled it and counts as a
+	// dial under way: its stream limit is not known, and reserving past
+	// the backend's limit makes requests wait inside the connection, or
+	// be refused.
+	confirmed atomic.Bool
+}
+
+// transportLocked returns the transport that dials new HTTP/2 connections
+// for the pool's current config. p.mu must be held.
+func (p *pool) transportLocked(cfg *poolConfig) *http.Transport {
+	if p.h2.t != nil {
+		return p.h2.t
 	}
-	if h.t != nil {
-		return h.t, nil
-	}
-	cfg := p.cfg.Load()
 	protos := new(http.Protocols)
 	// h2 towards an http:// URL can only be cleartext: treat it as h2c.
 	if cfg.protocol == ProtocolH2C || cfg.tls == nil {
@@ -50,46 +74,348 @@ func (h *h2State) transport(p *pool) (*http.Transport, error) {
 		protos.SetHTTP2(true)
 	}
 	t := &http.Transport{
-		DialContext:         p.dialH2,
-		TLSClientConfig:     cfg.tls,
-		ForceAttemptHTTP2:   true,
-		Protocols:           protos,
-		MaxConnsPerHost:     cfg.maxConns,
-		MaxIdleConnsPerHost: cfg.maxIdle,
-		IdleConnTimeout:     cfg.idleTimeout,
-		DisableCompression:  true,
+		DialContext:        p.dialH2,
+		Protocols:          protos,
+		IdleConnTimeout:    cfg.idleTimeout,
+		DisableCompression: true,
 	}
 	if cfg.tls != nil {
 		t.TLSClientConfig = cfg.tls.Clone()
 		t.TLSClientConfig.NextProtos = nil // the transport sets h2
 	}
-	h.t = t
-	return t, nil
+	p.h2.t = t
+	return t
 }
 
-// reset drops the transport so the next request builds one from the
-// current config; the old one's idle connections are closed and its busy
-// ones finish their requests.
-func (h *h2State) reset() {
-	h.mu.Lock()
-	old := h.t
-	h.t = nil
-	h.ready.Store(false) // the new transport's pool starts empty
-	h.mu.Unlock()
-	if old != nil {
-		old.CloseIdleConnections()
+// acquireH2 returns a connection with a stream reserved for one request:
+// a connection with a free stream, a new connection, or the first stream
+// freed while the request waits in the queue. The reservation is consumed
+// by the connection's RoundTrip.
+func (p *pool) acquireH2(ctx context.Context) (*h2Conn, error) {
+	var start time.Time
+	waited := func() time.Duration {
+		if start.IsZero() {
+			return 0
+		}
+		return time.Since(start)
+	}
+	for {
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			return nil, errManagerClosed
+		}
+		cfg := p.cfg.Load()
+		var buf [8]*h2Conn
+		conns := append(buf[:0], p.h2.conns...)
+		epoch := p.h2.epoch
+		p.mu.Unlock()
+
+		for _, c := range conns {
+			if c.gen == cfg.gen && c.confirmed.Load() && c.cc.Reserve() == nil {
+				p.observeWait(waited())
+				return c, nil
+			}
+		}
+
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			return nil, errManagerClosed
+		}
+		if p.h2.epoch != epoch {
+			p.mu.Unlock()
+			continue // a stream or connection freed meanwhile: look again
+		}
+		if p.h2.dialing == 0 && p.open < cfg.maxConns {
+			p.open++
+			p.h2.dialing++
+			p.mu.Unlock()
+			p.observeWait(waited())
+			return p.dialH2Conn(ctx, cfg)
+		}
+		w := &waiter{ch: make(chan grant, 1)}
+		p.h2.queue = append(p.h2.queue, w)
+		p.mu.Unlock()
+		if start.IsZero() {
+			start = time.Now()
+		}
+
+		select {
+		case g := <-w.ch:
+			switch {
+			case g.err != nil:
+				p.observeWait(waited())
+				return nil, g.err
+			case g.h2 != nil:
+				p.observeWait(waited())
+				return g.h2, nil
+			case !g.retry:
+				p.observeWait(waited())
+				return p.dialH2Conn(ctx, p.cfg.Load())
+			}
+			// The stream it was woken for was taken: look again.
+		case <-ctx.Done():
+			p.mu.Lock()
+			queued := dequeue(&p.h2.queue, w)
+			p.mu.Unlock()
+			p.observeWait(waited())
+			if !queued {
+				p.passOnH2(<-w.ch) // served while giving up
+			}
+			return nil, ctx.Err()
+		}
 	}
 }
 
-func (h *h2State) shutdown() {
-	h.mu.Lock()
-	h.closed = true
-	old := h.t
-	h.t = nil
-	h.ready.Store(false) // the new transport's pool starts empty
-	h.mu.Unlock()
-	if old != nil {
-		old.CloseIdleConnections()
+// passOnH2 gives up a grant its waiter no longer wants.
+func (p *pool) passOnH2(g grant) {
+	switch {
+	case g.h2 != nil:
+		g.h2.cc.Release() // its state hook serves the next waiter
+	case g.err == nil && !g.retry:
+		p.h2DialDone(nil)
+	}
+}
+
+// dialH2Conn opens a new HTTP/2 connection for a slot already counted in
+// p.open and p.h2.dialing, reserves a stream on it for the caller, and
+// serves the requests that queued meanwhile.
+func (p *pool) dialH2Conn(ctx context.Context, cfg *poolConfig) (*h2Conn, error) {
+	p.mu.Lock()
+	t := p.transportLocked(cfg)
+	p.mu.Unlock()
+	scheme := "http"
+	if cfg.tls != nil {
+		scheme = "https"
+	}
+	// The address names the backend host (for TLS's server name); dialH2
+	// connects to the pool's destination whatever it is asked for.
+	cc, err := t.NewClientConn(ctx, scheme, p.host)
+	if err != nil {
+		p.h2DialDone(nil)
+		var be *Error
+		if errors.As(err, &be) {
+			return nil, be
+		}
+		return nil, newError(ctx, MsgUnableToConnect, fmt.Errorf("connect %s: %w: %w", p.addr, errConnect, err))
+	}
+	c := &h2Conn{p: p, cc: cc, gen: cfg.gen}
+	rerr := cc.Reserve()
+	if !p.h2DialDone(c) {
+		_ = cc.Close()
+		return nil, errManagerClosed
+	}
+	cc.SetStateHook(c.stateChanged)
+	if rerr != nil {
+		_ = cc.Close() // the hook drops it
+		return nil, newError(ctx, MsgUnableToConnect, fmt.Errorf("connect %s: %w: new HTTP/2 connection refused a request: %w", p.addr, errConnect, rerr))
+	}
+	return c, nil
+}
+
+// h2DialDone ends a dial: c joins the pool (still counted as a dial until
+// it is confirmed), or, when c is nil (the dial failed), its slot is given
+// up and the oldest waiter may dial instead. It reports false when the
+// pool closed during the dial.
+func (p *pool) h2DialDone(c *h2Conn) bool {
+	p.mu.Lock()
+	cfg := p.cfg.Load()
+	joined := c != nil && !p.closed
+	if joined && c.gen == cfg.gen {
+		p.h2.conns = append(p.h2.conns, c)
+		p.mu.Unlock()
+		return true
+	}
+	if joined {
+		// A reload changed the settings during the dial: the connection
+		// serves the request that dialled it, then closes.
+		c.retired.Store(true)
+		c.confirmed.Store(true)
+	}
+	p.h2.dialing--
+	p.h2.epoch++
+	p.open--
+	w := p.grantDialH2Locked(cfg)
+	p.mu.Unlock()
+	if w != nil {
+		w.ch <- grant{}
+	}
+	return joined
+}
+
+// confirm marks c's stream limit as known: it stops counting as a dial
+// and takes the queued requests it has room for.
+func (c *h2Conn) confirm() {
+	if c.confirmed.Load() || c.confirmed.Swap(true) {
+		return
+	}
+	p := c.p
+	p.mu.Lock()
+	p.h2.dialing--
+	p.h2.epoch++
+	p.mu.Unlock()
+	c.serveWaiters()
+}
+
+// grantDialH2Locked gives the oldest waiter leave to dial if no dial is
+// under way and the limit allows one. p.mu must be held.
+func (p *pool) grantDialH2Locked(cfg *poolConfig) *waiter {
+	if p.closed || p.h2.dialing > 0 || p.open >= cfg.maxConns {
+		return nil
+	}
+	w := popWaiter(&p.h2.queue)
+	if w != nil {
+		p.open++
+		p.h2.dialing++
+	}
+	return w
+}
+
+// stateChanged is the connection's state hook: it runs when a stream is
+// freed, the backend raises its stream limit, or the connection closes.
+func (c *h2Conn) stateChanged(*http.ClientConn) {
+	if c.cc.Err() != nil {
+		c.p.dropH2(c)
+		return
+	}
+	if !c.confirmed.Load() {
+		c.confirm() // serves waiters
+		return
+	}
+	if c.retired.Load() {
+		if c.cc.InFlight() == 0 {
+			_ = c.cc.Close()
+			c.p.dropH2(c)
+		}
+		return
+	}
+	c.serveWaiters()
+}
+
+// serveWaiters reserves streams on c for queued requests, oldest first,
+// while it has free ones.
+func (c *h2Conn) serveWaiters() {
+	p := c.p
+	for {
+		p.mu.Lock()
+		p.h2.epoch++
+		if c.gen != p.cfg.Load().gen {
+			p.mu.Unlock()
+			return
+		}
+		w := popWaiter(&p.h2.queue)
+		p.mu.Unlock()
+		if w == nil {
+			return
+		}
+		if c.cc.Reserve() == nil {
+			w.ch <- grant{h2: c}
+			continue
+		}
+		// c is full after all (another request took the stream): the
+		// waiter looks again, and may dial if the limit allows.
+		w.ch <- grant{retry: true}
+		return
+	}
+}
+
+// dropH2 removes a closed or retired connection from the pool; the oldest
+// waiter may dial in its place.
+func (p *pool) dropH2(c *h2Conn) {
+	p.mu.Lock()
+	var w *waiter
+	for i, x := range p.h2.conns {
+		if x == c {
+			p.h2.conns = append(p.h2.conns[:i], p.h2.conns[i+1:]...)
+			p.open--
+			p.h2.epoch++
+			if !c.confirmed.Swap(true) {
+				p.h2.dialing--
+			}
+			w = p.grantDialH2Locked(p.cfg.Load())
+			break
+		}
+	}
+	p.mu.Unlock()
+	if w != nil {
+		w.ch <- grant{}
+	}
+}
+
+// retireH2 stops every HTTP/2 connection of the pool from taking new
+// requests; each closes once its requests are done. The transport is
+// dropped so that new connections use the current config.
+func (p *pool) retireH2(dropConns bool) {
+	p.mu.Lock()
+	p.h2.t = nil
+	var old []*h2Conn
+	if dropConns {
+		old = p.h2.conns
+		p.h2.conns = nil
+		p.open -= len(old)
+		p.h2.epoch++
+		for _, c := range old {
+			if !c.confirmed.Swap(true) {
+				p.h2.dialing--
+			}
+		}
+	}
+	var grants []*waiter
+	for {
+		w := p.grantDialH2Locked(p.cfg.Load())
+		if w == nil {
+			break
+		}
+		grants = append(grants, w)
+	}
+	p.mu.Unlock()
+	for _, w := range grants {
+		w.ch <- grant{}
+	}
+	for _, c := range old {
+		c.retired.Store(true)
+		if c.cc.InFlight() == 0 {
+			_ = c.cc.Close()
+		}
+	}
+}
+
+// reapH2 closes idle HTTP/2 connections beyond maxIdle, newest first.
+// (Each connection also closes itself after idleTimeout without requests.)
+func (p *pool) reapH2(cfg *poolConfig) {
+	p.mu.Lock()
+	var buf [8]*h2Conn
+	conns := append(buf[:0], p.h2.conns...)
+	p.mu.Unlock()
+	idle := 0
+	for _, c := range conns {
+		if c.cc.InFlight() == 0 {
+			idle++
+		}
+	}
+	for i := len(conns) - 1; i >= 0 && idle > cfg.maxIdle; i-- {
+		if c := conns[i]; c.cc.InFlight() == 0 {
+			_ = c.cc.Close()
+			p.dropH2(c)
+			idle--
+		}
+	}
+}
+
+// statsH2 fills the connection counts of an HTTP/2 pool's stats.
+func (p *pool) statsH2(s *DestinationStats) {
+	p.mu.Lock()
+	var buf [8]*h2Conn
+	conns := append(buf[:0], p.h2.conns...)
+	s.Open, s.WaitQueue = p.open, len(p.h2.queue)
+	p.mu.Unlock()
+	for _, c := range conns {
+		n := c.cc.InFlight()
+		s.InUse += n
+		if n == 0 {
+			s.Idle++
+		}
 	}
 }
 
@@ -111,7 +437,6 @@ func (p *pool) dialH2(ctx context.Context, _, _ string) (net.Conn, error) {
 			Err: fmt.Errorf("connect %s: %w: %w", p.addr, errConnect, err)}
 	}
 	p.opened.Add(1)
-	p.h2.open.Add(1)
 	return &h2conn{Conn: c, p: p}, nil
 }
 
@@ -128,35 +453,51 @@ func (c *h2conn) Close() error {
 	if !c.closed.Swap(true) {
 		c.p.ledger.release()
 		c.p.closedN.Add(1)
-		if c.p.h2.open.Add(-1) == 0 {
-			c.p.h2.ready.Store(false)
-		}
 	}
 	return err
 }
 
-// roundTripH2 sends req over the pool's HTTP/2 transport.
+// roundTripH2 sends req over one of the pool's HTTP/2 connections. A
+// request whose connection died under it (the backend closed it or sent
+// GOAWAY) is sent once more on another when that is safe.
 func (p *pool) roundTripH2(ctx context.Context, req *http.Request) (*http.Response, error) {
-	t, err := p.h2.transport(p)
-	if err != nil {
-		return nil, newError(ctx, MsgUnableToConnect, err)
-	}
 	p.active.Add(1)
-	var resp *http.Response
-	if !p.h2.ready.Load() {
-		resp, err = p.h2.firstRoundTrip(t, req)
-	} else {
-		resp, err = t.RoundTrip(req)
-	}
-	if err != nil {
-		p.active.Add(-1)
-		if errors.Is(err, errConnect) {
+	for attempt := 0; ; attempt++ {
+		c, err := p.acquireH2(ctx)
+		if err != nil {
+			// Nothing was sent and the body is untouched: the caller
+			// may try another address.
+			p.active.Add(-1)
 			return nil, newError(ctx, MsgUnableToConnect, err)
 		}
+		resp, err := c.cc.RoundTrip(req)
+		if err == nil {
+			c.confirm() // the backend's SETTINGS came before its response
+			resp.Body = &h2body{rc: resp.Body, p: p, ctx: ctx}
+			return resp, nil
+		}
+		// Once more on another stream when the backend refused this one
+		// (REFUSED_STREAM: not processed, RFC 9113 §8.7, so safe for any
+		// method), or when the connection died under a request that may be
+		// sent twice. net/http's HTTP/2 error types are not exported: the
+		// code is recognised by its name in the message.
+		refused := strings.Contains(err.Error(), "REFUSED_STREAM")
+		if attempt == 0 && ctx.Err() == nil && (refused || c.cc.Err() != nil && isIdempotent(req)) && (!hasBody(req) || req.GetBody != nil) {
+			if hasBody(req) {
+				body, gerr := req.GetBody()
+				if gerr != nil {
+					p.active.Add(-1)
+					return nil, newError(ctx, MsgClosedOnSend, fmt.Errorf("rewind request body: %w", gerr))
+				}
+				r2 := *req
+				r2.Body = body
+				req = &r2
+			}
+			continue
+		}
+		p.active.Add(-1)
 		return nil, newError(ctx, MsgClosedUnexpected, fmt.Errorf("%s %s via %s: %w", req.Method, safeURL(req.URL), p.addr, err))
 	}
-	resp.Body = &h2body{rc: resp.Body, p: p, ctx: ctx}
-	return resp, nil
 }
 
 // h2body ends the request's share of the pool when the body is done.
@@ -187,20 +528,3 @@ func (b *h2body) Close() error {
 }
 
 func (b *h2body) done() { b.once.Do(func() { b.p.active.Add(-1) }) }
-
-// firstRoundTrip sends a request while no connection is open, one at a
-// time until a connection exists, so that a burst of first requests shares
-// it instead of dialling one each. The next request may go as soon as this
-// one has its connection, not when its response arrives.
-func (h *h2State) firstRoundTrip(t *http.Transport, req *http.Request) (*http.Response, error) {
-	h.first.Lock()
-	if h.ready.Load() {
-		h.first.Unlock()
-		return t.RoundTrip(req)
-	}
-	var once sync.Once
-	unlock := func() { once.Do(h.first.Unlock) }
-	defer unlock()
-	trace := &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { h.ready.Store(true); unlock() }}
-	return t.RoundTrip(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
-}

@@ -199,7 +199,7 @@ func hostPort(u string) string { return strings.TrimPrefix(u, "http://") }
 // benchServer is a loopback HTTP server for benchmarks.
 type benchServer struct{}
 
-func (benchServer) start(b *testing.B, h http.Handler) string {
+func (benchServer) start(b *testing.B, h http.Handler, h2c bool) string {
 	b.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -208,6 +208,10 @@ func (benchServer) start(b *testing.B, h http.Handler) string {
 	s := httptest.NewUnstartedServer(h)
 	s.Listener.Close()
 	s.Listener = ln
+	if h2c {
+		s.Config.Protocols = new(http.Protocols)
+		s.Config.Protocols.SetUnencryptedHTTP2(true)
+	}
 	s.Start()
 	b.Cleanup(s.Close)
 	return s.URL

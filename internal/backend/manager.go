@@ -209,19 +209,6 @@ func (m *Manager) RoundTrip(req *http.Request) (*http.Response, error) {
 			closeBody(req)
 			return nil, err
 		}
-		if hasBody(req) && p.cfg.Load().protocol != ProtocolHTTP1 {
-			// net/http's transport has closed the body: rewind it.
-			if req.GetBody == nil {
-				return nil, err
-			}
-			body, gerr := req.GetBody()
-			if gerr != nil {
-				return nil, err
-			}
-			r2 := *req
-			r2.Body = body
-			req = &r2
-		}
 	}
 }
 

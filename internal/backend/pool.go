@@ -78,6 +78,11 @@ type waiter struct {
 type grant struct {
 	pc  *pconn
 	err error
+	// For HTTP/2 (see h2State): h2 is a connection with a stream reserved
+	// for the waiter; retry asks it to look again. A grant with neither,
+	// nor pc or err, is leave to dial.
+	h2    *h2Conn
+	retry bool
 }
 
 // logSink is the slice of slog the pool needs; it keeps the pool
@@ -143,7 +148,7 @@ func (p *pool) acquire(ctx context.Context, fresh bool) (*pconn, error) {
 		return p.dial(ctx, p.cfg.Load())
 	case <-ctx.Done():
 		p.mu.Lock()
-		queued := p.dequeue(w)
+		queued := dequeue(&p.queue, w)
 		p.mu.Unlock()
 		p.observeWait(time.Since(start))
 		if !queued {
@@ -170,12 +175,13 @@ func (p *pool) observeWait(d time.Duration) {
 
 // dequeue removes w from the queue; false means w was already served.
 // p.mu must be held.
-func (p *pool) dequeue(w *waiter) bool {
-	for i, q := range p.queue {
-		if q == w {
-			copy(p.queue[i:], p.queue[i+1:])
-			p.queue[len(p.queue)-1] = nil
-			p.queue = p.queue[:len(p.queue)-1]
+func dequeue(queue *[]*waiter, w *waiter) bool {
+	q := *queue
+	for i, x := range q {
+		if x == w {
+			copy(q[i:], q[i+1:])
+			q[len(q)-1] = nil
+			*queue = q[:len(q)-1]
 			return true
 		}
 	}
@@ -183,14 +189,15 @@ func (p *pool) dequeue(w *waiter) bool {
 }
 
 // popWaiter removes and returns the oldest waiter, or nil. p.mu must be held.
-func (p *pool) popWaiter() *waiter {
-	if len(p.queue) == 0 {
+func popWaiter(queue *[]*waiter) *waiter {
+	q := *queue
+	if len(q) == 0 {
 		return nil
 	}
-	w := p.queue[0]
-	copy(p.queue, p.queue[1:])
-	p.queue[len(p.queue)-1] = nil
-	p.queue = p.queue[:len(p.queue)-1]
+	w := q[0]
+	copy(q, q[1:])
+	q[len(q)-1] = nil
+	*queue = q[:len(q)-1]
 	return w
 }
 
@@ -247,7 +254,7 @@ func (p *pool) grantDialLocked(cfg *poolConfig) *waiter {
 	if p.closed || p.open >= cfg.maxConns {
 		return nil
 	}
-	w := p.popWaiter()
+	w := popWaiter(&p.queue)
 	if w != nil {
 		p.open++
 		p.inUse++
@@ -263,7 +270,7 @@ func (p *pool) release(pc *pconn, reuse bool) {
 	p.mu.Lock()
 	p.inUse--
 	if reuse && !p.closed && p.open <= cfg.maxConns { // above: a reload lowered the limit
-		if w := p.popWaiter(); w != nil {
+		if w := popWaiter(&p.queue); w != nil {
 			p.inUse++
 			p.mu.Unlock()
 			w.ch <- grant{pc: pc}
@@ -308,14 +315,19 @@ func (p *pool) configure(cfg *poolConfig) {
 	for _, w := range grants {
 		w.ch <- grant{}
 	}
-	if old != nil && cfg.protocol != ProtocolHTTP1 {
-		p.h2.reset() // a new transport picks up the new limits
+	if old != nil && (cfg.protocol != ProtocolHTTP1 || old.protocol != ProtocolHTTP1) {
+		// New HTTP/2 connections pick up the new settings; existing ones
+		// finish their requests and close if the settings changed.
+		p.retireH2(old.gen != cfg.gen)
 	}
 }
 
 // reap closes idle connections past their idle timeout.
 func (p *pool) reap(now time.Time) {
 	cfg := p.cfg.Load()
+	if cfg.protocol != ProtocolHTTP1 {
+		p.reapH2(cfg)
+	}
 	var stale []*pconn
 	p.mu.Lock()
 	kept := p.idle[:0]
@@ -331,7 +343,7 @@ func (p *pool) reap(now time.Time) {
 	}
 	p.idle = kept
 	p.open -= len(stale)
-	if p.open == 0 && len(p.queue) == 0 && p.active.Load() == 0 && p.h2.open.Load() == 0 {
+	if p.open == 0 && len(p.queue) == 0 && len(p.h2.queue) == 0 && p.active.Load() == 0 {
 		if p.emptySince.IsZero() {
 			p.emptySince = now
 		}
@@ -350,14 +362,14 @@ func (p *pool) shutdown() {
 	stale := p.idle
 	p.idle = nil
 	p.open -= len(stale)
-	queue := p.queue
-	p.queue = nil
+	queue := append(p.queue, p.h2.queue...)
+	p.queue, p.h2.queue = nil, nil
 	p.mu.Unlock()
 	closeAll(stale)
 	for _, w := range queue {
 		w.ch <- grant{err: errManagerClosed}
 	}
-	p.h2.shutdown()
+	p.retireH2(true)
 }
 
 func closeAll(pcs []*pconn) {
@@ -404,11 +416,7 @@ func (p *pool) stats() DestinationStats {
 		Ports:       p.ledger.Snapshot(),
 	}
 	if cfg.protocol != ProtocolHTTP1 {
-		s.Open = int(p.h2.open.Load())
-		s.InUse = int(p.active.Load())
-		if s.InUse == 0 {
-			s.Idle = s.Open
-		}
+		p.statsH2(&s)
 		return s
 	}
 	p.mu.Lock()

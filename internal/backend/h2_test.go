@@ -1,0 +1,229 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// newH2CBackend starts a cleartext HTTP/2 backend allowing streams
+// concurrent streams per connection; h sees every request.
+func newH2CBackend(t *testing.T, streams int, h http.Handler) *testBackend {
+	t.Helper()
+	return newTestBackend(t, "", h, func(s *http.Server) {
+		s.Protocols = new(http.Protocols)
+		s.Protocols.SetUnencryptedHTTP2(true)
+		s.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: streams}
+	})
+}
+
+// concurrencyHandler answers after delay and records the most requests it
+// ever had in flight at once.
+type concurrencyHandler struct {
+	delay      time.Duration
+	now, peak  atomic.Int64
+	served     atomic.Int64
+	sawProtos  sync.Map
+	releaseAll chan struct{} // if set, requests wait for it instead of delay
+}
+
+func (h *concurrencyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	n := h.now.Add(1)
+	for {
+		p := h.peak.Load()
+		if n <= p || h.peak.CompareAndSwap(p, n) {
+			break
+		}
+	}
+	h.sawProtos.Store(r.Proto, true)
+	if h.releaseAll != nil {
+		select {
+		case <-h.releaseAll:
+		case <-r.Context().Done():
+		}
+	} else {
+		time.Sleep(h.delay)
+	}
+	h.now.Add(-1)
+	h.served.Add(1)
+	_, _ = io.WriteString(w, "ok")
+}
+
+// maxConnsPerHost holds for HTTP/2 too: when the backend's stream limit is
+// reached on every connection the pool may open, requests wait in the
+// queue (and show in the wait metrics) instead of opening more sockets.
+// A backend allowing one stream used to hang Go's strict stream accounting
+// (golang/go#70809); here every request completes.
+func TestH2MaxConnsHoldsAtStreamLimit(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		streams, conns   int
+		requests, client int
+	}{
+		{"one stream one connection", 1, 1, 12, 4},
+		{"two streams two connections", 2, 2, 40, 8},
+		{"three streams one connection", 3, 1, 30, 6},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := &concurrencyHandler{delay: 20 * time.Millisecond}
+			b := newH2CBackend(t, tc.streams, h)
+			dest := hostPort(b.URL)
+			base := runtime.NumGoroutine()
+			m, reg := newTestManager(t, Options{MaxConnsPerHost: tc.conns,
+				Hosts: map[string]HostOptions{dest: {Protocol: ProtocolH2C}}})
+			errs, first := load(t, m, b.URL, tc.requests, tc.client)
+			if errs != 0 {
+				t.Fatalf("%d errors, first: %v", errs, first)
+			}
+			if got := b.accepted.Load(); got != int64(tc.conns) {
+				t.Errorf("backend accepted %d connections, want %d (maxConnsPerHost)", got, tc.conns)
+			}
+			if got, limit := h.peak.Load(), int64(tc.streams*tc.conns); got > limit {
+				t.Errorf("backend saw %d requests at once, more than %d connections × %d streams", got, tc.conns, tc.streams)
+			}
+			if _, ok := h.sawProtos.Load("HTTP/2.0"); !ok {
+				t.Error("backend saw no HTTP/2 request")
+			}
+			st := m.Stats()
+			if len(st) != 1 || st[0].Waited == 0 || st[0].WaitTime <= 0 {
+				t.Errorf("stats %+v: want requests counted as waiting", st)
+			}
+			if got := metricValue(t, reg, "apimgw_backend_connections_opened_total", map[string]string{"destination": dest}); got != float64(tc.conns) {
+				t.Errorf("opened_total = %v, want %d", got, tc.conns)
+			}
+			if err := m.Close(); err != nil {
+				t.Fatal(err)
+			}
+			checkNoLeaks(t, base, b)
+		})
+	}
+}
+
+// A request waiting for an HTTP/2 stream gives up with its own deadline,
+// leaves the queue, and the connection goes on serving.
+func TestH2WaiterTimesOut(t *testing.T) {
+	h := &concurrencyHandler{releaseAll: make(chan struct{})}
+	b := newH2CBackend(t, 1, h)
+	dest := hostPort(b.URL)
+	m, _ := newTestManager(t, Options{MaxConnsPerHost: 1, Hosts: map[string]HostOptions{dest: {Protocol: ProtocolH2C}}})
+
+	first := make(chan error, 1)
+	go func() {
+		_, _, err := get(context.Background(), m, b.URL)
+		first <- err
+	}()
+	waitFor(t, func() bool { return h.now.Load() == 1 })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, _, err := get(ctx, m, b.URL)
+	if be := asError(t, err); be.Reason != ReasonTimeout {
+		t.Fatalf("waiting request: %v, want a timeout", err)
+	}
+	if st := m.Stats(); st[0].WaitQueue != 0 || st[0].Open != 1 {
+		t.Fatalf("after the timeout: %+v, want an empty queue and one connection", st[0])
+	}
+	close(h.releaseAll)
+	if err := <-first; err != nil {
+		t.Fatalf("first request: %v", err)
+	}
+	if code, body, err := get(context.Background(), m, b.URL); err != nil || code != 200 || body != "ok" {
+		t.Fatalf("after: %d %q %v", code, body, err)
+	}
+	if got := b.accepted.Load(); got != 1 {
+		t.Errorf("backend accepted %d connections, want 1", got)
+	}
+}
+
+// HTTP/2 connections close after idleTimeout without requests, and beyond
+// maxIdleConnsPerHost; the pool dials again when needed.
+func TestH2IdleConnections(t *testing.T) {
+	h := &concurrencyHandler{}
+	b := newH2CBackend(t, 1, h)
+	dest := hostPort(b.URL)
+	m, _ := newTestManager(t, Options{MaxConnsPerHost: 4, MaxIdleConnsPerHost: 1, IdleConnTimeout: 1500 * time.Millisecond,
+		Hosts: map[string]HostOptions{dest: {Protocol: ProtocolH2C}}})
+
+	h.delay = 30 * time.Millisecond
+	if errs, first := load(t, m, b.URL, 8, 4); errs != 0 {
+		t.Fatalf("%d errors, first: %v", errs, first)
+	}
+	if got := b.accepted.Load(); got < 2 {
+		t.Fatalf("backend accepted %d connections for 4 concurrent requests over 1-stream connections, want several", got)
+	}
+	// The reaper closes the idle connections beyond maxIdleConnsPerHost.
+	waitFor(t, func() bool { st := m.Stats()[0]; return st.Open == 1 && st.Idle == 1 })
+	waitFor(t, func() bool { return m.Stats()[0].Open == 0 && b.open.Load() == 0 })
+	before := b.accepted.Load()
+	if code, _, err := get(context.Background(), m, b.URL); err != nil || code != 200 {
+		t.Fatalf("after the idle timeout: %d %v", code, err)
+	}
+	if got := b.accepted.Load(); got != before+1 {
+		t.Errorf("accepted %d connections, want %d", got, before+1)
+	}
+	if st := m.Stats()[0]; st.Opened != st.Closed+1 || st.Ports.Open != 1 {
+		t.Errorf("stats %+v: want every connection but the last closed, its port in use", st)
+	}
+}
+
+// A backend that goes away (closing its HTTP/2 connections) is reached
+// again on a new connection.
+func TestH2BackendRestarts(t *testing.T) {
+	h := &concurrencyHandler{}
+	b := newH2CBackend(t, 100, h)
+	dest := hostPort(b.URL)
+	m, _ := newTestManager(t, Options{Hosts: map[string]HostOptions{dest: {Protocol: ProtocolH2C}}})
+	if code, _, err := get(context.Background(), m, b.URL); err != nil || code != 200 {
+		t.Fatalf("%d %v", code, err)
+	}
+	b.CloseClientConnections()
+	waitFor(t, func() bool { return m.Stats()[0].Open == 0 })
+	if errs, first := load(t, m, b.URL, 50, 8); errs != 0 {
+		t.Fatalf("%d errors after the backend closed its connections, first: %v", errs, first)
+	}
+	if got := b.accepted.Load(); got != 2 {
+		t.Errorf("backend accepted %d connections, want 2", got)
+	}
+}
+
+// A reload that changes how connections are made retires the HTTP/2
+// connections: requests in flight finish on them, new ones get a new
+// connection, and the old one closes.
+func TestH2ReloadRetiresConnections(t *testing.T) {
+	h := &concurrencyHandler{releaseAll: make(chan struct{})}
+	b := newH2CBackend(t, 100, h)
+	dest := hostPort(b.URL)
+	m, _ := newTestManager(t, Options{Hosts: map[string]HostOptions{dest: {Protocol: ProtocolH2C}}})
+	inFlight := make(chan error, 1)
+	go func() {
+		code, _, err := get(context.Background(), m, b.URL)
+		if err == nil && code != 200 {
+			err = errors.New(http.StatusText(code))
+		}
+		inFlight <- err
+	}()
+	waitFor(t, func() bool { return h.now.Load() == 1 })
+
+	// Same protocol, other settings that change the generation: switch
+	// to HTTP/1.1 and back is the simplest such change.
+	if err := m.Update(Options{Hosts: map[string]HostOptions{dest: {Protocol: ProtocolH2C, TLSInsecureSkipVerify: true}}}); err != nil {
+		t.Fatal(err)
+	}
+	close(h.releaseAll)
+	if err := <-inFlight; err != nil {
+		t.Fatalf("request in flight across the reload: %v", err)
+	}
+	if code, _, err := get(context.Background(), m, b.URL); err != nil || code != 200 {
+		t.Fatalf("after the reload: %d %v", code, err)
+	}
+	if got := b.accepted.Load(); got != 2 {
+		t.Errorf("backend accepted %d connections, want 2 (one per generation)", got)
+	}
+	waitFor(t, func() bool { return b.open.Load() == 1 })
+}
