@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"time"
 )
 
 // Error reasons, as APIM names them in context.LastError.Reason.
@@ -76,7 +77,15 @@ func newError(ctx context.Context, msg string, err error) *Error {
 	if errors.As(err, &be) {
 		return be
 	}
-	switch ctx.Err() {
+	cerr := ctx.Err()
+	if cerr == nil {
+		// A dial or I/O deadline taken from ctx's can expire a moment
+		// before ctx itself reports it.
+		if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+			cerr = context.DeadlineExceeded
+		}
+	}
+	switch cerr {
 	case context.DeadlineExceeded:
 		return &Error{Reason: ReasonTimeout, Message: MsgTimeout, Err: err}
 	case context.Canceled:

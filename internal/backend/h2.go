@@ -432,9 +432,10 @@ func (p *pool) dialH2(ctx context.Context, _, _ string) (net.Conn, error) {
 	c, err := p.dialer.DialContext(dctx, "tcp", p.addr)
 	if err != nil {
 		p.ledger.abandon()
-		p.markDown()
-		return nil, &Error{Reason: ReasonBackendConnectionFailure, Message: MsgUnableToConnect,
-			Err: fmt.Errorf("connect %s: %w: %w", p.addr, errConnect, err)}
+		if ctx.Err() == nil { // not the request giving up
+			p.markDown()
+		}
+		return nil, newError(ctx, MsgUnableToConnect, fmt.Errorf("connect %s: %w: %w", p.addr, errConnect, err))
 	}
 	p.opened.Add(1)
 	return &h2conn{Conn: c, p: p}, nil

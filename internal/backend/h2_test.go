@@ -227,3 +227,58 @@ func TestH2ReloadRetiresConnections(t *testing.T) {
 	}
 	waitFor(t, func() bool { return b.open.Load() == 1 })
 }
+
+// Requests that give up at random points (waiting for a stream, in flight)
+// leave the HTTP/2 pool's accounting whole: nothing stays queued, no more
+// connections than allowed, and the pool serves on afterwards.
+func TestH2CancellationsKeepAccounting(t *testing.T) {
+	h := &concurrencyHandler{delay: 3 * time.Millisecond}
+	b := newH2CBackend(t, 2, h)
+	dest := hostPort(b.URL)
+	base := runtime.NumGoroutine()
+	m, _ := newTestManager(t, Options{MaxConnsPerHost: 2, Hosts: map[string]HostOptions{dest: {Protocol: ProtocolH2C}}})
+	var wg sync.WaitGroup
+	var ok, gaveUp atomic.Int64
+	for i := range 16 {
+		wg.Go(func() {
+			for j := range 25 {
+				// Deadlines from 1 to 8 ms: some requests wait for a
+				// stream and give up, some give up in flight.
+				ctx, cancel := context.WithTimeout(context.Background(), time.Duration(1+(i+j)%8)*time.Millisecond)
+				_, _, err := get(ctx, m, b.URL)
+				cancel()
+				if err == nil {
+					ok.Add(1)
+				} else if be := asError(t, err); be.Reason == ReasonTimeout {
+					gaveUp.Add(1)
+				} else {
+					t.Errorf("request failed otherwise: %v", err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if ok.Load() == 0 || gaveUp.Load() == 0 {
+		t.Fatalf("%d served, %d gave up: want both", ok.Load(), gaveUp.Load())
+	}
+	if got := h.peak.Load(); got > 4 {
+		t.Errorf("backend saw %d requests at once, more than 2 connections × 2 streams", got)
+	}
+	waitFor(t, func() bool {
+		st := m.Stats()[0]
+		return st.WaitQueue == 0 && st.InUse == 0
+	})
+	if st := m.Stats()[0]; st.Open > 2 || st.Open < 0 {
+		t.Fatalf("stats after the storm: %+v", st)
+	}
+	if errs, first := load(t, m, b.URL, 40, 8); errs != 0 {
+		t.Fatalf("after the storm: %d errors, first: %v", errs, first)
+	}
+	if st := m.Stats()[0]; st.Open > 2 {
+		t.Errorf("open %d connections, want at most 2", st.Open)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkNoLeaks(t, base, b)
+}

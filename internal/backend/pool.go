@@ -216,7 +216,9 @@ func (p *pool) dial(ctx context.Context, cfg *poolConfig) (*pconn, error) {
 	if err != nil {
 		p.ledger.abandon()
 		p.dialFailed()
-		p.markDown()
+		if ctx.Err() == nil { // not the request giving up
+			p.markDown()
+		}
 		return nil, newError(ctx, MsgUnableToConnect, fmt.Errorf("connect %s: %w: %w", p.addr, errConnect, err))
 	}
 	p.opened.Add(1)
