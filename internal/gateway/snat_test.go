@@ -119,3 +119,61 @@ func TestSNATBudgetHoldsWithKeepAlive(t *testing.T) {
 		t.Fatal("a request failed with BackendConnectionFailure")
 	}
 }
+
+// TestH2CBackendKeepsToOneConnection: a backend declared `protocol: h2c`
+// that allows one stream at a time, with `maxConnsPerHost: 1`, serves 8
+// concurrent clients over one connection; the requests queue for the
+// stream and every one succeeds.
+func TestH2CBackendKeepsToOneConnection(t *testing.T) {
+	var accepted, inFlight, peak atomic.Int64
+	be := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		io.WriteString(w, r.Proto)
+	}))
+	be.Config.Protocols = new(http.Protocols)
+	be.Config.Protocols.SetUnencryptedHTTP2(true)
+	be.Config.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: 1}
+	be.Config.ConnState = func(c net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			accepted.Add(1)
+		}
+	}
+	be.Start()
+	defer be.Close()
+	h := start(t, map[string]string{"gateway.yaml": `
+outbound:
+  maxConnsPerHost: 1
+backends:
+  b:
+    url: ` + be.URL + `
+    protocol: h2c
+apis:
+  - id: a
+    path: a
+    backendId: b
+    subscriptionRequired: false
+    operations: [{id: all, method: GET, urlTemplate: "/*"}]
+`})
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for range 8 {
+		wg.Go(func() {
+			for range 10 {
+				resp, body := h.do("GET", "/a/x", nil, nil)
+				if resp.StatusCode != 200 || body != "HTTP/2.0" {
+					failed.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if failed.Load() != 0 {
+		t.Fatalf("%d of 80 requests failed", failed.Load())
+	}
+	if accepted.Load() != 1 || peak.Load() != 1 {
+		t.Fatalf("backend accepted %d connections and saw %d requests at once, want 1 and 1", accepted.Load(), peak.Load())
+	}
+}
