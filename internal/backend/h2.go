@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -26,9 +27,11 @@ import (
 // called with mu held: a ClientConn may run its state hook, which takes mu,
 // from inside any of them.
 type h2State struct {
-	// t dials and handshakes new connections; it is rebuilt after a
-	// reload so that they pick up the new settings.
+	// t makes new connections into HTTP/2 client connections; it is
+	// rebuilt after a reload so that they pick up the new settings.
 	t *http.Transport
+	// tls is the config of TLS connections (ALPN h2), nil for h2c.
+	tls *tls.Config
 	// conns are the connections of the current generation, oldest first.
 	// The pool's open counts them plus the ones being dialled.
 	conns   []*h2Conn
@@ -58,6 +61,8 @@ type h2Conn struct {
 	// the backend's limit makes requests wait inside the connection, or
 	// be refused.
 	confirmed atomic.Bool
+	// tls is the TLS state of an h2 (not h2c) connection.
+	tls *tls.ConnectionState
 }
 
 // transportLocked returns the transport that dials new HTTP/2 connections
@@ -66,25 +71,24 @@ func (p *pool) transportLocked(cfg *poolConfig) *http.Transport {
 	if p.h2.t != nil {
 		return p.h2.t
 	}
+	// dialH2 makes the connection, TLS included (an https:// backend URL;
+	// "h2" towards an http:// URL can only mean h2c), so the transport
+	// always speaks HTTP/2 with prior knowledge over what it returns: that
+	// lets the connection watch for the backend's SETTINGS (see h2conn).
 	protos := new(http.Protocols)
-	// h2 towards an http:// URL can only be cleartext: treat it as h2c.
-	if cfg.protocol == ProtocolH2C || cfg.tls == nil {
-		protos.SetUnencryptedHTTP2(true)
-	} else {
-		protos.SetHTTP2(true)
-	}
-	t := &http.Transport{
+	protos.SetUnencryptedHTTP2(true)
+	p.h2.t = &http.Transport{
 		DialContext:        p.dialH2,
 		Protocols:          protos,
 		IdleConnTimeout:    cfg.idleTimeout,
 		DisableCompression: true,
 	}
+	p.h2.tls = nil
 	if cfg.tls != nil {
-		t.TLSClientConfig = cfg.tls.Clone()
-		t.TLSClientConfig.NextProtos = nil // the transport sets h2
+		p.h2.tls = cfg.tls.Clone()
+		p.h2.tls.NextProtos = []string{"h2"}
 	}
-	p.h2.t = t
-	return t
+	return p.h2.t
 }
 
 // acquireH2 returns a connection with a stream reserved for one request:
@@ -184,14 +188,11 @@ func (p *pool) passOnH2(g grant) {
 func (p *pool) dialH2Conn(ctx context.Context, cfg *poolConfig) (*h2Conn, error) {
 	p.mu.Lock()
 	t := p.transportLocked(cfg)
+	d := &h2dial{tls: p.h2.tls}
 	p.mu.Unlock()
-	scheme := "http"
-	if cfg.tls != nil {
-		scheme = "https"
-	}
-	// The address names the backend host (for TLS's server name); dialH2
-	// connects to the pool's destination whatever it is asked for.
-	cc, err := t.NewClientConn(ctx, scheme, p.host)
+	// dialH2 connects to the pool's destination, whatever address it is
+	// asked for, and hands the connection back through d.
+	cc, err := t.NewClientConn(context.WithValue(ctx, h2dialKey{}, d), "http", p.host)
 	if err != nil {
 		p.h2DialDone(nil)
 		var be *Error
@@ -200,13 +201,16 @@ func (p *pool) dialH2Conn(ctx context.Context, cfg *poolConfig) (*h2Conn, error)
 		}
 		return nil, newError(ctx, MsgUnableToConnect, fmt.Errorf("connect %s: %w: %w", p.addr, errConnect, err))
 	}
-	c := &h2Conn{p: p, cc: cc, gen: cfg.gen}
+	c := &h2Conn{p: p, cc: cc, gen: cfg.gen, tls: d.tlsState}
+	// The caller's stream first: once the connection is confirmed, the
+	// queued requests take what is free.
 	rerr := cc.Reserve()
 	if !p.h2DialDone(c) {
 		_ = cc.Close()
 		return nil, errManagerClosed
 	}
 	cc.SetStateHook(c.stateChanged)
+	d.conn.watchSettings(c)
 	if rerr != nil {
 		_ = cc.Close() // the hook drops it
 		return nil, newError(ctx, MsgUnableToConnect, fmt.Errorf("connect %s: %w: new HTTP/2 connection refused a request: %w", p.addr, errConnect, rerr))
@@ -419,9 +423,23 @@ func (p *pool) statsH2(s *DestinationStats) {
 	}
 }
 
+// h2dial carries one dial's TLS config in and its connection out.
+type h2dial struct {
+	tls      *tls.Config
+	conn     *h2conn
+	tlsState *tls.ConnectionState
+}
+
+type h2dialKey struct{}
+
 // dialH2 connects to the pool's destination, whatever address the
-// transport asks for, and accounts the connection in the port ledger.
+// transport asks for, accounts the connection in the port ledger and, for
+// h2, makes the TLS handshake, which must settle on HTTP/2 by ALPN.
 func (p *pool) dialH2(ctx context.Context, _, _ string) (net.Conn, error) {
+	d, _ := ctx.Value(h2dialKey{}).(*h2dial)
+	if d == nil {
+		return nil, errors.New("backend: HTTP/2 dial outside the pool")
+	}
 	if !p.ledger.acquire() {
 		p.log.exhausted(p, p.ledger.Snapshot())
 		return nil, &Error{Reason: ReasonBackendConnectionFailure, Message: MsgUnableToConnect,
@@ -438,14 +456,76 @@ func (p *pool) dialH2(ctx context.Context, _, _ string) (net.Conn, error) {
 		return nil, newError(ctx, MsgUnableToConnect, fmt.Errorf("connect %s: %w: %w", p.addr, errConnect, err))
 	}
 	p.opened.Add(1)
-	return &h2conn{Conn: c, p: p}, nil
+	hc := &h2conn{Conn: c, p: p}
+	if d.tls != nil {
+		tc := tls.Client(c, d.tls)
+		err := tc.HandshakeContext(dctx)
+		if err == nil && tc.ConnectionState().NegotiatedProtocol != "h2" {
+			err = errors.New("the backend did not choose HTTP/2 in the TLS handshake (ALPN); set its protocol to http1")
+		}
+		if err != nil {
+			_ = hc.Close()
+			return nil, newError(ctx, MsgUnableToConnect, fmt.Errorf("tls handshake with %s for HTTP/2: %w: %w", p.addr, errConnect, err))
+		}
+		st := tc.ConnectionState()
+		d.tlsState = &st
+		hc.Conn = tc
+	}
+	d.conn = hc
+	return hc, nil
 }
 
-// h2conn releases its port into the reclaim window when closed.
+// h2conn is an HTTP/2 connection's socket (or TLS stream). It releases its
+// port into the reclaim window when closed, and watches the backend's
+// first frame (its SETTINGS, RFC 9113 §3.4) to tell the pool when the
+// connection's stream limit is known.
 type h2conn struct {
 	net.Conn
 	p      *pool
 	closed atomic.Bool
+
+	// Read is called by the client connection's single reader only.
+	head     [9]byte // the first frame's header
+	nhead    int
+	read     int64 // bytes returned by Read
+	frameEnd int64 // where the first frame ends, once its header is in
+	told     bool
+	// seen is set once the SETTINGS frame has been applied; owner is
+	// told then, whichever of the two comes second.
+	seen  atomic.Bool
+	owner atomic.Pointer[h2Conn]
+}
+
+// Read implements net.Conn. The client connection reads frames through a
+// buffer and applies each before it reads more, so once Read is called
+// again after the SETTINGS frame's last byte was returned, the frame has
+// been applied.
+func (c *h2conn) Read(b []byte) (int, error) {
+	if !c.told && c.frameEnd > 0 && c.read >= c.frameEnd {
+		c.told = true
+		c.seen.Store(true)
+		if o := c.owner.Load(); o != nil {
+			o.confirm()
+		}
+	}
+	n, err := c.Conn.Read(b)
+	if c.nhead < len(c.head) {
+		c.nhead += copy(c.head[c.nhead:], b[:n])
+		if c.nhead == len(c.head) {
+			length := int64(c.head[0])<<16 | int64(c.head[1])<<8 | int64(c.head[2])
+			c.frameEnd = int64(len(c.head)) + length
+		}
+	}
+	c.read += int64(n)
+	return n, err
+}
+
+// watchSettings makes o the connection told when the SETTINGS are in.
+func (c *h2conn) watchSettings(o *h2Conn) {
+	c.owner.Store(o)
+	if c.seen.Load() {
+		o.confirm()
+	}
 }
 
 // Close implements net.Conn.
@@ -474,6 +554,7 @@ func (p *pool) roundTripH2(ctx context.Context, req *http.Request) (*http.Respon
 		resp, err := c.cc.RoundTrip(req)
 		if err == nil {
 			c.confirm() // the backend's SETTINGS came before its response
+			resp.TLS = c.tls
 			resp.Body = &h2body{rc: resp.Body, p: p, ctx: ctx}
 			return resp, nil
 		}

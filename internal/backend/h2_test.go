@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -281,4 +285,104 @@ func TestH2CancellationsKeepAccounting(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkNoLeaks(t, base, b)
+}
+
+// A new connection takes more requests as soon as the backend's SETTINGS
+// are applied, not only after its first response: a slow first request
+// does not hold the others back, over h2c and over TLS, even when the
+// backend's stream limit (100) equals the one assumed before SETTINGS.
+func TestH2SlowFirstRequestDoesNotHoldOthers(t *testing.T) {
+	release := make(chan struct{})
+	var slowIn atomic.Bool
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			slowIn.Store(true)
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+		_, _ = io.WriteString(w, r.Proto)
+	})
+	for _, tc := range []struct{ name, proto string }{{"h2c", ProtocolH2C}, {"h2", ProtocolH2}} {
+		t.Run(tc.name, func(t *testing.T) {
+			slowIn.Store(false)
+			var b *testBackend
+			if tc.proto == ProtocolH2C {
+				b = newH2CBackend(t, 100, h)
+			} else {
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				b = &testBackend{Server: httptest.NewUnstartedServer(h)}
+				b.Listener.Close()
+				b.Listener = ln
+				b.EnableHTTP2 = true
+				b.Config.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: 100}
+				b.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+					if s == http.StateNew {
+						b.accepted.Add(1)
+					}
+				}
+				b.StartTLS()
+				t.Cleanup(b.Close)
+			}
+			dest := strings.TrimPrefix(strings.TrimPrefix(b.URL, "http://"), "https://")
+			m, _ := newTestManager(t, Options{Hosts: map[string]HostOptions{dest: {Protocol: tc.proto, TLSInsecureSkipVerify: true}}})
+			slow := make(chan error, 1)
+			go func() {
+				_, _, err := get(context.Background(), m, b.URL+"/slow")
+				slow <- err
+			}()
+			waitFor(t, slowIn.Load)
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			var wg sync.WaitGroup
+			var failed atomic.Int64
+			for range 10 {
+				wg.Go(func() {
+					if code, _, err := get(ctx, m, b.URL+"/fast"); err != nil || code != 200 {
+						failed.Add(1)
+					}
+				})
+			}
+			wg.Wait()
+			if failed.Load() != 0 {
+				t.Fatalf("%d of 10 requests failed or waited for the slow one", failed.Load())
+			}
+			if got := b.accepted.Load(); got != 1 {
+				t.Errorf("backend accepted %d connections, want 1", got)
+			}
+			release <- struct{}{}
+			if err := <-slow; err != nil {
+				t.Fatalf("slow request: %v", err)
+			}
+		})
+	}
+}
+
+// protocol h2 towards a TLS backend that does not offer HTTP/2 fails with
+// a message that says so.
+func TestH2RequiresALPN(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := httptest.NewUnstartedServer(okHandler)
+	b.Listener.Close()
+	b.Listener = ln
+	b.Config.ErrorLog = log.New(io.Discard, "", 0) // the failed handshake is expected
+	b.StartTLS()                                   // HTTP/1.1 only
+	t.Cleanup(b.Close)
+	dest := strings.TrimPrefix(b.URL, "https://")
+	m, _ := newTestManager(t, Options{Hosts: map[string]HostOptions{dest: {Protocol: ProtocolH2, TLSInsecureSkipVerify: true}}})
+	_, _, err = get(context.Background(), m, b.URL)
+	if be := asError(t, err); be.Reason != ReasonBackendConnectionFailure || be.Message != MsgUnableToConnect ||
+		!strings.Contains(err.Error(), "HTTP/2") {
+		t.Fatalf("got %v", err)
+	}
+	if st := m.Stats()[0]; st.Open != 0 || st.Ports.Open != 0 {
+		t.Fatalf("after the failed handshake: %+v", st)
+	}
 }
