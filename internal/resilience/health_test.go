@@ -217,6 +217,9 @@ func TestHealthCheckerAddAndClose(t *testing.T) {
 		t.Fatal("backend added after Start was never probed")
 	}
 	hc.Close()
+	// A probe that Close cancelled in flight may still reach the server:
+	// let such a straggler land before counting.
+	time.Sleep(30 * time.Millisecond)
 	n := srv.hits.Load()
 	time.Sleep(60 * time.Millisecond)
 	if srv.hits.Load() != n {
