@@ -386,3 +386,49 @@ func TestH2RequiresALPN(t *testing.T) {
 		t.Fatalf("after the failed handshake: %+v", st)
 	}
 }
+
+// Request bodies go over HTTP/2 whole, also when the request waited for a
+// stream.
+func TestH2RequestBodies(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+		_, _ = w.Write(b)
+	})
+	b := newH2CBackend(t, 1, h)
+	dest := hostPort(b.URL)
+	m, _ := newTestManager(t, Options{MaxConnsPerHost: 1, Hosts: map[string]HostOptions{dest: {Protocol: ProtocolH2C}}})
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for i := range 8 {
+		wg.Go(func() {
+			for j := range 5 {
+				want := strings.Repeat(string(rune('a'+i)), 1000*(j+1))
+				req, _ := http.NewRequest(http.MethodPost, b.URL+"/echo", strings.NewReader(want))
+				resp, err := m.RoundTrip(req)
+				if err != nil {
+					t.Errorf("POST: %v", err)
+					failed.Add(1)
+					continue
+				}
+				got, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil || string(got) != want {
+					t.Errorf("echo of %d bytes: got %d bytes, %v", len(want), len(got), err)
+					failed.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if failed.Load() == 0 && b.accepted.Load() != 1 {
+		t.Errorf("backend accepted %d connections, want 1", b.accepted.Load())
+	}
+	if st := m.Stats()[0]; st.Waited == 0 {
+		t.Errorf("no request waited for the one stream: %+v", st)
+	}
+}
