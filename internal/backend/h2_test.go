@@ -432,3 +432,40 @@ func TestH2RequestBodies(t *testing.T) {
 		t.Errorf("no request waited for the one stream: %+v", st)
 	}
 }
+
+// A reload switching a backend between HTTP/1.1 and h2c takes effect on
+// the next request, and the connections of the old protocol close.
+func TestProtocolSwitchOnReload(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, r.Proto) })
+	b := newTestBackend(t, "", h, func(s *http.Server) {
+		s.Protocols = new(http.Protocols)
+		s.Protocols.SetHTTP1(true)
+		s.Protocols.SetUnencryptedHTTP2(true)
+	})
+	dest := hostPort(b.URL)
+	base := runtime.NumGoroutine()
+	m, _ := newTestManager(t, Options{})
+	for i, step := range []struct{ proto, want string }{
+		{"", "HTTP/1.1"}, {ProtocolH2C, "HTTP/2.0"}, {ProtocolHTTP1, "HTTP/1.1"}, {ProtocolH2C, "HTTP/2.0"},
+	} {
+		if i > 0 {
+			if err := m.Update(Options{Hosts: map[string]HostOptions{dest: {Protocol: step.proto}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if errs, first := load(t, m, b.URL, 20, 4); errs != 0 {
+			t.Fatalf("step %d: %d errors, first: %v", i, errs, first)
+		}
+		if code, body, err := get(context.Background(), m, b.URL); err != nil || code != 200 || body != step.want {
+			t.Fatalf("step %d: %d %q %v, want %s", i, code, body, err, step.want)
+		}
+	}
+	waitFor(t, func() bool { return b.open.Load() == 1 }) // the h2c connection; the HTTP/1.1 ones closed
+	if st := m.Stats()[0]; st.Open != 1 || st.Ports.Open != 1 {
+		t.Errorf("stats: %+v, want the one h2c connection", st)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkNoLeaks(t, base, b)
+}
