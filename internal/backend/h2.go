@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,6 +37,9 @@ type h2State struct {
 	// The pool's open counts them plus the ones being dialled.
 	conns   []*h2Conn
 	dialing int
+	// retired are connections that take no new requests and close after
+	// their last one (see h2Conn.retired); they are not in open.
+	retired []*h2Conn
 	// queue holds the requests waiting for a stream, oldest first (apart
 	// from HTTP/1.1's, so that a grant always means the same thing).
 	queue []*waiter
@@ -236,6 +240,7 @@ func (p *pool) h2DialDone(c *h2Conn) bool {
 		// serves the request that dialled it, then closes.
 		c.retired.Store(true)
 		c.confirmed.Store(true)
+		p.h2.retired = append(p.h2.retired, c)
 	}
 	p.h2.dialing--
 	p.h2.epoch++
@@ -329,17 +334,16 @@ func (c *h2Conn) serveWaiters() {
 func (p *pool) dropH2(c *h2Conn) {
 	p.mu.Lock()
 	var w *waiter
-	for i, x := range p.h2.conns {
-		if x == c {
-			p.h2.conns = append(p.h2.conns[:i], p.h2.conns[i+1:]...)
-			p.open--
-			p.h2.epoch++
-			if !c.confirmed.Swap(true) {
-				p.h2.dialing--
-			}
-			w = p.grantDialH2Locked(p.cfg.Load())
-			break
+	if i := slices.Index(p.h2.conns, c); i >= 0 {
+		p.h2.conns = slices.Delete(p.h2.conns, i, i+1)
+		p.open--
+		p.h2.epoch++
+		if !c.confirmed.Swap(true) {
+			p.h2.dialing--
 		}
+		w = p.grantDialH2Locked(p.cfg.Load())
+	} else if i := slices.Index(p.h2.retired, c); i >= 0 {
+		p.h2.retired = slices.Delete(p.h2.retired, i, i+1)
 	}
 	p.mu.Unlock()
 	if w != nil {
@@ -363,7 +367,9 @@ func (p *pool) retireH2(dropConns bool) {
 			if !c.confirmed.Swap(true) {
 				p.h2.dialing--
 			}
+			c.retired.Store(true)
 		}
+		p.h2.retired = append(p.h2.retired, old...)
 	}
 	var grants []*waiter
 	for {
@@ -378,9 +384,8 @@ func (p *pool) retireH2(dropConns bool) {
 		w.ch <- grant{}
 	}
 	for _, c := range old {
-		c.retired.Store(true)
 		if c.cc.InFlight() == 0 {
-			_ = c.cc.Close()
+			_ = c.cc.Close() // its state hook drops it
 		}
 	}
 }
@@ -411,8 +416,8 @@ func (p *pool) reapH2(cfg *poolConfig) {
 func (p *pool) statsH2(s *DestinationStats) {
 	p.mu.Lock()
 	var buf [8]*h2Conn
-	conns := append(buf[:0], p.h2.conns...)
-	s.Open, s.WaitQueue = p.open, len(p.h2.queue)
+	conns := append(append(buf[:0], p.h2.conns...), p.h2.retired...)
+	s.Open, s.WaitQueue = p.open+len(p.h2.retired), len(p.h2.queue)
 	p.mu.Unlock()
 	for _, c := range conns {
 		n := c.cc.InFlight()

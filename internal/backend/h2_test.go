@@ -219,6 +219,9 @@ func TestH2ReloadRetiresConnections(t *testing.T) {
 	if err := m.Update(Options{Hosts: map[string]HostOptions{dest: {Protocol: ProtocolH2C, TLSInsecureSkipVerify: true}}}); err != nil {
 		t.Fatal(err)
 	}
+	if st := m.Stats()[0]; st.Open != 1 || st.InUse != 1 {
+		t.Errorf("during the reload: open %d in use %d, want the retired connection with its request", st.Open, st.InUse)
+	}
 	close(h.releaseAll)
 	if err := <-inFlight; err != nil {
 		t.Fatalf("request in flight across the reload: %v", err)
@@ -230,6 +233,7 @@ func TestH2ReloadRetiresConnections(t *testing.T) {
 		t.Errorf("backend accepted %d connections, want 2 (one per generation)", got)
 	}
 	waitFor(t, func() bool { return b.open.Load() == 1 })
+	waitFor(t, func() bool { st := m.Stats()[0]; return st.Open == 1 && st.Idle == 1 })
 }
 
 // Requests that give up at random points (waiting for a stream, in flight)

@@ -345,7 +345,7 @@ func (p *pool) reap(now time.Time) {
 	}
 	p.idle = kept
 	p.open -= len(stale)
-	if p.open == 0 && len(p.queue) == 0 && len(p.h2.queue) == 0 && p.active.Load() == 0 {
+	if p.open == 0 && len(p.queue) == 0 && len(p.h2.queue) == 0 && len(p.h2.retired) == 0 && p.active.Load() == 0 {
 		if p.emptySince.IsZero() {
 			p.emptySince = now
 		}
