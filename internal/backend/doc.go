@@ -5,6 +5,9 @@
 // safe, spreads connections over every address a backend host has, and keeps
 // a PortLedger per destination that counts the source ports held (open
 // connections plus closed ones still inside the SNAT reclaim window) against
-// the SNAT port budget. A Manager is an http.RoundTripper; every failure it
-// returns is an *Error carrying APIM's error reason and message.
+// the SNAT port budget. HTTP/1.1 goes over the package's own client; HTTP/2
+// (h2, h2c) over net/http ClientConns that the pool owns, a stream reserved
+// per request, under the same connection bound and queue. A Manager is an
+// http.RoundTripper; every failure it returns is an *Error carrying APIM's
+// error reason and message.
 package backend
