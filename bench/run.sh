@@ -4,7 +4,7 @@
 # alternating proxies in one run. Prints, per proxy and round: requests/s,
 # p50 and p99 latency, backend connections opened, TIME_WAIT sockets.
 #
-# Usage: bench/run.sh [-d 10s] [-c 64] [-r ROUNDS] [-p "apimgw nginx-ka nginx haproxy"] [-R RATE]
+# Usage: bench/run.sh [-d 10s] [-c 64] [-r ROUNDS] [-p "apimgw nginx-ka nginx haproxy"] [-R RATE] [-B go|nginx]
 # Proxies: apimgw (./cmd/apimgw with bench/apimgw.yaml), miniproxy (the bare
 # outbound manager behind a minimal net/http reverse proxy, bench/miniproxy),
 # miniproxy-std (the same proxy over a tuned net/http Transport),
@@ -15,6 +15,10 @@
 # loop, over -c connections): the latency a proxy adds at a load it carries,
 # rather than the queueing at saturation that wrk measures. Its summary
 # compares each proxy's mean p50/p99 with direct's.
+# -B nginx replaces the Go backend (bench/backend) by an nginx worker
+# answering the same 64-byte body (connections counted by its stub_status):
+# a backend that takes less of the shared CPU, so that what is measured is
+# more the proxy and less the competition for two cores.
 # Loopback only. Installs wrk, nginx and haproxy with apt-get when missing.
 set -euo pipefail
 
@@ -23,20 +27,23 @@ CONNS=64
 ROUNDS=2
 PROXIES="apimgw nginx-ka nginx haproxy"
 RATE=
-while getopts "d:c:r:p:R:" opt; do
+BACKEND=go
+while getopts "d:c:r:p:R:B:" opt; do
 	case $opt in
 	d) DURATION=$OPTARG ;;
 	c) CONNS=$OPTARG ;;
 	r) ROUNDS=$OPTARG ;;
 	p) PROXIES=$OPTARG ;;
 	R) RATE=$OPTARG ;;
-	*) echo "usage: $0 [-d duration] [-c connections] [-r rounds] [-p proxies] [-R rate]" >&2; exit 2 ;;
+	B) BACKEND=$OPTARG ;;
+	*) echo "usage: $0 [-d duration] [-c connections] [-r rounds] [-p proxies] [-R rate] [-B go|nginx]" >&2; exit 2 ;;
 	esac
 done
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d /tmp/apimgw-bench.XXXXXX)
 BACKEND_PORT=9001
+BACKEND_STATS_PORT=9003 # the nginx backend's stub_status
 declare -A PORT=([apimgw]=8081 [nginx-ka]=8082 [nginx]=8083 [haproxy]=8084 [miniproxy]=8085 [miniproxy-std]=8086)
 PIDS=()
 
@@ -70,6 +77,10 @@ wait_port() {
 }
 
 start_backend() {
+	if [[ $BACKEND == nginx ]]; then
+		start_nginx_backend
+		return
+	fi
 	go build -o "$WORK/backend" "$ROOT/bench/backend"
 	"$WORK/backend" -listen 127.0.0.1:$BACKEND_PORT >"$WORK/backend.log" 2>&1 &
 	PIDS+=($!)
@@ -98,6 +109,40 @@ start_miniproxy() {
 	"$WORK/miniproxy" -listen "127.0.0.1:${PORT[$name]}" -backend "http://127.0.0.1:$BACKEND_PORT" "$@" >"$WORK/$name.log" 2>&1 &
 	PIDS+=($!)
 	wait_port "${PORT[$name]}"
+}
+
+# start_nginx_backend: the -B nginx backend, one worker, the Go backend's
+# answer (64 bytes of "x", text/plain), connections never closed by it.
+start_nginx_backend() {
+	mkdir -p "$WORK/nginx-backend/logs"
+	cat >"$WORK/nginx-backend/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $WORK/nginx-backend/nginx.pid;
+error_log $WORK/nginx-backend/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	client_body_temp_path $WORK/nginx-backend/body;
+	proxy_temp_path $WORK/nginx-backend/proxy;
+	fastcgi_temp_path $WORK/nginx-backend/fastcgi;
+	uwsgi_temp_path $WORK/nginx-backend/uwsgi;
+	scgi_temp_path $WORK/nginx-backend/scgi;
+	keepalive_requests 100000000;
+	keepalive_timeout 75s;
+	server {
+		listen 127.0.0.1:$BACKEND_PORT;
+		location / { default_type text/plain; return 200 "$(printf 'x%.0s' $(seq 1 64))"; }
+	}
+	server {
+		listen 127.0.0.1:$BACKEND_STATS_PORT;
+		location / { stub_status; }
+	}
+}
+CONF
+	nginx -p "$WORK/nginx-backend" -c "$WORK/nginx-backend/nginx.conf" &
+	PIDS+=($!)
+	wait_port $BACKEND_PORT
 }
 
 start_nginx() {
@@ -153,7 +198,16 @@ CONF
 	wait_port "${PORT[haproxy]}"
 }
 
+# backend_accepted prints the connections the backend has accepted. The
+# nginx backend counts the stub_status query's own connection too: between
+# two readings, one more (STATS_CONNS).
+STATS_CONNS=0
+[[ $BACKEND != nginx ]] || STATS_CONNS=1
 backend_accepted() {
+	if [[ $BACKEND == nginx ]]; then
+		curl -s "http://127.0.0.1:$BACKEND_STATS_PORT/" | awk 'NR == 3 {print $1}'
+		return
+	fi
 	curl -s "http://127.0.0.1:$BACKEND_PORT/stats" | sed -E 's/.*"accepted":([0-9]+).*/\1/'
 }
 
@@ -167,7 +221,7 @@ ms() {
 
 run_one() {
 	local name=$1 port=${PORT[$1]}
-	curl -s -o /dev/null -X POST "http://127.0.0.1:$BACKEND_PORT/stats/reset"
+	[[ $BACKEND == nginx ]] || curl -s -o /dev/null -X POST "http://127.0.0.1:$BACKEND_PORT/stats/reset"
 	local before tw out rps p50 p99 after
 	before=$(backend_accepted)
 	if [[ -n $RATE ]]; then
@@ -184,7 +238,7 @@ run_one() {
 	p99=$(ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
 	local errs
 	errs=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out" | tr '\n' ' ')
-	printf "%-13s %6s %12s %9s %9s %12s %10s %s\n" "$name" "$ROUND" "$rps" "$p50" "$p99" "$((after - before))" "$tw" "$errs"
+	printf "%-13s %6s %12s %9s %9s %12s %10s %s\n" "$name" "$ROUND" "$rps" "$p50" "$p99" "$((after - before - STATS_CONNS))" "$tw" "$errs"
 	echo "$name $rps" >>"$WORK/rps"
 }
 
@@ -194,7 +248,7 @@ run_loadgen() {
 	out=$("$WORK/loadgen" -url "http://127.0.0.1:$port/bench" -rate "$RATE" -c "$CONNS" -d "$DURATION")
 	after=$(backend_accepted)
 	tw=$(ss -Htan state time-wait "( sport = :$BACKEND_PORT or dport = :$BACKEND_PORT )" | wc -l)
-	printf "%-13s %6s %s backendConns=%s TIME_WAIT=%s\n" "$name" "$ROUND" "$out" "$((after - before))" "$tw"
+	printf "%-13s %6s %s backendConns=%s TIME_WAIT=%s\n" "$name" "$ROUND" "$out" "$((after - before - STATS_CONNS))" "$tw"
 	awk -v n="$name" '{for (i = 1; i <= NF; i++) {split($i, kv, "="); v[kv[1]] = kv[2]}; print n, v["p50"], v["p99"]}' <<<"$out" >>"$WORK/lat"
 }
 
@@ -215,9 +269,9 @@ done
 PORT[direct]=$BACKEND_PORT
 
 if [[ -n $RATE ]]; then
-	echo "loadgen -rate $RATE -c $CONNS -d $DURATION (latencies in ms), backend 127.0.0.1:$BACKEND_PORT, $(nproc) cores"
+	echo "loadgen -rate $RATE -c $CONNS -d $DURATION (latencies in ms), $BACKEND backend 127.0.0.1:$BACKEND_PORT, $(nproc) cores"
 else
-	echo "wrk -t1 -c$CONNS -d$DURATION --latency, backend 127.0.0.1:$BACKEND_PORT, $(nproc) cores"
+	echo "wrk -t1 -c$CONNS -d$DURATION --latency, $BACKEND backend 127.0.0.1:$BACKEND_PORT, $(nproc) cores"
 	printf "%-13s %6s %12s %9s %9s %12s %10s\n" proxy round "req/s" "p50(ms)" "p99(ms)" "backendConns" "TIME_WAIT"
 fi
 for ROUND in $(seq 1 "$ROUNDS"); do
