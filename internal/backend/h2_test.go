@@ -473,3 +473,15 @@ func TestProtocolSwitchOnReload(t *testing.T) {
 	}
 	checkNoLeaks(t, base, b)
 }
+
+// keepAlive false models a naive HTTP/1.1 gateway; with HTTP/2 it is
+// refused rather than silently ignored.
+func TestH2RefusesKeepAliveOff(t *testing.T) {
+	off := false
+	for _, proto := range []string{ProtocolH2, ProtocolH2C} {
+		_, err := NewManager(Options{Hosts: map[string]HostOptions{"b.test:80": {Protocol: proto, KeepAlive: &off}}}, nil, nil)
+		if err == nil || !strings.Contains(err.Error(), "keepAlive false") {
+			t.Errorf("%s with keepAlive false: %v", proto, err)
+		}
+	}
+}

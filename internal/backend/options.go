@@ -151,7 +151,11 @@ func (o Options) withDefaults() (Options, error) {
 			return o, fmt.Errorf("outbound: host %q: want host:port: %w", host, err)
 		}
 		switch h.protocol() {
-		case ProtocolHTTP1, ProtocolH2, ProtocolH2C:
+		case ProtocolHTTP1:
+		case ProtocolH2, ProtocolH2C:
+			if !h.keepAlive() {
+				return o, fmt.Errorf("outbound: host %q: keepAlive false (a new connection per request) is for http1; HTTP/2 sends many requests over one connection", host)
+			}
 		default:
 			return o, fmt.Errorf("outbound: host %q: protocol %q: want http1, h2 or h2c", host, h.Protocol)
 		}

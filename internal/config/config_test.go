@@ -24,6 +24,7 @@ func TestParseErrorsArePositioned(t *testing.T) {
 		{"duplicate path", "apis:\n  - {id: a, path: x, operations: [{id: o, method: GET, urlTemplate: /}]}\n  - {id: b, path: /x/, operations: [{id: o, method: GET, urlTemplate: /}]}\n", []string{`api "b" uses path "x" already used by api "a"`}},
 		{"reused key", "subscriptions:\n  - {id: a, primaryKey: k, allApis: true}\n  - {id: b, primaryKey: k, allApis: true}\n", []string{`subscription "b" reuses a key of subscription "a"`}},
 		{"breaker rule", "backends:\n  b:\n    url: http://x\n    circuitBreaker: {rules: [{failureCondition: {interval: 1m}}]}\n", []string{"needs exactly one of failureCondition.count", "needs tripDuration"}},
+		{"keepAlive off over HTTP/2", "backends:\n  b:\n    url: http://x\n    protocol: h2c\n    keepAlive: false\n", []string{`gateway.yaml:3:5: backend "b": keepAlive: false (a new connection per request) is for protocol http1`}},
 		{"yaml syntax", "listen: [a\n", []string{"gateway.yaml:"}},
 	}
 	for _, c := range cases {

@@ -194,7 +194,11 @@ func (v *validator) backends() {
 			}
 		}
 		switch b.Protocol {
-		case "", "http1", "h2", "h2c":
+		case "", "http1":
+		case "h2", "h2c":
+			if b.KeepAlive != nil && !*b.KeepAlive {
+				v.errorf(b.Pos, "backend %q: keepAlive: false (a new connection per request) is for protocol http1; HTTP/2 sends many requests over one connection", id)
+			}
 		default:
 			v.errorf(b.Pos, "backend %q: protocol must be http1, h2 or h2c, got %q", id, b.Protocol)
 		}
