@@ -121,6 +121,12 @@ func (p *pool) acquireH2(ctx context.Context) (*h2Conn, error) {
 
 		for _, c := range conns {
 			if c.gen == cfg.gen && c.confirmed.Load() && c.cc.Reserve() == nil {
+				if c.retired.Load() {
+					// Retired since the copy (see reapH2): it may be
+					// closing; give the stream back.
+					c.cc.Release()
+					continue
+				}
 				p.observeWait(waited())
 				return c, nil
 			}
@@ -318,7 +324,7 @@ func (c *h2Conn) serveWaiters() {
 		if w == nil {
 			return
 		}
-		if c.cc.Reserve() == nil {
+		if c.cc.Reserve() == nil && !c.retired.Load() {
 			w.ch <- grant{h2: c}
 			continue
 		}
@@ -392,6 +398,9 @@ func (p *pool) retireH2(dropConns bool) {
 
 // reapH2 closes idle HTTP/2 connections beyond maxIdle, newest first.
 // (Each connection also closes itself after idleTimeout without requests.)
+// A connection is retired before it is closed, so that a request that
+// reserved a stream on it meanwhile gives the stream back (acquireH2)
+// rather than being sent on a closing connection.
 func (p *pool) reapH2(cfg *poolConfig) {
 	p.mu.Lock()
 	var buf [8]*h2Conn
@@ -404,12 +413,35 @@ func (p *pool) reapH2(cfg *poolConfig) {
 		}
 	}
 	for i := len(conns) - 1; i >= 0 && idle > cfg.maxIdle; i-- {
-		if c := conns[i]; c.cc.InFlight() == 0 {
-			_ = c.cc.Close()
-			p.dropH2(c)
-			idle--
+		c := conns[i]
+		if c.cc.InFlight() != 0 || !p.retireOne(c) {
+			continue
 		}
+		idle--
+		if c.cc.InFlight() == 0 {
+			_ = c.cc.Close() // its state hook drops it
+		} // else: it closes after that request (stateChanged)
 	}
+}
+
+// retireOne takes c out of the connections that take new requests; false
+// if it was not among them.
+func (p *pool) retireOne(c *h2Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	i := slices.Index(p.h2.conns, c)
+	if i < 0 {
+		return false
+	}
+	p.h2.conns = slices.Delete(p.h2.conns, i, i+1)
+	p.open--
+	p.h2.epoch++
+	if !c.confirmed.Swap(true) {
+		p.h2.dialing--
+	}
+	c.retired.Store(true)
+	p.h2.retired = append(p.h2.retired, c)
+	return true
 }
 
 // statsH2 fills the connection counts of an HTTP/2 pool's stats.
