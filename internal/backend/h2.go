@@ -477,39 +477,16 @@ func (p *pool) dialH2(ctx context.Context, _, _ string) (net.Conn, error) {
 	if d == nil {
 		return nil, errors.New("backend: HTTP/2 dial outside the pool")
 	}
-	if !p.ledger.acquire() {
-		p.log.exhausted(p, p.ledger.Snapshot())
-		return nil, &Error{Reason: ReasonBackendConnectionFailure, Message: MsgUnableToConnect,
-			Err: fmt.Errorf("connect %s: %w: %w", p.addr, errConnect, errPortExhausted)}
-	}
-	dctx, cancel := context.WithTimeout(ctx, p.cfg.Load().connectTimeout)
-	defer cancel()
-	c, err := p.dialer.DialContext(dctx, "tcp", p.addr)
+	c, _, err := p.connect(ctx, p.cfg.Load(), d.tls, true)
 	if err != nil {
-		p.ledger.abandon()
-		if ctx.Err() == nil { // not the request giving up
-			p.markDown()
-		}
-		return nil, newError(ctx, MsgUnableToConnect, fmt.Errorf("connect %s: %w: %w", p.addr, errConnect, err))
+		return nil, err
 	}
-	p.opened.Add(1)
-	hc := &h2conn{Conn: c, p: p}
-	if d.tls != nil {
-		tc := tls.Client(c, d.tls)
-		err := tc.HandshakeContext(dctx)
-		if err == nil && tc.ConnectionState().NegotiatedProtocol != "h2" {
-			err = errors.New("the backend did not choose HTTP/2 in the TLS handshake (ALPN); set its protocol to http1")
-		}
-		if err != nil {
-			_ = hc.Close()
-			return nil, newError(ctx, MsgUnableToConnect, fmt.Errorf("tls handshake with %s for HTTP/2: %w: %w", p.addr, errConnect, err))
-		}
+	if tc, ok := c.(*tls.Conn); ok {
 		st := tc.ConnectionState()
 		d.tlsState = &st
-		hc.Conn = tc
 	}
-	d.conn = hc
-	return hc, nil
+	d.conn = &h2conn{Conn: c, p: p}
+	return d.conn, nil
 }
 
 // h2conn is an HTTP/2 connection's socket (or TLS stream). It releases its
@@ -602,15 +579,9 @@ func (p *pool) roundTripH2(ctx context.Context, req *http.Request) (*http.Respon
 		// code is recognised by its name in the message.
 		refused := strings.Contains(err.Error(), "REFUSED_STREAM")
 		if attempt == 0 && ctx.Err() == nil && (refused || c.cc.Err() != nil && isIdempotent(req)) && (!hasBody(req) || req.GetBody != nil) {
-			if hasBody(req) {
-				body, gerr := req.GetBody()
-				if gerr != nil {
-					p.active.Add(-1)
-					return nil, newError(ctx, MsgClosedOnSend, fmt.Errorf("rewind request body: %w", gerr))
-				}
-				r2 := *req
-				r2.Body = body
-				req = &r2
+			if req, err = rewind(req); err != nil {
+				p.active.Add(-1)
+				return nil, newError(ctx, MsgClosedOnSend, err)
 			}
 			continue
 		}

@@ -441,11 +441,7 @@ func TestH2RequestBodies(t *testing.T) {
 // the next request, and the connections of the old protocol close.
 func TestProtocolSwitchOnReload(t *testing.T) {
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, r.Proto) })
-	b := newTestBackend(t, "", h, func(s *http.Server) {
-		s.Protocols = new(http.Protocols)
-		s.Protocols.SetHTTP1(true)
-		s.Protocols.SetUnencryptedHTTP2(true)
-	})
+	b := newTestBackend(t, "", h, http1AndH2C)
 	dest := hostPort(b.URL)
 	base := runtime.NumGoroutine()
 	m, _ := newTestManager(t, Options{})

@@ -57,6 +57,13 @@ func newTestBackend(t *testing.T, addr string, h http.Handler, tune func(*http.S
 	return b
 }
 
+// http1AndH2C makes a test backend speak HTTP/1.1 and cleartext HTTP/2.
+func http1AndH2C(s *http.Server) {
+	s.Protocols = new(http.Protocols)
+	s.Protocols.SetHTTP1(true)
+	s.Protocols.SetUnencryptedHTTP2(true)
+}
+
 // okHandler answers every request with a small fixed body.
 var okHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain")

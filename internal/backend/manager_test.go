@@ -459,11 +459,7 @@ func TestH2C(t *testing.T) {
 		proto.Store(r.Proto)
 		_, _ = io.WriteString(w, "ok")
 	})
-	b := newTestBackend(t, "", h, func(s *http.Server) {
-		s.Protocols = new(http.Protocols)
-		s.Protocols.SetHTTP1(true)
-		s.Protocols.SetUnencryptedHTTP2(true)
-	})
+	b := newTestBackend(t, "", h, http1AndH2C)
 	dest := hostPort(b.URL)
 	base := runtime.NumGoroutine()
 	m, reg := newTestManager(t, Options{Hosts: map[string]HostOptions{dest: {Protocol: ProtocolH2C}}})

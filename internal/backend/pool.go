@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -204,37 +205,72 @@ func popWaiter(queue *[]*waiter) *waiter {
 // dial opens a new connection for a slot already counted in p.open. On
 // failure the slot is given up (and passed to the next waiter).
 func (p *pool) dial(ctx context.Context, cfg *poolConfig) (*pconn, error) {
-	if !p.ledger.acquire() {
+	c, tcp, err := p.connect(ctx, cfg, cfg.tls, false)
+	if err != nil {
 		p.dialFailed()
+		return nil, err
+	}
+	return newPconn(p, c, tcp, cfg.gen), nil
+}
+
+// connect opens a connection to the pool's destination: a port from the
+// ledger (refused at once past an enforced budget), the TCP dial within
+// connectTimeout and, with tlsCfg, the TLS handshake, which must settle on
+// HTTP/2 by ALPN when h2 is set. tcp is the socket under any TLS. On
+// failure nothing is left open and the port is given back or, once the
+// socket existed, held for the reclaim window.
+func (p *pool) connect(ctx context.Context, cfg *poolConfig, tlsCfg *tls.Config, h2 bool) (c net.Conn, tcp *net.TCPConn, err error) {
+	if !p.ledger.acquire() {
 		p.log.exhausted(p, p.ledger.Snapshot())
-		return nil, &Error{Reason: ReasonBackendConnectionFailure, Message: MsgUnableToConnect,
+		return nil, nil, &Error{Reason: ReasonBackendConnectionFailure, Message: MsgUnableToConnect,
 			Err: fmt.Errorf("connect %s: %w: %w", p.addr, errConnect, errPortExhausted)}
 	}
 	dctx, cancel := context.WithTimeout(ctx, cfg.connectTimeout)
 	defer cancel()
-	c, err := p.dialer.DialContext(dctx, "tcp", p.addr)
+	c, err = p.dialer.DialContext(dctx, "tcp", p.addr)
 	if err != nil {
 		p.ledger.abandon()
-		p.dialFailed()
 		if ctx.Err() == nil { // not the request giving up
 			p.markDown()
 		}
-		return nil, newError(ctx, MsgUnableToConnect, fmt.Errorf("connect %s: %w: %w", p.addr, errConnect, err))
+		return nil, nil, newError(ctx, MsgUnableToConnect, fmt.Errorf("connect %s: %w: %w", p.addr, errConnect, err))
 	}
 	p.opened.Add(1)
-	tcp, _ := c.(*net.TCPConn)
-	if cfg.tls != nil {
-		tc := tls.Client(c, cfg.tls)
-		if err := tc.HandshakeContext(dctx); err != nil {
-			_ = c.Close()
-			p.ledger.release()
-			p.closedN.Add(1)
-			p.dialFailed()
-			return nil, newError(ctx, MsgUnableToConnect, fmt.Errorf("tls handshake with %s: %w: %w", p.addr, errConnect, err))
-		}
-		c = tc
+	tcp, _ = c.(*net.TCPConn)
+	if tlsCfg == nil {
+		return c, tcp, nil
 	}
-	return newPconn(p, c, tcp, cfg.gen), nil
+	tc := tls.Client(c, tlsCfg)
+	err = tc.HandshakeContext(dctx)
+	what := ""
+	if h2 {
+		what = " for HTTP/2"
+		if err == nil && tc.ConnectionState().NegotiatedProtocol != "h2" {
+			err = errors.New("the backend did not choose HTTP/2 in the TLS handshake (ALPN); set its protocol to http1")
+		}
+	}
+	if err != nil {
+		_ = c.Close()
+		p.ledger.release()
+		p.closedN.Add(1)
+		return nil, nil, newError(ctx, MsgUnableToConnect, fmt.Errorf("tls handshake with %s%s: %w: %w", p.addr, what, errConnect, err))
+	}
+	return tc, tcp, nil
+}
+
+// rewind returns req with a fresh copy of its body (from GetBody), to be
+// sent again; a request without a body is returned as it is.
+func rewind(req *http.Request) (*http.Request, error) {
+	if !hasBody(req) {
+		return req, nil
+	}
+	body, err := req.GetBody()
+	if err != nil {
+		return nil, fmt.Errorf("rewind request body: %w", err)
+	}
+	r2 := *req
+	r2.Body = body
+	return &r2, nil
 }
 
 // dialFailed gives up a slot counted in p.open and p.inUse; a waiter, if
@@ -448,15 +484,9 @@ func (p *pool) roundTrip(ctx context.Context, req *http.Request) (*http.Response
 			closeBody(req)
 			return nil, rerr
 		}
-		if hasBody(req) {
-			body, err := req.GetBody()
-			if err != nil {
-				p.active.Add(-1)
-				return nil, newError(ctx, MsgClosedOnSend, fmt.Errorf("rewind request body: %w", err))
-			}
-			r2 := *req
-			r2.Body = body
-			req = &r2
+		if req, err = rewind(req); err != nil {
+			p.active.Add(-1)
+			return nil, newError(ctx, MsgClosedOnSend, err)
 		}
 	}
 }
