@@ -244,13 +244,12 @@ func (p *pool) h2DialDone(c *h2Conn) bool {
 	if joined {
 		// A reload changed the settings during the dial: the connection
 		// serves the request that dialled it, then closes.
-		c.retired.Store(true)
-		c.confirmed.Store(true)
-		p.h2.retired = append(p.h2.retired, c)
+		p.retireLocked(c)
+	} else {
+		p.h2.dialing--
+		p.h2.epoch++
+		p.open--
 	}
-	p.h2.dialing--
-	p.h2.epoch++
-	p.open--
 	w := p.grantDialH2Locked(cfg)
 	p.mu.Unlock()
 	if w != nil {
@@ -367,26 +366,14 @@ func (p *pool) retireH2(dropConns bool) {
 	if dropConns {
 		old = p.h2.conns
 		p.h2.conns = nil
-		p.open -= len(old)
-		p.h2.epoch++
 		for _, c := range old {
-			if !c.confirmed.Swap(true) {
-				p.h2.dialing--
-			}
-			c.retired.Store(true)
+			p.retireLocked(c)
 		}
-		p.h2.retired = append(p.h2.retired, old...)
 	}
-	var grants []*waiter
-	for {
-		w := p.grantDialH2Locked(p.cfg.Load())
-		if w == nil {
-			break
-		}
-		grants = append(grants, w)
-	}
+	// A raised maxConnsPerHost may let a waiter dial (one dial at a time).
+	w := p.grantDialH2Locked(p.cfg.Load())
 	p.mu.Unlock()
-	for _, w := range grants {
+	if w != nil {
 		w.ch <- grant{}
 	}
 	for _, c := range old {
@@ -434,6 +421,14 @@ func (p *pool) retireOne(c *h2Conn) bool {
 		return false
 	}
 	p.h2.conns = slices.Delete(p.h2.conns, i, i+1)
+	p.retireLocked(c)
+	return true
+}
+
+// retireLocked moves c, already taken out of p.h2.conns, to the retired
+// connections: it no longer counts in open (nor as a dial). p.mu must be
+// held.
+func (p *pool) retireLocked(c *h2Conn) {
 	p.open--
 	p.h2.epoch++
 	if !c.confirmed.Swap(true) {
@@ -441,7 +436,6 @@ func (p *pool) retireOne(c *h2Conn) bool {
 	}
 	c.retired.Store(true)
 	p.h2.retired = append(p.h2.retired, c)
-	return true
 }
 
 // statsH2 fills the connection counts of an HTTP/2 pool's stats.
