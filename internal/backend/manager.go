@@ -58,9 +58,12 @@ type Manager struct {
 	done chan struct{}
 }
 
-type hostKey struct{ scheme, host string }
+// hostKey and poolKey carry the thumbprint of the client certificate a
+// request presents ("" for none or the backend's own): connections made
+// with different certificates are never shared.
+type hostKey struct{ scheme, host, cert string }
 
-type poolKey struct{ scheme, authority, addr string }
+type poolKey struct{ scheme, authority, addr, cert string }
 
 // NewManager builds a Manager from o (zero fields take the defaults),
 // registers its metrics on reg (nil: no metrics) and starts the goroutine
@@ -150,7 +153,12 @@ func (m *Manager) poolConfig(o *Options, scheme, serverName string, old *poolCon
 		host:           h,
 		authority:      authority,
 		serverName:     serverName,
+		cert:           old.cert,
+		clientCert:     old.cert,
 		gen:            old.gen,
+	}
+	if cfg.clientCert == nil {
+		cfg.clientCert = h.ClientCert
 	}
 	if !cfg.keepAlive {
 		cfg.maxIdle = 0
@@ -164,6 +172,11 @@ func (m *Manager) poolConfig(o *Options, scheme, serverName string, old *poolCon
 		if cfg.protocol == ProtocolHTTP1 {
 			cfg.tls.NextProtos = []string{"http/1.1"}
 		}
+		if c := cfg.clientCert; c != nil {
+			cfg.tls.Certificates = []tls.Certificate{c.cert}
+		}
+	} else {
+		cfg.clientCert = nil
 	}
 	if old.protocol != "" && !old.host.equalTransport(h) {
 		cfg.gen++
@@ -181,7 +194,11 @@ func (m *Manager) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, &Error{Reason: ReasonBackendConnectionFailure, Message: MsgUnableToConnect, Err: errors.New("request has no URL")}
 	}
-	e, err := m.entry(req.URL)
+	var cc *ClientCert
+	if req.URL.Scheme == "https" {
+		cc = clientCertOf(ctx)
+	}
+	e, err := m.entry(req.URL, cc)
 	if err != nil {
 		closeBody(req)
 		return nil, err
@@ -212,9 +229,10 @@ func (m *Manager) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
-// entry returns the host entry for u's scheme and authority.
-func (m *Manager) entry(u *url.URL) (*hostEntry, error) {
-	k := hostKey{u.Scheme, u.Host}
+// entry returns the host entry for u's scheme and authority and the client
+// certificate cc (nil: the backend's own, if it has one).
+func (m *Manager) entry(u *url.URL, cc *ClientCert) (*hostEntry, error) {
+	k := hostKey{u.Scheme, u.Host, cc.thumbprint()}
 	if e, ok := (*m.hosts.Load())[k]; ok {
 		return e, nil
 	}
@@ -248,10 +266,14 @@ func (m *Manager) entry(u *url.URL) (*hostEntry, error) {
 		return e, nil
 	}
 	o := m.opts.Load()
-	e := &hostEntry{m: m, scheme: u.Scheme, authority: authority, hostname: hostname, port: port, opts: o.Hosts[authority]}
+	h := o.Hosts[authority]
+	if cc != nil && cc.Thumbprint == h.ClientCert.thumbprint() {
+		cc = nil // the backend's own certificate: its connections serve
+	}
+	e := &hostEntry{m: m, scheme: u.Scheme, authority: authority, hostname: hostname, port: port, opts: h, cert: cc}
 	// Another spelling of the same authority shares the entry.
 	for _, other := range cur {
-		if other.scheme == e.scheme && other.authority == authority {
+		if other.scheme == e.scheme && other.authority == authority && other.cert.thumbprint() == cc.thumbprint() {
 			e = other
 			break
 		}
@@ -273,7 +295,7 @@ func (m *Manager) entry(u *url.URL) (*hostEntry, error) {
 // poolFor returns the pool of one authority and destination, creating it
 // (and the destination's ledger) on first use. m.mu must be held.
 func (m *Manager) poolFor(e *hostEntry, addr string) *pool {
-	k := poolKey{e.scheme, e.authority, addr}
+	k := poolKey{e.scheme, e.authority, addr, e.cert.thumbprint()}
 	if p, ok := m.pools[k]; ok {
 		return p
 	}
@@ -287,12 +309,13 @@ func (m *Manager) poolFor(e *hostEntry, addr string) *pool {
 		scheme: e.scheme,
 		host:   e.authority,
 		addr:   addr,
+		cert:   e.cert,
 		ledger: l,
 		dialer: m.dialer,
 		wait:   m.waitHist.WithLabelValues(addr, e.authority),
 		log:    m.sink,
 	}
-	p.configure(m.poolConfig(o, e.scheme, e.hostname, &poolConfig{authority: e.authority}))
+	p.configure(m.poolConfig(o, e.scheme, e.hostname, &poolConfig{authority: e.authority, cert: e.cert}))
 	m.pools[k] = p
 	m.order = append(m.order, p)
 	m.log.Debug("backend pool created", "host", e.authority, "destination", addr)
@@ -309,7 +332,7 @@ func (m *Manager) Stats() []DestinationStats {
 		out = append(out, p.stats())
 	}
 	slices.SortFunc(out, func(a, b DestinationStats) int {
-		return cmp.Or(cmp.Compare(a.Host, b.Host), cmp.Compare(a.Destination, b.Destination))
+		return cmp.Or(cmp.Compare(a.Host, b.Host), cmp.Compare(a.Destination, b.Destination), cmp.Compare(a.ClientCertificate, b.ClientCertificate))
 	})
 	return out
 }
@@ -389,12 +412,16 @@ func (m *Manager) prune(now time.Time) {
 	clear(m.order[len(kept):])
 	m.order = kept
 	used := map[string]bool{}
+	series := map[[2]string]bool{}
 	for _, p := range kept {
 		used[p.addr] = true
+		series[[2]string{p.addr, p.host}] = true
 	}
 	for _, p := range dropped {
-		delete(m.pools, poolKey{p.scheme, p.host, p.addr})
-		m.waitHist.DeleteLabelValues(p.addr, p.host)
+		delete(m.pools, poolKey{p.scheme, p.host, p.addr, p.cert.thumbprint()})
+		if !series[[2]string{p.addr, p.host}] {
+			m.waitHist.DeleteLabelValues(p.addr, p.host)
+		}
 		p.shutdown()
 		if l := m.ledgers[p.addr]; !used[p.addr] && l != nil && l.Snapshot().Held == 0 {
 			delete(m.ledgers, p.addr)
@@ -412,6 +439,7 @@ type hostEntry struct {
 	hostname  string
 	port      string
 	opts      HostOptions
+	cert      *ClientCert // presented instead of the backend's own; nil: the backend's
 	fixed     bool
 
 	mu         sync.Mutex // serialises resolution

@@ -19,13 +19,13 @@ type collector struct {
 }
 
 func newCollector(m *Manager) *collector {
-	dh := []string{"destination", "host"}
+	dh := []string{"destination", "host", "client_certificate"}
 	d := []string{"destination"}
 	return &collector{
 		m: m,
 		conns: prometheus.NewDesc("apimgw_backend_connections",
-			"Backend connections per destination IP:port and host, by state (open, idle, in_use).",
-			[]string{"destination", "host", "state"}, nil),
+			"Backend connections per destination IP:port, host and client certificate thumbprint (empty for none), by state (open, idle, in_use).",
+			[]string{"destination", "host", "client_certificate", "state"}, nil),
 		opened: prometheus.NewDesc("apimgw_backend_connections_opened_total",
 			"Backend connections opened.", dh, nil),
 		closed: prometheus.NewDesc("apimgw_backend_connections_closed_total",
@@ -52,12 +52,12 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	seen := map[string]bool{}
 	for _, s := range c.m.Stats() {
-		ch <- prometheus.MustNewConstMetric(c.conns, prometheus.GaugeValue, float64(s.Open), s.Destination, s.Host, "open")
-		ch <- prometheus.MustNewConstMetric(c.conns, prometheus.GaugeValue, float64(s.Idle), s.Destination, s.Host, "idle")
-		ch <- prometheus.MustNewConstMetric(c.conns, prometheus.GaugeValue, float64(s.InUse), s.Destination, s.Host, "in_use")
-		ch <- prometheus.MustNewConstMetric(c.opened, prometheus.CounterValue, float64(s.Opened), s.Destination, s.Host)
-		ch <- prometheus.MustNewConstMetric(c.closed, prometheus.CounterValue, float64(s.Closed), s.Destination, s.Host)
-		ch <- prometheus.MustNewConstMetric(c.queue, prometheus.GaugeValue, float64(s.WaitQueue), s.Destination, s.Host)
+		ch <- prometheus.MustNewConstMetric(c.conns, prometheus.GaugeValue, float64(s.Open), s.Destination, s.Host, s.ClientCertificate, "open")
+		ch <- prometheus.MustNewConstMetric(c.conns, prometheus.GaugeValue, float64(s.Idle), s.Destination, s.Host, s.ClientCertificate, "idle")
+		ch <- prometheus.MustNewConstMetric(c.conns, prometheus.GaugeValue, float64(s.InUse), s.Destination, s.Host, s.ClientCertificate, "in_use")
+		ch <- prometheus.MustNewConstMetric(c.opened, prometheus.CounterValue, float64(s.Opened), s.Destination, s.Host, s.ClientCertificate)
+		ch <- prometheus.MustNewConstMetric(c.closed, prometheus.CounterValue, float64(s.Closed), s.Destination, s.Host, s.ClientCertificate)
+		ch <- prometheus.MustNewConstMetric(c.queue, prometheus.GaugeValue, float64(s.WaitQueue), s.Destination, s.Host, s.ClientCertificate)
 		if seen[s.Destination] {
 			continue
 		}

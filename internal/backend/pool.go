@@ -28,7 +28,10 @@ type poolConfig struct {
 	host           HostOptions
 	authority      string
 	serverName     string
-	gen            uint64
+	// cert is the client certificate the pool's requests chose (nil: the
+	// backend's own); clientCert is the one presented (nil: none).
+	cert, clientCert *ClientCert
+	gen              uint64
 }
 
 // pool holds the connections from the gateway to one destination IP:port
@@ -38,6 +41,7 @@ type pool struct {
 	scheme string
 	host   string // backend authority, "host:port"
 	addr   string // destination, "ip:port"
+	cert   *ClientCert
 	ledger *PortLedger
 	dialer *net.Dialer
 	wait   prometheus.Observer
@@ -426,6 +430,9 @@ type DestinationStats struct {
 	Destination string
 	// Protocol is "http1", "h2" or "h2c".
 	Protocol string
+	// ClientCertificate is the thumbprint of the TLS client certificate
+	// the connections present ("" for none).
+	ClientCertificate string
 	// Open, Idle and InUse count connections (for HTTP/2, InUse counts
 	// requests in flight and Idle the connections when none is).
 	Open, Idle, InUse int
@@ -444,14 +451,15 @@ type DestinationStats struct {
 func (p *pool) stats() DestinationStats {
 	cfg := p.cfg.Load()
 	s := DestinationStats{
-		Host:        p.host,
-		Destination: p.addr,
-		Protocol:    cfg.protocol,
-		Opened:      p.opened.Load(),
-		Closed:      p.closedN.Load(),
-		Waited:      p.waited.Load(),
-		WaitTime:    time.Duration(p.waitNanos.Load()),
-		Ports:       p.ledger.Snapshot(),
+		Host:              p.host,
+		Destination:       p.addr,
+		Protocol:          cfg.protocol,
+		ClientCertificate: cfg.clientCert.thumbprint(),
+		Opened:            p.opened.Load(),
+		Closed:            p.closedN.Load(),
+		Waited:            p.waited.Load(),
+		WaitTime:          time.Duration(p.waitNanos.Load()),
+		Ports:             p.ledger.Snapshot(),
 	}
 	if cfg.protocol != ProtocolHTTP1 {
 		p.statsH2(&s)
