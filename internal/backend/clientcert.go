@@ -106,7 +106,8 @@ func WithClientCert(ctx context.Context, c *ClientCert) context.Context {
 	return context.WithValue(ctx, clientCertKey{}, c)
 }
 
-func clientCertOf(ctx context.Context) *ClientCert {
+// ClientCertOf returns the certificate WithClientCert put in ctx, or nil.
+func ClientCertOf(ctx context.Context) *ClientCert {
 	c, _ := ctx.Value(clientCertKey{}).(*ClientCert)
 	return c
 }

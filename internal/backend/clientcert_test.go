@@ -85,6 +85,16 @@ func TestClientCertPerRequest(t *testing.T) {
 			if n := b.accepted.Load(); n != 2 {
 				t.Errorf("backend accepted %d connections, want 2 (one per certificate)", n)
 			}
+			// A reload keeps the pools and their connections.
+			if err := m.Update(Options{Hosts: map[string]HostOptions{dest: {Protocol: proto, TLSInsecureSkipVerify: true}}}); err != nil {
+				t.Fatal(err)
+			}
+			if code, body, err := getWithCert(m, b.URL, bob); err != nil || code != 200 || body != "bob" {
+				t.Fatalf("after a reload: got %d %q %v, want bob", code, body, err)
+			}
+			if n := b.accepted.Load(); n != 2 {
+				t.Errorf("backend accepted %d connections after a reload, want still 2", n)
+			}
 			_, _, err := getWithCert(m, b.URL, nil)
 			if be := asError(t, err); be.Reason != ReasonBackendConnectionFailure {
 				t.Fatalf("no certificate: %v, want BackendConnectionFailure", err)
@@ -119,42 +129,6 @@ func TestClientCertPerRequest(t *testing.T) {
 			_ = m.Close()
 			checkNoLeaks(t, base, b)
 		})
-	}
-}
-
-// A backend's own certificate (its credentials) is presented by default; a
-// request choosing the same certificate shares its connections, another
-// certificate gets its own, and a reload that changes the backend's
-// certificate retires the old connections.
-func TestClientCertOfBackend(t *testing.T) {
-	ca := testcerts.NewCA(t, "test CA")
-	alice := mustClientCert(t, "alice", ca.Client(t, "alice"))
-	bob := mustClientCert(t, "bob", ca.Client(t, "bob"))
-	b := newMTLSBackend(t, ca)
-	dest := strings.TrimPrefix(b.URL, "https://")
-	hosts := func(c *ClientCert) Options {
-		return Options{Hosts: map[string]HostOptions{dest: {TLSInsecureSkipVerify: true, ClientCert: c}}}
-	}
-	m, _ := newTestManager(t, hosts(alice))
-	for _, c := range []*ClientCert{nil, alice, nil} {
-		if code, body, err := getWithCert(m, b.URL, c); err != nil || code != 200 || body != "alice" {
-			t.Fatalf("got %d %q %v, want alice", code, body, err)
-		}
-	}
-	if n := b.accepted.Load(); n != 1 {
-		t.Errorf("backend accepted %d connections, want 1", n)
-	}
-	if code, body, err := getWithCert(m, b.URL, bob); err != nil || code != 200 || body != "bob" {
-		t.Fatalf("got %d %q %v, want bob", code, body, err)
-	}
-	if err := m.Update(hosts(bob)); err != nil {
-		t.Fatal(err)
-	}
-	if code, body, err := getWithCert(m, b.URL, nil); err != nil || code != 200 || body != "bob" {
-		t.Fatalf("after the reload: got %d %q %v, want bob", code, body, err)
-	}
-	if n := b.accepted.Load(); n != 3 {
-		t.Errorf("backend accepted %d connections, want 3 (alice, bob by request, bob by the backend after the reload)", n)
 	}
 }
 

@@ -59,8 +59,8 @@ type Manager struct {
 }
 
 // hostKey and poolKey carry the thumbprint of the client certificate a
-// request presents ("" for none or the backend's own): connections made
-// with different certificates are never shared.
+// request presents ("" for none): connections made with different
+// certificates are never shared.
 type hostKey struct{ scheme, host, cert string }
 
 type poolKey struct{ scheme, authority, addr, cert string }
@@ -154,11 +154,7 @@ func (m *Manager) poolConfig(o *Options, scheme, serverName string, old *poolCon
 		authority:      authority,
 		serverName:     serverName,
 		cert:           old.cert,
-		clientCert:     old.cert,
 		gen:            old.gen,
-	}
-	if cfg.clientCert == nil {
-		cfg.clientCert = h.ClientCert
 	}
 	if !cfg.keepAlive {
 		cfg.maxIdle = 0
@@ -172,11 +168,9 @@ func (m *Manager) poolConfig(o *Options, scheme, serverName string, old *poolCon
 		if cfg.protocol == ProtocolHTTP1 {
 			cfg.tls.NextProtos = []string{"http/1.1"}
 		}
-		if c := cfg.clientCert; c != nil {
+		if c := cfg.cert; c != nil {
 			cfg.tls.Certificates = []tls.Certificate{c.cert}
 		}
-	} else {
-		cfg.clientCert = nil
 	}
 	if old.protocol != "" && !old.host.equalTransport(h) {
 		cfg.gen++
@@ -196,7 +190,7 @@ func (m *Manager) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	var cc *ClientCert
 	if req.URL.Scheme == "https" {
-		cc = clientCertOf(ctx)
+		cc = ClientCertOf(ctx)
 	}
 	e, err := m.entry(req.URL, cc)
 	if err != nil {
@@ -230,7 +224,7 @@ func (m *Manager) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // entry returns the host entry for u's scheme and authority and the client
-// certificate cc (nil: the backend's own, if it has one).
+// certificate cc (nil: none).
 func (m *Manager) entry(u *url.URL, cc *ClientCert) (*hostEntry, error) {
 	k := hostKey{u.Scheme, u.Host, cc.thumbprint()}
 	if e, ok := (*m.hosts.Load())[k]; ok {
@@ -266,11 +260,7 @@ func (m *Manager) entry(u *url.URL, cc *ClientCert) (*hostEntry, error) {
 		return e, nil
 	}
 	o := m.opts.Load()
-	h := o.Hosts[authority]
-	if cc != nil && cc.Thumbprint == h.ClientCert.thumbprint() {
-		cc = nil // the backend's own certificate: its connections serve
-	}
-	e := &hostEntry{m: m, scheme: u.Scheme, authority: authority, hostname: hostname, port: port, opts: h, cert: cc}
+	e := &hostEntry{m: m, scheme: u.Scheme, authority: authority, hostname: hostname, port: port, opts: o.Hosts[authority], cert: cc}
 	// Another spelling of the same authority shares the entry.
 	for _, other := range cur {
 		if other.scheme == e.scheme && other.authority == authority && other.cert.thumbprint() == cc.thumbprint() {
@@ -439,7 +429,7 @@ type hostEntry struct {
 	hostname  string
 	port      string
 	opts      HostOptions
-	cert      *ClientCert // presented instead of the backend's own; nil: the backend's
+	cert      *ClientCert // presented in TLS handshakes; nil: none
 	fixed     bool
 
 	mu         sync.Mutex // serialises resolution

@@ -80,10 +80,6 @@ type HostOptions struct {
 	MaxInFlight int
 	// TLSInsecureSkipVerify disables backend certificate verification.
 	TLSInsecureSkipVerify bool
-	// ClientCert is presented in the TLS handshake (the backend's
-	// credentials certificate) unless a request chose another with
-	// WithClientCert; nil: none.
-	ClientCert *ClientCert
 }
 
 func (h HostOptions) keepAlive() bool { return h.KeepAlive == nil || *h.KeepAlive }
@@ -98,8 +94,7 @@ func (h HostOptions) protocol() string {
 // equalTransport reports whether two host settings need the same kind of
 // connection, so that existing connections stay usable after a reload.
 func (h HostOptions) equalTransport(o HostOptions) bool {
-	return h.protocol() == o.protocol() && h.TLSInsecureSkipVerify == o.TLSInsecureSkipVerify &&
-		h.ClientCert.thumbprint() == o.ClientCert.thumbprint()
+	return h.protocol() == o.protocol() && h.TLSInsecureSkipVerify == o.TLSInsecureSkipVerify
 }
 
 // withDefaults returns o with zero fields set to their defaults, or an

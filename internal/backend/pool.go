@@ -28,10 +28,9 @@ type poolConfig struct {
 	host           HostOptions
 	authority      string
 	serverName     string
-	// cert is the client certificate the pool's requests chose (nil: the
-	// backend's own); clientCert is the one presented (nil: none).
-	cert, clientCert *ClientCert
-	gen              uint64
+	// cert is the client certificate presented over TLS (nil: none).
+	cert *ClientCert
+	gen  uint64
 }
 
 // pool holds the connections from the gateway to one destination IP:port
@@ -454,7 +453,7 @@ func (p *pool) stats() DestinationStats {
 		Host:              p.host,
 		Destination:       p.addr,
 		Protocol:          cfg.protocol,
-		ClientCertificate: cfg.clientCert.thumbprint(),
+		ClientCertificate: p.cert.thumbprint(),
 		Opened:            p.opened.Load(),
 		Closed:            p.closedN.Load(),
 		Waited:            p.waited.Load(),

@@ -40,6 +40,9 @@ type Config struct {
 	// ManagedIdentity is the local equivalent of Azure managed identity for
 	// authentication-managed-identity.
 	ManagedIdentity *ManagedIdentity `yaml:"managedIdentity"`
+	// Certificates are client certificates the gateway presents to
+	// backends (APIM's certificate entities), by id.
+	Certificates map[string]*Certificate `yaml:"certificates"`
 
 	// BackendIDs and ProductIDs list the map keys in file order.
 	BackendIDs []string `yaml:"-"`
@@ -138,10 +141,27 @@ type BackendTLS struct {
 }
 
 // Credentials are headers and query parameters added to every call to the
-// backend, as APIM's backend credentials.
+// backend, and the client certificate presented to it, as APIM's backend
+// credentials.
 type Credentials struct {
 	Header map[string]string `yaml:"header"`
 	Query  map[string]string `yaml:"query"`
+	// CertificateIDs and Certificate (thumbprints) name the client
+	// certificate from certificates; apimgw presents one per backend.
+	CertificateIDs []string `yaml:"certificateIds"`
+	Certificate    []string `yaml:"certificate"`
+}
+
+// Certificate is an APIM certificate entity: a client certificate and its
+// private key, as PEM files (cert, key) or one PKCS#12 file (pfx, with
+// password if it has one).
+type Certificate struct {
+	ID       string `yaml:"-"`
+	Cert     string `yaml:"cert"`
+	Key      string `yaml:"key"`
+	PFX      string `yaml:"pfx"`
+	Password string `yaml:"password"`
+	Pos      Pos
 }
 
 // RetryBudget bounds the retries sent to a backend (apimgw extension):

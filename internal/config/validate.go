@@ -117,6 +117,7 @@ func (v *validator) validate() {
 			mi.CacheFor = Duration(5 * time.Minute)
 		}
 	}
+	v.certificates()
 	v.backends()
 	v.products()
 	v.apis()
@@ -135,6 +136,24 @@ func validURL(s string) error {
 		return fmt.Errorf("no host")
 	}
 	return nil
+}
+
+func (v *validator) certificates() {
+	for id, c := range v.cfg.Certificates {
+		if c == nil {
+			continue
+		}
+		c.ID = id
+		pem, pfx := c.Cert != "" || c.Key != "", c.PFX != ""
+		switch {
+		case pem == pfx:
+			v.errorf(c.Pos, "certificate %q needs cert and key (PEM files) or pfx (a PKCS#12 file)", id)
+		case pem && (c.Cert == "" || c.Key == ""):
+			v.errorf(c.Pos, "certificate %q needs both cert and key", id)
+		case pem && c.Password != "":
+			v.errorf(c.Pos, "certificate %q: password is for pfx", id)
+		}
+	}
 }
 
 func (v *validator) backends() {
@@ -187,6 +206,24 @@ func (v *validator) backends() {
 			}
 		default:
 			v.errorf(b.Pos, "backend %q: type must be single or pool, got %q", id, b.Type)
+		}
+		cr := &b.Credentials
+		for i, ref := range cr.CertificateIDs {
+			// APIM writes a certificate's resource id; its last segment is
+			// the certificate's name.
+			if j := strings.LastIndex(ref, "/certificates/"); j >= 0 {
+				ref = ref[j+len("/certificates/"):]
+				cr.CertificateIDs[i] = ref
+			}
+			if _, ok := v.cfg.Certificates[ref]; !ok {
+				v.errorf(b.Pos, "backend %q: credentials.certificateIds names unknown certificate %q", id, ref)
+			}
+		}
+		if len(cr.CertificateIDs)+len(cr.Certificate) > 1 {
+			v.errorf(b.Pos, "backend %q: credentials name %d client certificates; apimgw presents one per backend", id, len(cr.CertificateIDs)+len(cr.Certificate))
+		}
+		if len(cr.CertificateIDs)+len(cr.Certificate) > 0 && b.Type == "pool" {
+			v.errorf(b.Pos, "backend %q: a pool's members carry the client certificates", id)
 		}
 		for _, a := range b.Addresses {
 			if _, _, err := net.SplitHostPort(a); err != nil {

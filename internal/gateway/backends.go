@@ -1,11 +1,13 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 
+	"github.com/apimgw/apimgw/internal/backend"
 	"github.com/apimgw/apimgw/internal/config"
 	"github.com/apimgw/apimgw/internal/policy"
 	"github.com/apimgw/apimgw/internal/resilience"
@@ -13,7 +15,7 @@ import (
 
 // resilienceOptions maps the backends section to the resilience registry's
 // options.
-func resilienceOptions(cfg *config.Config) []resilience.BackendOptions {
+func resilienceOptions(cfg *config.Config, certs *policy.Certificates) []resilience.BackendOptions {
 	out := make([]resilience.BackendOptions, 0, len(cfg.BackendIDs))
 	for _, id := range cfg.BackendIDs {
 		b := cfg.Backends[id]
@@ -39,6 +41,9 @@ func resilienceOptions(cfg *config.Config) []resilience.BackendOptions {
 				HealthyThreshold: hp.HealthyThreshold, UnhealthyThreshold: hp.UnhealthyThreshold}
 			for _, sr := range hp.ExpectedStatus {
 				p.ExpectedStatus = append(p.ExpectedStatus, resilience.StatusRange{Min: sr.Min, Max: sr.Max})
+			}
+			if c := backendCertificate(b, certs); c != nil {
+				p.Context = func(ctx context.Context) context.Context { return backend.WithClientCert(ctx, c) }
 			}
 			o.Probe = p
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/routers"
 
+	"github.com/apimgw/apimgw/internal/backend"
 	"github.com/apimgw/apimgw/internal/config"
 	"github.com/apimgw/apimgw/internal/expr"
 	"github.com/apimgw/apimgw/internal/policy"
@@ -31,6 +32,8 @@ type Plan struct {
 	// registry holds the breakers, pools, probes and retry budgets of this
 	// configuration's backends.
 	registry *resilience.Registry
+	// certs are the configured client certificates.
+	certs *policy.Certificates
 }
 
 type apiPlan struct {
@@ -89,7 +92,10 @@ func Build(cfg *config.Config, env *policy.Env, rm *resilience.Metrics) (*Plan, 
 	errorf := func(pos config.Pos, format string, args ...any) {
 		errs = append(errs, &config.Error{File: cfg.File, Line: pos.Line, Col: pos.Col, Msg: fmt.Sprintf(format, args...)})
 	}
+	p.certs = loadCertificates(cfg, errorf)
+	env.Services.Certificates = p.certs
 	c := &policy.Compiler{
+		Certificates: p.certs,
 		NamedValues:  cfg.NamedValues,
 		FragmentsDir: cfg.Path(cfg.Fragments),
 		BackendExists: func(id string) bool {
@@ -110,14 +116,20 @@ func Build(cfg *config.Config, env *policy.Env, rm *resilience.Metrics) (*Plan, 
 			errorf(b.Pos, "backend %q: %v", id, err)
 			continue
 		}
-		env.Backends[id] = &policy.BackendEntity{ID: id, URL: u, Header: b.Credentials.Header, Query: b.Credentials.Query}
+		for _, tp := range b.Credentials.Certificate {
+			if p.certs.ByThumbprint[backend.NormalizeThumbprint(tp)] == nil {
+				errorf(b.Pos, "backend %q: credentials.certificate names thumbprint %q, which no configured certificate has", id, tp)
+			}
+		}
+		env.Backends[id] = &policy.BackendEntity{ID: id, URL: u, Header: b.Credentials.Header, Query: b.Credentials.Query,
+			ClientCert: backendCertificate(b, p.certs)}
 	}
 	for _, id := range cfg.BackendIDs {
 		if b := cfg.Backends[id]; b.Type == "pool" {
 			env.Backends[id] = &policy.BackendEntity{ID: id}
 		}
 	}
-	reg, err := resilience.NewRegistry(resilienceOptions(cfg), env.Transport, nil, rm, env.Log)
+	reg, err := resilience.NewRegistry(resilienceOptions(cfg, p.certs), env.Transport, nil, rm, env.Log)
 	if err != nil {
 		errs = append(errs, &config.Error{File: cfg.File, Msg: err.Error()})
 	} else {

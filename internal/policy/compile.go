@@ -161,6 +161,9 @@ type Compiler struct {
 	// BackendExists reports whether backend-id names a configured backend;
 	// nil accepts any id.
 	BackendExists func(id string) bool
+	// Certificates are the configured client certificates that
+	// authentication-certificate may name; nil accepts any.
+	Certificates *Certificates
 
 	errs      []error
 	fragments map[string]*fragment

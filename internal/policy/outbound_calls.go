@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/apimgw/apimgw/internal/backend"
 	"github.com/apimgw/apimgw/internal/expr"
 	"github.com/apimgw/apimgw/internal/policy/policyxml"
 )
@@ -37,6 +38,7 @@ type outRequest struct {
 	header  http.Header
 	body    []byte
 	hasBody bool
+	cert    *backend.ClientCert
 }
 
 // requestMutator changes the outgoing message; one per child element of
@@ -153,7 +155,13 @@ func compileCall(b *builder, el *policyxml.Element, attrs map[string]policyxml.A
 				})
 			}
 		case "authentication-certificate":
-			compileAuthCertificate(b, child, path)
+			if ac, ok := compileAuthCertificate(b, child, path).(*authCertificate); ok {
+				c.mutators = append(c.mutators, func(st *State, r *outRequest) error {
+					cert, err := ac.certificate(st)
+					r.cert = cert
+					return err
+				})
+			}
 		case "authentication-token":
 			b.errorf(child.Pos, "<authentication-token> inside <%s> is not supported: it needs an API Management authorization (credential manager) connection, which exists only in Azure", el.Name)
 		case "proxy":
@@ -289,6 +297,10 @@ func (c *callSpec) build(st *State) (*http.Request, time.Duration, error) {
 		req.Host = h
 		r.header.Del("Host")
 	}
+	if r.cert != nil {
+		// Carried to sendCall, which keeps it in the call's context.
+		req = req.WithContext(backend.WithClientCert(context.Background(), r.cert))
+	}
 	if r.hasBody && len(r.body) > 0 {
 		body := r.body
 		req.Body = io.NopCloser(bytes.NewReader(body))
@@ -323,6 +335,9 @@ type callResult struct {
 func sendCall(parent context.Context, transport http.RoundTripper, req *http.Request, timeout time.Duration) callResult {
 	if transport == nil {
 		return callResult{err: &Error{Reason: ReasonBackendConnectionFailure, Message: "no outbound transport is configured", Status: http.StatusInternalServerError}}
+	}
+	if c := backend.ClientCertOf(req.Context()); c != nil {
+		parent = backend.WithClientCert(parent, c)
 	}
 	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()

@@ -129,7 +129,15 @@ func (f *forwardRequest) Run(st *State) error {
 		timeout = time.Duration(secs) * time.Second
 	}
 	ctx := reqctx.New(st.Ctx, timeout)
-	out = out.WithContext(ctx)
+	cert := st.ClientCert
+	if cert == nil && entity != nil {
+		cert = entity.ClientCert
+	}
+	if cert != nil {
+		out = out.WithContext(backend.WithClientCert(ctx, cert))
+	} else {
+		out = out.WithContext(ctx)
+	}
 	st.BackendCalled = true
 	st.BackendMethod = out.Method
 	st.BackendURLUsed = out.URL.String()

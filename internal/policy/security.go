@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/sha1"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
@@ -28,6 +29,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/apimgw/apimgw/internal/backend"
 	"github.com/apimgw/apimgw/internal/expr"
 	"github.com/apimgw/apimgw/internal/policy/policyxml"
 )
@@ -180,13 +182,199 @@ func (a *authBasic) Run(st *State) error {
 	return nil
 }
 
-// compileAuthCertificate rejects authentication-certificate: the client
-// certificate would have to be chosen per request, but outbound calls share
-// one pooled transport per backend whose TLS configuration is fixed.
+// Certificates are the configured client certificates (APIM's certificate
+// entities) that authentication-certificate presents to backends, by id and
+// by thumbprint. Certificates given to the policy as PKCS#12 data (body)
+// are decoded once and kept, up to maxBodyCertificates.
+type Certificates struct {
+	ByID         map[string]*backend.ClientCert
+	ByThumbprint map[string]*backend.ClientCert
+
+	mu     sync.Mutex
+	bodies map[[32]byte]*backend.ClientCert
+}
+
+// maxBodyCertificates bounds the decoded body certificates kept: each has
+// its own connection pools, so a policy minting a new one per request must
+// not grow memory without end.
+const maxBodyCertificates = 64
+
+// NewCertificates indexes certs by id and thumbprint.
+func NewCertificates(certs []*backend.ClientCert) *Certificates {
+	c := &Certificates{ByID: map[string]*backend.ClientCert{}, ByThumbprint: map[string]*backend.ClientCert{}}
+	for _, cc := range certs {
+		c.ByID[cc.ID] = cc
+		c.ByThumbprint[cc.Thumbprint] = cc
+	}
+	return c
+}
+
+func (c *Certificates) byThumbprint(v string) *backend.ClientCert {
+	if c == nil {
+		return nil
+	}
+	return c.ByThumbprint[backend.NormalizeThumbprint(v)]
+}
+
+func (c *Certificates) byID(v string) *backend.ClientCert {
+	if c == nil {
+		return nil
+	}
+	return c.ByID[strings.TrimSpace(v)]
+}
+
+// fromBody decodes PKCS#12 data, reusing an earlier decode of the same data
+// and password.
+func (c *Certificates) fromBody(data []byte, password string) (*backend.ClientCert, error) {
+	h := sha256.New()
+	h.Write(data)
+	h.Write([]byte{0})
+	h.Write([]byte(password))
+	var key [32]byte
+	h.Sum(key[:0])
+	c.mu.Lock()
+	cc, ok := c.bodies[key]
+	c.mu.Unlock()
+	if ok {
+		return cc, nil
+	}
+	cc, err := backend.ParseClientCertPFX("", data, password)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.bodies == nil || len(c.bodies) >= maxBodyCertificates {
+		c.bodies = map[[32]byte]*backend.ClientCert{}
+	}
+	c.bodies[key] = cc
+	return cc, nil
+}
+
+// ReasonCertificateNotFound is context.LastError.Reason when
+// authentication-certificate names a certificate the gateway does not have.
+const ReasonCertificateNotFound = "CertificateNotFound"
+
+// authCertificate is authentication-certificate: the client certificate
+// the following forward-request (or the enclosing send-request) presents in
+// its TLS handshake with the backend.
+type authCertificate struct {
+	thumbprint, id, body, password *expr.Value
+	fixed                          *backend.ClientCert // resolved when constant
+}
+
 func compileAuthCertificate(b *builder, el *policyxml.Element, path string) Step {
-	b.attrs(el, "thumbprint", "certificate-id", "body", "password")
-	b.errorf(el.Pos, "policy <authentication-certificate> is not supported: outbound connections come from a shared pool whose TLS client certificate is fixed per backend, so a certificate cannot be chosen per request (a client certificate would have to be part of the backend's TLS configuration in gateway.yaml, which apimgw does not offer yet)")
+	attrs := b.attrs(el, "thumbprint", "certificate-id", "body", "password")
+	b.children(el)
+	var which []string
+	for _, n := range []string{"thumbprint", "certificate-id", "body"} {
+		if _, ok := attrs[n]; ok {
+			which = append(which, n)
+		}
+	}
+	if len(which) != 1 {
+		b.errorf(el.Pos, "<authentication-certificate> needs exactly one of thumbprint, certificate-id or body")
+		return nil
+	}
+	a := &authCertificate{}
+	if p, ok := attrs["password"]; ok {
+		if which[0] != "body" {
+			b.errorf(p.Pos, "authentication-certificate password is for a certificate given in body; configured certificates carry their own")
+		}
+		a.password = b.value(p)
+	}
+	at := attrs[which[0]]
+	v := b.value(at)
+	if v == nil {
+		return nil
+	}
+	certs := b.c.Certificates
+	switch which[0] {
+	case "thumbprint":
+		a.thumbprint = v
+		if v.IsConst() && certs != nil {
+			if a.fixed = certs.byThumbprint(at.Value); a.fixed == nil {
+				b.errorf(at.ValuePos, "no certificate in the configuration (certificates) has thumbprint %q", at.Value)
+			}
+		}
+	case "certificate-id":
+		a.id = v
+		if v.IsConst() && certs != nil {
+			if a.fixed = certs.byID(at.Value); a.fixed == nil {
+				b.errorf(at.ValuePos, "no certificate in the configuration (certificates) has id %q", at.Value)
+			}
+		}
+	default:
+		a.body = v
+	}
+	return a
+}
+
+func (a *authCertificate) Run(st *State) error {
+	c, err := a.certificate(st)
+	if err != nil {
+		return err
+	}
+	st.ClientCert = c
 	return nil
+}
+
+// certificate resolves the certificate for this request.
+func (a *authCertificate) certificate(st *State) (*backend.ClientCert, error) {
+	if a.fixed != nil {
+		return a.fixed, nil
+	}
+	certs := st.Env.Services.Certificates
+	switch {
+	case a.thumbprint != nil:
+		v, err := a.thumbprint.String(&st.X)
+		if err != nil {
+			return nil, err
+		}
+		if c := certs.byThumbprint(v); c != nil {
+			return c, nil
+		}
+		return nil, &Error{Reason: ReasonCertificateNotFound, Message: fmt.Sprintf("Certificate with thumbprint '%s' could not be found.", v)}
+	case a.id != nil:
+		v, err := a.id.String(&st.X)
+		if err != nil {
+			return nil, err
+		}
+		if c := certs.byID(v); c != nil {
+			return c, nil
+		}
+		return nil, &Error{Reason: ReasonCertificateNotFound, Message: fmt.Sprintf("Certificate with id '%s' could not be found.", v)}
+	}
+	v, err := evalAny(a.body, &st.X)
+	if err != nil {
+		return nil, err
+	}
+	var data []byte
+	switch x := v.(type) {
+	case []byte:
+		data = x
+	case string:
+		// A literal body: the certificate as base64 text.
+		if data, err = base64.StdEncoding.DecodeString(strings.TrimSpace(x)); err != nil {
+			return nil, &Error{Reason: ReasonExpressionFailure, Message: "authentication-certificate body is not a byte array or base64 text"}
+		}
+	default:
+		return nil, &Error{Reason: ReasonExpressionFailure, Message: "authentication-certificate body must be a byte array"}
+	}
+	password := ""
+	if a.password != nil {
+		if password, err = a.password.String(&st.X); err != nil {
+			return nil, err
+		}
+	}
+	if certs == nil {
+		certs = &Certificates{}
+	}
+	c, err := certs.fromBody(data, password)
+	if err != nil {
+		return nil, &Error{Reason: ReasonExpressionFailure, Message: "The client certificate given in authentication-certificate body could not be read.", Err: err}
+	}
+	return c, nil
 }
 
 // checkHeader is check-header: require a header, optionally with one of a

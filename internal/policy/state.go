@@ -12,6 +12,7 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/apimgw/apimgw/internal/backend"
 	"github.com/apimgw/apimgw/internal/expr"
 	"github.com/apimgw/apimgw/internal/store"
 )
@@ -41,6 +42,10 @@ type BackendEntity struct {
 	Admit func(st *State) (func(Outcome), error)
 	// Budget bounds retries to this backend (nil: unbounded).
 	Budget RetryBudget
+	// ClientCert is the TLS client certificate of the backend's
+	// credentials, presented unless authentication-certificate chose
+	// another; nil: none.
+	ClientCert *backend.ClientCert
 }
 
 // RetryBudget is a backend's retry budget: Request counts a first attempt,
@@ -91,6 +96,9 @@ type Services struct {
 	// Token returns an access token for authentication-managed-identity
 	// (the local equivalent of an Azure managed identity).
 	Token func(ctx context.Context, resource, clientID string) (string, error)
+	// Certificates are the client certificates authentication-certificate
+	// can present.
+	Certificates *Certificates
 }
 
 func (e *Env) now() time.Time {
@@ -118,6 +126,9 @@ type State struct {
 	// serviceUrl or set-backend-service) and the backend entity if one.
 	BackendURL    *url.URL
 	BackendEntity *BackendEntity
+	// ClientCert is the TLS client certificate forward-request presents
+	// (authentication-certificate); nil: the backend's own, if any.
+	ClientCert *backend.ClientCert
 
 	// Spec is the operation's OpenAPI definition (from the API's openapi
 	// file), which the validate-* policies check messages against; nil when

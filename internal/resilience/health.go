@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -44,6 +45,16 @@ type ProbeOptions struct {
 	// ExpectedStatus lists the statuses that count as success; empty means
 	// 200-299.
 	ExpectedStatus []StatusRange
+	// Context, if not nil, derives each probe's context: it adds what the
+	// backend's own requests carry, such as its TLS client certificate.
+	Context func(context.Context) context.Context
+}
+
+// sameProbe reports whether two probe settings probe alike (Context is a
+// function and compares by what the gateway built it from, not here).
+func sameProbe(a, b ProbeOptions) bool {
+	a.Context, b.Context = nil, nil
+	return reflect.DeepEqual(a, b)
 }
 
 // WithDefaults returns o with zero fields set to the defaults.
@@ -329,6 +340,9 @@ func (h *HealthChecker) probeOnce(t *target) {
 func (h *HealthChecker) send(t *target) (int, error) {
 	ctx, cancel := context.WithTimeout(h.ctx, t.opts.Timeout)
 	defer cancel()
+	if t.opts.Context != nil {
+		ctx = t.opts.Context(ctx)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.url.String(), nil)
 	if err != nil {
 		return 0, fmt.Errorf("build probe request: %w", err)

@@ -178,7 +178,7 @@ func (r *Registry) Inherit(prev *Registry) {
 			st.budget = old.budget
 		}
 		if st.opts.Probe != nil && old.opts.Probe != nil && st.opts.URL == old.opts.URL &&
-			reflect.DeepEqual(*st.opts.Probe, *old.opts.Probe) {
+			sameProbe(*st.opts.Probe, *old.opts.Probe) {
 			r.health.inherit(prev.health, id)
 		}
 	}

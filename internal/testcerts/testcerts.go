@@ -77,11 +77,9 @@ func (ca *CA) Client(t testing.TB, cn string) tls.Certificate {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
 }
 
-// WritePEM writes c's chain and key as PEM files in dir and returns their
-// paths.
-func WritePEM(t testing.TB, dir, name string, c tls.Certificate) (certFile, keyFile string) {
+// PEM encodes c's chain and private key as PEM.
+func PEM(t testing.TB, c tls.Certificate) (certPEM, keyPEM []byte) {
 	t.Helper()
-	var certPEM []byte
 	for _, der := range c.Certificate {
 		certPEM = append(certPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
 	}
@@ -89,11 +87,19 @@ func WritePEM(t testing.TB, dir, name string, c tls.Certificate) (certFile, keyF
 	if err != nil {
 		t.Fatalf("marshal key: %v", err)
 	}
+	return certPEM, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+}
+
+// WritePEM writes c's chain and key as PEM files in dir and returns their
+// paths.
+func WritePEM(t testing.TB, dir, name string, c tls.Certificate) (certFile, keyFile string) {
+	t.Helper()
+	certPEM, keyPEM := PEM(t, c)
 	certFile, keyFile = filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
 	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return certFile, keyFile
