@@ -1,9 +1,12 @@
 package gateway
 
 import (
+	"log/slog"
 	"os"
 	"slices"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/apimgw/apimgw/internal/backend"
 	"github.com/apimgw/apimgw/internal/config"
@@ -11,8 +14,11 @@ import (
 )
 
 // loadCertificates reads the configured client certificates (PEM or
-// PKCS#12 files), reporting each one that cannot be used at its position.
-func loadCertificates(cfg *config.Config, errorf func(config.Pos, string, ...any)) *policy.Certificates {
+// PKCS#12 files), reporting each one that cannot be read at its position.
+// An expired certificate is loaded with a warning on log (nil: none): the
+// backend decides whether it still accepts it, and one expired certificate
+// must not stop every API from loading.
+func loadCertificates(cfg *config.Config, errorf func(config.Pos, string, ...any), log *slog.Logger) *policy.Certificates {
 	ids := make([]string, 0, len(cfg.Certificates))
 	for id, c := range cfg.Certificates {
 		if c != nil {
@@ -37,9 +43,9 @@ func loadCertificates(cfg *config.Config, errorf func(config.Pos, string, ...any
 			errorf(c.Pos, "certificate %q: %v", id, err)
 			continue
 		}
-		if time.Now().After(cc.NotAfter) {
-			errorf(c.Pos, "certificate %q (%s, thumbprint %s) expired on %s", id, cc.Subject, cc.Thumbprint, cc.NotAfter.UTC().Format(time.RFC3339))
-			continue
+		if time.Now().After(cc.NotAfter) && log != nil {
+			log.Warn("client certificate has expired", "certificate", id, "subject", cc.Subject,
+				"thumbprint", cc.Thumbprint, "notAfter", cc.NotAfter.UTC().Format(time.RFC3339))
 		}
 		certs = append(certs, cc)
 	}
@@ -63,4 +69,31 @@ func backendCertificate(b *config.Backend, certs *policy.Certificates) *backend.
 		}
 	}
 	return nil
+}
+
+// certCollector exports when each configured client certificate expires,
+// so that an alert can fire before a backend starts refusing it.
+type certCollector struct {
+	g    *Gateway
+	desc *prometheus.Desc
+}
+
+func newCertCollector(g *Gateway) *certCollector {
+	return &certCollector{g: g, desc: prometheus.NewDesc("apimgw_client_certificate_expiry_timestamp_seconds",
+		"When a configured client certificate (certificates in gateway.yaml) expires, as a Unix time.",
+		[]string{"certificate", "thumbprint"}, nil)}
+}
+
+// Describe implements prometheus.Collector.
+func (c *certCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+// Collect implements prometheus.Collector.
+func (c *certCollector) Collect(ch chan<- prometheus.Metric) {
+	p := c.g.plan.Load()
+	if p == nil || p.certs == nil {
+		return
+	}
+	for id, cc := range p.certs.ByID {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(cc.NotAfter.Unix()), id, cc.Thumbprint)
+	}
 }

@@ -139,6 +139,21 @@ apis:
 			t.Errorf("%s: %d connections, want 1 to %d shared by its requests (forward-request and send-request alike)", cn, n, most)
 		}
 	}
+	mfs, err := h.gw.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	expiries := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() == "apimgw_client_certificate_expiry_timestamp_seconds" {
+			for _, m := range mf.GetMetric() {
+				expiries[m.GetLabel()[0].GetValue()] = m.GetGauge().GetValue()
+			}
+		}
+	}
+	if len(expiries) != 2 || expiries["bob"] != float64(bob.Leaf.NotAfter.Unix()) {
+		t.Errorf("expiry metric: %v, want alice and bob, bob at %d", expiries, bob.Leaf.NotAfter.Unix())
+	}
 	resp, body := h.do("GET", "/a/none", nil, nil)
 	wantAPIMError(t, resp, body, 502, "Bad Gateway")
 	recs := h.records()

@@ -76,6 +76,7 @@ func New(cfg *config.Config, o Options) (*Gateway, error) {
 	}
 	g.bufs.New = func() any { b := make([]byte, 32<<10); return &b }
 	g.metrics = metrics.New(g.registry)
+	g.registry.MustRegister(newCertCollector(g))
 	rm, err := resilience.NewMetrics(g.registry)
 	if err != nil {
 		return nil, err

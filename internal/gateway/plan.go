@@ -92,7 +92,7 @@ func Build(cfg *config.Config, env *policy.Env, rm *resilience.Metrics) (*Plan, 
 	errorf := func(pos config.Pos, format string, args ...any) {
 		errs = append(errs, &config.Error{File: cfg.File, Line: pos.Line, Col: pos.Col, Msg: fmt.Sprintf(format, args...)})
 	}
-	p.certs = loadCertificates(cfg, errorf)
+	p.certs = loadCertificates(cfg, errorf, env.Log)
 	env.Services.Certificates = p.certs
 	c := &policy.Compiler{
 		Certificates: p.certs,
