@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -27,15 +26,7 @@ func newMTLSBackend(t *testing.T, ca *testcerts.CA) *testBackend {
 	b.EnableHTTP2 = true
 	b.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: ca.Pool}
 	b.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are expected
-	b.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		switch s {
-		case http.StateNew:
-			b.accepted.Add(1)
-			b.open.Add(1)
-		case http.StateClosed, http.StateHijacked:
-			b.open.Add(-1)
-		}
-	}
+	b.countConnections()
 	b.StartTLS()
 	t.Cleanup(b.Close)
 	return b

@@ -40,6 +40,18 @@ func newTestBackend(t *testing.T, addr string, h http.Handler, tune func(*http.S
 	b := &testBackend{Server: httptest.NewUnstartedServer(h)}
 	b.Listener.Close()
 	b.Listener = ln
+	b.countConnections()
+	if tune != nil {
+		tune(b.Config)
+	}
+	b.Start()
+	t.Cleanup(b.Close)
+	return b
+}
+
+// countConnections makes the server count the connections it accepts and
+// holds open.
+func (b *testBackend) countConnections() {
 	b.Config.ConnState = func(_ net.Conn, s http.ConnState) {
 		switch s {
 		case http.StateNew:
@@ -49,12 +61,6 @@ func newTestBackend(t *testing.T, addr string, h http.Handler, tune func(*http.S
 			b.open.Add(-1)
 		}
 	}
-	if tune != nil {
-		tune(b.Config)
-	}
-	b.Start()
-	t.Cleanup(b.Close)
-	return b
 }
 
 // http1AndH2C makes a test backend speak HTTP/1.1 and cleartext HTTP/2.

@@ -176,29 +176,23 @@ func TestCertificateConfigErrors(t *testing.T) {
 	}
 	write("alice.pfx", testcerts.PFX(t, alice, "right"))
 	write("api.xml", []byte(inbound(`<authentication-certificate certificate-id="nobody" />`)))
-	write("gateway.yaml", []byte(`certificates:
+	gatewayYAML := func(extraCert string) []byte {
+		return []byte(`certificates:
   alice: {pfx: alice.pfx, password: wrong}
-  half: {cert: alice.crt}
-backends:
+` + extraCert + `backends:
   b:
     url: https://127.0.0.1:1
     credentials: {certificate: ["AB12"]}
 apis:
   - {id: a, path: a, serviceUrl: "https://127.0.0.1:1", subscriptionRequired: false, policy: api.xml, operations: [{id: o, method: GET, urlTemplate: /}]}
-`))
+`)
+	}
+	write("gateway.yaml", gatewayYAML("  half: {cert: alice.crt}\n"))
 	cfg, err := config.Load(filepath.Join(dir, "gateway.yaml"))
 	if err == nil || !strings.Contains(err.Error(), `gateway.yaml:3:9: certificate "half" needs both cert and key`) {
 		t.Fatalf("config: %v", err)
 	}
-	write("gateway.yaml", []byte(`certificates:
-  alice: {pfx: alice.pfx, password: wrong}
-backends:
-  b:
-    url: https://127.0.0.1:1
-    credentials: {certificate: ["AB12"]}
-apis:
-  - {id: a, path: a, serviceUrl: "https://127.0.0.1:1", subscriptionRequired: false, policy: api.xml, operations: [{id: o, method: GET, urlTemplate: /}]}
-`))
+	write("gateway.yaml", gatewayYAML(""))
 	if cfg, err = config.Load(filepath.Join(dir, "gateway.yaml")); err != nil {
 		t.Fatal(err)
 	}
