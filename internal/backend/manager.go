@@ -36,7 +36,8 @@ type Manager struct {
 	log      *slog.Logger
 	sink     *slogSink
 	dialer   *net.Dialer
-	lookup   func(ctx context.Context, host string) ([]netip.Addr, error)
+	// lookup resolves a host name: its addresses and their TTL (0: unknown).
+	lookup   func(ctx context.Context, host string) ([]netip.Addr, time.Duration, error)
 	reg      prometheus.Registerer
 	coll     *collector
 	waitHist *prometheus.HistogramVec
@@ -80,9 +81,7 @@ func NewManager(o Options, reg prometheus.Registerer, log *slog.Logger) (*Manage
 		log:    log,
 		sink:   &slogSink{log: log},
 		dialer: &net.Dialer{KeepAlive: 30 * time.Second},
-		lookup: func(ctx context.Context, host string) ([]netip.Addr, error) {
-			return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
-		},
+		lookup:  newResolver().lookup,
 		reg:     reg,
 		pools:   map[poolKey]*pool{},
 		ledgers: map[string]*PortLedger{},
@@ -435,6 +434,7 @@ type hostEntry struct {
 	mu         sync.Mutex // serialises resolution
 	pools      atomic.Pointer[[]*pool]
 	resolvedAt atomic.Int64 // unix nanoseconds
+	ttl        atomic.Int64 // of the last resolution's records; 0: unknown
 	next       atomic.Uint32
 }
 
@@ -467,7 +467,7 @@ func (e *hostEntry) fixedAddresses() error {
 // while others remain.
 func (e *hostEntry) pick(ctx context.Context, tried []*pool) (*pool, error) {
 	psp := e.pools.Load()
-	if psp == nil || (!e.fixed && time.Since(time.Unix(0, e.resolvedAt.Load())) >= e.m.opts.Load().DNSRefresh) {
+	if psp == nil || (!e.fixed && e.stale()) {
 		var err error
 		if psp, err = e.resolve(ctx, psp == nil); err != nil {
 			return nil, err
@@ -517,10 +517,10 @@ func (e *hostEntry) resolve(ctx context.Context, must bool) (*[]*pool, error) {
 	}
 	defer e.mu.Unlock()
 	cur := e.pools.Load()
-	if cur != nil && time.Since(time.Unix(0, e.resolvedAt.Load())) < e.m.opts.Load().DNSRefresh {
+	if cur != nil && !e.stale() {
 		return cur, nil
 	}
-	ips, err := e.m.lookup(ctx, e.hostname)
+	ips, ttl, err := e.m.lookup(ctx, e.hostname)
 	if err == nil && len(ips) == 0 {
 		err = errors.New("no addresses")
 	}
@@ -545,8 +545,17 @@ func (e *hostEntry) resolve(ctx context.Context, must bool) (*[]*pool, error) {
 	}
 	e.m.mu.Unlock()
 	e.pools.Store(&ps)
+	e.ttl.Store(int64(ttl))
 	e.resolvedAt.Store(time.Now().UnixNano())
 	return &ps, nil
+}
+
+// stale reports whether the host's addresses are due to be resolved
+// again: their TTL has passed, or DNSRefresh if that is shorter or the TTL
+// is unknown.
+func (e *hostEntry) stale() bool {
+	after := refreshAfter(time.Duration(e.ttl.Load()), e.m.opts.Load().DNSRefresh)
+	return time.Since(time.Unix(0, e.resolvedAt.Load())) >= after
 }
 
 // slogSink logs port exhaustion, at most once per destination every

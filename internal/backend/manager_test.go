@@ -575,17 +575,17 @@ func TestDNSRefresh(t *testing.T) {
 	m.mu.Unlock()
 	var mu sync.Mutex
 	answer, lookups := "127.0.0.2", 0
-	m.lookup = func(_ context.Context, host string) ([]netip.Addr, error) {
+	m.lookup = func(_ context.Context, host string) ([]netip.Addr, time.Duration, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		lookups++
 		if host != "dns.backend.test" {
-			return nil, fmt.Errorf("unexpected lookup of %q", host)
+			return nil, 0, fmt.Errorf("unexpected lookup of %q", host)
 		}
 		if answer == "" {
-			return nil, errors.New("SERVFAIL")
+			return nil, 0, errors.New("SERVFAIL")
 		}
-		return []netip.Addr{netip.MustParseAddr(answer)}, nil
+		return []netip.Addr{netip.MustParseAddr(answer)}, 0, nil
 	}
 	url := "http://dns.backend.test:" + port + "/"
 	ctx := context.Background()

@@ -19,9 +19,9 @@ const (
 	DefaultConnectTimeout = 10 * time.Second
 	DefaultSNATPorts      = 1024
 	DefaultSNATReclaim    = 4 * time.Minute
-	// DefaultDNSRefresh is how often a backend host name is resolved again.
-	// Go's resolver does not expose record TTLs, so a fixed refresh stands
-	// in for the TTL.
+	// DefaultDNSRefresh is the longest a backend host name's addresses are
+	// used before it is resolved again; its records' TTL, when shorter and
+	// known (see resolver), applies instead.
 	DefaultDNSRefresh = 30 * time.Second
 )
 
@@ -56,7 +56,9 @@ type Options struct {
 	IdleConnTimeout time.Duration
 	// ConnectTimeout bounds one connection attempt (default 10s).
 	ConnectTimeout time.Duration
-	// DNSRefresh is how often host names are resolved again (default 30s).
+	// DNSRefresh is the longest host names' addresses are used before they
+	// are resolved again (default 30s); a shorter record TTL applies
+	// instead.
 	DNSRefresh time.Duration
 	// SNAT is the port budget model.
 	SNAT SNAT

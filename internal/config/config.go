@@ -105,7 +105,11 @@ type Outbound struct {
 	MaxIdleConnsPerHost int      `yaml:"maxIdleConnsPerHost"`
 	IdleConnTimeout     Duration `yaml:"idleConnTimeout"`
 	ConnectTimeout      Duration `yaml:"connectTimeout"`
-	SNAT                SNAT     `yaml:"snat"`
+	// DNSRefresh is the longest a backend host's addresses are used
+	// before it is resolved again (sooner when its records' TTL is
+	// shorter); 0 means the default, 30s.
+	DNSRefresh Duration `yaml:"dnsRefresh"`
+	SNAT       SNAT     `yaml:"snat"`
 }
 
 // SNAT is the per-destination port budget the gateway accounts against.

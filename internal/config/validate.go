@@ -82,7 +82,7 @@ func (v *validator) validate() {
 	if o.SNAT.Reclaim == 0 {
 		o.SNAT.Reclaim = Duration(DefaultSNATReclaim)
 	}
-	if o.MaxConnsPerHost < 0 || o.MaxIdleConnsPerHost < 0 || o.SNAT.Ports < 0 {
+	if o.MaxConnsPerHost < 0 || o.MaxIdleConnsPerHost < 0 || o.SNAT.Ports < 0 || o.DNSRefresh < 0 {
 		v.errorf(Pos{1, 1}, "outbound limits must not be negative")
 	}
 	if c.Shutdown.Timeout == 0 {

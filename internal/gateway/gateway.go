@@ -158,6 +158,7 @@ func backendOptions(cfg *config.Config) backend.Options {
 		MaxIdleConnsPerHost: o.MaxIdleConnsPerHost,
 		IdleConnTimeout:     o.IdleConnTimeout.D(),
 		ConnectTimeout:      o.ConnectTimeout.D(),
+		DNSRefresh:          o.DNSRefresh.D(),
 		SNAT:                backend.SNAT{Ports: o.SNAT.Ports, Reclaim: o.SNAT.Reclaim.D(), Enforce: o.SNAT.Enforce},
 		Hosts:               map[string]backend.HostOptions{},
 	}
