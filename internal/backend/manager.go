@@ -33,9 +33,9 @@ const defaultPruneAfter = 10 * time.Minute
 // ledger per destination. It is safe for concurrent use; build it with
 // NewManager and stop it with Close.
 type Manager struct {
-	log      *slog.Logger
-	sink     *slogSink
-	dialer   *net.Dialer
+	log    *slog.Logger
+	sink   *slogSink
+	dialer *net.Dialer
 	// lookup resolves a host name: its addresses and their TTL (0: unknown).
 	lookup   func(ctx context.Context, host string) ([]netip.Addr, time.Duration, error)
 	reg      prometheus.Registerer
@@ -78,9 +78,9 @@ func NewManager(o Options, reg prometheus.Registerer, log *slog.Logger) (*Manage
 		log = slog.New(slog.DiscardHandler)
 	}
 	m := &Manager{
-		log:    log,
-		sink:   &slogSink{log: log},
-		dialer: &net.Dialer{KeepAlive: 30 * time.Second},
+		log:     log,
+		sink:    &slogSink{log: log},
+		dialer:  &net.Dialer{KeepAlive: 30 * time.Second},
 		lookup:  newResolver().lookup,
 		reg:     reg,
 		pools:   map[poolKey]*pool{},
