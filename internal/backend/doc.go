@@ -7,7 +7,10 @@
 // connections plus closed ones still inside the SNAT reclaim window) against
 // the SNAT port budget. HTTP/1.1 goes over the package's own client; HTTP/2
 // (h2, h2c) over net/http ClientConns that the pool owns, a stream reserved
-// per request, under the same connection bound and queue. A Manager is an
+// per request, under the same connection bound and queue. Host names are
+// resolved again when their records' TTL passes (at most DNSRefresh later),
+// and a request may present a TLS client certificate (WithClientCert), which
+// gets connections of its own. A Manager is an
 // http.RoundTripper; every failure it returns is an *Error carrying APIM's
 // error reason and message.
 package backend
