@@ -71,6 +71,8 @@ type conn struct {
 	// A request whose 100-continue has not been sent when its handler
 	// returns leaves the connection in an unknown state: close it.
 	cur *response
+	// hijacked is set when the handler took the connection over.
+	hijacked bool
 }
 
 func newConn(s *Server, rwc net.Conn, base context.Context) *conn {
@@ -95,7 +97,11 @@ func (c *conn) getState() (int32, int64) {
 
 func (c *conn) serve() {
 	defer c.srv.trackConn(c, false)
-	defer c.rwc.Close()
+	defer func() {
+		if !c.hijacked {
+			c.rwc.Close()
+		}
+	}()
 	c.br = bufio.NewReaderSize(&c.cr, bufSize)
 	c.bw = bufio.NewWriterSize(stallWriter{c}, bufSize)
 	c.header = make(http.Header, 16)
@@ -142,6 +148,10 @@ func (c *conn) handle(req *http.Request, b *body) (keep bool) {
 		c.watch.Reset(watchDelay)
 	}
 	panicked := c.runHandler(w, r)
+	if c.hijacked {
+		w.done = true
+		return false
+	}
 	c.watch.Stop()
 	c.cr.end()
 	if panicked {

@@ -1,11 +1,14 @@
 package httpserver
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/apimgw/apimgw/internal/httplex"
 )
@@ -102,6 +105,37 @@ func (w *response) Write(p []byte) (int, error) {
 		w.commit(false)
 	}
 	return w.writeBody(p)
+}
+
+// Hijack lets the handler take over the connection, as net/http's
+// http.Hijacker does (a WebSocket, for instance): the server stops
+// reading, writing and timing it, and neither its sweeper, Close nor
+// Shutdown close it. A head already written is flushed first. The returned
+// reader holds whatever the client sent after the request.
+func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c := w.c
+	if w.done {
+		return nil, nil, errAfterHandler
+	}
+	if c.hijacked {
+		return nil, nil, http.ErrHijacked
+	}
+	if w.wroteHeader {
+		if !w.committed {
+			w.commit(false)
+		}
+		if err := c.bw.Flush(); err != nil {
+			return nil, nil, err
+		}
+	}
+	c.watch.Stop()
+	c.cr.end()
+	c.hijacked = true
+	c.srv.trackConn(c, false)
+	if err := c.rwc.SetDeadline(time.Time{}); err != nil {
+		return nil, nil, err
+	}
+	return c.rwc, bufio.NewReadWriter(c.br, bufio.NewWriter(c.rwc)), nil
 }
 
 // Flush sends what has been written so far to the client.

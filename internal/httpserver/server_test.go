@@ -660,3 +660,70 @@ func TestStalledClientIsCutOff(t *testing.T) {
 		t.Fatal("handler still blocked on a client that stopped reading")
 	}
 }
+
+// A handler can take the connection over (http.Hijacker): the server
+// neither answers nor closes it, its idle sweeper and Close leave it alone,
+// and bytes the client sent after the request reach the handler.
+func TestHijack(t *testing.T) {
+	done := make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/upgrade" {
+			io.WriteString(w, "plain")
+			return
+		}
+		w.Header().Set("Upgrade", "echo")
+		w.Header().Set("Connection", "Upgrade")
+		w.WriteHeader(http.StatusSwitchingProtocols)
+		conn, rw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Errorf("Hijack: %v", err)
+			return
+		}
+		if _, _, err := http.NewResponseController(w).Hijack(); !errors.Is(err, http.ErrHijacked) {
+			t.Errorf("second Hijack: %v", err)
+		}
+		go func() {
+			defer close(done)
+			defer conn.Close()
+			// Echo lines, upper-cased, until the client closes.
+			for {
+				line, err := rw.ReadString('\n')
+				if err != nil {
+					return
+				}
+				rw.WriteString(strings.ToUpper(line))
+				rw.Flush()
+			}
+		}()
+	})
+	addr, srv := start(t, h, func(s *Server) { s.IdleTimeout = 50 * time.Millisecond })
+	c := dial(t, addr)
+	// The first line after the request is already in the server's buffer
+	// when the handler hijacks.
+	c.send("GET /upgrade HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nfirst\n")
+	resp, err := http.ReadResponse(c.br, &http.Request{Method: "GET"})
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Upgrade") != "echo" {
+		t.Fatalf("handshake: %v %v", resp, err)
+	}
+	if line, err := c.br.ReadString('\n'); err != nil || line != "FIRST\n" {
+		t.Fatalf("got %q %v", line, err)
+	}
+	time.Sleep(200 * time.Millisecond) // four idle timeouts: the sweeper must not close it
+	c.send("second\n")
+	if line, err := c.br.ReadString('\n'); err != nil || line != "SECOND\n" {
+		t.Fatalf("after idle timeouts: got %q %v", line, err)
+	}
+	// Other connections are served as usual.
+	c2 := dial(t, addr)
+	c2.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	if _, body := c2.response("GET"); body != "plain" {
+		t.Fatalf("other connection: %q", body)
+	}
+	srv.Close()
+	c.send("third\n")
+	if line, err := c.br.ReadString('\n'); err != nil || line != "THIRD\n" {
+		t.Fatalf("after Close: got %q %v", line, err)
+	}
+	c.c.Close()
+	<-done
+}
