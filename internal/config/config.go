@@ -264,8 +264,11 @@ type Subscription struct {
 
 // API is an APIM API: a public path prefix, a backend and its operations.
 type API struct {
-	ID                            string             `yaml:"id"`
-	Name                          string             `yaml:"name"`
+	ID   string `yaml:"id"`
+	Name string `yaml:"name"`
+	// Type is "http" (default) or "websocket": a WebSocket passthrough API
+	// whose one operation, onHandshake, the gateway creates.
+	Type                          string             `yaml:"type"`
 	Path                          string             `yaml:"path"`
 	ServiceURL                    string             `yaml:"serviceUrl"`
 	BackendID                     string             `yaml:"backendId"`

@@ -25,6 +25,11 @@ func TestParseErrorsArePositioned(t *testing.T) {
 		{"reused key", "subscriptions:\n  - {id: a, primaryKey: k, allApis: true}\n  - {id: b, primaryKey: k, allApis: true}\n", []string{`subscription "b" reuses a key of subscription "a"`}},
 		{"breaker rule", "backends:\n  b:\n    url: http://x\n    circuitBreaker: {rules: [{failureCondition: {interval: 1m}}]}\n", []string{"needs exactly one of failureCondition.count", "needs tripDuration"}},
 		{"keepAlive off over HTTP/2", "backends:\n  b:\n    url: http://x\n    protocol: h2c\n    keepAlive: false\n", []string{`gateway.yaml:3:5: backend "b": keepAlive: false (a new connection per request) is for protocol http1`}},
+		{"api type", "apis:\n  - {id: a, type: soap, path: a, operations: [{id: o, method: GET, urlTemplate: /}]}\n", []string{`gateway.yaml:2:5: api "a": type must be http or websocket, got "soap"`}},
+		{"websocket operations", "apis:\n  - {id: w, type: websocket, path: w, serviceUrl: \"ws://x\", operations: [{id: send, method: POST, urlTemplate: /}]}\n", []string{`the operation of a WebSocket API is onHandshake, got "send"`, `onHandshake is GET /`}},
+		{"websocket openapi", "apis:\n  - {id: w, type: websocket, path: w, serviceUrl: \"wss://x\", openapi: o.yaml}\n", []string{`a WebSocket API has no OpenAPI definition`}},
+		{"certificate", "certificates:\n  c: {cert: a.crt, pfx: a.pfx}\n", []string{`gateway.yaml:2:6: certificate "c" needs cert and key (PEM files) or pfx`}},
+		{"unknown credentials certificate", "backends:\n  b:\n    url: https://x\n    credentials: {certificateIds: [nope]}\n", []string{`backend "b": credentials.certificateIds names unknown certificate "nope"`}},
 		{"yaml syntax", "listen: [a\n", []string{"gateway.yaml:"}},
 	}
 	for _, c := range cases {
@@ -101,4 +106,23 @@ func FuzzParse(f *testing.F) {
 			t.Fatal("nil config without error")
 		}
 	})
+}
+
+// A WebSocket API gets its onHandshake operation, and ws:// and wss://
+// URLs are the http:// and https:// URLs their handshakes go to.
+func TestWebSocketAPI(t *testing.T) {
+	cfg, err := Parse("/cfg/gateway.yaml", []byte("backends:\n  b: {url: \"wss://chat.example:8443/hub\"}\napis:\n  - {id: w, type: websocket, path: w, serviceUrl: \"ws://x:81/s\"}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := cfg.Apis[0]
+	if a.Type != "websocket" || a.ServiceURL != "http://x:81/s" || len(a.Operations) != 1 {
+		t.Fatalf("api: %+v", a)
+	}
+	if op := a.Operations[0]; op.ID != OnHandshake || op.Method != "GET" || op.URLTemplate != "/" {
+		t.Errorf("operation: %+v", op)
+	}
+	if u := cfg.Backends["b"].URL; u != "https://chat.example:8443/hub" {
+		t.Errorf("backend url %q", u)
+	}
 }

@@ -166,6 +166,7 @@ func (v *validator) backends() {
 		switch b.Type {
 		case "", "single", "Single":
 			b.Type = "single"
+			b.URL = wsToHTTP(b.URL) // a WebSocket backend: its handshake goes over HTTP
 			if b.URL == "" {
 				v.errorf(b.Pos, "backend %q needs url", id)
 			} else if err := validURL(b.URL); err != nil {
@@ -314,6 +315,63 @@ func (v *validator) products() {
 // NormalizePath trims slashes so API paths compare as APIM does.
 func NormalizePath(p string) string { return strings.Trim(strings.TrimSpace(p), "/") }
 
+// OnHandshake is the operation of a WebSocket API, as APIM names it.
+const OnHandshake = "onHandshake"
+
+// apiType checks an API's type. A WebSocket API takes a ws:// or wss://
+// serviceUrl (kept as http:// or https://, what the handshake is sent
+// over) and has one operation, onHandshake (GET /), which the gateway
+// creates when it is not listed.
+func (v *validator) apiType(a *API) {
+	switch strings.ToLower(a.Type) {
+	case "", "http":
+		a.Type = "http"
+		return
+	case "websocket":
+		a.Type = "websocket"
+	default:
+		v.errorf(a.Pos, "api %q: type must be http or websocket, got %q", a.ID, a.Type)
+		return
+	}
+	a.ServiceURL = wsToHTTP(a.ServiceURL)
+	if a.OpenAPI != "" {
+		v.errorf(a.Pos, "api %q: a WebSocket API has no OpenAPI definition", a.ID)
+	}
+	switch len(a.Operations) {
+	case 0:
+		a.Operations = []*Operation{{ID: OnHandshake, Pos: a.Pos}}
+	case 1:
+	default:
+		v.errorf(a.Pos, "api %q: a WebSocket API has one operation, %s", a.ID, OnHandshake)
+		return
+	}
+	op := a.Operations[0]
+	if op.ID != OnHandshake {
+		v.errorf(op.Pos, "api %q: the operation of a WebSocket API is %s, got %q", a.ID, OnHandshake, op.ID)
+	}
+	if op.Method == "" {
+		op.Method = http.MethodGet
+	}
+	if op.URLTemplate == "" {
+		op.URLTemplate = "/"
+	}
+	if op.Method != http.MethodGet || op.URLTemplate != "/" {
+		v.errorf(op.Pos, "api %q: %s is GET /", a.ID, OnHandshake)
+	}
+}
+
+// wsToHTTP maps a ws:// or wss:// URL to the http:// or https:// URL its
+// opening handshake is sent to; other URLs are returned as they are.
+func wsToHTTP(u string) string {
+	switch {
+	case len(u) >= 5 && strings.EqualFold(u[:5], "ws://"):
+		return "http://" + u[5:]
+	case len(u) >= 6 && strings.EqualFold(u[:6], "wss://"):
+		return "https://" + u[6:]
+	}
+	return u
+}
+
 func (v *validator) apis() {
 	ids := map[string]bool{}
 	paths := map[string]string{}
@@ -335,6 +393,7 @@ func (v *validator) apis() {
 			v.errorf(a.Pos, "api %q uses path %q already used by api %q", a.ID, a.Path, other)
 		}
 		paths[key] = a.ID
+		v.apiType(a)
 		if a.ServiceURL != "" {
 			if err := validURL(a.ServiceURL); err != nil {
 				v.errorf(a.Pos, "api %q: invalid serviceUrl %q: %v", a.ID, a.ServiceURL, err)

@@ -54,6 +54,8 @@ type Gateway struct {
 	// draining is set when shutdown starts: /readyz then answers 503 so
 	// load balancers stop sending new requests while in-flight ones finish.
 	draining atomic.Bool
+	// sessions are the WebSocket connections being relayed.
+	sessions sessions
 }
 
 // Options are the parts of a Gateway that do not come from the config file.
@@ -259,6 +261,7 @@ func (g *Gateway) Close() error {
 	case <-time.After(g.Config().Shutdown.Timeout.D()):
 		g.log.Warn("closing with send-one-way-request calls still in flight")
 	}
+	g.sessions.closeAll()
 	g.plan.Load().registry.Close()
 	g.closeSinks()
 	return errors.Join(g.backends.Close(), g.store.Close(), g.logs.Close())

@@ -54,6 +54,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
 		st.X.Request.Certificate = r.TLS.PeerCertificates[0]
 	}
+	upgradeTo, upgrade := isUpgrade(r.Header)
 	policy.RemoveHopHeaders(r.Header)
 	if r.Body != nil && r.Body != http.NoBody {
 		st.SetRequestBody(expr.NewBody(r.Body), r.ContentLength)
@@ -123,11 +124,25 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if pipeline == nil {
 			pipeline = op.pipelines[""]
 		}
+		if api.websocket && upgrade {
+			// The opening handshake is forwarded as a handshake.
+			r.Header["Connection"] = []string{"Upgrade"}
+			r.Header["Upgrade"] = []string{upgradeTo}
+		}
 		pipeline.Run(st)
 	}
 
 	policy.FinishResponse(st)
-	n, clientErr := g.writeResponse(w, st)
+	var n int64
+	var clientErr error
+	if up := st.TakeUpgraded(); up != nil && st.X.Response != nil && st.X.Response.StatusCode == http.StatusSwitchingProtocols {
+		n, _, clientErr = g.relay(w, st, up)
+	} else {
+		if up != nil {
+			up.Close() // a policy answered otherwise
+		}
+		n, clientErr = g.writeResponse(w, st)
+	}
 	st.Finish(n)
 	end := g.now()
 	// The log shows the URL the client called, without the subscription key.

@@ -48,6 +48,7 @@ type apiPlan struct {
 	headerName  string
 	queryName   string
 	apiPipeline *policy.Pipeline // global + api scopes, for errors before an operation matches
+	websocket   bool             // a WebSocket passthrough API
 }
 
 type opPlan struct {
@@ -162,6 +163,7 @@ func Build(cfg *config.Config, env *policy.Env, rm *resilience.Metrics) (*Plan, 
 			products:   map[string]bool{},
 			headerName: http.CanonicalHeaderKey(a.SubscriptionKeyParameterNames.Header),
 			queryName:  a.SubscriptionKeyParameterNames.Query,
+			websocket:  a.Type == "websocket",
 		}
 		for _, pid := range a.Products {
 			ap.products[pid] = true

@@ -157,9 +157,17 @@ func (f *forwardRequest) Run(st *State) error {
 		}
 		return pe
 	}
+	if rwc, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
+		// The backend switched protocols (a WebSocket): its connection is
+		// the gateway's to relay; the backend call lasts as long.
+		st.UpgradeProtocol = resp.Header.Get("Upgrade")
+		st.upgraded = &upgradedConn{ReadWriteCloser: rwc, ctx: ctx}
+		resp.Body = http.NoBody
+	} else {
+		resp.Body = &cancelBody{ReadCloser: resp.Body, ctx: ctx}
+	}
 	RemoveHopHeaders(resp.Header)
 	st.BackendStatus = resp.StatusCode
-	resp.Body = &cancelBody{ReadCloser: resp.Body, ctx: ctx}
 	st.backendResp = resp
 	if report != nil {
 		report(Outcome{StatusCode: resp.StatusCode, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), st.Env.now())})
@@ -358,6 +366,19 @@ type cancelBody struct {
 func (b *cancelBody) Close() error {
 	err := b.ReadCloser.Close()
 	b.ctx.Cancel(nil)
+	return err
+}
+
+// upgradedConn is the backend connection after 101 Switching Protocols;
+// closing it ends the backend call.
+type upgradedConn struct {
+	io.ReadWriteCloser
+	ctx *reqctx.Ctx
+}
+
+func (u *upgradedConn) Close() error {
+	err := u.ReadWriteCloser.Close()
+	u.ctx.Cancel(nil)
 	return err
 }
 

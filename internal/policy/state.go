@@ -163,7 +163,12 @@ type State struct {
 
 	// backendResp is the live response whose body is still streaming.
 	backendResp *http.Response
-	backendBody *expr.Body
+	// upgraded is the backend connection of a 101 Switching Protocols
+	// answer (a WebSocket) until the gateway takes it; UpgradeProtocol is
+	// that answer's Upgrade header.
+	upgraded        io.ReadWriteCloser
+	UpgradeProtocol string
+	backendBody     *expr.Body
 	// fill is the response cache entry this request fills (cache-lookup
 	// miss → cache-store).
 	fill *cacheFill
@@ -194,6 +199,15 @@ func (st *State) Finish(respBytes int64) {
 		f(respBytes)
 	}
 	st.deferred = nil
+}
+
+// TakeUpgraded hands over the backend connection of a 101 Switching
+// Protocols answer (nil if there is none): the caller relays it and closes
+// it.
+func (st *State) TakeUpgraded() io.ReadWriteCloser {
+	u := st.upgraded
+	st.upgraded = nil
+	return u
 }
 
 // SpecOperation is an operation of an API's OpenAPI document.
@@ -259,6 +273,10 @@ func (st *State) LastError() *Error {
 
 // Close releases what the request still holds (an unread backend body).
 func (st *State) Close() {
+	if st.upgraded != nil {
+		st.upgraded.Close()
+		st.upgraded = nil
+	}
 	if st.backendResp != nil {
 		st.drain = io.LimitedReader{R: st.backendResp.Body, N: 64 << 10}
 		io.Copy(io.Discard, &st.drain)
