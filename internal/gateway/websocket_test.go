@@ -102,7 +102,14 @@ apis:
     serviceUrl: ` + strings.Replace(be.URL, "http://", "ws://", 1) + `/socket
     subscriptionRequired: false
     policy: chat.xml
+  - id: timed
+    type: websocket
+    path: timed
+    serviceUrl: ` + strings.Replace(be.URL, "http://", "ws://", 1) + `/socket
+    subscriptionRequired: false
+    policy: timed.xml
 `,
+		"timed.xml": `<policies><inbound><base/></inbound><backend><forward-request timeout="1" /></backend><outbound><base/></outbound><on-error><base/></on-error></policies>`,
 		"chat.xml": inbound(`<check-header name="x-token" failed-check-httpcode="401" failed-check-error-message="token required" ignore-case="false" />`),
 	})
 	plain := listen(t)
@@ -160,8 +167,20 @@ apis:
 		return false
 	})
 
+	// forward-request's timeout bounds the handshake, not the session.
+	c, br, resp := wsDial(t, plain.Addr().String(), "/timed", "")
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("timed handshake: %d", resp.StatusCode)
+	}
+	time.Sleep(1300 * time.Millisecond)
+	io.WriteString(c, "late\n")
+	if got, err := br.ReadString('\n'); err != nil || got != "LATE\n" {
+		t.Fatalf("after the forward-request timeout: %q %v", got, err)
+	}
+	c.Close()
+
 	// Closing the gateway ends the sessions it relays.
-	c, br, _ := wsDial(t, plain.Addr().String(), "/chat", "x-token: t\r\n")
+	c, br, _ = wsDial(t, plain.Addr().String(), "/chat", "x-token: t\r\n")
 	io.WriteString(c, "x\n")
 	br.ReadString('\n')
 	h.gw.Close()
