@@ -110,7 +110,7 @@ apis:
     policy: timed.xml
 `,
 		"timed.xml": `<policies><inbound><base/></inbound><backend><forward-request timeout="1" /></backend><outbound><base/></outbound><on-error><base/></on-error></policies>`,
-		"chat.xml": inbound(`<check-header name="x-token" failed-check-httpcode="401" failed-check-error-message="token required" ignore-case="false" />`),
+		"chat.xml":  inbound(`<check-header name="x-token" failed-check-httpcode="401" failed-check-error-message="token required" ignore-case="false" />`),
 	})
 	plain := listen(t)
 	srv := &httpserver.Server{Handler: h.gw}
