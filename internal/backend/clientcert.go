@@ -80,8 +80,13 @@ func LoadClientCertPEM(id, certFile, keyFile string) (*ClientCert, error) {
 // and authentication-certificate's body attribute take it.
 func ParseClientCertPFX(id string, data []byte, password string) (*ClientCert, error) {
 	key, leaf, chain, err := pkcs12.DecodeChain(data, password)
-	if err != nil {
-		return nil, fmt.Errorf("decode PKCS#12: %w", err)
+	switch {
+	case errors.Is(err, pkcs12.ErrIncorrectPassword):
+		return nil, errors.New("PKCS#12 (.pfx): wrong password")
+	case err != nil:
+		// The decoder's own message is an ASN.1 dump; keep its first words.
+		msg, _, _ := strings.Cut(err.Error(), ": asn1:")
+		return nil, fmt.Errorf("not a valid PKCS#12 (.pfx) file: %s", msg)
 	}
 	c := tls.Certificate{PrivateKey: key, Certificate: [][]byte{leaf.Raw}}
 	for _, ca := range chain {

@@ -201,7 +201,7 @@ apis:
 		t.Fatal("New accepted the configuration")
 	}
 	for _, want := range []string{
-		`gateway.yaml:2:10: certificate "alice": decode PKCS#12`,
+		`gateway.yaml:2:10: certificate "alice": PKCS#12 (.pfx): wrong password`,
 		`gateway.yaml:5:5: backend "b": credentials.certificate names thumbprint "AB12", which no configured certificate has`,
 		`api.xml:1:`, `no certificate in the configuration (certificates) has id "nobody"`,
 	} {
