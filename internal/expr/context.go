@@ -200,25 +200,33 @@ func (u *URL) QueryString() string {
 
 // String renders the full URL (IUrl.ToString()), omitting the default port.
 func (u *URL) String() string {
-	var sb strings.Builder
-	sb.WriteString(u.Scheme)
-	sb.WriteString("://")
-	sb.WriteString(u.Host)
+	var buf [160]byte
+	return string(u.AppendTo(buf[:0]))
+}
+
+// AppendTo appends the URL as String renders it to b.
+func (u *URL) AppendTo(b []byte) []byte {
+	b = append(b, u.Scheme...)
+	b = append(b, "://"...)
+	b = append(b, u.Host...)
 	if u.Port != 0 && !(u.Scheme == "https" && u.Port == 443) && !(u.Scheme == "http" && u.Port == 80) {
-		sb.WriteByte(':')
-		sb.WriteString(strconv.Itoa(u.Port))
+		b = append(b, ':')
+		b = strconv.AppendInt(b, int64(u.Port), 10)
 	}
 	p := (&url.URL{Path: u.Path}).EscapedPath()
 	if !strings.HasPrefix(p, "/") {
-		sb.WriteByte('/')
+		b = append(b, '/')
 	}
-	sb.WriteString(p)
-	sb.WriteString(u.QueryString())
+	b = append(b, p...)
+	if u.Query != nil && u.Query.Len() > 0 {
+		b = append(b, '?')
+		b = u.Query.appendEncoded(b)
+	}
 	if u.Fragment != "" {
-		sb.WriteByte('#')
-		sb.WriteString(u.Fragment)
+		b = append(b, '#')
+		b = append(b, u.Fragment...)
 	}
-	return sb.String()
+	return b
 }
 
 // Query is an ordered multi-map of query parameters (case-sensitive names).
@@ -337,18 +345,23 @@ func (q *Query) Clone() *Query {
 
 // Encode renders "a=1&b=2" in order.
 func (q *Query) Encode() string {
-	var sb strings.Builder
+	var buf [128]byte
+	return string(q.appendEncoded(buf[:0]))
+}
+
+func (q *Query) appendEncoded(b []byte) []byte {
+	start := len(b)
 	for i, n := range q.Names() {
 		for _, v := range q.values[i] {
-			if sb.Len() > 0 {
-				sb.WriteByte('&')
+			if len(b) > start {
+				b = append(b, '&')
 			}
-			sb.WriteString(url.QueryEscape(n))
-			sb.WriteByte('=')
-			sb.WriteString(url.QueryEscape(v))
+			b = append(b, url.QueryEscape(n)...)
+			b = append(b, '=')
+			b = append(b, url.QueryEscape(v)...)
 		}
 	}
-	return sb.String()
+	return b
 }
 
 // ---- headers ----
