@@ -181,11 +181,7 @@ func (g *Gateway) subscription(plan *Plan, api *apiPlan, r *http.Request, st *po
 		}
 		return nil, ""
 	}
-	s := *sub.expr
-	s.Key = key
-	cp := *sub
-	cp.expr = &s
-	return &cp, ""
+	return sub, ""
 }
 
 // writeResponse sends st's response and returns the body bytes written.

@@ -231,8 +231,13 @@ func Build(cfg *config.Config, env *policy.Env, rm *resilience.Metrics) (*Plan, 
 		}
 		for _, k := range []string{s.PrimaryKey, s.SecondaryKey} {
 			if k != "" {
+				// One plan per key, its context.Subscription.Key set, so a
+				// request copies nothing.
 				cp := *sp
 				cp.key = k
+				e := *sp.expr
+				e.Key = k
+				cp.expr = &e
 				p.subs[sha256.Sum256([]byte(k))] = &cp
 			}
 		}
