@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -38,23 +37,37 @@ func newResolver() *resolver {
 	}
 }
 
+// ttlGrace is how long a lookup waits for the TTL query once the system's
+// answer is in: the addresses never wait on a slow or unreachable
+// nameserver, they only go without a TTL for that round.
+const ttlGrace = 100 * time.Millisecond
+
 // lookup returns host's addresses and their TTL (0: unknown).
 func (r *resolver) lookup(ctx context.Context, host string) ([]netip.Addr, time.Duration, error) {
-	var ttl time.Duration
-	var direct []netip.Addr
-	var wg sync.WaitGroup
-	wg.Add(1)
+	type answer struct {
+		addrs []netip.Addr
+		ttl   time.Duration
+	}
+	qctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	direct := make(chan answer, 1)
 	go func() {
-		defer wg.Done()
-		direct, ttl = r.ttl(ctx, host)
+		a, t := r.ttl(qctx, host)
+		direct <- answer{a, t}
 	}()
 	addrs, err := r.sys.LookupNetIP(ctx, "ip", host)
-	wg.Wait()
 	if err != nil {
 		return nil, 0, err
 	}
-	if ttl > 0 && !sameAddrs(addrs, direct) {
-		ttl = 0 // the hosts file or a search domain answered, not these records
+	var ttl time.Duration
+	t := time.NewTimer(ttlGrace)
+	defer t.Stop()
+	select {
+	case a := <-direct:
+		if a.ttl > 0 && sameAddrs(addrs, a.addrs) {
+			ttl = a.ttl // otherwise the hosts file or a search domain answered, not these records
+		}
+	case <-t.C:
 	}
 	return addrs, ttl, nil
 }

@@ -136,3 +136,26 @@ func TestDNSRecordTTLHonoured(t *testing.T) {
 		t.Fatalf("accepted: .2 %d, .3 %d; want 1 and 1 (the new address after the 1 s TTL)", b2.accepted.Load(), b3.accepted.Load())
 	}
 }
+
+// A nameserver that does not answer the TTL query does not hold the
+// addresses up: they come without a TTL, after a short grace.
+func TestResolverTTLQueryDoesNotDelay(t *testing.T) {
+	d := newDNSServer(t)
+	d.set("svc.backend.test", 60, "127.0.0.2")
+	hole, err := net.ListenPacket("udp", "127.0.0.1:0") // reads nothing, answers nothing
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hole.Close()
+	r := d.resolver()
+	_, holePort, _ := net.SplitHostPort(hole.LocalAddr().String())
+	r.conf = func() (*dns.ClientConfig, error) {
+		return &dns.ClientConfig{Servers: []string{"127.0.0.1"}, Port: holePort, Ndots: 1, Timeout: 2}, nil
+	}
+	start := time.Now()
+	addrs, ttl, err := r.lookup(context.Background(), "svc.backend.test")
+	// The direct query would wait 2 s for its answer.
+	if err != nil || len(addrs) != 1 || ttl != 0 || time.Since(start) >= 1900*time.Millisecond {
+		t.Fatalf("got %v ttl %v err %v after %v; want the address, no TTL, well before the query's 2 s timeout", addrs, ttl, err, time.Since(start))
+	}
+}
