@@ -66,6 +66,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		op = api.matchOperation(r.Method, rest, st.X.Request.MatchedParameters)
 	}
 	var pipeline *policy.Pipeline
+	wsHandshake := false
 	switch {
 	case api != nil && policy.IsPreflight(r.Method, r.Header) && api.apiPipeline.HandlesPreflight():
 		// A CORS preflight for an API whose policy has cors: APIM answers it
@@ -124,7 +125,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if pipeline == nil {
 			pipeline = op.pipelines[""]
 		}
-		if api.websocket && upgrade {
+		if wsHandshake = api.websocket && upgrade; wsHandshake {
 			// The opening handshake is forwarded as a handshake.
 			r.Header["Connection"] = []string{"Upgrade"}
 			r.Header["Upgrade"] = []string{upgradeTo}
@@ -135,11 +136,17 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	policy.FinishResponse(st)
 	var n int64
 	var clientErr error
-	if up := st.TakeUpgraded(); up != nil && st.X.Response != nil && st.X.Response.StatusCode == http.StatusSwitchingProtocols {
+	switch up := st.TakeUpgraded(); {
+	case up != nil && wsHandshake && st.X.Response != nil && st.X.Response.StatusCode == http.StatusSwitchingProtocols:
 		n, _, clientErr = g.relay(w, st, up)
-	} else {
+	default:
 		if up != nil {
-			up.Close() // a policy answered otherwise
+			up.Close() // a policy answered otherwise, or nobody asked to switch
+		}
+		if st.X.Response != nil && st.X.Response.StatusCode == http.StatusSwitchingProtocols {
+			// A backend switching protocols unasked cannot be relayed.
+			st.X.Response = policy.ErrorResponse(http.StatusBadGateway, "Bad Gateway", st.X.RequestId)
+			rec.LastErrorReason, rec.LastErrorMessage = policy.ReasonBackendConnectionFailure, "The server committed a protocol violation. Section=ResponseStatusLine"
 		}
 		n, clientErr = g.writeResponse(w, st)
 	}

@@ -221,3 +221,31 @@ func waitUntil(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A backend that switches protocols unasked (a plain API, or a client that
+// did not ask) gets a 502: there is nobody to relay to.
+func TestUnsolicitedSwitchingProtocols(t *testing.T) {
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Upgrade", "websocket")
+		w.Header().Set("Connection", "Upgrade")
+		w.WriteHeader(http.StatusSwitchingProtocols)
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			conn.Close()
+		}
+	}))
+	defer be.Close()
+	h := start(t, map[string]string{"gateway.yaml": `
+apis:
+  - {id: plain, path: plain, serviceUrl: "` + be.URL + `", subscriptionRequired: false, operations: [{id: get, method: GET, urlTemplate: "/"}]}
+  - {id: ws, type: websocket, path: ws, serviceUrl: "` + strings.Replace(be.URL, "http", "ws", 1) + `", subscriptionRequired: false}
+`})
+	resp, body := h.do("GET", "/plain/", nil, nil)
+	wantAPIMError(t, resp, body, http.StatusBadGateway, "Bad Gateway")
+	resp, body = h.do("GET", "/ws/", nil, nil) // a WebSocket API, but no handshake
+	wantAPIMError(t, resp, body, http.StatusBadGateway, "Bad Gateway")
+	for _, r := range h.records() {
+		if r.LastErrorReason != "BackendConnectionFailure" || r.ResponseCode != 502 {
+			t.Errorf("log line %+v", r)
+		}
+	}
+}
