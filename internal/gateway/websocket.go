@@ -1,11 +1,13 @@
 package gateway
 
 import (
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/apimgw/apimgw/internal/policy"
 )
@@ -107,6 +109,9 @@ func (g *Gateway) relay(w http.ResponseWriter, st *policy.State, up io.ReadWrite
 	return toClient, fromClient, err
 }
 
+// isClosedErr reports whether a relay copy ended because one side closed
+// or reset its connection: the normal end of a session.
 func isClosedErr(err error) bool {
-	return err == io.EOF || strings.Contains(err.Error(), "use of closed network connection") || strings.Contains(err.Error(), "connection reset")
+	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		strings.Contains(err.Error(), "read on closed response body")
 }
