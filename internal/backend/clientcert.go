@@ -56,14 +56,20 @@ func NewClientCert(id string, c tls.Certificate) (*ClientCert, error) {
 		return nil, errors.New("the private key does not match the certificate")
 	}
 	c.Leaf = leaf
-	sum := sha1.Sum(leaf.Raw) //nolint:gosec // see import
 	return &ClientCert{
 		ID:         id,
-		Thumbprint: strings.ToUpper(hex.EncodeToString(sum[:])),
+		Thumbprint: Thumbprint(leaf),
 		Subject:    leaf.Subject.String(),
 		NotAfter:   leaf.NotAfter,
 		cert:       c,
 	}, nil
+}
+
+// Thumbprint is a certificate's thumbprint as Azure shows it: the
+// upper-case hexadecimal SHA-1 of its DER encoding.
+func Thumbprint(c *x509.Certificate) string {
+	sum := sha1.Sum(c.Raw) //nolint:gosec // see import
+	return strings.ToUpper(hex.EncodeToString(sum[:]))
 }
 
 // LoadClientCertPEM reads a PEM certificate chain and its PEM private key.
@@ -116,6 +122,9 @@ func ClientCertOf(ctx context.Context) *ClientCert {
 	c, _ := ctx.Value(clientCertKey{}).(*ClientCert)
 	return c
 }
+
+// Leaf is the certificate itself (without the key).
+func (c *ClientCert) Leaf() *x509.Certificate { return c.cert.Leaf }
 
 func (c *ClientCert) thumbprint() string {
 	if c == nil {

@@ -43,6 +43,9 @@ type Config struct {
 	// Certificates are client certificates the gateway presents to
 	// backends (APIM's certificate entities), by id.
 	Certificates map[string]*Certificate `yaml:"certificates"`
+	// CACertificates are the authorities client certificates are checked
+	// against (validate-client-certificate).
+	CACertificates []*CACertificate `yaml:"caCertificates"`
 
 	// BackendIDs and ProductIDs list the map keys in file order.
 	BackendIDs []string `yaml:"-"`
@@ -53,6 +56,18 @@ type Config struct {
 type TLS struct {
 	Cert string `yaml:"cert"`
 	Key  string `yaml:"key"`
+	// NegotiateClientCertificate asks clients for a certificate (not
+	// required, not verified by the listener): validate-client-certificate
+	// and context.Request.Certificate see it. APIM's hostname property.
+	NegotiateClientCertificate bool `yaml:"negotiateClientCertificate"`
+	Pos                        Pos
+}
+
+// CACertificate is an APIM CA certificate entity: a PEM file of one or more
+// certificate authorities that validate-client-certificate trusts besides
+// the system's roots.
+type CACertificate struct {
+	Path string `yaml:"path"`
 	Pos  Pos
 }
 

@@ -139,6 +139,11 @@ func validURL(s string) error {
 }
 
 func (v *validator) certificates() {
+	for _, ca := range v.cfg.CACertificates {
+		if ca != nil && ca.Path == "" {
+			v.errorf(ca.Pos, "caCertificates entry needs path")
+		}
+	}
 	for id, c := range v.cfg.Certificates {
 		if c == nil {
 			continue

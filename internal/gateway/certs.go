@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"crypto/x509"
+	"encoding/pem"
 	"log/slog"
 	"os"
 	"slices"
@@ -50,6 +52,57 @@ func loadCertificates(cfg *config.Config, errorf func(config.Pos, string, ...any
 		certs = append(certs, cc)
 	}
 	return policy.NewCertificates(certs)
+}
+
+// loadCACertificates reads the caCertificates PEM files.
+func loadCACertificates(cfg *config.Config, errorf func(config.Pos, string, ...any)) []*x509.Certificate {
+	var out []*x509.Certificate
+	for _, ca := range cfg.CACertificates {
+		if ca == nil || ca.Path == "" {
+			continue
+		}
+		data, err := os.ReadFile(cfg.Path(ca.Path))
+		if err != nil {
+			errorf(ca.Pos, "caCertificates: %v", err)
+			continue
+		}
+		n := 0
+		for block, rest := pem.Decode(data); block != nil; block, rest = pem.Decode(rest) {
+			if block.Type != "CERTIFICATE" {
+				continue
+			}
+			c, err := x509.ParseCertificate(block.Bytes)
+			if err != nil {
+				errorf(ca.Pos, "caCertificates: %s: %v", ca.Path, err)
+				continue
+			}
+			if !c.IsCA {
+				errorf(ca.Pos, "caCertificates: %s: %q is not a certificate authority (basic constraints CA:false)", ca.Path, c.Subject.String())
+				continue
+			}
+			out = append(out, c)
+			n++
+		}
+		if n == 0 {
+			errorf(ca.Pos, "caCertificates: %s holds no PEM certificate", ca.Path)
+		}
+	}
+	return out
+}
+
+// deploymentCertificates is context.Deployment.Certificates: the client
+// certificates' leaves and the CA certificates, by thumbprint.
+func deploymentCertificates(certs *policy.Certificates, cas []*x509.Certificate) map[string]*x509.Certificate {
+	out := map[string]*x509.Certificate{}
+	if certs != nil {
+		for tp, c := range certs.ByThumbprint {
+			out[tp] = c.Leaf()
+		}
+	}
+	for _, c := range cas {
+		out[backend.Thumbprint(c)] = c
+	}
+	return out
 }
 
 // backendCertificate is the client certificate a backend's credentials

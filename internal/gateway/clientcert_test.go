@@ -175,11 +175,14 @@ func TestCertificateConfigErrors(t *testing.T) {
 		}
 	}
 	write("alice.pfx", testcerts.PFX(t, alice, "right"))
+	aliceCrt, _ := testcerts.PEM(t, alice)
+	write("alice.crt", aliceCrt)
 	write("api.xml", []byte(inbound(`<authentication-certificate certificate-id="nobody" />`)))
 	gatewayYAML := func(extraCert string) []byte {
 		return []byte(`certificates:
   alice: {pfx: alice.pfx, password: wrong}
-` + extraCert + `backends:
+` + extraCert + `caCertificates: [{path: alice.crt}]
+backends:
   b:
     url: https://127.0.0.1:1
     credentials: {certificate: ["AB12"]}
@@ -202,7 +205,8 @@ apis:
 	}
 	for _, want := range []string{
 		`gateway.yaml:2:10: certificate "alice": PKCS#12 (.pfx): wrong password`,
-		`gateway.yaml:5:5: backend "b": credentials.certificate names thumbprint "AB12", which no configured certificate has`,
+		`gateway.yaml:6:5: backend "b": credentials.certificate names thumbprint "AB12", which no configured certificate has`,
+		`gateway.yaml:3:18: caCertificates: alice.crt: "CN=alice" is not a certificate authority`,
 		`api.xml:1:`, `no certificate in the configuration (certificates) has id "nobody"`,
 	} {
 		if !strings.Contains(err.Error(), want) {
@@ -222,4 +226,58 @@ func mustThumbprint(t *testing.T, c tls.Certificate) string {
 		t.Fatal(err)
 	}
 	return cc.Thumbprint
+}
+
+// TestNegotiateClientCertificate: a TLS listener with
+// negotiateClientCertificate asks clients for a certificate;
+// validate-client-certificate trusts the configured caCertificates and
+// checks the identity; a client without a certificate, or with one from
+// another authority, is refused with 401.
+func TestNegotiateClientCertificate(t *testing.T) {
+	dir := t.TempDir()
+	serverPool := writeCert(t, dir)
+	ca, other := testcerts.NewCA(t, "Partner CA"), testcerts.NewCA(t, "Other CA")
+	if err := os.WriteFile(filepath.Join(dir, "partner-ca.pem"), ca.PEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	policy := inbound(`<validate-client-certificate validate-revocation="false" validate-trust="true" validate-not-before="true" validate-not-after="true">
+  <identities><identity common-name="partner-app" issuer-subject="CN=Partner CA" /></identities>
+</validate-client-certificate>
+<return-response><set-status code="200" /><set-body>@(context.Request.Certificate.Subject)</set-body></return-response>`)
+	if err := os.WriteFile(filepath.Join(dir, "mtls.xml"), []byte(policy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr := serveConfig(t, dir, `listen: 127.0.0.1:0
+admin: 127.0.0.1:0
+logs: {path: `+filepath.Join(dir, "gw.log")+`}
+tls: {cert: cert.pem, key: key.pem, negotiateClientCertificate: true}
+caCertificates: [{path: partner-ca.pem}]
+apis:
+  - {id: m, path: m, subscriptionRequired: false, policy: mtls.xml, operations: [{id: get, method: GET, urlTemplate: "/"}]}
+`)
+	url := "https://" + strings.Replace(addr, "127.0.0.1", "localhost", 1) + "/m/"
+	call := func(certs ...tls.Certificate) (int, string) {
+		t.Helper()
+		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: serverPool, Certificates: certs}}
+		defer tr.CloseIdleConnections()
+		resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := call(ca.Client(t, "partner-app")); code != 200 || body != "CN=partner-app" {
+		t.Errorf("trusted certificate: %d %q", code, body)
+	}
+	if code, _ := call(); code != 401 {
+		t.Errorf("no certificate: %d, want 401", code)
+	}
+	if code, _ := call(other.Client(t, "partner-app")); code != 401 {
+		t.Errorf("certificate of another authority: %d, want 401", code)
+	}
+	if code, _ := call(ca.Client(t, "someone-else")); code != 401 {
+		t.Errorf("other identity: %d, want 401", code)
+	}
 }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -350,6 +351,11 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	var data dataServer
 	if cfg.TLS != nil {
 		tlsSrv := &http.Server{Handler: g, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 4 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		if cfg.TLS.NegotiateClientCertificate {
+			// Asked for, not required nor verified here: policies decide
+			// (validate-client-certificate), as in APIM.
+			tlsSrv.TLSConfig = &tls.Config{ClientAuth: tls.RequestClientCert, MinVersion: tls.VersionTLS12}
+		}
 		certFile, keyFile := cfg.Path(cfg.TLS.Cert), cfg.Path(cfg.TLS.Key)
 		data = dataServer{serve: func() error { return tlsSrv.ServeTLS(dataLn, certFile, keyFile) }, shutdown: tlsSrv.Shutdown, close: tlsSrv.Close}
 	} else {

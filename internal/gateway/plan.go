@@ -143,6 +143,11 @@ func Build(cfg *config.Config, env *policy.Env, rm *resilience.Metrics) (*Plan, 
 		ServiceId:   cfg.Deployment.ServiceName,
 		Gateway:     &expr.Gateway{Id: cfg.Deployment.GatewayID, IsSelfHosted: true, InstanceId: hostname()},
 	}
+	// context.Deployment.Certificates: every certificate uploaded to the
+	// service, by thumbprint, as in APIM; the CA certificates among them are
+	// what validate-client-certificate trusts besides the system's roots.
+	p.deployment.Certificates = deploymentCertificates(p.certs, loadCACertificates(cfg, errorf))
+	env.Services.TrustRoots = policy.TrustRoots(p.deployment)
 
 	var global *policy.Scope
 	if cfg.Policy != "" {

@@ -1791,14 +1791,9 @@ func (v *validateClientCert) Run(st *State) error {
 	}
 	var issuer *x509.Certificate
 	if v.trust {
-		roots, err := x509.SystemCertPool()
-		if err != nil {
-			roots = x509.NewCertPool()
-		}
-		if st.X.Deployment != nil {
-			for _, c := range st.X.Deployment.Certificates {
-				roots.AddCert(c)
-			}
+		roots := st.Env.Services.TrustRoots
+		if roots == nil {
+			roots = TrustRoots(st.X.Deployment)
 		}
 		chains, err := cert.Verify(x509.VerifyOptions{Roots: roots, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
 		if err != nil {
@@ -1893,4 +1888,22 @@ func hasCORS(ss steps) bool {
 		}
 	}
 	return false
+}
+
+// TrustRoots returns the system's root certificates plus the certificate
+// authorities among the deployment's certificates (a leaf certificate, such
+// as one the gateway presents to backends, is never a root).
+func TrustRoots(d *expr.Deployment) *x509.CertPool {
+	roots, err := x509.SystemCertPool()
+	if err != nil {
+		roots = x509.NewCertPool()
+	}
+	if d != nil {
+		for _, c := range d.Certificates {
+			if c.IsCA {
+				roots.AddCert(c)
+			}
+		}
+	}
+	return roots
 }

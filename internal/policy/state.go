@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"crypto/x509"
 	"io"
 	"log/slog"
 	"net/http"
@@ -99,6 +100,10 @@ type Services struct {
 	// Certificates are the client certificates authentication-certificate
 	// can present.
 	Certificates *Certificates
+	// TrustRoots are the authorities validate-client-certificate trusts:
+	// the system's and the configured CA certificates. Nil: the system's
+	// and the CA certificates among context.Deployment.Certificates.
+	TrustRoots *x509.CertPool
 }
 
 func (e *Env) now() time.Time {

@@ -47,6 +47,11 @@ func NewCA(t testing.TB, name string) *CA {
 	return &CA{Cert: cert, key: key, Pool: pool}
 }
 
+// PEM is the authority's certificate (without its key) as PEM.
+func (ca *CA) PEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Cert.Raw})
+}
+
 // Client issues a client certificate with the common name cn.
 func (ca *CA) Client(t testing.TB, cn string) tls.Certificate {
 	t.Helper()
