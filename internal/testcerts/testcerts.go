@@ -55,15 +55,22 @@ func (ca *CA) PEM() []byte {
 // Client issues a client certificate with the common name cn.
 func (ca *CA) Client(t testing.TB, cn string) tls.Certificate {
 	t.Helper()
+	return ca.issue(t, &x509.Certificate{Subject: pkix.Name{CommonName: cn}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+}
+
+// Server issues a server certificate for the DNS names.
+func (ca *CA) Server(t testing.TB, names ...string) tls.Certificate {
+	t.Helper()
+	return ca.issue(t, &x509.Certificate{Subject: pkix.Name{CommonName: names[0]}, DNSNames: names, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+}
+
+// issue signs tmpl, valid from an hour ago for a day, with a new key.
+func (ca *CA) issue(t testing.TB, tmpl *x509.Certificate) tls.Certificate {
+	t.Helper()
 	key := newKey(t)
-	tmpl := &x509.Certificate{
-		SerialNumber: serial(t),
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
+	tmpl.SerialNumber = serial(t)
+	tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour)
+	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
 	der, leaf := create(t, tmpl, ca.Cert, key, ca.key)
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
 }
