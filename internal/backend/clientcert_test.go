@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apimgw/apimgw/internal/testcerts"
 )
@@ -61,7 +62,11 @@ func TestClientCertPerRequest(t *testing.T) {
 			b := newMTLSBackend(t, ca)
 			base := runtime.NumGoroutine()
 			dest := strings.TrimPrefix(b.URL, "https://")
-			m, reg := newTestManager(t, Options{Hosts: map[string]HostOptions{dest: {Protocol: proto, TLSInsecureSkipVerify: true}}})
+			opts := Options{IdleConnTimeout: time.Second, Hosts: map[string]HostOptions{dest: {Protocol: proto, TLSInsecureSkipVerify: true}}}
+			m, reg := newTestManager(t, opts)
+			m.mu.Lock()
+			m.pruneAfter = 100 * time.Millisecond
+			m.mu.Unlock()
 
 			for i := range 10 {
 				c, want := alice, "alice"
@@ -77,7 +82,7 @@ func TestClientCertPerRequest(t *testing.T) {
 				t.Errorf("backend accepted %d connections, want 2 (one per certificate)", n)
 			}
 			// A reload keeps the pools and their connections.
-			if err := m.Update(Options{Hosts: map[string]HostOptions{dest: {Protocol: proto, TLSInsecureSkipVerify: true}}}); err != nil {
+			if err := m.Update(opts); err != nil {
 				t.Fatal(err)
 			}
 			if code, body, err := getWithCert(m, b.URL, bob); err != nil || code != 200 || body != "bob" {
@@ -114,8 +119,26 @@ func TestClientCertPerRequest(t *testing.T) {
 			if held := st[0].Ports.Held; held != int(opened) || held < 3 {
 				t.Errorf("ports held %d, want %d (every connection opened)", held, opened)
 			}
-			if v := metricValue(t, reg, "apimgw_backend_connections", map[string]string{"destination": dest, "client_certificate": alice.Thumbprint, "state": "open"}); v != 1 {
-				t.Errorf("apimgw_backend_connections{client_certificate=alice,state=open} = %v, want 1", v)
+			// The metrics sum the pools of a destination and host.
+			if v := metricValue(t, reg, "apimgw_backend_connections", map[string]string{"destination": dest, "state": "open"}); v != 2 {
+				t.Errorf("apimgw_backend_connections{state=open} = %v, want 2 (alice's and bob's)", v)
+			}
+			openedTotal := metricValue(t, reg, "apimgw_backend_connections_opened_total", map[string]string{"destination": dest})
+			if openedTotal != float64(opened) {
+				t.Errorf("opened_total %v, want %d", openedTotal, opened)
+			}
+			// alice's pool, unused since the reload, is dropped once idle;
+			// the series' counter does not go back.
+			waitFor(t, func() bool {
+				for _, s := range m.Stats() {
+					if s.ClientCertificate == alice.Thumbprint {
+						return false
+					}
+				}
+				return true
+			})
+			if v := metricValue(t, reg, "apimgw_backend_connections_opened_total", map[string]string{"destination": dest}); v < openedTotal {
+				t.Errorf("opened_total went back from %v to %v when a pool was dropped", openedTotal, v)
 			}
 			_ = m.Close()
 			checkNoLeaks(t, base, b)

@@ -50,6 +50,10 @@ type Manager struct {
 	order   []*pool
 	ledgers map[string]*PortLedger
 	closed  bool
+	// retired holds the connection counts of dropped pools whose metric
+	// series (destination, host) other pools still export, so the
+	// exported counters never go back.
+	retired map[seriesKey]retiredCounts
 
 	// pruneAfter is how long a pool no current host uses must have been
 	// empty before it is dropped (with its metrics).
@@ -65,6 +69,13 @@ type Manager struct {
 type hostKey struct{ scheme, host, cert string }
 
 type poolKey struct{ scheme, authority, addr, cert string }
+
+// seriesKey is what the connection metrics are labelled by: pools for the
+// same destination and host (with different client certificates, say) are
+// summed.
+type seriesKey struct{ addr, host string }
+
+type retiredCounts struct{ opened, closed uint64 }
 
 // NewManager builds a Manager from o (zero fields take the defaults),
 // registers its metrics on reg (nil: no metrics) and starts the goroutine
@@ -401,14 +412,23 @@ func (m *Manager) prune(now time.Time) {
 	clear(m.order[len(kept):])
 	m.order = kept
 	used := map[string]bool{}
-	series := map[[2]string]bool{}
+	series := map[seriesKey]bool{}
 	for _, p := range kept {
 		used[p.addr] = true
-		series[[2]string{p.addr, p.host}] = true
+		series[seriesKey{p.addr, p.host}] = true
 	}
 	for _, p := range dropped {
 		delete(m.pools, poolKey{p.scheme, p.host, p.addr, p.cert.thumbprint()})
-		if !series[[2]string{p.addr, p.host}] {
+		if k := (seriesKey{p.addr, p.host}); series[k] {
+			if m.retired == nil {
+				m.retired = map[seriesKey]retiredCounts{}
+			}
+			r := m.retired[k]
+			r.opened += p.opened.Load()
+			r.closed += p.closedN.Load()
+			m.retired[k] = r
+		} else {
+			delete(m.retired, k) // the series ends with its last pool
 			m.waitHist.DeleteLabelValues(p.addr, p.host)
 		}
 		p.shutdown()

@@ -1,6 +1,8 @@
 package backend
 
 import (
+	"maps"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -19,13 +21,13 @@ type collector struct {
 }
 
 func newCollector(m *Manager) *collector {
-	dh := []string{"destination", "host", "client_certificate"}
+	dh := []string{"destination", "host"}
 	d := []string{"destination"}
 	return &collector{
 		m: m,
 		conns: prometheus.NewDesc("apimgw_backend_connections",
-			"Backend connections per destination IP:port, host and client certificate thumbprint (empty for none), by state (open, idle, in_use).",
-			[]string{"destination", "host", "client_certificate", "state"}, nil),
+			"Backend connections per destination IP:port and host, by state (open, idle, in_use).",
+			[]string{"destination", "host", "state"}, nil),
 		opened: prometheus.NewDesc("apimgw_backend_connections_opened_total",
 			"Backend connections opened.", dh, nil),
 		closed: prometheus.NewDesc("apimgw_backend_connections_closed_total",
@@ -48,16 +50,43 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-// Collect implements prometheus.Collector.
+// Collect implements prometheus.Collector. Pools of one destination and
+// host (one per client certificate) are summed into one series.
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	stats := c.m.Stats()
+	c.m.mu.Lock()
+	retired := maps.Clone(c.m.retired)
+	c.m.mu.Unlock()
+	var order []seriesKey
+	sums := map[seriesKey]*DestinationStats{}
+	for _, s := range stats {
+		k := seriesKey{s.Destination, s.Host}
+		t, ok := sums[k]
+		if !ok {
+			cp := s
+			r := retired[k]
+			cp.Opened += r.opened
+			cp.Closed += r.closed
+			sums[k] = &cp
+			order = append(order, k)
+			continue
+		}
+		t.Open += s.Open
+		t.Idle += s.Idle
+		t.InUse += s.InUse
+		t.Opened += s.Opened
+		t.Closed += s.Closed
+		t.WaitQueue += s.WaitQueue
+	}
 	seen := map[string]bool{}
-	for _, s := range c.m.Stats() {
-		ch <- prometheus.MustNewConstMetric(c.conns, prometheus.GaugeValue, float64(s.Open), s.Destination, s.Host, s.ClientCertificate, "open")
-		ch <- prometheus.MustNewConstMetric(c.conns, prometheus.GaugeValue, float64(s.Idle), s.Destination, s.Host, s.ClientCertificate, "idle")
-		ch <- prometheus.MustNewConstMetric(c.conns, prometheus.GaugeValue, float64(s.InUse), s.Destination, s.Host, s.ClientCertificate, "in_use")
-		ch <- prometheus.MustNewConstMetric(c.opened, prometheus.CounterValue, float64(s.Opened), s.Destination, s.Host, s.ClientCertificate)
-		ch <- prometheus.MustNewConstMetric(c.closed, prometheus.CounterValue, float64(s.Closed), s.Destination, s.Host, s.ClientCertificate)
-		ch <- prometheus.MustNewConstMetric(c.queue, prometheus.GaugeValue, float64(s.WaitQueue), s.Destination, s.Host, s.ClientCertificate)
+	for _, k := range order {
+		s := sums[k]
+		ch <- prometheus.MustNewConstMetric(c.conns, prometheus.GaugeValue, float64(s.Open), s.Destination, s.Host, "open")
+		ch <- prometheus.MustNewConstMetric(c.conns, prometheus.GaugeValue, float64(s.Idle), s.Destination, s.Host, "idle")
+		ch <- prometheus.MustNewConstMetric(c.conns, prometheus.GaugeValue, float64(s.InUse), s.Destination, s.Host, "in_use")
+		ch <- prometheus.MustNewConstMetric(c.opened, prometheus.CounterValue, float64(s.Opened), s.Destination, s.Host)
+		ch <- prometheus.MustNewConstMetric(c.closed, prometheus.CounterValue, float64(s.Closed), s.Destination, s.Host)
+		ch <- prometheus.MustNewConstMetric(c.queue, prometheus.GaugeValue, float64(s.WaitQueue), s.Destination, s.Host)
 		if seen[s.Destination] {
 			continue
 		}
