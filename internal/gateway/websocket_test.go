@@ -5,11 +5,14 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -248,4 +251,51 @@ apis:
 			t.Errorf("log line %+v", r)
 		}
 	}
+}
+
+// Many sessions at once over the cleartext server: each has its own
+// backend connection, messages do not cross, and once the clients have
+// gone no backend connection, session or goroutine is left.
+func TestWebSocketSessionsConcurrentAndNoLeak(t *testing.T) {
+	be, accepted, open := wsBackend(t)
+	h := start(t, map[string]string{"gateway.yaml": `
+apis:
+  - {id: chat, type: websocket, path: chat, serviceUrl: "` + strings.Replace(be.URL, "http://", "ws://", 1) + `", subscriptionRequired: false}
+`})
+	ln := listen(t)
+	srv := &httpserver.Server{Handler: h.gw}
+	go srv.Serve(ln)
+	defer srv.Close()
+	time.Sleep(20 * time.Millisecond)
+	before := runtime.NumGoroutine()
+
+	const sessions, messages = 16, 20
+	var wg sync.WaitGroup
+	for i := range sessions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, br, resp := wsDial(t, ln.Addr().String(), "/chat", "")
+			defer c.Close()
+			if resp.StatusCode != http.StatusSwitchingProtocols {
+				t.Errorf("session %d: %d", i, resp.StatusCode)
+				return
+			}
+			for j := range messages {
+				msg := fmt.Sprintf("s%d-m%d\n", i, j)
+				io.WriteString(c, msg)
+				if got, err := br.ReadString('\n'); err != nil || got != strings.ToUpper(msg) {
+					t.Errorf("session %d: %q %v, want %q", i, got, err, strings.ToUpper(msg))
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if accepted.Load() != sessions {
+		t.Errorf("backend accepted %d connections, want %d", accepted.Load(), sessions)
+	}
+	waitUntil(t, func() bool { return open.Load() == 0 })
+	waitUntil(t, func() bool { return gatherValue(t, h, "apimgw_backend_connections", "state", "open") == 0 })
+	waitUntil(t, func() bool { return runtime.NumGoroutine() <= before })
 }
