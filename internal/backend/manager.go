@@ -154,9 +154,9 @@ func (m *Manager) poolConfig(o *Options, scheme, serverName string, old *poolCon
 	authority := old.authority
 	h := o.Hosts[authority]
 	cfg := &poolConfig{
-		maxConns:       o.MaxConnsPerHost,
-		maxIdle:        o.MaxIdleConnsPerHost,
-		idleTimeout:    o.IdleConnTimeout,
+		maxConns:       cmp.Or(h.MaxConnsPerHost, o.MaxConnsPerHost),
+		maxIdle:        cmp.Or(h.MaxIdleConnsPerHost, o.MaxIdleConnsPerHost),
+		idleTimeout:    cmp.Or(h.IdleConnTimeout, o.IdleConnTimeout),
 		connectTimeout: o.ConnectTimeout,
 		keepAlive:      h.keepAlive(),
 		protocol:       h.protocol(),

@@ -648,3 +648,42 @@ func TestURLCredentials(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+// A host's own maxConnsPerHost overrides the Manager's: its requests wait
+// for one of its two connections while other hosts keep the default.
+func TestHostLimitsOverride(t *testing.T) {
+	var inFlight, peak atomic.Int64
+	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := inFlight.Add(1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		time.Sleep(2 * time.Millisecond)
+		inFlight.Add(-1)
+		io.WriteString(w, "ok")
+	})
+	b := newTestBackend(t, "", slow, nil)
+	other := newTestBackend(t, "", okHandler, nil)
+	m, _ := newTestManager(t, Options{MaxConnsPerHost: 256, Hosts: map[string]HostOptions{
+		hostPort(b.URL): {MaxConnsPerHost: 2, MaxIdleConnsPerHost: 1, IdleConnTimeout: time.Minute},
+	}})
+	if errs, first := load(t, m, b.URL, 200, 8); errs != 0 {
+		t.Fatalf("%d errors, first %v", errs, first)
+	}
+	if n := b.accepted.Load(); n > 2 {
+		t.Errorf("backend accepted %d connections, want at most its own maxConnsPerHost 2", n)
+	}
+	if p := peak.Load(); p > 2 {
+		t.Errorf("%d requests at the backend at once, want at most 2", p)
+	}
+	if errs, first := load(t, m, other.URL, 200, 8); errs != 0 {
+		t.Fatalf("other host: %d errors, first %v", errs, first)
+	}
+	for _, s := range m.Stats() {
+		if s.Host == hostPort(b.URL) && (s.Waited == 0 || s.Idle > 1) {
+			t.Errorf("overridden host: %+v, want waits and at most 1 idle connection", s)
+		}
+	}
+	if _, err := NewManager(Options{Hosts: map[string]HostOptions{"x:80": {MaxConnsPerHost: -1}}}, nil, nil); err == nil {
+		t.Error("a negative host maxConnsPerHost was accepted")
+	}
+}

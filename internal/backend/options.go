@@ -82,6 +82,11 @@ type HostOptions struct {
 	MaxInFlight int
 	// TLSInsecureSkipVerify disables backend certificate verification.
 	TLSInsecureSkipVerify bool
+	// MaxConnsPerHost, MaxIdleConnsPerHost and IdleConnTimeout override
+	// the Options of the same names for this host when positive.
+	MaxConnsPerHost     int
+	MaxIdleConnsPerHost int
+	IdleConnTimeout     time.Duration
 }
 
 func (h HostOptions) keepAlive() bool { return h.KeepAlive == nil || *h.KeepAlive }
@@ -161,8 +166,8 @@ func (o Options) withDefaults() (Options, error) {
 		default:
 			return o, fmt.Errorf("outbound: host %q: protocol %q: want http1, h2 or h2c", host, h.Protocol)
 		}
-		if h.MaxInFlight < 0 {
-			return o, fmt.Errorf("outbound: host %q: maxInFlight %d is negative", host, h.MaxInFlight)
+		if h.MaxInFlight < 0 || h.MaxConnsPerHost < 0 || h.MaxIdleConnsPerHost < 0 || h.IdleConnTimeout < 0 {
+			return o, fmt.Errorf("outbound: host %q: maxInFlight, maxConnsPerHost, maxIdleConnsPerHost and idleConnTimeout must not be negative", host)
 		}
 		for _, a := range h.Addresses {
 			if _, err := netip.ParseAddrPort(a); err != nil {

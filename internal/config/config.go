@@ -136,21 +136,26 @@ type SNAT struct {
 
 // Backend is an APIM backend entity: one service URL, or a pool of backends.
 type Backend struct {
-	ID             string          `yaml:"-"`
-	Type           string          `yaml:"type"` // single (default) | pool
-	URL            string          `yaml:"url"`
-	Description    string          `yaml:"description"`
-	Addresses      []string        `yaml:"addresses"`
-	KeepAlive      *bool           `yaml:"keepAlive"`
-	Protocol       string          `yaml:"protocol"` // http1 (default) | h2 | h2c
-	MaxInFlight    int             `yaml:"maxInFlight"`
-	TLS            BackendTLS      `yaml:"tls"`
-	Credentials    Credentials     `yaml:"credentials"`
-	CircuitBreaker *CircuitBreaker `yaml:"circuitBreaker"`
-	RetryBudget    *RetryBudget    `yaml:"retryBudget"`
-	HealthProbe    *HealthProbe    `yaml:"healthProbe"`
-	Pool           *Pool           `yaml:"pool"`
-	Pos            Pos
+	ID          string   `yaml:"-"`
+	Type        string   `yaml:"type"` // single (default) | pool
+	URL         string   `yaml:"url"`
+	Description string   `yaml:"description"`
+	Addresses   []string `yaml:"addresses"`
+	KeepAlive   *bool    `yaml:"keepAlive"`
+	Protocol    string   `yaml:"protocol"` // http1 (default) | h2 | h2c
+	MaxInFlight int      `yaml:"maxInFlight"`
+	// MaxConnsPerHost, MaxIdleConnsPerHost and IdleConnTimeout override
+	// the outbound section's values for this backend (apimgw extension).
+	MaxConnsPerHost     int             `yaml:"maxConnsPerHost"`
+	MaxIdleConnsPerHost int             `yaml:"maxIdleConnsPerHost"`
+	IdleConnTimeout     Duration        `yaml:"idleConnTimeout"`
+	TLS                 BackendTLS      `yaml:"tls"`
+	Credentials         Credentials     `yaml:"credentials"`
+	CircuitBreaker      *CircuitBreaker `yaml:"circuitBreaker"`
+	RetryBudget         *RetryBudget    `yaml:"retryBudget"`
+	HealthProbe         *HealthProbe    `yaml:"healthProbe"`
+	Pool                *Pool           `yaml:"pool"`
+	Pos                 Pos
 }
 
 // BackendTLS configures TLS towards a backend.

@@ -30,6 +30,7 @@ func TestParseErrorsArePositioned(t *testing.T) {
 		{"websocket openapi", "apis:\n  - {id: w, type: websocket, path: w, serviceUrl: \"wss://x\", openapi: o.yaml}\n", []string{`a WebSocket API has no OpenAPI definition`}},
 		{"certificate", "certificates:\n  c: {cert: a.crt, pfx: a.pfx}\n", []string{`gateway.yaml:2:6: certificate "c" needs cert and key (PEM files) or pfx`}},
 		{"unknown credentials certificate", "backends:\n  b:\n    url: https://x\n    credentials: {certificateIds: [nope]}\n", []string{`backend "b": credentials.certificateIds names unknown certificate "nope"`}},
+		{"backend limits", "backends:\n  b: {url: \"http://x\", maxConnsPerHost: -1}\n", []string{`gateway.yaml:2:6: backend "b": maxConnsPerHost, maxIdleConnsPerHost and idleConnTimeout must not be negative`}},
 		{"yaml syntax", "listen: [a\n", []string{"gateway.yaml:"}},
 	}
 	for _, c := range cases {

@@ -231,6 +231,9 @@ func (v *validator) backends() {
 		if len(cr.CertificateIDs)+len(cr.Certificate) > 0 && b.Type == "pool" {
 			v.errorf(b.Pos, "backend %q: a pool's members carry the client certificates", id)
 		}
+		if b.MaxConnsPerHost < 0 || b.MaxIdleConnsPerHost < 0 || b.IdleConnTimeout < 0 {
+			v.errorf(b.Pos, "backend %q: maxConnsPerHost, maxIdleConnsPerHost and idleConnTimeout must not be negative", id)
+		}
 		for _, a := range b.Addresses {
 			if _, _, err := net.SplitHostPort(a); err != nil {
 				v.errorf(b.Pos, "backend %q: address %q must be ip:port", id, a)

@@ -180,6 +180,9 @@ func backendOptions(cfg *config.Config) backend.Options {
 			Protocol:              b.Protocol,
 			MaxInFlight:           b.MaxInFlight,
 			TLSInsecureSkipVerify: b.TLS.ValidateCertificateChain != nil && !*b.TLS.ValidateCertificateChain,
+			MaxConnsPerHost:       b.MaxConnsPerHost,
+			MaxIdleConnsPerHost:   b.MaxIdleConnsPerHost,
+			IdleConnTimeout:       b.IdleConnTimeout.D(),
 		}
 	}
 	return opts
