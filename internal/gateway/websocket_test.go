@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"crypto/sha1"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -298,4 +300,35 @@ apis:
 	waitUntil(t, func() bool { return open.Load() == 0 })
 	waitUntil(t, func() bool { return gatherValue(t, h, "apimgw_backend_connections", "state", "open") == 0 })
 	waitUntil(t, func() bool { return runtime.NumGoroutine() <= before })
+}
+
+// The TLS listener (net/http, HTTP/2 by ALPN) relays a WebSocket too: the
+// client's handshake is HTTP/1.1, as WebSocket clients negotiate it.
+func TestWebSocketOverTLSListener(t *testing.T) {
+	be, _, _ := wsBackend(t)
+	dir := t.TempDir()
+	pool := writeCert(t, dir)
+	addr := serveConfig(t, dir, `listen: 127.0.0.1:0
+admin: 127.0.0.1:0
+logs: {path: `+filepath.Join(dir, "gw.log")+`}
+tls: {cert: cert.pem, key: key.pem}
+apis:
+  - {id: chat, type: websocket, path: chat, serviceUrl: "`+strings.Replace(be.URL, "http://", "ws://", 1)+`", subscriptionRequired: false}
+`)
+	raw, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, ServerName: "localhost", NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	raw.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(raw, "GET /chat HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	br := bufio.NewReader(raw)
+	resp, err := http.ReadResponse(br, &http.Request{Method: "GET"})
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Sec-WebSocket-Accept") != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
+		t.Fatalf("handshake over TLS: %v %v", resp, err)
+	}
+	io.WriteString(raw, "secure\n")
+	if got, err := br.ReadString('\n'); err != nil || got != "SECURE\n" {
+		t.Fatalf("echo over TLS: %q %v", got, err)
+	}
 }
