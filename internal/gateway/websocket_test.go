@@ -332,3 +332,32 @@ apis:
 		t.Fatalf("echo over TLS: %q %v", got, err)
 	}
 }
+
+// A session holds its backend connection: with the backend's own
+// maxConnsPerHost of 1, a second handshake waits for it and times out.
+func TestWebSocketSessionsCountAgainstMaxConns(t *testing.T) {
+	be, _, _ := wsBackend(t)
+	h := start(t, map[string]string{
+		"gateway.yaml": `
+backends:
+  ws: {url: "` + strings.Replace(be.URL, "http://", "ws://", 1) + `", maxConnsPerHost: 1}
+apis:
+  - {id: chat, type: websocket, path: chat, backendId: ws, subscriptionRequired: false, policy: chat.xml}
+`,
+		"chat.xml": `<policies><inbound><base/></inbound><backend><forward-request timeout="1" /></backend><outbound><base/></outbound><on-error><base/></on-error></policies>`,
+	})
+	addr := strings.TrimPrefix(h.srv.URL, "http://")
+	c, _, resp := wsDial(t, addr, "/chat", "")
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("first session: %d", resp.StatusCode)
+	}
+	_, _, resp = wsDial(t, addr, "/chat", "")
+	if resp.StatusCode != http.StatusGatewayTimeout {
+		t.Fatalf("second session while the first holds the only connection: %d, want 504", resp.StatusCode)
+	}
+	c.Close()
+	waitUntil(t, func() bool { return gatherValue(t, h, "apimgw_backend_connections", "state", "open") == 0 })
+	if _, _, resp = wsDial(t, addr, "/chat", ""); resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("after the first session ended: %d", resp.StatusCode)
+	}
+}
