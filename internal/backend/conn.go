@@ -297,6 +297,14 @@ func (pc *pconn) writeHead(req *http.Request, closeConn bool) error {
 		return fmt.Errorf("%w: Host header %q", errInvalidRequest, host)
 	}
 	uri := req.URL.RequestURI()
+	px := pc.p.proxy
+	if px != nil && pc.p.tunnels(pc.p.cfg.Load()) {
+		px = nil // the tunnel reaches the backend itself
+	}
+	if px != nil {
+		// To a forward proxy: the absolute form (RFC 9112 §3.2.2).
+		uri = pc.p.scheme + "://" + req.URL.Host + uri
+	}
 	if strings.ContainsAny(uri, " \r\n") {
 		return fmt.Errorf("%w: request URI %q", errInvalidRequest, uri)
 	}
@@ -309,6 +317,11 @@ func (pc *pconn) writeHead(req *http.Request, closeConn bool) error {
 	bw.WriteString("\r\n")
 	if _, ok := req.Header["User-Agent"]; !ok {
 		bw.WriteString("User-Agent: Go-http-client/1.1\r\n")
+	}
+	if a := px.authorization(); a != "" {
+		bw.WriteString("Proxy-Authorization: ")
+		bw.WriteString(a)
+		bw.WriteString("\r\n")
 	}
 	if u := req.URL.User; u != nil && req.Header.Get("Authorization") == "" {
 		// Credentials in the backend URL, as net/http's Client sends them.

@@ -66,9 +66,11 @@ type Manager struct {
 // hostKey and poolKey carry the thumbprint of the client certificate a
 // request presents ("" for none): connections made with different
 // certificates are never shared.
-type hostKey struct{ scheme, host, cert string }
+// The proxy's key is there too: connections through a proxy are the
+// proxy's.
+type hostKey struct{ scheme, host, cert, proxy string }
 
-type poolKey struct{ scheme, authority, addr, cert string }
+type poolKey struct{ scheme, authority, addr, cert, proxy string }
 
 // seriesKey is what the connection metrics are labelled by: pools for the
 // same destination and host (with different client certificates, say) are
@@ -202,7 +204,7 @@ func (m *Manager) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Scheme == "https" {
 		cc = ClientCertOf(ctx)
 	}
-	e, err := m.entry(req.URL, cc)
+	e, err := m.entry(req.URL, cc, ProxyOf(ctx))
 	if err != nil {
 		closeBody(req)
 		return nil, err
@@ -233,10 +235,10 @@ func (m *Manager) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
-// entry returns the host entry for u's scheme and authority and the client
-// certificate cc (nil: none).
-func (m *Manager) entry(u *url.URL, cc *ClientCert) (*hostEntry, error) {
-	k := hostKey{u.Scheme, u.Host, cc.thumbprint()}
+// entry returns the host entry for u's scheme and authority, the client
+// certificate cc and the proxy px (nil: none).
+func (m *Manager) entry(u *url.URL, cc *ClientCert, px *Proxy) (*hostEntry, error) {
+	k := hostKey{u.Scheme, u.Host, cc.thumbprint(), px.key()}
 	if e, ok := (*m.hosts.Load())[k]; ok {
 		return e, nil
 	}
@@ -270,10 +272,15 @@ func (m *Manager) entry(u *url.URL, cc *ClientCert) (*hostEntry, error) {
 		return e, nil
 	}
 	o := m.opts.Load()
-	e := &hostEntry{m: m, scheme: u.Scheme, authority: authority, hostname: hostname, port: port, opts: o.Hosts[authority], cert: cc}
+	e := &hostEntry{m: m, scheme: u.Scheme, authority: authority, hostname: hostname, serverName: hostname, port: port, opts: o.Hosts[authority], cert: cc, proxy: px}
+	if px != nil {
+		// Connections go to the proxy: resolve it, not the backend.
+		e.hostname, e.port = px.hostPort()
+		e.opts.Addresses = nil
+	}
 	// Another spelling of the same authority shares the entry.
 	for _, other := range cur {
-		if other.scheme == e.scheme && other.authority == authority && other.cert.thumbprint() == cc.thumbprint() {
+		if other.scheme == e.scheme && other.authority == authority && other.cert.thumbprint() == cc.thumbprint() && other.proxy.key() == px.key() {
 			e = other
 			break
 		}
@@ -295,7 +302,7 @@ func (m *Manager) entry(u *url.URL, cc *ClientCert) (*hostEntry, error) {
 // poolFor returns the pool of one authority and destination, creating it
 // (and the destination's ledger) on first use. m.mu must be held.
 func (m *Manager) poolFor(e *hostEntry, addr string) *pool {
-	k := poolKey{e.scheme, e.authority, addr, e.cert.thumbprint()}
+	k := poolKey{e.scheme, e.authority, addr, e.cert.thumbprint(), e.proxy.key()}
 	if p, ok := m.pools[k]; ok {
 		return p
 	}
@@ -310,12 +317,13 @@ func (m *Manager) poolFor(e *hostEntry, addr string) *pool {
 		host:   e.authority,
 		addr:   addr,
 		cert:   e.cert,
+		proxy:  e.proxy,
 		ledger: l,
 		dialer: m.dialer,
 		wait:   m.waitHist.WithLabelValues(addr, e.authority),
 		log:    m.sink,
 	}
-	p.configure(m.poolConfig(o, e.scheme, e.hostname, &poolConfig{authority: e.authority, cert: e.cert}))
+	p.configure(m.poolConfig(o, e.scheme, e.serverName, &poolConfig{authority: e.authority, cert: e.cert}))
 	m.pools[k] = p
 	m.order = append(m.order, p)
 	m.log.Debug("backend pool created", "host", e.authority, "destination", addr)
@@ -418,7 +426,7 @@ func (m *Manager) prune(now time.Time) {
 		series[seriesKey{p.addr, p.host}] = true
 	}
 	for _, p := range dropped {
-		delete(m.pools, poolKey{p.scheme, p.host, p.addr, p.cert.thumbprint()})
+		delete(m.pools, poolKey{p.scheme, p.host, p.addr, p.cert.thumbprint(), p.proxy.key()})
 		if k := (seriesKey{p.addr, p.host}); series[k] {
 			if m.retired == nil {
 				m.retired = map[seriesKey]retiredCounts{}
@@ -445,7 +453,10 @@ type hostEntry struct {
 	m         *Manager
 	scheme    string
 	authority string
-	hostname  string
+	hostname  string // resolved and dialled: the backend's, or its proxy's
+	// serverName is the backend's host name, for TLS.
+	serverName string
+	proxy      *Proxy
 	port      string
 	opts      HostOptions
 	cert      *ClientCert // presented in TLS handshakes; nil: none

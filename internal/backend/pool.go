@@ -41,6 +41,7 @@ type pool struct {
 	host   string // backend authority, "host:port"
 	addr   string // destination, "ip:port"
 	cert   *ClientCert
+	proxy  *Proxy // requests go through it; addr is the proxy's
 	ledger *PortLedger
 	dialer *net.Dialer
 	wait   prometheus.Observer
@@ -240,6 +241,15 @@ func (p *pool) connect(ctx context.Context, cfg *poolConfig, tlsCfg *tls.Config,
 	}
 	p.opened.Add(1)
 	tcp, _ = c.(*net.TCPConn)
+	if p.proxy != nil && p.tunnels(cfg) {
+		deadline, _ := dctx.Deadline()
+		if _, err := p.proxy.tunnel(c, p.host, deadline); err != nil {
+			_ = c.Close()
+			p.ledger.release()
+			p.closedN.Add(1)
+			return nil, nil, newError(ctx, MsgUnableToConnect, fmt.Errorf("%w: %w", errConnect, err))
+		}
+	}
 	if tlsCfg == nil {
 		return c, tcp, nil
 	}
@@ -259,6 +269,13 @@ func (p *pool) connect(ctx context.Context, cfg *poolConfig, tlsCfg *tls.Config,
 		return nil, nil, newError(ctx, MsgUnableToConnect, fmt.Errorf("tls handshake with %s%s: %w: %w", p.addr, what, errConnect, err))
 	}
 	return tc, tcp, nil
+}
+
+// tunnels reports whether connections through the pool's proxy are CONNECT
+// tunnels (TLS, or HTTP/2 with prior knowledge); plain HTTP/1.1 sends
+// absolute-form requests to the proxy instead.
+func (p *pool) tunnels(cfg *poolConfig) bool {
+	return p.scheme == "https" || cfg.protocol != ProtocolHTTP1
 }
 
 // rewind returns req with a fresh copy of its body (from GetBody), to be
