@@ -457,10 +457,10 @@ type hostEntry struct {
 	// serverName is the backend's host name, for TLS.
 	serverName string
 	proxy      *Proxy
-	port      string
-	opts      HostOptions
-	cert      *ClientCert // presented in TLS handshakes; nil: none
-	fixed     bool
+	port       string
+	opts       HostOptions
+	cert       *ClientCert // presented in TLS handshakes; nil: none
+	fixed      bool
 
 	mu         sync.Mutex // serialises resolution
 	pools      atomic.Pointer[[]*pool]
