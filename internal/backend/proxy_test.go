@@ -6,76 +6,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
+
+	"github.com/apimgw/apimgw/internal/testproxy"
 )
-
-// forwardProxy is a real HTTP forward proxy on loopback: absolute-form
-// requests are forwarded, CONNECT opens a tunnel; both need Basic
-// credentials user:pass. It counts what it served and the connections
-// clients opened to it.
-type forwardProxy struct {
-	*httptest.Server
-	forwarded, tunnels, refused, accepted atomic.Int64
-}
-
-func newForwardProxy(t *testing.T) *forwardProxy {
-	t.Helper()
-	fp := &forwardProxy{}
-	fp.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Proxy-Authorization") != "Basic dXNlcjpwYXNz" { // user:pass
-			fp.refused.Add(1)
-			w.Header().Set("Proxy-Authenticate", `Basic realm="test"`)
-			w.WriteHeader(http.StatusProxyAuthRequired)
-			return
-		}
-		if r.Method == http.MethodConnect {
-			fp.tunnels.Add(1)
-			up, err := net.Dial("tcp", r.Host)
-			if err != nil {
-				http.Error(w, err.Error(), http.StatusBadGateway)
-				return
-			}
-			w.WriteHeader(http.StatusOK)
-			c, rw, err := http.NewResponseController(w).Hijack()
-			if err != nil {
-				up.Close()
-				return
-			}
-			go func() { io.Copy(up, rw); up.Close() }()
-			io.Copy(c, up)
-			c.Close()
-			return
-		}
-		if !r.URL.IsAbs() {
-			http.Error(w, "not a proxy request", http.StatusBadRequest)
-			return
-		}
-		fp.forwarded.Add(1)
-		out := r.Clone(r.Context())
-		out.RequestURI = ""
-		out.Header.Del("Proxy-Authorization")
-		resp, err := http.DefaultTransport.RoundTrip(out)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer resp.Body.Close()
-		for k, v := range resp.Header {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(resp.StatusCode)
-		io.Copy(w, resp.Body)
-	}))
-	fp.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			fp.accepted.Add(1)
-		}
-	}
-	fp.Start()
-	t.Cleanup(fp.Close)
-	return fp
-}
 
 // Requests go through the proxy: plain HTTP in absolute form over pooled
 // connections to the proxy, HTTPS (and HTTP/2) through CONNECT tunnels; the
@@ -86,7 +20,7 @@ func TestProxy(t *testing.T) {
 		io.WriteString(w, "plain "+r.Host+" "+r.URL.RequestURI())
 	}), nil)
 	secure := newTLSBackend(t)
-	fp := newForwardProxy(t)
+	fp := testproxy.New(t, "user", "pass")
 	proxyAddr := strings.TrimPrefix(fp.URL, "http://")
 	px, err := NewProxy(fp.URL, "user", "pass")
 	if err != nil {
@@ -95,9 +29,9 @@ func TestProxy(t *testing.T) {
 	secureHost := strings.TrimPrefix(secure.URL, "https://")
 	for _, proto := range []string{ProtocolHTTP1, ProtocolH2} {
 		t.Run(proto, func(t *testing.T) {
-			fp.forwarded.Store(0)
-			fp.tunnels.Store(0)
-			fp.accepted.Store(0)
+			fp.Forwarded.Store(0)
+			fp.Tunnels.Store(0)
+			fp.Accepted.Store(0)
 			m, reg := newTestManager(t, Options{Hosts: map[string]HostOptions{secureHost: {Protocol: proto, TLSInsecureSkipVerify: true}}})
 			ctx := WithProxy(t.Context(), px)
 			for range 5 {
@@ -108,9 +42,9 @@ func TestProxy(t *testing.T) {
 					t.Fatalf("https through the proxy: %d %q %v", code, body, err)
 				}
 			}
-			if fp.forwarded.Load() != 5 || fp.tunnels.Load() != 1 || fp.accepted.Load() != 2 {
+			if fp.Forwarded.Load() != 5 || fp.Tunnels.Load() != 1 || fp.Accepted.Load() != 2 {
 				t.Errorf("proxy: %d forwarded, %d tunnels, %d connections; want 5, 1 and 2 (one pooled connection each)",
-					fp.forwarded.Load(), fp.tunnels.Load(), fp.accepted.Load())
+					fp.Forwarded.Load(), fp.Tunnels.Load(), fp.Accepted.Load())
 			}
 			if plain.accepted.Load() == 0 {
 				t.Error("the plain backend was never reached")

@@ -43,7 +43,6 @@ func init() {
 		"validate-graphql-request":           whyGraphQL,
 		"publish-event":                      whyGraphQL,
 		"validate-odata-request":             "apimgw does not host OData APIs",
-		"proxy":                              "outbound calls go through the gateway's pooled connection manager, which does not route through HTTP proxies",
 		"cross-domain":                       "it serves Flash/Silverlight crossdomain.xml documents from the gateway root, which apimgw does not route",
 		"xsl-transform":                      "apimgw has no XSLT processor; transform XML bodies with set-body expressions or a liquid template",
 	} {

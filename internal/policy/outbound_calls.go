@@ -39,6 +39,7 @@ type outRequest struct {
 	body    []byte
 	hasBody bool
 	cert    *backend.ClientCert
+	proxy   *backend.Proxy
 }
 
 // requestMutator changes the outgoing message; one per child element of
@@ -165,7 +166,13 @@ func compileCall(b *builder, el *policyxml.Element, attrs map[string]policyxml.A
 		case "authentication-token":
 			b.errorf(child.Pos, "<authentication-token> inside <%s> is not supported: it needs an API Management authorization (credential manager) connection, which exists only in Azure", el.Name)
 		case "proxy":
-			b.errorf(child.Pos, "<proxy> inside <%s> is not supported: outbound calls go through the gateway's pooled connection manager, which does not route through HTTP proxies", el.Name)
+			if ps, ok := compileProxy(b, child, path).(*proxyStep); ok {
+				c.mutators = append(c.mutators, func(st *State, r *outRequest) error {
+					px, err := ps.proxy(st)
+					r.proxy = px
+					return err
+				})
+			}
 		}
 	}
 	// Without set-method the call is a GET, as in APIM.
@@ -297,9 +304,16 @@ func (c *callSpec) build(st *State) (*http.Request, time.Duration, error) {
 		req.Host = h
 		r.header.Del("Host")
 	}
-	if r.cert != nil {
-		// Carried to sendCall, which keeps it in the call's context.
-		req = req.WithContext(backend.WithClientCert(context.Background(), r.cert))
+	if r.cert != nil || r.proxy != nil {
+		// Carried to sendCall, which keeps them in the call's context.
+		ctx := context.Background()
+		if r.cert != nil {
+			ctx = backend.WithClientCert(ctx, r.cert)
+		}
+		if r.proxy != nil {
+			ctx = backend.WithProxy(ctx, r.proxy)
+		}
+		req = req.WithContext(ctx)
 	}
 	if r.hasBody && len(r.body) > 0 {
 		body := r.body
@@ -338,6 +352,9 @@ func sendCall(parent context.Context, transport http.RoundTripper, req *http.Req
 	}
 	if c := backend.ClientCertOf(req.Context()); c != nil {
 		parent = backend.WithClientCert(parent, c)
+	}
+	if px := backend.ProxyOf(req.Context()); px != nil {
+		parent = backend.WithProxy(parent, px)
 	}
 	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()

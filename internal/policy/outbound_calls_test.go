@@ -250,8 +250,9 @@ func TestSendRequestCompileErrors(t *testing.T) {
 		{"missing variable", `<send-request><set-url>http://x</set-url></send-request>`, `needs attribute "response-variable-name"`},
 		{"missing url", `<send-request response-variable-name="r"/>`, "needs a <set-url>"},
 		{"bad mode", `<send-request mode="clone" response-variable-name="r"><set-url>http://x</set-url></send-request>`, "mode must be"},
-		{"proxy", `<send-request response-variable-name="r"><set-url>http://x</set-url><proxy url="http://p"/></send-request>`, "<proxy> inside <send-request> is not supported"},
+		{"proxy", `<send-request response-variable-name="r"><set-url>http://x</set-url><proxy url="https://p"/></send-request>`, "want http://host:port"},
 		{"certificate", `<send-request response-variable-name="r"><set-url>http://x</set-url><authentication-certificate/></send-request>`, "needs exactly one of thumbprint, certificate-id or body"},
+		{"proxy without url", `<proxy username="u"/>`, `<proxy> needs attribute "url"`},
 		{"wait child", `<wait><set-header name="a"><value>b</value></set-header></wait>`, "is not allowed in <wait>"},
 		{"wait for", `<wait for="some"><send-request response-variable-name="r"><set-url>http://x</set-url></send-request></wait>`, "wait for must be"},
 	}

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +22,94 @@ func init() {
 	register("forward-request", []string{SectionBackend}, compileForwardRequest)
 	register("set-backend-service", []string{SectionInbound, SectionBackend}, compileSetBackendService)
 	register("rewrite-uri", []string{SectionInbound}, compileRewriteURI)
+	register("proxy", []string{SectionInbound}, compileProxy)
+}
+
+// proxyStep is the proxy policy: forward-request (or the enclosing
+// send-request) goes through an HTTP proxy, with Basic credentials when
+// username or password is given.
+type proxyStep struct {
+	url, username, password *expr.Value
+	fixed                   *backend.Proxy // when every attribute is constant
+}
+
+func compileProxy(b *builder, el *policyxml.Element, path string) Step {
+	attrs := b.attrs(el, "url", "username", "password")
+	b.children(el)
+	u, ok := attrs["url"]
+	if !ok {
+		b.errorf(el.Pos, "<proxy> needs attribute \"url\"")
+		return nil
+	}
+	p := &proxyStep{url: b.value(u)}
+	if a, ok := attrs["username"]; ok {
+		p.username = b.value(a)
+	}
+	if a, ok := attrs["password"]; ok {
+		p.password = b.value(a)
+	}
+	if p.url == nil {
+		return nil
+	}
+	constant := p.url.IsConst() && (p.username == nil || p.username.IsConst()) && (p.password == nil || p.password.IsConst())
+	if p.url.IsConst() {
+		if _, err := backend.NewProxy(u.Value, "", ""); err != nil {
+			b.errorf(u.ValuePos, "%v (apimgw, like APIM, talks plain HTTP to the proxy)", err)
+			return nil
+		}
+	}
+	if constant {
+		px, err := p.build(nil)
+		if err != nil {
+			b.errorf(u.ValuePos, "%v", err)
+			return nil
+		}
+		p.fixed = px
+	}
+	return p
+}
+
+func (p *proxyStep) Run(st *State) error {
+	px, err := p.proxy(st)
+	if err != nil {
+		return err
+	}
+	st.Proxy = px
+	return nil
+}
+
+func (p *proxyStep) proxy(st *State) (*backend.Proxy, error) {
+	if p.fixed != nil {
+		return p.fixed, nil
+	}
+	return p.build(&st.X)
+}
+
+// build evaluates the attributes (c may be nil when they are constant).
+func (p *proxyStep) build(c *expr.Context) (*backend.Proxy, error) {
+	str := func(v *expr.Value) (string, error) {
+		if v == nil {
+			return "", nil
+		}
+		return v.String(c)
+	}
+	u, err := str(p.url)
+	if err != nil {
+		return nil, err
+	}
+	user, err := str(p.username)
+	if err != nil {
+		return nil, err
+	}
+	pass, err := str(p.password)
+	if err != nil {
+		return nil, err
+	}
+	px, err := backend.NewProxy(u, user, pass)
+	if err != nil {
+		return nil, &Error{Reason: ReasonExpressionFailure, Message: err.Error()}
+	}
+	return px, nil
 }
 
 // defaultForwardTimeout is APIM's documented forward-request timeout.
@@ -129,15 +218,7 @@ func (f *forwardRequest) Run(st *State) error {
 		timeout = time.Duration(secs) * time.Second
 	}
 	ctx := reqctx.New(st.Ctx, timeout)
-	cert := st.ClientCert
-	if cert == nil && entity != nil {
-		cert = entity.ClientCert
-	}
-	if cert != nil {
-		out = out.WithContext(backend.WithClientCert(ctx, cert))
-	} else {
-		out = out.WithContext(ctx)
-	}
+	out = out.WithContext(outboundContext(ctx, st, entity))
 	st.BackendCalled = true
 	st.BackendMethod = out.Method
 	st.BackendURLUsed = out.URL.String()
@@ -367,6 +448,27 @@ func (b *cancelBody) Close() error {
 	err := b.ReadCloser.Close()
 	b.ctx.Cancel(nil)
 	return err
+}
+
+// outboundContext is ctx with what forward-request's connection needs: the
+// client certificate (authentication-certificate, or the backend's
+// credentials) and the proxy (the proxy policy).
+func outboundContext(ctx *reqctx.Ctx, st *State, entity *BackendEntity) context.Context {
+	cert := st.ClientCert
+	if cert == nil && entity != nil {
+		cert = entity.ClientCert
+	}
+	if cert == nil && st.Proxy == nil {
+		return ctx // the common case: no wrapper
+	}
+	var c context.Context = ctx
+	if cert != nil {
+		c = backend.WithClientCert(c, cert)
+	}
+	if st.Proxy != nil {
+		c = backend.WithProxy(c, st.Proxy)
+	}
+	return c
 }
 
 // upgradedConn is the backend connection after 101 Switching Protocols;

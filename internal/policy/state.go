@@ -134,6 +134,9 @@ type State struct {
 	// ClientCert is the TLS client certificate forward-request presents
 	// (authentication-certificate); nil: the backend's own, if any.
 	ClientCert *backend.ClientCert
+	// Proxy is the HTTP proxy forward-request goes through (the proxy
+	// policy); nil: none.
+	Proxy *backend.Proxy
 
 	// Spec is the operation's OpenAPI definition (from the API's openapi
 	// file), which the validate-* policies check messages against; nil when
