@@ -146,16 +146,28 @@ type Backend struct {
 	MaxInFlight int      `yaml:"maxInFlight"`
 	// MaxConnsPerHost, MaxIdleConnsPerHost and IdleConnTimeout override
 	// the outbound section's values for this backend (apimgw extension).
-	MaxConnsPerHost     int             `yaml:"maxConnsPerHost"`
-	MaxIdleConnsPerHost int             `yaml:"maxIdleConnsPerHost"`
-	IdleConnTimeout     Duration        `yaml:"idleConnTimeout"`
-	TLS                 BackendTLS      `yaml:"tls"`
-	Credentials         Credentials     `yaml:"credentials"`
-	CircuitBreaker      *CircuitBreaker `yaml:"circuitBreaker"`
-	RetryBudget         *RetryBudget    `yaml:"retryBudget"`
-	HealthProbe         *HealthProbe    `yaml:"healthProbe"`
-	Pool                *Pool           `yaml:"pool"`
-	Pos                 Pos
+	MaxConnsPerHost     int         `yaml:"maxConnsPerHost"`
+	MaxIdleConnsPerHost int         `yaml:"maxIdleConnsPerHost"`
+	IdleConnTimeout     Duration    `yaml:"idleConnTimeout"`
+	TLS                 BackendTLS  `yaml:"tls"`
+	Credentials         Credentials `yaml:"credentials"`
+	// Proxy routes every call to the backend through an HTTP proxy, as
+	// APIM's backend proxy property.
+	Proxy          *BackendProxy   `yaml:"proxy"`
+	CircuitBreaker *CircuitBreaker `yaml:"circuitBreaker"`
+	RetryBudget    *RetryBudget    `yaml:"retryBudget"`
+	HealthProbe    *HealthProbe    `yaml:"healthProbe"`
+	Pool           *Pool           `yaml:"pool"`
+	Pos            Pos
+}
+
+// BackendProxy is an HTTP forward proxy (url http://host:port) with
+// optional Basic credentials.
+type BackendProxy struct {
+	URL      string `yaml:"url"`
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	Pos      Pos
 }
 
 // BackendTLS configures TLS towards a backend.

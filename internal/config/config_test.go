@@ -31,6 +31,7 @@ func TestParseErrorsArePositioned(t *testing.T) {
 		{"certificate", "certificates:\n  c: {cert: a.crt, pfx: a.pfx}\n", []string{`gateway.yaml:2:6: certificate "c" needs cert and key (PEM files) or pfx`}},
 		{"unknown credentials certificate", "backends:\n  b:\n    url: https://x\n    credentials: {certificateIds: [nope]}\n", []string{`backend "b": credentials.certificateIds names unknown certificate "nope"`}},
 		{"backend limits", "backends:\n  b: {url: \"http://x\", maxConnsPerHost: -1}\n", []string{`gateway.yaml:2:6: backend "b": maxConnsPerHost, maxIdleConnsPerHost and idleConnTimeout must not be negative`}},
+		{"backend proxy", "backends:\n  b:\n    url: http://x\n    proxy: {url: \"https://p:443\"}\n", []string{`gateway.yaml:4:12: backend "b": proxy.url "https://p:443": want http://host:port`}},
 		{"yaml syntax", "listen: [a\n", []string{"gateway.yaml:"}},
 	}
 	for _, c := range cases {

@@ -213,6 +213,11 @@ func (v *validator) backends() {
 		default:
 			v.errorf(b.Pos, "backend %q: type must be single or pool, got %q", id, b.Type)
 		}
+		if px := b.Proxy; px != nil {
+			if u, err := url.Parse(px.URL); err != nil || u.Scheme != "http" || u.Host == "" {
+				v.errorf(px.Pos, "backend %q: proxy.url %q: want http://host:port (the gateway talks plain HTTP to the proxy)", id, px.URL)
+			}
+		}
 		cr := &b.Credentials
 		for i, ref := range cr.CertificateIDs {
 			// APIM writes a certificate's resource id; its last segment is

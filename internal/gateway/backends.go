@@ -42,8 +42,17 @@ func resilienceOptions(cfg *config.Config, certs *policy.Certificates) []resilie
 			for _, sr := range hp.ExpectedStatus {
 				p.ExpectedStatus = append(p.ExpectedStatus, resilience.StatusRange{Min: sr.Min, Max: sr.Max})
 			}
-			if c := backendCertificate(b, certs); c != nil {
-				p.Context = func(ctx context.Context) context.Context { return backend.WithClientCert(ctx, c) }
+			c, px := backendCertificate(b, certs), backendProxy(b)
+			if c != nil || px != nil {
+				p.Context = func(ctx context.Context) context.Context {
+					if c != nil {
+						ctx = backend.WithClientCert(ctx, c)
+					}
+					if px != nil {
+						ctx = backend.WithProxy(ctx, px)
+					}
+					return ctx
+				}
 			}
 			o.Probe = p
 		}

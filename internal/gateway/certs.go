@@ -150,3 +150,16 @@ func (c *certCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(cc.NotAfter.Unix()), id, cc.Thumbprint)
 	}
 }
+
+// backendProxy is the HTTP proxy a backend's calls go through, or nil.
+// The configuration has checked its URL.
+func backendProxy(b *config.Backend) *backend.Proxy {
+	if b.Proxy == nil {
+		return nil
+	}
+	px, err := backend.NewProxy(b.Proxy.URL, b.Proxy.Username, b.Proxy.Password)
+	if err != nil {
+		return nil
+	}
+	return px
+}

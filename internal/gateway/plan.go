@@ -123,7 +123,7 @@ func Build(cfg *config.Config, env *policy.Env, rm *resilience.Metrics) (*Plan, 
 			}
 		}
 		env.Backends[id] = &policy.BackendEntity{ID: id, URL: u, Header: b.Credentials.Header, Query: b.Credentials.Query,
-			ClientCert: backendCertificate(b, p.certs)}
+			ClientCert: backendCertificate(b, p.certs), Proxy: backendProxy(b)}
 	}
 	for _, id := range cfg.BackendIDs {
 		if b := cfg.Backends[id]; b.Type == "pool" {

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -454,19 +455,20 @@ func (b *cancelBody) Close() error {
 // client certificate (authentication-certificate, or the backend's
 // credentials) and the proxy (the proxy policy).
 func outboundContext(ctx *reqctx.Ctx, st *State, entity *BackendEntity) context.Context {
-	cert := st.ClientCert
-	if cert == nil && entity != nil {
-		cert = entity.ClientCert
+	cert, px := st.ClientCert, st.Proxy
+	if entity != nil {
+		cert = cmp.Or(cert, entity.ClientCert)
+		px = cmp.Or(px, entity.Proxy)
 	}
-	if cert == nil && st.Proxy == nil {
+	if cert == nil && px == nil {
 		return ctx // the common case: no wrapper
 	}
 	var c context.Context = ctx
 	if cert != nil {
 		c = backend.WithClientCert(c, cert)
 	}
-	if st.Proxy != nil {
-		c = backend.WithProxy(c, st.Proxy)
+	if px != nil {
+		c = backend.WithProxy(c, px)
 	}
 	return c
 }

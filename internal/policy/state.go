@@ -47,6 +47,9 @@ type BackendEntity struct {
 	// credentials, presented unless authentication-certificate chose
 	// another; nil: none.
 	ClientCert *backend.ClientCert
+	// Proxy is the backend's HTTP proxy, used unless the proxy policy
+	// chose another; nil: none.
+	Proxy *backend.Proxy
 }
 
 // RetryBudget is a backend's retry budget: Request counts a first attempt,
