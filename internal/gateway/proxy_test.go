@@ -46,7 +46,7 @@ apis:
 </send-request>
 <return-response><set-status code="200" /><set-body>@(((IResponse)context.Variables["r"]).Body.As&lt;string&gt;())</set-body></return-response>`),
 		"entity.xml": inbound(`<set-backend-service backend-id="viaproxy" />`),
-		"bad.xml": inbound(`<proxy url="` + px.URL + `" username="gw" password="wrong" />`),
+		"bad.xml":    inbound(`<proxy url="` + px.URL + `" username="gw" password="wrong" />`),
 	})
 	for range 3 {
 		if resp, body := h.do("GET", "/a/fwd", nil, nil); resp.StatusCode != 200 || body != "backend /fwd" {
