@@ -266,9 +266,15 @@ apis:
 	if code != 1 || !strings.Contains(stderr, "typo.yaml:2:1: unknown key \"apiz\"") {
 		t.Errorf("validate typo: exit %d\n%s", code, stderr)
 	}
-	code, stdout, stderr := run("validate", "-c", "../../examples/quickstart/gateway.yaml")
-	if code != 0 || !strings.Contains(stdout, "OK") {
-		t.Errorf("validate quickstart: exit %d\n%s%s", code, stdout, stderr)
+	examples, _ := filepath.Glob("../../examples/*/gateway.yaml")
+	if len(examples) < 3 {
+		t.Fatalf("examples: %v", examples)
+	}
+	var stdout string
+	for _, ex := range examples {
+		if code, stdout, stderr = run("validate", "-c", ex); code != 0 || !strings.Contains(stdout, "OK") {
+			t.Errorf("validate %s: exit %d\n%s%s", ex, code, stdout, stderr)
+		}
 	}
 	if code, _, _ = run("nonsense"); code != 2 {
 		t.Errorf("unknown command: exit %d, want 2", code)
