@@ -204,7 +204,11 @@ func (m *Manager) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Scheme == "https" {
 		cc = ClientCertOf(ctx)
 	}
-	e, err := m.entry(req.URL, cc, ProxyOf(ctx))
+	px := ProxyOf(ctx)
+	if px != nil && req.URL.Scheme == "http" && wantsUpgrade(req) {
+		px = px.tunnelled()
+	}
+	e, err := m.entry(req.URL, cc, px)
 	if err != nil {
 		closeBody(req)
 		return nil, err

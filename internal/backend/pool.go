@@ -275,7 +275,7 @@ func (p *pool) connect(ctx context.Context, cfg *poolConfig, tlsCfg *tls.Config,
 // tunnels (TLS, or HTTP/2 with prior knowledge); plain HTTP/1.1 sends
 // absolute-form requests to the proxy instead.
 func (p *pool) tunnels(cfg *poolConfig) bool {
-	return p.scheme == "https" || cfg.protocol != ProtocolHTTP1
+	return p.scheme == "https" || cfg.protocol != ProtocolHTTP1 || p.proxy != nil && p.proxy.tunnelAlways
 }
 
 // rewind returns req with a fresh copy of its body (from GetBody), to be

@@ -23,6 +23,32 @@ type Proxy struct {
 	// Username and Password, when set, are sent as Basic
 	// Proxy-Authorization.
 	Username, Password string
+	// tunnelAlways makes even plain-HTTP requests use a CONNECT tunnel: an
+	// upgrade (WebSocket) handshake, which forward proxies relay only
+	// through a tunnel.
+	tunnelAlways bool
+}
+
+// tunnelled returns the proxy as used for upgrade handshakes.
+func (p *Proxy) tunnelled() *Proxy {
+	t := *p
+	t.tunnelAlways = true
+	return &t
+}
+
+// wantsUpgrade reports whether req asks to switch protocols.
+func wantsUpgrade(req *http.Request) bool {
+	if req.Header.Get("Upgrade") == "" {
+		return false
+	}
+	for _, v := range req.Header["Connection"] {
+		for _, tok := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(tok), "upgrade") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // NewProxy checks raw (an http:// URL with a host) and returns the proxy.
@@ -43,7 +69,11 @@ func (p *Proxy) key() string {
 	if p == nil {
 		return ""
 	}
-	return p.URL.Host + "\x00" + p.Username + "\x00" + p.Password
+	k := p.URL.Host + "\x00" + p.Username + "\x00" + p.Password
+	if p.tunnelAlways {
+		k += "\x00tunnel"
+	}
+	return k
 }
 
 func (p *Proxy) authorization() string {

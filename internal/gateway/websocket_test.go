@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/apimgw/apimgw/internal/httpserver"
+	"github.com/apimgw/apimgw/internal/testproxy"
 )
 
 // wsBackend completes WebSocket opening handshakes (RFC 6455 §4.2) and then
@@ -359,5 +360,32 @@ apis:
 	waitUntil(t, func() bool { return gatherValue(t, h, "apimgw_backend_connections", "state", "open") == 0 })
 	if _, _, resp = wsDial(t, addr, "/chat", ""); resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("after the first session ended: %d", resp.StatusCode)
+	}
+}
+
+// A WebSocket backend behind an HTTP proxy is reached through a CONNECT
+// tunnel (forward proxies relay upgrades only that way), while its plain
+// requests still go in absolute form.
+func TestWebSocketThroughProxy(t *testing.T) {
+	be, _, _ := wsBackend(t)
+	px := testproxy.New(t, "gw", "pw")
+	h := start(t, map[string]string{"gateway.yaml": `
+backends:
+  chat:
+    url: "` + strings.Replace(be.URL, "http://", "ws://", 1) + `"
+    proxy: {url: "` + px.URL + `", username: gw, password: pw}
+apis:
+  - {id: chat, type: websocket, path: chat, backendId: chat, subscriptionRequired: false}
+`})
+	c, br, resp := wsDial(t, strings.TrimPrefix(h.srv.URL, "http://"), "/chat", "")
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("handshake through the proxy: %d", resp.StatusCode)
+	}
+	io.WriteString(c, "via proxy\n")
+	if got, err := br.ReadString('\n'); err != nil || got != "VIA PROXY\n" {
+		t.Fatalf("echo: %q %v", got, err)
+	}
+	if px.Tunnels.Load() != 1 || px.Forwarded.Load() != 0 {
+		t.Errorf("proxy: %d tunnels, %d forwarded; want the handshake in 1 tunnel", px.Tunnels.Load(), px.Forwarded.Load())
 	}
 }
