@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/apimgw/apimgw/internal/httplex"
 )
 
 // Proxy is an HTTP forward proxy that requests go through (APIM's proxy
@@ -38,17 +40,7 @@ func (p *Proxy) tunnelled() *Proxy {
 
 // wantsUpgrade reports whether req asks to switch protocols.
 func wantsUpgrade(req *http.Request) bool {
-	if req.Header.Get("Upgrade") == "" {
-		return false
-	}
-	for _, v := range req.Header["Connection"] {
-		for _, tok := range strings.Split(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(tok), "upgrade") {
-				return true
-			}
-		}
-	}
-	return false
+	return req.Header.Get("Upgrade") != "" && httplex.HasToken(req.Header["Connection"], "upgrade")
 }
 
 // NewProxy checks raw (an http:// URL with a host) and returns the proxy.

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/apimgw/apimgw/internal/httplex"
 	"github.com/apimgw/apimgw/internal/policy"
 )
 
@@ -16,17 +17,10 @@ import (
 // WebSocket opening handshake), and to what.
 func isUpgrade(h http.Header) (string, bool) {
 	up := h.Get("Upgrade")
-	if up == "" {
+	if up == "" || !httplex.HasToken(h["Connection"], "upgrade") {
 		return "", false
 	}
-	for _, v := range h["Connection"] {
-		for _, tok := range strings.Split(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(tok), "upgrade") {
-				return up, true
-			}
-		}
-	}
-	return "", false
+	return up, true
 }
 
 // sessions are the WebSocket connections being relayed, closed when the
