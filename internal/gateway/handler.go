@@ -221,6 +221,15 @@ func (g *Gateway) writeResponse(w http.ResponseWriter, st *policy.State) (int64,
 	buf := g.bufs.Get().(*[]byte)
 	defer g.bufs.Put(buf)
 	n, err := io.CopyBuffer(w, onlyReader{resp.Body.Reader()}, *buf)
+	if err == nil {
+		// The backend's trailer (gRPC's status, for one) follows the body,
+		// where the response is framed to carry one.
+		for k, v := range st.BackendTrailer() {
+			if len(v) > 0 {
+				h[http.TrailerPrefix+k] = v
+			}
+		}
+	}
 	return n, err
 }
 

@@ -3,7 +3,8 @@
 // http.Handler with net/http's request and response semantics (keep-alive,
 // pipelining, chunked and fixed-length bodies, HEAD, Expect: 100-continue,
 // HTTP/1.0, Connection: close, graceful Shutdown, Hijack for protocols such
-// as WebSocket) while doing less work per
+// as WebSocket, trailers set with http.TrailerPrefix) while doing less
+// work per
 // request: one string for the whole request head, a header map reused per
 // connection for the response, no per-request goroutine or extra read, and no
 // socket deadlines set per request (one reusable timer per connection).

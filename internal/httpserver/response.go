@@ -252,6 +252,28 @@ func (w *response) writeHeaderLines() {
 	}
 }
 
+// writeTrailer writes the fields the handler set with http.TrailerPrefix,
+// as net/http does; only a chunked response carries them.
+func (w *response) writeTrailer() {
+	bw := w.c.bw
+	for k, vv := range w.header {
+		name, ok := strings.CutPrefix(k, http.TrailerPrefix)
+		if !ok || !httplex.ValidToken(name) {
+			continue
+		}
+		name = http.CanonicalHeaderKey(name)
+		for _, v := range vv {
+			if !httplex.ValidFieldValue(v) {
+				continue
+			}
+			bw.WriteString(name)
+			bw.WriteString(": ")
+			bw.WriteString(v)
+			bw.WriteString("\r\n")
+		}
+	}
+}
+
 // finish completes the response after the handler returned and reports
 // whether the connection can be reused.
 func (w *response) finish() bool {
@@ -261,7 +283,9 @@ func (w *response) finish() bool {
 	if !w.committed {
 		w.commit(true)
 	} else if w.chunked {
-		w.c.bw.WriteString("0\r\n\r\n")
+		w.c.bw.WriteString("0\r\n")
+		w.writeTrailer()
+		w.c.bw.WriteString("\r\n")
 	}
 	w.done = true
 	truncated := w.cl >= 0 && w.written < w.cl && !w.isHEAD && w.bodyAllowed()

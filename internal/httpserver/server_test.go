@@ -727,3 +727,24 @@ func TestHijack(t *testing.T) {
 	c.c.Close()
 	<-done
 }
+
+// Fields set with http.TrailerPrefix after the body go out as the trailer
+// of a chunked response, as with net/http.
+func TestTrailers(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, strings.Repeat("x", 10<<10)) // more than is held back: chunked
+		w.Header()[http.TrailerPrefix+"grpc-status"] = []string{"0"}
+		w.Header()[http.TrailerPrefix+"Bad\r\nName"] = []string{"1"}
+		w.Header()[http.TrailerPrefix+"X-Split"] = []string{"a\r\nInjected: 1"}
+	})
+	addr, _ := start(t, h)
+	resp, err := http.Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if len(b) != 10<<10 || resp.Trailer.Get("Grpc-Status") != "0" || resp.Trailer.Get("Injected") != "" || len(resp.Trailer) != 1 {
+		t.Fatalf("body %d bytes, trailer %v", len(b), resp.Trailer)
+	}
+}

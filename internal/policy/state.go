@@ -212,6 +212,17 @@ func (st *State) Finish(respBytes int64) {
 	st.deferred = nil
 }
 
+// BackendTrailer returns the trailer of the backend response whose body
+// the final response still carries, or nil (no backend call, or a policy
+// replaced the response or its body). It is complete once that body has
+// been read to its end.
+func (st *State) BackendTrailer() http.Header {
+	if st.backendResp == nil || st.X.Response == nil || st.backendBody == nil || st.X.Response.Body != st.backendBody {
+		return nil
+	}
+	return st.backendResp.Trailer
+}
+
 // TakeUpgraded hands over the backend connection of a 101 Switching
 // Protocols answer (nil if there is none): the caller relays it and closes
 // it.
