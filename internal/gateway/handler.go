@@ -220,7 +220,12 @@ func (g *Gateway) writeResponse(w http.ResponseWriter, st *policy.State) (int64,
 	}
 	buf := g.bufs.Get().(*[]byte)
 	defer g.bufs.Put(buf)
-	n, err := io.CopyBuffer(w, onlyReader{resp.Body.Reader()}, *buf)
+	var dst io.Writer = w
+	if st.StreamBackendBody() {
+		// buffer-response="false": every chunk goes out as it comes.
+		dst = flushWriter{w, http.NewResponseController(w)}
+	}
+	n, err := io.CopyBuffer(dst, onlyReader{resp.Body.Reader()}, *buf)
 	if err == nil {
 		// The backend's trailer (gRPC's status, for one) follows the body,
 		// where the response is framed to carry one.
@@ -238,6 +243,20 @@ func firstOf(v []string) string {
 		return ""
 	}
 	return v[0]
+}
+
+// flushWriter flushes after every write.
+type flushWriter struct {
+	w  io.Writer
+	rc *http.ResponseController
+}
+
+func (f flushWriter) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	if err == nil {
+		err = f.rc.Flush()
+	}
+	return n, err
 }
 
 // onlyReader hides WriterTo/ReaderFrom so CopyBuffer uses our buffer.

@@ -255,6 +255,7 @@ func (f *forwardRequest) Run(st *State) error {
 		report(Outcome{StatusCode: resp.StatusCode, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), st.Env.now())})
 	}
 	reason := statusReason(resp)
+	st.streamBody = !f.bufferResponse
 	st.backendBody = expr.NewBody(resp.Body)
 	st.X.Response = &expr.Response{
 		StatusCode:   resp.StatusCode,

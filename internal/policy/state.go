@@ -179,6 +179,8 @@ type State struct {
 	// that answer's Upgrade header.
 	upgraded        io.ReadWriteCloser
 	UpgradeProtocol string
+	// streamBody is set by forward-request buffer-response="false".
+	streamBody bool
 	backendBody     *expr.Body
 	// fill is the response cache entry this request fills (cache-lookup
 	// miss → cache-store).
@@ -210,6 +212,13 @@ func (st *State) Finish(respBytes int64) {
 		f(respBytes)
 	}
 	st.deferred = nil
+}
+
+// StreamBackendBody reports whether the response still carries the body
+// of a backend call made with buffer-response="false": each chunk the
+// backend sends is to reach the client at once (server-sent events, say).
+func (st *State) StreamBackendBody() bool {
+	return st.streamBody && st.backendBody != nil && st.X.Response != nil && st.X.Response.Body == st.backendBody
 }
 
 // BackendTrailer returns the trailer of the backend response whose body
