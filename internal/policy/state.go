@@ -180,8 +180,8 @@ type State struct {
 	upgraded        io.ReadWriteCloser
 	UpgradeProtocol string
 	// streamBody is set by forward-request buffer-response="false".
-	streamBody bool
-	backendBody     *expr.Body
+	streamBody  bool
+	backendBody *expr.Body
 	// fill is the response cache entry this request fills (cache-lookup
 	// miss → cache-store).
 	fill *cacheFill
