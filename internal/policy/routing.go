@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -228,6 +229,19 @@ func (f *forwardRequest) Run(st *State) error {
 	}
 	start := st.Env.now()
 	resp, err := st.Env.Transport.RoundTrip(out)
+	if f.followRedirects {
+		// Within the same timeout, as one backend call.
+		for hops := 0; err == nil && hops < maxRedirects; hops++ {
+			next := redirectRequest(out, resp)
+			if next == nil {
+				break
+			}
+			drainClose(resp.Body)
+			out = next
+			st.BackendURLUsed = out.URL.String()
+			resp, err = st.Env.Transport.RoundTrip(out)
+		}
+	}
 	headersIn := ctx.StopTimer()
 	st.BackendTime = st.Env.now().Sub(start)
 	if err != nil {
@@ -294,6 +308,7 @@ func (f *forwardRequest) backendRequest(st *State, base *url.URL, entity *Backen
 	}
 	var body io.ReadCloser = http.NoBody
 	contentLength := int64(0)
+	var buffered []byte // the body, when buffer-request-body="true"
 	if r.Body != nil {
 		if f.bufferRequestBody {
 			b, err := r.Body.Bytes()
@@ -301,6 +316,7 @@ func (f *forwardRequest) backendRequest(st *State, base *url.URL, entity *Backen
 				return nil, &Error{Reason: ReasonClientConnectionFailure, Message: "reading the request body failed", Err: err}
 			}
 			r.Body = expr.NewBodyBytes(b)
+			buffered = b
 		}
 		if n := st.requestBodyLen(); n != 0 {
 			body = io.NopCloser(r.Body.Reader())
@@ -327,6 +343,9 @@ func (f *forwardRequest) backendRequest(st *State, base *url.URL, entity *Backen
 	if body == http.NoBody {
 		out.Body = nil
 		out.ContentLength = 0
+	} else if buffered != nil {
+		// A buffered body can be sent again (a followed 307/308 redirect).
+		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buffered)), nil }
 	}
 	if contentLength < 0 && body != http.NoBody {
 		out.ContentLength = -1
@@ -472,6 +491,63 @@ func outboundContext(ctx *reqctx.Ctx, st *State, entity *BackendEntity) context.
 		c = backend.WithProxy(c, px)
 	}
 	return c
+}
+
+// maxRedirects bounds the redirects forward-request follow-redirects="true"
+// follows, as net/http's client does.
+const maxRedirects = 10
+
+// redirectRequest is the request that follows resp, a redirect answering
+// prev, or nil when resp is not one to follow: not 301, 302, 303, 307 or
+// 308, no usable Location, or a body that cannot be sent again. As .NET's
+// HttpClient (APIM's) does: 303, and 301/302 after a POST, become a GET
+// without a body; 307 and 308 keep the method and the body; credentials and
+// cookies are not sent to another origin (scheme, host and port).
+func redirectRequest(prev *http.Request, resp *http.Response) *http.Request {
+	switch resp.StatusCode {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+	default:
+		return nil
+	}
+	loc := resp.Header.Get("Location")
+	if loc == "" {
+		return nil
+	}
+	u, err := prev.URL.Parse(loc)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil
+	}
+	next := prev.Clone(prev.Context())
+	next.URL, next.Host = u, u.Host
+	toGet := resp.StatusCode == http.StatusSeeOther && prev.Method != http.MethodHead ||
+		(resp.StatusCode == http.StatusMovedPermanently || resp.StatusCode == http.StatusFound) && prev.Method == http.MethodPost
+	switch {
+	case toGet:
+		next.Method = http.MethodGet
+		next.Body, next.GetBody, next.ContentLength = nil, nil, 0
+		next.Header.Del("Content-Type")
+	case prev.Body != nil && prev.Body != http.NoBody:
+		if prev.GetBody == nil {
+			return nil // the body was streamed and cannot be sent again
+		}
+		b, err := prev.GetBody()
+		if err != nil {
+			return nil
+		}
+		next.Body = b
+	}
+	if u.Scheme != prev.URL.Scheme || !strings.EqualFold(u.Host, prev.URL.Host) { // another origin
+		next.Header.Del("Authorization")
+		next.Header.Del("Cookie")
+	}
+	return next
+}
+
+// drainClose reads a little of an unwanted body, so its connection can be
+// reused, and closes it.
+func drainClose(b io.ReadCloser) {
+	io.Copy(io.Discard, io.LimitReader(b, 16<<10))
+	b.Close()
 }
 
 // upgradedConn is the backend connection after 101 Switching Protocols;
