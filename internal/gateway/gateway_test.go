@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/apimgw/apimgw/internal/config"
 	"github.com/apimgw/apimgw/internal/logs"
 )
@@ -89,8 +91,18 @@ func start(t *testing.T, files map[string]string) *harness {
 	return h
 }
 
-// records flushes the request log and returns its lines.
+// records waits for the requests in flight to finish (a client has its
+// response before the gateway writes the log line), flushes the request
+// log and returns its lines.
 func (h *harness) records() []logs.Record {
+	inFlight := func() float64 {
+		var m dto.Metric
+		h.gw.metrics.InFlight.Write(&m)
+		return m.GetGauge().GetValue()
+	}
+	for deadline := time.Now().Add(5 * time.Second); inFlight() > 0 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 	h.lw.Flush()
 	return h.logs.records(h.t)
 }
