@@ -91,14 +91,15 @@ func NewManager(o Options, reg prometheus.Registerer, log *slog.Logger) (*Manage
 		log = slog.New(slog.DiscardHandler)
 	}
 	m := &Manager{
-		log:     log,
-		sink:    &slogSink{log: log},
-		dialer:  &net.Dialer{KeepAlive: 30 * time.Second},
-		lookup:  newResolver().lookup,
-		reg:     reg,
-		pools:   map[poolKey]*pool{},
-		ledgers: map[string]*PortLedger{},
-		done:    make(chan struct{}),
+		log:        log,
+		sink:       &slogSink{log: log},
+		dialer:     &net.Dialer{KeepAlive: 30 * time.Second},
+		lookup:     newResolver().lookup,
+		reg:        reg,
+		pools:      map[poolKey]*pool{},
+		ledgers:    map[string]*PortLedger{},
+		pruneAfter: defaultPruneAfter,
+		done:       make(chan struct{}),
 	}
 	m.waitHist = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "apimgw_backend_wait_seconds",

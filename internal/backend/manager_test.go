@@ -687,3 +687,22 @@ func TestHostLimitsOverride(t *testing.T) {
 		t.Error("a negative host maxConnsPerHost was accepted")
 	}
 }
+
+// An empty pool that no host uses any more (after a reload, before traffic
+// returns) keeps its metric series for the prune delay, 10 minutes by
+// default, not until the next reap.
+func TestUnusedPoolKeptUntilPruneDelay(t *testing.T) {
+	b := newTestBackend(t, "", okHandler, nil)
+	opts := Options{IdleConnTimeout: 100 * time.Millisecond}
+	m, _ := newTestManager(t, opts)
+	if _, _, err := get(context.Background(), m, b.URL); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Update(opts); err != nil { // a reload: no host entry uses the pool now
+		t.Fatal(err)
+	}
+	time.Sleep(3 * reapInterval) // the idle connection is reaped: the pool is empty
+	if st := m.Stats(); len(st) != 1 || st[0].Open != 0 || st[0].Opened != 1 {
+		t.Fatalf("stats %+v: want the emptied pool still there", st)
+	}
+}
