@@ -18,7 +18,6 @@ import (
 type lineSink struct {
 	mu sync.Mutex
 	w  io.Writer
-	c  io.Closer
 }
 
 func (s *lineSink) Write(p []byte) (int, error) {

@@ -561,9 +561,8 @@ func compileWait(b *builder, el *policyxml.Element, path string) Step {
 
 func (w *waitPolicy) Run(st *State) error {
 	type pending struct {
-		idx  int
-		name string
-		res  callResult
+		idx int
+		res callResult
 	}
 	ctx, cancel := context.WithCancel(st.Ctx)
 	defer cancel()
