@@ -422,7 +422,7 @@ func commonMethod(name string, r any, a []any) (any, error) {
 			return nil, errArg("Equals needs an argument")
 		}
 		if s, ok := r.(string); ok && len(a) == 2 {
-			o, _ := argStr(a[1-1])
+			o, _ := argStr(a[0])
 			return compareStrings(s, o, a[1]) == 0, nil
 		}
 		return valuesEqual(r, a[0]), nil

@@ -191,12 +191,13 @@ apis:
 `)
 	}
 	write("gateway.yaml", gatewayYAML("  half: {cert: alice.crt}\n"))
-	cfg, err := config.Load(filepath.Join(dir, "gateway.yaml"))
+	_, err := config.Load(filepath.Join(dir, "gateway.yaml"))
 	if err == nil || !strings.Contains(err.Error(), `gateway.yaml:3:9: certificate "half" needs both cert and key`) {
 		t.Fatalf("config: %v", err)
 	}
 	write("gateway.yaml", gatewayYAML(""))
-	if cfg, err = config.Load(filepath.Join(dir, "gateway.yaml")); err != nil {
+	cfg, err := config.Load(filepath.Join(dir, "gateway.yaml"))
+	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = New(cfg, Options{})
