@@ -371,7 +371,7 @@ apis:
 
 	// POST streams the body through unchanged.
 	payload := strings.Repeat("0123456789", 10000)
-	resp, body = h.do("POST", "/shop/items", strings.NewReader(payload), map[string]string{"Ocp-Apim-Subscription-Key": "k1"})
+	resp, _ = h.do("POST", "/shop/items", strings.NewReader(payload), map[string]string{"Ocp-Apim-Subscription-Key": "k1"})
 	if resp.StatusCode != 200 {
 		t.Fatalf("post status %d", resp.StatusCode)
 	}
