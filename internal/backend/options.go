@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"crypto/x509"
 	"fmt"
 	"net"
 	"net/netip"
@@ -62,6 +63,9 @@ type Options struct {
 	DNSRefresh time.Duration
 	// SNAT is the port budget model.
 	SNAT SNAT
+	// RootCAs are the authorities backend certificates are verified
+	// against; nil: the system's.
+	RootCAs *x509.CertPool
 	// Hosts holds per backend authority ("host:port", default port filled
 	// in) settings; hosts not listed use the defaults.
 	Hosts map[string]HostOptions
@@ -82,6 +86,9 @@ type HostOptions struct {
 	MaxInFlight int
 	// TLSInsecureSkipVerify disables backend certificate verification.
 	TLSInsecureSkipVerify bool
+	// TLSSkipNameCheck verifies the backend's certificate chain but not
+	// that the certificate names the host (validateCertificateName: false).
+	TLSSkipNameCheck bool
 	// MaxConnsPerHost, MaxIdleConnsPerHost and IdleConnTimeout override
 	// the Options of the same names for this host when positive.
 	MaxConnsPerHost     int
@@ -101,7 +108,7 @@ func (h HostOptions) protocol() string {
 // equalTransport reports whether two host settings need the same kind of
 // connection, so that existing connections stay usable after a reload.
 func (h HostOptions) equalTransport(o HostOptions) bool {
-	return h.protocol() == o.protocol() && h.TLSInsecureSkipVerify == o.TLSInsecureSkipVerify
+	return h.protocol() == o.protocol() && h.TLSInsecureSkipVerify == o.TLSInsecureSkipVerify && h.TLSSkipNameCheck == o.TLSSkipNameCheck
 }
 
 // withDefaults returns o with zero fields set to their defaults, or an

@@ -90,6 +90,24 @@ func loadCACertificates(cfg *config.Config, errorf func(config.Pos, string, ...a
 	return out
 }
 
+// backendRoots are the authorities backend certificates are verified
+// against: the system's plus caCertificates (nil, the system's alone, when
+// there are none). Unreadable files were reported when the plan was built.
+func backendRoots(cfg *config.Config) *x509.CertPool {
+	cas := loadCACertificates(cfg, func(config.Pos, string, ...any) {})
+	if len(cas) == 0 {
+		return nil
+	}
+	roots, err := x509.SystemCertPool()
+	if err != nil {
+		roots = x509.NewCertPool()
+	}
+	for _, c := range cas {
+		roots.AddCert(c)
+	}
+	return roots
+}
+
 // deploymentCertificates is context.Deployment.Certificates: the client
 // certificates' leaves and the CA certificates, by thumbprint.
 func deploymentCertificates(certs *policy.Certificates, cas []*x509.Certificate) map[string]*x509.Certificate {

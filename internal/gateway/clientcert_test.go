@@ -282,3 +282,49 @@ apis:
 		t.Errorf("other identity: %d, want 401", code)
 	}
 }
+
+// TestBackendCertificateValidation: a backend whose certificate comes from
+// a private authority is trusted once that authority is in caCertificates;
+// a certificate naming another host is refused unless
+// tls.validateCertificateName is false, which still verifies the chain.
+func TestBackendCertificateValidation(t *testing.T) {
+	ca, other := testcerts.NewCA(t, "Backend CA"), testcerts.NewCA(t, "Unknown CA")
+	serve := func(c tls.Certificate) string {
+		be := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+		be.TLS = &tls.Config{Certificates: []tls.Certificate{c}}
+		be.StartTLS()
+		t.Cleanup(be.Close)
+		return be.URL
+	}
+	wrongName := serve(ca.Server(t, "backend.internal"))
+	wrongName2 := serve(ca.Server(t, "backend.internal")) // TLS settings are per host:port
+	untrusted := serve(other.Server(t, "backend.internal"))
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, ca.PEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := start(t, map[string]string{"gateway.yaml": `
+caCertificates: [{path: ` + caFile + `}]
+backends:
+  strict: {url: "` + wrongName + `"}
+  lax: {url: "` + wrongName2 + `", tls: {validateCertificateName: false}}
+  stranger: {url: "` + untrusted + `", tls: {validateCertificateName: false}}
+apis:
+  - id: a
+    path: a
+    subscriptionRequired: false
+    operations:
+      - {id: strict, method: GET, urlTemplate: /strict, policy: strict.xml}
+      - {id: lax, method: GET, urlTemplate: /lax, policy: lax.xml}
+      - {id: stranger, method: GET, urlTemplate: /stranger, policy: stranger.xml}
+`,
+		"strict.xml":   inbound(`<set-backend-service backend-id="strict" /><rewrite-uri template="/" />`),
+		"lax.xml":      inbound(`<set-backend-service backend-id="lax" /><rewrite-uri template="/" />`),
+		"stranger.xml": inbound(`<set-backend-service backend-id="stranger" /><rewrite-uri template="/" />`),
+	})
+	for path, want := range map[string]int{"/a/strict": 502, "/a/lax": 200, "/a/stranger": 502} {
+		if resp, body := h.do("GET", path, nil, nil); resp.StatusCode != want {
+			t.Errorf("%s: %d %q, want %d", path, resp.StatusCode, body, want)
+		}
+	}
+}

@@ -164,6 +164,7 @@ func backendOptions(cfg *config.Config) backend.Options {
 		DNSRefresh:          o.DNSRefresh.D(),
 		SNAT:                backend.SNAT{Ports: o.SNAT.Ports, Reclaim: o.SNAT.Reclaim.D(), Enforce: o.SNAT.Enforce},
 		Hosts:               map[string]backend.HostOptions{},
+		RootCAs:             backendRoots(cfg),
 	}
 	for _, id := range cfg.BackendIDs {
 		b := cfg.Backends[id]
@@ -180,6 +181,7 @@ func backendOptions(cfg *config.Config) backend.Options {
 			Protocol:              b.Protocol,
 			MaxInFlight:           b.MaxInFlight,
 			TLSInsecureSkipVerify: b.TLS.ValidateCertificateChain != nil && !*b.TLS.ValidateCertificateChain,
+			TLSSkipNameCheck:      b.TLS.ValidateCertificateName != nil && !*b.TLS.ValidateCertificateName,
 			MaxConnsPerHost:       b.MaxConnsPerHost,
 			MaxIdleConnsPerHost:   b.MaxIdleConnsPerHost,
 			IdleConnTimeout:       b.IdleConnTimeout.D(),
