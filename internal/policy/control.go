@@ -158,26 +158,37 @@ func (r *returnResponse) Run(st *State) error {
 // mockResponse ends the pipeline with a canned response.
 type mockResponse struct {
 	status      int
-	contentType string
+	contentType string // the content-type attribute, "" when absent
 }
 
 func compileMockResponse(b *builder, el *policyxml.Element, path string) Step {
 	attrs := b.attrs(el, "status-code", "content-type", "index")
 	b.children(el)
-	ct := "application/json"
+	m := &mockResponse{status: b.constInt(attrs["status-code"], 200, 100, 599)}
 	if a, ok := attrs["content-type"]; ok {
-		ct = a.Value
+		m.contentType = a.Value
 	}
-	return &mockResponse{status: b.constInt(attrs["status-code"], 200, 100, 599), contentType: ct}
+	return m
 }
 
 func (m *mockResponse) Run(st *State) error {
 	h := http.Header{}
-	if m.contentType != "" {
-		h.Set("Content-Type", m.contentType)
+	ct, body := m.contentType, []byte(nil)
+	if ct == "" {
+		ct = "application/json"
+	}
+	if st.Spec != nil && st.Spec.Route != nil {
+		// The operation's OpenAPI definition: its example, or a sample
+		// from its schema.
+		if sct, b, ok := mockContent(st.Spec.Route.Operation, m.status, m.contentType); ok {
+			ct, body = sct, b
+		}
+	}
+	if ct != "" {
+		h.Set("Content-Type", ct)
 	}
 	st.Close()
-	st.X.Response = &expr.Response{StatusCode: m.status, StatusReason: http.StatusText(m.status), Headers: h, Body: expr.NewBodyBytes(nil)}
+	st.X.Response = &expr.Response{StatusCode: m.status, StatusReason: http.StatusText(m.status), Headers: h, Body: expr.NewBodyBytes(body)}
 	st.Responded = true
 	return errResponded
 }
