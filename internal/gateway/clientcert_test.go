@@ -83,7 +83,7 @@ backends:
     url: ` + be.URL + `
     tls: {validateCertificateChain: false}
     credentials: {certificateIds: ["/subscriptions/x/resourceGroups/y/providers/Microsoft.ApiManagement/service/z/certificates/bob"]}
-    healthProbe: {path: /health, interval: 150ms, timeout: 150ms, healthyThreshold: 1, unhealthyThreshold: 1}
+    healthProbe: {path: /health, interval: 150ms, timeout: 150ms, healthyThreshold: 1, unhealthyThreshold: 1000}  # a slow probe under load must not take it out
 apis:
   - id: a
     path: a

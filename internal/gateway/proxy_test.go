@@ -27,7 +27,7 @@ backends:
   viaproxy:
     url: ` + be.URL + `
     proxy: {url: "` + px.URL + `", username: gw, password: s3cret}
-    healthProbe: {path: /health, interval: 100ms, timeout: 100ms, healthyThreshold: 1, unhealthyThreshold: 1}
+    healthProbe: {path: /health, interval: 100ms, timeout: 100ms, healthyThreshold: 1, unhealthyThreshold: 1000}  # a slow probe under load must not take it out
 apis:
   - id: a
     path: a
