@@ -701,8 +701,11 @@ func TestUnusedPoolKeptUntilPruneDelay(t *testing.T) {
 	if err := m.Update(opts); err != nil { // a reload: no host entry uses the pool now
 		t.Fatal(err)
 	}
-	time.Sleep(3 * reapInterval) // the idle connection is reaped: the pool is empty
-	if st := m.Stats(); len(st) != 1 || st[0].Open != 0 || st[0].Opened != 1 {
+	// The idle connection is reaped: the pool is empty and unused...
+	waitFor(t, func() bool { st := m.Stats(); return len(st) == 1 && st[0].Open == 0 })
+	// ...and survives further reaps.
+	time.Sleep(3 * reapInterval)
+	if st := m.Stats(); len(st) != 1 || st[0].Opened != 1 {
 		t.Fatalf("stats %+v: want the emptied pool still there", st)
 	}
 }
