@@ -91,6 +91,18 @@ func WithProxy(ctx context.Context, px *Proxy) context.Context {
 	return context.WithValue(ctx, proxyKey{}, px)
 }
 
+// WithConnOptions returns ctx carrying the client certificate c and the
+// proxy px, either of which may be nil; ctx itself when both are.
+func WithConnOptions(ctx context.Context, c *ClientCert, px *Proxy) context.Context {
+	if c != nil {
+		ctx = WithClientCert(ctx, c)
+	}
+	if px != nil {
+		ctx = WithProxy(ctx, px)
+	}
+	return ctx
+}
+
 // ProxyOf returns the proxy WithProxy put in ctx, or nil.
 func ProxyOf(ctx context.Context) *Proxy {
 	px, _ := ctx.Value(proxyKey{}).(*Proxy)

@@ -44,15 +44,7 @@ func resilienceOptions(cfg *config.Config, certs *policy.Certificates) []resilie
 			}
 			c, px := backendCertificate(b, certs), backendProxy(b)
 			if c != nil || px != nil {
-				p.Context = func(ctx context.Context) context.Context {
-					if c != nil {
-						ctx = backend.WithClientCert(ctx, c)
-					}
-					if px != nil {
-						ctx = backend.WithProxy(ctx, px)
-					}
-					return ctx
-				}
+				p.Context = func(ctx context.Context) context.Context { return backend.WithConnOptions(ctx, c, px) }
 			}
 			o.Probe = p
 		}

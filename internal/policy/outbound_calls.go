@@ -306,14 +306,7 @@ func (c *callSpec) build(st *State) (*http.Request, time.Duration, error) {
 	}
 	if r.cert != nil || r.proxy != nil {
 		// Carried to sendCall, which keeps them in the call's context.
-		ctx := context.Background()
-		if r.cert != nil {
-			ctx = backend.WithClientCert(ctx, r.cert)
-		}
-		if r.proxy != nil {
-			ctx = backend.WithProxy(ctx, r.proxy)
-		}
-		req = req.WithContext(ctx)
+		req = req.WithContext(backend.WithConnOptions(context.Background(), r.cert, r.proxy))
 	}
 	if r.hasBody && len(r.body) > 0 {
 		body := r.body
@@ -350,12 +343,7 @@ func sendCall(parent context.Context, transport http.RoundTripper, req *http.Req
 	if transport == nil {
 		return callResult{err: &Error{Reason: ReasonBackendConnectionFailure, Message: "no outbound transport is configured", Status: http.StatusInternalServerError}}
 	}
-	if c := backend.ClientCertOf(req.Context()); c != nil {
-		parent = backend.WithClientCert(parent, c)
-	}
-	if px := backend.ProxyOf(req.Context()); px != nil {
-		parent = backend.WithProxy(parent, px)
-	}
+	parent = backend.WithConnOptions(parent, backend.ClientCertOf(req.Context()), backend.ProxyOf(req.Context()))
 	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
 	resp, err := transport.RoundTrip(req.WithContext(ctx))

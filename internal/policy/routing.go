@@ -480,17 +480,7 @@ func outboundContext(ctx *reqctx.Ctx, st *State, entity *BackendEntity) context.
 		cert = cmp.Or(cert, entity.ClientCert)
 		px = cmp.Or(px, entity.Proxy)
 	}
-	if cert == nil && px == nil {
-		return ctx // the common case: no wrapper
-	}
-	var c context.Context = ctx
-	if cert != nil {
-		c = backend.WithClientCert(c, cert)
-	}
-	if px != nil {
-		c = backend.WithProxy(c, px)
-	}
-	return c
+	return backend.WithConnOptions(ctx, cert, px)
 }
 
 // maxRedirects bounds the redirects forward-request follow-redirects="true"
