@@ -126,16 +126,13 @@ func deploymentCertificates(certs *policy.Certificates, cas []*x509.Certificate)
 // backendCertificate is the client certificate a backend's credentials
 // name, or nil.
 func backendCertificate(b *config.Backend, certs *policy.Certificates) *backend.ClientCert {
-	if certs == nil {
-		return nil
-	}
 	for _, id := range b.Credentials.CertificateIDs {
-		if c := certs.ByID[id]; c != nil {
+		if c := certs.FindByID(id); c != nil {
 			return c
 		}
 	}
 	for _, tp := range b.Credentials.Certificate {
-		if c := certs.ByThumbprint[backend.NormalizeThumbprint(tp)]; c != nil {
+		if c := certs.FindByThumbprint(tp); c != nil {
 			return c
 		}
 	}

@@ -12,7 +12,6 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/routers"
 
-	"github.com/apimgw/apimgw/internal/backend"
 	"github.com/apimgw/apimgw/internal/config"
 	"github.com/apimgw/apimgw/internal/expr"
 	"github.com/apimgw/apimgw/internal/policy"
@@ -118,7 +117,7 @@ func Build(cfg *config.Config, env *policy.Env, rm *resilience.Metrics) (*Plan, 
 			continue
 		}
 		for _, tp := range b.Credentials.Certificate {
-			if p.certs.ByThumbprint[backend.NormalizeThumbprint(tp)] == nil {
+			if p.certs.FindByThumbprint(tp) == nil {
 				errorf(b.Pos, "backend %q: credentials.certificate names thumbprint %q, which no configured certificate has", id, tp)
 			}
 		}

@@ -209,14 +209,17 @@ func NewCertificates(certs []*backend.ClientCert) *Certificates {
 	return c
 }
 
-func (c *Certificates) byThumbprint(v string) *backend.ClientCert {
+// FindByThumbprint returns the certificate with thumbprint v (any case,
+// spaces and colons ignored), or nil.
+func (c *Certificates) FindByThumbprint(v string) *backend.ClientCert {
 	if c == nil {
 		return nil
 	}
 	return c.ByThumbprint[backend.NormalizeThumbprint(v)]
 }
 
-func (c *Certificates) byID(v string) *backend.ClientCert {
+// FindByID returns the certificate with id v, or nil.
+func (c *Certificates) FindByID(v string) *backend.ClientCert {
 	if c == nil {
 		return nil
 	}
@@ -293,14 +296,14 @@ func compileAuthCertificate(b *builder, el *policyxml.Element, path string) Step
 	case "thumbprint":
 		a.thumbprint = v
 		if v.IsConst() && certs != nil {
-			if a.fixed = certs.byThumbprint(at.Value); a.fixed == nil {
+			if a.fixed = certs.FindByThumbprint(at.Value); a.fixed == nil {
 				b.errorf(at.ValuePos, "no certificate in the configuration (certificates) has thumbprint %q", at.Value)
 			}
 		}
 	case "certificate-id":
 		a.id = v
 		if v.IsConst() && certs != nil {
-			if a.fixed = certs.byID(at.Value); a.fixed == nil {
+			if a.fixed = certs.FindByID(at.Value); a.fixed == nil {
 				b.errorf(at.ValuePos, "no certificate in the configuration (certificates) has id %q", at.Value)
 			}
 		}
@@ -331,7 +334,7 @@ func (a *authCertificate) certificate(st *State) (*backend.ClientCert, error) {
 		if err != nil {
 			return nil, err
 		}
-		if c := certs.byThumbprint(v); c != nil {
+		if c := certs.FindByThumbprint(v); c != nil {
 			return c, nil
 		}
 		return nil, &Error{Reason: ReasonCertificateNotFound, Message: fmt.Sprintf("Certificate with thumbprint '%s' could not be found.", v)}
@@ -340,7 +343,7 @@ func (a *authCertificate) certificate(st *State) (*backend.ClientCert, error) {
 		if err != nil {
 			return nil, err
 		}
-		if c := certs.byID(v); c != nil {
+		if c := certs.FindByID(v); c != nil {
 			return c, nil
 		}
 		return nil, &Error{Reason: ReasonCertificateNotFound, Message: fmt.Sprintf("Certificate with id '%s' could not be found.", v)}
