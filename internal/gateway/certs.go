@@ -90,11 +90,10 @@ func loadCACertificates(cfg *config.Config, errorf func(config.Pos, string, ...a
 	return out
 }
 
-// backendRoots are the authorities backend certificates are verified
-// against: the system's plus caCertificates (nil, the system's alone, when
-// there are none). Unreadable files were reported when the plan was built.
-func backendRoots(cfg *config.Config) *x509.CertPool {
-	cas := loadCACertificates(cfg, func(config.Pos, string, ...any) {})
+// rootsWith are the authorities backend certificates are verified
+// against: the system's plus cas (nil, the system's alone, when there are
+// none).
+func rootsWith(cas []*x509.Certificate) *x509.CertPool {
 	if len(cas) == 0 {
 		return nil
 	}

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -85,7 +86,9 @@ func New(cfg *config.Config, o Options) (*Gateway, error) {
 		return nil, err
 	}
 	g.rmetrics = rm
-	mgr, err := backend.NewManager(backendOptions(cfg), g.registry, g.log)
+	// The plan, built below, reads caCertificates; until then the system's
+	// roots serve (no backend has been called yet).
+	mgr, err := backend.NewManager(backendOptions(cfg, nil), g.registry, g.log)
 	if err != nil {
 		return nil, fmt.Errorf("outbound: %w", err)
 	}
@@ -103,6 +106,11 @@ func New(cfg *config.Config, o Options) (*Gateway, error) {
 	}
 	g.tokens = newTokenSource(cfg)
 	plan, err := Build(cfg, g.env(), g.rmetrics)
+	if err == nil {
+		if err = mgr.Update(backendOptions(cfg, plan.backendRoots)); err != nil {
+			plan.registry.Close()
+		}
+	}
 	if err != nil {
 		mgr.Close()
 		st.Close()
@@ -154,7 +162,8 @@ func storeConfig(cfg *config.Config) store.Config {
 
 // backendOptions maps the outbound and backends sections to the connection
 // manager's options.
-func backendOptions(cfg *config.Config) backend.Options {
+// roots verify backend certificates (nil: the system's).
+func backendOptions(cfg *config.Config, roots *x509.CertPool) backend.Options {
 	o := cfg.Outbound
 	opts := backend.Options{
 		MaxConnsPerHost:     o.MaxConnsPerHost,
@@ -164,7 +173,7 @@ func backendOptions(cfg *config.Config) backend.Options {
 		DNSRefresh:          o.DNSRefresh.D(),
 		SNAT:                backend.SNAT{Ports: o.SNAT.Ports, Reclaim: o.SNAT.Reclaim.D(), Enforce: o.SNAT.Enforce},
 		Hosts:               map[string]backend.HostOptions{},
-		RootCAs:             backendRoots(cfg),
+		RootCAs:             roots,
 	}
 	for _, id := range cfg.BackendIDs {
 		b := cfg.Backends[id]
@@ -214,7 +223,7 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 	defer g.reloadMu.Unlock()
 	plan, err := Build(cfg, g.env(), g.rmetrics)
 	if err == nil {
-		if err = g.backends.Update(backendOptions(cfg)); err != nil {
+		if err = g.backends.Update(backendOptions(cfg, plan.backendRoots)); err != nil {
 			plan.registry.Close()
 		}
 	}

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"crypto/sha256"
+	"crypto/x509"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -33,6 +34,9 @@ type Plan struct {
 	registry *resilience.Registry
 	// certs are the configured client certificates.
 	certs *policy.Certificates
+	// backendRoots verify backend certificates: caCertificates with the
+	// system's roots; nil when there are none (the system's alone).
+	backendRoots *x509.CertPool
 }
 
 type apiPlan struct {
@@ -145,7 +149,9 @@ func Build(cfg *config.Config, env *policy.Env, rm *resilience.Metrics) (*Plan, 
 	// context.Deployment.Certificates: every certificate uploaded to the
 	// service, by thumbprint, as in APIM; the CA certificates among them are
 	// what validate-client-certificate trusts besides the system's roots.
-	p.deployment.Certificates = deploymentCertificates(p.certs, loadCACertificates(cfg, errorf))
+	cas := loadCACertificates(cfg, errorf)
+	p.deployment.Certificates = deploymentCertificates(p.certs, cas)
+	p.backendRoots = rootsWith(cas)
 	env.Services.TrustRoots = policy.TrustRoots(p.deployment)
 
 	var global *policy.Scope
