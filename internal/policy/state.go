@@ -218,7 +218,13 @@ func (st *State) Finish(respBytes int64) {
 // of a backend call made with buffer-response="false": each chunk the
 // backend sends is to reach the client at once (server-sent events, say).
 func (st *State) StreamBackendBody() bool {
-	return st.streamBody && st.backendBody != nil && st.X.Response != nil && st.X.Response.Body == st.backendBody
+	return st.streamBody && st.carriesBackendBody()
+}
+
+// carriesBackendBody reports whether the response is still the backend's
+// body, not one a policy set.
+func (st *State) carriesBackendBody() bool {
+	return st.backendBody != nil && st.X.Response != nil && st.X.Response.Body == st.backendBody
 }
 
 // BackendTrailer returns the trailer of the backend response whose body
@@ -226,7 +232,7 @@ func (st *State) StreamBackendBody() bool {
 // replaced the response or its body). It is complete once that body has
 // been read to its end.
 func (st *State) BackendTrailer() http.Header {
-	if st.backendResp == nil || st.X.Response == nil || st.backendBody == nil || st.X.Response.Body != st.backendBody {
+	if st.backendResp == nil || !st.carriesBackendBody() {
 		return nil
 	}
 	return st.backendResp.Trailer
