@@ -81,9 +81,6 @@ type HostOptions struct {
 	// Protocol is "http1" (default), "h2" (HTTP/2 over TLS, ALPN) or "h2c"
 	// (HTTP/2 over cleartext with prior knowledge).
 	Protocol string
-	// MaxInFlight bounds concurrent requests to this host; 0 is unlimited.
-	// Reserved for the resilience layer; the Manager does not enforce it.
-	MaxInFlight int
 	// TLSInsecureSkipVerify disables backend certificate verification.
 	TLSInsecureSkipVerify bool
 	// TLSSkipNameCheck verifies the backend's certificate chain but not
@@ -173,8 +170,8 @@ func (o Options) withDefaults() (Options, error) {
 		default:
 			return o, fmt.Errorf("outbound: host %q: protocol %q: want http1, h2 or h2c", host, h.Protocol)
 		}
-		if h.MaxInFlight < 0 || h.MaxConnsPerHost < 0 || h.MaxIdleConnsPerHost < 0 || h.IdleConnTimeout < 0 {
-			return o, fmt.Errorf("outbound: host %q: maxInFlight, maxConnsPerHost, maxIdleConnsPerHost and idleConnTimeout must not be negative", host)
+		if h.MaxConnsPerHost < 0 || h.MaxIdleConnsPerHost < 0 || h.IdleConnTimeout < 0 {
+			return o, fmt.Errorf("outbound: host %q: maxConnsPerHost, maxIdleConnsPerHost and idleConnTimeout must not be negative", host)
 		}
 		for _, a := range h.Addresses {
 			if _, err := netip.ParseAddrPort(a); err != nil {

@@ -50,6 +50,27 @@ type Config struct {
 	// BackendIDs and ProductIDs list the map keys in file order.
 	BackendIDs []string `yaml:"-"`
 	ProductIDs []string `yaml:"-"`
+	// BackendHosts holds, per backend authority ("host:port", default
+	// port filled in, lower case), the connection settings of the single
+	// backends whose url is on it, merged by validation.
+	BackendHosts map[string]*BackendHost `yaml:"-"`
+}
+
+// BackendHost is the connection settings of one backend authority. They
+// belong to host:port, not to a backend: every backend (and every
+// serviceUrl) on it shares its pools. A setting given by one backend
+// applies to all of them; two backends may not give one differently.
+type BackendHost struct {
+	Authority string
+	// Backends are the ids of the backends on it, in file order.
+	Backends            []string
+	Addresses           []string
+	KeepAlive           *bool
+	Protocol            string
+	MaxConnsPerHost     int
+	MaxIdleConnsPerHost int
+	IdleConnTimeout     Duration
+	TLS                 BackendTLS
 }
 
 // TLS configures the data-plane listener for HTTPS.

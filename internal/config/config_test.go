@@ -32,6 +32,11 @@ func TestParseErrorsArePositioned(t *testing.T) {
 		{"unknown credentials certificate", "backends:\n  b:\n    url: https://x\n    credentials: {certificateIds: [nope]}\n", []string{`backend "b": credentials.certificateIds names unknown certificate "nope"`}},
 		{"backend limits", "backends:\n  b: {url: \"http://x\", maxConnsPerHost: -1}\n", []string{`gateway.yaml:2:6: backend "b": maxConnsPerHost, maxIdleConnsPerHost and idleConnTimeout must not be negative`}},
 		{"backend proxy", "backends:\n  b:\n    url: http://x\n    proxy: {url: \"https://p:443\"}\n", []string{`gateway.yaml:4:12: backend "b": proxy.url "https://p:443": want http://host:port`}},
+		{"host settings differ", "backends:\n  a: {url: \"http://X:80/v1\", keepAlive: false}\n  b: {url: \"http://x/v2\", keepAlive: true, maxConnsPerHost: 4}\n  c: {url: \"http://x\", maxConnsPerHost: 8, addresses: [\"127.0.0.2:80\"]}\n", []string{
+			`gateway.yaml:3:6: backend "b" sets keepAlive true for x:80, where backend "a" has false: connection settings belong to host:port`,
+			`gateway.yaml:4:6: backend "c" sets maxConnsPerHost 8 for x:80, where backend "b" has 4`}},
+		{"validation off for a host", "backends:\n  a: {url: \"https://x\"}\n  b:\n    url: https://x:443/\n    tls: {validateCertificateChain: false}\n", []string{
+			`gateway.yaml:4:5: backend "b" sets tls.validateCertificateChain false for x:443, where backend "a" has true`}},
 		{"yaml syntax", "listen: [a\n", []string{"gateway.yaml:"}},
 	}
 	for _, c := range cases {
@@ -46,6 +51,36 @@ func TestParseErrorsArePositioned(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestBackendHostsMerged(t *testing.T) {
+	cfg, err := Parse("/cfg/gateway.yaml", []byte(`
+backends:
+  a: {url: "http://orders.internal:9001/v1", addresses: ["127.0.0.2:9001", "127.0.0.3:9001"], keepAlive: false}
+  b: {url: "http://ORDERS.internal:9001/v2", addresses: ["127.0.0.3:9001", "127.0.0.2:9001"], idleConnTimeout: 5s}
+  c: {url: "http://orders.internal:9001", protocol: http1}
+  e: {url: "http://other", protocol: h2}
+  p: {type: pool, pool: {services: [{id: a}, {id: e}]}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.BackendHosts) != 2 {
+		t.Fatalf("hosts %v, want orders.internal:9001 and other:80", cfg.BackendHosts)
+	}
+	h := cfg.BackendHosts["orders.internal:9001"]
+	if h == nil {
+		t.Fatalf("no orders.internal:9001 in %v", cfg.BackendHosts)
+	}
+	if strings.Join(h.Backends, ",") != "a,b,c" {
+		t.Errorf("backends %v", h.Backends)
+	}
+	if len(h.Addresses) != 2 || h.KeepAlive == nil || *h.KeepAlive || h.IdleConnTimeout.D() != 5*time.Second {
+		t.Errorf("merged settings %+v: want a's addresses and keepAlive false, b's idle timeout", h)
+	}
+	if o := cfg.BackendHosts["other:80"]; o == nil || o.Protocol != "h2c" {
+		t.Errorf("other:80 %+v: h2 on http:// is h2c", o)
 	}
 }
 

@@ -119,6 +119,7 @@ func (v *validator) validate() {
 	}
 	v.certificates()
 	v.backends()
+	v.backendHosts()
 	v.products()
 	v.apis()
 	v.subscriptions()
@@ -302,6 +303,118 @@ func (v *validator) backends() {
 			}
 		}
 	}
+}
+
+// Authority is "host:port" of a backend URL, lower case, with the scheme's
+// default port filled in: the key of Config.BackendHosts.
+func Authority(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", err
+	}
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if strings.EqualFold(u.Scheme, "https") {
+			port = "443"
+		}
+	}
+	return net.JoinHostPort(strings.ToLower(u.Hostname()), port), nil
+}
+
+// backendHosts merges the connection settings of the backends that share
+// an authority into Config.BackendHosts. Before, the last backend's
+// settings replaced the others' whole (a second backend without addresses
+// dropped the first one's). A setting one backend gives applies to the
+// host; two backends giving it different values is an error, since one of
+// them would silently not get its own. Certificate validation is the
+// exception: leaving it out means validating, so one backend cannot turn
+// it off for another.
+func (v *validator) backendHosts() {
+	hosts := map[string]*BackendHost{}
+	setBy := map[string]string{} // authority + " " + key: the backend that gave it
+	for _, id := range v.cfg.BackendIDs {
+		b := v.cfg.Backends[id]
+		if b == nil || b.Type != "single" || validURL(b.URL) != nil {
+			continue
+		}
+		auth, err := Authority(b.URL)
+		if err != nil {
+			continue
+		}
+		h := hosts[auth]
+		if h == nil {
+			h = &BackendHost{Authority: auth}
+			hosts[auth] = h
+		}
+		h.Backends = append(h.Backends, id)
+		// merge records that b gives key the value mine; same reports
+		// whether the host's value so far, theirs, equals it.
+		merge := func(key string, mine, theirs any, same bool, set func()) {
+			by, given := setBy[auth+" "+key]
+			switch {
+			case !given:
+				setBy[auth+" "+key] = id
+				set()
+			case !same:
+				v.errorf(b.Pos, "backend %q sets %s %v for %s, where backend %q has %v: connection settings belong to host:port and are shared by every backend on it; give them the same value, or set it in one backend only",
+					id, key, mine, auth, by, theirs)
+			}
+		}
+		if len(b.Addresses) > 0 {
+			merge("addresses", b.Addresses, h.Addresses, sameSet(h.Addresses, b.Addresses), func() { h.Addresses = b.Addresses })
+		}
+		if k := b.KeepAlive; k != nil {
+			merge("keepAlive", *k, h.KeepAlive != nil && *h.KeepAlive, h.KeepAlive != nil && *h.KeepAlive == *k, func() { h.KeepAlive = k })
+		}
+		if p := protocolOf(b); p != "" {
+			merge("protocol", p, h.Protocol, h.Protocol == p, func() { h.Protocol = p })
+		}
+		if n := b.MaxConnsPerHost; n != 0 {
+			merge("maxConnsPerHost", n, h.MaxConnsPerHost, h.MaxConnsPerHost == n, func() { h.MaxConnsPerHost = n })
+		}
+		if n := b.MaxIdleConnsPerHost; n != 0 {
+			merge("maxIdleConnsPerHost", n, h.MaxIdleConnsPerHost, h.MaxIdleConnsPerHost == n, func() { h.MaxIdleConnsPerHost = n })
+		}
+		if d := b.IdleConnTimeout; d != 0 {
+			merge("idleConnTimeout", d.D(), h.IdleConnTimeout.D(), h.IdleConnTimeout == d, func() { h.IdleConnTimeout = d })
+		}
+		// Every backend states its certificate validation: leaving it
+		// out means validating.
+		chain, name := validates(b.TLS.ValidateCertificateChain), validates(b.TLS.ValidateCertificateName)
+		merge("tls.validateCertificateChain", chain, validates(h.TLS.ValidateCertificateChain), validates(h.TLS.ValidateCertificateChain) == chain, func() { h.TLS.ValidateCertificateChain = &chain })
+		merge("tls.validateCertificateName", name, validates(h.TLS.ValidateCertificateName), validates(h.TLS.ValidateCertificateName) == name, func() { h.TLS.ValidateCertificateName = &name })
+	}
+	v.cfg.BackendHosts = hosts
+}
+
+// validates reads a validateCertificate* setting: absent means true.
+func validates(b *bool) bool { return b == nil || *b }
+
+// protocolOf is a backend's protocol as the connection manager takes it:
+// h2 on an http:// url is h2c; "" means unset (http1).
+func protocolOf(b *Backend) string {
+	if b.Protocol == "h2" && strings.HasPrefix(strings.ToLower(b.URL), "http://") {
+		return "h2c"
+	}
+	return b.Protocol
+}
+
+// sameSet reports whether a and b hold the same strings, in any order.
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	n := map[string]int{}
+	for _, s := range a {
+		n[s]++
+	}
+	for _, s := range b {
+		if n[s]--; n[s] < 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func (v *validator) products() {

@@ -12,8 +12,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -175,45 +173,19 @@ func backendOptions(cfg *config.Config, roots *x509.CertPool) backend.Options {
 		Hosts:               map[string]backend.HostOptions{},
 		RootCAs:             roots,
 	}
-	for _, id := range cfg.BackendIDs {
-		b := cfg.Backends[id]
-		if b.Type != "single" {
-			continue
-		}
-		authority, err := authority(b.URL)
-		if err != nil {
-			continue
-		}
+	for authority, h := range cfg.BackendHosts {
 		opts.Hosts[authority] = backend.HostOptions{
-			Addresses:             b.Addresses,
-			KeepAlive:             b.KeepAlive,
-			Protocol:              b.Protocol,
-			MaxInFlight:           b.MaxInFlight,
-			TLSInsecureSkipVerify: b.TLS.ValidateCertificateChain != nil && !*b.TLS.ValidateCertificateChain,
-			TLSSkipNameCheck:      b.TLS.ValidateCertificateName != nil && !*b.TLS.ValidateCertificateName,
-			MaxConnsPerHost:       b.MaxConnsPerHost,
-			MaxIdleConnsPerHost:   b.MaxIdleConnsPerHost,
-			IdleConnTimeout:       b.IdleConnTimeout.D(),
+			Addresses:             h.Addresses,
+			KeepAlive:             h.KeepAlive,
+			Protocol:              h.Protocol,
+			TLSInsecureSkipVerify: h.TLS.ValidateCertificateChain != nil && !*h.TLS.ValidateCertificateChain,
+			TLSSkipNameCheck:      h.TLS.ValidateCertificateName != nil && !*h.TLS.ValidateCertificateName,
+			MaxConnsPerHost:       h.MaxConnsPerHost,
+			MaxIdleConnsPerHost:   h.MaxIdleConnsPerHost,
+			IdleConnTimeout:       h.IdleConnTimeout.D(),
 		}
 	}
 	return opts
-}
-
-// authority is "host:port" of a backend URL with the scheme's default port
-// filled in, the key of the connection manager's per-host options.
-func authority(raw string) (string, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "", err
-	}
-	port := u.Port()
-	if port == "" {
-		port = "80"
-		if u.Scheme == "https" {
-			port = "443"
-		}
-	}
-	return net.JoinHostPort(strings.ToLower(u.Hostname()), port), nil
 }
 
 // Reload swaps in a new configuration. A configuration that does not build

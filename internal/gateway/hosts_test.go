@@ -1,0 +1,70 @@
+package gateway
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// TestBackendsShareHostSettings: two backends on one host:port share its
+// connection settings. The second one, which gives no addresses, used to
+// replace the first one's settings whole, so neither could reach the host
+// any more (its name does not resolve); now the addresses apply to both,
+// and connections go to both addresses.
+func TestBackendsShareHostSettings(t *testing.T) {
+	ln2, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Skipf("127.0.0.2 is not usable here: %v", err)
+	}
+	_, port, _ := net.SplitHostPort(ln2.Addr().String())
+	ln3, err := net.Listen("tcp", "127.0.0.3:"+port)
+	if err != nil {
+		ln2.Close()
+		t.Skipf("127.0.0.3:%s is not usable here: %v", port, err)
+	}
+	var accepted [2]atomic.Int64
+	for i, ln := range []net.Listener{ln2, ln3} {
+		s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "%s %s", r.Host, r.URL.Path)
+		}))
+		s.Listener.Close()
+		s.Listener = ln
+		s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				accepted[i].Add(1)
+			}
+		}
+		s.Start()
+		t.Cleanup(s.Close)
+	}
+	host := "orders.backend.test:" + port
+	h := start(t, map[string]string{"gateway.yaml": `
+outbound: {maxConnsPerHost: 2}
+backends:
+  primary:
+    url: http://` + host + `/v1
+    addresses: ["127.0.0.2:` + port + `", "127.0.0.3:` + port + `"]
+  canary:
+    url: http://` + host + `/v2
+    circuitBreaker: {rules: [{failureCondition: {count: 1, interval: 1m}, tripDuration: 1s}]}
+apis:
+  - {id: p, path: p, backendId: primary, subscriptionRequired: false, operations: [{id: all, method: GET, urlTemplate: "/*"}]}
+  - {id: c, path: c, backendId: canary, subscriptionRequired: false, operations: [{id: all, method: GET, urlTemplate: "/*"}]}
+`})
+	for i := range 20 {
+		for _, api := range []string{"p", "c"} {
+			resp, body := h.do("GET", "/"+api+"/x", nil, nil)
+			want := map[string]string{"p": "/v1/x", "c": "/v2/x"}[api]
+			if resp.StatusCode != 200 || !strings.HasSuffix(body, want) || !strings.HasPrefix(body, host) {
+				t.Fatalf("request %d to %s: %d %q, want 200 %q", i, api, resp.StatusCode, body, host+" "+want)
+			}
+		}
+	}
+	if accepted[0].Load() == 0 || accepted[1].Load() == 0 {
+		t.Fatalf("connections: 127.0.0.2 got %d, 127.0.0.3 got %d; want both > 0", accepted[0].Load(), accepted[1].Load())
+	}
+}
