@@ -8,6 +8,10 @@
 # Proxies: apimgw (./cmd/apimgw with bench/apimgw.yaml), miniproxy (the bare
 # outbound manager behind a minimal net/http reverse proxy, bench/miniproxy),
 # miniproxy-std (the same proxy over a tuned net/http Transport),
+# floor (bench/floor: the leanest Go proxy of this shape, a backend
+# connection per client connection and nothing parsed but the heads: what
+# Go's runtime and the system calls alone cost; floor-allocs: the same with
+# 40 small allocations per request),
 # nginx-ka (one worker, upstream keepalive 128), nginx (one worker, nginx's
 # default: a new upstream connection per request), haproxy (one thread).
 # "direct" runs wrk against the backend itself, for the latency a proxy adds.
@@ -44,7 +48,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d /tmp/apimgw-bench.XXXXXX)
 BACKEND_PORT=9001
 BACKEND_STATS_PORT=9003 # the nginx backend's stub_status
-declare -A PORT=([apimgw]=8081 [nginx-ka]=8082 [nginx]=8083 [haproxy]=8084 [miniproxy]=8085 [miniproxy-std]=8086)
+declare -A PORT=([apimgw]=8081 [nginx-ka]=8082 [nginx]=8083 [haproxy]=8084 [miniproxy]=8085 [miniproxy-std]=8086 [floor]=8087 [floor-allocs]=8088)
 PIDS=()
 
 cleanup() {
@@ -107,6 +111,16 @@ start_miniproxy() {
 	shift
 	[[ -x $WORK/miniproxy ]] || go build -o "$WORK/miniproxy" "$ROOT/bench/miniproxy"
 	"$WORK/miniproxy" -listen "127.0.0.1:${PORT[$name]}" -backend "http://127.0.0.1:$BACKEND_PORT" "$@" >"$WORK/$name.log" 2>&1 &
+	PIDS+=($!)
+	wait_port "${PORT[$name]}"
+}
+
+# start_floor NAME [FLAGS]: bench/floor, the leanest Go proxy.
+start_floor() {
+	local name=$1
+	shift
+	[[ -x $WORK/floor ]] || go build -o "$WORK/floor" "$ROOT/bench/floor"
+	"$WORK/floor" -listen "127.0.0.1:${PORT[$name]}" -backend "127.0.0.1:$BACKEND_PORT" "$@" >"$WORK/$name.log" 2>&1 &
 	PIDS+=($!)
 	wait_port "${PORT[$name]}"
 }
@@ -260,6 +274,8 @@ for p in $PROXIES; do
 	apimgw) start_apimgw ;;
 	miniproxy) start_miniproxy miniproxy ;;
 	miniproxy-std) start_miniproxy miniproxy-std -stdlib ;;
+	floor) start_floor floor ;;
+	floor-allocs) start_floor floor-allocs -allocs 40 ;;
 	nginx-ka | nginx) [[ -f $WORK/nginx/nginx.conf ]] || start_nginx ;;
 	haproxy) start_haproxy ;;
 	*) echo "unknown proxy $p" >&2; exit 2 ;;

@@ -1,0 +1,125 @@
+// Command floor is the leanest goroutine-per-connection HTTP/1.1 proxy for
+// the benchmark: each client connection gets a backend connection of its
+// own, request heads go to the backend byte for byte, and the answer comes
+// back by its Content-Length. It parses nothing else, allocates nothing per
+// request, and handles only what bench/run.sh sends (GETs without bodies,
+// answers with Content-Length). It is not a proxy to use; it measures what
+// Go's runtime, its netpoller and the same system calls cost per request on
+// this machine, so that a gateway's own per-request work can be told apart
+// from them (docs/benchmarks.md).
+//
+// -allocs N allocates N small objects per request and keeps them until the
+// answer is sent, to measure what allocation alone costs under load.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"flag"
+	"io"
+	"log"
+	"net"
+	"strconv"
+)
+
+var allocs int
+
+func main() {
+	listen := flag.String("listen", "127.0.0.1:8087", "address to serve")
+	backend := flag.String("backend", "127.0.0.1:9001", "backend address (host:port)")
+	flag.IntVar(&allocs, "allocs", 0, "small objects allocated per request (0: none)")
+	flag.Parse()
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			log.Fatal(err)
+		}
+		go serve(c, *backend)
+	}
+}
+
+var contentLength = []byte("content-length:")
+
+func serve(c net.Conn, backend string) {
+	defer c.Close()
+	b, err := net.Dial("tcp", backend)
+	if err != nil {
+		log.Print(err)
+		return
+	}
+	defer b.Close()
+	cr := bufio.NewReaderSize(c, 4096)
+	br := bufio.NewReaderSize(b, 4096)
+	buf := make([]byte, 0, 4096)
+	for {
+		buf, err = readHead(cr, buf[:0], nil)
+		if err != nil {
+			return
+		}
+		keep := churn()
+		if _, err := b.Write(buf); err != nil {
+			return
+		}
+		n := 0
+		if buf, err = readHead(br, buf[:0], &n); err != nil {
+			return
+		}
+		head := len(buf)
+		buf = append(buf, make([]byte, n)...)[:head+n]
+		if _, err := io.ReadFull(br, buf[head:]); err != nil {
+			return
+		}
+		if _, err := c.Write(buf); err != nil {
+			return
+		}
+		_ = keep
+	}
+}
+
+// readHead appends a message head to buf; with cl not nil it stores the
+// Content-Length there.
+func readHead(r *bufio.Reader, buf []byte, cl *int) ([]byte, error) {
+	for {
+		line, err := r.ReadSlice('\n')
+		if err != nil {
+			return buf, err
+		}
+		buf = append(buf, line...)
+		if len(line) <= 2 {
+			return buf, nil
+		}
+		if cl != nil && len(line) > len(contentLength) && bytes.EqualFold(line[:len(contentLength)], contentLength) {
+			*cl, _ = strconv.Atoi(string(bytes.TrimSpace(line[len(contentLength):])))
+		}
+	}
+}
+
+// churn allocates like a gateway's request path: allocs objects of about
+// 110 bytes on average, a third of them with pointers.
+//
+//go:noinline
+func churn() []any {
+	if allocs == 0 {
+		return nil
+	}
+	keep := make([]any, 0, allocs)
+	for i := range allocs {
+		switch i % 3 {
+		case 0:
+			keep = append(keep, make([]byte, 64))
+		case 1:
+			keep = append(keep, &struct {
+				a, b, c *int
+				s       string
+				n       [8]int
+			}{})
+		default:
+			keep = append(keep, make([]string, 6))
+		}
+	}
+	return keep
+}
