@@ -220,12 +220,16 @@ func (g *Gateway) writeResponse(w http.ResponseWriter, st *policy.State) (int64,
 	}
 	buf := g.bufs.Get().(*[]byte)
 	defer g.bufs.Put(buf)
-	var dst io.Writer = w
+	var flush func() error
 	if st.StreamBackendBody() {
 		// buffer-response="false": every chunk goes out as it comes.
-		dst = flushWriter{w, http.NewResponseController(w)}
+		if f, ok := w.(http.Flusher); ok {
+			flush = func() error { f.Flush(); return nil }
+		} else {
+			flush = http.NewResponseController(w).Flush
+		}
 	}
-	n, err := io.CopyBuffer(dst, onlyReader{resp.Body.Reader()}, *buf)
+	n, err := copyBody(w, resp.Body.Reader(), *buf, flush)
 	if err == nil {
 		// The backend's trailer (gRPC's status, for one) follows the body,
 		// where the response is framed to carry one.
@@ -245,22 +249,35 @@ func firstOf(v []string) string {
 	return v[0]
 }
 
-// flushWriter flushes after every write.
-type flushWriter struct {
-	w  io.Writer
-	rc *http.ResponseController
-}
-
-func (f flushWriter) Write(p []byte) (int, error) {
-	n, err := f.w.Write(p)
-	if err == nil {
-		err = f.rc.Flush()
+// copyBody copies src to w through buf, calling flush (when not nil)
+// after every chunk. It is io.CopyBuffer without the interface values that
+// would cost allocations on every response; like it, it returns the
+// source's error, or the writer's.
+func copyBody(w io.Writer, src io.Reader, buf []byte, flush func() error) (int64, error) {
+	var n int64
+	for {
+		nr, rerr := src.Read(buf)
+		if nr > 0 {
+			nw, werr := w.Write(buf[:nr])
+			n += int64(nw)
+			if werr == nil && nw < nr {
+				werr = io.ErrShortWrite
+			}
+			if werr == nil && flush != nil {
+				werr = flush()
+			}
+			if werr != nil {
+				return n, werr
+			}
+		}
+		if rerr == io.EOF {
+			return n, nil
+		}
+		if rerr != nil {
+			return n, rerr
+		}
 	}
-	return n, err
 }
-
-// onlyReader hides WriterTo/ReaderFrom so CopyBuffer uses our buffer.
-type onlyReader struct{ io.Reader }
 
 func (g *Gateway) finishRecord(rec *logs.Record, st *policy.State, u *expr.URL, n int64, clientErr error, start, end time.Time) {
 	resp := st.X.Response

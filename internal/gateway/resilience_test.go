@@ -193,3 +193,36 @@ apis:
 		t.Errorf("log BackendId %q, want p2", r.BackendId)
 	}
 }
+
+// A forward-request whose timeout expression fails gives back the bulkhead
+// slot its backend admitted it to: the slot used to stay taken, so with
+// maxInFlight: 1 every later request was refused with 503.
+func TestFailedTimeoutExpressionReleasesSlot(t *testing.T) {
+	be, calls, _ := countingBackend(t, "b", func(int) int { return 200 })
+	h := start(t, map[string]string{
+		"gateway.yaml": `
+backends:
+  one:
+    url: ` + be.URL + `
+    maxInFlight: 1
+apis:
+  - id: a
+    path: a
+    backendId: one
+    subscriptionRequired: false
+    policy: a.xml
+    operations: [{id: all, method: GET, urlTemplate: "/*"}]
+`,
+		"a.xml": `<policies><inbound><base/></inbound>
+<backend><forward-request timeout="@(int.Parse(context.Request.Headers.GetValueOrDefault(&quot;x-timeout&quot;, &quot;30&quot;)))"/></backend>
+<outbound><base/></outbound><on-error><base/></on-error></policies>`,
+	})
+	for i := range 3 {
+		if resp, _ := h.do("GET", "/a/x", nil, map[string]string{"x-timeout": "soon"}); resp.StatusCode != 500 {
+			t.Fatalf("bad timeout %d: status %d, want 500", i, resp.StatusCode)
+		}
+	}
+	if resp, body := h.do("GET", "/a/x", nil, nil); resp.StatusCode != 200 || calls.Load() != 1 {
+		t.Fatalf("after failed timeouts: status %d %q, backend calls %d; want 200 and 1", resp.StatusCode, body, calls.Load())
+	}
+}

@@ -200,8 +200,21 @@ func (f *forwardRequest) Run(st *State) error {
 	if target == nil {
 		return &Error{Reason: ReasonBackendConnectionFailure, Message: "No backend service URL is set for this API (set serviceUrl or use set-backend-service)"}
 	}
-	out, err := f.backendRequest(st, target, entity)
+	timeout := f.timeout
+	if f.timeoutExpr.v != nil {
+		secs, err := f.timeoutExpr.get(st)
+		if err != nil {
+			if report != nil {
+				report(Outcome{}) // the member chosen, or the slot admitted, is not used
+			}
+			return err
+		}
+		timeout = time.Duration(secs) * time.Second
+	}
+	ctx := reqctx.New(st.Ctx, timeout)
+	out, err := f.backendRequest(st, target, entity, outboundContext(ctx, st, entity))
 	if err != nil {
+		ctx.Cancel(nil)
 		if report != nil {
 			report(Outcome{})
 		}
@@ -210,17 +223,6 @@ func (f *forwardRequest) Run(st *State) error {
 	if entity != nil && entity.Budget != nil && !st.Retrying {
 		entity.Budget.Request()
 	}
-
-	timeout := f.timeout
-	if f.timeoutExpr.v != nil {
-		secs, err := f.timeoutExpr.get(st)
-		if err != nil {
-			return err
-		}
-		timeout = time.Duration(secs) * time.Second
-	}
-	ctx := reqctx.New(st.Ctx, timeout)
-	out = out.WithContext(outboundContext(ctx, st, entity))
 	st.BackendCalled = true
 	st.BackendMethod = out.Method
 	st.BackendURLUsed = out.URL.String()
@@ -284,8 +286,10 @@ func (f *forwardRequest) Run(st *State) error {
 }
 
 // backendRequest builds the outbound request from the current state of
-// context.Request and the target base URL.
-func (f *forwardRequest) backendRequest(st *State, base *url.URL, entity *BackendEntity) (*http.Request, error) {
+// context.Request and the target base URL, bound to ctx. (It is built in
+// place and copied once by WithContext, rather than allocated and then
+// copied.)
+func (f *forwardRequest) backendRequest(st *State, base *url.URL, entity *BackendEntity, ctx context.Context) (*http.Request, error) {
 	r := st.X.Request
 	u := &url.URL{Scheme: base.Scheme, Host: base.Host, User: base.User}
 	p := r.Url.Path
@@ -354,7 +358,7 @@ func (f *forwardRequest) backendRequest(st *State, base *url.URL, entity *Backen
 		out.Header.Set(k, v)
 	}
 	if st.forwarded {
-		return out, nil
+		return out.WithContext(ctx), nil
 	}
 	st.forwarded = true
 	// One backing array for the three forwarding headers' values.
@@ -380,7 +384,7 @@ func (f *forwardRequest) backendRequest(st *State, base *url.URL, entity *Backen
 		out.Header["X-Forwarded-Host"] = vals[1:2:2]
 		out.Header["X-Forwarded-Proto"] = vals[2:3:3]
 	}
-	return out, nil
+	return out.WithContext(ctx), nil
 }
 
 func atoiEquals(s string, n int) bool {
