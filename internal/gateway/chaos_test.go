@@ -1,0 +1,249 @@
+package gateway
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/apimgw/apimgw/internal/httpserver"
+)
+
+// chaosModes are what the chaos backend does with a request whose path is
+// /MODE/ID, with how often the test asks for each.
+var chaosModes = []struct {
+	name   string
+	weight int
+}{
+	{"ok", 30}, {"chunked", 10}, {"close", 8}, {"early", 6},
+	{"hangup", 6}, {"rst", 6}, {"garbage", 4}, {"truncated", 4}, {"slow", 1},
+}
+
+// chaosBackend is a raw HTTP/1.1 server on loopback that answers each
+// request as its path says: a good answer (with a length, chunked, with
+// Connection: close, after a 103), no answer (a close, a reset), garbage, a
+// body cut short, or an answer after the gateway's timeout.
+func chaosBackend(t *testing.T) (addr string, accepted *atomic.Int64) {
+	t.Helper()
+	ln := listen(t)
+	accepted = &atomic.Int64{}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+				chaosServe(c)
+			}()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	return ln.Addr().String(), accepted
+}
+
+func chaosServe(c net.Conn) {
+	br := bufio.NewReader(c)
+	for {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		_, _ = io.Copy(io.Discard, req.Body)
+		parts := strings.Split(strings.TrimPrefix(req.URL.Path, "/"), "/")
+		if len(parts) != 2 {
+			return
+		}
+		mode, body := parts[0], "ok-"+parts[1]
+		switch mode {
+		case "ok":
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+		case "chunked":
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n", len(body), body)
+		case "close":
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+			return
+		case "early":
+			fmt.Fprintf(c, "HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+		case "hangup":
+			return
+		case "rst":
+			_ = c.(*net.TCPConn).SetLinger(0)
+			return
+		case "garbage":
+			_, _ = io.WriteString(c, "NOT HTTP AT ALL\r\n\r\n")
+			return
+		case "truncated":
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n%s", body)
+			return
+		case "slow":
+			time.Sleep(1500 * time.Millisecond)
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+		default:
+			return
+		}
+	}
+}
+
+// TestChaosBackend sends concurrent requests, over both servers, to a
+// backend that misbehaves in every way a backend can on its connections,
+// mixed with good answers on the same pooled connections. Every good answer
+// must arrive whole; every failure must be APIM's error (502 for the
+// connection failures, 504 for the timeout) with its reason in the log; a
+// body cut short must not reach the client as a complete response; and the
+// pool must end with no connection in use.
+func TestChaosBackend(t *testing.T) {
+	addr, accepted := chaosBackend(t)
+	h := start(t, map[string]string{
+		"gateway.yaml": `
+outbound: {maxConnsPerHost: 8}
+apis:
+  - id: c
+    path: c
+    serviceUrl: http://` + addr + `
+    subscriptionRequired: false
+    policy: c.xml
+    operations: [{id: all, method: GET, urlTemplate: "/*"}]
+`,
+		"c.xml": `<policies><inbound><base/></inbound><backend><forward-request timeout="1"/></backend><outbound><base/></outbound><on-error><base/></on-error></policies>`,
+	})
+	ln := listen(t)
+	srv := &httpserver.Server{Handler: h.gw}
+	go srv.Serve(ln)
+	defer srv.Close()
+	bases := []string{h.srv.URL, "http://" + ln.Addr().String()}
+
+	total := 0
+	for _, m := range chaosModes {
+		total += m.weight
+	}
+	pick := func(r *rand.Rand) string {
+		n := r.IntN(total)
+		for _, m := range chaosModes {
+			if n -= m.weight; n < 0 {
+				return m.name
+			}
+		}
+		panic("unreachable")
+	}
+
+	const workers, perWorker = 12, 40
+	var (
+		mu       sync.Mutex
+		failures []string
+		modeOf   = map[string]string{} // request path → mode
+		counts   = map[string]int{}
+		next     atomic.Int64
+	)
+	fail := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(failures) < 20 {
+			failures = append(failures, fmt.Sprintf(format, args...))
+		}
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(w), 7))
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}, Timeout: 10 * time.Second}
+			defer client.CloseIdleConnections()
+			base := bases[w%len(bases)]
+			for range perWorker {
+				mode := pick(r)
+				id := next.Add(1)
+				path := fmt.Sprintf("/c/%s/%d", mode, id)
+				mu.Lock()
+				modeOf[path] = mode
+				counts[mode]++
+				mu.Unlock()
+				resp, err := client.Get(base + path)
+				if err != nil {
+					fail("%s: %v", path, err)
+					continue
+				}
+				body, rerr := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				switch mode {
+				case "ok", "chunked", "close", "early":
+					if rerr != nil || resp.StatusCode != 200 || string(body) != fmt.Sprintf("ok-%d", id) {
+						fail("%s: %d %q %v, want 200 ok-%d", path, resp.StatusCode, body, rerr, id)
+					}
+				case "hangup", "rst", "garbage":
+					if resp.StatusCode != 502 || !strings.Contains(string(body), `"statusCode":502`) {
+						fail("%s: %d %q, want APIM's 502", path, resp.StatusCode, body)
+					}
+				case "slow":
+					if resp.StatusCode != 504 || !strings.Contains(string(body), `"statusCode":504`) {
+						fail("%s: %d %q, want APIM's 504", path, resp.StatusCode, body)
+					}
+				case "truncated":
+					// The head went out before the body failed: the client
+					// must see the failure, not a short complete answer.
+					if rerr == nil || !errors.Is(rerr, io.ErrUnexpectedEOF) {
+						fail("%s: %d %q read error %v, want an unexpected EOF", path, resp.StatusCode, body, rerr)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, f := range failures {
+		t.Error(f)
+	}
+
+	wantReason := map[string]string{"hangup": "BackendConnectionFailure", "rst": "BackendConnectionFailure", "garbage": "BackendConnectionFailure", "slow": "Timeout"}
+	recs := h.records()
+	if len(recs) != workers*perWorker {
+		t.Errorf("%d log lines for %d requests", len(recs), workers*perWorker)
+	}
+	for _, rec := range recs {
+		u, err := url.Parse(rec.Url)
+		mode := ""
+		if err == nil {
+			mode = modeOf[u.Path]
+		}
+		if mode == "" {
+			t.Errorf("log line for an unknown request: %s", rec.Url)
+			continue
+		}
+		if want, ok := wantReason[mode]; ok && rec.LastErrorReason != want {
+			t.Errorf("%s: LastErrorReason %q, want %q", rec.Url, rec.LastErrorReason, want)
+		}
+		if mode == "ok" && !rec.IsRequestSuccess {
+			t.Errorf("%s: logged as failed: %+v", rec.Url, rec)
+		}
+	}
+
+	// Nothing is left in use, and the connections opened stay within the
+	// failures' count plus the pool's bound.
+	for _, s := range h.gw.Backends().Stats() {
+		if s.InUse != 0 || s.WaitQueue != 0 || s.Open != s.Idle {
+			t.Errorf("%s after the run: open %d idle %d in use %d waiting %d", s.Destination, s.Open, s.Idle, s.InUse, s.WaitQueue)
+		}
+	}
+	closers := counts["close"] + counts["hangup"] + counts["rst"] + counts["garbage"] + counts["truncated"] + counts["slow"]
+	if got, most := accepted.Load(), int64(2*closers+8); got > most {
+		t.Errorf("backend accepted %d connections for %d requests that end one; want at most %d", got, closers, most)
+	}
+	t.Logf("modes %v; backend connections %d", counts, accepted.Load())
+}
