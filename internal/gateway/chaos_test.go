@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -246,4 +248,134 @@ apis:
 		t.Errorf("backend accepted %d connections for %d requests that end one; want at most %d", got, closers, most)
 	}
 	t.Logf("modes %v; backend connections %d", counts, accepted.Load())
+}
+
+// TestChaosH2CBackend does the same over HTTP/2 (h2c), where one
+// connection carries many requests: streams the backend resets before
+// answering, streams cut after the head, an answer after the timeout, and
+// every few requests the backend dropping all its connections while other
+// streams are in flight. An answer arrives whole or visibly broken (APIM's
+// 502 before the head, a read error after it), never as a complete-looking
+// wrong or partial answer; nothing is left in use.
+func TestChaosH2CBackend(t *testing.T) {
+	var accepted atomic.Int64
+	var be *httptest.Server
+	be = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/"), "/")
+		if len(parts) != 2 {
+			http.NotFound(w, r)
+			return
+		}
+		body := "ok-" + parts[1]
+		switch parts[0] {
+		case "ok":
+			io.WriteString(w, body)
+		case "reset":
+			panic(http.ErrAbortHandler) // RST_STREAM before any answer
+		case "cut":
+			w.Header().Set("Content-Length", "100")
+			io.WriteString(w, body)
+			w.(http.Flusher).Flush()
+			panic(http.ErrAbortHandler)
+		case "slow":
+			select {
+			case <-r.Context().Done():
+			case <-time.After(1500 * time.Millisecond):
+			}
+			io.WriteString(w, body)
+		case "drop":
+			// Every connection goes, with the streams on it.
+			be.CloseClientConnections()
+		}
+	}))
+	be.Config.Protocols = new(http.Protocols)
+	be.Config.Protocols.SetUnencryptedHTTP2(true)
+	be.Config.ErrorLog = log.New(io.Discard, "", 0)
+	be.Config.ConnState = func(c net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			accepted.Add(1)
+		}
+	}
+	be.Start()
+	defer be.Close()
+	h := start(t, map[string]string{
+		"gateway.yaml": `
+outbound: {maxConnsPerHost: 2}
+backends:
+  b: {url: "` + be.URL + `", protocol: h2c}
+apis:
+  - {id: c, path: c, backendId: b, subscriptionRequired: false, policy: c.xml, operations: [{id: all, method: GET, urlTemplate: "/*"}]}
+`,
+		"c.xml": `<policies><inbound><base/></inbound><backend><forward-request timeout="1"/></backend><outbound><base/></outbound><on-error><base/></on-error></policies>`,
+	})
+	// The timeout first, alone: a drop caused by another request would
+	// end it early.
+	if resp, body := h.do("GET", "/c/slow/0", nil, nil); resp.StatusCode != 504 || !strings.Contains(body, `"statusCode":504`) {
+		t.Fatalf("slow: %d %q, want APIM's 504", resp.StatusCode, body)
+	}
+	modes := []string{"ok", "ok", "ok", "ok", "ok", "ok", "reset", "cut", "drop"}
+	const workers, perWorker = 8, 30
+	var next atomic.Int64
+	var mu sync.Mutex
+	var failures []string
+	fail := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(failures) < 20 {
+			failures = append(failures, fmt.Sprintf(format, args...))
+		}
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(w), 11))
+			client := &http.Client{Timeout: 10 * time.Second}
+			for range perWorker {
+				mode := modes[r.IntN(len(modes))]
+				id := next.Add(1)
+				path := fmt.Sprintf("/c/%s/%d", mode, id)
+				resp, err := client.Get(h.srv.URL + path)
+				if err != nil {
+					fail("%s: %v", path, err)
+					continue
+				}
+				body, rerr := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				apimError := resp.StatusCode == 502 && strings.Contains(string(body), `"statusCode":502`)
+				whole := rerr == nil && resp.StatusCode == 200 && string(body) == fmt.Sprintf("ok-%d", id)
+				broken := rerr != nil && resp.StatusCode == 200
+				switch mode {
+				case "ok":
+					// A good stream may die with its connection when another
+					// request drops them.
+					if !whole && !apimError && !broken {
+						fail("%s: %d %q %v, want 200 ok-%d, or a visible failure", path, resp.StatusCode, body, rerr, id)
+					}
+				case "reset", "drop":
+					if !apimError {
+						fail("%s: %d %q %v, want APIM's 502", path, resp.StatusCode, body, rerr)
+					}
+				case "cut":
+					// The head may or may not have reached the gateway
+					// before the reset.
+					if !apimError && !broken {
+						fail("%s: %d %q %v, want a visible failure", path, resp.StatusCode, body, rerr)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, f := range failures {
+		t.Error(f)
+	}
+	waitUntil(t, func() bool {
+		for _, s := range h.gw.Backends().Stats() {
+			if s.InUse != 0 || s.WaitQueue != 0 {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("backend connections %d for %d requests", accepted.Load(), workers*perWorker)
 }
