@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -378,4 +379,196 @@ apis:
 		return true
 	})
 	t.Logf("backend connections %d for %d requests", accepted.Load(), workers*perWorker)
+}
+
+// TestChaosClients: clients that misbehave against the gateway's own HTTP/1.1
+// server while good clients keep going: they go away after the head (the
+// backend call must be cancelled, not finished for nobody), go away while
+// the answer is written, stop halfway through a head, stall in a head, send
+// a head too large, pipeline two requests, or cut a request body short.
+// The good clients all get their answers, the backend sees the abandoned
+// calls cancelled, and once the server closes nothing is left: no backend
+// connection in use, no goroutine.
+func TestChaosClients(t *testing.T) {
+	var cancelled, served atomic.Int64
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		if strings.HasPrefix(r.URL.Path, "/slow/") {
+			select {
+			case <-r.Context().Done():
+				cancelled.Add(1)
+				return
+			case <-time.After(3 * time.Second):
+			}
+		}
+		served.Add(1)
+		io.WriteString(w, "ok "+r.URL.Path)
+	}))
+	defer be.Close()
+	h := start(t, map[string]string{"gateway.yaml": `
+apis:
+  - id: c
+    path: c
+    serviceUrl: ` + be.URL + `
+    subscriptionRequired: false
+    operations: [{id: get, method: GET, urlTemplate: "/*"}, {id: post, method: POST, urlTemplate: "/*"}]
+`})
+	time.Sleep(20 * time.Millisecond)
+	before := runtime.NumGoroutine()
+	ln := listen(t)
+	srv := &httpserver.Server{Handler: h.gw, ReadHeaderTimeout: 300 * time.Millisecond, MaxHeaderBytes: 8 << 10}
+	go srv.Serve(ln)
+	addr := ln.Addr().String()
+	dial := func() net.Conn {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Error(err)
+			return nil
+		}
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		return c
+	}
+
+	bad := map[string]func() error{
+		"gone after head": func() error {
+			c := dial()
+			defer c.Close()
+			_, err := io.WriteString(c, "GET /c/slow/gone HTTP/1.1\r\nHost: gw\r\n\r\n")
+			time.Sleep(50 * time.Millisecond) // the backend call is under way
+			return err
+		},
+		"gone while answered": func() error {
+			c := dial()
+			defer c.Close()
+			_, err := io.WriteString(c, "GET /c/fast HTTP/1.1\r\nHost: gw\r\n\r\n")
+			_, _ = c.Read(make([]byte, 5)) // "HTTP/", then away
+			return err
+		},
+		"half a head": func() error {
+			c := dial()
+			defer c.Close()
+			_, err := io.WriteString(c, "GET /c/x HTTP/1.1\r\nHo")
+			return err
+		},
+		"stalled head": func() error {
+			c := dial()
+			defer c.Close()
+			if _, err := io.WriteString(c, "GET /c/x HTTP/1.1\r\nHost: gw\r\n"); err != nil {
+				return err
+			}
+			// The server's ReadHeaderTimeout ends it: the read sees the
+			// close, and no response.
+			if n, err := c.Read(make([]byte, 512)); err == nil {
+				return fmt.Errorf("stalled head: read %d bytes; want the connection closed", n)
+			}
+			return nil
+		},
+		"head too large": func() error {
+			c := dial()
+			defer c.Close()
+			_, _ = io.WriteString(c, "GET /c/x HTTP/1.1\r\nHost: gw\r\nX-Big: "+strings.Repeat("a", 16<<10)+"\r\n\r\n")
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				return err
+			}
+			if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+				return fmt.Errorf("head too large: status %d, want 431", resp.StatusCode)
+			}
+			return nil
+		},
+		"pipelined": func() error {
+			c := dial()
+			defer c.Close()
+			if _, err := io.WriteString(c, "GET /c/p1 HTTP/1.1\r\nHost: gw\r\n\r\nGET /c/p2 HTTP/1.1\r\nHost: gw\r\n\r\n"); err != nil {
+				return err
+			}
+			br := bufio.NewReader(c)
+			for _, want := range []string{"ok /p1", "ok /p2"} {
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					return err
+				}
+				b, err := io.ReadAll(resp.Body)
+				if err != nil || resp.StatusCode != 200 || string(b) != want {
+					return fmt.Errorf("pipelined: %d %q %v, want 200 %q", resp.StatusCode, b, err, want)
+				}
+			}
+			return nil
+		},
+		"body cut short": func() error {
+			c := dial()
+			defer c.Close()
+			_, err := io.WriteString(c, "POST /c/upload HTTP/1.1\r\nHost: gw\r\nContent-Length: 1000\r\n\r\nonly ten!!")
+			time.Sleep(20 * time.Millisecond)
+			return err
+		},
+	}
+	names := make([]string, 0, len(bad))
+	for name := range bad {
+		names = append(names, name)
+	}
+	var wg sync.WaitGroup
+	var goodFailed atomic.Int64
+	for w := range 4 { // good clients, all along
+		wg.Go(func() {
+			client := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
+			defer client.CloseIdleConnections()
+			for i := range 40 {
+				resp, err := client.Get(fmt.Sprintf("http://%s/c/good/%d/%d", addr, w, i))
+				if err != nil {
+					goodFailed.Add(1)
+					continue
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 || string(b) != fmt.Sprintf("ok /good/%d/%d", w, i) {
+					goodFailed.Add(1)
+				}
+			}
+		})
+	}
+	for w := range 4 { // bad ones, each behaviour several times
+		wg.Go(func() {
+			for i := range 3 * len(names) {
+				if err := bad[names[(w+i)%len(names)]](); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if goodFailed.Load() != 0 {
+		t.Errorf("%d of 160 good requests failed", goodFailed.Load())
+	}
+	// Each "gone after head" call was cancelled at the backend, not run
+	// to its end for nobody.
+	gone := int64(0)
+	for i := range 4 * 3 * len(names) {
+		if names[i%len(names)] == "gone after head" {
+			gone++
+		}
+	}
+	waitUntil(t, func() bool { return cancelled.Load() == gone })
+	waitUntil(t, func() bool {
+		for _, s := range h.gw.Backends().Stats() {
+			if s.InUse != 0 {
+				return false
+			}
+		}
+		return true
+	})
+	srv.Close()
+	// The backend keeps a goroutine per connection the pool keeps idle.
+	idle := 0
+	for _, s := range h.gw.Backends().Stats() {
+		idle += s.Open
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before+idle && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before+idle {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%d goroutines after, %d before and %d for the backend's idle connections:\n%s", n, before, idle, buf[:runtime.Stack(buf, true)])
+	}
 }
