@@ -58,6 +58,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	policy.RemoveHopHeaders(r.Header)
 	if r.Body != nil && r.Body != http.NoBody {
 		st.SetRequestBody(expr.NewBody(r.Body), r.ContentLength)
+		st.SetRequestTrailer(r.Trailer)
 	}
 
 	api, rest := plan.router.match(r.URL.Path)

@@ -73,3 +73,56 @@ func TestBackendTrailersForwarded(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestTrailersForwarded: a client's request trailer (a checksum sent
+// after a streamed upload, say) reaches the backend after the body, over
+// both servers, also when forward-request buffers the body; a body a policy
+// replaced goes without it.
+func TestRequestTrailersForwarded(t *testing.T) {
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		io.WriteString(w, string(b)+"|"+r.Trailer.Get("X-Checksum"))
+	}))
+	defer be.Close()
+	policy := func(backend, inbound string) string {
+		return `<policies><inbound><base/>` + inbound + `</inbound><backend>` + backend + `</backend><outbound><base/></outbound><on-error><base/></on-error></policies>`
+	}
+	h := start(t, map[string]string{
+		"gateway.yaml": `apis:
+  - id: s
+    path: s
+    serviceUrl: ` + be.URL + `
+    subscriptionRequired: false
+    operations:
+      - {id: stream, method: POST, urlTemplate: /stream}
+      - {id: buffered, method: POST, urlTemplate: /buffered, policy: buffered.xml}
+      - {id: replaced, method: POST, urlTemplate: /replaced, policy: replaced.xml}
+`,
+		"buffered.xml": policy(`<forward-request buffer-request-body="true"/>`, ""),
+		"replaced.xml": policy(`<base/>`, `<set-body>new body</set-body>`),
+	})
+	ln := listen(t)
+	srv := &httpserver.Server{Handler: h.gw}
+	go srv.Serve(ln)
+	defer srv.Close()
+	for name, base := range map[string]string{"net/http": h.srv.URL, "httpserver": "http://" + ln.Addr().String()} {
+		for path, want := range map[string]string{"/s/stream": "upload|abc", "/s/buffered": "upload|abc", "/s/replaced": "new body|"} {
+			pr, pw := io.Pipe()
+			go func() {
+				io.WriteString(pw, "upload")
+				pw.Close()
+			}()
+			req, _ := http.NewRequest("POST", base+path, pr) // unknown length: chunked
+			req.Trailer = http.Header{"X-Checksum": {"abc"}}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || string(got) != want {
+				t.Errorf("%s %s: %d %q, want %q", name, path, resp.StatusCode, got, want)
+			}
+		}
+	}
+}

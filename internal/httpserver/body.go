@@ -15,6 +15,7 @@ const maxTrailerBytes = 64 << 10
 // drain after the handler are the only readers.
 type body struct {
 	c            *conn
+	req          *http.Request // the handler's request: its Trailer gets the trailer fields
 	chunked      bool
 	src          io.Reader // the chunked decoder
 	remaining    int64     // fixed-length bytes not yet read
@@ -84,10 +85,24 @@ func (b *body) read(p []byte) (int, error) {
 	return n, err
 }
 
-// readTrailer consumes (and drops) the trailer section after the last
-// chunk.
+// readTrailer reads the trailer section after the last chunk into the
+// request's Trailer, as net/http does (fields it did not announce too;
+// framing and routing fields are dropped).
 func (b *body) readTrailer() error {
-	return httplex.ReadTrailer(b.c.br, maxTrailerBytes, nil)
+	return httplex.ReadTrailer(b.c.br, maxTrailerBytes, func(name, value string) error {
+		if !httplex.ValidFieldValue(value) {
+			return &http.ProtocolError{ErrorString: "invalid trailer field value"}
+		}
+		name = http.CanonicalHeaderKey(name)
+		if forbiddenTrailer(name) || b.req == nil {
+			return nil
+		}
+		if b.req.Trailer == nil {
+			b.req.Trailer = make(http.Header)
+		}
+		b.req.Trailer[name] = append(b.req.Trailer[name], value)
+		return nil
+	})
 }
 
 // Close marks the body closed to the handler; what it left unread is

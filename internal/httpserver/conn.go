@@ -137,6 +137,9 @@ func (c *conn) handle(req *http.Request, b *body) (keep bool) {
 	ctx := reqctx.New(c.baseCtx, 0)
 	defer ctx.Cancel(nil)
 	r := req.WithContext(ctx)
+	if b != nil {
+		b.req = r
+	}
 	clear(c.header)
 	w := &response{c: c, req: r, body: b, header: c.header, cl: -1, isHEAD: r.Method == http.MethodHead}
 	c.cur = w

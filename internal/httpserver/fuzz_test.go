@@ -24,6 +24,7 @@ func FuzzReadRequest(f *testing.F) {
 		"GET http://h:8080/x HTTP/1.0\r\nConnection: keep-alive\r\nexpect: 100-continue\r\n\r\n",
 		"\r\n\r\nOPTIONS * HTTP/1.1\r\nHost: [::1]:80\r\nx-a:  v \t\r\n\r\n",
 		"CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n",
+		"PUT / HTTP/1.1\r\nHost: a\r\nTrailer: x-sum, x-b\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\nX-Sum: 1\r\nHost: b\r\n\r\n",
 	} {
 		f.Add(s)
 	}
@@ -65,9 +66,20 @@ func FuzzReadRequest(f *testing.F) {
 				}
 				continue
 			}
+			b.req = req
 			n, err := io.Copy(io.Discard, b)
 			if err != nil {
 				return
+			}
+			for k, vv := range req.Trailer {
+				if forbiddenTrailer(k) || !httplex.ValidToken(k) {
+					t.Fatalf("trailer name %q", k)
+				}
+				for _, v := range vv {
+					if strings.ContainsAny(v, "\r\n\x00") {
+						t.Fatalf("trailer %s: %q", k, v)
+					}
+				}
 			}
 			if req.ContentLength >= 0 && n != req.ContentLength {
 				t.Fatalf("read %d body bytes, declared %d", n, req.ContentLength)

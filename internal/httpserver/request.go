@@ -163,6 +163,26 @@ func (c *conn) parse(head string) (*http.Request, *body, error) {
 		req.TransferEncoding = []string{"chunked"}
 		req.ContentLength = -1
 		b = &body{c: c, chunked: true, src: httputil.NewChunkedReader(c.br)}
+		if declared, ok := hdr["Trailer"]; ok {
+			// As net/http: the announced trailer fields are keys of
+			// req.Trailer with nil values until the body has been read.
+			delete(hdr, "Trailer")
+			for _, v := range declared {
+				for name := range strings.SplitSeq(v, ",") {
+					name = http.CanonicalHeaderKey(strings.TrimSpace(name))
+					if name == "" {
+						continue
+					}
+					if forbiddenTrailer(name) || !httplex.ValidToken(name) {
+						return nil, nil, badRequest("bad trailer key")
+					}
+					if req.Trailer == nil {
+						req.Trailer = make(http.Header)
+					}
+					req.Trailer[name] = nil
+				}
+			}
+		}
 	case len(cl) > 0:
 		for _, v := range cl[1:] {
 			if v != cl[0] {
@@ -288,3 +308,13 @@ var commonHeaders = func() map[string]string {
 	}
 	return m
 }()
+
+// forbiddenTrailer reports the fields a trailer may not carry: those that
+// frame or route the message (RFC 9110 §6.5.1), which net/http refuses too.
+func forbiddenTrailer(name string) bool {
+	switch name {
+	case "Transfer-Encoding", "Trailer", "Content-Length", "Host":
+		return true
+	}
+	return false
+}

@@ -748,3 +748,36 @@ func TestTrailers(t *testing.T) {
 		t.Fatalf("body %d bytes, trailer %v", len(b), resp.Trailer)
 	}
 }
+
+// A chunked request's trailer reaches the handler in r.Trailer, as with
+// net/http: the announced names at once, their values (and any unannounced
+// field) once the body has been read; framing fields are dropped, and
+// announcing one is a bad request.
+func TestRequestTrailers(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		before := fmt.Sprint(r.Trailer)
+		b, err := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%s|%v|%s|%s|%s|%q", before, err, b, r.Trailer.Get("X-Sum"), r.Trailer.Get("X-Extra"), r.Trailer.Values("Content-Length"))
+	})
+	addr, _ := start(t, h)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTrailer: x-sum\r\n\r\n"+
+		"5\r\nhello\r\n0\r\nX-Sum: abc\r\nX-Extra: 1\r\nContent-Length: 5\r\n\r\n")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	if want := `map[X-Sum:[]]|<nil>|hello|abc|1|[]`; string(got) != want {
+		t.Fatalf("handler saw %q, want %q", got, want)
+	}
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTrailer: Content-Length\r\n\r\n0\r\n\r\n")
+	if resp, err = http.ReadResponse(br, nil); err != nil || resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("announcing Content-Length as a trailer: %v %v, want 400", resp.StatusCode, err)
+	}
+}

@@ -313,6 +313,7 @@ func (f *forwardRequest) backendRequest(st *State, base *url.URL, entity *Backen
 	var body io.ReadCloser = http.NoBody
 	contentLength := int64(0)
 	var buffered []byte // the body, when buffer-request-body="true"
+	clientBody := r.Body != nil && r.Body == st.reqBody
 	if r.Body != nil {
 		if f.bufferRequestBody {
 			b, err := r.Body.Bytes()
@@ -352,6 +353,12 @@ func (f *forwardRequest) backendRequest(st *State, base *url.URL, entity *Backen
 		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buffered)), nil }
 	}
 	if contentLength < 0 && body != http.NoBody {
+		out.ContentLength = -1
+	}
+	if clientBody && len(st.reqTrailer) > 0 && body != http.NoBody {
+		// The client's trailer follows its body, which needs chunked
+		// framing (even when buffered, and so of known length).
+		out.Trailer = st.reqTrailer
 		out.ContentLength = -1
 	}
 	for k, v := range entity.headers() {

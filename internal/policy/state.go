@@ -198,6 +198,9 @@ type State struct {
 	// declared length (-1 unknown), to forward it without buffering.
 	reqBody    *expr.Body
 	reqBodyLen int64
+	// reqTrailer is the client's request trailer (filled once its body
+	// has been read), forwarded with that body.
+	reqTrailer http.Header
 }
 
 // Defer registers f to run once the response has been sent, with the
@@ -258,6 +261,12 @@ func (st *State) SetRequestBody(b *expr.Body, contentLength int64) {
 	st.X.Request.Body = b
 	st.reqBody, st.reqBodyLen = b, contentLength
 }
+
+// SetRequestTrailer gives the client's request trailer (http.Request's
+// Trailer: the announced names at first, their values once the body has
+// been read). forward-request sends it after the body while the body it
+// forwards is still the client's.
+func (st *State) SetRequestTrailer(t http.Header) { st.reqTrailer = t }
 
 // requestBodyLen is the length of the body forward-request sends: the
 // declared length for the untouched client stream, the buffered length
