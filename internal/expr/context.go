@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/sha1"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -474,4 +476,50 @@ func bodyString(data []byte) string {
 func certThumbprint(c *x509.Certificate) string {
 	sum := sha1.Sum(c.Raw)
 	return strings.ToUpper(hex.EncodeToString(sum[:]))
+}
+
+// dnKeys are the attribute names .NET writes in a distinguished name;
+// others are written OID.n.n.n.
+var dnKeys = map[string]string{
+	"2.5.4.3": "CN", "2.5.4.11": "OU", "2.5.4.10": "O", "2.5.4.7": "L", "2.5.4.8": "S",
+	"2.5.4.6": "C", "2.5.4.9": "STREET", "2.5.4.5": "SERIALNUMBER", "2.5.4.4": "SN",
+	"2.5.4.42": "G", "2.5.4.43": "I", "2.5.4.12": "T", "2.5.4.17": "PostalCode",
+	"1.2.840.113549.1.9.1": "E", "0.9.2342.19200300.100.1.25": "DC",
+}
+
+// DistinguishedName renders a certificate's raw subject or issuer as .NET's
+// X509Certificate2.Subject does, so that policies comparing it with a
+// string written for APIM match: most specific first, ", " between
+// attributes, " + " inside a multi-valued one, .NET's names (S for the
+// state, E for the e-mail address), and a value with a separator or quote
+// in double quotes. (Go's pkix.Name.String writes "CN=a,O=b", ST and
+// escapes with backslashes.)
+func DistinguishedName(raw []byte) string {
+	var seq pkix.RDNSequence
+	if rest, err := asn1.Unmarshal(raw, &seq); err != nil || len(rest) > 0 {
+		return ""
+	}
+	var b strings.Builder
+	for i := len(seq) - 1; i >= 0; i-- {
+		for j, atv := range seq[i] {
+			switch {
+			case j > 0:
+				b.WriteString(" + ")
+			case b.Len() > 0:
+				b.WriteString(", ")
+			}
+			key, ok := dnKeys[atv.Type.String()]
+			if !ok {
+				key = "OID." + atv.Type.String()
+			}
+			b.WriteString(key)
+			b.WriteByte('=')
+			v := fmt.Sprint(atv.Value)
+			if v == "" || strings.ContainsAny(v, ",+=\"<>#;\n") || v[0] == ' ' || v[len(v)-1] == ' ' {
+				v = `"` + strings.ReplaceAll(v, `"`, `""`) + `"`
+			}
+			b.WriteString(v)
+		}
+	}
+	return b.String()
 }

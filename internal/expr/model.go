@@ -322,9 +322,9 @@ func modelProp(st sType, name string) (getter, sType, bool) {
 		case "Thumbprint":
 			return func(v any) (any, error) { return certThumbprint(v.(*x509.Certificate)), nil }, stString, true
 		case "Subject", "SubjectName":
-			return func(v any) (any, error) { return v.(*x509.Certificate).Subject.String(), nil }, stString, true
+			return func(v any) (any, error) { return DistinguishedName(v.(*x509.Certificate).RawSubject), nil }, stString, true
 		case "Issuer", "IssuerName":
-			return func(v any) (any, error) { return v.(*x509.Certificate).Issuer.String(), nil }, stString, true
+			return func(v any) (any, error) { return DistinguishedName(v.(*x509.Certificate).RawIssuer), nil }, stString, true
 		case "NotAfter":
 			return func(v any) (any, error) { return v.(*x509.Certificate).NotAfter.UTC(), nil }, stAny, true
 		case "NotBefore":
