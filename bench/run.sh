@@ -104,23 +104,14 @@ start_apimgw() {
 	fi
 }
 
-# start_miniproxy NAME [FLAGS]: the bare outbound manager (or, with
-# -stdlib, a tuned net/http Transport) behind a minimal reverse proxy.
-start_miniproxy() {
-	local name=$1
-	shift
-	[[ -x $WORK/miniproxy ]] || go build -o "$WORK/miniproxy" "$ROOT/bench/miniproxy"
-	"$WORK/miniproxy" -listen "127.0.0.1:${PORT[$name]}" -backend "http://127.0.0.1:$BACKEND_PORT" "$@" >"$WORK/$name.log" 2>&1 &
-	PIDS+=($!)
-	wait_port "${PORT[$name]}"
-}
-
-# start_floor NAME [FLAGS]: bench/floor, the leanest Go proxy.
-start_floor() {
-	local name=$1
-	shift
-	[[ -x $WORK/floor ]] || go build -o "$WORK/floor" "$ROOT/bench/floor"
-	"$WORK/floor" -listen "127.0.0.1:${PORT[$name]}" -backend "127.0.0.1:$BACKEND_PORT" "$@" >"$WORK/$name.log" 2>&1 &
+# start_go_proxy NAME PROGRAM [FLAGS]: one of the Go proxies under bench/
+# (miniproxy: the bare outbound manager, or with -stdlib a tuned net/http
+# Transport, behind a minimal reverse proxy; floor: the leanest Go proxy).
+start_go_proxy() {
+	local name=$1 prog=$2
+	shift 2
+	[[ -x $WORK/$prog ]] || go build -o "$WORK/$prog" "$ROOT/bench/$prog"
+	"$WORK/$prog" -listen "127.0.0.1:${PORT[$name]}" -backend "http://127.0.0.1:$BACKEND_PORT" "$@" >"$WORK/$name.log" 2>&1 &
 	PIDS+=($!)
 	wait_port "${PORT[$name]}"
 }
@@ -272,10 +263,10 @@ start_backend
 for p in $PROXIES; do
 	case $p in
 	apimgw) start_apimgw ;;
-	miniproxy) start_miniproxy miniproxy ;;
-	miniproxy-std) start_miniproxy miniproxy-std -stdlib ;;
-	floor) start_floor floor ;;
-	floor-allocs) start_floor floor-allocs -allocs 40 ;;
+	miniproxy) start_go_proxy miniproxy miniproxy ;;
+	miniproxy-std) start_go_proxy miniproxy-std miniproxy -stdlib ;;
+	floor) start_go_proxy floor floor ;;
+	floor-allocs) start_go_proxy floor-allocs floor -allocs 40 ;;
 	nginx-ka | nginx) [[ -f $WORK/nginx/nginx.conf ]] || start_nginx ;;
 	haproxy) start_haproxy ;;
 	*) echo "unknown proxy $p" >&2; exit 2 ;;

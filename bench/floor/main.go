@@ -20,13 +20,14 @@ import (
 	"log"
 	"net"
 	"strconv"
+	"strings"
 )
 
 var allocs int
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:8087", "address to serve")
-	backend := flag.String("backend", "127.0.0.1:9001", "backend address (host:port)")
+	backend := flag.String("backend", "http://127.0.0.1:9001", "backend (http://host:port)")
 	flag.IntVar(&allocs, "allocs", 0, "small objects allocated per request (0: none)")
 	flag.Parse()
 	ln, err := net.Listen("tcp", *listen)
@@ -38,7 +39,7 @@ func main() {
 		if err != nil {
 			log.Fatal(err)
 		}
-		go serve(c, *backend)
+		go serve(c, strings.TrimPrefix(*backend, "http://"))
 	}
 }
 

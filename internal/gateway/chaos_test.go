@@ -105,6 +105,28 @@ func chaosServe(c net.Conn) {
 	}
 }
 
+// failureLog collects what concurrent load workers found wrong (the first
+// 20), for the test to report once they are done.
+type failureLog struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (f *failureLog) add(format string, args ...any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.msgs) < 20 {
+		f.msgs = append(f.msgs, fmt.Sprintf(format, args...))
+	}
+}
+
+func (f *failureLog) report(t *testing.T) {
+	t.Helper()
+	for _, m := range f.msgs {
+		t.Error(m)
+	}
+}
+
 // TestChaosBackend sends concurrent requests, over both servers, to a
 // backend that misbehaves in every way a backend can on its connections,
 // mixed with good answers on the same pooled connections. Every good answer
@@ -149,19 +171,13 @@ apis:
 
 	const workers, perWorker = 12, 40
 	var (
+		failures failureLog
+		fail     = failures.add
 		mu       sync.Mutex
-		failures []string
 		modeOf   = map[string]string{} // request path → mode
 		counts   = map[string]int{}
 		next     atomic.Int64
 	)
-	fail := func(format string, args ...any) {
-		mu.Lock()
-		defer mu.Unlock()
-		if len(failures) < 20 {
-			failures = append(failures, fmt.Sprintf(format, args...))
-		}
-	}
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Add(1)
@@ -210,9 +226,7 @@ apis:
 		}()
 	}
 	wg.Wait()
-	for _, f := range failures {
-		t.Error(f)
-	}
+	failures.report(t)
 
 	wantReason := map[string]string{"hangup": "BackendConnectionFailure", "rst": "BackendConnectionFailure", "garbage": "BackendConnectionFailure", "slow": "Timeout"}
 	recs := h.records()
@@ -317,15 +331,8 @@ apis:
 	modes := []string{"ok", "ok", "ok", "ok", "ok", "ok", "reset", "cut", "drop"}
 	const workers, perWorker = 8, 30
 	var next atomic.Int64
-	var mu sync.Mutex
-	var failures []string
-	fail := func(format string, args ...any) {
-		mu.Lock()
-		defer mu.Unlock()
-		if len(failures) < 20 {
-			failures = append(failures, fmt.Sprintf(format, args...))
-		}
-	}
+	var failures failureLog
+	fail := failures.add
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
@@ -367,9 +374,7 @@ apis:
 		})
 	}
 	wg.Wait()
-	for _, f := range failures {
-		t.Error(f)
-	}
+	failures.report(t)
 	waitUntil(t, func() bool {
 		for _, s := range h.gw.Backends().Stats() {
 			if s.InUse != 0 || s.WaitQueue != 0 {
