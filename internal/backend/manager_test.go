@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/apimgw/apimgw/internal/testnet"
 )
 
 // 20,000 requests at 64 concurrent clients open at most 64+8 connections.
@@ -355,30 +357,7 @@ func TestErrors(t *testing.T) {
 // rawServer accepts TCP connections on loopback and hands each to serve.
 func rawServer(t *testing.T, serve func(net.Conn)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-				serve(c)
-			}()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	return ln.Addr().String()
+	return testnet.RawServer(t, 5*time.Second, serve)
 }
 
 // Request and response bodies stream through, with and without a known

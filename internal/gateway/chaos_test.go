@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/apimgw/apimgw/internal/httpserver"
+	"github.com/apimgw/apimgw/internal/testnet"
 )
 
 // chaosModes are what the chaos backend does with a request whose path is
@@ -37,29 +38,12 @@ var chaosModes = []struct {
 // body cut short, or an answer after the gateway's timeout.
 func chaosBackend(t *testing.T) (addr string, accepted *atomic.Int64) {
 	t.Helper()
-	ln := listen(t)
 	accepted = &atomic.Int64{}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(20 * time.Second))
-				chaosServe(c)
-			}()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	return ln.Addr().String(), accepted
+	addr = testnet.RawServer(t, 20*time.Second, func(c net.Conn) {
+		accepted.Add(1)
+		chaosServe(c)
+	})
+	return addr, accepted
 }
 
 func chaosServe(c net.Conn) {
