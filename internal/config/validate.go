@@ -357,7 +357,7 @@ func (v *validator) backendHosts() {
 				setBy[auth+" "+key] = id
 				set()
 			case !same:
-				v.errorf(b.Pos, "backend %q sets %s %v for %s, where backend %q has %v: connection settings belong to host:port and are shared by every backend on it; give them the same value, or set it in one backend only",
+				v.errorf(b.Pos, "backend %q sets %s %v for %s, where backend %q has %v: connection settings belong to host:port and are shared by every backend on it; give them the same value, or set it in one backend only (to compare settings side by side, reach the same server under another name, such as localhost and 127.0.0.1: each name has its own settings and pools, and the IP:port's port budget stays shared)",
 					id, key, mine, auth, by, theirs)
 			}
 		}

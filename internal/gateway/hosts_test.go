@@ -68,3 +68,51 @@ apis:
 		t.Fatalf("connections: 127.0.0.2 got %d, 127.0.0.3 got %d; want both > 0", accepted[0].Load(), accepted[1].Load())
 	}
 }
+
+// TestSideBySideUnderTwoNames: the way to compare connection settings on one
+// server (the validation error says so): two names for it. A naive backend
+// (keepAlive: false) opens a connection per request while the pooled one
+// reuses one, and both count against the same IP:port's port ledger.
+func TestSideBySideUnderTwoNames(t *testing.T) {
+	var accepted atomic.Int64
+	be := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") }))
+	be.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			accepted.Add(1)
+		}
+	}
+	be.Start()
+	defer be.Close()
+	_, port, _ := net.SplitHostPort(be.Listener.Addr().String())
+	h := start(t, map[string]string{"gateway.yaml": `
+backends:
+  naive: {url: "http://localhost:` + port + `", addresses: ["127.0.0.1:` + port + `"], keepAlive: false}
+  pooled: {url: "http://127.0.0.1:` + port + `", keepAlive: true}
+apis:
+  - {id: n, path: n, backendId: naive, subscriptionRequired: false, operations: [{id: all, method: GET, urlTemplate: "/*"}]}
+  - {id: p, path: p, backendId: pooled, subscriptionRequired: false, operations: [{id: all, method: GET, urlTemplate: "/*"}]}
+`})
+	count := func(api string) int64 {
+		before := accepted.Load()
+		for range 10 {
+			if resp, body := h.do("GET", "/"+api+"/x", nil, nil); resp.StatusCode != 200 || body != "ok" {
+				t.Fatalf("%s: %d %q", api, resp.StatusCode, body)
+			}
+		}
+		return accepted.Load() - before
+	}
+	if n := count("n"); n != 10 {
+		t.Errorf("naive backend: %d connections for 10 requests, want 10", n)
+	}
+	if n := count("p"); n != 1 {
+		t.Errorf("pooled backend: %d connections for 10 requests, want 1", n)
+	}
+	for _, s := range h.gw.Backends().Stats() {
+		if s.Destination != "127.0.0.1:"+port {
+			t.Errorf("destination %s, want 127.0.0.1:%s", s.Destination, port)
+		}
+		if s.Ports.Held < 11 {
+			t.Errorf("%s: ledger holds %d ports, want the 11 of both backends", s.Host, s.Ports.Held)
+		}
+	}
+}
