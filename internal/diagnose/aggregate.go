@@ -145,6 +145,7 @@ type destStats struct {
 	out         [numOutcomes]int64
 	connNoCode  int64 // connection failures without a backend response code
 	connRefused int64 // connection failures whose message says refused / unresolvable
+	connSNAT    int64 // connection failures apimgw's own SNAT budget refused (LastErrorDetail)
 	btSum       int64 // backend time of requests the backend answered
 	btN         int64
 	busyMs      int64              // backend time of every attempt: connection occupancy
@@ -159,6 +160,7 @@ func (d *destStats) add(o *destStats) {
 	}
 	d.connNoCode += o.connNoCode
 	d.connRefused += o.connRefused
+	d.connSNAT += o.connSNAT
 	d.btSum += o.btSum
 	d.btN += o.btN
 	d.busyMs += o.busyMs
@@ -209,11 +211,15 @@ func (b *bin) record(e *entry, o outcome) {
 	}
 	noCode := o == outConnFailure && !answered
 	refused := o == outConnFailure && e.flags&flagRefused != 0
+	snat := o == outConnFailure && e.flags&flagSNAT != 0
 	if noCode {
 		b.all.connNoCode++
 	}
 	if refused {
 		b.all.connRefused++
+	}
+	if snat {
+		b.all.connSNAT++
 	}
 	if e.dest >= 0 {
 		d := b.dest(e.dest)
@@ -233,6 +239,9 @@ func (b *bin) record(e *entry, o outcome) {
 		}
 		if refused {
 			d.connRefused++
+		}
+		if snat {
+			d.connSNAT++
 		}
 	}
 }

@@ -144,6 +144,11 @@ func (c *classifier) isSNAT(w *window) bool {
 	if conn == 0 || w.dest < 0 {
 		return false
 	}
+	if 2*w.sum.all.connSNAT >= conn {
+		// apimgw's own log says its SNAT budget refused these connections
+		// (snat.enforce): no need to infer it from load.
+		return true
+	}
 	if float64(w.sum.all.connNoCode)/float64(conn) < c.th.SNATNoCodeShare {
 		return false
 	}
@@ -250,6 +255,7 @@ func (c *classifier) incident(ws []*window) Incident {
 	if conn := sum.all.out[outConnFailure]; conn > 0 {
 		m.NoBackendCodeShare = ratio(sum.all.connNoCode, conn)
 		m.RefusedShare = ratio(sum.all.connRefused, conn)
+		m.GatewaySNATShare = ratio(sum.all.connSNAT, conn)
 	}
 	m.AvgBackendTime = round1(ratioF(float64(scope.btSum), float64(scope.btN)))
 	m.P95BackendTime = sum.hist.quantile(0.95, sum.all.btN)
@@ -340,6 +346,9 @@ func (c *classifier) evidence(inc *Incident, kind outcome, scope *destStats) []s
 	}
 	switch inc.Cause {
 	case CauseSNATExhaustion:
+		if m.GatewaySNATShare > 0 {
+			ev = append(ev, fmt.Sprintf("%s of the connection failures were refused by apimgw's own SNAT port budget (snat.enforce; LastErrorDetail \"snat port budget exhausted\")", pct(m.GatewaySNATShare)))
+		}
 		ev = append(ev,
 			fmt.Sprintf("%s of the connection failures got no backend response code: the connection was never made (failed calls took %s on average)", pct(m.NoBackendCodeShare), took),
 			load)

@@ -567,3 +567,36 @@ func TestLongLine(t *testing.T) {
 		t.Errorf("totals %+v, bad %+v", r.Totals, r.BadLines)
 	}
 }
+
+// An apimgw log of an enforced SNAT budget with no keep-alive under a tight
+// loop: a few calls pass, then nearly every call fails at once within the
+// same minute. From APIM's columns alone that reads as a backend gone down
+// (no baseline, no load curve, over 95 % failing); apimgw's LastErrorDetail
+// says its own port budget refused the connections, so the verdict is SNAT
+// exhaustion.
+func TestGatewaySNATDetailDecides(t *testing.T) {
+	var buf bytes.Buffer
+	start := time.Date(2026, 11, 25, 15, 49, 53, 0, time.UTC)
+	for i := range 2000 {
+		ts := start.Add(time.Duration(i) * 10 * time.Millisecond).Format("2006-01-02T15:04:05.000Z07:00")
+		if i < 20 {
+			fmt.Fprintf(&buf, `{"TimeGenerated":%q,"ResponseCode":200,"BackendUrl":"http://127.0.0.1:9001/1","BackendResponseCode":200,"BackendTime":2,"TotalTime":3,"IsRequestSuccess":true}`+"\n", ts)
+			continue
+		}
+		fmt.Fprintf(&buf, `{"TimeGenerated":%q,"ResponseCode":502,"BackendUrl":"http://127.0.0.1:9001/1","BackendResponseCode":0,"BackendTime":0,"TotalTime":0,"IsRequestSuccess":false,"LastErrorReason":"BackendConnectionFailure","LastErrorMessage":"Unable to connect to the remote server","LastErrorSource":"forward-request","LastErrorSection":"backend","LastErrorDetail":"connect 127.0.0.1:9001: connection not established: snat port budget exhausted"}`+"\n", ts)
+	}
+	withDetail := buf.Bytes()
+	r := analyzeBytes(t, withDetail)
+	if r.Verdict != CauseSNATExhaustion || len(r.Incidents) != 1 {
+		t.Fatalf("verdict %s, incidents %+v; want snat-exhaustion", r.Verdict, r.Incidents)
+	}
+	if m := r.Incidents[0].Metrics; m.GatewaySNATShare != 1 || !strings.Contains(strings.Join(r.Incidents[0].Evidence, "\n"), "apimgw's own SNAT port budget") {
+		t.Errorf("share %v, evidence %q", m.GatewaySNATShare, r.Incidents[0].Evidence)
+	}
+	// Without the detail (an Azure export, or an older apimgw), the same
+	// pattern is a backend that stopped answering.
+	without := bytes.ReplaceAll(withDetail, []byte(`,"LastErrorDetail":"connect 127.0.0.1:9001: connection not established: snat port budget exhausted"`), nil)
+	if r := analyzeBytes(t, without); r.Verdict != CauseBackendErrors {
+		t.Errorf("without LastErrorDetail: verdict %s, want backend-errors", r.Verdict)
+	}
+}

@@ -20,6 +20,7 @@ const (
 	fieldReason
 	fieldMessage
 	fieldSource
+	fieldDetail     // apimgw's LastErrorDetail: the connection failure's own cause
 	fieldProperties // Azure diagnostic-settings records nest columns here
 	fieldLastError  // ... and the last error here
 )
@@ -51,6 +52,9 @@ const (
 	// flagHasCode: the ResponseCode column was present; a record without
 	// one cannot be classified and is reported as a bad line.
 	flagHasCode
+	// flagSNAT: apimgw's LastErrorDetail says its own SNAT port budget
+	// refused the connection (snat.enforce): exhaustion, not a guess.
+	flagSNAT
 )
 
 // errNoCode is the error of a record without a ResponseCode.
@@ -95,6 +99,8 @@ func fieldOf(key []byte) field {
 		return fieldMessage
 	case "LastErrorSource":
 		return fieldSource
+	case "LastErrorDetail":
+		return fieldDetail
 	case "CorrelationId", "Method", "Url", "ResponseSize", "BackendMethod", "ClientTime",
 		"Cache", "CallerIpAddress", "ApiId", "OperationId", "ProductId", "ApimSubscriptionId",
 		"BackendId", "IsRequestSuccess", "LastErrorSection", "Errors":
@@ -121,6 +127,8 @@ func fieldOf(key []byte) field {
 		return fieldMessage
 	case "lasterrorsource":
 		return fieldSource
+	case "lasterrordetail":
+		return fieldDetail
 	case "properties":
 		return fieldProperties
 	case "lasterror":
@@ -197,6 +205,15 @@ func parseReason(b []byte) reason {
 		return reasonClientConnection
 	}
 	return reasonOther
+}
+
+// detailFlags inspects apimgw's LastErrorDetail: the cause Go reported.
+func detailFlags(b []byte) uint8 {
+	f := messageFlags(b)
+	if containsFold(b, "snat port budget exhausted") {
+		f |= flagSNAT
+	}
+	return f
 }
 
 // messageFlags inspects LastErrorMessage / LastErrorSource text.

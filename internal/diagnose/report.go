@@ -67,6 +67,7 @@ type IncidentMetrics struct {
 	DestinationShare          float64 `json:"destinationShare"`          // share of the cause events on BackendURL
 	NoBackendCodeShare        float64 `json:"noBackendCodeShare"`        // connection failures without a backend response code
 	RefusedShare              float64 `json:"refusedShare"`              // connection failures whose message says refused/unresolvable
+	GatewaySNATShare          float64 `json:"gatewaySnatShare"`          // connection failures apimgw's own SNAT budget refused (its LastErrorDetail)
 	PeakRequestsPerMinute     int64   `json:"peakRequestsPerMinute"`     // towards BackendURL, or all when none
 	AvgBackendTime            float64 `json:"avgBackendTime"`            // ms, answered requests
 	P95BackendTime            float64 `json:"p95BackendTime"`            // ms, all destinations

@@ -172,6 +172,8 @@ func setString(e *entry, f field, v []byte, dests *destTable) {
 		}
 	case fieldMessage, fieldSource:
 		e.flags |= messageFlags(v)
+	case fieldDetail:
+		e.flags |= detailFlags(v)
 	}
 }
 

@@ -3,6 +3,7 @@ package gateway
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apimgw/apimgw/internal/backend"
 	"github.com/apimgw/apimgw/internal/expr"
 	"github.com/apimgw/apimgw/internal/httplex"
 	"github.com/apimgw/apimgw/internal/logs"
@@ -304,6 +306,13 @@ func (g *Gateway) finishRecord(rec *logs.Record, st *policy.State, u *expr.URL, 
 	if len(rec.Errors) > 0 {
 		last := rec.Errors[len(rec.Errors)-1]
 		rec.LastErrorReason, rec.LastErrorMessage, rec.LastErrorSource, rec.LastErrorSection = last.Reason, last.Message, last.Source, last.Section
+	}
+	if n := len(st.Errors); n > 0 && clientErr == nil {
+		// The connection's own cause, which APIM's message does not give.
+		var be *backend.Error
+		if errors.As(st.Errors[n-1].Err, &be) && be.Err != nil {
+			rec.LastErrorDetail = be.Err.Error()
+		}
 	}
 	rec.IsRequestSuccess = resp.StatusCode < 400 && len(rec.Errors) == 0 && rec.LastErrorReason == ""
 }

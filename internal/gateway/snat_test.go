@@ -52,7 +52,8 @@ func TestSNATExhaustionWithoutKeepAlive(t *testing.T) {
 	recs := h.records()
 	last := recs[len(recs)-1]
 	if last.LastErrorReason != "BackendConnectionFailure" || last.LastErrorMessage != "Unable to connect to the remote server" ||
-		last.BackendResponseCode != 0 || last.ResponseCode != 502 || last.BackendId != "b" {
+		last.BackendResponseCode != 0 || last.ResponseCode != 502 || last.BackendId != "b" ||
+		!strings.Contains(last.LastErrorDetail, "snat port budget exhausted") {
 		t.Fatalf("log line: %+v", last)
 	}
 	metrics, _ := h.gw.Registry().Gather()

@@ -30,7 +30,13 @@ type Record struct {
 	LastErrorMessage    string    `json:"LastErrorMessage,omitempty"`
 	LastErrorSource     string    `json:"LastErrorSource,omitempty"`
 	LastErrorSection    string    `json:"LastErrorSection,omitempty"`
-	Errors              []Error   `json:"Errors,omitempty"`
+	// LastErrorDetail (apimgw's, not Azure's) is the underlying cause of a
+	// last error raised by the connection to the backend, which APIM's
+	// message does not tell apart: "connection refused", an expired
+	// timeout, a TLS failure, or the gateway's own SNAT port budget
+	// (snat.enforce) that refused the connection.
+	LastErrorDetail string  `json:"LastErrorDetail,omitempty"`
+	Errors          []Error `json:"Errors,omitempty"`
 }
 
 // Error is one entry of the Errors column: every error raised while the

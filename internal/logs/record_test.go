@@ -19,7 +19,8 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 			ApiId: "orders", OperationId: "get", ProductId: "p", ApimSubscriptionId: "alice", BackendId: "b",
 			LastErrorReason: "BackendConnectionFailure", LastErrorMessage: "Unable to connect \"x\"\n\u2028\xff",
 			LastErrorSource: "forward-request", LastErrorSection: "backend",
-			Errors: []Error{{Source: "forward-request", Reason: "BackendConnectionFailure", Message: "m", Section: "backend", Elapsed: 3}},
+			LastErrorDetail: "connect 127.0.0.1:9001: connection not established: snat port budget exhausted",
+			Errors:          []Error{{Source: "forward-request", Reason: "BackendConnectionFailure", Message: "m", Section: "backend", Elapsed: 3}},
 		},
 	}
 	for i, r := range recs {
