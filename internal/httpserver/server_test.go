@@ -777,7 +777,10 @@ func TestRequestTrailers(t *testing.T) {
 		t.Fatalf("handler saw %q, want %q", got, want)
 	}
 	io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTrailer: Content-Length\r\n\r\n0\r\n\r\n")
-	if resp, err = http.ReadResponse(br, nil); err != nil || resp.StatusCode != http.StatusBadRequest {
-		t.Fatalf("announcing Content-Length as a trailer: %v %v, want 400", resp.StatusCode, err)
+	if resp, err = http.ReadResponse(br, nil); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("announcing Content-Length as a trailer: %d, want 400", resp.StatusCode)
 	}
 }
