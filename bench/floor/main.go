@@ -9,7 +9,9 @@
 // from them (docs/benchmarks.md).
 //
 // -allocs N allocates N small objects per request and keeps them until the
-// answer is sent, to measure what allocation alone costs under load.
+// answer is sent, to measure what allocation alone costs under load; with
+// -reuse the same objects are made once per connection and cleared for
+// each request instead, to measure what reusing memory saves.
 package main
 
 import (
@@ -23,12 +25,16 @@ import (
 	"strings"
 )
 
-var allocs int
+var (
+	allocs int
+	reuse  bool
+)
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:8087", "address to serve")
 	backend := flag.String("backend", "http://127.0.0.1:9001", "backend (http://host:port)")
 	flag.IntVar(&allocs, "allocs", 0, "small objects allocated per request (0: none)")
+	flag.BoolVar(&reuse, "reuse", false, "with -allocs: clear per-connection objects instead of allocating")
 	flag.Parse()
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
@@ -56,12 +62,21 @@ func serve(c net.Conn, backend string) {
 	cr := bufio.NewReaderSize(c, 4096)
 	br := bufio.NewReaderSize(b, 4096)
 	buf := make([]byte, 0, 4096)
+	var arena *connArena
+	if reuse && allocs > 0 {
+		arena = newArena()
+	}
 	for {
 		buf, err = readHead(cr, buf[:0], nil)
 		if err != nil {
 			return
 		}
-		keep := churn()
+		var keep []any
+		if arena != nil {
+			arena.clear()
+		} else {
+			keep = churn()
+		}
 		if _, err := b.Write(buf); err != nil {
 			return
 		}
@@ -99,6 +114,13 @@ func readHead(r *bufio.Reader, buf []byte, cl *int) ([]byte, error) {
 	}
 }
 
+// object is the pointer-holding kind of churn's objects.
+type object struct {
+	a, b, c *int
+	s       string
+	n       [8]int
+}
+
 // churn allocates like a gateway's request path: allocs objects of about
 // 110 bytes on average, a third of them with pointers.
 //
@@ -113,14 +135,47 @@ func churn() []any {
 		case 0:
 			keep = append(keep, make([]byte, 64))
 		case 1:
-			keep = append(keep, &struct {
-				a, b, c *int
-				s       string
-				n       [8]int
-			}{})
+			keep = append(keep, &object{})
 		default:
 			keep = append(keep, make([]string, 6))
 		}
 	}
 	return keep
+}
+
+// connArena is churn's objects made once per connection (-reuse).
+type connArena struct {
+	bytes [][]byte
+	objs  []*object
+	strs  [][]string
+}
+
+func newArena() *connArena {
+	a := &connArena{}
+	for i := range allocs {
+		switch i % 3 {
+		case 0:
+			a.bytes = append(a.bytes, make([]byte, 64))
+		case 1:
+			a.objs = append(a.objs, &object{})
+		default:
+			a.strs = append(a.strs, make([]string, 6))
+		}
+	}
+	return a
+}
+
+// clear resets every object, as a request would before using them.
+//
+//go:noinline
+func (a *connArena) clear() {
+	for _, b := range a.bytes {
+		clear(b)
+	}
+	for _, o := range a.objs {
+		*o = object{}
+	}
+	for _, s := range a.strs {
+		clear(s)
+	}
 }
