@@ -116,9 +116,9 @@ func readHead(r *bufio.Reader, buf []byte, cl *int) ([]byte, error) {
 
 // object is the pointer-holding kind of churn's objects.
 type object struct {
-	a, b, c *int
-	s       string
-	n       [8]int
+	_ [3]*int
+	_ string
+	_ [8]int
 }
 
 // churn allocates like a gateway's request path: allocs objects of about

@@ -40,7 +40,7 @@ func (pc *pconn) readResponseHead(req *http.Request) (*http.Response, error) {
 }
 
 func protocolError(format string, args ...any) error {
-	return &http.ProtocolError{ErrorString: fmt.Sprintf(format, args...)}
+	return fmt.Errorf(format, args...)
 }
 
 // parseResponseHead parses a status line and headers.

@@ -208,7 +208,7 @@ func ReadTrailer(br *bufio.Reader, limit int, field func(name, value string) err
 			s := strings.TrimRight(string(line), "\r\n")
 			k, v, ok := strings.Cut(s, ":")
 			if !ok || !ValidToken(k) {
-				return &http.ProtocolError{ErrorString: "malformed trailer line " + strconv.Quote(s)}
+				return errors.New("malformed trailer line " + strconv.Quote(s))
 			}
 			if err := field(k, TrimOWS(v)); err != nil {
 				return err

@@ -1,6 +1,7 @@
 package httpserver
 
 import (
+	"errors"
 	"io"
 	"net/http"
 
@@ -91,7 +92,7 @@ func (b *body) read(p []byte) (int, error) {
 func (b *body) readTrailer() error {
 	return httplex.ReadTrailer(b.c.br, maxTrailerBytes, func(name, value string) error {
 		if !httplex.ValidFieldValue(value) {
-			return &http.ProtocolError{ErrorString: "invalid trailer field value"}
+			return errors.New("invalid trailer field value")
 		}
 		name = http.CanonicalHeaderKey(name)
 		if forbiddenTrailer(name) || b.req == nil {
