@@ -225,9 +225,10 @@ func (p *pool) dial(ctx context.Context, cfg *poolConfig) (*pconn, error) {
 // socket existed, held for the reclaim window.
 func (p *pool) connect(ctx context.Context, cfg *poolConfig, tlsCfg *tls.Config, h2 bool) (c net.Conn, tcp *net.TCPConn, err error) {
 	if !p.ledger.acquire() {
-		p.log.exhausted(p, p.ledger.Snapshot())
+		snap := p.ledger.Snapshot()
+		p.log.exhausted(p, snap)
 		return nil, nil, &Error{Reason: ReasonBackendConnectionFailure, Message: MsgUnableToConnect,
-			Err: fmt.Errorf("connect %s: %w: %w", p.addr, errConnect, errPortExhausted)}
+			Err: fmt.Errorf("connect %s: %w: %w (budget of %d ports, %d held)", p.addr, errConnect, errPortExhausted, snap.Budget, snap.Held)}
 	}
 	dctx, cancel := context.WithTimeout(ctx, cfg.connectTimeout)
 	defer cancel()

@@ -272,8 +272,11 @@ type aggregator struct {
 	bins    map[int64]*bin
 	last    *bin
 	records int64
-	minT    int64
-	maxT    int64
+	// snatBudget is the largest port budget apimgw's own log lines named
+	// (LastErrorDetail of an enforced budget), 0 when none did.
+	snatBudget int32
+	minT       int64
+	maxT       int64
 }
 
 func newAggregator() *aggregator { return &aggregator{bins: make(map[int64]*bin)} }
@@ -290,6 +293,7 @@ func (a *aggregator) add(e *entry) {
 		a.last = b
 	}
 	b.record(e, classifyEntry(e))
+	a.snatBudget = max(a.snatBudget, e.snatBudget)
 	if a.records == 0 || e.t < a.minT {
 		a.minT = e.t
 	}

@@ -134,6 +134,11 @@ func Analyze(opts Options, inputs ...Input) (*Report, error) {
 		}
 		return nil, fmt.Errorf("%w in %s", ErrNoRecords, strings.Join(names, ", "))
 	}
+	if agg.snatBudget > 0 && (opts.Thresholds == nil || opts.Thresholds.PortsPerInstance <= 0) {
+		// apimgw's own log names the budget its snat.enforce applied:
+		// the port figures and mitigations use it unless one was given.
+		th.PortsPerInstance = int(agg.snatBudget)
+	}
 	return buildReport(agg, dests, bad, summaries, th), nil
 }
 

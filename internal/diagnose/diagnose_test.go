@@ -583,7 +583,7 @@ func TestGatewaySNATDetailDecides(t *testing.T) {
 			fmt.Fprintf(&buf, `{"TimeGenerated":%q,"ResponseCode":200,"BackendUrl":"http://127.0.0.1:9001/1","BackendResponseCode":200,"BackendTime":2,"TotalTime":3,"IsRequestSuccess":true}`+"\n", ts)
 			continue
 		}
-		fmt.Fprintf(&buf, `{"TimeGenerated":%q,"ResponseCode":502,"BackendUrl":"http://127.0.0.1:9001/1","BackendResponseCode":0,"BackendTime":0,"TotalTime":0,"IsRequestSuccess":false,"LastErrorReason":"BackendConnectionFailure","LastErrorMessage":"Unable to connect to the remote server","LastErrorSource":"forward-request","LastErrorSection":"backend","LastErrorDetail":"connect 127.0.0.1:9001: connection not established: snat port budget exhausted"}`+"\n", ts)
+		fmt.Fprintf(&buf, `{"TimeGenerated":%q,"ResponseCode":502,"BackendUrl":"http://127.0.0.1:9001/1","BackendResponseCode":0,"BackendTime":0,"TotalTime":0,"IsRequestSuccess":false,"LastErrorReason":"BackendConnectionFailure","LastErrorMessage":"Unable to connect to the remote server","LastErrorSource":"forward-request","LastErrorSection":"backend","LastErrorDetail":"connect 127.0.0.1:9001: connection not established: snat port budget exhausted (budget of 20 ports, 20 held)"}`+"\n", ts)
 	}
 	withDetail := buf.Bytes()
 	r := analyzeBytes(t, withDetail)
@@ -593,9 +593,19 @@ func TestGatewaySNATDetailDecides(t *testing.T) {
 	if m := r.Incidents[0].Metrics; m.GatewaySNATShare != 1 || !strings.Contains(strings.Join(r.Incidents[0].Evidence, "\n"), "apimgw's own SNAT port budget") {
 		t.Errorf("share %v, evidence %q", m.GatewaySNATShare, r.Incidents[0].Evidence)
 	}
+	// The budget the detail names replaces the default 1,024 in the port
+	// figures, unless one was given.
+	if r.Thresholds.PortsPerInstance != 20 || !strings.Contains(strings.Join(r.Incidents[0].Evidence, "\n"), "(budget 20 per instance") {
+		t.Errorf("budget %d, evidence %q; want the log's 20", r.Thresholds.PortsPerInstance, r.Incidents[0].Evidence)
+	}
+	given := DefaultThresholds()
+	given.PortsPerInstance = 64
+	if r, err := Analyze(Options{Thresholds: &given}, Input{Name: "log", R: bytes.NewReader(withDetail), Size: int64(len(withDetail))}); err != nil || r.Thresholds.PortsPerInstance != 64 {
+		t.Errorf("--snat-ports 64 given: budget %v (%v), want 64", r.Thresholds.PortsPerInstance, err)
+	}
 	// Without the detail (an Azure export, or an older apimgw), the same
 	// pattern is a backend that stopped answering.
-	without := bytes.ReplaceAll(withDetail, []byte(`,"LastErrorDetail":"connect 127.0.0.1:9001: connection not established: snat port budget exhausted"`), nil)
+	without := bytes.ReplaceAll(withDetail, []byte(`,"LastErrorDetail":"connect 127.0.0.1:9001: connection not established: snat port budget exhausted (budget of 20 ports, 20 held)"`), nil)
 	if r := analyzeBytes(t, without); r.Verdict != CauseBackendErrors {
 		t.Errorf("without LastErrorDetail: verdict %s, want backend-errors", r.Verdict)
 	}

@@ -171,6 +171,9 @@ apis:
 	if r.Verdict != CauseSNATExhaustion || len(r.Incidents) == 0 {
 		t.Fatalf("verdict %s, incidents %+v; want snat-exhaustion", r.Verdict, r.Incidents)
 	}
+	if r.Thresholds.PortsPerInstance != budget {
+		t.Errorf("port budget %d, want the gateway's %d from LastErrorDetail", r.Thresholds.PortsPerInstance, budget)
+	}
 	if m := r.Incidents[0].Metrics; m.GatewaySNATShare != 1 {
 		t.Errorf("gatewaySnatShare %v: every failure's LastErrorDetail names the port budget", m.GatewaySNATShare)
 	}

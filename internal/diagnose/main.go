@@ -28,7 +28,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	format := fs.String("format", "text", "output format: text, json or html")
 	out := fs.String("o", "", "write the report to this file instead of stdout")
-	ports := fs.Int("snat-ports", 1024, "SNAT ports per instance and destination (Azure preallocates 1,024 per unit; fewer on Developer tier)")
+	ports := fs.Int("snat-ports", 1024, "SNAT ports per instance and destination (Azure preallocates 1,024 per unit; fewer on Developer tier); unset, apimgw's own log of an enforced budget gives it")
 
 	// Flags may come before, between or after the files.
 	var files []string
@@ -69,7 +69,12 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	th := DefaultThresholds()
-	th.PortsPerInstance = *ports
+	th.PortsPerInstance = 0 // the budget apimgw's own log names, else the default
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "snat-ports" {
+			th.PortsPerInstance = *ports
+		}
+	})
 	opts := Options{Thresholds: &th}
 	if isTerminal(stderr) {
 		opts.Progress = stderr

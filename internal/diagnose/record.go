@@ -69,6 +69,7 @@ type entry struct {
 	code        int32 // ResponseCode
 	backendCode int32 // BackendResponseCode (0 = no response from the backend)
 	dest        int32 // index into destTable, -1 when the request had no backend
+	snatBudget  int32 // the port budget apimgw's LastErrorDetail names, 0 when none
 	reason      reason
 	flags       uint8
 }
@@ -205,6 +206,25 @@ func parseReason(b []byte) reason {
 		return reasonClientConnection
 	}
 	return reasonOther
+}
+
+// detailBudget reads the port budget from apimgw's LastErrorDetail of an
+// enforced SNAT budget ("… snat port budget exhausted (budget of 20 ports,
+// 20 held)"), 0 when it names none.
+func detailBudget(b []byte) int32 {
+	const key = "budget of "
+	i := bytes.Index(b, []byte(key))
+	if i < 0 {
+		return 0
+	}
+	var n int32
+	for _, c := range b[i+len(key):] {
+		if c < '0' || c > '9' || n > 1<<24 {
+			break
+		}
+		n = n*10 + int32(c-'0')
+	}
+	return n
 }
 
 // detailFlags inspects apimgw's LastErrorDetail: the cause Go reported.

@@ -174,6 +174,9 @@ func setString(e *entry, f field, v []byte, dests *destTable) {
 		e.flags |= messageFlags(v)
 	case fieldDetail:
 		e.flags |= detailFlags(v)
+		if e.flags&flagSNAT != 0 {
+			e.snatBudget = detailBudget(v)
+		}
 	}
 }
 
