@@ -133,11 +133,8 @@ apis:
 `,
 		"c.xml": `<policies><inbound><base/></inbound><backend><forward-request timeout="1"/></backend><outbound><base/></outbound><on-error><base/></on-error></policies>`,
 	})
-	ln := listen(t)
-	srv := &httpserver.Server{Handler: h.gw}
-	go srv.Serve(ln)
-	defer srv.Close()
-	bases := []string{h.srv.URL, "http://" + ln.Addr().String()}
+	servers := h.servers()
+	bases := []string{servers["net/http"], servers["httpserver"]}
 
 	total := 0
 	for _, m := range chaosModes {

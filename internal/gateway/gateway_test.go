@@ -17,6 +17,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/apimgw/apimgw/internal/config"
+	"github.com/apimgw/apimgw/internal/httpserver"
 	"github.com/apimgw/apimgw/internal/logs"
 )
 
@@ -89,6 +90,18 @@ func start(t *testing.T, files map[string]string) *harness {
 		g.Close()
 	})
 	return h
+}
+
+// servers also serves the gateway with its own HTTP/1.1 server (the one
+// `apimgw serve` uses for cleartext) beside the harness's net/http one, and
+// returns both base URLs by server name.
+func (h *harness) servers() map[string]string {
+	h.t.Helper()
+	ln := listen(h.t)
+	srv := &httpserver.Server{Handler: h.gw}
+	go srv.Serve(ln)
+	h.t.Cleanup(func() { srv.Close() })
+	return map[string]string{"net/http": h.srv.URL, "httpserver": "http://" + ln.Addr().String()}
 }
 
 // records waits for the requests in flight to finish (a client has its

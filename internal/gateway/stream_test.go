@@ -7,8 +7,6 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
-
-	"github.com/apimgw/apimgw/internal/httpserver"
 )
 
 // TestBufferResponseFalseStreams: with forward-request
@@ -34,11 +32,7 @@ func TestBufferResponseFalseStreams(t *testing.T) {
 		"gateway.yaml": "apis:\n  - {id: s, path: s, serviceUrl: \"" + be.URL + "\", subscriptionRequired: false, policy: stream.xml, operations: [{id: get, method: GET, urlTemplate: /}]}\n",
 		"stream.xml":   `<policies><inbound><base/></inbound><backend><forward-request buffer-response="false" /></backend><outbound><base/></outbound><on-error><base/></on-error></policies>`,
 	})
-	ln := listen(t)
-	srv := &httpserver.Server{Handler: h.gw}
-	go srv.Serve(ln)
-	defer srv.Close()
-	for name, base := range map[string]string{"net/http": h.srv.URL, "httpserver": "http://" + ln.Addr().String()} {
+	for name, base := range h.servers() {
 		resp, err := http.Get(base + "/s/")
 		if err != nil {
 			t.Fatal(err)

@@ -101,11 +101,7 @@ func TestRequestTrailersForwarded(t *testing.T) {
 		"buffered.xml": policy(`<forward-request buffer-request-body="true"/>`, ""),
 		"replaced.xml": policy(`<base/>`, `<set-body>new body</set-body>`),
 	})
-	ln := listen(t)
-	srv := &httpserver.Server{Handler: h.gw}
-	go srv.Serve(ln)
-	defer srv.Close()
-	for name, base := range map[string]string{"net/http": h.srv.URL, "httpserver": "http://" + ln.Addr().String()} {
+	for name, base := range h.servers() {
 		for path, want := range map[string]string{"/s/stream": "upload|abc", "/s/buffered": "upload|abc", "/s/replaced": "new body|"} {
 			pr, pw := io.Pipe()
 			go func() {
