@@ -327,4 +327,11 @@ apis:
 			t.Errorf("%s: %d %q, want %d", path, resp.StatusCode, body, want)
 		}
 	}
+	// The log line says why, beside APIM's message.
+	for _, rec := range h.records() {
+		want := map[string]string{"strict": "failed to verify certificate", "stranger": "unknown authority"}[rec.BackendId]
+		if want != "" && (rec.LastErrorMessage != "Unable to connect to the remote server" || !strings.Contains(rec.LastErrorDetail, want)) {
+			t.Errorf("%s: LastErrorMessage %q, LastErrorDetail %q; want the TLS error (%q)", rec.BackendId, rec.LastErrorMessage, rec.LastErrorDetail, want)
+		}
+	}
 }
