@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -97,6 +98,7 @@ func Build(cfg *config.Config, env *policy.Env, rm *resilience.Metrics) (*Plan, 
 		errs = append(errs, &config.Error{File: cfg.File, Line: pos.Line, Col: pos.Col, Msg: fmt.Sprintf(format, args...)})
 	}
 	p.certs = loadCertificates(cfg, errorf, env.Log)
+	warnPortBudget(cfg, env.Log)
 	env.Services.Certificates = p.certs
 	c := &policy.Compiler{
 		Certificates: p.certs,
@@ -346,5 +348,27 @@ func (a *apiPlan) matchOperation(method, path string, params map[string]string) 
 func (p *Plan) Close() {
 	if p.registry != nil {
 		p.registry.Close()
+	}
+}
+
+// warnPortBudget warns, with snat.enforce on, about a host allowed more
+// connections than the port budget: a burst then uses up the ports and
+// fails, where a bound at or under the budget would have made it wait for a
+// pooled connection (docs/outbound.md, "Size for real"). A naive backend
+// (keepAlive: false) is left alone: it is there to exhaust the budget.
+func warnPortBudget(cfg *config.Config, log *slog.Logger) {
+	o := cfg.Outbound
+	if log == nil || !o.SNAT.Enforce {
+		return
+	}
+	if o.MaxConnsPerHost > o.SNAT.Ports {
+		log.Warn("outbound.maxConnsPerHost is above snat.ports with snat.enforce: a burst can use up the port budget instead of waiting for a connection",
+			"maxConnsPerHost", o.MaxConnsPerHost, "snatPorts", o.SNAT.Ports)
+	}
+	for _, h := range cfg.BackendHosts {
+		if h.MaxConnsPerHost > o.SNAT.Ports && (h.KeepAlive == nil || *h.KeepAlive) {
+			log.Warn("a backend's maxConnsPerHost is above snat.ports with snat.enforce: a burst can use up the port budget instead of waiting for a connection",
+				"host", h.Authority, "backends", h.Backends, "maxConnsPerHost", h.MaxConnsPerHost, "snatPorts", o.SNAT.Ports)
+		}
 	}
 }

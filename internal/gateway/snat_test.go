@@ -1,14 +1,21 @@
 package gateway
 
 import (
+	"bytes"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/apimgw/apimgw/internal/config"
+	"github.com/apimgw/apimgw/internal/logs"
 )
 
 func snatConfig(backendURL string, keepAlive bool) string {
@@ -176,5 +183,54 @@ apis:
 	}
 	if accepted.Load() != 1 || peak.Load() != 1 {
 		t.Fatalf("backend accepted %d connections and saw %d requests at once, want 1 and 1", accepted.Load(), peak.Load())
+	}
+}
+
+// With snat.enforce, a connection bound above the port budget is warned
+// about at load: a burst would use up the ports instead of queueing. A
+// naive backend (keepAlive: false) is meant to, and is not warned about.
+func TestPortBudgetWarning(t *testing.T) {
+	for _, tc := range []struct {
+		name, outbound, backend string
+		want                    []string
+	}{
+		{"global bound above budget", "maxConnsPerHost: 256", "", []string{"outbound.maxConnsPerHost is above snat.ports"}},
+		{"bounds under budget", "maxConnsPerHost: 16", "maxConnsPerHost: 8", nil},
+		{"backend bound above budget", "maxConnsPerHost: 16", "maxConnsPerHost: 64", []string{"a backend's maxConnsPerHost is above snat.ports", "b.test:80"}},
+		{"naive backend", "maxConnsPerHost: 16", "{maxConnsPerHost: 64, keepAlive: false}", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			backend := ""
+			if tc.backend != "" {
+				backend = strings.TrimSuffix(strings.TrimPrefix(tc.backend, "{"), "}")
+				backend = ", " + backend
+			}
+			dir := t.TempDir()
+			path := filepath.Join(dir, "gateway.yaml")
+			os.WriteFile(path, []byte(`
+outbound: {`+tc.outbound+`, snat: {ports: 20, reclaim: 30s, enforce: true}}
+backends:
+  b: {url: "http://b.test"`+backend+`}
+`), 0o644)
+			cfg, err := config.Load(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var buf bytes.Buffer
+			g, err := New(cfg, Options{Logs: logs.NewWriter(io.Discard, nil, 1), Log: slog.New(slog.NewTextHandler(&buf, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			g.Close()
+			out := buf.String()
+			if tc.want == nil && strings.Contains(out, "above snat.ports") {
+				t.Errorf("unexpected warning: %s", out)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("log %q lacks %q", out, w)
+				}
+			}
+		})
 	}
 }
