@@ -272,8 +272,8 @@ apis:
 	}
 	var stdout string
 	for _, ex := range examples {
-		if code, stdout, stderr = run("validate", "-c", ex); code != 0 || !strings.Contains(stdout, "OK") {
-			t.Errorf("validate %s: exit %d\n%s%s", ex, code, stdout, stderr)
+		if code, stdout, stderr = run("validate", "-c", ex); code != 0 || !strings.Contains(stdout, "OK") || stderr != "" {
+			t.Errorf("validate %s: exit %d, want 0 and no warning\n%s%s", ex, code, stdout, stderr)
 		}
 	}
 	if code, _, _ = run("nonsense"); code != 2 {

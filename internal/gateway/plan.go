@@ -361,14 +361,25 @@ func warnPortBudget(cfg *config.Config, log *slog.Logger) {
 	if log == nil || !o.SNAT.Enforce {
 		return
 	}
-	if o.MaxConnsPerHost > o.SNAT.Ports {
-		log.Warn("outbound.maxConnsPerHost is above snat.ports with snat.enforce: a burst can use up the port budget instead of waiting for a connection",
-			"maxConnsPerHost", o.MaxConnsPerHost, "snatPorts", o.SNAT.Ports)
-	}
+	usesGlobal := false // a pooled host bounded by outbound.maxConnsPerHost
 	for _, h := range cfg.BackendHosts {
-		if h.MaxConnsPerHost > o.SNAT.Ports && (h.KeepAlive == nil || *h.KeepAlive) {
+		if h.KeepAlive != nil && !*h.KeepAlive {
+			continue
+		}
+		if h.MaxConnsPerHost == 0 {
+			usesGlobal = true
+		} else if h.MaxConnsPerHost > o.SNAT.Ports {
 			log.Warn("a backend's maxConnsPerHost is above snat.ports with snat.enforce: a burst can use up the port budget instead of waiting for a connection",
 				"host", h.Authority, "backends", h.Backends, "maxConnsPerHost", h.MaxConnsPerHost, "snatPorts", o.SNAT.Ports)
 		}
+	}
+	for _, a := range cfg.Apis {
+		if auth, err := config.Authority(a.ServiceURL); a.ServiceURL != "" && err == nil && cfg.BackendHosts[auth] == nil {
+			usesGlobal = true
+		}
+	}
+	if usesGlobal && o.MaxConnsPerHost > o.SNAT.Ports {
+		log.Warn("outbound.maxConnsPerHost is above snat.ports with snat.enforce: a burst can use up the port budget instead of waiting for a connection",
+			"maxConnsPerHost", o.MaxConnsPerHost, "snatPorts", o.SNAT.Ports)
 	}
 }

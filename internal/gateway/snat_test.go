@@ -198,6 +198,7 @@ func TestPortBudgetWarning(t *testing.T) {
 		{"bounds under budget", "maxConnsPerHost: 16", "maxConnsPerHost: 8", nil},
 		{"backend bound above budget", "maxConnsPerHost: 16", "maxConnsPerHost: 64", []string{"a backend's maxConnsPerHost is above snat.ports", "b.test:80"}},
 		{"naive backend", "maxConnsPerHost: 16", "{maxConnsPerHost: 64, keepAlive: false}", nil},
+		{"global bound, naive backend only", "maxConnsPerHost: 256", "{keepAlive: false}", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			backend := ""
