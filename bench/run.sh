@@ -12,7 +12,8 @@
 # connection per client connection and nothing parsed but the heads: what
 # Go's runtime and the system calls alone cost; floor-allocs: the same with
 # 40 small allocations per request; floor-reuse: the same 40 objects made
-# once per connection and cleared per request),
+# once per connection and cleared per request; floor-spin: 20 µs of CPU per
+# request and no allocation),
 # nginx-ka (one worker, upstream keepalive 128), nginx (one worker, nginx's
 # default: a new upstream connection per request), haproxy (one thread).
 # "direct" runs wrk against the backend itself, for the latency a proxy adds.
@@ -49,7 +50,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d /tmp/apimgw-bench.XXXXXX)
 BACKEND_PORT=9001
 BACKEND_STATS_PORT=9003 # the nginx backend's stub_status
-declare -A PORT=([apimgw]=8081 [nginx-ka]=8082 [nginx]=8083 [haproxy]=8084 [miniproxy]=8085 [miniproxy-std]=8086 [floor]=8087 [floor-allocs]=8088 [floor-reuse]=8089)
+declare -A PORT=([apimgw]=8081 [nginx-ka]=8082 [nginx]=8083 [haproxy]=8084 [miniproxy]=8085 [miniproxy-std]=8086 [floor]=8087 [floor-allocs]=8088 [floor-reuse]=8089 [floor-spin]=8090)
 PIDS=()
 
 cleanup() {
@@ -269,6 +270,7 @@ for p in $PROXIES; do
 	floor) start_go_proxy floor floor ;;
 	floor-allocs) start_go_proxy floor-allocs floor -allocs 40 ;;
 	floor-reuse) start_go_proxy floor-reuse floor -allocs 40 -reuse ;;
+	floor-spin) start_go_proxy floor-spin floor -spin 20us ;;
 	nginx-ka | nginx) [[ -f $WORK/nginx/nginx.conf ]] || start_nginx ;;
 	haproxy) start_haproxy ;;
 	*) echo "unknown proxy $p" >&2; exit 2 ;;

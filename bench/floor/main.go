@@ -11,7 +11,9 @@
 // -allocs N allocates N small objects per request and keeps them until the
 // answer is sent, to measure what allocation alone costs under load; with
 // -reuse the same objects are made once per connection and cleared for
-// each request instead, to measure what reusing memory saves.
+// each request instead, to measure what reusing memory saves. -spin D
+// burns D of CPU per request, allocating nothing: a gateway's work without
+// its allocations.
 package main
 
 import (
@@ -23,11 +25,13 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 )
 
 var (
 	allocs int
 	reuse  bool
+	spin   time.Duration
 )
 
 func main() {
@@ -35,6 +39,7 @@ func main() {
 	backend := flag.String("backend", "http://127.0.0.1:9001", "backend (http://host:port)")
 	flag.IntVar(&allocs, "allocs", 0, "small objects allocated per request (0: none)")
 	flag.BoolVar(&reuse, "reuse", false, "with -allocs: clear per-connection objects instead of allocating")
+	flag.DurationVar(&spin, "spin", 0, "CPU to burn per request, allocating nothing")
 	flag.Parse()
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
@@ -76,6 +81,8 @@ func serve(c net.Conn, backend string) {
 			arena.clear()
 		} else {
 			keep = churn()
+		}
+		for end := time.Now().Add(spin); spin > 0 && time.Now().Before(end); {
 		}
 		if _, err := b.Write(buf); err != nil {
 			return
