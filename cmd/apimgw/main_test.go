@@ -244,6 +244,8 @@ apis:
 `,
 		"bad.xml":   "<policies>\n  <inbound>\n    <set-header name=\"a\"><value>@(context.Request.Nope)</value></set-header>\n    <frob />\n  </inbound>\n</policies>\n",
 		"typo.yaml": "listen: 127.0.0.1:1\napiz: []\n",
+		"budget.yaml": "outbound: {maxConnsPerHost: 64, snat: {ports: 20, enforce: true}}\n" +
+			"apis: [{id: a, path: a, serviceUrl: \"http://127.0.0.1:9\", operations: [{id: x, method: GET, urlTemplate: /x}]}]\n",
 	})
 	run := func(args ...string) (int, string, string) {
 		cmd := exec.Command(binary, args...)
@@ -262,6 +264,10 @@ apis:
 	if code != 1 || !strings.Contains(stderr, "bad.xml:4:5: unknown policy <frob>") || !regexp.MustCompile(`bad\.xml:3:\d+: `).MatchString(stderr) {
 		t.Errorf("validate bad policy: exit %d\n%s", code, stderr)
 	}
+	code, stdout, stderr := run("validate", "-c", filepath.Join(dir, "budget.yaml"))
+	if code != 0 || !strings.Contains(stdout, "OK") || !strings.Contains(stderr, "level=WARN") || !strings.Contains(stderr, "above snat.ports") {
+		t.Errorf("validate with a warning: exit %d, want 0 with the warning on stderr\n%s%s", code, stdout, stderr)
+	}
 	code, _, stderr = run("validate", "-c", filepath.Join(dir, "typo.yaml"))
 	if code != 1 || !strings.Contains(stderr, "typo.yaml:2:1: unknown key \"apiz\"") {
 		t.Errorf("validate typo: exit %d\n%s", code, stderr)
@@ -270,7 +276,6 @@ apis:
 	if len(examples) < 3 {
 		t.Fatalf("examples: %v", examples)
 	}
-	var stdout string
 	for _, ex := range examples {
 		if code, stdout, stderr = run("validate", "-c", ex); code != 0 || !strings.Contains(stdout, "OK") || stderr != "" {
 			t.Errorf("validate %s: exit %d, want 0 and no warning\n%s%s", ex, code, stdout, stderr)
