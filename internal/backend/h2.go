@@ -154,6 +154,9 @@ func (p *pool) acquireH2(ctx context.Context) (*h2Conn, error) {
 		if start.IsZero() {
 			start = time.Now()
 		}
+		// A stream freed just before the waiter was queued may have left
+		// no trace: see kickH2.
+		p.kickH2()
 
 		select {
 		case g := <-w.ch:
@@ -383,12 +386,39 @@ func (p *pool) retireH2(dropConns bool) {
 	}
 }
 
+// kickH2 serves queued requests from streams that are free now. A freed
+// stream wakes the queue through the connection's state hook, but
+// net/http's ClientConn runs that hook only when it sees Available or
+// InFlight change against the values it last saw. If a stream is taken
+// and freed again while the hook is running, the net state can match the
+// last seen one, and no further hook comes. A request that queued just
+// then would wait beside a free stream until the idle reaper closed the
+// connection. So a request checks once it is queued, and the reaper checks
+// every pass (reapH2), which bounds any wait that is still missed.
+func (p *pool) kickH2() {
+	p.mu.Lock()
+	if len(p.h2.queue) == 0 {
+		p.mu.Unlock()
+		return
+	}
+	gen := p.cfg.Load().gen
+	var buf [8]*h2Conn
+	conns := append(buf[:0], p.h2.conns...)
+	p.mu.Unlock()
+	for _, c := range conns {
+		if c.gen == gen && c.confirmed.Load() && !c.retired.Load() && c.cc.Available() > 0 {
+			c.serveWaiters()
+		}
+	}
+}
+
 // reapH2 closes idle HTTP/2 connections beyond maxIdle, newest first.
 // (Each connection also closes itself after idleTimeout without requests.)
 // A connection is retired before it is closed, so that a request that
 // reserved a stream on it meanwhile gives the stream back (acquireH2)
 // rather than being sent on a closing connection.
 func (p *pool) reapH2(cfg *poolConfig) {
+	p.kickH2()
 	p.mu.Lock()
 	var buf [8]*h2Conn
 	conns := append(buf[:0], p.h2.conns...)
