@@ -246,14 +246,25 @@ apis:
 	t.Logf("modes %v; backend connections %d", counts, accepted.Load())
 }
 
-// TestChaosH2CBackend does the same over HTTP/2 (h2c), where one
+// TestChaosHTTP2Backend does the same over HTTP/2 (h2c, and h2 over TLS
+// chosen by ALPN), where one
 // connection carries many requests: streams the backend resets before
 // answering, streams cut after the head, an answer after the timeout, and
 // every few requests the backend dropping all its connections while other
 // streams are in flight. An answer arrives whole or visibly broken (APIM's
 // 502 before the head, a read error after it), never as a complete-looking
 // wrong or partial answer; nothing is left in use.
-func TestChaosH2CBackend(t *testing.T) {
+func TestChaosHTTP2Backend(t *testing.T) {
+	for _, tlsOn := range []bool{false, true} {
+		name := "h2c"
+		if tlsOn {
+			name = "h2 over TLS"
+		}
+		t.Run(name, func(t *testing.T) { chaosH2(t, tlsOn) })
+	}
+}
+
+func chaosH2(t *testing.T, tlsOn bool) {
 	var accepted atomic.Int64
 	var be *httptest.Server
 	be = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -284,21 +295,28 @@ func TestChaosH2CBackend(t *testing.T) {
 			be.CloseClientConnections()
 		}
 	}))
-	be.Config.Protocols = new(http.Protocols)
-	be.Config.Protocols.SetUnencryptedHTTP2(true)
 	be.Config.ErrorLog = log.New(io.Discard, "", 0)
 	be.Config.ConnState = func(c net.Conn, s http.ConnState) {
 		if s == http.StateNew {
 			accepted.Add(1)
 		}
 	}
-	be.Start()
+	protocol, tlsCfg := "h2c", ""
+	if tlsOn {
+		be.EnableHTTP2 = true
+		be.StartTLS()
+		protocol, tlsCfg = "h2", ", tls: {validateCertificateChain: false}"
+	} else {
+		be.Config.Protocols = new(http.Protocols)
+		be.Config.Protocols.SetUnencryptedHTTP2(true)
+		be.Start()
+	}
 	defer be.Close()
 	h := start(t, map[string]string{
 		"gateway.yaml": `
 outbound: {maxConnsPerHost: 2}
 backends:
-  b: {url: "` + be.URL + `", protocol: h2c}
+  b: {url: "` + be.URL + `", protocol: ` + protocol + tlsCfg + `}
 apis:
   - {id: c, path: c, backendId: b, subscriptionRequired: false, policy: c.xml, operations: [{id: all, method: GET, urlTemplate: "/*"}]}
 `,
