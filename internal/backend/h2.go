@@ -189,7 +189,8 @@ func (p *pool) acquireH2(ctx context.Context) (*h2Conn, error) {
 func (p *pool) passOnH2(g grant) {
 	switch {
 	case g.h2 != nil:
-		g.h2.cc.Release() // its state hook serves the next waiter
+		g.h2.cc.Release() // its state hook serves the next waiter,
+		p.kickH2()        // or this does if the hook misses it (see kickH2)
 	case g.err == nil && !g.retry:
 		p.h2DialDone(nil)
 	}

@@ -530,3 +530,49 @@ func TestNoLostWakeup(t *testing.T) {
 		})
 	}
 }
+
+// TestH2NoLostWakeupWithCancellations: the same with requests giving up
+// while they wait, some of them just as a stream was granted to them (the
+// grant is passed on). The others must not wait for long either.
+func TestH2NoLostWakeupWithCancellations(t *testing.T) {
+	h := &concurrencyHandler{delay: 200 * time.Microsecond}
+	b := newH2CBackend(t, 1, h)
+	dest := hostPort(b.URL)
+	m, _ := newTestManager(t, Options{MaxConnsPerHost: 1, Hosts: map[string]HostOptions{dest: {Protocol: ProtocolH2C}}})
+	var slow, worst atomic.Int64
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(20 * time.Second)
+	for c := range 16 {
+		wg.Go(func() {
+			for i := 0; i < 100 && time.Now().Before(deadline); i++ {
+				quitter := (i+c)%4 == 0
+				timeout := 2 * time.Second
+				if quitter {
+					timeout = time.Duration(1+i%3) * time.Millisecond
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), timeout)
+				start := time.Now()
+				code, _, err := get(ctx, m, b.URL)
+				cancel()
+				if quitter {
+					continue
+				}
+				took := time.Since(start)
+				for w := worst.Load(); int64(took) > w && !worst.CompareAndSwap(w, int64(took)); w = worst.Load() {
+				}
+				if err != nil || code != http.StatusOK {
+					slow.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if slow.Load() != 0 {
+		t.Errorf("%d patient requests failed or waited over 2 s (worst %v)", slow.Load(), time.Duration(worst.Load()))
+	}
+	waitFor(t, func() bool {
+		st := m.Stats()
+		return len(st) == 1 && st[0].InUse == 0 && st[0].WaitQueue == 0
+	})
+	t.Logf("worst patient request %v", time.Duration(worst.Load()))
+}
