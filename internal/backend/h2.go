@@ -101,6 +101,7 @@ func (p *pool) transportLocked(cfg *poolConfig) *http.Transport {
 // by the connection's RoundTrip.
 func (p *pool) acquireH2(ctx context.Context) (*h2Conn, error) {
 	var start time.Time
+	retried := false // woken for a stream another request took: keep the place
 	waited := func() time.Duration {
 		if start.IsZero() {
 			return 0
@@ -149,7 +150,13 @@ func (p *pool) acquireH2(ctx context.Context) (*h2Conn, error) {
 			return p.dialH2Conn(ctx, cfg)
 		}
 		w := &waiter{ch: make(chan grant, 1)}
-		p.h2.queue = append(p.h2.queue, w)
+		if retried {
+			// It was at the head when woken; going to the back would let
+			// every newer request pass it again and again.
+			p.h2.queue = slices.Insert(p.h2.queue, 0, w)
+		} else {
+			p.h2.queue = append(p.h2.queue, w)
+		}
 		p.mu.Unlock()
 		if start.IsZero() {
 			start = time.Now()
@@ -172,6 +179,7 @@ func (p *pool) acquireH2(ctx context.Context) (*h2Conn, error) {
 				return p.dialH2Conn(ctx, p.cfg.Load())
 			}
 			// The stream it was woken for was taken: look again.
+			retried = true
 		case <-ctx.Done():
 			p.mu.Lock()
 			queued := dequeue(&p.h2.queue, w)
