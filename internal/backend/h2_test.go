@@ -500,33 +500,14 @@ func TestNoLostWakeup(t *testing.T) {
 			}
 			dest := hostPort(b.URL)
 			m, _ := newTestManager(t, Options{MaxConnsPerHost: 1, Hosts: map[string]HostOptions{dest: {Protocol: proto}}})
-			var slow, worst atomic.Int64
-			var wg sync.WaitGroup
-			deadline := time.Now().Add(20 * time.Second)
-			for range 16 {
-				wg.Go(func() {
-					for i := 0; i < 150 && time.Now().Before(deadline); i++ {
-						ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-						start := time.Now()
-						code, _, err := get(ctx, m, b.URL)
-						cancel()
-						took := time.Since(start)
-						for w := worst.Load(); int64(took) > w && !worst.CompareAndSwap(w, int64(took)); w = worst.Load() {
-						}
-						if err != nil || code != http.StatusOK {
-							slow.Add(1)
-						}
-					}
-				})
-			}
-			wg.Wait()
-			if slow.Load() != 0 {
-				t.Errorf("%d requests failed or waited over 2 s (worst %v): a waiter was left beside a free connection or stream", slow.Load(), time.Duration(worst.Load()))
+			slow, worst := patientLoad(m, b.URL, 150, nil)
+			if slow != 0 {
+				t.Errorf("%d requests failed or waited over 2 s (worst %v): a waiter was left beside a free connection or stream", slow, worst)
 			}
 			if got := b.accepted.Load(); got != 1 {
 				t.Errorf("backend accepted %d connections, want 1", got)
 			}
-			t.Logf("worst request %v, %d served", time.Duration(worst.Load()), h.served.Load())
+			t.Logf("worst request %v, %d served", worst, h.served.Load())
 		})
 	}
 }
@@ -539,40 +520,57 @@ func TestH2NoLostWakeupWithCancellations(t *testing.T) {
 	b := newH2CBackend(t, 1, h)
 	dest := hostPort(b.URL)
 	m, _ := newTestManager(t, Options{MaxConnsPerHost: 1, Hosts: map[string]HostOptions{dest: {Protocol: ProtocolH2C}}})
-	var slow, worst atomic.Int64
-	var wg sync.WaitGroup
-	deadline := time.Now().Add(20 * time.Second)
-	for c := range 16 {
-		wg.Go(func() {
-			for i := 0; i < 100 && time.Now().Before(deadline); i++ {
-				quitter := (i+c)%4 == 0
-				timeout := 2 * time.Second
-				if quitter {
-					timeout = time.Duration(1+i%3) * time.Millisecond
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), timeout)
-				start := time.Now()
-				code, _, err := get(ctx, m, b.URL)
-				cancel()
-				if quitter {
-					continue
-				}
-				took := time.Since(start)
-				for w := worst.Load(); int64(took) > w && !worst.CompareAndSwap(w, int64(took)); w = worst.Load() {
-				}
-				if err != nil || code != http.StatusOK {
-					slow.Add(1)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if slow.Load() != 0 {
-		t.Errorf("%d patient requests failed or waited over 2 s (worst %v)", slow.Load(), time.Duration(worst.Load()))
+	// A quarter of the requests give up after 1-3 ms.
+	slow, worst := patientLoad(m, b.URL, 100, func(c, i int) time.Duration {
+		if (i+c)%4 == 0 {
+			return time.Duration(1+i%3) * time.Millisecond
+		}
+		return 0
+	})
+	if slow != 0 {
+		t.Errorf("%d patient requests failed or waited over 2 s (worst %v)", slow, worst)
 	}
 	waitFor(t, func() bool {
 		st := m.Stats()
 		return len(st) == 1 && st[0].InUse == 0 && st[0].WaitQueue == 0
 	})
-	t.Logf("worst patient request %v", time.Duration(worst.Load()))
+	t.Logf("worst patient request %v", worst)
+}
+
+// patientLoad sends perClient GETs from each of 16 clients (within 20 s).
+// A request for which quit (if set) gives a duration gives up after it;
+// the others, the patient ones, allow 2 s. It returns how many patient
+// requests failed and the longest one took.
+func patientLoad(m *Manager, url string, perClient int, quit func(client, i int) time.Duration) (slow int64, worst time.Duration) {
+	var nSlow, nWorst atomic.Int64
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(20 * time.Second)
+	for c := range 16 {
+		wg.Go(func() {
+			for i := 0; i < perClient && time.Now().Before(deadline); i++ {
+				timeout := 2 * time.Second
+				quitter := false
+				if quit != nil {
+					if d := quit(c, i); d > 0 {
+						timeout, quitter = d, true
+					}
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), timeout)
+				start := time.Now()
+				code, _, err := get(ctx, m, url)
+				cancel()
+				if quitter {
+					continue
+				}
+				took := int64(time.Since(start))
+				for w := nWorst.Load(); took > w && !nWorst.CompareAndSwap(w, took); w = nWorst.Load() {
+				}
+				if err != nil || code != http.StatusOK {
+					nSlow.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return nSlow.Load(), time.Duration(nWorst.Load())
 }
