@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -575,4 +577,93 @@ apis:
 		buf := make([]byte, 1<<20)
 		t.Fatalf("%d goroutines after, %d before and %d for the backend's idle connections:\n%s", n, before, idle, buf[:runtime.Stack(buf, true)])
 	}
+}
+
+// TestReloadsUnderLoad: the configuration is reloaded every few
+// milliseconds, switching the backend between HTTP/1.1 and h2c and its
+// connection bound between 2 and 6, while clients keep sending requests.
+// Every request is answered by the backend; connections of the replaced
+// settings close once their requests are done; nothing is left in use.
+func TestReloadsUnderLoad(t *testing.T) {
+	be := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(time.Millisecond)
+		io.WriteString(w, r.Proto)
+	}))
+	be.Config.Protocols = new(http.Protocols)
+	be.Config.Protocols.SetHTTP1(true)
+	be.Config.Protocols.SetUnencryptedHTTP2(true)
+	be.Start()
+	defer be.Close()
+	config := func(protocol string, conns int) string {
+		return fmt.Sprintf(`
+backends:
+  b: {url: %q, protocol: %s, maxConnsPerHost: %d}
+apis:
+  - {id: a, path: a, backendId: b, subscriptionRequired: false, operations: [{id: all, method: GET, urlTemplate: "/*"}]}
+`, be.URL, protocol, conns)
+	}
+	h := start(t, map[string]string{"gateway.yaml": config("http1", 2)})
+	stop := make(chan struct{})
+	var reloads atomic.Int64
+	var reloaderDone sync.WaitGroup
+	reloaderDone.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			protocol := []string{"http1", "h2c"}[i%2]
+			if err := os.WriteFile(filepath.Join(h.dir, "gateway.yaml"), []byte(config(protocol, 2+i%5)), 0o644); err != nil {
+				t.Error(err)
+				return
+			}
+			if err := h.gw.ReloadFile(filepath.Join(h.dir, "gateway.yaml")); err != nil {
+				t.Errorf("reload %d: %v", i, err)
+				return
+			}
+			reloads.Add(1)
+		}
+	})
+	var failures failureLog
+	var sawH1, sawH2 atomic.Bool
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			client := &http.Client{Timeout: 10 * time.Second}
+			for i := range 60 {
+				resp, err := client.Get(fmt.Sprintf("%s/a/%d/%d", h.srv.URL, w, i))
+				if err != nil {
+					failures.add("request %d/%d: %v", w, i, err)
+					continue
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				switch {
+				case resp.StatusCode == 200 && string(body) == "HTTP/1.1":
+					sawH1.Store(true)
+				case resp.StatusCode == 200 && string(body) == "HTTP/2.0":
+					sawH2.Store(true)
+				default:
+					failures.add("request %d/%d: %d %q", w, i, resp.StatusCode, body)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	reloaderDone.Wait()
+	failures.report(t)
+	if reloads.Load() < 10 || !sawH1.Load() || !sawH2.Load() {
+		t.Errorf("%d reloads during the load, HTTP/1.1 seen %v, HTTP/2 seen %v: the switches did not happen under load", reloads.Load(), sawH1.Load(), sawH2.Load())
+	}
+	waitUntil(t, func() bool {
+		for _, s := range h.gw.Backends().Stats() {
+			if s.InUse != 0 || s.WaitQueue != 0 {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("%d reloads during 480 requests", reloads.Load())
 }
