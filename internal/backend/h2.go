@@ -431,7 +431,17 @@ func (p *pool) reapH2(cfg *poolConfig) {
 	p.mu.Lock()
 	var buf [8]*h2Conn
 	conns := append(buf[:0], p.h2.conns...)
+	var rbuf [8]*h2Conn
+	retired := append(rbuf[:0], p.h2.retired...)
 	p.mu.Unlock()
+	// A retired connection closes when its last request ends (stateChanged);
+	// should that hook be missed (see kickH2), it closes here rather than
+	// hold its port until its idle timeout.
+	for _, c := range retired {
+		if c.cc.InFlight() == 0 {
+			_ = c.cc.Close() // its state hook drops it
+		}
+	}
 	idle := 0
 	for _, c := range conns {
 		if c.cc.InFlight() == 0 {
