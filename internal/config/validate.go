@@ -379,6 +379,13 @@ func (v *validator) backendHosts() {
 		if d := b.IdleConnTimeout; d != 0 {
 			merge("idleConnTimeout", d.D(), h.IdleConnTimeout.D(), h.IdleConnTimeout == d, func() { h.IdleConnTimeout = d })
 		}
+		// Settings given by different backends must also make sense
+		// together.
+		if h.KeepAlive != nil && !*h.KeepAlive && (h.Protocol == "h2" || h.Protocol == "h2c") && setBy[auth+" conflict"] == "" {
+			setBy[auth+" conflict"] = id
+			v.errorf(b.Pos, "backend %q: %s gets keepAlive false from backend %q and protocol %s from backend %q: a new connection per request is for http1; HTTP/2 sends many requests over one connection",
+				id, auth, setBy[auth+" keepAlive"], h.Protocol, setBy[auth+" protocol"])
+		}
 		// Every backend states its certificate validation: leaving it
 		// out means validating.
 		chain, name := validates(b.TLS.ValidateCertificateChain), validates(b.TLS.ValidateCertificateName)
