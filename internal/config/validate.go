@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -241,8 +242,8 @@ func (v *validator) backends() {
 			v.errorf(b.Pos, "backend %q: maxConnsPerHost, maxIdleConnsPerHost and idleConnTimeout must not be negative", id)
 		}
 		for _, a := range b.Addresses {
-			if _, _, err := net.SplitHostPort(a); err != nil {
-				v.errorf(b.Pos, "backend %q: address %q must be ip:port", id, a)
+			if _, err := netip.ParseAddrPort(a); err != nil {
+				v.errorf(b.Pos, "backend %q: address %q must be ip:port (an IP address, not a host name: addresses are what the url's host resolves to)", id, a)
 			}
 		}
 		switch b.Protocol {

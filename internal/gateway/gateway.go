@@ -88,7 +88,7 @@ func New(cfg *config.Config, o Options) (*Gateway, error) {
 	// roots serve (no backend has been called yet).
 	mgr, err := backend.NewManager(backendOptions(cfg, nil), g.registry, g.log)
 	if err != nil {
-		return nil, fmt.Errorf("outbound: %w", err)
+		return nil, err // its errors name the outbound setting
 	}
 	g.backends = mgr
 	st, err := store.New(storeConfig(cfg), g.registry, g.log)
