@@ -688,3 +688,18 @@ func TestUnusedPoolKeptUntilPruneDelay(t *testing.T) {
 		t.Fatalf("stats %+v: want the emptied pool still there", st)
 	}
 }
+
+// Options.Validate refuses what NewManager would, without starting one.
+func TestOptionsValidate(t *testing.T) {
+	if err := (Options{}).Validate(); err != nil {
+		t.Errorf("defaults: %v", err)
+	}
+	bad := Options{Hosts: map[string]HostOptions{"x.test:80": {Addresses: []string{"host.example:80"}}}}
+	err := bad.Validate()
+	if err == nil || !strings.Contains(err.Error(), `address "host.example:80": want ip:port`) {
+		t.Errorf("a host name as address: %v", err)
+	}
+	if _, nerr := NewManager(bad, nil, nil); nerr == nil || nerr.Error() != err.Error() {
+		t.Errorf("NewManager: %v, want the same error as Validate", nerr)
+	}
+}

@@ -108,6 +108,13 @@ func (h HostOptions) equalTransport(o HostOptions) bool {
 	return h.protocol() == o.protocol() && h.TLSInsecureSkipVerify == o.TLSInsecureSkipVerify && h.TLSSkipNameCheck == o.TLSSkipNameCheck
 }
 
+// Validate reports the first setting NewManager and Update would refuse,
+// so that a configuration can be checked without starting a Manager.
+func (o Options) Validate() error {
+	_, err := o.withDefaults()
+	return err
+}
+
 // withDefaults returns o with zero fields set to their defaults, or an
 // error naming the first invalid field.
 func (o Options) withDefaults() (Options, error) {

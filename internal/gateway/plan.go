@@ -99,6 +99,12 @@ func Build(cfg *config.Config, env *policy.Env, rm *resilience.Metrics) (*Plan, 
 	}
 	p.certs = loadCertificates(cfg, errorf, env.Log)
 	warnPortBudget(cfg, env.Log)
+	// What the connection manager would refuse at start or reload fails
+	// here too, so that validate says so (config checks the same with
+	// positions; this catches what it might miss).
+	if err := backendOptions(cfg, nil).Validate(); err != nil {
+		errorf(config.Pos{Line: 1, Col: 1}, "%v", err)
+	}
 	env.Services.Certificates = p.certs
 	c := &policy.Compiler{
 		Certificates: p.certs,
