@@ -409,7 +409,7 @@ func Parse(file string, data []byte) (*Config, error) {
 	}
 	cfg.BackendIDs = mapKeysInOrder(&root, "backends")
 	cfg.ProductIDs = mapKeysInOrder(&root, "products")
-	v := &validator{cfg: cfg, file: file}
+	v := &validator{cfg: cfg, file: file, top: topLevelPositions(&root)}
 	v.validate()
 	if len(v.errs) > 0 {
 		sort.SliceStable(v.errs, func(i, j int) bool {
@@ -430,6 +430,22 @@ func yamlSyntaxError(file string, err error) *Error {
 		return &Error{File: file, Line: line, Col: 1, Msg: strings.TrimSpace(rest)}
 	}
 	return &Error{File: file, Msg: msg}
+}
+
+// topLevelPositions maps each top-level key to the position of its value.
+func topLevelPositions(root *yaml.Node) map[string]Pos {
+	n := root
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	pos := map[string]Pos{}
+	if n.Kind != yaml.MappingNode {
+		return pos
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		pos[n.Content[i].Value] = Pos{Line: n.Content[i+1].Line, Col: n.Content[i+1].Column}
+	}
+	return pos
 }
 
 func mapKeysInOrder(root *yaml.Node, key string) []string {

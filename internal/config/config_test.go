@@ -37,6 +37,8 @@ func TestParseErrorsArePositioned(t *testing.T) {
 			`gateway.yaml:4:6: backend "c" sets maxConnsPerHost 8 for x:80, where backend "b" has 4`}},
 		{"host settings that do not go together", "backends:\n  a: {url: \"http://x:1\", keepAlive: false}\n  b: {url: \"http://x:1/v2\", protocol: h2c}\n", []string{
 			`gateway.yaml:3:6: backend "b": x:1 gets keepAlive false from backend "a" and protocol h2c from backend "b"`}},
+		{"listen address", "listen: nonsense\nadmin: \"127.0.0.1:99999\"\n", []string{
+			`gateway.yaml:1:9: listen "nonsense": want host:port`, `gateway.yaml:2:8: admin "127.0.0.1:99999": port "99999" is not a port number`}},
 		{"address not an IP", "backends:\n  a: {url: \"http://x:1\", addresses: [\"host.example:80\"]}\n", []string{
 			`gateway.yaml:2:6: backend "a": address "host.example:80" must be ip:port`}},
 		{"validation off for a host", "backends:\n  a: {url: \"https://x\"}\n  b:\n    url: https://x:443/\n    tls: {validateCertificateChain: false}\n", []string{

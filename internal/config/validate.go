@@ -27,6 +27,16 @@ type validator struct {
 	cfg  *Config
 	file string
 	errs ErrorList
+	top  map[string]Pos // top-level keys' value positions
+}
+
+// at is the position of a top-level key's value, or 1:1 when the key is
+// absent (a default).
+func (v *validator) at(key string) Pos {
+	if p, ok := v.top[key]; ok {
+		return p
+	}
+	return Pos{1, 1}
 }
 
 func (v *validator) errorf(p Pos, format string, args ...any) {
@@ -41,8 +51,15 @@ func (v *validator) validate() {
 	if c.Admin == "" {
 		c.Admin = DefaultAdmin
 	}
+	for key, addr := range map[string]string{"listen": c.Listen, "admin": c.Admin} {
+		if _, port, err := net.SplitHostPort(addr); err != nil {
+			v.errorf(v.at(key), "%s %q: want host:port (127.0.0.1:8080, :8080): %v", key, addr, strings.TrimPrefix(err.Error(), "address "+addr+": "))
+		} else if _, err := net.LookupPort("tcp", port); err != nil {
+			v.errorf(v.at(key), "%s %q: port %q is not a port number (0 to 65535) or service name", key, addr, port)
+		}
+	}
 	if c.Admin == c.Listen && !strings.HasSuffix(c.Listen, ":0") {
-		v.errorf(Pos{1, 1}, "admin must not share the data-plane address %s", c.Listen)
+		v.errorf(v.at("admin"), "admin must not share the data-plane address %s", c.Listen)
 	}
 	if c.TLS != nil && (c.TLS.Cert == "" || c.TLS.Key == "") {
 		v.errorf(c.TLS.Pos, "tls needs both cert and key")

@@ -5,9 +5,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/apimgw/apimgw/internal/config"
+	"github.com/apimgw/apimgw/internal/policy"
 )
 
 // TestBackendsShareHostSettings: two backends on one host:port share its
@@ -115,4 +120,31 @@ apis:
 			t.Errorf("%s: ledger holds %d ports, want the 11 of both backends", s.Host, s.Ports.Held)
 		}
 	}
+}
+
+// The listener's certificate and key are checked when the configuration
+// is built, so validate reports a broken pair with its position instead of
+// serve failing at start.
+func TestBuildChecksListenerCertificate(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "gateway.yaml")
+	os.WriteFile(path, []byte("listen: 127.0.0.1:0\nadmin: 127.0.0.1:0\ntls: {cert: missing.pem, key: missing.key}\n"), 0o644)
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Build(cfg, &policy.Env{}, nil)
+	if err == nil || !strings.Contains(err.Error(), "gateway.yaml:3:6: tls: open") {
+		t.Fatalf("Build: %v, want the tls error at 3:6", err)
+	}
+	writeCert(t, dir)
+	os.WriteFile(path, []byte("listen: 127.0.0.1:0\nadmin: 127.0.0.1:0\ntls: {cert: cert.pem, key: key.pem}\n"), 0o644)
+	if cfg, err = config.Load(path); err != nil {
+		t.Fatal(err)
+	}
+	p, err := Build(cfg, &policy.Env{}, nil)
+	if err != nil {
+		t.Fatalf("Build with a good pair: %v", err)
+	}
+	p.Close()
 }

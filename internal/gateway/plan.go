@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"log/slog"
@@ -104,6 +105,13 @@ func Build(cfg *config.Config, env *policy.Env, rm *resilience.Metrics) (*Plan, 
 	// positions; this catches what it might miss).
 	if err := backendOptions(cfg, nil).Validate(); err != nil {
 		errorf(config.Pos{Line: 1, Col: 1}, "%v", err)
+	}
+	if t := cfg.TLS; t != nil {
+		// The listener loads these when it starts; a broken pair is found
+		// by validate, with its position, rather than at start.
+		if _, err := tls.LoadX509KeyPair(cfg.Path(t.Cert), cfg.Path(t.Key)); err != nil {
+			errorf(t.Pos, "tls: %v", err)
+		}
 	}
 	env.Services.Certificates = p.certs
 	c := &policy.Compiler{
