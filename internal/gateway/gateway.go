@@ -105,7 +105,7 @@ func New(cfg *config.Config, o Options) (*Gateway, error) {
 	g.tokens = newTokenSource(cfg)
 	plan, err := Build(cfg, g.env(), g.rmetrics)
 	if err == nil {
-		if err = mgr.Update(backendOptions(cfg, plan.backendRoots)); err != nil {
+		if err = mgr.Update(plan.outbound); err != nil {
 			plan.registry.Close()
 		}
 	}
@@ -195,7 +195,7 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 	defer g.reloadMu.Unlock()
 	plan, err := Build(cfg, g.env(), g.rmetrics)
 	if err == nil {
-		if err = g.backends.Update(backendOptions(cfg, plan.backendRoots)); err != nil {
+		if err = g.backends.Update(plan.outbound); err != nil {
 			plan.registry.Close()
 		}
 	}

@@ -3,7 +3,6 @@ package gateway
 import (
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -15,6 +14,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/routers"
 
+	"github.com/apimgw/apimgw/internal/backend"
 	"github.com/apimgw/apimgw/internal/config"
 	"github.com/apimgw/apimgw/internal/expr"
 	"github.com/apimgw/apimgw/internal/policy"
@@ -36,9 +36,10 @@ type Plan struct {
 	registry *resilience.Registry
 	// certs are the configured client certificates.
 	certs *policy.Certificates
-	// backendRoots verify backend certificates: caCertificates with the
-	// system's roots; nil when there are none (the system's alone).
-	backendRoots *x509.CertPool
+	// outbound is the connection manager's settings for this
+	// configuration, checked; its RootCAs verify backend certificates
+	// (caCertificates with the system's roots; nil: the system's alone).
+	outbound backend.Options
 }
 
 type apiPlan struct {
@@ -100,12 +101,6 @@ func Build(cfg *config.Config, env *policy.Env, rm *resilience.Metrics) (*Plan, 
 	}
 	p.certs = loadCertificates(cfg, errorf, env.Log)
 	warnPortBudget(cfg, env.Log)
-	// What the connection manager would refuse at start or reload fails
-	// here too, so that validate says so (config checks the same with
-	// positions; this catches what it might miss).
-	if err := backendOptions(cfg, nil).Validate(); err != nil {
-		errorf(config.Pos{Line: 1, Col: 1}, "%v", err)
-	}
 	if t := cfg.TLS; t != nil {
 		// The listener loads these when it starts; a broken pair is found
 		// by validate, with its position, rather than at start.
@@ -167,7 +162,13 @@ func Build(cfg *config.Config, env *policy.Env, rm *resilience.Metrics) (*Plan, 
 	// what validate-client-certificate trusts besides the system's roots.
 	cas := loadCACertificates(cfg, errorf)
 	p.deployment.Certificates = deploymentCertificates(p.certs, cas)
-	p.backendRoots = rootsWith(cas)
+	p.outbound = backendOptions(cfg, rootsWith(cas))
+	// What the connection manager would refuse at start or reload fails
+	// here too, so that validate says so (config checks the same with
+	// positions; this catches what it might miss).
+	if err := p.outbound.Validate(); err != nil {
+		errorf(config.Pos{Line: 1, Col: 1}, "%v", err)
+	}
 	env.Services.TrustRoots = policy.TrustRoots(p.deployment)
 
 	var global *policy.Scope
