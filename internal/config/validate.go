@@ -351,6 +351,7 @@ func Authority(raw string) (string, error) {
 func (v *validator) backendHosts() {
 	hosts := map[string]*BackendHost{}
 	setBy := map[string]string{} // authority + " " + key: the backend that gave it
+	clashed := map[string]bool{} // authorities whose settings were found not to go together
 	for _, id := range v.cfg.BackendIDs {
 		b := v.cfg.Backends[id]
 		if b == nil || b.Type != "single" || validURL(b.URL) != nil {
@@ -399,8 +400,8 @@ func (v *validator) backendHosts() {
 		}
 		// Settings given by different backends must also make sense
 		// together.
-		if h.KeepAlive != nil && !*h.KeepAlive && (h.Protocol == "h2" || h.Protocol == "h2c") && setBy[auth+" conflict"] == "" {
-			setBy[auth+" conflict"] = id
+		if h.KeepAlive != nil && !*h.KeepAlive && (h.Protocol == "h2" || h.Protocol == "h2c") && !clashed[auth] {
+			clashed[auth] = true
 			v.errorf(b.Pos, "backend %q: %s gets keepAlive false from backend %q and protocol %s from backend %q: a new connection per request is for http1; HTTP/2 sends many requests over one connection",
 				id, auth, setBy[auth+" keepAlive"], h.Protocol, setBy[auth+" protocol"])
 		}
