@@ -336,14 +336,16 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	// keep net/http for ALPN and HTTP/2.
 	var data dataServer
 	if cfg.TLS != nil {
-		tlsSrv := &http.Server{Handler: g, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 4 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		tlsSrv := &http.Server{Handler: g, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 4 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+			// The pair Build loaded (and checked), not read a second time.
+			TLSConfig: &tls.Config{Certificates: []tls.Certificate{*g.plan.Load().listenerCert}}}
 		if cfg.TLS.NegotiateClientCertificate {
 			// Asked for, not required nor verified here: policies decide
 			// (validate-client-certificate), as in APIM.
-			tlsSrv.TLSConfig = &tls.Config{ClientAuth: tls.RequestClientCert, MinVersion: tls.VersionTLS12}
+			tlsSrv.TLSConfig.ClientAuth = tls.RequestClientCert
+			tlsSrv.TLSConfig.MinVersion = tls.VersionTLS12
 		}
-		certFile, keyFile := cfg.Path(cfg.TLS.Cert), cfg.Path(cfg.TLS.Key)
-		data = dataServer{serve: func() error { return tlsSrv.ServeTLS(dataLn, certFile, keyFile) }, shutdown: tlsSrv.Shutdown, close: tlsSrv.Close}
+		data = dataServer{serve: func() error { return tlsSrv.ServeTLS(dataLn, "", "") }, shutdown: tlsSrv.Shutdown, close: tlsSrv.Close}
 	} else {
 		h1 := &httpserver.Server{Handler: g, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 4 * time.Minute, ErrorLog: log}
 		data = dataServer{serve: func() error { return h1.Serve(dataLn) }, shutdown: h1.Shutdown, close: h1.Close}

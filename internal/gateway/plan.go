@@ -40,6 +40,8 @@ type Plan struct {
 	// configuration, checked; its RootCAs verify backend certificates
 	// (caCertificates with the system's roots; nil: the system's alone).
 	outbound backend.Options
+	// listenerCert is the TLS listener's certificate (tls:), nil without.
+	listenerCert *tls.Certificate
 }
 
 type apiPlan struct {
@@ -102,11 +104,13 @@ func Build(cfg *config.Config, env *policy.Env, rm *resilience.Metrics) (*Plan, 
 	p.certs = loadCertificates(cfg, errorf, env.Log)
 	warnPortBudget(cfg, env.Log)
 	if t := cfg.TLS; t != nil {
-		// The listener loads these when it starts; a broken pair is found
-		// by validate, with its position, rather than at start.
-		if _, err := tls.LoadX509KeyPair(cfg.Path(t.Cert), cfg.Path(t.Key)); err != nil {
+		// Loaded here, so that validate reports a broken pair with its
+		// position; the listener serves this one (Serve).
+		cert, err := tls.LoadX509KeyPair(cfg.Path(t.Cert), cfg.Path(t.Key))
+		if err != nil {
 			errorf(t.Pos, "tls: %v", err)
 		}
+		p.listenerCert = &cert
 	}
 	env.Services.Certificates = p.certs
 	c := &policy.Compiler{
