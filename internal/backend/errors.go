@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/url"
 	"time"
+
+	"github.com/apimgw/apimgw/internal/logs"
 )
 
 // Error reasons, as APIM names them in context.LastError.Reason.
@@ -56,7 +58,7 @@ func (e *Error) Unwrap() error { return e.Err }
 func (e *Error) Timeout() bool { return e.Reason == ReasonTimeout }
 
 // errPortExhausted is the cause of a connection refused by the SNAT model.
-var errPortExhausted = errors.New("snat port budget exhausted")
+var errPortExhausted = errors.New(logs.SNATExhaustedDetail)
 
 // errConnect marks a failure to establish a connection: nothing of the
 // request was sent, so another address of the host may be tried.

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/apimgw/apimgw/internal/logs"
 )
 
 // poolConfig is the part of the Options one pool runs with. A pool's
@@ -228,7 +230,7 @@ func (p *pool) connect(ctx context.Context, cfg *poolConfig, tlsCfg *tls.Config,
 		snap := p.ledger.Snapshot()
 		p.log.exhausted(p, snap)
 		return nil, nil, &Error{Reason: ReasonBackendConnectionFailure, Message: MsgUnableToConnect,
-			Err: fmt.Errorf("connect %s: %w: %w (budget of %d ports, %d held)", p.addr, errConnect, errPortExhausted, snap.Budget, snap.Held)}
+			Err: fmt.Errorf("connect %s: %w: %w ("+logs.SNATBudgetDetail+")", p.addr, errConnect, errPortExhausted, snap.Budget, snap.Held)}
 	}
 	dctx, cancel := context.WithTimeout(ctx, cfg.connectTimeout)
 	defer cancel()

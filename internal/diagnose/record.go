@@ -3,6 +3,9 @@ package diagnose
 import (
 	"bytes"
 	"errors"
+	"strings"
+
+	"github.com/apimgw/apimgw/internal/logs"
 )
 
 // field identifies one log column that the analysis reads. Every other
@@ -208,17 +211,19 @@ func parseReason(b []byte) reason {
 	return reasonOther
 }
 
+// budgetKey is what precedes the budget's number in the detail.
+var budgetKey = func() []byte { k, _, _ := strings.Cut(logs.SNATBudgetDetail, "%d"); return []byte(k) }()
+
 // detailBudget reads the port budget from apimgw's LastErrorDetail of an
 // enforced SNAT budget ("… snat port budget exhausted (budget of 20 ports,
 // 20 held)"), 0 when it names none.
 func detailBudget(b []byte) int32 {
-	const key = "budget of "
-	i := bytes.Index(b, []byte(key))
+	i := bytes.Index(b, budgetKey)
 	if i < 0 {
 		return 0
 	}
 	var n int32
-	for _, c := range b[i+len(key):] {
+	for _, c := range b[i+len(budgetKey):] {
 		if c < '0' || c > '9' || n > 1<<24 {
 			break
 		}
@@ -230,7 +235,7 @@ func detailBudget(b []byte) int32 {
 // detailFlags inspects apimgw's LastErrorDetail: the cause Go reported.
 func detailFlags(b []byte) uint8 {
 	f := messageFlags(b)
-	if containsFold(b, "snat port budget exhausted") {
+	if containsFold(b, logs.SNATExhaustedDetail) {
 		f |= flagSNAT
 	}
 	return f

@@ -39,6 +39,16 @@ type Record struct {
 	Errors          []Error `json:"Errors,omitempty"`
 }
 
+// The LastErrorDetail of a backend connection that apimgw's own SNAT port
+// budget refused (snat.enforce) is "…: " + SNATExhaustedDetail, then
+// SNATBudgetDetail in parentheses; apimgw diagnose recognises both. They
+// are spelled here once, for the gateway that writes them and the
+// diagnosis that reads them.
+const (
+	SNATExhaustedDetail = "snat port budget exhausted"
+	SNATBudgetDetail    = "budget of %d ports, %d held"
+)
+
 // Error is one entry of the Errors column: every error raised while the
 // request ran, in order (the last one is also in the LastError* columns).
 type Error struct {
