@@ -16,6 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/apimgw/apimgw/internal/reqctx"
 )
 
 // staleCheckAfter is how long a connection must have been idle before it
@@ -136,6 +138,24 @@ type afterFuncer interface {
 	AfterFunc(f func()) (stop func() bool)
 }
 
+// stopper undoes a registration of a function to run when a context ends:
+// a reqctx.Watch, or the stop function of any other context's.
+type stopper struct {
+	w reqctx.Watch
+	f func() bool
+}
+
+// stop reports whether the function was unregistered before it ran (false
+// also when nothing was registered).
+func (s stopper) stop() bool {
+	if s.f != nil {
+		return s.f()
+	}
+	return s.w.Stop()
+}
+
+func (s stopper) registered() bool { return s.f != nil || s.w != reqctx.Watch{} }
+
 func (pc *pconn) expired(now time.Time, idleTimeout time.Duration) bool {
 	idle := now.Sub(pc.idleAt)
 	if pc.idleLimit > 0 && idle >= pc.idleLimit {
@@ -167,13 +187,14 @@ func (pc *pconn) roundTrip(ctx context.Context, req *http.Request) (resp *http.R
 	pc.requests++
 	closeConn := !cfg.keepAlive || req.Close
 
-	var stop func() bool
-	if af, ok := ctx.(afterFuncer); ok {
-		// A context that runs f itself (reqctx.Ctx): no goroutine and no
-		// context allocated per call.
-		stop = af.AfterFunc(pc.interruptFn)
+	var stop stopper
+	if rc, ok := ctx.(*reqctx.Ctx); ok {
+		// A context that runs f itself: no goroutine, nothing allocated.
+		stop.w = rc.Watch(pc.interruptFn)
+	} else if af, ok := ctx.(afterFuncer); ok {
+		stop.f = af.AfterFunc(pc.interruptFn)
 	} else if ctx.Done() != nil {
-		stop = context.AfterFunc(ctx, pc.interruptFn)
+		stop.f = context.AfterFunc(ctx, pc.interruptFn)
 	}
 	written, read := pc.cw.n, pc.cr.n
 
@@ -191,7 +212,7 @@ func (pc *pconn) roundTrip(ctx context.Context, req *http.Request) (resp *http.R
 		return pc.fail(ctx, stop, nil, werr, MsgClosedOnSend, reused, true, written, req)
 	}
 
-	resp, err = pc.readResponse(req)
+	x, err := pc.readResponse(req)
 	if err != nil {
 		msg := MsgClosedUnexpected
 		if !isConnError(err) {
@@ -200,6 +221,7 @@ func (pc *pconn) roundTrip(ctx context.Context, req *http.Request) (resp *http.R
 		return pc.fail(ctx, stop, writeDone, err, msg, reused, pc.cr.n == read, written, req)
 	}
 
+	resp = &x.resp
 	if ka := resp.Header.Get("Keep-Alive"); ka != "" {
 		pc.idleLimit = keepAliveLimit(ka)
 	}
@@ -207,7 +229,8 @@ func (pc *pconn) roundTrip(ctx context.Context, req *http.Request) (resp *http.R
 		st := tc.ConnectionState()
 		resp.TLS = &st
 	}
-	b := &body{pc: pc, ctx: ctx, stop: stop, writeDone: writeDone,
+	b := &x.body
+	*b = body{pc: pc, ctx: ctx, stop: stop, writeDone: writeDone,
 		reuse: !closeConn && !resp.Close && resp.StatusCode != http.StatusSwitchingProtocols}
 	switch {
 	case resp.StatusCode == http.StatusSwitchingProtocols:
@@ -226,7 +249,7 @@ func (pc *pconn) roundTrip(ctx context.Context, req *http.Request) (resp *http.R
 // a retry is safe: the connection had been used before, the backend gave
 // no byte of a response, and either the request is idempotent and can be
 // sent again, or nothing of it reached the socket.
-func (pc *pconn) fail(ctx context.Context, stop func() bool, writeDone chan error, err error, msg string, reused, nothingRead bool, written int64, req *http.Request) (*http.Response, error, bool) {
+func (pc *pconn) fail(ctx context.Context, stop stopper, writeDone chan error, err error, msg string, reused, nothingRead bool, written int64, req *http.Request) (*http.Response, error, bool) {
 	pc.interrupt()
 	if writeDone != nil {
 		if werr := <-writeDone; werr != nil && (errors.Is(werr, errBodyWrite) || errors.Is(werr, errInvalidRequest)) {
@@ -236,9 +259,7 @@ func (pc *pconn) fail(ctx context.Context, stop func() bool, writeDone chan erro
 		}
 	}
 	nothingWritten := pc.cw.n == written
-	if stop != nil {
-		stop()
-	}
+	stop.stop()
 	pc.p.release(pc, false)
 	replayable := !hasBody(req) || req.GetBody != nil
 	retry := reused && nothingRead && replayable && (isIdempotent(req) || nothingWritten) && !errors.Is(err, errInvalidRequest)
@@ -248,16 +269,16 @@ func (pc *pconn) fail(ctx context.Context, stop func() bool, writeDone chan erro
 var errBodyWrite = errors.New("write request body")
 
 // readResponse reads the response head, skipping informational responses.
-func (pc *pconn) readResponse(req *http.Request) (*http.Response, error) {
+func (pc *pconn) readResponse(req *http.Request) (*exchange, error) {
 	defer func() { pc.cr.limit = 0 }()
 	for i := 0; ; i++ {
 		pc.cr.limit = pc.cr.n + int64(pc.br.Buffered()) + maxResponseHeadBytes
-		resp, err := pc.readResponseHead(req)
+		x, err := pc.readResponseHead(req)
 		if err != nil {
 			return nil, err
 		}
-		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
-			return resp, nil
+		if code := x.resp.StatusCode; code >= 200 || code == http.StatusSwitchingProtocols {
+			return x, nil
 		}
 		if i >= maxInformational {
 			return nil, errors.New("too many 1xx informational responses")
@@ -468,7 +489,7 @@ type body struct {
 	pc        *pconn
 	ctx       context.Context
 	rc        io.ReadCloser
-	stop      func() bool
+	stop      stopper
 	writeDone chan error
 	reuse     bool
 
@@ -570,7 +591,7 @@ func (b *body) finish(eof bool) {
 			t.Stop()
 		}
 	}
-	if b.stop != nil && !b.stop() {
+	if b.stop.registered() && !b.stop.stop() {
 		reuse = false // the context fired and poisoned the deadline
 	}
 	b.pc.p.release(b.pc, reuse)

@@ -23,20 +23,29 @@ const maxTrailerBytes = 64 << 10
 // connection: a response with both Transfer-Encoding and Content-Length is
 // read as chunked (as net/http) but its connection is not reused, and
 // differing Content-Length values are an error.
-func (pc *pconn) readResponseHead(req *http.Request) (*http.Response, error) {
+func (pc *pconn) readResponseHead(req *http.Request) (*exchange, error) {
 	var err error
 	pc.head, err = httplex.ReadHead(pc.br, pc.head[:0], 0, 0) // bounded by pc.cr.limit
 	if err != nil {
 		return nil, err
 	}
-	resp, err := parseResponseHead(string(pc.head), req)
-	if err != nil {
+	x := new(exchange)
+	if err := parseResponseHeadInto(&x.resp, string(pc.head), req); err != nil {
 		return nil, err
 	}
-	if err := frameResponseBody(resp, pc.br, req); err != nil {
+	if err := frameResponseBodyInto(&x.resp, pc.br, req, &x.fixed); err != nil {
 		return nil, err
 	}
-	return resp, nil
+	return x, nil
+}
+
+// exchange is what a response allocates, in one piece: the response, the
+// body the caller reads (which owns the connection until it is done) and
+// the reader of a body of known length.
+type exchange struct {
+	resp  http.Response
+	body  body
+	fixed fixedBody
 }
 
 func protocolError(format string, args ...any) error {
@@ -45,27 +54,36 @@ func protocolError(format string, args ...any) error {
 
 // parseResponseHead parses a status line and headers.
 func parseResponseHead(head string, req *http.Request) (*http.Response, error) {
+	resp := new(http.Response)
+	if err := parseResponseHeadInto(resp, head, req); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// parseResponseHeadInto is parseResponseHead filling resp.
+func parseResponseHeadInto(resp *http.Response, head string, req *http.Request) error {
 	line, rest := httplex.NextLine(head)
 	proto, status, ok := strings.Cut(line, " ")
 	if !ok {
-		return nil, protocolError("malformed HTTP response %q", line)
+		return protocolError("malformed HTTP response %q", line)
 	}
 	status = strings.TrimLeft(status, " ")
 	if len(status) < 3 || !httplex.IsDigit(status[0]) || !httplex.IsDigit(status[1]) || !httplex.IsDigit(status[2]) || len(status) > 3 && status[3] != ' ' {
-		return nil, protocolError("malformed HTTP status code %q", status)
+		return protocolError("malformed HTTP status code %q", status)
 	}
-	resp := &http.Response{
+	*resp = http.Response{
 		Status:     status,
 		StatusCode: int(status[0]-'0')*100 + int(status[1]-'0')*10 + int(status[2]-'0'),
 		Proto:      proto,
 		Request:    req,
 	}
 	if resp.StatusCode < 100 {
-		return nil, protocolError("malformed HTTP status code %q", status)
+		return protocolError("malformed HTTP status code %q", status)
 	}
 	var ok2 bool
 	if resp.ProtoMajor, resp.ProtoMinor, ok2 = http.ParseHTTPVersion(proto); !ok2 {
-		return nil, protocolError("malformed HTTP version %q", proto)
+		return protocolError("malformed HTTP version %q", proto)
 	}
 
 	n := strings.Count(rest, "\n")
@@ -82,11 +100,11 @@ func parseResponseHead(head string, req *http.Request) (*http.Response, error) {
 			// a space.
 			vv := hdr[last]
 			if last == "" || len(vv) == 0 {
-				return nil, protocolError("malformed MIME header initial line: %q", line)
+				return protocolError("malformed MIME header initial line: %q", line)
 			}
 			cont := httplex.TrimOWS(line)
 			if !validFieldValue(cont) {
-				return nil, protocolError("malformed MIME header line: %q", line)
+				return protocolError("malformed MIME header line: %q", line)
 			}
 			switch prev := vv[len(vv)-1]; {
 			case cont == "":
@@ -99,23 +117,29 @@ func parseResponseHead(head string, req *http.Request) (*http.Response, error) {
 		}
 		colon := strings.IndexByte(line, ':')
 		if colon <= 0 || !validToken(line[:colon]) {
-			return nil, protocolError("malformed MIME header line: %q", line)
+			return protocolError("malformed MIME header line: %q", line)
 		}
 		value := httplex.TrimOWS(line[colon+1:])
 		if !validFieldValue(value) {
-			return nil, protocolError("malformed MIME header line: %q", line)
+			return protocolError("malformed MIME header line: %q", line)
 		}
 		key := http.CanonicalHeaderKey(line[:colon])
 		last = key
 		vals = httplex.AddValue(hdr, key, value, vals)
 	}
 	resp.Header = hdr
-	return resp, nil
+	return nil
 }
 
 // frameResponseBody decides how the body is delimited and sets Body,
 // ContentLength, TransferEncoding, Close and Trailer.
 func frameResponseBody(resp *http.Response, br *bufio.Reader, req *http.Request) error {
+	return frameResponseBodyInto(resp, br, req, new(fixedBody))
+}
+
+// frameResponseBodyInto is frameResponseBody using fixed as the reader of
+// a body of known length.
+func frameResponseBodyInto(resp *http.Response, br *bufio.Reader, req *http.Request, fixed *fixedBody) error {
 	h := resp.Header
 	http11 := resp.ProtoAtLeast(1, 1)
 	resp.Close = httplex.HasToken(h["Connection"], "close") || !http11 && !httplex.HasToken(h["Connection"], "keep-alive")
@@ -188,7 +212,8 @@ func frameResponseBody(resp *http.Response, br *bufio.Reader, req *http.Request)
 		resp.Body = http.NoBody
 	case cl > 0:
 		resp.ContentLength = cl
-		resp.Body = &fixedBody{br: br, remaining: cl}
+		*fixed = fixedBody{br: br, remaining: cl}
+		resp.Body = fixed
 	default:
 		// Delimited by the close of the connection.
 		resp.ContentLength = -1

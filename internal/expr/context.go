@@ -174,9 +174,17 @@ func FromURL(u *url.URL) *URL {
 
 // Clone returns a deep copy.
 func (u *URL) Clone() *URL {
-	c := *u
-	c.Query = u.Query.Clone()
-	return &c
+	c := new(URL)
+	u.CloneInto(c, new(Query))
+	return c
+}
+
+// CloneInto makes dst, with q as its query, a deep copy of u, for a URL
+// that lives inside a larger object.
+func (u *URL) CloneInto(dst *URL, q *Query) {
+	*dst = *u
+	u.Query.cloneInto(q)
+	dst.Query = q
 }
 
 // URL converts to a net/url URL (for forwarding).
@@ -240,6 +248,13 @@ type Query struct {
 // ParseQuery parses a raw query string keeping order.
 func ParseQuery(raw string) *Query {
 	q := &Query{}
+	q.Parse(raw)
+	return q
+}
+
+// Parse sets q to the parameters of a raw query string, keeping order.
+func (q *Query) Parse(raw string) {
+	*q = Query{}
 	for raw != "" {
 		var part string
 		part, raw, _ = strings.Cut(raw, "&")
@@ -255,7 +270,6 @@ func ParseQuery(raw string) *Query {
 		}
 		q.Add(k, v)
 	}
-	return q
 }
 
 func (q *Query) find(name string) int {
@@ -332,17 +346,20 @@ func (q *Query) Del(name string) {
 
 // Clone returns a copy.
 func (q *Query) Clone() *Query {
-	if q == nil {
-		return &Query{}
+	c := new(Query)
+	q.cloneInto(c)
+	return c
+}
+
+func (q *Query) cloneInto(c *Query) {
+	if q == nil || len(q.names) == 0 {
+		*c = Query{}
+		return
 	}
-	if len(q.names) == 0 {
-		return &Query{}
-	}
-	c := &Query{names: append([]string(nil), q.names...), values: make([][]string, len(q.values))}
+	*c = Query{names: append([]string(nil), q.names...), values: make([][]string, len(q.values))}
 	for i, v := range q.values {
 		c.values[i] = append([]string(nil), v...)
 	}
-	return c
 }
 
 // Encode renders "a=1&b=2" in order.
@@ -401,6 +418,10 @@ type Body struct {
 
 // NewBody wraps a stream; it is read lazily.
 func NewBody(r io.ReadCloser) *Body { return &Body{src: r} }
+
+// InitStream makes a zero Body wrap a stream, as NewBody does, for a Body
+// that lives inside a larger object.
+func (b *Body) InitStream(r io.ReadCloser) { *b = Body{src: r} }
 
 // NewBodyBytes wraps bytes.
 func NewBodyBytes(b []byte) *Body { return &Body{buf: b, buffered: true} }

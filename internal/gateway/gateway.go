@@ -46,6 +46,7 @@ type Gateway struct {
 	log        *slog.Logger
 	now        func() time.Time
 	bufs       sync.Pool
+	exchanges  sync.Pool // of *exchange
 	reloadMu   sync.Mutex
 	closed     atomic.Bool
 	// background is work requests left running (send-one-way-request);
@@ -77,6 +78,7 @@ func New(cfg *config.Config, o Options) (*Gateway, error) {
 		g.now = time.Now
 	}
 	g.bufs.New = func() any { b := make([]byte, 32<<10); return &b }
+	g.exchanges.New = newExchange
 	g.metrics = metrics.New(g.registry)
 	g.registry.MustRegister(newCertCollector(g))
 	rm, err := resilience.NewMetrics(g.registry)

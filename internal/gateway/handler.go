@@ -33,26 +33,39 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer g.metrics.InFlight.Dec()
 	plan := g.plan.Load()
 
-	st := policy.NewState(r.Context(), plan.env)
-	defer st.Close()
+	x := g.exchanges.Get().(*exchange)
+	st := &x.st
+	st.Reset(r.Context(), plan.env)
+	finished := false
+	defer func() {
+		st.Close()
+		if finished { // not after a panic: whatever failed may still hold x
+			x.release()
+			g.exchanges.Put(x)
+		}
+	}()
 	st.X.RequestId = newRequestID()
 	st.X.Timestamp = start.UTC()
 	st.X.Deployment = plan.deployment
 	st.ClientHost = r.Host
 	st.X.Clock = plan.env.Now
-	rec := &logs.Record{TimeGenerated: start.UTC(), CorrelationId: st.X.RequestId, Method: r.Method, Cache: logs.CacheNone}
+	rec := &x.rec
+	*rec = logs.Record{TimeGenerated: start.UTC(), CorrelationId: st.X.RequestId, Method: r.Method, Cache: logs.CacheNone}
 	ip := clientIP(r)
 	rec.CallerIpAddress = ip
 
-	reqURL := requestURL(r)
-	st.X.Request = &expr.Request{
+	reqURL := &x.url
+	requestURL(reqURL, &x.query, r)
+	reqURL.CloneInto(&x.orig, &x.origQuery)
+	x.req = expr.Request{
 		Method:            r.Method,
 		Url:               reqURL,
-		OriginalUrl:       reqURL.Clone(),
+		OriginalUrl:       &x.orig,
 		Headers:           r.Header,
 		IpAddress:         ip,
-		MatchedParameters: map[string]string{},
+		MatchedParameters: x.params,
 	}
+	st.X.Request = &x.req
 	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
 		st.X.Request.Certificate = r.TLS.PeerCertificates[0]
 	}
@@ -164,7 +177,42 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.finishRecord(rec, st, logURL, n, clientErr, start, end)
 	g.logs.Write(rec)
 	g.observe(rec, st, start, end)
+	finished = true
 }
+
+// exchange is the gateway's storage for one request: the policy state, the
+// log record and context.Request, reused from a pool so that a request
+// does not allocate them. Nothing may refer to it once ServeHTTP returns:
+// the log record is written out and the state's values copied by then.
+type exchange struct {
+	st               policy.State
+	rec              logs.Record
+	req              expr.Request
+	url, orig        expr.URL
+	query, origQuery expr.Query
+	params           map[string]string // MatchedParameters, cleared
+}
+
+func newExchange() any { return &exchange{params: map[string]string{}} }
+
+// release drops what x's last request referred to, so that the pool does
+// not keep it alive, and makes x ready for the next one.
+func (x *exchange) release() {
+	if len(x.params) > maxReusedParams {
+		x.params = map[string]string{}
+	} else {
+		clear(x.params)
+	}
+	x.rec = logs.Record{}
+	x.req = expr.Request{}
+	x.url, x.orig, x.query, x.origQuery = expr.URL{}, expr.URL{}, expr.Query{}, expr.Query{}
+	vars := x.st.X.Variables
+	clear(vars)
+	x.st = policy.State{X: expr.Context{Variables: vars}}
+}
+
+// maxReusedParams bounds the MatchedParameters map an exchange keeps.
+const maxReusedParams = 16
 
 // subscription finds the request's subscription and strips the key from the
 // request. reason is non-empty when the request must be rejected.
@@ -337,9 +385,10 @@ func (g *Gateway) observe(rec *logs.Record, st *policy.State, start, end time.Ti
 	}
 }
 
-// requestURL is context.Request.Url for r.
-func requestURL(r *http.Request) *expr.URL {
-	u := &expr.URL{Scheme: "http", Path: r.URL.Path, Query: expr.ParseQuery(r.URL.RawQuery)}
+// requestURL sets u, with q as its query, to context.Request.Url for r.
+func requestURL(u *expr.URL, q *expr.Query, r *http.Request) {
+	q.Parse(r.URL.RawQuery)
+	*u = expr.URL{Scheme: "http", Path: r.URL.Path, Query: q}
 	if r.TLS != nil {
 		u.Scheme = "https"
 	}
@@ -358,7 +407,6 @@ func requestURL(r *http.Request) *expr.URL {
 	if u.Path == "" {
 		u.Path = "/"
 	}
-	return u
 }
 
 func clientIP(r *http.Request) string {

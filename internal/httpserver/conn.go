@@ -131,17 +131,29 @@ func (c *conn) serve() {
 	}
 }
 
+// exchange is what one request needs beyond its head: its context, the
+// handler's request and the response writer, in one allocation.
+type exchange struct {
+	ctx reqctx.Ctx
+	req http.Request
+	w   response
+}
+
 // handle runs the handler for one request and finishes its response; it
 // reports whether the connection can carry another request.
 func (c *conn) handle(req *http.Request, b *body) (keep bool) {
-	ctx := reqctx.New(c.baseCtx, 0)
+	x := new(exchange)
+	ctx := &x.ctx
+	ctx.Init(c.baseCtx, 0)
 	defer ctx.Cancel(nil)
-	r := req.WithContext(ctx)
+	x.req = *req.WithContext(ctx) // the copy WithContext makes stays on the stack
+	r := &x.req
 	if b != nil {
 		b.req = r
 	}
 	clear(c.header)
-	w := &response{c: c, req: r, body: b, header: c.header, cl: -1, isHEAD: r.Method == http.MethodHead}
+	x.w = response{c: c, req: r, body: b, header: c.header, cl: -1, isHEAD: r.Method == http.MethodHead}
+	w := &x.w
 	c.cur = w
 	c.pending = c.pending[:0]
 	c.cr.begin(ctx, b == nil)

@@ -211,8 +211,10 @@ func (f *forwardRequest) Run(st *State) error {
 		}
 		timeout = time.Duration(secs) * time.Second
 	}
-	ctx := reqctx.New(st.Ctx, timeout)
-	out, err := f.backendRequest(st, target, entity, outboundContext(ctx, st, entity))
+	call := new(backendCall)
+	ctx := &call.ctx
+	ctx.Init(st.Ctx, timeout)
+	out, err := f.backendRequest(call, st, target, entity, outboundContext(ctx, st, entity))
 	if err != nil {
 		ctx.Cancel(nil)
 		if report != nil {
@@ -262,7 +264,8 @@ func (f *forwardRequest) Run(st *State) error {
 		st.upgraded = &upgradedConn{ReadWriteCloser: rwc, ctx: ctx}
 		resp.Body = http.NoBody
 	} else {
-		resp.Body = &cancelBody{ReadCloser: resp.Body, ctx: ctx}
+		call.body = cancelBody{ReadCloser: resp.Body, ctx: ctx}
+		resp.Body = &call.body
 	}
 	RemoveHopHeaders(resp.Header)
 	st.BackendStatus = resp.StatusCode
@@ -272,13 +275,15 @@ func (f *forwardRequest) Run(st *State) error {
 	}
 	reason := statusReason(resp)
 	st.streamBody = !f.bufferResponse
-	st.backendBody = expr.NewBody(resp.Body)
-	st.X.Response = &expr.Response{
+	call.exprBody.InitStream(resp.Body)
+	st.backendBody = &call.exprBody
+	call.resp = expr.Response{
 		StatusCode:   resp.StatusCode,
 		StatusReason: reason,
 		Headers:      resp.Header,
 		Body:         st.backendBody,
 	}
+	st.X.Response = &call.resp
 	if f.failOnErrorStatus && resp.StatusCode >= 400 {
 		return &Error{Reason: ReasonBackendStatusCode, Message: fmt.Sprintf("Backend service returned status code %d", resp.StatusCode), Status: resp.StatusCode, ClientMessage: http.StatusText(resp.StatusCode)}
 	}
@@ -289,9 +294,10 @@ func (f *forwardRequest) Run(st *State) error {
 // context.Request and the target base URL, bound to ctx. (It is built in
 // place and copied once by WithContext, rather than allocated and then
 // copied.)
-func (f *forwardRequest) backendRequest(st *State, base *url.URL, entity *BackendEntity, ctx context.Context) (*http.Request, error) {
+func (f *forwardRequest) backendRequest(call *backendCall, st *State, base *url.URL, entity *BackendEntity, ctx context.Context) (*http.Request, error) {
 	r := st.X.Request
-	u := &url.URL{Scheme: base.Scheme, Host: base.Host, User: base.User}
+	call.url = url.URL{Scheme: base.Scheme, Host: base.Host, User: base.User}
+	u := &call.url
 	p := r.Url.Path
 	if st.APIPath != "" {
 		prefix := "/" + st.APIPath
@@ -334,7 +340,7 @@ func (f *forwardRequest) backendRequest(st *State, base *url.URL, entity *Backen
 	h := r.Headers
 	delete(h, "Host")
 	delete(h, "Content-Length")
-	out := &http.Request{
+	out := &http.Request{ // on the stack: copied into call.req below
 		Method:        r.Method,
 		URL:           u,
 		Proto:         "HTTP/1.1",
@@ -365,11 +371,12 @@ func (f *forwardRequest) backendRequest(st *State, base *url.URL, entity *Backen
 		out.Header.Set(k, v)
 	}
 	if st.forwarded {
-		return out.WithContext(ctx), nil
+		call.req = *out.WithContext(ctx)
+		return &call.req, nil
 	}
 	st.forwarded = true
 	// One backing array for the three forwarding headers' values.
-	vals := make([]string, 3)
+	vals := call.fwd[:]
 	if ip := r.IpAddress; ip != "" {
 		if prior := out.Header["X-Forwarded-For"]; len(prior) > 0 {
 			vals[0] = strings.Join(prior, ", ") + ", " + ip
@@ -391,7 +398,22 @@ func (f *forwardRequest) backendRequest(st *State, base *url.URL, entity *Backen
 		out.Header["X-Forwarded-Host"] = vals[1:2:2]
 		out.Header["X-Forwarded-Proto"] = vals[2:3:3]
 	}
-	return out.WithContext(ctx), nil
+	call.req = *out.WithContext(ctx) // the copy WithContext makes stays on the stack
+	return &call.req, nil
+}
+
+// backendCall is what one forward-request allocates, in one piece: the
+// call's context, the outbound request and its URL, the values of the
+// forwarding headers, and the response's body wrappers and object model.
+// It lives as long as the response body is referenced.
+type backendCall struct {
+	ctx      reqctx.Ctx
+	url      url.URL
+	req      http.Request
+	fwd      [3]string
+	body     cancelBody
+	exprBody expr.Body
+	resp     expr.Response
 }
 
 func atoiEquals(s string, n int) bool {

@@ -309,6 +309,24 @@ func NewState(ctx context.Context, env *Env) *State {
 	return &State{Ctx: ctx, Env: env, Cache: "none", X: expr.Context{Variables: expr.Variables{}}}
 }
 
+// maxReusedVariables bounds the Variables map Reset keeps: clearing a map
+// costs as much as its largest size, so a request that set many variables
+// does not make every later one pay for them.
+const maxReusedVariables = 32
+
+// Reset prepares a State that a finished request used (its Close called)
+// for another request, as NewState does, keeping its Variables map (empty)
+// when small. Nothing of the previous request may still refer to st.
+func (st *State) Reset(ctx context.Context, env *Env) {
+	vars := st.X.Variables
+	if vars == nil || len(vars) > maxReusedVariables {
+		vars = expr.Variables{}
+	} else {
+		clear(vars)
+	}
+	*st = State{Ctx: ctx, Env: env, Cache: "none", X: expr.Context{Variables: vars}}
+}
+
 // LastError returns the last error raised, or nil.
 func (st *State) LastError() *Error {
 	if len(st.Errors) == 0 {

@@ -3,6 +3,7 @@ package reqctx
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,7 +22,7 @@ type Ctx struct {
 	f0Used bool
 	fs     [1]*afterFunc
 	kids   [1]*Ctx
-	timer  *time.Timer
+	timer  *ctxTimer
 	unlink func() bool // stops the registration with a non-Ctx parent
 }
 
@@ -34,7 +35,16 @@ var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); retu
 // error), when Cancel is called, or, if timeout > 0, after timeout (with
 // context.DeadlineExceeded).
 func New(parent context.Context, timeout time.Duration) *Ctx {
-	c := &Ctx{parent: parent}
+	c := new(Ctx)
+	c.Init(parent, timeout)
+	return c
+}
+
+// Init sets up a zero Ctx in place, as New does, so that a Ctx can live
+// inside a larger per-request object instead of costing an allocation of
+// its own. c must be a zero Ctx never used before.
+func (c *Ctx) Init(parent context.Context, timeout time.Duration) {
+	c.parent = parent
 	// Held until c is set up: once linked, the parent may cancel c.
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -57,12 +67,53 @@ func New(parent context.Context, timeout time.Duration) *Ctx {
 		}
 	}
 	if timeout > 0 && c.err == nil {
-		c.timer = time.AfterFunc(timeout, c.expire)
+		c.timer = startTimer(c, timeout)
 	}
-	return c
 }
 
 func (c *Ctx) expire() { c.Cancel(context.DeadlineExceeded) }
+
+// ctxTimer expires the Ctx it is lent to. A timer stopped before it fired
+// goes back to a pool, so that a request's timeout costs no allocation.
+type ctxTimer struct {
+	t *time.Timer
+	c atomic.Pointer[Ctx]
+}
+
+var timers sync.Pool // of *ctxTimer, stopped
+
+func startTimer(c *Ctx, d time.Duration) *ctxTimer {
+	t, _ := timers.Get().(*ctxTimer)
+	t0 := t == nil
+	if t0 {
+		t = new(ctxTimer)
+	}
+	t.c.Store(c)
+	if t0 {
+		t.t = time.AfterFunc(d, t.fire)
+	} else {
+		t.t.Reset(d)
+	}
+	return t
+}
+
+func (t *ctxTimer) fire() {
+	if c := t.c.Load(); c != nil {
+		c.expire()
+	}
+}
+
+// stop stops t and reports whether it had not fired yet. Once Stop says
+// so, fire will not run for this start, so t can be lent again; a timer
+// that fired (or is firing) is left to the garbage collector.
+func (t *ctxTimer) stop() bool {
+	if !t.t.Stop() {
+		return false
+	}
+	t.c.Store(nil)
+	timers.Put(t)
+	return true
+}
 
 // Deadline reports the parent's deadline: a timeout given to New is not
 // reported, as it is enforced by the Ctx itself.
@@ -100,7 +151,7 @@ func (c *Ctx) StopTimer() bool {
 	t := c.timer
 	c.timer = nil
 	c.mu.Unlock()
-	return t == nil && c.Err() != context.DeadlineExceeded || t != nil && t.Stop()
+	return t == nil && c.Err() != context.DeadlineExceeded || t != nil && t.stop()
 }
 
 // TimedOut reports whether the Ctx ended by its own timeout (not by an
@@ -129,7 +180,7 @@ func (c *Ctx) Cancel(err error) {
 	c.funcs, c.children, c.timer, c.unlink = nil, nil, nil, nil
 	c.mu.Unlock()
 	if timer != nil {
-		timer.Stop()
+		timer.stop()
 	}
 	if unlink != nil {
 		unlink()
@@ -148,11 +199,32 @@ func (c *Ctx) Cancel(err error) {
 // Go's context package uses this method when a standard context is
 // derived from a Ctx, and context.AfterFunc ends up here too.
 func (c *Ctx) AfterFunc(f func()) (stop func() bool) {
+	return c.Watch(f).Stop
+}
+
+// Watch is a registration made by Ctx.Watch.
+type Watch struct {
+	c *Ctx
+	a *afterFunc
+}
+
+// Stop unregisters the function and reports whether it did so before the
+// function ran.
+func (w Watch) Stop() bool {
+	if w.c == nil {
+		return false
+	}
+	return w.c.remove(w.a)
+}
+
+// Watch is AfterFunc returning a Watch instead of a stop function, which
+// costs no allocation for the first function registered with a Ctx.
+func (c *Ctx) Watch(f func()) Watch {
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
 		f()
-		return func() bool { return false }
+		return Watch{}
 	}
 	var a *afterFunc
 	if !c.f0Used {
@@ -166,7 +238,7 @@ func (c *Ctx) AfterFunc(f func()) (stop func() bool) {
 	}
 	c.funcs = append(c.funcs, a)
 	c.mu.Unlock()
-	return func() bool { return c.remove(a) }
+	return Watch{c, a}
 }
 
 func (c *Ctx) remove(a *afterFunc) bool {
