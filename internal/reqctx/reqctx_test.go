@@ -140,3 +140,92 @@ func TestConcurrentUse(t *testing.T) {
 		wg.Wait()
 	}
 }
+
+// TestPooledTimers checks the timers that stopped Ctxs give back: a
+// reused timer expires its new Ctx, at its new timeout, and never an old
+// one, also when timers are stopped and started from many goroutines.
+func TestPooledTimers(t *testing.T) {
+	for range 50 {
+		c := New(context.Background(), time.Hour)
+		if !c.StopTimer() {
+			t.Fatal("StopTimer before the timeout reported it fired")
+		}
+		c.Cancel(nil)
+	}
+	c := New(context.Background(), 20*time.Millisecond)
+	select {
+	case <-c.Done():
+	case <-time.After(2 * time.Second):
+		t.Fatal("a Ctx on a reused timer did not time out")
+	}
+	if !c.TimedOut() {
+		t.Fatalf("err %v, want its own timeout", c.Err())
+	}
+
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var wrong []string
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				short := (g+i)%4 == 0
+				d := time.Hour
+				if short {
+					d = time.Millisecond
+				}
+				c := New(context.Background(), d)
+				if short {
+					<-c.Done()
+					if !c.TimedOut() {
+						mu.Lock()
+						wrong = append(wrong, "a short timeout ended otherwise")
+						mu.Unlock()
+					}
+				} else {
+					time.Sleep(time.Duration(i%3) * 100 * time.Microsecond)
+					if c.Err() != nil {
+						mu.Lock()
+						wrong = append(wrong, "a Ctx with an hour to go ended: "+c.Err().Error())
+						mu.Unlock()
+					}
+					c.StopTimer()
+				}
+				c.Cancel(nil)
+			}
+		}()
+	}
+	wg.Wait()
+	if len(wrong) > 0 {
+		t.Fatalf("%d wrong outcomes, first: %s", len(wrong), wrong[0])
+	}
+}
+
+// TestWatchAllocatesNothing: the first function a Ctx watches (a backend
+// call's one) costs no allocation, nor does stopping it.
+func TestWatchAllocatesNothing(t *testing.T) {
+	ctxs := make([]*Ctx, 101) // AllocsPerRun runs once more than asked
+	for i := range ctxs {
+		ctxs[i] = New(context.Background(), 0)
+		defer ctxs[i].Cancel(nil)
+	}
+	f := func() {}
+	next := 0
+	if n := testing.AllocsPerRun(100, func() {
+		w := ctxs[next].Watch(f)
+		next++
+		if !w.Stop() {
+			t.Fatal("Stop of a registered function reported false")
+		}
+	}); n != 0 {
+		t.Fatalf("%v allocations per Watch and Stop, want 0", n)
+	}
+	ran := false
+	c2 := New(context.Background(), 0)
+	w := c2.Watch(func() { ran = true })
+	c2.Cancel(nil)
+	if !ran || w.Stop() {
+		t.Fatalf("after Cancel: ran %v; Stop must report false", ran)
+	}
+}
