@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/apimgw/apimgw/internal/backend"
 	"github.com/apimgw/apimgw/internal/expr"
 	"github.com/apimgw/apimgw/internal/httplex"
@@ -176,7 +178,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	g.finishRecord(rec, st, logURL, n, clientErr, start, end)
 	g.logs.Write(rec)
-	g.observe(rec, st, start, end)
+	g.observe(op, rec, st, start, end)
 	finished = true
 }
 
@@ -365,12 +367,38 @@ func (g *Gateway) finishRecord(rec *logs.Record, st *policy.State, u *expr.URL, 
 	rec.IsRequestSuccess = resp.StatusCode < 400 && len(rec.Errors) == 0 && rec.LastErrorReason == ""
 }
 
-func (g *Gateway) observe(rec *logs.Record, st *policy.State, start, end time.Time) {
-	g.metrics.Requests.WithLabelValues(rec.ApiId, rec.OperationId, metrics.CodeClass(rec.ResponseCode),
-		metrics.CodeClass(rec.BackendResponseCode), rec.LastErrorReason).Inc()
-	g.metrics.Duration.WithLabelValues(rec.ApiId).Observe(end.Sub(start).Seconds())
-	if st.BackendCalled {
-		g.metrics.BackendDuration.WithLabelValues(rec.ApiId).Observe(st.BackendTime.Seconds())
+// opSeries are the metric series an operation's successful requests (2xx
+// from a 2xx backend, no error) use: resolving them once saves hashing
+// their labels on every request. Metric series are never deleted, so
+// they stay valid across reloads.
+type opSeries struct {
+	ok              prometheus.Counter
+	duration        prometheus.Observer
+	backendDuration prometheus.Observer
+}
+
+func (g *Gateway) observe(op *opPlan, rec *logs.Record, st *policy.State, start, end time.Time) {
+	if op != nil && rec.ApiId != "" && rec.OperationId == op.cfg.ID && rec.LastErrorReason == "" &&
+		rec.ResponseCode/100 == 2 && rec.BackendResponseCode/100 == 2 {
+		s := op.series.Load()
+		if s == nil {
+			s = &opSeries{
+				ok:              g.metrics.Requests.WithLabelValues(rec.ApiId, rec.OperationId, "2xx", "2xx", ""),
+				duration:        g.metrics.Duration.WithLabelValues(rec.ApiId),
+				backendDuration: g.metrics.BackendDuration.WithLabelValues(rec.ApiId),
+			}
+			op.series.Store(s)
+		}
+		s.ok.Inc()
+		s.duration.Observe(end.Sub(start).Seconds())
+		s.backendDuration.Observe(st.BackendTime.Seconds()) // a 2xx backend code: it was called
+	} else {
+		g.metrics.Requests.WithLabelValues(rec.ApiId, rec.OperationId, metrics.CodeClass(rec.ResponseCode),
+			metrics.CodeClass(rec.BackendResponseCode), rec.LastErrorReason).Inc()
+		g.metrics.Duration.WithLabelValues(rec.ApiId).Observe(end.Sub(start).Seconds())
+		if st.BackendCalled {
+			g.metrics.BackendDuration.WithLabelValues(rec.ApiId).Observe(st.BackendTime.Seconds())
+		}
 	}
 	if st.Cache != logs.CacheNone {
 		g.metrics.CacheLookups.WithLabelValues(rec.ApiId, st.Cache).Inc()

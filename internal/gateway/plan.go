@@ -10,6 +10,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/routers"
@@ -67,6 +68,9 @@ type opPlan struct {
 	pipelines map[string]*policy.Pipeline // by product id; "" = no product
 	queryKeys []string
 	spec      *policy.SpecOperation // the operation's OpenAPI definition, if any
+	// series are the metric series of the operation's successful
+	// requests, resolved on first use (see Gateway.observe).
+	series atomic.Pointer[opSeries]
 }
 
 type subscriptionPlan struct {
