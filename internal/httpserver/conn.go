@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -67,6 +68,7 @@ type conn struct {
 	dateSec int64
 	watch   *time.Timer
 	req     http.Request // template of the request being read
+	url     url.URL      // the template's URL, when parseTarget could fill it
 
 	// A request whose 100-continue has not been sent when its handler
 	// returns leaves the connection in an unknown state: close it.
@@ -136,6 +138,7 @@ func (c *conn) serve() {
 type exchange struct {
 	ctx reqctx.Ctx
 	req http.Request
+	url url.URL
 	w   response
 }
 
@@ -148,6 +151,10 @@ func (c *conn) handle(req *http.Request, b *body) (keep bool) {
 	defer ctx.Cancel(nil)
 	x.req = *req.WithContext(ctx) // the copy WithContext makes stays on the stack
 	r := &x.req
+	if r.URL == &c.url {
+		x.url = c.url
+		r.URL = &x.url
+	}
 	if b != nil {
 		b.req = r
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"net/url"
 	"runtime"
 	"strings"
 	"testing"
@@ -84,6 +85,39 @@ func FuzzReadRequest(f *testing.F) {
 			if req.ContentLength >= 0 && n != req.ContentLength {
 				t.Fatalf("read %d body bytes, declared %d", n, req.ContentLength)
 			}
+		}
+	})
+}
+
+// FuzzParseTarget checks the request-target fast path against net/url:
+// every target the server accepts must give the URL ParseRequestURI gives.
+func FuzzParseTarget(f *testing.F) {
+	for _, s := range []string{
+		"/", "/a/b?c=d&e", "/p?", "/p??", "/p?a?", "/a%20b", "/a{b}", "//x/y", "/a#f", "*",
+		"/caf\xc3\xa9", "/a;b=c,d/@:", "/q?x=%zz", "/~user/./../x", "http://h/p", "/a|b", "/a'b",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, target string) {
+		if target == "" || !validTarget(target) {
+			return
+		}
+		c := &conn{}
+		got, gerr := c.parseTarget(target)
+		want, werr := url.ParseRequestURI(target)
+		if (gerr != nil) != (werr != nil) {
+			t.Fatalf("%q: error %v, net/url %v", target, gerr, werr)
+		}
+		if gerr != nil {
+			return
+		}
+		if got.User.String() != want.User.String() {
+			t.Fatalf("%q: user %q, net/url %q", target, got.User, want.User)
+		}
+		g, w := *got, *want
+		g.User, w.User = nil, nil
+		if g != w {
+			t.Fatalf("%q: %#v, net/url %#v", target, *got, *want)
 		}
 	})
 }

@@ -119,7 +119,7 @@ func (c *conn) parse(head string) (*http.Request, *body, error) {
 	if method == http.MethodConnect && target[0] != '/' {
 		req.URL = &url.URL{Host: target}
 	} else {
-		u, err := url.ParseRequestURI(target)
+		u, err := c.parseTarget(target)
 		if err != nil {
 			return nil, nil, badRequest("malformed request target")
 		}
@@ -233,6 +233,34 @@ func parseVersion(v string) (major, minor int, ok bool) {
 }
 
 // validTarget rejects control characters and spaces in the request target.
+// parseTarget is url.ParseRequestURI(target). The usual origin-form
+// target, a path without percent-encoding and maybe a query, is split into
+// the connection's own URL, which the request's exchange copies
+// (conn.handle), instead of allocating one.
+func (c *conn) parseTarget(target string) (*url.URL, error) {
+	path, query, hasQuery := strings.Cut(target, "?")
+	if path == "" || path[0] != '/' || !plainPath(path) {
+		return url.ParseRequestURI(target)
+	}
+	c.url = url.URL{Path: path, RawQuery: query}
+	c.url.ForceQuery = hasQuery && query == "" // "/p?", as net/url
+	return &c.url, nil
+}
+
+// plainPath reports whether a path is the same escaped and unescaped: no
+// percent-encoding, and nothing net/url would escape (so RawPath is "").
+func plainPath(p string) bool {
+	for i := 0; i < len(p); i++ {
+		switch b := p[i]; {
+		case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9':
+		case strings.IndexByte("-_.~$&+,;=:@/", b) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 func validTarget(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if b := s[i]; b <= ' ' || b == 0x7f {
