@@ -5,6 +5,7 @@ package httplex
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"net/http"
@@ -154,6 +155,42 @@ var ErrTrailerTooLarge = errors.New("http: chunked trailer too large")
 // before the first byte gives io.EOF, one that ends inside the head
 // io.ErrUnexpectedEOF.
 func ReadHead(br *bufio.Reader, buf []byte, limit, skipBlank int) ([]byte, error) {
+	if n := headEnd(br, limit); n > 0 {
+		// The whole head is buffered already (the usual case): one scan
+		// and one copy instead of a read and an append per line.
+		p, _ := br.Peek(n)
+		buf = append(buf, p...)
+		br.Discard(n)
+		return buf, nil
+	}
+	return readHeadLines(br, buf, limit, skipBlank)
+}
+
+// headEnd returns the length of the head at the start of br's buffered
+// bytes, up to and including its empty line, or 0 when the buffer does not
+// hold a whole head within limit (or starts with blank lines to skip),
+// for readHeadLines to deal with.
+func headEnd(br *bufio.Reader, limit int) int {
+	p, _ := br.Peek(br.Buffered())
+	if len(p) == 0 || p[0] == '\r' || p[0] == '\n' {
+		return 0
+	}
+	end := -1
+	if i := bytes.Index(p, []byte("\n\n")); i >= 0 {
+		end = i + 2
+	}
+	if i := bytes.Index(p, []byte("\n\r\n")); i >= 0 && (end < 0 || i+3 < end) {
+		end = i + 3
+	}
+	if end < 0 || limit > 0 && end > limit {
+		return 0
+	}
+	return end
+}
+
+// readHeadLines is ReadHead line by line, reading from the connection as
+// needed.
+func readHeadLines(br *bufio.Reader, buf []byte, limit, skipBlank int) ([]byte, error) {
 	start := len(buf)
 	lineStart := start
 	for {

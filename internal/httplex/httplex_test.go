@@ -90,3 +90,40 @@ func TestReadHeadAndTrailer(t *testing.T) {
 		t.Fatalf("over the limit: %v", err)
 	}
 }
+
+// FuzzReadHead holds ReadHead's buffered fast path to the line-by-line
+// reader: the same heads, errors and bytes left behind, whatever the input
+// and buffer size.
+func FuzzReadHead(f *testing.F) {
+	for _, s := range []string{
+		"GET / HTTP/1.1\r\nHost: a\r\n\r\nbody",
+		"HTTP/1.1 200 OK\nA: b\n\nrest",
+		"\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+		"A\n\r\nB\r\n\r\n",
+		"A\r\nB\n\nC\r\n\r\n",
+		"no end\r\n",
+		"X: " + strings.Repeat("y", 300) + "\r\n\r\n",
+	} {
+		f.Add(s, 16, 200, 2)
+	}
+	f.Fuzz(func(t *testing.T, in string, size, limit, skip int) {
+		size = 16 + int(uint(size)%512)
+		limit, skip = int(uint(limit)%1024), int(uint(skip)%5)
+		fast := bufio.NewReaderSize(strings.NewReader(in), size)
+		fast.Peek(1) // fill the buffer, as a connection read would
+		slow := bufio.NewReaderSize(strings.NewReader(in), size)
+		slow.Peek(1)
+		got, gerr := ReadHead(fast, nil, limit, skip)
+		want, werr := readHeadLines(slow, nil, limit, skip)
+		if gerr != werr || string(got) != string(want) {
+			t.Fatalf("ReadHead(%q, size %d, limit %d, skip %d) = %q, %v; line by line %q, %v", in, size, limit, skip, got, gerr, want, werr)
+		}
+		if gerr == nil {
+			restF, _ := io.ReadAll(fast)
+			restS, _ := io.ReadAll(slow)
+			if string(restF) != string(restS) {
+				t.Fatalf("%q: left %q, line by line %q", in, restF, restS)
+			}
+		}
+	})
+}

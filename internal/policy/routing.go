@@ -158,6 +158,17 @@ func compileForwardRequest(b *builder, el *policyxml.Element, path string) Step 
 	return f
 }
 
+// isHopHeader reports whether a canonical header name is one of
+// hopHeaders.
+func isHopHeader(k string) bool {
+	switch k {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+		"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
+		return true
+	}
+	return false
+}
+
 // hopHeaders are removed when a message crosses the gateway (RFC 9110 §7.6.1).
 var hopHeaders = []string{
 	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
@@ -167,6 +178,19 @@ var hopHeaders = []string{
 // RemoveHopHeaders deletes hop-by-hop headers, including those named in
 // Connection.
 func RemoveHopHeaders(h http.Header) {
+	if len(h) <= 8 {
+		// A small map is cheaper to walk than to probe for nine names.
+		hop := false
+		for k := range h {
+			if isHopHeader(k) {
+				hop = true
+				break
+			}
+		}
+		if !hop {
+			return
+		}
+	}
 	for _, v := range h["Connection"] {
 		for _, name := range strings.Split(v, ",") {
 			if name = strings.TrimSpace(name); name != "" {
