@@ -37,7 +37,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	x := g.exchanges.Get().(*exchange)
 	st := &x.st
-	st.Reset(r.Context(), plan.env)
+	st.Ctx, st.Env = r.Context(), plan.env // the rest was reset by release
 	finished := false
 	defer func() {
 		st.Close()
@@ -195,7 +195,11 @@ type exchange struct {
 	params           map[string]string // MatchedParameters, cleared
 }
 
-func newExchange() any { return &exchange{params: map[string]string{}} }
+func newExchange() any {
+	x := &exchange{params: map[string]string{}}
+	x.st.Reset(nil, nil)
+	return x
+}
 
 // release drops what x's last request referred to, so that the pool does
 // not keep it alive, and makes x ready for the next one.
@@ -205,12 +209,12 @@ func (x *exchange) release() {
 	} else {
 		clear(x.params)
 	}
-	x.rec = logs.Record{}
+	// The log record and the URLs are overwritten whole by the next
+	// request; what could hold much (the state's bodies, the request's
+	// header map, the queries' slices) is let go now.
 	x.req = expr.Request{}
-	x.url, x.orig, x.query, x.origQuery = expr.URL{}, expr.URL{}, expr.Query{}, expr.Query{}
-	vars := x.st.X.Variables
-	clear(vars)
-	x.st = policy.State{X: expr.Context{Variables: vars}}
+	x.query, x.origQuery = expr.Query{}, expr.Query{}
+	x.st.Reset(nil, nil)
 }
 
 // maxReusedParams bounds the MatchedParameters map an exchange keeps.

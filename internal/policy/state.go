@@ -316,7 +316,8 @@ const maxReusedVariables = 32
 
 // Reset prepares a State that a finished request used (its Close called)
 // for another request, as NewState does, keeping its Variables map (empty)
-// when small. Nothing of the previous request may still refer to st.
+// when small. Nothing of the previous request may still refer to st. A
+// Reset with a nil ctx and env makes a State to be given them later.
 func (st *State) Reset(ctx context.Context, env *Env) {
 	vars := st.X.Variables
 	if vars == nil || len(vars) > maxReusedVariables {
