@@ -155,6 +155,12 @@ var ErrTrailerTooLarge = errors.New("http: chunked trailer too large")
 // before the first byte gives io.EOF, one that ends inside the head
 // io.ErrUnexpectedEOF.
 func ReadHead(br *bufio.Reader, buf []byte, limit, skipBlank int) ([]byte, error) {
+	if br.Buffered() == 0 {
+		// Wait for the first bytes: a head usually arrives whole.
+		if _, err := br.Peek(1); err != nil {
+			return buf, err
+		}
+	}
 	if n := headEnd(br, limit); n > 0 {
 		// The whole head is buffered already (the usual case): one scan
 		// and one copy instead of a read and an append per line.

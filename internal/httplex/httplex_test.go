@@ -110,9 +110,11 @@ func FuzzReadHead(f *testing.F) {
 		size = 16 + int(uint(size)%512)
 		limit, skip = int(uint(limit)%1024), int(uint(skip)%5)
 		fast := bufio.NewReaderSize(strings.NewReader(in), size)
-		fast.Peek(1) // fill the buffer, as a connection read would
 		slow := bufio.NewReaderSize(strings.NewReader(in), size)
-		slow.Peek(1)
+		if size%2 == 0 { // a buffer filled already, or one ReadHead fills
+			fast.Peek(1)
+			slow.Peek(1)
+		}
 		got, gerr := ReadHead(fast, nil, limit, skip)
 		want, werr := readHeadLines(slow, nil, limit, skip)
 		if gerr != werr || string(got) != string(want) {
