@@ -197,7 +197,7 @@ type exchange struct {
 
 func newExchange() any {
 	x := &exchange{params: map[string]string{}}
-	x.st.Reset(nil, nil)
+	x.st.Reset()
 	return x
 }
 
@@ -214,7 +214,7 @@ func (x *exchange) release() {
 	// header map, the queries' slices) is let go now.
 	x.req = expr.Request{}
 	x.query, x.origQuery = expr.Query{}, expr.Query{}
-	x.st.Reset(nil, nil)
+	x.st.Reset()
 }
 
 // maxReusedParams bounds the MatchedParameters map an exchange keeps.

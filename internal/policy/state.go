@@ -314,18 +314,18 @@ func NewState(ctx context.Context, env *Env) *State {
 // does not make every later one pay for them.
 const maxReusedVariables = 32
 
-// Reset prepares a State that a finished request used (its Close called)
-// for another request, as NewState does, keeping its Variables map (empty)
-// when small. Nothing of the previous request may still refer to st. A
-// Reset with a nil ctx and env makes a State to be given them later.
-func (st *State) Reset(ctx context.Context, env *Env) {
+// Reset empties a State that a finished request used (its Close called)
+// so that another request can use it once given its Ctx and Env: as
+// NewState, keeping the Variables map (emptied) when small. Nothing of the
+// previous request may still refer to st.
+func (st *State) Reset() {
 	vars := st.X.Variables
 	if vars == nil || len(vars) > maxReusedVariables {
 		vars = expr.Variables{}
 	} else {
 		clear(vars)
 	}
-	*st = State{Ctx: ctx, Env: env, Cache: "none", X: expr.Context{Variables: vars}}
+	*st = State{Cache: "none", X: expr.Context{Variables: vars}}
 }
 
 // LastError returns the last error raised, or nil.
