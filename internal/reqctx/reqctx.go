@@ -224,7 +224,7 @@ func (c *Ctx) Watch(f func()) Watch {
 	if c.err != nil {
 		c.mu.Unlock()
 		f()
-		return Watch{}
+		return Watch{c: c} // registered, and already run: Stop reports false
 	}
 	var a *afterFunc
 	if !c.f0Used {

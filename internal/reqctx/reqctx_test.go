@@ -228,4 +228,11 @@ func TestWatchAllocatesNothing(t *testing.T) {
 	if !ran || w.Stop() {
 		t.Fatalf("after Cancel: ran %v; Stop must report false", ran)
 	}
+	// On a Ctx already cancelled, f runs at once, and the backend must
+	// learn from Stop that it did (its connection is not reused).
+	ran = false
+	w = c2.Watch(func() { ran = true })
+	if !ran || w == (Watch{}) || w.Stop() {
+		t.Fatalf("Watch on a cancelled Ctx: ran %v, watch %+v; want run, a registration, Stop false", ran, w)
+	}
 }
