@@ -66,3 +66,28 @@ func BenchmarkAppendJSON(b *testing.B) {
 		buf = r.AppendJSON(buf[:0])
 	}
 }
+
+// TestAppendTimestamp: the hand-written TimeGenerated format is
+// AppendFormat's, for times in and out of UTC, at millisecond edges, and
+// outside four-digit years.
+func TestAppendTimestamp(t *testing.T) {
+	east := time.FixedZone("east", 5*3600+30*60)
+	times := []time.Time{
+		time.Date(2026, 11, 25, 18, 28, 47, 339_999_999, time.UTC),
+		time.Date(1999, 12, 31, 23, 59, 59, 999_999_999, east),
+		time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 1_000_000, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC),
+		{},
+	}
+	for i := range 1000 {
+		times = append(times, time.Unix(int64(i)*7919*86413, int64(i)*999_983).In(east))
+	}
+	for _, tm := range times {
+		got, want := string(appendTimestamp(nil, tm)), tm.UTC().Format(timestampLayout)
+		if got != want {
+			t.Fatalf("%v: %q, want %q", tm, got, want)
+		}
+	}
+}

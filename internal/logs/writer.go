@@ -116,7 +116,7 @@ func (w *Writer) Close() error {
 // document encoding/json would, without reflection.
 func (r *Record) AppendJSON(b []byte) []byte {
 	b = append(b, `{"TimeGenerated":"`...)
-	b = r.TimeGenerated.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+	b = appendTimestamp(b, r.TimeGenerated)
 	b = append(b, '"')
 	b = appendStr(b, "CorrelationId", r.CorrelationId)
 	b = appendStr(b, "Method", r.Method)
@@ -181,4 +181,24 @@ func appendInt(b []byte, key string, v int64) []byte {
 	b = append(b, key...)
 	b = append(b, '"', ':')
 	return strconv.AppendInt(b, v, 10)
+}
+
+// timestampLayout is TimeGenerated's format: UTC, milliseconds.
+const timestampLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// appendTimestamp appends t in timestampLayout, as t.UTC().AppendFormat
+// does but without interpreting the layout on every log line.
+func appendTimestamp(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, timestampLayout)
+	}
+	hour, min, sec := t.Clock()
+	ms := t.Nanosecond() / 1e6
+	b = append(b, byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
+		byte('0'+month/10), byte('0'+month%10), '-', byte('0'+day/10), byte('0'+day%10), 'T',
+		byte('0'+hour/10), byte('0'+hour%10), ':', byte('0'+min/10), byte('0'+min%10), ':',
+		byte('0'+sec/10), byte('0'+sec%10), '.', byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z')
+	return b
 }
