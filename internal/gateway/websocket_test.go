@@ -154,6 +154,9 @@ apis:
 			if _, err := br.ReadByte(); !errors.Is(err, io.EOF) {
 				t.Errorf("after the backend closed: %v, want EOF", err)
 			}
+			// The client can see the end before the gateway has given the
+			// backend connection back: the next session counts from zero.
+			waitUntil(t, func() bool { return gatherValue(t, h, "apimgw_backend_connections", "state", "in_use") == 0 })
 		})
 	}
 
