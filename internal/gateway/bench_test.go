@@ -136,14 +136,14 @@ apis:
 // Run: go test -run XXX -bench ProxyPath -benchtime 100000x -count 5 ./internal/gateway
 func BenchmarkProxyPath(b *testing.B) {
 	const answer = "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nDate: Sat, 05 Dec 2026 13:00:00 GMT\r\nContent-Length: 64\r\n\r\n"
-	payload := answer + strings.Repeat("x", 64)
+	payload := []byte(answer + strings.Repeat("x", 64))
 	backend := testnet.RawServer(b, 0, func(c net.Conn) {
 		br := bufio.NewReaderSize(c, 4<<10)
 		for {
 			if err := skipHead(br); err != nil {
 				return
 			}
-			if _, err := io.WriteString(c, payload); err != nil {
+			if _, err := c.Write(payload); err != nil {
 				return
 			}
 		}

@@ -27,11 +27,11 @@ const (
 // watchDelay is how long a request runs before the server starts watching
 // its connection for the client going away. Shorter requests never pay for
 // the watch (a goroutine, a read and an interrupt); longer ones learn of a
-// departed client within this delay. At 5 ms the slower requests of a
-// saturating wrk run paid for the watch (2-3 % of throughput and up to 1 ms
-// of p99 against 50 ms in a same-run comparison); 25 ms keeps it off nearly
-// every request and still ends a wait for a pooled connection or a retry
-// interval promptly.
+// departed client within this delay (plus up to two sweeper ticks). At 5 ms
+// the slower requests of a saturating wrk run paid for the watch (2-3 % of
+// throughput and up to 1 ms of p99 against 50 ms in a same-run
+// comparison); 25 ms keeps it off nearly every request and still ends a
+// wait for a pooled connection or a retry interval promptly.
 const watchDelay = 25 * time.Millisecond
 
 // maxPostHandlerReadBytes is how much of a request body the handler left
@@ -52,8 +52,8 @@ type conn struct {
 	baseCtx    context.Context
 
 	state      atomic.Int32
-	since      atomic.Int64 // UnixNano of the last state change
-	writeSince atomic.Int64 // UnixNano a socket write started, 0 when none is blocked
+	since      atomic.Int64 // the server's clock at the last state change
+	writeSince atomic.Int64 // the server's clock when a socket write started, 0 when none is blocked
 
 	cr connReader
 	br *bufio.Reader
@@ -66,7 +66,6 @@ type conn struct {
 	scratch [24]byte    // for chunk sizes
 	date    []byte      // the Date header value, recomputed once a second
 	dateSec int64
-	watch   *time.Timer
 	req     http.Request // template of the request being read
 	url     url.URL      // the template's URL, when parseTarget could fill it
 
@@ -85,10 +84,11 @@ func newConn(s *Server, rwc net.Conn, base context.Context) *conn {
 	return c
 }
 
+// setState records the connection's state and when it entered it, by the
+// server's clock (see Server.clock): a per-request time.Now would cost more
+// than the sweeper needs.
 func (c *conn) setState(st int32) {
-	if st != stateActive { // the sweeper leaves active connections alone
-		c.since.Store(time.Now().UnixNano())
-	}
+	c.since.Store(c.srv.clock.Load())
 	c.state.Store(st)
 }
 
@@ -107,11 +107,6 @@ func (c *conn) serve() {
 	c.br = bufio.NewReaderSize(&c.cr, bufSize)
 	c.bw = bufio.NewWriterSize(stallWriter{c}, bufSize)
 	c.header = make(http.Header, 8) // a small map: cleared per request in one step
-	defer func() {
-		if c.watch != nil {
-			c.watch.Stop()
-		}
-	}()
 	for {
 		c.setState(stateIdle)
 		if _, err := c.br.Peek(1); err != nil {
@@ -164,17 +159,11 @@ func (c *conn) handle(req *http.Request, b *body) (keep bool) {
 	c.cur = w
 	c.pending = c.pending[:0]
 	c.cr.begin(ctx, b == nil)
-	if c.watch == nil {
-		c.watch = time.AfterFunc(watchDelay, c.startWatch)
-	} else {
-		c.watch.Reset(watchDelay)
-	}
 	panicked := c.runHandler(w, r)
 	if c.hijacked {
 		w.done = true
 		return false
 	}
-	c.watch.Stop()
 	c.cr.end()
 	if panicked {
 		w.done = true
@@ -209,16 +198,17 @@ func (c *conn) runHandler(w *response, r *http.Request) (panicked bool) {
 	return false
 }
 
-// startWatch runs watchDelay into a request (on the timer's goroutine) and
-// starts the background read that notices a departed client, once the
-// request body has been read.
+// startWatch runs watchDelay into a request (on the sweeper's goroutine)
+// and starts the background read that notices a departed client, once the
+// request body has been read. It acts once per request.
 func (c *conn) startWatch() {
 	cr := &c.cr
 	cr.mu.Lock()
 	defer cr.mu.Unlock()
-	if !cr.active || cr.inRead || cr.hasByte {
+	if !cr.active || cr.watchDue || cr.inRead || cr.hasByte {
 		return
 	}
+	cr.watchDue = true
 	if !cr.bodyDone {
 		cr.wantWatch = true
 		return
@@ -256,18 +246,19 @@ func (c *conn) lingerClose() {
 type stallWriter struct{ c *conn }
 
 func (w stallWriter) Write(p []byte) (int, error) {
-	w.c.writeSince.Store(time.Now().UnixNano())
+	w.c.writeSince.Store(w.c.srv.clock.Load())
 	n, err := w.c.rwc.Write(p)
 	w.c.writeSince.Store(0)
 	return n, err
 }
 
-// dateValue returns the Date header for now.
+// dateValue returns the Date header for now, by the server's clock (at
+// most a sweeper tick behind).
 func (c *conn) dateValue() []byte {
-	now := time.Now()
-	if sec := now.Unix(); sec != c.dateSec || c.date == nil {
+	now := c.srv.clock.Load()
+	if sec := now / int64(time.Second); sec != c.dateSec || c.date == nil {
 		c.dateSec = sec
-		c.date = now.UTC().AppendFormat(c.date[:0], http.TimeFormat)
+		c.date = time.Unix(0, now).UTC().AppendFormat(c.date[:0], http.TimeFormat)
 	}
 	return c.date
 }
@@ -283,6 +274,7 @@ type connReader struct {
 
 	active    bool // a request is in its handler
 	bodyDone  bool // its body has been read to the end (or it had none)
+	watchDue  bool // the sweeper found the request old enough to watch
 	wantWatch bool // the watch was due before the body was read
 	inRead    bool // the background read is running
 	aborted   bool // end interrupted the background read
@@ -312,7 +304,7 @@ func (cr *connReader) Read(p []byte) (int, error) {
 
 func (cr *connReader) begin(ctx *reqctx.Ctx, bodyDone bool) {
 	cr.mu.Lock()
-	cr.active, cr.bodyDone, cr.wantWatch, cr.ctx = true, bodyDone, false, ctx
+	cr.active, cr.bodyDone, cr.watchDue, cr.wantWatch, cr.ctx = true, bodyDone, false, false, ctx
 	cr.mu.Unlock()
 }
 

@@ -7,9 +7,10 @@
 // work per
 // request: one string for the whole request head, a header map reused per
 // connection for the response, no per-request goroutine or extra read, and no
-// socket deadlines set per request (one reusable timer per connection).
+// socket deadlines or timers set per request.
 // Header, idle and write-stall timeouts are enforced by one sweeper per
-// server that closes connections past their deadline.
+// server that closes connections past their deadline; it also keeps the
+// coarse clock connections stamp their state changes with.
 //
 // Parsing is strict where laxness enables request smuggling: a request with
 // both Content-Length and Transfer-Encoding, differing Content-Length values,
@@ -19,8 +20,9 @@
 //
 // The request's context is cancelled when the handler returns or when the
 // client goes away. To learn the latter without a read per request, the
-// server starts watching the connection only once a request has been in the
-// handler for 25 ms (see watchDelay), which is when an early
+// server's sweeper starts watching the connection only once a request has
+// been in the handler for 25 ms (see watchDelay, up to two sweeper ticks
+// more), which is when an early
 // cancellation starts to matter: requests waiting for a pooled backend
 // connection, a retry interval or a slow backend.
 //

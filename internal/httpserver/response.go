@@ -128,7 +128,6 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 			return nil, nil, err
 		}
 	}
-	c.watch.Stop()
 	c.cr.end()
 	c.hijacked = true
 	c.srv.trackConn(c, false)

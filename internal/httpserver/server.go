@@ -40,6 +40,11 @@ type Server struct {
 	// ErrorLog receives handler panics and accept errors; nil: slog.Default.
 	ErrorLog *slog.Logger
 
+	// clock is the time (UnixNano) by the sweeper's last tick, at most
+	// sweepTick old: what connections stamp their state changes and
+	// socket writes with, instead of reading the time per request.
+	clock atomic.Int64
+
 	mu         sync.Mutex
 	listeners  map[*net.Listener]struct{}
 	conns      map[*conn]struct{}
@@ -144,6 +149,7 @@ func (s *Server) trackListener(ln *net.Listener, add bool) bool {
 		}
 		s.listeners[ln] = struct{}{}
 		if !s.sweeping {
+			s.clock.Store(time.Now().UnixNano()) // before the first connection reads it
 			s.sweeping = true
 			s.stopSweep = make(chan struct{})
 			go s.sweep(s.stopSweep)
@@ -171,35 +177,50 @@ func (s *Server) trackConn(c *conn, add bool) bool {
 	return true
 }
 
-// sweepInterval is how often the sweeper looks for connections past their
-// header, idle or write-stall deadline: a quarter of the shortest timeout,
-// at most 1 s.
+// sweepTick bounds the sweeper's interval: it also starts the watch of
+// requests older than watchDelay, and keeps the server's clock.
+const sweepTick = 10 * time.Millisecond
+
+// sweepInterval is how often the sweeper runs: sweepTick, or a quarter of
+// the shortest timeout when that is shorter (at least 1 ms).
 func (s *Server) sweepInterval() time.Duration {
 	d := min(s.readHeaderTimeout(), s.idleTimeout(), s.writeStallTimeout()) / 4
-	return max(min(d, time.Second), time.Millisecond)
+	return max(min(d, sweepTick), time.Millisecond)
 }
 
 // sweep closes connections that have waited too long for a request
 // (IdleTimeout), are too slow sending one (ReadHeaderTimeout) or do not
-// read their response (WriteStallTimeout). Closing
+// read their response (WriteStallTimeout), and starts watching for a
+// departed client on requests in their handler for watchDelay. Closing
 // the socket ends the connection's blocked read; this replaces a deadline
-// (a runtime timer) per request with one pass per interval.
+// and a timer (runtime timers) per request with one pass per interval.
+// Connections stamp times by the server's clock, which this pass keeps:
+// a stamp is up to one interval early, so a deadline is taken to have
+// passed only when it has by an interval more, and a connection is closed
+// between its timeout and two intervals after it.
 func (s *Server) sweep(stop chan struct{}) {
-	t := time.NewTicker(s.sweepInterval())
+	interval := s.sweepInterval()
+	t := time.NewTicker(interval)
 	defer t.Stop()
-	idle, header, stall := s.idleTimeout().Nanoseconds(), s.readHeaderTimeout().Nanoseconds(), s.writeStallTimeout().Nanoseconds()
+	slack := interval.Nanoseconds()
+	idle, header, stall := s.idleTimeout().Nanoseconds()+slack, s.readHeaderTimeout().Nanoseconds()+slack, s.writeStallTimeout().Nanoseconds()+slack
+	watch := watchDelay.Nanoseconds() + slack
 	for {
 		select {
 		case <-stop:
 			return
-		case now := <-t.C:
-			n := now.UnixNano()
+		case <-t.C:
+			n := time.Now().UnixNano()
+			s.clock.Store(n)
 			s.mu.Lock()
 			for c := range s.conns {
 				st, since := c.getState()
 				ws := c.writeSince.Load()
-				if st == stateIdle && n-since > idle || st == stateReading && n-since > header || ws != 0 && n-ws > stall {
+				switch {
+				case st == stateIdle && n-since > idle || st == stateReading && n-since > header || ws != 0 && n-ws > stall:
 					c.rwc.Close()
+				case st == stateActive && n-since > watch:
+					c.startWatch()
 				}
 			}
 			s.mu.Unlock()
