@@ -181,7 +181,7 @@ func (pc *pconn) peerClosed(now time.Time) bool {
 // response body owns the connection until it is read to the end or closed.
 // On failure the connection is closed and retry says whether sending the
 // request again on a fresh connection is safe.
-func (pc *pconn) roundTrip(ctx context.Context, req *http.Request) (resp *http.Response, err error, retry bool) {
+func (pc *pconn) roundTrip(ctx context.Context, req *http.Request, rb *ResponseBuffer) (resp *http.Response, err error, retry bool) {
 	cfg := pc.p.cfg.Load()
 	reused := pc.requests > 0
 	pc.requests++
@@ -212,7 +212,7 @@ func (pc *pconn) roundTrip(ctx context.Context, req *http.Request) (resp *http.R
 		return pc.fail(ctx, stop, nil, werr, MsgClosedOnSend, reused, true, written, req)
 	}
 
-	x, err := pc.readResponse(req)
+	x, err := pc.readResponse(req, rb)
 	if err != nil {
 		msg := MsgClosedUnexpected
 		if !isConnError(err) {
@@ -269,11 +269,11 @@ func (pc *pconn) fail(ctx context.Context, stop stopper, writeDone chan error, e
 var errBodyWrite = errors.New("write request body")
 
 // readResponse reads the response head, skipping informational responses.
-func (pc *pconn) readResponse(req *http.Request) (*exchange, error) {
+func (pc *pconn) readResponse(req *http.Request, rb *ResponseBuffer) (*exchange, error) {
 	defer func() { pc.cr.limit = 0 }()
 	for i := 0; ; i++ {
 		pc.cr.limit = pc.cr.n + int64(pc.br.Buffered()) + maxResponseHeadBytes
-		x, err := pc.readResponseHead(req)
+		x, err := pc.readResponseHead(req, rb)
 		if err != nil {
 			return nil, err
 		}

@@ -203,6 +203,12 @@ func (m *Manager) poolConfig(o *Options, scheme, serverName string, old *poolCon
 // exchange and the reading of the body. Bodies are streamed both ways. Every
 // error is an *Error.
 func (m *Manager) RoundTrip(req *http.Request) (*http.Response, error) {
+	return m.RoundTripInto(req, nil)
+}
+
+// RoundTripInto is RoundTrip reading an HTTP/1.1 response into rb (see
+// ResponseBuffer) instead of allocating it; rb may be nil.
+func (m *Manager) RoundTripInto(req *http.Request, rb *ResponseBuffer) (*http.Response, error) {
 	ctx := req.Context()
 	if req.URL == nil {
 		closeBody(req)
@@ -232,7 +238,7 @@ func (m *Manager) RoundTrip(req *http.Request) (*http.Response, error) {
 		if p.cfg.Load().protocol != ProtocolHTTP1 {
 			resp, err = p.roundTripH2(ctx, req)
 		} else {
-			resp, err = p.roundTrip(ctx, req)
+			resp, err = p.roundTrip(ctx, req, rb)
 		}
 		if err == nil {
 			return resp, nil

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"runtime"
 	"strings"
@@ -701,5 +702,58 @@ func TestOptionsValidate(t *testing.T) {
 	}
 	if _, nerr := NewManager(bad, nil, nil); nerr == nil || nerr.Error() != err.Error() {
 		t.Errorf("NewManager: %v, want the same error as Validate", nerr)
+	}
+}
+
+// RoundTripInto reads each response into the caller's buffer: the same
+// header map serves response after response, and nothing of one response
+// (headers, framing, body) shows in the next, whatever their shapes.
+func TestRoundTripIntoReusesBuffer(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := len(r.URL.Path) // /a: 2 headers more, /aaaaaaaaa...: many
+		for i := range n {
+			w.Header().Set(fmt.Sprintf("X-H%d", i), r.URL.Path)
+		}
+		if r.URL.Query().Get("chunked") != "" {
+			w.(http.Flusher).Flush()
+		}
+		io.WriteString(w, r.URL.Path)
+	}))
+	t.Cleanup(srv.Close)
+	m, _ := newTestManager(t, Options{})
+	var rb ResponseBuffer
+	var first http.Header
+	for i, path := range []string{"/" + strings.Repeat("a", 40), "/b", "/cc?chunked=1", "/" + strings.Repeat("d", 20), "/e"} {
+		req, _ := http.NewRequest("GET", srv.URL+path, nil)
+		resp, err := m.RoundTripInto(req, &rb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		p, _, _ := strings.Cut(path, "?")
+		if err != nil || string(body) != p {
+			t.Fatalf("%s: body %q, %v", path, body, err)
+		}
+		xs := 0
+		for k, v := range resp.Header {
+			if strings.HasPrefix(k, "X-H") {
+				xs++
+				if len(v) != 1 || v[0] != p {
+					t.Fatalf("%s: %s: %q left from another response", path, k, v)
+				}
+			}
+		}
+		if xs != len(p) {
+			t.Fatalf("%s: %d X-H headers, want %d", path, xs, len(p))
+		}
+		// The first map, over maxReusedHeaders, is let go; the smaller
+		// ones after it are one map, cleared for each response.
+		switch {
+		case i == 1:
+			first = resp.Header
+		case i > 1 && fmt.Sprintf("%p", resp.Header) != fmt.Sprintf("%p", first):
+			t.Fatalf("%s: a new header map, want the buffer's", path)
+		}
 	}
 }

@@ -493,7 +493,7 @@ func (p *pool) stats() DestinationStats {
 // roundTrip sends req over an HTTP/1.1 connection of the pool, retrying
 // once on a fresh connection when a reused one turns out to have been
 // closed by the backend and the retry is safe.
-func (p *pool) roundTrip(ctx context.Context, req *http.Request) (*http.Response, error) {
+func (p *pool) roundTrip(ctx context.Context, req *http.Request, rb *ResponseBuffer) (*http.Response, error) {
 	p.active.Add(1)
 	for attempt := 0; ; attempt++ {
 		pc, err := p.acquire(ctx, attempt > 0)
@@ -502,7 +502,7 @@ func (p *pool) roundTrip(ctx context.Context, req *http.Request) (*http.Response
 			p.active.Add(-1)
 			return nil, newError(ctx, MsgUnableToConnect, err)
 		}
-		resp, rerr, retry := pc.roundTrip(ctx, req)
+		resp, rerr, retry := pc.roundTrip(ctx, req, rb)
 		if rerr == nil {
 			return resp, nil // the body's end releases p.active
 		}

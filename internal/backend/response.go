@@ -23,14 +23,22 @@ const maxTrailerBytes = 64 << 10
 // connection: a response with both Transfer-Encoding and Content-Length is
 // read as chunked (as net/http) but its connection is not reused, and
 // differing Content-Length values are an error.
-func (pc *pconn) readResponseHead(req *http.Request) (*exchange, error) {
+//
+// With rb (not nil) the response is read into the caller's storage instead
+// of a new exchange.
+func (pc *pconn) readResponseHead(req *http.Request, rb *ResponseBuffer) (*exchange, error) {
 	var err error
 	pc.head, err = httplex.ReadHead(pc.br, pc.head[:0], 0, 0) // bounded by pc.cr.limit
 	if err != nil {
 		return nil, err
 	}
-	x := new(exchange)
-	if err := parseResponseHeadInto(&x.resp, string(pc.head), req); err != nil {
+	var x *exchange
+	if rb != nil {
+		x = &rb.x
+	} else {
+		x = new(exchange)
+	}
+	if err := parseResponseHeadInto(&x.resp, string(pc.head), req, rb); err != nil {
 		return nil, err
 	}
 	if err := frameResponseBodyInto(&x.resp, pc.br, req, &x.fixed); err != nil {
@@ -48,6 +56,46 @@ type exchange struct {
 	fixed fixedBody
 }
 
+// ResponseBuffer is a caller's storage for its HTTP/1.1 responses, one at a
+// time: Manager.RoundTripInto reads a response into it instead of
+// allocating the response, its body's state and its header map (HTTP/2
+// responses do not use it). A response read into it lives until the next
+// RoundTripInto with the same buffer, by which time the caller must have
+// closed its body and let go of it: the response, its header map and the
+// map's value slices. The zero value is ready to use; a buffer is for one
+// goroutine at a time.
+type ResponseBuffer struct {
+	x    exchange
+	hdr  http.Header
+	vals []string
+}
+
+// Release lets go of the last response read into rb (its request, body and
+// connection), so that a buffer kept for later does not keep them alive;
+// the header storage stays for the next response.
+func (rb *ResponseBuffer) Release() { rb.x = exchange{} }
+
+// maxReusedHeaders bounds the header map and value storage a
+// ResponseBuffer keeps from one response to the next: clearing a map costs
+// as much as its largest size, so an unusually large one is let go.
+const maxReusedHeaders = 32
+
+// header returns an empty header map and room for n values.
+func (rb *ResponseBuffer) header(n int) (http.Header, []string) {
+	if rb.hdr == nil || len(rb.hdr) > maxReusedHeaders {
+		rb.hdr = make(http.Header, n)
+	} else {
+		clear(rb.hdr)
+	}
+	if cap(rb.vals) < n || cap(rb.vals) > maxReusedHeaders {
+		rb.vals = make([]string, n)
+		return rb.hdr, rb.vals
+	}
+	vals := rb.vals[:n]
+	clear(vals)
+	return rb.hdr, vals
+}
+
 func protocolError(format string, args ...any) error {
 	return fmt.Errorf(format, args...)
 }
@@ -55,14 +103,15 @@ func protocolError(format string, args ...any) error {
 // parseResponseHead parses a status line and headers.
 func parseResponseHead(head string, req *http.Request) (*http.Response, error) {
 	resp := new(http.Response)
-	if err := parseResponseHeadInto(resp, head, req); err != nil {
+	if err := parseResponseHeadInto(resp, head, req, nil); err != nil {
 		return nil, err
 	}
 	return resp, nil
 }
 
-// parseResponseHeadInto is parseResponseHead filling resp.
-func parseResponseHeadInto(resp *http.Response, head string, req *http.Request) error {
+// parseResponseHeadInto is parseResponseHead filling resp, with its header
+// map from rb when rb is not nil.
+func parseResponseHeadInto(resp *http.Response, head string, req *http.Request, rb *ResponseBuffer) error {
 	line, rest := httplex.NextLine(head)
 	proto, status, ok := strings.Cut(line, " ")
 	if !ok {
@@ -87,8 +136,13 @@ func parseResponseHeadInto(resp *http.Response, head string, req *http.Request) 
 	}
 
 	n := strings.Count(rest, "\n")
-	hdr := make(http.Header, n)
-	vals := make([]string, n)
+	var hdr http.Header
+	var vals []string
+	if rb != nil {
+		hdr, vals = rb.header(n)
+	} else {
+		hdr, vals = make(http.Header, n), make([]string, n)
+	}
 	var last string // the previous field, for obsolete line folding
 	for rest != "" {
 		line, rest = httplex.NextLine(rest)

@@ -14,20 +14,26 @@ import (
 	"github.com/apimgw/apimgw/internal/httplex"
 )
 
-// parseBoth reads one response from in with apimgw's reader and with
-// net/http's, for the same request method.
+// parseOurs reads one response from in with apimgw's reader, into a
+// ResponseBuffer that has read another response before (a connection's
+// next response); parseStd reads it with net/http's, for the same request
+// method.
 func parseOurs(in, method string) (*http.Response, string, error) {
+	var rb ResponseBuffer
+	if err := parseResponseHeadInto(&rb.x.resp, "HTTP/1.1 200 OK\r\nX-Old: 1\r\nContent-Length: 3\r\nConnection: close\r\nX-Old: 2\r\n\r\n", nil, &rb); err != nil {
+		panic(err)
+	}
 	br := bufio.NewReaderSize(strings.NewReader(in), 64)
 	req := &http.Request{Method: method}
 	head, err := httplex.ReadHead(br, nil, 0, 0)
 	if err != nil {
 		return nil, "", err
 	}
-	resp, err := parseResponseHead(string(head), req)
-	if err != nil {
+	resp := &rb.x.resp
+	if err := parseResponseHeadInto(resp, string(head), req, &rb); err != nil {
 		return nil, "", err
 	}
-	if err := frameResponseBody(resp, br, req); err != nil {
+	if err := frameResponseBodyInto(resp, br, req, &rb.x.fixed); err != nil {
 		return nil, "", err
 	}
 	b, err := io.ReadAll(resp.Body)

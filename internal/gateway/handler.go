@@ -35,15 +35,24 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer g.metrics.InFlight.Dec()
 	plan := g.plan.Load()
 
-	x := g.exchanges.Get().(*exchange)
+	x, slot := g.exchange(w)
 	st := &x.st
 	st.Ctx, st.Env = r.Context(), plan.env // the rest was reset by release
+	if slot != nil {
+		// The connection's own storage: its next request, the only one to
+		// use it again, starts after this response is written out.
+		st.ResponseBuffer = &x.resp
+	}
 	finished := false
 	defer func() {
 		st.Close()
 		if finished { // not after a panic: whatever failed may still hold x
 			x.release()
-			g.exchanges.Put(x)
+			if slot != nil {
+				*slot = x
+			} else {
+				g.exchanges.Put(x)
+			}
 		}
 	}()
 	st.X.RequestId = newRequestID()
@@ -183,9 +192,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // exchange is the gateway's storage for one request: the policy state, the
-// log record and context.Request, reused from a pool so that a request
-// does not allocate them. Nothing may refer to it once ServeHTTP returns:
-// the log record is written out and the state's values copied by then.
+// log record and context.Request, reused so that a request does not
+// allocate them. Nothing may refer to it once ServeHTTP returns: the log
+// record is written out and the state's values copied by then. On a
+// connection of apimgw's own server it is the connection's, reused by its
+// requests in turn, and it also holds the backend response (resp); on other
+// servers it comes from a pool, and the backend response is allocated,
+// since the server may still read the response's headers after ServeHTTP
+// returns while another request reuses the exchange.
 type exchange struct {
 	st               policy.State
 	rec              logs.Record
@@ -193,6 +207,28 @@ type exchange struct {
 	url, orig        expr.URL
 	query, origQuery expr.Query
 	params           map[string]string // MatchedParameters, cleared
+	resp             backend.ResponseBuffer
+}
+
+// connValuer is a ResponseWriter with a per-connection slot
+// (httpserver's).
+type connValuer interface{ ConnValue() *any }
+
+// exchange returns the request's storage: the connection's, with its slot
+// (emptied until the request gives it back, so that a request that
+// panicked leaves it there), or one from the pool and a nil slot.
+func (g *Gateway) exchange(w http.ResponseWriter) (*exchange, *any) {
+	cv, ok := w.(connValuer)
+	if !ok {
+		return g.exchanges.Get().(*exchange), nil
+	}
+	slot := cv.ConnValue()
+	x, ok := (*slot).(*exchange)
+	if !ok {
+		x = newExchange().(*exchange)
+	}
+	*slot = nil
+	return x, slot
 }
 
 func newExchange() any {
@@ -214,6 +250,7 @@ func (x *exchange) release() {
 	// header map, the queries' slices) is let go now.
 	x.req = expr.Request{}
 	x.query, x.origQuery = expr.Query{}, expr.Query{}
+	x.resp.Release()
 	x.st.Reset()
 }
 

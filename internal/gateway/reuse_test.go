@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -115,5 +117,124 @@ apis:
 		case failed && r.BackendResponseCode != 0:
 			t.Fatalf("failing request logged with a backend call (%d) it never made", r.BackendResponseCode)
 		}
+	}
+}
+
+// TestReusedBackendResponseStartsClean: on apimgw's own server the backend
+// response is read into storage the client connection keeps for its next
+// request (backend.ResponseBuffer). Responses of every shape follow one
+// another on the same connections — many headers then few, trailers,
+// 204, HEAD, a header a policy appends to, short bodies whose head the
+// server writes only after the handler has returned — and each client sees
+// exactly its own response's headers and body, on both servers.
+func TestReusedBackendResponseStartsClean(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.URL.Query().Get("id")
+		h := w.Header()
+		h.Set("X-Id", id)
+		n, _ := strconv.Atoi(r.URL.Query().Get("extra"))
+		for k := range n {
+			h.Add(fmt.Sprintf("X-Extra-%d", k), id)
+		}
+		switch r.URL.Query().Get("kind") {
+		case "trailer":
+			h.Set("Trailer", "X-Sum")
+			io.WriteString(w, "body-"+id)
+			h.Set("X-Sum", "sum-"+id)
+		case "nocontent":
+			w.WriteHeader(http.StatusNoContent)
+		default:
+			io.WriteString(w, "body-"+id)
+		}
+	}))
+	t.Cleanup(backend.Close)
+	h := start(t, map[string]string{
+		"gateway.yaml": `
+apis:
+  - id: reuse
+    path: r
+    serviceUrl: ` + backend.URL + `
+    subscriptionRequired: false
+    policy: api.xml
+    operations:
+      - {id: get, method: GET, urlTemplate: "/*"}
+      - {id: head, method: HEAD, urlTemplate: "/*"}
+`,
+		"api.xml": `<policies><inbound><base/></inbound><backend><base/></backend><outbound><base/>
+<set-header name="X-Id" exists-action="append"><value>@("seen-" + context.Request.Url.Query.GetValueOrDefault("id", ""))</value></set-header>
+</outbound></policies>`,
+	})
+	bases := h.servers()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var wrong []string
+	report := func(format string, args ...any) {
+		mu.Lock()
+		wrong = append(wrong, fmt.Sprintf(format, args...))
+		mu.Unlock()
+	}
+	kinds := []string{"plain", "trailer", "nocontent", "head"}
+	for w := range 6 {
+		wg.Go(func() {
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1, DisableCompression: true}}
+			defer client.CloseIdleConnections()
+			for i := range 80 {
+				base := bases["httpserver"]
+				if w == 5 {
+					base = bases["net/http"]
+				}
+				id := fmt.Sprintf("%d-%d", w, i)
+				kind := kinds[i%len(kinds)]
+				extra := []int{0, 40, 3, 0, 1}[i%5]
+				method := http.MethodGet
+				if kind == "head" {
+					method = http.MethodHead
+				}
+				req, _ := http.NewRequest(method, fmt.Sprintf("%s/r/x?id=%s&extra=%d&kind=%s", base, id, extra, kind), nil)
+				resp, err := client.Do(req)
+				if err != nil {
+					report("%s: %v", id, err)
+					return
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if got := resp.Header.Values("X-Id"); len(got) != 2 || got[0] != id || got[1] != "seen-"+id {
+					report("%s (%s): X-Id %q", id, kind, got)
+				}
+				extras := 0
+				for k, v := range resp.Header {
+					if strings.HasPrefix(k, "X-Extra-") {
+						extras++
+						if len(v) != 1 || v[0] != id {
+							report("%s: %s %q", id, k, v)
+						}
+					}
+				}
+				if extras != extra {
+					report("%s: %d X-Extra headers, want %d", id, extras, extra)
+				}
+				switch kind {
+				case "nocontent":
+					if resp.StatusCode != http.StatusNoContent || len(body) != 0 {
+						report("%s: %d %q, want an empty 204", id, resp.StatusCode, body)
+					}
+				case "head":
+					if resp.StatusCode != http.StatusOK || len(body) != 0 {
+						report("%s: HEAD %d %q", id, resp.StatusCode, body)
+					}
+				default:
+					if resp.StatusCode != http.StatusOK || string(body) != "body-"+id {
+						report("%s: %d %q", id, resp.StatusCode, body)
+					}
+				}
+				if kind == "trailer" && resp.Trailer.Get("X-Sum") != "sum-"+id {
+					report("%s: trailer %q", id, resp.Trailer)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if len(wrong) > 0 {
+		t.Fatalf("%d wrong answers, first ones: %s", len(wrong), strings.Join(wrong[:min(5, len(wrong))], "; "))
 	}
 }

@@ -74,6 +74,8 @@ type conn struct {
 	cur *response
 	// hijacked is set when the handler took the connection over.
 	hijacked bool
+	// value is the handler's per-connection slot (response.ConnValue).
+	value any
 }
 
 func newConn(s *Server, rwc net.Conn, base context.Context) *conn {

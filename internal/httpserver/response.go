@@ -137,6 +137,13 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return c.rwc, bufio.NewReadWriter(c.br, bufio.NewWriter(c.rwc)), nil
 }
 
+// ConnValue returns a slot that lives as long as the connection, where a
+// handler can keep what its next request on the connection may reuse.
+// Requests on a connection are served one at a time, and the next one
+// starts only once this one's response is finished, even when the server
+// finishes writing it after the handler returned.
+func (w *response) ConnValue() *any { return &w.c.value }
+
 // Flush sends what has been written so far to the client.
 func (w *response) Flush() {
 	if w.done {

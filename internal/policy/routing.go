@@ -256,7 +256,7 @@ func (f *forwardRequest) Run(st *State) error {
 		st.BackendID = entity.ID
 	}
 	start := st.Env.now()
-	resp, err := st.Env.Transport.RoundTrip(out)
+	resp, err := st.roundTrip(out)
 	if f.followRedirects {
 		// Within the same timeout, as one backend call.
 		for hops := 0; err == nil && hops < maxRedirects; hops++ {
@@ -267,7 +267,7 @@ func (f *forwardRequest) Run(st *State) error {
 			drainClose(resp.Body)
 			out = next
 			st.BackendURLUsed = out.URL.String()
-			resp, err = st.Env.Transport.RoundTrip(out)
+			resp, err = st.roundTrip(out)
 		}
 	}
 	headersIn := ctx.StopTimer()
@@ -312,6 +312,25 @@ func (f *forwardRequest) Run(st *State) error {
 		return &Error{Reason: ReasonBackendStatusCode, Message: fmt.Sprintf("Backend service returned status code %d", resp.StatusCode), Status: resp.StatusCode, ClientMessage: http.StatusText(resp.StatusCode)}
 	}
 	return nil
+}
+
+// intoTransport is a transport that can read a response into the caller's
+// storage: the connection manager.
+type intoTransport interface {
+	RoundTripInto(*http.Request, *backend.ResponseBuffer) (*http.Response, error)
+}
+
+// roundTrip sends forward-request's request, into st.ResponseBuffer when
+// there is one and the transport can use it. The response read before
+// into the same buffer has been closed by then (State.Close, or the
+// redirect that replaced it).
+func (st *State) roundTrip(out *http.Request) (*http.Response, error) {
+	if st.ResponseBuffer != nil {
+		if t, ok := st.Env.Transport.(intoTransport); ok {
+			return t.RoundTripInto(out, st.ResponseBuffer)
+		}
+	}
+	return st.Env.Transport.RoundTrip(out)
 }
 
 // backendRequest builds the outbound request from the current state of
