@@ -599,6 +599,13 @@ func (c *h2conn) Close() error {
 // request whose connection died under it (the backend closed it or sent
 // GOAWAY) is sent once more on another when that is safe.
 func (p *pool) roundTripH2(ctx context.Context, req *http.Request) (*http.Response, error) {
+	// net/http's stream goroutine may still read the header after
+	// RoundTrip has returned (a request given up before its stream
+	// opened), when the caller may be reusing the map (apimgw's server
+	// reuses a connection's request header map): it gets its own copy.
+	r2 := *req
+	r2.Header = req.Header.Clone()
+	req = &r2
 	p.active.Add(1)
 	for attempt := 0; ; attempt++ {
 		c, err := p.acquireH2(ctx)

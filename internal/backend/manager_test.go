@@ -747,7 +747,7 @@ func TestRoundTripIntoReusesBuffer(t *testing.T) {
 		if xs != len(p) {
 			t.Fatalf("%s: %d X-H headers, want %d", path, xs, len(p))
 		}
-		// The first map, over maxReusedHeaders, is let go; the smaller
+		// The first map, over httplex.HeaderStore's bound, is let go; the smaller
 		// ones after it are one map, cleared for each response.
 		switch {
 		case i == 1:

@@ -65,36 +65,14 @@ type exchange struct {
 // map's value slices. The zero value is ready to use; a buffer is for one
 // goroutine at a time.
 type ResponseBuffer struct {
-	x    exchange
-	hdr  http.Header
-	vals []string
+	x   exchange
+	hdr httplex.HeaderStore
 }
 
 // Release lets go of the last response read into rb (its request, body and
 // connection), so that a buffer kept for later does not keep them alive;
 // the header storage stays for the next response.
 func (rb *ResponseBuffer) Release() { rb.x = exchange{} }
-
-// maxReusedHeaders bounds the header map and value storage a
-// ResponseBuffer keeps from one response to the next: clearing a map costs
-// as much as its largest size, so an unusually large one is let go.
-const maxReusedHeaders = 32
-
-// header returns an empty header map and room for n values.
-func (rb *ResponseBuffer) header(n int) (http.Header, []string) {
-	if rb.hdr == nil || len(rb.hdr) > maxReusedHeaders {
-		rb.hdr = make(http.Header, n)
-	} else {
-		clear(rb.hdr)
-	}
-	if cap(rb.vals) < n || cap(rb.vals) > maxReusedHeaders {
-		rb.vals = make([]string, n)
-		return rb.hdr, rb.vals
-	}
-	vals := rb.vals[:n]
-	clear(vals)
-	return rb.hdr, vals
-}
 
 func protocolError(format string, args ...any) error {
 	return fmt.Errorf(format, args...)
@@ -139,7 +117,7 @@ func parseResponseHeadInto(resp *http.Response, head string, req *http.Request, 
 	var hdr http.Header
 	var vals []string
 	if rb != nil {
-		hdr, vals = rb.header(n)
+		hdr, vals = rb.hdr.Take(n)
 	} else {
 		hdr, vals = make(http.Header, n), make([]string, n)
 	}

@@ -120,18 +120,30 @@ apis:
 	}
 }
 
-// TestReusedBackendResponseStartsClean: on apimgw's own server the backend
-// response is read into storage the client connection keeps for its next
-// request (backend.ResponseBuffer). Responses of every shape follow one
-// another on the same connections — many headers then few, trailers,
+// TestReusedBackendResponseStartsClean: on apimgw's own server the request
+// header map and the backend response are read into storage the client
+// connection keeps for its next request (httplex.HeaderStore,
+// backend.ResponseBuffer). Requests and responses of every shape follow
+// one another on the same connections — many headers then few, trailers,
 // 204, HEAD, a header a policy appends to, short bodies whose head the
-// server writes only after the handler has returned — and each client sees
-// exactly its own response's headers and body, on both servers.
+// server writes only after the handler has returned — and each backend
+// sees exactly its request's headers, each client its own response's
+// headers and body, on both servers.
 func TestReusedBackendResponseStartsClean(t *testing.T) {
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.URL.Query().Get("id")
 		h := w.Header()
 		h.Set("X-Id", id)
+		seen := 0
+		for k, v := range r.Header {
+			if strings.HasPrefix(k, "X-Req-") {
+				seen++
+				if len(v) != 1 || v[0] != id {
+					h.Set("X-Req-Wrong", k)
+				}
+			}
+		}
+		h.Set("X-Req-Seen", strconv.Itoa(seen))
 		n, _ := strconv.Atoi(r.URL.Query().Get("extra"))
 		for k := range n {
 			h.Add(fmt.Sprintf("X-Extra-%d", k), id)
@@ -191,6 +203,10 @@ apis:
 					method = http.MethodHead
 				}
 				req, _ := http.NewRequest(method, fmt.Sprintf("%s/r/x?id=%s&extra=%d&kind=%s", base, id, extra, kind), nil)
+				sent := []int{2, 0, 40, 1, 0, 3, 0}[i%7]
+				for k := range sent {
+					req.Header.Set(fmt.Sprintf("X-Req-%d", k), id)
+				}
 				resp, err := client.Do(req)
 				if err != nil {
 					report("%s: %v", id, err)
@@ -200,6 +216,9 @@ apis:
 				resp.Body.Close()
 				if got := resp.Header.Values("X-Id"); len(got) != 2 || got[0] != id || got[1] != "seen-"+id {
 					report("%s (%s): X-Id %q", id, kind, got)
+				}
+				if seen := resp.Header.Get("X-Req-Seen"); seen != strconv.Itoa(sent) || resp.Header.Get("X-Req-Wrong") != "" {
+					report("%s: the backend saw %s X-Req headers (%q wrong), want %d", id, seen, resp.Header.Get("X-Req-Wrong"), sent)
 				}
 				extras := 0
 				for k, v := range resp.Header {

@@ -122,6 +122,36 @@ func IsEmptyLine(line []byte) bool {
 	return len(line) == 1 || len(line) == 2 && line[0] == '\r'
 }
 
+// HeaderStore keeps a header map and its value storage from one parsed
+// message to the next, so that a connection's messages do not each
+// allocate them. The zero value is ready to use.
+type HeaderStore struct {
+	h    http.Header
+	vals []string
+}
+
+// maxStoredHeaders bounds what a HeaderStore keeps: clearing a map costs as
+// much as its largest size, so an unusually large one is let go.
+const maxStoredHeaders = 32
+
+// Take returns an empty header map and room for n values (for AddValue).
+// Whatever Take returned before is the new message's from now on: the
+// previous message, its map and its value slices must no longer be used.
+func (s *HeaderStore) Take(n int) (http.Header, []string) {
+	if s.h == nil || len(s.h) > maxStoredHeaders {
+		s.h = make(http.Header, n)
+	} else {
+		clear(s.h)
+	}
+	if cap(s.vals) < n || cap(s.vals) > maxStoredHeaders {
+		s.vals = make([]string, n)
+		return s.h, s.vals
+	}
+	vals := s.vals[:n]
+	clear(vals)
+	return s.h, vals
+}
+
 // AddValue appends value to h[key]. A key's first value takes its slice
 // from vals (one backing array for a whole parsed head, sized beforehand)
 // and AddValue returns what is left of vals.

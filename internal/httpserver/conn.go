@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/apimgw/apimgw/internal/httplex"
 	"github.com/apimgw/apimgw/internal/reqctx"
 )
 
@@ -59,15 +60,16 @@ type conn struct {
 	br *bufio.Reader
 	bw *bufio.Writer
 
-	head    []byte      // the request head being read
-	canon   []byte      // scratch for canonicalising header names
-	header  http.Header // the response header map, cleared per request
-	pending []byte      // response body held back to learn its length
-	scratch [24]byte    // for chunk sizes
-	date    []byte      // the Date header value, recomputed once a second
-	dateSec int64
-	req     http.Request // template of the request being read
-	url     url.URL      // the template's URL, when parseTarget could fill it
+	head      []byte              // the request head being read
+	reqHeader httplex.HeaderStore // the request header map, reused per request
+	canon     []byte              // scratch for canonicalising header names
+	header    http.Header         // the response header map, cleared per request
+	pending   []byte              // response body held back to learn its length
+	scratch   [24]byte            // for chunk sizes
+	date      []byte              // the Date header value, recomputed once a second
+	dateSec   int64
+	req       http.Request // template of the request being read
+	url       url.URL      // the template's URL, when parseTarget could fill it
 
 	// A request whose 100-continue has not been sent when its handler
 	// returns leaves the connection in an unknown state: close it.

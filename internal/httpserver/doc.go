@@ -5,9 +5,11 @@
 // HTTP/1.0, Connection: close, graceful Shutdown, Hijack for protocols such
 // as WebSocket, trailers set with http.TrailerPrefix) while doing less
 // work per
-// request: one string for the whole request head, a header map reused per
-// connection for the response, no per-request goroutine or extra read, and no
-// socket deadlines or timers set per request.
+// request: one string for the whole request head, header maps reused per
+// connection for the request and the response, no per-request goroutine or
+// extra read, and no socket deadlines or timers set per request. Unlike
+// net/http's, a request's Header map is the connection's: a handler must
+// not keep it past its return, when the next request reuses it.
 // Header, idle and write-stall timeouts are enforced by one sweeper per
 // server that closes connections past their deadline; it also keeps the
 // coarse clock connections stamp their state changes with.

@@ -74,9 +74,10 @@ func (c *conn) parse(head string) (*http.Request, *body, error) {
 		return nil, nil, badRequest("invalid request target")
 	}
 
-	n := strings.Count(rest, "\n")
-	hdr := make(http.Header, n)
-	vals := make([]string, n)
+	// The connection's header storage: the handler must not keep the
+	// request's header map past its return, as the next request reuses it
+	// (net/http allocates one per request).
+	hdr, vals := c.reqHeader.Take(strings.Count(rest, "\n"))
 	var host string
 	hosts := 0
 	for rest != "" {
