@@ -16,6 +16,7 @@
 # request and no allocation),
 # nginx-ka (one worker, upstream keepalive 128), nginx (one worker, nginx's
 # default: a new upstream connection per request), haproxy (one thread).
+# apimgw-base is another apimgw binary (APIMGW_BASE_BIN=path), for A/B runs.
 # "direct" runs wrk against the backend itself, for the latency a proxy adds.
 # -R RATE replaces wrk by bench/loadgen at a fixed RATE of requests/s (open
 # loop, over -c connections): the latency a proxy adds at a load it carries,
@@ -50,7 +51,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d /tmp/apimgw-bench.XXXXXX)
 BACKEND_PORT=9001
 BACKEND_STATS_PORT=9003 # the nginx backend's stub_status
-declare -A PORT=([apimgw]=8081 [nginx-ka]=8082 [nginx]=8083 [haproxy]=8084 [miniproxy]=8085 [miniproxy-std]=8086 [floor]=8087 [floor-allocs]=8088 [floor-reuse]=8089 [floor-spin]=8090)
+declare -A PORT=([apimgw-base]=8091 [apimgw]=8081 [nginx-ka]=8082 [nginx]=8083 [haproxy]=8084 [miniproxy]=8085 [miniproxy-std]=8086 [floor]=8087 [floor-allocs]=8088 [floor-reuse]=8089 [floor-spin]=8090)
 PIDS=()
 
 cleanup() {
@@ -104,6 +105,21 @@ start_apimgw() {
 		echo "cmd/apimgw does not build (see $WORK/apimgw-build.log): skipping apimgw" >&2
 		PROXIES=${PROXIES//apimgw/}
 	fi
+}
+
+# start_apimgw_base: "apimgw-base", another apimgw binary given as
+# APIMGW_BASE_BIN (say, an earlier commit's build), for an A/B comparison in
+# the same run.
+start_apimgw_base() {
+	if [[ -z ${APIMGW_BASE_BIN:-} ]]; then
+		echo "apimgw-base needs APIMGW_BASE_BIN (an apimgw binary)" >&2
+		exit 2
+	fi
+	sed -e "s/127.0.0.1:8081/127.0.0.1:${PORT[apimgw-base]}/" -e "s/127.0.0.1:9091/127.0.0.1:9191/" -e "s/127.0.0.1:9001/127.0.0.1:$BACKEND_PORT/" \
+		"$ROOT/bench/apimgw.yaml" >"$WORK/apimgw-base.yaml"
+	GOMAXPROCS=${APIMGW_GOMAXPROCS:-2} "$APIMGW_BASE_BIN" serve -c "$WORK/apimgw-base.yaml" >"$WORK/apimgw-base.log" 2>&1 &
+	PIDS+=($!)
+	wait_port "${PORT[apimgw-base]}"
 }
 
 # start_go_proxy NAME PROGRAM [FLAGS]: one of the Go proxies under bench/
@@ -265,6 +281,7 @@ start_backend
 for p in $PROXIES; do
 	case $p in
 	apimgw) start_apimgw ;;
+	apimgw-base) start_apimgw_base ;;
 	miniproxy) start_go_proxy miniproxy miniproxy ;;
 	miniproxy-std) start_go_proxy miniproxy-std miniproxy -stdlib ;;
 	floor) start_go_proxy floor floor ;;
