@@ -31,23 +31,14 @@ func BenchmarkPassThrough(b *testing.B) {
 		io.WriteString(w, "hello from the backend")
 	}))
 	defer backend.Close()
-	dir := b.TempDir()
-	os.WriteFile(filepath.Join(dir, "gateway.yaml"), []byte(`
+	g := benchGateway(b, `
 apis:
   - id: bench
     path: ""
     serviceUrl: `+backend.URL+`
     subscriptionRequired: false
     operations: [{id: all, method: GET, urlTemplate: "/*"}]
-`), 0o644)
-	cfg, err := config.Load(filepath.Join(dir, "gateway.yaml"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	g, err := New(cfg, Options{Logs: logs.NewWriter(io.Discard, nil, 1)})
-	if err != nil {
-		b.Fatal(err)
-	}
+`)
 	defer g.Close()
 	srv := httptest.NewServer(g)
 	defer srv.Close()
@@ -148,8 +139,7 @@ func BenchmarkProxyPath(b *testing.B) {
 			}
 		}
 	})
-	dir := b.TempDir()
-	os.WriteFile(filepath.Join(dir, "gateway.yaml"), []byte(`
+	g := benchGateway(b, `
 outbound: {maxConnsPerHost: 256, maxIdleConnsPerHost: 256, idleConnTimeout: 50s}
 apis:
   - id: bench
@@ -157,15 +147,7 @@ apis:
     serviceUrl: http://`+backend+`
     subscriptionRequired: false
     operations: [{id: all, method: GET, urlTemplate: "/*"}]
-`), 0o644)
-	cfg, err := config.Load(filepath.Join(dir, "gateway.yaml"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	g, err := New(cfg, Options{Logs: logs.NewWriter(io.Discard, nil, 1)})
-	if err != nil {
-		b.Fatal(err)
-	}
+`)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -240,4 +222,22 @@ func readAnswer(br *bufio.Reader) (int, error) {
 	}
 	_, err := br.Discard(n)
 	return n, err
+}
+
+// benchGateway builds a gateway from the configuration yaml, its request
+// log discarded.
+func benchGateway(b *testing.B, yaml string) *Gateway {
+	path := filepath.Join(b.TempDir(), "gateway.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	g, err := New(cfg, Options{Logs: logs.NewWriter(io.Discard, nil, 1)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return g
 }

@@ -50,13 +50,8 @@ apis:
 	})
 	bases := h.servers()
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var wrong []string
-	report := func(format string, args ...any) {
-		mu.Lock()
-		wrong = append(wrong, fmt.Sprintf(format, args...))
-		mu.Unlock()
-	}
+	var wrong faults
+	report := wrong.add
 	for w := range 8 {
 		wg.Add(1)
 		go func() {
@@ -96,9 +91,7 @@ apis:
 		}()
 	}
 	wg.Wait()
-	if len(wrong) > 0 {
-		t.Fatalf("%d wrong answers, first ones: %s", len(wrong), strings.Join(wrong[:min(5, len(wrong))], "; "))
-	}
+	wrong.check(t)
 	// Each log line is its own request's: the failures carry their error,
 	// the others none, and the URL is the request's.
 	recs := h.records()
@@ -178,13 +171,8 @@ apis:
 	})
 	bases := h.servers()
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var wrong []string
-	report := func(format string, args ...any) {
-		mu.Lock()
-		wrong = append(wrong, fmt.Sprintf(format, args...))
-		mu.Unlock()
-	}
+	var wrong faults
+	report := wrong.add
 	kinds := []string{"plain", "trailer", "nocontent", "head"}
 	for w := range 6 {
 		wg.Go(func() {
@@ -253,7 +241,27 @@ apis:
 		})
 	}
 	wg.Wait()
-	if len(wrong) > 0 {
-		t.Fatalf("%d wrong answers, first ones: %s", len(wrong), strings.Join(wrong[:min(5, len(wrong))], "; "))
+	wrong.check(t)
+}
+
+// faults collects what concurrent clients found wrong.
+type faults struct {
+	mu   sync.Mutex
+	list []string
+}
+
+func (f *faults) add(format string, args ...any) {
+	f.mu.Lock()
+	f.list = append(f.list, fmt.Sprintf(format, args...))
+	f.mu.Unlock()
+}
+
+// check fails t with the first few faults, if any.
+func (f *faults) check(t *testing.T) {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if n := len(f.list); n > 0 {
+		t.Fatalf("%d wrong answers, first ones: %s", n, strings.Join(f.list[:min(5, n)], "; "))
 	}
 }
