@@ -260,6 +260,9 @@ func (w stallWriter) Write(p []byte) (int, error) {
 // most a sweeper tick behind).
 func (c *conn) dateValue() []byte {
 	now := c.srv.clock.Load()
+	if now == 0 { // no sweeper (a connection not from Serve)
+		now = time.Now().UnixNano()
+	}
 	if sec := now / int64(time.Second); sec != c.dateSec || c.date == nil {
 		c.dateSec = sec
 		c.date = time.Unix(0, now).UTC().AppendFormat(c.date[:0], http.TimeFormat)
