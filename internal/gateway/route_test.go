@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"reflect"
+	"regexp"
 	"testing"
 )
 
@@ -82,5 +83,21 @@ func TestAPIRouterLongestPrefix(t *testing.T) {
 		if got != c.want || rest != c.rest {
 			t.Errorf("%s: got %v %q, want %v %q", c.path, got, rest, c.want, c.rest)
 		}
+	}
+}
+
+// Request ids are version 4 GUIDs, as APIM's, and do not repeat.
+func TestRequestIDsAreRandomGUIDs(t *testing.T) {
+	v4 := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	seen := map[string]bool{}
+	for range 10000 {
+		id := newRequestID()
+		if !v4.MatchString(id) {
+			t.Fatalf("request id %q is not a version 4 GUID", id)
+		}
+		if seen[id] {
+			t.Fatalf("request id %q twice", id)
+		}
+		seen[id] = true
 	}
 }

@@ -20,7 +20,7 @@ type Writer struct {
 	out      io.Writer
 	closer   io.Closer
 	sampling float64
-	scratch  []byte
+	scratch  sync.Pool // of *[]byte: lines are encoded outside the lock
 	dirty    bool
 	stop     chan struct{}
 	done     chan struct{}
@@ -80,13 +80,23 @@ func (w *Writer) Write(r *Record) {
 	if r.IsRequestSuccess && w.sampling < 1 && rand.Float64() >= w.sampling {
 		return
 	}
+	bp, _ := w.scratch.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	line := append(r.AppendJSON((*bp)[:0]), '\n')
 	w.mu.Lock()
-	w.scratch = r.AppendJSON(w.scratch[:0])
-	w.scratch = append(w.scratch, '\n')
-	w.buf.Write(w.scratch)
+	w.buf.Write(line)
 	w.dirty = true
 	w.mu.Unlock()
+	if cap(line) <= maxScratch {
+		*bp = line
+		w.scratch.Put(bp)
+	}
 }
+
+// maxScratch bounds the line buffers Write keeps for reuse.
+const maxScratch = 16 << 10
 
 // Flush writes buffered lines out.
 func (w *Writer) Flush() error {
