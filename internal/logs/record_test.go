@@ -91,3 +91,25 @@ func TestAppendTimestamp(t *testing.T) {
 		}
 	}
 }
+
+// AppendJSONString writes what encoding/json writes for any string, byte
+// for byte: escapes, HTML characters, U+2028/U+2029 and invalid UTF-8.
+func FuzzAppendJSONString(f *testing.F) {
+	for _, s := range []string{"", "plain", "a\"b\\c<d>&e", "\x00\x1f\x7f\n\r\t", "\u2028\u2029", "\xff\xfe", "é€𝄞"} {
+		f.Add(s)
+	}
+	all := make([]byte, 256)
+	for i := range all {
+		all[i] = byte(i)
+	}
+	f.Add(string(all))
+	f.Fuzz(func(t *testing.T, s string) {
+		want, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := AppendJSONString(nil, s); !bytes.Equal(got, want) {
+			t.Fatalf("%q: got %s, encoding/json %s", s, got, want)
+		}
+	})
+}
