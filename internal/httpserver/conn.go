@@ -78,6 +78,8 @@ type conn struct {
 	hijacked bool
 	// value is the handler's per-connection slot (response.ConnValue).
 	value any
+	// x is the storage of the connection's requests, one at a time.
+	x *exchange
 }
 
 func newConn(s *Server, rwc net.Conn, base context.Context) *conn {
@@ -133,7 +135,11 @@ func (c *conn) serve() {
 }
 
 // exchange is what one request needs beyond its head: its context, the
-// handler's request and the response writer, in one allocation.
+// handler's request and the response writer, in one allocation that the
+// connection's requests reuse in turn (the context renewed, the rest
+// overwritten). As net/http's, a handler must not use the request or the
+// writer once it has returned; a context it handed on keeps answering
+// Value and Deadline.
 type exchange struct {
 	ctx reqctx.Ctx
 	req http.Request
@@ -144,9 +150,15 @@ type exchange struct {
 // handle runs the handler for one request and finishes its response; it
 // reports whether the connection can carry another request.
 func (c *conn) handle(req *http.Request, b *body) (keep bool) {
-	x := new(exchange)
+	x := c.x
+	if x == nil {
+		x = new(exchange)
+		x.ctx.Init(c.baseCtx, 0)
+		c.x = x
+	} else {
+		x.ctx.Renew(0)
+	}
 	ctx := &x.ctx
-	ctx.Init(c.baseCtx, 0)
 	defer ctx.Cancel(nil)
 	x.req = *req.WithContext(ctx) // the copy WithContext makes stays on the stack
 	r := &x.req
@@ -288,6 +300,10 @@ type connReader struct {
 	hasByte   bool // the background read got a byte of the next request
 	b         [1]byte
 	ctx       *reqctx.Ctx // the running request's
+	// reading ends with the background read's goroutine, which may cancel
+	// the request after it has let go of mu: end waits for it, so that the
+	// request's storage is not reused under it.
+	reading sync.WaitGroup
 }
 
 func (cr *connReader) Read(p []byte) (int, error) {
@@ -328,10 +344,12 @@ func (cr *connReader) bodyEOF() {
 
 func (cr *connReader) startLocked() {
 	cr.inRead = true
+	cr.reading.Add(1)
 	go cr.backgroundRead()
 }
 
 func (cr *connReader) backgroundRead() {
+	defer cr.reading.Done()
 	n, err := cr.c.rwc.Read(cr.b[:])
 	cr.mu.Lock()
 	if n == 1 {
@@ -365,4 +383,5 @@ func (cr *connReader) end() {
 		cr.c.rwc.SetReadDeadline(time.Time{})
 	}
 	cr.mu.Unlock()
+	cr.reading.Wait()
 }

@@ -784,3 +784,62 @@ func TestRequestTrailers(t *testing.T) {
 		t.Fatalf("announcing Content-Length as a trailer: %d, want 400", resp.StatusCode)
 	}
 }
+
+// A connection's requests reuse one context, renewed for each: every
+// request's is live while its handler runs and cancelled after it (its
+// AfterFunc runs), and a context a handler handed on
+// (context.WithoutCancel, as apimgw's fire-and-forget calls do) keeps
+// answering Value and Deadline while later requests run — without a data
+// race.
+func TestReusedRequestContext(t *testing.T) {
+	var kept sync.WaitGroup
+	stop := make(chan struct{})
+	cancelled := make(chan string, 64)
+	addr, _ := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		if err := ctx.Err(); err != nil {
+			t.Errorf("%s: context already ended in the handler: %v", r.URL.Path, err)
+		}
+		path := r.URL.Path
+		context.AfterFunc(ctx, func() { cancelled <- path })
+		if path == "/keep" {
+			later := context.WithoutCancel(ctx)
+			kept.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if later.Value(http.LocalAddrContextKey) == nil {
+						t.Error("a kept context lost its value")
+						return
+					}
+					later.Deadline()
+				}
+			})
+		}
+		io.WriteString(w, "ok")
+	}))
+	c := dial(t, addr)
+	for i := range 50 {
+		path := fmt.Sprintf("/%d", i)
+		if i == 0 {
+			path = "/keep"
+		}
+		c.send("GET " + path + " HTTP/1.1\r\nHost: a\r\n\r\n")
+		if _, body := c.response("GET"); body != "ok" {
+			t.Fatalf("request %d: %q", i, body)
+		}
+		select {
+		case got := <-cancelled:
+			if got != path {
+				t.Fatalf("request %s: the context of %s was cancelled", path, got)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("request %s: context not cancelled after its response", path)
+		}
+	}
+	close(stop)
+	kept.Wait()
+}

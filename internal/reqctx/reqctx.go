@@ -45,6 +45,30 @@ func New(parent context.Context, timeout time.Duration) *Ctx {
 // its own. c must be a zero Ctx never used before.
 func (c *Ctx) Init(parent context.Context, timeout time.Duration) {
 	c.parent = parent
+	c.link(timeout)
+}
+
+// Renew makes c, once cancelled, a new Ctx with the same parent, as if
+// just made by Init(parent, timeout), for storage that serves request after
+// request. Whoever kept c from before may still ask its Value and
+// Deadline, which are its parent's and stay as they were; anything else
+// they do with c is the new Ctx's, so the stop functions of c's earlier
+// AfterFunc and Watch registrations must not be called after Renew.
+func (c *Ctx) Renew(timeout time.Duration) {
+	c.mu.Lock()
+	if c.err == nil {
+		c.mu.Unlock()
+		panic("reqctx: Renew of a Ctx not cancelled")
+	}
+	c.done, c.err, c.funcs, c.children = nil, nil, nil, nil
+	c.f0, c.f0Used, c.fs, c.kids, c.timer, c.unlink = afterFunc{}, false, [1]*afterFunc{}, [1]*Ctx{}, nil, nil
+	c.mu.Unlock()
+	c.link(timeout)
+}
+
+// link registers c with its parent and starts its timeout.
+func (c *Ctx) link(timeout time.Duration) {
+	parent := c.parent
 	// Held until c is set up: once linked, the parent may cancel c.
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -71,7 +95,16 @@ func (c *Ctx) Init(parent context.Context, timeout time.Duration) {
 	}
 }
 
-func (c *Ctx) expire() { c.Cancel(context.DeadlineExceeded) }
+// expireBy cancels c with context.DeadlineExceeded if t is still c's
+// timer: not when c was cancelled before t fired, and renewed since.
+func (c *Ctx) expireBy(t *ctxTimer) {
+	c.mu.Lock()
+	if c.timer != t {
+		c.mu.Unlock()
+		return
+	}
+	c.cancelLocked(context.DeadlineExceeded)
+}
 
 // ctxTimer expires the Ctx it is lent to. A timer stopped before it fired
 // goes back to a pool, so that a request's timeout costs no allocation.
@@ -99,7 +132,7 @@ func startTimer(c *Ctx, d time.Duration) *ctxTimer {
 
 func (t *ctxTimer) fire() {
 	if c := t.c.Load(); c != nil {
-		c.expire()
+		c.expireBy(t)
 	}
 }
 
@@ -168,6 +201,11 @@ func (c *Ctx) Cancel(err error) {
 		err = context.Canceled
 	}
 	c.mu.Lock()
+	c.cancelLocked(err)
+}
+
+// cancelLocked is Cancel with c.mu held; it unlocks it.
+func (c *Ctx) cancelLocked(err error) {
 	if c.err != nil {
 		c.mu.Unlock()
 		return
@@ -176,7 +214,26 @@ func (c *Ctx) Cancel(err error) {
 	if c.done != nil {
 		close(c.done)
 	}
-	funcs, children, timer, unlink := c.funcs, c.children, c.timer, c.unlink
+	// What runs after the unlock is copied out of c's inline storage
+	// (fs, kids, f0) first: Renew may reuse it as soon as c is cancelled.
+	var kid *Ctx
+	children := c.children
+	if len(children) == 1 {
+		kid, children = children[0], nil
+	}
+	var one func()
+	var more []func()
+	switch len(c.funcs) {
+	case 0:
+	case 1:
+		one = c.funcs[0].f
+	default:
+		more = make([]func(), len(c.funcs))
+		for i, a := range c.funcs {
+			more[i] = a.f
+		}
+	}
+	timer, unlink := c.timer, c.unlink
 	c.funcs, c.children, c.timer, c.unlink = nil, nil, nil, nil
 	c.mu.Unlock()
 	if timer != nil {
@@ -185,11 +242,17 @@ func (c *Ctx) Cancel(err error) {
 	if unlink != nil {
 		unlink()
 	}
+	if kid != nil {
+		kid.Cancel(err)
+	}
 	for _, child := range children {
 		child.Cancel(err)
 	}
-	for _, a := range funcs {
-		a.f()
+	if one != nil {
+		one()
+	}
+	for _, f := range more {
+		f()
 	}
 }
 

@@ -236,3 +236,65 @@ func TestWatchAllocatesNothing(t *testing.T) {
 		t.Fatalf("Watch on a cancelled Ctx: ran %v, watch %+v; want run, a registration, Stop false", ran, w)
 	}
 }
+
+// A renewed Ctx is a new one with the same parent: open, cancellable,
+// with working functions, children and timeout; Value and Deadline are
+// the parent's throughout. Renew may follow a Cancel still running its
+// functions on another goroutine (the timeout's).
+func TestRenew(t *testing.T) {
+	type key struct{}
+	deadline := time.Now().Add(time.Hour)
+	parent, cancelParent := context.WithDeadline(context.WithValue(context.Background(), key{}, "v"), deadline)
+	defer cancelParent()
+	fired := make(chan int, 10)
+	c := New(parent, 0)
+	c.AfterFunc(func() { fired <- -1 })
+	c.Cancel(nil)
+	if c.Err() != context.Canceled || <-fired != -1 {
+		t.Fatalf("first life: err %v", c.Err())
+	}
+	done := c.Done()
+	for round := range 3 {
+		c.Renew(20 * time.Millisecond)
+		if c.Err() != nil || c.Done() == done {
+			t.Fatalf("round %d: renewed Ctx is not open: %v", round, c.Err())
+		}
+		if c.Value(key{}) != "v" {
+			t.Fatalf("round %d: Value lost", round)
+		}
+		if d, ok := c.Deadline(); !ok || !d.Equal(deadline) {
+			t.Fatalf("round %d: Deadline %v %v", round, d, ok)
+		}
+		child := New(c, 0)
+		w := c.Watch(func() { fired <- round })
+		if round == 0 {
+			w.Stop() // unregistered: must not run
+		}
+		select {
+		case <-child.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatalf("round %d: timeout did not reach the child", round)
+		}
+		if !c.TimedOut() || child.Err() != context.DeadlineExceeded {
+			t.Fatalf("round %d: err %v, child %v", round, c.Err(), child.Err())
+		}
+		if round > 0 {
+			if got := <-fired; got != round {
+				t.Fatalf("round %d: function of round %d ran", round, got)
+			}
+		}
+		done = c.Done()
+	}
+	select {
+	case got := <-fired:
+		t.Fatalf("a function of round %d ran more than once, or after Stop", got)
+	default:
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("Renew of a live Ctx did not panic")
+		}
+	}()
+	c.Renew(0)
+	c.Renew(0)
+}
