@@ -69,6 +69,9 @@ type ResponseBuffer struct {
 	hdr httplex.HeaderStore
 }
 
+// Holds reports whether resp is the response last read into rb.
+func (rb *ResponseBuffer) Holds(resp *http.Response) bool { return resp != nil && resp == &rb.x.resp }
+
 // Release lets go of the last response read into rb (its request, body and
 // connection), so that a buffer kept for later does not keep them alive;
 // the header storage stays for the next response.

@@ -43,7 +43,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if slot != nil {
 		// The connection's own storage: its next request, the only one to
 		// use it again, starts after this response is written out.
-		st.ResponseBuffer = &x.resp
+		x.conn.Begin()
+		st.Conn = &x.conn
 	}
 	finished := false
 	defer func() {
@@ -198,7 +199,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // allocate them. Nothing may refer to it once ServeHTTP returns: the log
 // record is written out and the state's values copied by then. On a
 // connection of apimgw's own server it is the connection's, reused by its
-// requests in turn, and it also holds the backend response (resp); on other
+// requests in turn, and it also holds the backend response and call (conn); on other
 // servers it comes from a pool, and the backend response is allocated,
 // since the server may still read the response's headers after ServeHTTP
 // returns while another request reuses the exchange.
@@ -209,7 +210,7 @@ type exchange struct {
 	url, orig        expr.URL
 	query, origQuery expr.Query
 	params           map[string]string // MatchedParameters, cleared
-	resp             backend.ResponseBuffer
+	conn             policy.ConnStorage
 }
 
 // connValuer is a ResponseWriter with a per-connection slot
@@ -252,7 +253,7 @@ func (x *exchange) release() {
 	// header map, the queries' slices) is let go now.
 	x.req = expr.Request{}
 	x.query, x.origQuery = expr.Query{}, expr.Query{}
-	x.resp.Release()
+	x.conn.Release()
 	x.st.Reset()
 }
 

@@ -3,12 +3,14 @@ package gateway
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestReusedRequestStateStartsClean runs many requests at once, on both
@@ -264,4 +266,74 @@ func (f *faults) check(t *testing.T) {
 	if n := len(f.list); n > 0 {
 		t.Fatalf("%d wrong answers, first ones: %s", n, strings.Join(f.list[:min(5, n)], "; "))
 	}
+}
+
+// TestReusedBackendCallAcrossProtocols: a client connection's requests
+// reuse forward-request's backend call after an HTTP/1.1 call, and not
+// after an HTTP/2 one (net/http's goroutines may still hold it). Calls to
+// an HTTP/1.1 and an h2c backend, timeouts among them, follow one another
+// on the same connections: every answer is its own request's.
+func TestReusedBackendCallAcrossProtocols(t *testing.T) {
+	be := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/slow") {
+			select {
+			case <-r.Context().Done():
+			case <-time.After(3 * time.Second):
+			}
+			return
+		}
+		io.WriteString(w, r.Proto+" "+r.URL.Path+" "+r.Header.Get("X-Forwarded-For"))
+	}))
+	be.Config.Protocols = new(http.Protocols)
+	be.Config.Protocols.SetHTTP1(true)
+	be.Config.Protocols.SetUnencryptedHTTP2(true)
+	be.Start()
+	defer be.Close()
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(be.URL, "http://"))
+	h := start(t, map[string]string{
+		"gateway.yaml": `
+backends:
+  h1: {url: "http://127.0.0.1:` + port + `", protocol: http1}
+  h2: {url: "http://localhost:` + port + `", protocol: h2c}
+apis:
+  - {id: one, path: one, backendId: h1, subscriptionRequired: false, policy: p.xml, operations: [{id: all, method: GET, urlTemplate: "/*"}]}
+  - {id: two, path: two, backendId: h2, subscriptionRequired: false, policy: p.xml, operations: [{id: all, method: GET, urlTemplate: "/*"}]}
+`,
+		"p.xml": `<policies><inbound><base/></inbound><backend><forward-request timeout="1"/></backend><outbound><base/></outbound><on-error><base/></on-error></policies>`,
+	})
+	base := h.servers()["httpserver"]
+	var wg sync.WaitGroup
+	var wrong faults
+	for w := range 4 {
+		wg.Go(func() {
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+			defer client.CloseIdleConnections()
+			for i := range 40 {
+				api, proto := "one", "HTTP/1.1"
+				if (i/2+w)%2 == 1 {
+					api, proto = "two", "HTTP/2.0"
+				}
+				path := fmt.Sprintf("/%s/%d-%d", api, w, i)
+				slow := i%17 == 5
+				if slow {
+					path = fmt.Sprintf("/%s/slow", api)
+				}
+				resp, err := client.Get(base + path)
+				if err != nil {
+					wrong.add("%s: %v", path, err)
+					return
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				switch {
+				case slow && resp.StatusCode != http.StatusGatewayTimeout:
+					wrong.add("%s: %d, want the timeout's 504", path, resp.StatusCode)
+				case !slow && (resp.StatusCode != 200 || !strings.HasPrefix(string(body), proto+" /"+strings.SplitN(path, "/", 3)[2]+" 127.0.0.1")):
+					wrong.add("%s: %d %q, want %s and its own path", path, resp.StatusCode, body, proto)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	wrong.check(t)
 }

@@ -235,9 +235,8 @@ func (f *forwardRequest) Run(st *State) error {
 		}
 		timeout = time.Duration(secs) * time.Second
 	}
-	call := new(backendCall)
+	call := st.newCall(timeout)
 	ctx := &call.ctx
-	ctx.Init(st.Ctx, timeout)
 	out, err := f.backendRequest(call, st, target, entity, outboundContext(ctx, st, entity))
 	if err != nil {
 		ctx.Cancel(nil)
@@ -257,6 +256,7 @@ func (f *forwardRequest) Run(st *State) error {
 	}
 	start := st.Env.now()
 	resp, err := st.roundTrip(out)
+	http1 := st.readIntoBuffer(resp, err)
 	if f.followRedirects {
 		// Within the same timeout, as one backend call.
 		for hops := 0; err == nil && hops < maxRedirects; hops++ {
@@ -268,7 +268,11 @@ func (f *forwardRequest) Run(st *State) error {
 			out = next
 			st.BackendURLUsed = out.URL.String()
 			resp, err = st.roundTrip(out)
+			http1 = http1 && st.readIntoBuffer(resp, err)
 		}
+	}
+	if http1 {
+		st.Conn.keep(call)
 	}
 	headersIn := ctx.StopTimer()
 	st.BackendTime = st.Env.now().Sub(start)
@@ -320,17 +324,75 @@ type intoTransport interface {
 	RoundTripInto(*http.Request, *backend.ResponseBuffer) (*http.Response, error)
 }
 
-// roundTrip sends forward-request's request, into st.ResponseBuffer when
-// there is one and the transport can use it. The response read before
-// into the same buffer has been closed by then (State.Close, or the
-// redirect that replaced it).
+// roundTrip sends forward-request's request, into the connection's
+// response buffer when there is one and the transport can use it. The
+// response read before into the same buffer has been closed by then
+// (State.Close, or the redirect that replaced it).
 func (st *State) roundTrip(out *http.Request) (*http.Response, error) {
-	if st.ResponseBuffer != nil {
+	if st.Conn != nil {
 		if t, ok := st.Env.Transport.(intoTransport); ok {
-			return t.RoundTripInto(out, st.ResponseBuffer)
+			return t.RoundTripInto(out, &st.Conn.Response)
 		}
 	}
 	return st.Env.Transport.RoundTrip(out)
+}
+
+// readIntoBuffer reports whether a round trip's response was read into the
+// connection's buffer: an HTTP/1.1 exchange, which our own client ran to
+// the end on this goroutine (an HTTP/2 one leaves net/http goroutines that
+// may still hold the request and its context).
+func (st *State) readIntoBuffer(resp *http.Response, err error) bool {
+	return err == nil && st.Conn != nil && st.Conn.Response.Holds(resp)
+}
+
+// ConnStorage is what forward-request reuses from one request to the next
+// on one client connection, whose requests run one after another: the
+// backend response's storage (see backend.ResponseBuffer) and the backend
+// call of the last request, when it was HTTP/1.1 through that buffer — its
+// context, outbound request and response model, which nothing holds once
+// that request is over. The gateway gives one to the State of each request
+// on apimgw's own server, and calls Begin as the request starts.
+type ConnStorage struct {
+	Response backend.ResponseBuffer
+	call     *backendCall
+	parent   context.Context // the context call's was derived from
+	request  uint64          // Begin's count
+	keptIn   uint64          // the request that kept call
+}
+
+// Begin marks the start of the connection's next request: what the last
+// one kept may be reused from now on.
+func (c *ConnStorage) Begin() { c.request++ }
+
+// Release lets go of what the last request's backend call and response
+// referred to, keeping the storage.
+func (c *ConnStorage) Release() {
+	c.Response.Release()
+	if c.call != nil {
+		c.call.clear()
+	}
+}
+
+func (c *ConnStorage) keep(call *backendCall) {
+	c.call, c.keptIn = call, c.request
+}
+
+// newCall returns the backend call for a forward-request, bound to st.Ctx
+// with timeout: the connection's, once an earlier request is done with it,
+// or a new one.
+func (st *State) newCall(timeout time.Duration) *backendCall {
+	if c := st.Conn; c != nil && c.call != nil && c.keptIn < c.request && c.parent == st.Ctx && c.call.ctx.Err() != nil {
+		call := c.call
+		c.call = nil // in use: kept again only if this call is HTTP/1.1 too
+		call.ctx.Renew(timeout)
+		return call
+	}
+	call := new(backendCall)
+	call.ctx.Init(st.Ctx, timeout)
+	if st.Conn != nil {
+		st.Conn.parent = st.Ctx
+	}
+	return call
 }
 
 // backendRequest builds the outbound request from the current state of
@@ -457,6 +519,12 @@ type backendCall struct {
 	body     cancelBody
 	exprBody expr.Body
 	resp     expr.Response
+}
+
+// clear drops what the call referred to (all but its context, which Renew
+// resets), for a call kept for the connection's next request.
+func (c *backendCall) clear() {
+	c.url, c.req, c.fwd, c.body, c.exprBody, c.resp = url.URL{}, http.Request{}, [3]string{}, cancelBody{}, expr.Body{}, expr.Response{}
 }
 
 func atoiEquals(s string, n int) bool {

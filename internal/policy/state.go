@@ -140,12 +140,12 @@ type State struct {
 	// Proxy is the HTTP proxy forward-request goes through (the proxy
 	// policy); nil: none.
 	Proxy *backend.Proxy
-	// ResponseBuffer, when set, is where forward-request has the
-	// connection manager read the backend's response (see
-	// backend.ResponseBuffer). The gateway sets it only where the buffer
-	// outlives everything that may still read the response: the client
-	// connection's own storage, reused by its next request only.
-	ResponseBuffer *backend.ResponseBuffer
+	// Conn, when set, is the client connection's storage that
+	// forward-request reuses (see ConnStorage). The gateway sets it only
+	// where it outlives everything that may still read the response: on a
+	// connection of its own server, whose next request is the only one to
+	// reuse it.
+	Conn *ConnStorage
 
 	// Spec is the operation's OpenAPI definition (from the API's openapi
 	// file), which the validate-* policies check messages against; nil when
