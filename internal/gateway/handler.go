@@ -199,10 +199,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // allocate them. Nothing may refer to it once ServeHTTP returns: the log
 // record is written out and the state's values copied by then. On a
 // connection of apimgw's own server it is the connection's, reused by its
-// requests in turn, and it also holds the backend response and call (conn); on other
-// servers it comes from a pool, and the backend response is allocated,
-// since the server may still read the response's headers after ServeHTTP
-// returns while another request reuses the exchange.
+// requests in turn, and it also holds the backend response and call
+// (conn). On other servers it comes from a pool and conn is not used: the
+// server may still read the response's headers after ServeHTTP returns,
+// while another request reuses the exchange.
 type exchange struct {
 	st               policy.State
 	rec              logs.Record
@@ -218,8 +218,8 @@ type exchange struct {
 type connValuer interface{ ConnValue() *any }
 
 // exchange returns the request's storage: the connection's, with its slot
-// (emptied until the request gives it back, so that a request that
-// panicked leaves it there), or one from the pool and a nil slot.
+// (empty until the request gives the storage back, so that after a panic
+// the connection keeps none), or one from the pool and a nil slot.
 func (g *Gateway) exchange(w http.ResponseWriter) (*exchange, *any) {
 	cv, ok := w.(connValuer)
 	if !ok {
@@ -491,8 +491,8 @@ func clientIP(r *http.Request) string {
 
 // newRequestID returns a random (version 4) GUID, APIM's request id format.
 // Its bits come from math/rand/v2 (a ChaCha8 stream seeded by the system),
-// a tenth of the cost of crypto/rand: a request id correlates, it guards
-// nothing. Guid.NewGuid() in expressions keeps crypto/rand.
+// cheaper than crypto/rand's system call: a request id correlates, it
+// guards nothing. Guid.NewGuid() in expressions keeps crypto/rand.
 func newRequestID() string {
 	var g expr.Guid
 	binary.LittleEndian.PutUint64(g[:8], rand.Uint64())
