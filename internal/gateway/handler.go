@@ -491,8 +491,8 @@ func clientIP(r *http.Request) string {
 
 // newRequestID returns a random (version 4) GUID, APIM's request id format.
 // Its bits come from math/rand/v2 (a ChaCha8 stream seeded by the system),
-// about half the cost of crypto/rand in a CPU profile of the benchmark: a
-// request id correlates, it guards nothing. Guid.NewGuid() in expressions keeps crypto/rand.
+// 68 ns per id against crypto/rand's 148 (string included): a request id
+// correlates, it guards nothing. Guid.NewGuid() in expressions keeps crypto/rand.
 func newRequestID() string {
 	var g expr.Guid
 	binary.LittleEndian.PutUint64(g[:8], rand.Uint64())
