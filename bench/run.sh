@@ -94,16 +94,30 @@ start_backend() {
 	wait_port $BACKEND_PORT
 }
 
+# launch_apimgw NAME BINARY ADMIN_PORT: run an apimgw binary as proxy NAME
+# with bench/apimgw.yaml, on PORT[NAME].
+launch_apimgw() {
+	local name=$1 bin=$2 admin=$3
+	sed -e "s/127.0.0.1:8081/127.0.0.1:${PORT[$name]}/" -e "s/127.0.0.1:9091/127.0.0.1:$admin/" -e "s/127.0.0.1:9001/127.0.0.1:$BACKEND_PORT/" \
+		"$ROOT/bench/apimgw.yaml" >"$WORK/$name.yaml"
+	GOMAXPROCS=${APIMGW_GOMAXPROCS:-2} "$bin" serve -c "$WORK/$name.yaml" >"$WORK/$name.log" 2>&1 &
+	PIDS+=($!)
+	wait_port "${PORT[$name]}"
+}
+
+# drop_proxy NAME removes NAME (the whole word) from PROXIES.
+drop_proxy() {
+	local kept=() p
+	for p in $PROXIES; do [[ $p == "$1" ]] || kept+=("$p"); done
+	PROXIES="${kept[*]}"
+}
+
 start_apimgw() {
 	if go build -o "$WORK/apimgw" "$ROOT/cmd/apimgw" 2>"$WORK/apimgw-build.log"; then
-		sed -e "s/127.0.0.1:8081/127.0.0.1:${PORT[apimgw]}/" -e "s/127.0.0.1:9001/127.0.0.1:$BACKEND_PORT/" \
-			"$ROOT/bench/apimgw.yaml" >"$WORK/apimgw.yaml"
-		GOMAXPROCS=${APIMGW_GOMAXPROCS:-2} "$WORK/apimgw" serve -c "$WORK/apimgw.yaml" >"$WORK/apimgw.log" 2>&1 &
-		PIDS+=($!)
-		wait_port "${PORT[apimgw]}"
+		launch_apimgw apimgw "$WORK/apimgw" 9091
 	else
 		echo "cmd/apimgw does not build (see $WORK/apimgw-build.log): skipping apimgw" >&2
-		PROXIES=${PROXIES//apimgw/}
+		drop_proxy apimgw
 	fi
 }
 
@@ -115,11 +129,7 @@ start_apimgw_base() {
 		echo "apimgw-base needs APIMGW_BASE_BIN (an apimgw binary)" >&2
 		exit 2
 	fi
-	sed -e "s/127.0.0.1:8081/127.0.0.1:${PORT[apimgw-base]}/" -e "s/127.0.0.1:9091/127.0.0.1:9191/" -e "s/127.0.0.1:9001/127.0.0.1:$BACKEND_PORT/" \
-		"$ROOT/bench/apimgw.yaml" >"$WORK/apimgw-base.yaml"
-	GOMAXPROCS=${APIMGW_GOMAXPROCS:-2} "$APIMGW_BASE_BIN" serve -c "$WORK/apimgw-base.yaml" >"$WORK/apimgw-base.log" 2>&1 &
-	PIDS+=($!)
-	wait_port "${PORT[apimgw-base]}"
+	launch_apimgw apimgw-base "$APIMGW_BASE_BIN" 9191
 }
 
 # start_go_proxy NAME PROGRAM [FLAGS]: one of the Go proxies under bench/

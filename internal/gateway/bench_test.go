@@ -38,7 +38,7 @@ apis:
     serviceUrl: `+backend.URL+`
     subscriptionRequired: false
     operations: [{id: all, method: GET, urlTemplate: "/*"}]
-`)
+`, nil)
 	defer g.Close()
 	srv := httptest.NewServer(g)
 	defer srv.Close()
@@ -77,8 +77,7 @@ func (cannedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // routing, subscription check, a small policy (header, variable, choose),
 // forward-request to an in-memory transport, the response and the log line.
 func BenchmarkServeHTTP(b *testing.B) {
-	dir := b.TempDir()
-	os.WriteFile(filepath.Join(dir, "gateway.yaml"), []byte(`
+	g := benchGateway(b, `
 subscriptions: [{id: s, primaryKey: key-1, allApis: true}]
 apis:
   - id: bench
@@ -86,19 +85,10 @@ apis:
     serviceUrl: http://backend.invalid
     policy: api.xml
     operations: [{id: get, method: GET, urlTemplate: "/items/{id}"}]
-`), 0o644)
-	os.WriteFile(filepath.Join(dir, "api.xml"), []byte(`<policies><inbound><base/>
+`, map[string]string{"api.xml": `<policies><inbound><base/>
 <set-header name="X-Tier" exists-action="override"><value>@(context.Request.Headers.GetValueOrDefault("x-tier", "bronze"))</value></set-header>
 <choose><when condition="@(context.Request.MatchedParameters["id"] == "0")"><return-response><set-status code="404"/></return-response></when></choose>
-</inbound><backend><base/></backend><outbound><base/></outbound></policies>`), 0o644)
-	cfg, err := config.Load(filepath.Join(dir, "gateway.yaml"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	g, err := New(cfg, Options{Logs: logs.NewWriter(io.Discard, nil, 1)})
-	if err != nil {
-		b.Fatal(err)
-	}
+</inbound><backend><base/></backend><outbound><base/></outbound></policies>`})
 	defer g.Close()
 	g.plan.Load().env.Transport = cannedTransport{}
 	req := httptest.NewRequest("GET", "http://gw/api/items/42", nil)
@@ -147,7 +137,7 @@ apis:
     serviceUrl: http://`+backend+`
     subscriptionRequired: false
     operations: [{id: all, method: GET, urlTemplate: "/*"}]
-`)
+`, nil)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -224,10 +214,16 @@ func readAnswer(br *bufio.Reader) (int, error) {
 	return n, err
 }
 
-// benchGateway builds a gateway from the configuration yaml, its request
-// log discarded.
-func benchGateway(b *testing.B, yaml string) *Gateway {
-	path := filepath.Join(b.TempDir(), "gateway.yaml")
+// benchGateway builds a gateway from the configuration yaml and the files
+// it refers to (name → content), its request log discarded.
+func benchGateway(b *testing.B, yaml string, files map[string]string) *Gateway {
+	dir := b.TempDir()
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	path := filepath.Join(dir, "gateway.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
 		b.Fatal(err)
 	}
