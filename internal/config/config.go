@@ -46,6 +46,17 @@ type Config struct {
 	// CACertificates are the authorities client certificates are checked
 	// against (validate-client-certificate).
 	CACertificates []*CACertificate `yaml:"caCertificates"`
+	// VersionSets are APIM API version sets, by id: how the APIs that
+	// name one (versionSet:) are told apart by version.
+	VersionSets map[string]*VersionSet `yaml:"versionSets"`
+	// FragmentFiles maps a fragment id to its file, for fragments not
+	// kept as <id>.xml in the fragments folder (an APIOps extract's
+	// "policy fragments/<id>/policy.xml"). Set by code, not by the file.
+	FragmentFiles map[string]string `yaml:"-"`
+	// PolicySources holds policy and fragment content by path, used
+	// instead of reading the file (a policy replaced by an APIOps
+	// override). Set by code, not by the file.
+	PolicySources map[string][]byte `yaml:"-"`
 
 	// BackendIDs and ProductIDs list the map keys in file order.
 	BackendIDs []string `yaml:"-"`
@@ -332,8 +343,34 @@ type API struct {
 	OpenAPI                       string             `yaml:"openapi"`
 	Version                       string             `yaml:"version"`
 	Operations                    []*Operation       `yaml:"operations"`
-	Pos                           Pos
+	// VersionSet names the version set the API is a version of (with
+	// Version its version; an empty Version is the "Original").
+	VersionSet string `yaml:"versionSet"`
+	// Revision is the API's revision number (default 1). IsCurrent false
+	// makes it a non-current revision, reached only at path;rev=N.
+	Revision  string `yaml:"revision"`
+	IsCurrent *bool  `yaml:"isCurrent"`
+	// ServiceURLFromOpenAPI false keeps the OpenAPI file's servers[0].url
+	// from becoming the backend of an API without serviceUrl (an APIM
+	// export lists the APIM gateway there, not the backend).
+	ServiceURLFromOpenAPI *bool `yaml:"serviceUrlFromOpenapi"`
+	Pos                   Pos
 }
+
+// VersionSet is an APIM API version set: its versioning scheme, Segment
+// (the version is the path segment after the API path), Query
+// (?QueryName=version) or Header (HeaderName: version).
+type VersionSet struct {
+	ID         string `yaml:"-"`
+	Name       string `yaml:"name"`
+	Scheme     string `yaml:"scheme"`
+	QueryName  string `yaml:"queryName"`
+	HeaderName string `yaml:"headerName"`
+	Pos        Pos
+}
+
+// Current reports whether the API is the current revision.
+func (a *API) Current() bool { return a.IsCurrent == nil || *a.IsCurrent }
 
 // KeyParameterNames renames the subscription key header and query parameter.
 type KeyParameterNames struct {
@@ -419,6 +456,41 @@ func Parse(file string, data []byte) (*Config, error) {
 		return nil, v.errs
 	}
 	return cfg, nil
+}
+
+// ParseUnvalidated decodes data as the configuration file named file
+// without validating it or filling defaults: for a configuration assembled
+// from several sources (an APIOps extract and an overlay file), validated
+// once complete with Validate.
+func ParseUnvalidated(file string, data []byte) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&root); err != nil {
+		if err.Error() == "EOF" {
+			return &Config{File: file, Dir: filepath.Dir(file)}, nil
+		}
+		return nil, ErrorList{yamlSyntaxError(file, err)}
+	}
+	d := &decoder{file: file}
+	cfg := &Config{File: file, Dir: filepath.Dir(file)}
+	d.decode(&root, reflect.ValueOf(cfg).Elem())
+	if len(d.errs) > 0 {
+		return nil, d.errs
+	}
+	cfg.BackendIDs = mapKeysInOrder(&root, "backends")
+	cfg.ProductIDs = mapKeysInOrder(&root, "products")
+	return cfg, nil
+}
+
+// Validate checks an assembled configuration and fills its defaults, as
+// Parse does for a file. BackendIDs and ProductIDs must list every key of
+// Backends and Products.
+func (c *Config) Validate() error {
+	v := &validator{cfg: c, file: c.File, top: map[string]Pos{}}
+	v.validate()
+	if len(v.errs) > 0 {
+		return v.errs
+	}
+	return nil
 }
 
 // yamlSyntaxError turns yaml.v3's "yaml: line N: msg" into a positioned error.

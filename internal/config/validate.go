@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -139,6 +140,7 @@ func (v *validator) validate() {
 	v.backends()
 	v.backendHosts()
 	v.products()
+	v.versionSets()
 	v.apis()
 	v.subscriptions()
 }
@@ -540,7 +542,7 @@ func (v *validator) apis() {
 			a.Name = a.ID
 		}
 		a.Path = NormalizePath(a.Path)
-		key := a.Path + "\x00" + a.Version
+		key := v.routeKey(a)
 		if other, dup := paths[key]; dup {
 			v.errorf(a.Pos, "api %q uses path %q already used by api %q", a.ID, a.Path, other)
 		}
@@ -585,6 +587,11 @@ func (v *validator) apis() {
 			opIDs[op.ID] = true
 			if op.Name == "" {
 				op.Name = op.ID
+			}
+			if op.Method == "" && op.URLTemplate == "" && a.OpenAPI != "" {
+				// An operation of the OpenAPI file named by id alone (to
+				// attach a policy): the gateway takes the rest from it.
+				continue
 			}
 			op.Method = strings.ToUpper(op.Method)
 			if !validMethod(op.Method) {
@@ -664,4 +671,72 @@ func (v *validator) subscriptions() {
 			v.errorf(s.Pos, "subscription %q: unknown state %q", s.ID, s.State)
 		}
 	}
+}
+
+// Versioning schemes of a version set, as APIM spells them.
+const (
+	SchemeSegment = "Segment"
+	SchemeQuery   = "Query"
+	SchemeHeader  = "Header"
+)
+
+// Defaults of a version set's query parameter and header names.
+const (
+	DefaultVersionQueryName  = "api-version"
+	DefaultVersionHeaderName = "Api-Version"
+)
+
+func (v *validator) versionSets() {
+	for id, vs := range v.cfg.VersionSets {
+		if vs == nil {
+			vs = &VersionSet{}
+			v.cfg.VersionSets[id] = vs
+		}
+		vs.ID = id
+		if vs.Name == "" {
+			vs.Name = id
+		}
+		switch strings.ToLower(vs.Scheme) {
+		case "segment":
+			vs.Scheme = SchemeSegment
+		case "query":
+			vs.Scheme = SchemeQuery
+			if vs.QueryName == "" {
+				vs.QueryName = DefaultVersionQueryName
+			}
+		case "header":
+			vs.Scheme = SchemeHeader
+			if vs.HeaderName == "" {
+				vs.HeaderName = DefaultVersionHeaderName
+			}
+		default:
+			v.errorf(vs.Pos, "versionSet %q: scheme must be Segment, Query or Header, got %q", id, vs.Scheme)
+		}
+	}
+}
+
+// routeKey is what two APIs may not share: path, version (and how it is
+// told apart) and, for a non-current revision, the revision.
+func (v *validator) routeKey(a *API) string {
+	key := a.Path + "\x00" + a.Version
+	if a.VersionSet != "" {
+		vs, ok := v.cfg.VersionSets[a.VersionSet]
+		if !ok {
+			v.errorf(a.Pos, "api %q names unknown versionSet %q", a.ID, a.VersionSet)
+		} else if vs.Scheme == SchemeSegment && a.Version != "" {
+			key = strings.Trim(a.Path+"/"+a.Version, "/") + "\x00"
+		}
+	}
+	if a.Revision != "" {
+		if n, err := strconv.Atoi(a.Revision); err != nil || n < 1 {
+			v.errorf(a.Pos, "api %q: revision must be a positive number, got %q", a.ID, a.Revision)
+		}
+	}
+	if !a.Current() {
+		if a.Revision == "" {
+			v.errorf(a.Pos, "api %q: a non-current revision (isCurrent: false) needs revision", a.ID)
+		}
+		key += "\x00rev=" + a.Revision
+	}
+	return strings.ToLower(key)
 }

@@ -57,6 +57,9 @@ type Gateway struct {
 	draining atomic.Bool
 	// sessions are the WebSocket connections being relayed.
 	sessions sessions
+	// load, when set, loads the configuration on reload instead of
+	// reading the file (ServeOptions.Load).
+	load func() (*config.Config, error)
 }
 
 // Options are the parts of a Gateway that do not come from the config file.
@@ -218,9 +221,14 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 	return nil
 }
 
-// ReloadFile loads path and reloads it.
+// ReloadFile loads path and reloads it (or, when the gateway was served
+// with ServeOptions.Load, loads the configuration that way).
 func (g *Gateway) ReloadFile(path string) error {
-	cfg, err := config.Load(path)
+	load := g.load
+	if load == nil {
+		load = func() (*config.Config, error) { return config.Load(path) }
+	}
+	cfg, err := load()
 	if err != nil {
 		g.metrics.Reloads.WithLabelValues("failure").Inc()
 		return err
@@ -299,6 +307,10 @@ type ServeOptions struct {
 	Reload <-chan struct{}
 	// Ready is called with the bound data and admin addresses.
 	Ready func(data, admin net.Addr)
+	// Load, when set, loads the configuration, at start and on every
+	// reload, instead of reading ConfigPath (an APIOps extract with its
+	// overlay); ConfigPath then only names it in logs.
+	Load func() (*config.Config, error)
 }
 
 // dataServer is the data-plane listener's server, whichever it is.
@@ -312,7 +324,11 @@ type dataServer struct {
 // stops accepting, drains in-flight requests (up to shutdown.timeout) and
 // releases everything.
 func Serve(ctx context.Context, o ServeOptions) error {
-	cfg, err := config.Load(o.ConfigPath)
+	load := o.Load
+	if load == nil {
+		load = func() (*config.Config, error) { return config.Load(o.ConfigPath) }
+	}
+	cfg, err := load()
 	if err != nil {
 		return err
 	}
@@ -324,6 +340,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	if err != nil {
 		return err
 	}
+	g.load = o.Load
 	defer g.Close()
 	dataLn, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

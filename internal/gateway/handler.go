@@ -90,7 +90,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		st.SetRequestTrailer(r.Trailer)
 	}
 
-	api, rest := plan.router.match(r.URL.Path)
+	api, rest, apiPath := plan.router.matchRequest(r.URL.Path, reqURL.Query, r.Header)
 	var op *opPlan
 	if api != nil {
 		op = api.matchOperation(r.Method, rest, st.X.Request.MatchedParameters)
@@ -102,7 +102,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// A CORS preflight for an API whose policy has cors: APIM answers it
 		// without a subscription key, even when no OPTIONS operation exists.
 		rec.ApiId = api.cfg.ID
-		st.APIPath = api.path
+		st.APIPath = apiPath
 		st.X.Api = api.expr
 		st.BackendURL, st.BackendEntity = api.serviceURL, api.backend
 		p := api.apiPipeline
@@ -120,7 +120,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	default:
 		rec.ApiId, rec.OperationId = api.cfg.ID, op.cfg.ID
-		st.APIPath = api.path
+		st.APIPath = apiPath
 		st.TemplateQuery = op.queryKeys
 		st.Spec = op.spec
 		st.X.Api, st.X.Operation = api.expr, op.expr

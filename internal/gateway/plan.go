@@ -3,6 +3,7 @@ package gateway
 import (
 	"crypto/sha256"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -12,6 +13,10 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"gopkg.in/yaml.v3"
+
+	"github.com/getkin/kin-openapi/openapi2"
+	"github.com/getkin/kin-openapi/openapi2conv"
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/routers"
 
@@ -43,6 +48,8 @@ type Plan struct {
 	outbound backend.Options
 	// listenerCert is the TLS listener's certificate (tls:), nil without.
 	listenerCert *tls.Certificate
+	// apiCount and opCount are what Count reports.
+	apiCount, opCount int
 }
 
 type apiPlan struct {
@@ -58,6 +65,15 @@ type apiPlan struct {
 	queryName   string
 	apiPipeline *policy.Pipeline // global + api scopes, for errors before an operation matches
 	websocket   bool             // a WebSocket passthrough API
+	// revision is the API's revision number; noncurrent says it is
+	// reached only with ;rev=N. versionQuery or versionHeader, with
+	// version, selects it among the APIs of one path (Query and Header
+	// version sets).
+	revision      string
+	noncurrent    bool
+	version       string
+	versionQuery  string
+	versionHeader string
 }
 
 type opPlan struct {
@@ -118,9 +134,11 @@ func Build(cfg *config.Config, env *policy.Env, rm *resilience.Metrics) (*Plan, 
 	}
 	env.Services.Certificates = p.certs
 	c := &policy.Compiler{
-		Certificates: p.certs,
-		NamedValues:  cfg.NamedValues,
-		FragmentsDir: cfg.Path(cfg.Fragments),
+		Certificates:  p.certs,
+		NamedValues:   cfg.NamedValues,
+		FragmentsDir:  cfg.Path(cfg.Fragments),
+		FragmentFiles: cfg.FragmentFiles,
+		Sources:       cfg.PolicySources,
 		BackendExists: func(id string) bool {
 			_, ok := cfg.Backends[id]
 			return ok
@@ -199,6 +217,22 @@ func Build(cfg *config.Config, env *policy.Env, rm *resilience.Metrics) (*Plan, 
 			headerName: http.CanonicalHeaderKey(a.SubscriptionKeyParameterNames.Header),
 			queryName:  a.SubscriptionKeyParameterNames.Query,
 			websocket:  a.Type == "websocket",
+			revision:   a.Revision,
+			noncurrent: !a.Current(),
+			version:    a.Version,
+		}
+		if ap.revision == "" {
+			ap.revision = "1"
+		}
+		if vs := cfg.VersionSets[a.VersionSet]; vs != nil && a.Version != "" {
+			switch vs.Scheme {
+			case config.SchemeSegment:
+				ap.path = strings.Trim(a.Path+"/"+a.Version, "/")
+			case config.SchemeQuery:
+				ap.versionQuery = vs.QueryName
+			case config.SchemeHeader:
+				ap.versionHeader = http.CanonicalHeaderKey(vs.HeaderName)
+			}
 		}
 		for _, pid := range a.Products {
 			ap.products[pid] = true
@@ -213,7 +247,7 @@ func Build(cfg *config.Config, env *policy.Env, rm *resilience.Metrics) (*Plan, 
 			}
 		}
 		ap.expr = &expr.Api{
-			Id: a.ID, Name: a.Name, Path: a.Path, Version: a.Version, IsCurrentRevision: true, Revision: "1",
+			Id: a.ID, Name: a.Name, Path: a.Path, Version: a.Version, IsCurrentRevision: !ap.noncurrent, Revision: ap.revision,
 			Protocols: []string{"http", "https"}, SubscriptionKeyHeaderName: ap.headerName, SubscriptionKeyQueryParamName: ap.queryName,
 		}
 		if ap.serviceURL != nil {
@@ -227,11 +261,27 @@ func Build(cfg *config.Config, env *policy.Env, rm *resilience.Metrics) (*Plan, 
 		ops := a.Operations
 		var specs map[string]*policy.SpecOperation
 		if a.OpenAPI != "" {
-			more, sp, err := openAPIOperations(cfg.Path(a.OpenAPI))
+			more, sp, server, err := openAPIOperations(cfg.Path(a.OpenAPI))
 			if err != nil {
 				errorf(a.Pos, "api %q: openapi: %v", a.ID, err)
 			}
-			ops, specs = mergeOperations(ops, more), sp
+			var unknown []string
+			ops, unknown = mergeOperations(ops, more)
+			for _, id := range unknown {
+				errorf(a.Pos, "api %q: operation %q names no operation of %s (give method and urlTemplate, or an operationId of the file)", a.ID, id, a.OpenAPI)
+			}
+			specs = sp
+			// As APIM's OpenAPI import: the first server is the
+			// backend when the API names none.
+			if ap.serviceURL == nil && a.BackendID == "" && server != "" && err == nil &&
+				(a.ServiceURLFromOpenAPI == nil || *a.ServiceURLFromOpenAPI) {
+				if u, perr := url.Parse(server); perr != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					errorf(a.Pos, "api %q: openapi servers[0].url %q is not an absolute http(s) URL; give serviceUrl", a.ID, server)
+				} else {
+					ap.serviceURL = u
+					ap.expr.ServiceUrl = expr.FromURL(u)
+				}
+			}
 		}
 		for _, o := range ops {
 			t, err := parseTemplate(o.URLTemplate)
@@ -285,8 +335,16 @@ func Build(cfg *config.Config, env *policy.Env, rm *resilience.Metrics) (*Plan, 
 		return nil, &BuildError{Errs: errs}
 	}
 	p.router = newAPIRouter(apis)
+	for _, a := range apis {
+		p.apiCount++
+		p.opCount += len(a.ops)
+	}
 	return p, nil
 }
+
+// Count returns how many APIs (each version and revision counted) and
+// operations the plan serves.
+func (p *Plan) Count() (apis, operations int) { return p.apiCount, p.opCount }
 
 func sortErrors(errs []error) {
 	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
@@ -302,11 +360,10 @@ func hostname() string {
 
 // openAPIOperations reads the operations of an OpenAPI 3 document, with
 // each operation's definition (for the validate-* policies) by id.
-func openAPIOperations(path string) ([]*config.Operation, map[string]*policy.SpecOperation, error) {
-	loader := openapi3.NewLoader()
-	doc, err := loader.LoadFromFile(path)
+func openAPIOperations(path string) ([]*config.Operation, map[string]*policy.SpecOperation, string, error) {
+	doc, err := loadOpenAPI(path)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
 	}
 	var ops []*config.Operation
 	specs := map[string]*policy.SpecOperation{}
@@ -326,23 +383,84 @@ func openAPIOperations(path string) ([]*config.Operation, map[string]*policy.Spe
 		}
 	}
 	sort.SliceStable(ops, func(i, j int) bool { return ops[i].ID < ops[j].ID })
-	return ops, specs, nil
+	server := ""
+	if len(doc.Servers) > 0 && doc.Servers[0] != nil {
+		server = doc.Servers[0].URL
+		for name, v := range doc.Servers[0].Variables {
+			if v != nil {
+				server = strings.ReplaceAll(server, "{"+name+"}", v.Default)
+			}
+		}
+	}
+	return ops, specs, server, nil
+}
+
+// loadOpenAPI reads an OpenAPI 3 document, or a Swagger 2.0 one (JSON or
+// YAML) converted to OpenAPI 3 as APIM's import does.
+func loadOpenAPI(path string) (*openapi3.T, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var probe struct {
+		Swagger string `yaml:"swagger"`
+	}
+	if yaml.Unmarshal(data, &probe) == nil && strings.HasPrefix(probe.Swagger, "2") {
+		// YAML or JSON alike, through JSON: openapi2.T decodes JSON.
+		var generic any
+		if err := yaml.Unmarshal(data, &generic); err != nil {
+			return nil, fmt.Errorf("swagger 2.0: %v", err)
+		}
+		js, err := json.Marshal(generic)
+		if err != nil {
+			return nil, fmt.Errorf("swagger 2.0: %v", err)
+		}
+		var doc2 openapi2.T
+		if err := json.Unmarshal(js, &doc2); err != nil {
+			return nil, fmt.Errorf("swagger 2.0: %v", err)
+		}
+		return openapi2conv.ToV3(&doc2)
+	}
+	loader := openapi3.NewLoader()
+	return loader.LoadFromData(data)
 }
 
 // mergeOperations adds OpenAPI operations that the config does not list
 // (an operation listed in the config, by id, wins: it may carry a policy).
-func mergeOperations(cfg, more []*config.Operation) []*config.Operation {
+// A listed operation with neither method nor urlTemplate names an OpenAPI
+// operation by id and takes them from it; the ids of those that name none
+// are returned.
+func mergeOperations(cfg, more []*config.Operation) ([]*config.Operation, []string) {
 	have := map[string]bool{}
+	byID := map[string]*config.Operation{}
+	for _, o := range more {
+		byID[o.ID] = o
+	}
+	var unknown []string
+	out := make([]*config.Operation, 0, len(cfg)+len(more))
 	for _, o := range cfg {
 		have[o.ID] = true
+		if o.Method == "" && o.URLTemplate == "" {
+			spec := byID[o.ID]
+			if spec == nil {
+				unknown = append(unknown, o.ID)
+				continue
+			}
+			cp := *o
+			cp.Method, cp.URLTemplate = spec.Method, spec.URLTemplate
+			if cp.Name == "" || cp.Name == cp.ID {
+				cp.Name = spec.Name
+			}
+			o = &cp
+		}
+		out = append(out, o)
 	}
-	out := append([]*config.Operation(nil), cfg...)
 	for _, o := range more {
 		if !have[o.ID] {
 			out = append(out, o)
 		}
 	}
-	return out
+	return out, unknown
 }
 
 // matchOperation finds the most specific operation for method and path and

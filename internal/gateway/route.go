@@ -2,8 +2,11 @@ package gateway
 
 import (
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
+
+	"github.com/apimgw/apimgw/internal/expr"
 )
 
 // template is a compiled APIM URL template such as "/orders/{id}",
@@ -167,35 +170,132 @@ func (t *template) better(o *template) bool {
 // apiRouter finds the API whose path is the longest prefix of a request path.
 type apiRouter struct {
 	apis []*apiPlan // sorted by path length, longest first
+	// groups holds, when some APIs share a path (versions told apart by
+	// query or header, revisions), the APIs of each shared path, by path
+	// lower-cased; nil when every API has a path of its own.
+	groups map[string][]*apiPlan
+	// revisions is set when a non-current revision exists, so that
+	// ;rev=N is looked for.
+	revisions bool
 }
 
 func newAPIRouter(apis []*apiPlan) *apiRouter {
 	sorted := append([]*apiPlan(nil), apis...)
 	sort.SliceStable(sorted, func(i, j int) bool { return len(sorted[i].path) > len(sorted[j].path) })
-	return &apiRouter{apis: sorted}
+	r := &apiRouter{}
+	byPath := map[string][]*apiPlan{}
+	for _, a := range sorted {
+		k := strings.ToLower(a.path)
+		if len(byPath[k]) == 0 {
+			r.apis = append(r.apis, a)
+		}
+		byPath[k] = append(byPath[k], a)
+		if a.noncurrent {
+			r.revisions = true
+		}
+	}
+	for k, g := range byPath {
+		if len(g) > 1 || g[0].noncurrent || g[0].versionQuery != "" || g[0].versionHeader != "" {
+			if r.groups == nil {
+				r.groups = map[string][]*apiPlan{}
+			}
+			r.groups[k] = g
+		}
+	}
+	return r
 }
 
 // match returns the API and the path relative to it (always starting with
-// "/"), or nil.
+// "/"), or nil. It is matchRequest for a request without query or headers.
 func (r *apiRouter) match(path string) (*apiPlan, string) {
+	a, rest, _ := r.matchRequest(path, nil, nil)
+	return a, rest
+}
+
+// matchRequest returns the API of a request, the path relative to it
+// (always starting with "/") and the prefix of the path that selected it
+// (the API path, with ;rev=N when the request named a revision), or nil.
+// Among APIs of one path, a revision named by ;rev=N, then a version named
+// by the version set's query parameter or header, selects; without them,
+// the current revision of the API that has no such version (the
+// "Original" or a Segment version) answers.
+func (r *apiRouter) matchRequest(path string, query *expr.Query, header http.Header) (*apiPlan, string, string) {
 	p := strings.TrimPrefix(path, "/")
 	for _, a := range r.apis {
-		if a.path == "" {
-			if path != "" && path[0] == '/' {
-				return a, path // "/" + p without building it again
+		rest := p
+		if a.path != "" {
+			if !hasPrefixFold(p, a.path) {
+				continue
 			}
-			return a, "/" + p
+			rest = p[len(a.path):]
 		}
-		if !hasPrefixFold(p, a.path) {
+		rev := ""
+		if r.revisions && strings.HasPrefix(rest, ";rev=") {
+			end := strings.IndexByte(rest, '/')
+			if end < 0 {
+				end = len(rest)
+			}
+			rev, rest = rest[len(";rev="):end], rest[end:]
+		}
+		if a.path != "" && rest != "" && rest[0] != '/' {
 			continue
 		}
-		rest := p[len(a.path):]
-		if rest == "" || rest[0] == '/' {
-			if rest == "" {
-				rest = "/"
+		prefix := a.path
+		if rev != "" {
+			prefix = p[:len(p)-len(rest)]
+		}
+		chosen := a
+		if r.groups != nil {
+			if g := r.groups[strings.ToLower(a.path)]; g != nil {
+				chosen = selectAPI(g, rev, query, header)
+				if chosen == nil {
+					return nil, "", ""
+				}
 			}
-			return a, rest
+		}
+		if a.path == "" && rev == "" {
+			if path != "" && path[0] == '/' {
+				return chosen, path, "" // "/" + p without building it again
+			}
+			return chosen, "/" + p, ""
+		}
+		if rest == "" {
+			rest = "/"
+		} else if rest[0] != '/' {
+			rest = "/" + rest
+		}
+		return chosen, rest, prefix
+	}
+	return nil, "", ""
+}
+
+// selectAPI picks among the APIs of one path by revision and version.
+func selectAPI(g []*apiPlan, rev string, query *expr.Query, header http.Header) *apiPlan {
+	var fallback *apiPlan
+	for _, a := range g {
+		if rev != "" {
+			if a.revision != rev {
+				continue
+			}
+		} else if a.noncurrent {
+			continue
+		}
+		switch {
+		case a.versionQuery != "":
+			if query != nil {
+				if v, ok := query.Get(a.versionQuery); ok && strings.EqualFold(v, a.version) {
+					return a
+				}
+			}
+		case a.versionHeader != "":
+			if v := header.Get(a.versionHeader); v != "" && strings.EqualFold(v, a.version) {
+				return a
+			}
+		default:
+			if fallback == nil {
+				fallback = a
+			}
 		}
 	}
-	return nil, ""
+	return fallback
 }

@@ -155,6 +155,12 @@ type Compiler struct {
 	NamedValues map[string]string
 	// FragmentsDir holds policy fragments, <id>.xml each.
 	FragmentsDir string
+	// FragmentFiles maps fragment ids to files, looked up before
+	// FragmentsDir.
+	FragmentFiles map[string]string
+	// Sources holds the content of policy and fragment files by path,
+	// used instead of reading the file (a policy given by an override).
+	Sources map[string][]byte
 	// AnyNamedValue accepts every {{name}} that NamedValues lacks, putting a
 	// placeholder value in its place (for linting policies standalone).
 	AnyNamedValue bool
@@ -198,7 +204,7 @@ func (e *CompileError) Error() string {
 
 // CompileFile reads and compiles one policy document of the given scope.
 func (c *Compiler) CompileFile(scope, path string) *Scope {
-	src, err := os.ReadFile(path)
+	src, err := c.readFile(path)
 	if err != nil {
 		c.errs = append(c.errs, &CompileError{File: path, Msg: fmt.Sprintf("read policy: %v", err)})
 		return nil
@@ -359,6 +365,15 @@ func (c *Compiler) parse(file string, src []byte) *policyxml.Document {
 	return doc
 }
 
+// readFile returns the content of a policy file: Sources's, else the
+// file's.
+func (c *Compiler) readFile(path string) ([]byte, error) {
+	if src, ok := c.Sources[path]; ok {
+		return src, nil
+	}
+	return os.ReadFile(path)
+}
+
 // fragment compiles (once) and returns the fragment with the given id.
 func (c *Compiler) fragment(b *builder, id string, pos policyxml.Pos) steps {
 	if c.fragments == nil {
@@ -372,7 +387,8 @@ func (c *Compiler) fragment(b *builder, id string, pos policyxml.Pos) steps {
 		}
 		return f.steps
 	}
-	if c.FragmentsDir == "" {
+	path, mapped := c.FragmentFiles[id]
+	if !mapped && c.FragmentsDir == "" {
 		if c.AnyNamedValue {
 			// Linting a policy on its own: the fragment is not available.
 			return nil
@@ -380,12 +396,14 @@ func (c *Compiler) fragment(b *builder, id string, pos policyxml.Pos) steps {
 		b.errorf(pos, "include-fragment %q: no fragments folder configured (set fragments: in gateway.yaml)", id)
 		return nil
 	}
-	if strings.ContainsAny(id, `/\`) || id == "" || id == "." || id == ".." {
+	if !mapped && (strings.ContainsAny(id, `/\`) || id == "" || id == "." || id == "..") {
 		b.errorf(pos, "include-fragment: invalid fragment-id %q", id)
 		return nil
 	}
-	path := filepath.Join(c.FragmentsDir, id+".xml")
-	src, err := os.ReadFile(path)
+	if !mapped {
+		path = filepath.Join(c.FragmentsDir, id+".xml")
+	}
+	src, err := c.readFile(path)
 	if err != nil {
 		b.errorf(pos, "include-fragment %q: %v", id, err)
 		return nil
