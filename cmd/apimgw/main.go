@@ -33,6 +33,9 @@ Usage:
   apimgw serve [-c FILE]                 run the gateway (default ./gateway.yaml)
   apimgw validate -c FILE                compile the whole configuration and report every error
   apimgw validate --policy FILE...       compile standalone policy files
+  apimgw serve|validate --apiops DIR [-c OVERLAY] [--apiops-config FILE] [-v]
+                                         serve or check an APIOps extract (docs/apiops.md)
+  apimgw import apiops DIR -o OUTDIR     write an APIOps extract as gateway.yaml and policy files
   apimgw diagnose [--format text|json|html] [-o OUT] LOGFILE...
   apimgw simulate [flags] | -f SCENARIO  predict outbound port usage and failures
   apimgw version                         print version and build info
@@ -54,6 +57,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[1:], stderr)
 	case "validate":
 		return validate(args[1:], stdout, stderr)
+	case "import":
+		return importCmd(args[1:], stdout, stderr)
 	case "diagnose":
 		return diagnose.Main(args[1:], stdout, stderr)
 	case "simulate":
@@ -74,8 +79,22 @@ func serve(args []string, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	file := fs.String("c", "gateway.yaml", "configuration file")
 	level := fs.String("log-level", "info", "diagnostic log level: debug, info, warn, error")
+	af := addAPIOpsFlags(fs, true)
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	var load func() (*config.Config, error)
+	if *af.dir != "" {
+		overlay := ""
+		if flagSet(fs, "c") {
+			overlay = *file
+		}
+		o, err := af.options(overlay, false)
+		if err != nil {
+			fmt.Fprintln(stderr, "apimgw serve:", err)
+			return 2
+		}
+		load, *file = apiopsLoader(o), *af.dir
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "apimgw serve: unexpected arguments %v\n", fs.Args())
@@ -112,7 +131,7 @@ func serve(args []string, stderr io.Writer) int {
 			}
 		}
 	}()
-	err := gateway.Serve(ctx, gateway.ServeOptions{ConfigPath: *file, Log: log, Reload: reload})
+	err := gateway.Serve(ctx, gateway.ServeOptions{ConfigPath: *file, Log: log, Reload: reload, Load: load})
 	if err != nil {
 		printErrors(stderr, err)
 		return 1
@@ -133,8 +152,18 @@ func validate(args []string, stdout, stderr io.Writer) int {
 	file := fs.String("c", "", "configuration file")
 	policyMode := fs.Bool("policy", false, "compile the arguments as standalone policy files")
 	fragments := fs.String("fragments", "", "with --policy: folder of policy fragments")
+	af := addAPIOpsFlags(fs, true)
+	verbose := fs.Bool("v", false, "with --apiops: list what the extract holds that is ignored, and why")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *af.dir != "" {
+		o, err := af.options(*file, true)
+		if err != nil {
+			fmt.Fprintln(stderr, "apimgw validate:", err)
+			return 2
+		}
+		return validateAPIOps(o, *verbose, stdout, stderr)
 	}
 	if *policyMode {
 		if fs.NArg() == 0 {
@@ -206,6 +235,9 @@ func printErrors(w io.Writer, err error) {
 			fmt.Fprintln(w, e)
 		}
 	default:
+		if printAPIOpsErrors(w, err) {
+			return
+		}
 		fmt.Fprintln(w, "apimgw:", err)
 	}
 }

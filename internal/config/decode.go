@@ -345,3 +345,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value) {
 		d.decode(val, v.Field(idx))
 	}
 }
+
+// MarshalYAML writes the duration in Go syntax ("1m30s"), which decoding
+// accepts.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
