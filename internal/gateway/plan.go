@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/json"
@@ -405,7 +406,7 @@ func loadOpenAPI(path string) (*openapi3.T, error) {
 	var probe struct {
 		Swagger string `yaml:"swagger"`
 	}
-	if yaml.Unmarshal(data, &probe) == nil && strings.HasPrefix(probe.Swagger, "2") {
+	if bytes.Contains(data, []byte("swagger")) && yaml.Unmarshal(data, &probe) == nil && strings.HasPrefix(probe.Swagger, "2") {
 		// YAML or JSON alike, through JSON: openapi2.T decodes JSON.
 		var generic any
 		if err := yaml.Unmarshal(data, &generic); err != nil {
