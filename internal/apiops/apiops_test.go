@@ -322,3 +322,39 @@ func TestErrorsNameFileResourceAndWhy(t *testing.T) {
 		t.Errorf("empty folder: %v", err)
 	}
 }
+
+// An API whose subscription key header is Authorization, and one whose
+// serviceUrl is "" with a policy choosing the backend.
+func TestAuthorizationKeyAndEmptyServiceURL(t *testing.T) {
+	be := tagged(t, "auth")
+	dir := t.TempDir()
+	files := map[string]string{
+		"apis/auth/apiInformation.json":                `{"properties": {"path": "auth", "serviceUrl": "` + be + `", "subscriptionRequired": true, "subscriptionKeyParameterNames": {"header": "Authorization", "query": "key"}}}`,
+		"apis/auth/specification.yaml":                 "openapi: 3.0.1\ninfo: {title: t, version: '1'}\npaths:\n  /x:\n    get: {operationId: x, responses: {'200': {description: OK}}}\n",
+		"apis/open/apiInformation.json":                `{"properties": {"path": "open", "serviceUrl": "", "subscriptionRequired": false}}`,
+		"apis/open/specification.yaml":                 "openapi: 3.0.1\ninfo: {title: t, version: '1'}\nservers: [{url: 'https://apim.example/open'}]\npaths:\n  /y:\n    get: {operationId: y, responses: {'200': {description: OK}}}\n",
+		"apis/open/policy.xml":                         `<policies><inbound><base/><set-backend-service base-url="` + be + `/via-policy"/></inbound><backend><base/></backend><outbound><base/></outbound><on-error><base/></on-error></policies>`,
+		"subscriptions/s/subscriptionInformation.json": `{"properties": {"scope": "/apis", "state": "active"}}`,
+	}
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, []byte(content), 0o644)
+	}
+	res, err := Load(Options{Dir: dir, LookupEnv: func(k string) (string, bool) {
+		return "the-key", k == SubscriptionKeyEnv("s", "PRIMARY")
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := serveResult(t, res.Config)
+	if code, _ := get(t, base+"/auth/x", map[string]string{"Ocp-Apim-Subscription-Key": "the-key"}); code != 401 {
+		t.Errorf("default header name: %d, want 401", code)
+	}
+	if code, got := get(t, base+"/auth/x", map[string]string{"Authorization": "the-key"}); code != 200 || got["tag"] != "auth" {
+		t.Errorf("Authorization key: %d %v", code, got)
+	}
+	if code, got := get(t, base+"/open/y", nil); code != 200 || got["path"] != "/via-policy/y" {
+		t.Errorf("empty serviceUrl, backend from the policy: %d %v", code, got)
+	}
+}
