@@ -302,6 +302,11 @@ func checkFixtureRoutes(t *testing.T, p *apimgwProc, calls func(string) int64) {
 	if code, _ := p.do(t, call{"GET", "/keyed/hello", map[string]string{"Ocp-Apim-Subscription-Key": allKey}}); code != 401 {
 		t.Errorf("keyed with the default header name: %d, want 401", code)
 	}
+	// The root API's outbound Liquid template: {{body.tag}} is Liquid's,
+	// not a named value.
+	if code, r := p.reply(t, call{"GET", "/root-hello", nil}); code != 200 || r.Tag != "root" || r.Query != "liquid" {
+		t.Errorf("GET /root-hello through the Liquid template: %d %+v", code, r)
+	}
 	for _, c := range []struct{ method, path, tag, rest string }{
 		{"GET", "/root-hello", "root", "/root-hello"},
 		{"POST", "/soap/", "soap", "/"},
@@ -426,7 +431,7 @@ func TestImportAPIOpsServesTheSameRoutes(t *testing.T) {
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("import: %v\n%s", err, b)
 	}
-	if b, err := exec.Command(binary, "validate", "-c", filepath.Join(out, "gateway.yaml")).CombinedOutput(); err != nil || !strings.Contains(string(b), "OK") {
+	if b, err := exec.Command(binary, "validate", "-c", filepath.Join(out, "gateway.yaml")).CombinedOutput(); err != nil || !strings.Contains(string(b), "OK (15 APIs, 4 backends, 2 products, 2 subscriptions)") {
 		t.Fatalf("validate -c imported gateway.yaml: %v\n%s", err, b)
 	}
 	// The imported gateway.yaml and the extract serve the same routes:

@@ -308,6 +308,8 @@ func (x *extract) readAPI(dir, info, name string, props map[string]any) {
 			x.ignore(filepath.Join(dir, d), "api releases", name, "release notes have no run-time meaning")
 		case "schemas":
 			x.ignore(filepath.Join(dir, d), "api schemas", name, "schemas are served from the specification file")
+		case "resolvers":
+			x.errorf(filepath.Join(dir, d), fmt.Sprintf("api %q", name), "GraphQL resolvers (a synthetic GraphQL API) are not supported: apimgw passes GraphQL through to serviceUrl")
 		case "wikis", "wiki":
 			x.ignore(filepath.Join(dir, d), "api wiki", name, "developer-portal content")
 		}
