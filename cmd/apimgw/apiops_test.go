@@ -132,7 +132,7 @@ func apiopsBackends(t *testing.T, tags ...string) (map[string]string, func(tag s
 			n.Add(1)
 			io.Copy(io.Discard, r.Body)
 			rep := reply{Tag: tag, Path: r.URL.Path, Query: r.URL.RawQuery, Header: map[string]string{}}
-			for _, h := range []string{"X-Global", "X-Fragment", "X-Product", "X-Api", "X-Check", "X-Backend-Key"} {
+			for _, h := range []string{"X-Global", "X-Fragment", "X-Product", "X-Api", "X-Check", "X-Backend-Key", "Authorization"} {
 				rep.Header[h] = r.Header.Get(h)
 			}
 			w.Header().Set("Content-Type", "application/json")
@@ -151,6 +151,7 @@ const (
 	starterKey = "starter-key-0123456789"
 	allKey     = "all-access-key-9876543210"
 	backendKey = "bk-secret-value"
+	echoKey    = "echo-only-key-555"
 )
 
 // apiopsFixture copies the v6 fixture extract into a temp folder and
@@ -174,6 +175,7 @@ admin: 127.0.0.1:0
 logs: {path: ` + filepath.Join(work, "requests.log") + `}
 subscriptions:
   - {id: starter-sub, primaryKey: ` + starterKey + `}
+  - {id: echo-only, primaryKey: ` + echoKey + `}
 backends:
   orders-backend: {url: "` + urls["ob"] + `"}
   pool-member-1: {url: "` + urls["m1"] + `"}
@@ -259,6 +261,14 @@ func checkFixtureRoutes(t *testing.T, p *apimgwProc, calls func(string) int64) {
 	if code, r := p.reply(t, call{"POST", "/echo/items", starter}); code != 200 || r.Tag != "echo" || r.Path != "/items" {
 		t.Errorf("POST /echo/items: %d %+v", code, r)
 	}
+	// A subscription scoped to one API: its API only, no product policy.
+	echoOnly := map[string]string{"Ocp-Apim-Subscription-Key": echoKey}
+	if code, r := p.reply(t, call{"GET", "/echo/items/2", echoOnly}); code != 200 || r.Tag != "echo" || r.Header["X-Product"] != "" {
+		t.Errorf("API-scoped subscription on its API: %d %+v", code, r)
+	}
+	if code, _ := p.do(t, call{"GET", "/keyed/hello", map[string]string{"api-key": echoKey}}); code != 401 {
+		t.Errorf("API-scoped subscription on another API: %d, want 401", code)
+	}
 	if code, body := p.do(t, call{"GET", "/echo/status", starter}); code != 200 || body != "status-ok g1" {
 		t.Errorf("GET /echo/status: %d %q, want the operation policy with the named value", code, body)
 	}
@@ -275,8 +285,9 @@ func checkFixtureRoutes(t *testing.T, p *apimgwProc, calls func(string) int64) {
 		if code != 200 || r.Tag != tag || r.Path != "/orders" {
 			t.Errorf("GET %s: %d %+v, want %s", path, code, r, tag)
 		}
-		if tag == "ob" && r.Header["X-Backend-Key"] != backendKey {
-			t.Errorf("orders-backend credentials header %q, want the secret named value from the environment", r.Header["X-Backend-Key"])
+		if tag == "ob" && (r.Header["X-Backend-Key"] != backendKey || r.Header["Authorization"] != "Basic b3JkZXJzOnB3" || r.Query != "code=g1") {
+			t.Errorf("orders-backend credentials: header %q, authorization %q, query %q; want the secret named value from the environment, the authorization scheme and parameter, the query with the named value",
+				r.Header["X-Backend-Key"], r.Header["Authorization"], r.Query)
 		}
 	}
 	// Query versions.
@@ -389,7 +400,7 @@ func TestValidateAPIOps(t *testing.T) {
 		return code, out.String(), errb.String()
 	}
 	code, out, errs := run(env, "validate", "--apiops", dir, "-c", overlay, "-v")
-	if code != 0 || !strings.Contains(out, ": OK (15 APIs, 19 operations, 2 products, 4 backends, 2 subscriptions") {
+	if code != 0 || !strings.Contains(out, ": OK (15 APIs, 19 operations, 2 products, 4 backends, 3 subscriptions") {
 		t.Fatalf("validate: %d %q %q", code, out, errs)
 	}
 	for _, want := range []string{`collection "tags"`, `collection "groups"`, `collection "gateways"`, `logger "appinsights"`,
@@ -401,7 +412,7 @@ func TestValidateAPIOps(t *testing.T) {
 	// Without the secrets: one error naming every missing one and the
 	// three ways.
 	code, out, errs = run(nil, "validate", "--apiops", dir)
-	if code != 1 || !strings.Contains(errs, "3 secret(s) missing") || !strings.Contains(errs, "APIMGW_NAMED_VALUE_BACKEND_KEY") ||
+	if code != 1 || !strings.Contains(errs, "4 secret(s) missing") || !strings.Contains(errs, "APIMGW_NAMED_VALUE_BACKEND_KEY") ||
 		!strings.Contains(errs, "APIMGW_SUBSCRIPTION_STARTER_SUB_PRIMARY_KEY") || !strings.Contains(errs, "subscription.all-access.primaryKey") ||
 		!strings.Contains(errs, "overlay") {
 		t.Errorf("missing secrets: %d %q %q", code, out, errs)
@@ -431,7 +442,7 @@ func TestImportAPIOpsServesTheSameRoutes(t *testing.T) {
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("import: %v\n%s", err, b)
 	}
-	if b, err := exec.Command(binary, "validate", "-c", filepath.Join(out, "gateway.yaml")).CombinedOutput(); err != nil || !strings.Contains(string(b), "OK (15 APIs, 4 backends, 2 products, 2 subscriptions)") {
+	if b, err := exec.Command(binary, "validate", "-c", filepath.Join(out, "gateway.yaml")).CombinedOutput(); err != nil || !strings.Contains(string(b), "OK (15 APIs, 4 backends, 2 products, 3 subscriptions)") {
 		t.Fatalf("validate -c imported gateway.yaml: %v\n%s", err, b)
 	}
 	// The imported gateway.yaml and the extract serve the same routes:
@@ -448,8 +459,8 @@ func TestImportAPIOpsServesTheSameRoutes(t *testing.T) {
 		t.Fatalf("import --secrets=placeholder: %v\n%s", err, b)
 	}
 	y, _ := os.ReadFile(filepath.Join(out2, "gateway.yaml"))
-	// backend-key, starter-sub's and all-access's keys; backend-key also
-	// where the backend's credentials use it.
+	// backend-key, the keys of starter-sub, echo-only and all-access;
+	// backend-key also where the backend's credentials use it.
 	marked := 0
 	for _, line := range strings.Split(string(y), "\n") {
 		if strings.Contains(line, "apimgw-placeholder") {
@@ -459,7 +470,7 @@ func TestImportAPIOpsServesTheSameRoutes(t *testing.T) {
 			marked++
 		}
 	}
-	if marked != 4 {
-		t.Errorf("%d placeholder values, want 4:\n%s", marked, y)
+	if marked != 5 {
+		t.Errorf("%d placeholder values, want 5:\n%s", marked, y)
 	}
 }

@@ -164,6 +164,10 @@ func TestV6AndV7LoadAlike(t *testing.T) {
 			if !s.AllAPIs {
 				t.Errorf("all-access: %+v", s)
 			}
+		case "echo-only":
+			if s.API != "echo-api" {
+				t.Errorf("echo-only: %+v", s)
+			}
 		default:
 			t.Errorf("unexpected subscription %s (the suspended one has no key and is left out)", s.ID)
 		}
@@ -255,7 +259,7 @@ backends:
 func TestSecrets(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "subscription.starter-sub.primaryKey"), []byte("file-key\n"), 0o600)
-	ov := writeOverlay(t, nil, "namedValues: {backend-key: overlay-secret}\n")
+	ov := writeOverlay(t, nil, "namedValues: {backend-key: overlay-secret}\nsubscriptions: [{id: echo-only, primaryKey: ov-key}]\n")
 	env := map[string]string{SubscriptionKeyEnv("all-access", "PRIMARY"): "env-key"}
 	res, err := Load(Options{Dir: "testdata/v6/apimartifacts", Overlay: ov, SecretsDir: dir,
 		LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }})
@@ -276,7 +280,7 @@ func TestSecrets(t *testing.T) {
 	if err == nil {
 		t.Fatal("no error without secrets")
 	}
-	for _, want := range []string{"3 secret(s) missing", `named value "backend-key"`, `subscription "all-access"`, `subscription "starter-sub"`,
+	for _, want := range []string{"4 secret(s) missing", `named value "backend-key"`, `subscription "all-access"`, `subscription "starter-sub"`,
 		"APIMGW_NAMED_VALUE_BACKEND_KEY", "APIMGW_SUBSCRIPTION_ALL_ACCESS_PRIMARY_KEY", "subscription.starter-sub.primaryKey", "overlay"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
