@@ -14,6 +14,7 @@ import (
 	"github.com/apimgw/apimgw/internal/config"
 	"github.com/apimgw/apimgw/internal/gateway"
 	"github.com/apimgw/apimgw/internal/logs"
+	"github.com/apimgw/apimgw/internal/policy"
 )
 
 // tagged is a loopback backend answering its tag, the path and the
@@ -360,5 +361,82 @@ func TestAuthorizationKeyAndEmptyServiceURL(t *testing.T) {
 	}
 	if code, got := get(t, base+"/open/y", nil); code != 200 || got["path"] != "/via-policy/y" {
 		t.Errorf("empty serviceUrl, backend from the policy: %d %v", code, got)
+	}
+}
+
+func TestOverlayTypoIsAnError(t *testing.T) {
+	ov := writeOverlay(t, map[string]string{"echo-apii": "http://127.0.0.1:1"}, "")
+	_, err := Load(Options{Dir: "testdata/v6/apimartifacts", Overlay: ov, Placeholders: true})
+	if err == nil || !strings.Contains(err.Error(), `api "echo-apii": overrides no API of the extract`) || !strings.Contains(err.Error(), ov) {
+		t.Errorf("overlay with a mistyped API id: %v", err)
+	}
+}
+
+// Import's output, with a policy replaced by an override file and
+// placeholders, is a gateway.yaml that loads, compiles and serves what
+// the extract serves.
+func TestExportRoundTrip(t *testing.T) {
+	ovFile := filepath.Join(t.TempDir(), "configuration.test.yaml")
+	os.WriteFile(ovFile, []byte(`
+apis:
+  - name: echo-api
+    operations:
+      - name: getStatus
+        policies:
+          - name: policy
+            properties: {value: "<policies><inbound><base/><return-response><set-body>overridden</set-body></return-response></inbound><backend><base/></backend><outbound><base/></outbound><on-error><base/></on-error></policies>"}
+`), 0o644)
+	res, err := Load(Options{Dir: "testdata/v6/apimartifacts", Overrides: []string{ovFile}, Placeholders: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	file, err := Export(res, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(file)
+	if err != nil {
+		y, _ := os.ReadFile(file)
+		t.Fatalf("imported gateway.yaml: %v\n%s", err, y)
+	}
+	p1, err := gateway.Build(res.Config, &policy.Env{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p1.Close()
+	p2, err := gateway.Build(cfg, &policy.Env{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p2.Close()
+	a1, o1 := p1.Count()
+	a2, o2 := p2.Count()
+	if a1 != a2 || o1 != o2 {
+		t.Errorf("extract %d APIs %d operations, import %d and %d", a1, o1, a2, o2)
+	}
+	if _, err := os.Stat(filepath.Join(out, "policies", "override-1.xml")); err != nil {
+		t.Errorf("the override's policy is not written: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "fragments", "add-fragment-header.xml")); err != nil {
+		t.Errorf("fragment not written: %v", err)
+	}
+	base := serveResult(t, cfg)
+	var key string
+	for _, p := range res.Placeholders {
+		if p.Name == "starter-sub" {
+			key = p.Value
+		}
+	}
+	req, _ := http.NewRequest("GET", base+"/echo/status", nil)
+	req.Header.Set("Ocp-Apim-Subscription-Key", key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "overridden" {
+		t.Errorf("imported override policy: %d %q", resp.StatusCode, body)
 	}
 }

@@ -56,9 +56,16 @@ func mergeOverlay(ext *config.Config, path string) (*config.Config, error) {
 		byID[strings.ToLower(a.ID)] = a
 		apis = append(apis, a)
 	}
+	var errs ErrorList
 	for _, o := range ov.Apis {
 		a := byID[strings.ToLower(o.ID)]
 		if a == nil {
+			if o.Path == "" && len(o.Operations) == 0 && o.OpenAPI == "" {
+				// Neither a new API nor an override of one: a typo.
+				errs = append(errs, &Error{File: abs, Resource: fmt.Sprintf("api %q", o.ID),
+					Msg: fmt.Sprintf("overrides no API of the extract (its APIs: %s) and is not a complete API", apiIDs(ext.Apis))})
+				continue
+			}
 			apis = append(apis, o)
 			continue
 		}
@@ -82,7 +89,21 @@ func mergeOverlay(ext *config.Config, path string) (*config.Config, error) {
 		subs = append(subs, o)
 	}
 	out.Subscriptions = subs
+	if len(errs) > 0 {
+		return nil, errs
+	}
 	return out, nil
+}
+
+func apiIDs(apis []*config.API) string {
+	ids := make([]string, 0, len(apis))
+	for _, a := range apis {
+		ids = append(ids, a.ID)
+	}
+	if len(ids) > 12 {
+		ids = append(ids[:12], "...")
+	}
+	return strings.Join(ids, ", ")
 }
 
 // mergeMap merges the overlay's resources over the extract's by id.
