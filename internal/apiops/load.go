@@ -158,6 +158,13 @@ func (c *converter) convert() {
 	c.fragments()
 	c.versionSets()
 	c.backends()
+	for _, b := range c.cfg.Backends {
+		if b.Pool != nil {
+			for _, m := range b.Pool.Services {
+				m.ID = canonical(c.cfg.Backends, m.ID)
+			}
+		}
+	}
 	c.products()
 	c.apis()
 	c.loggers()
@@ -702,7 +709,7 @@ func (c *converter) apis() {
 			api.SubscriptionKeyParameterNames = &config.KeyParameterNames{Header: k.Header, Query: k.Query}
 		}
 		if p.APIVersionSetID != "" {
-			api.VersionSet = lastSegment(p.APIVersionSetID)
+			api.VersionSet = canonical(c.cfg.VersionSets, lastSegment(p.APIVersionSetID))
 			if _, ok := c.cfg.VersionSets[api.VersionSet]; !ok {
 				c.x.errorf(a.file, what, "apiVersionSetId names version set %q, which the extract does not hold", api.VersionSet)
 				continue
@@ -843,7 +850,7 @@ func (c *converter) subscriptions() {
 		case len(segs) >= 1 && strings.EqualFold(segs[len(segs)-1], "apis"):
 			s.AllAPIs = true
 		case len(segs) >= 2 && strings.EqualFold(segs[len(segs)-2], "products"):
-			s.Product = segs[len(segs)-1]
+			s.Product = canonical(c.cfg.Products, segs[len(segs)-1])
 			if _, ok := c.cfg.Products[s.Product]; !ok {
 				c.x.errorf(r.file, what, "scope names product %q, which the extract does not hold", s.Product)
 				continue
@@ -867,6 +874,20 @@ func (c *converter) subscriptions() {
 		c.subFiles[r.name] = r.file
 		c.cfg.Subscriptions = append(c.cfg.Subscriptions, s)
 	}
+}
+
+// canonical returns the key of m that equals name ignoring case (ARM
+// names compare case-insensitively), or name.
+func canonical[T any](m map[string]T, name string) string {
+	if _, ok := m[name]; ok {
+		return name
+	}
+	for k := range m {
+		if strings.EqualFold(k, name) {
+			return k
+		}
+	}
+	return name
 }
 
 // sortIDs fills BackendIDs and ProductIDs (sorted; the overlay's order is
