@@ -14,7 +14,11 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte(`{"properties": {"scope": "/apis", "state": "active"}}`))
 	f.Add([]byte("apis:\n  - name: a\n    properties: {path: b}\n    operations: [{name: o, policies: [{name: policy, properties: {value: x}}]}]\n"))
 	f.Add([]byte(`{"name": "a;rev=2", "properties": {"isCurrent": false, "apiRevision": "2"}}`))
-	f.Fuzz(func(t *testing.T, data []byte) {
+	f.Fuzz(fuzzBody)
+}
+
+func fuzzBody(t *testing.T, data []byte) {
+	{
 		dir := t.TempDir()
 		files := map[string][]byte{
 			"apis/a/apiInformation.json":                   data,
@@ -37,5 +41,5 @@ func FuzzLoad(f *testing.F) {
 		os.WriteFile(ov, data, 0o644)
 		Load(Options{Dir: dir, Placeholders: true})
 		Load(Options{Dir: dir, Placeholders: true, Overrides: []string{ov}})
-	})
+	}
 }
