@@ -41,7 +41,7 @@ type Gateway struct {
 	closeSinks func()
 	tokens     *tokenSource
 	metrics    *metrics.Gateway
-	registry   *prometheus.Registry
+	registry   *metrics.Registry
 	rmetrics   *resilience.Metrics
 	log        *slog.Logger
 	now        func() time.Time
@@ -70,7 +70,7 @@ type Options struct {
 
 // New builds a Gateway from a validated configuration.
 func New(cfg *config.Config, o Options) (*Gateway, error) {
-	g := &Gateway{log: o.Log, now: o.Now, registry: metrics.NewRegistry()}
+	g := &Gateway{log: o.Log, now: o.Now, registry: metrics.NewTrackingRegistry()}
 	if g.log == nil {
 		g.log = slog.Default()
 	}
@@ -232,7 +232,19 @@ func (g *Gateway) ReloadFile(path string) error {
 func (g *Gateway) Config() *config.Config { return g.plan.Load().Config }
 
 // Registry is the Prometheus registry the gateway's metrics live on.
-func (g *Gateway) Registry() *prometheus.Registry { return g.registry }
+func (g *Gateway) Registry() *prometheus.Registry { return g.registry.Registry }
+
+// MetricDescs lists every metric the gateway's own collectors can export,
+// series or not yet (custom emit-metric counters included, once built).
+func (g *Gateway) MetricDescs() []*prometheus.Desc {
+	ch := make(chan *prometheus.Desc, 64)
+	go func() { g.registry.Describe(ch); close(ch) }()
+	var out []*prometheus.Desc
+	for d := range ch {
+		out = append(out, d)
+	}
+	return out
+}
 
 // Backends is the outbound connection manager.
 func (g *Gateway) Backends() *backend.Manager { return g.backends }
@@ -274,7 +286,7 @@ func (g *Gateway) AdminHandler(configPath string) http.Handler {
 		status := map[string]any{"status": state, "backends": g.plan.Load().registry.Status(), "destinations": g.backends.Stats()}
 		json.NewEncoder(w).Encode(status)
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(g.registry, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(g.registry.Registry, promhttp.HandlerOpts{}))
 	// Profiling, on the admin listener only (never the data port).
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
