@@ -37,7 +37,7 @@ func gatewayLines(n int, fail bool) string {
 	now := time.Now().UTC().Format(time.RFC3339Nano)
 	for range n {
 		if fail {
-			fmt.Fprintf(&b, `{"TimeGenerated":%q,"ApiId":"naive","ResponseCode":502,"BackendResponseCode":0,"BackendTime":0,"TotalTime":1,"BackendUrl":"http://localhost:9001/x","BackendId":"naive","LastErrorReason":"BackendConnectionFailure","LastErrorMessage":"Unable to connect to the remote server","LastErrorDetail":"connect 127.0.0.1:9001: snat port budget exhausted (budget 50, held 50)"}`+"\n", now)
+			fmt.Fprintf(&b, `{"TimeGenerated":%q,"ApiId":"naive","ResponseCode":502,"BackendResponseCode":0,"BackendTime":0,"TotalTime":1,"BackendUrl":"http://localhost:9001/x","BackendId":"naive","LastErrorReason":"BackendConnectionFailure","LastErrorMessage":"Unable to connect to the remote server","LastErrorDetail":"connect 127.0.0.1:9001: snat port budget exhausted (budget of 50 ports, 50 held)"}`+"\n", now)
 		} else {
 			fmt.Fprintf(&b, `{"TimeGenerated":%q,"ApiId":"naive","ResponseCode":200,"BackendResponseCode":200,"BackendTime":20,"TotalTime":21,"BackendUrl":"http://localhost:9001/x","BackendId":"naive"}`+"\n", now)
 		}
