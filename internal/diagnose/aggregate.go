@@ -277,33 +277,52 @@ type aggregator struct {
 	snatBudget int32
 	minT       int64
 	maxT       int64
-	// fine holds 100 ms bins while the records span at most
-	// fineMaxSpanMs, for the charts of short logs (one-minute bins would
-	// leave them a single column); fineOff once the span is longer.
+	// fine holds 100 ms bins while the records span at most 30 s, then
+	// one-second bins while they span less than fineMaxSpanMs, for the
+	// charts of short logs (one-minute bins would leave them a single
+	// column); fineOff once the span is longer.
 	fine     map[int64]*bin
+	fineW    int64
 	lastFine *bin
 	fineOff  bool
 }
 
-// Fine bins: 100 ms wide, kept while the log spans less than the charts'
-// limit (fineChartSpanMs).
+// Fine bins: 100 ms wide while the log spans up to fineCoarsenMs, then one
+// second, kept while the log spans less than the charts' limit
+// (fineChartSpanMs): at most ~300 bins either way.
 const (
 	fineWidthMs   = 100
+	fineCoarsenMs = 30_000
 	fineMaxSpanMs = fineChartSpanMs
 )
 
 func newAggregator() *aggregator {
-	return &aggregator{bins: make(map[int64]*bin), fine: make(map[int64]*bin)}
+	return &aggregator{bins: make(map[int64]*bin), fine: make(map[int64]*bin), fineW: fineWidthMs}
 }
 
-// addFine records e into its 100 ms bin, or drops the fine bins once
-// the log spans more than fineMaxSpanMs.
+// addFine records e into its fine bin, coarsens the bins to one second
+// once the log spans more than fineCoarsenMs, and drops them once it
+// spans fineMaxSpanMs.
 func (a *aggregator) addFine(e *entry, o outcome) {
-	if a.maxT-a.minT >= fineMaxSpanMs {
+	span := a.maxT - a.minT
+	if span >= fineMaxSpanMs {
 		a.fineOff, a.fine, a.lastFine = true, nil, nil
 		return
 	}
-	start := floorDiv(e.t, fineWidthMs) * fineWidthMs
+	if a.fineW == fineWidthMs && span > fineCoarsenMs {
+		coarse := make(map[int64]*bin, len(a.fine)/10+1)
+		for _, fb := range a.fine {
+			s := floorDiv(fb.start, 1000) * 1000
+			cb := coarse[s]
+			if cb == nil {
+				cb = &bin{start: s}
+				coarse[s] = cb
+			}
+			cb.merge(fb)
+		}
+		a.fine, a.fineW, a.lastFine = coarse, 1000, nil
+	}
+	start := floorDiv(e.t, a.fineW) * a.fineW
 	b := a.lastFine
 	if b == nil || b.start != start {
 		b = a.fine[start]
@@ -355,7 +374,7 @@ func (a *aggregator) fineBins() ([]*bin, int64) {
 	span := a.maxT - a.minT
 	width := fineWidths[len(fineWidths)-1]
 	for _, w := range fineWidths {
-		if span/w < maxFinePoints {
+		if w >= a.fineW && w%a.fineW == 0 && span/w < maxFinePoints {
 			width = w
 			break
 		}

@@ -302,11 +302,18 @@ type destTable struct {
 	// mitigation can name the backend as the gateway's configuration does.
 	idIndex map[string]int32
 	ids     []string
-	destIDs map[[2]int32]int64
+	destIDs [][]idCount // by destination
+	lastID  int32       // the id internID returned last, -1 before any
+}
+
+// idCount counts the records of one destination that named one backend.
+type idCount struct {
+	id int32
+	n  int64
 }
 
 func newDestTable() *destTable {
-	return &destTable{index: make(map[string]int32), idIndex: make(map[string]int32), destIDs: make(map[[2]int32]int64)}
+	return &destTable{index: make(map[string]int32), idIndex: make(map[string]int32), lastID: -1}
 }
 
 // maxBackendIDs bounds the distinct BackendId values kept.
@@ -319,7 +326,12 @@ func (d *destTable) internID(v []byte) int32 {
 	if len(v) == 0 || len(v) > 256 || string(v) == "null" {
 		return -1
 	}
+	// Consecutive records mostly name the same backend.
+	if d.lastID >= 0 && string(v) == d.ids[d.lastID] {
+		return d.lastID
+	}
 	if i, ok := d.idIndex[string(v)]; ok {
+		d.lastID = i
 		return i
 	}
 	if len(d.ids) >= maxBackendIDs {
@@ -329,13 +341,27 @@ func (d *destTable) internID(v []byte) int32 {
 	i := int32(len(d.ids))
 	d.idIndex[name] = i
 	d.ids = append(d.ids, name)
+	d.lastID = i
 	return i
 }
 
 // noteID counts one record of destination dest that named backend bid.
 func (d *destTable) noteID(dest, bid int32) {
-	if dest >= 0 && bid >= 0 {
-		d.destIDs[[2]int32{dest, bid}]++
+	if dest < 0 || bid < 0 {
+		return
+	}
+	if int(dest) >= len(d.destIDs) {
+		d.destIDs = append(d.destIDs, make([][]idCount, int(dest)+1-len(d.destIDs))...)
+	}
+	counts := d.destIDs[dest]
+	for i := range counts {
+		if counts[i].id == bid {
+			counts[i].n++
+			return
+		}
+	}
+	if len(counts) < 64 { // a destination behind more backends keeps its first 64
+		d.destIDs[dest] = append(counts, idCount{id: bid, n: 1})
 	}
 }
 
@@ -343,9 +369,12 @@ func (d *destTable) noteID(dest, bid int32) {
 // named ("" when none did); ties go to the id seen first.
 func (d *destTable) backendID(dest int32) string {
 	best, bestN := int32(-1), int64(0)
-	for k, n := range d.destIDs {
-		if k[0] == dest && (n > bestN || n == bestN && k[1] < best) {
-			best, bestN = k[1], n
+	if dest < 0 || int(dest) >= len(d.destIDs) {
+		return ""
+	}
+	for _, c := range d.destIDs[dest] {
+		if c.n > bestN || c.n == bestN && c.id < best {
+			best, bestN = c.id, c.n
 		}
 	}
 	if best < 0 {
