@@ -34,6 +34,7 @@ Usage:
   apimgw validate -c FILE                compile the whole configuration and report every error
   apimgw validate --policy FILE...       compile standalone policy files
   apimgw diagnose [--format text|json|html] [-o OUT] LOGFILE...
+  apimgw diagnose --watch [--window 1m] LOGFILE
   apimgw simulate [flags] | -f SCENARIO  predict outbound port usage and failures
   apimgw version                         print version and build info
 `
