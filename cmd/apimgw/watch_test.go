@@ -33,7 +33,7 @@ func TestDiagnoseWatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill() })
-	// The command says it is watching once the file is open.
+	// The command says it is watching once the file is open and at its end.
 	ready := make(chan string, 1)
 	go func() {
 		line, _ := bufio.NewReader(stderr).ReadString('\n')
@@ -47,7 +47,6 @@ func TestDiagnoseWatch(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("diagnose --watch did not start")
 	}
-	time.Sleep(300 * time.Millisecond) // the first poll has passed the file's end
 	lines := make(chan string, 10)
 	go func() {
 		sc := bufio.NewScanner(stdout)

@@ -74,8 +74,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		fmt.Fprintf(stderr, "apimgw diagnose: watching %s (window %s); Ctrl-C to stop\n", files[0], *window)
-		if err := Watch(ctx, files[0], WatchOptions{Window: *window}, stdout); err != nil {
+		started := func() {
+			fmt.Fprintf(stderr, "apimgw diagnose: watching %s (window %s); Ctrl-C to stop\n", files[0], *window)
+		}
+		if err := Watch(ctx, files[0], WatchOptions{Window: *window, Started: started}, stdout); err != nil {
 			fmt.Fprintf(stderr, "apimgw diagnose: %v\n", err)
 			return 1
 		}

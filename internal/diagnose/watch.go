@@ -27,6 +27,9 @@ type WatchOptions struct {
 	// Now is the clock (time.Now when nil): a line counts at the time it
 	// was read, so that incidents end while the log is quiet.
 	Now func() time.Time
+	// Started, when set, is called once the file is open and positioned:
+	// lines appended from then on are seen.
+	Started func()
 }
 
 // Watch follows the apimgw JSON-lines log at path, as tail -F does: it
@@ -61,6 +64,9 @@ func Watch(ctx context.Context, path string, o WatchOptions, out io.Writer) erro
 		}
 	}
 	w := newWatcher(th, o.Window, out)
+	if o.Started != nil {
+		o.Started()
+	}
 	tick := time.NewTicker(o.Poll)
 	defer tick.Stop()
 	for {

@@ -79,9 +79,17 @@ func TestWatchFollowsIncidents(t *testing.T) {
 	var out lockedBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	started := make(chan struct{})
 	go func() {
-		done <- Watch(ctx, path, WatchOptions{Window: 2 * time.Second, Poll: 20 * time.Millisecond}, &out)
+		done <- Watch(ctx, path, WatchOptions{Window: 2 * time.Second, Poll: 20 * time.Millisecond, Started: func() { close(started) }}, &out)
 	}()
+	select {
+	case <-started:
+	case err := <-done:
+		t.Fatalf("Watch: %v", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Watch did not start")
+	}
 	defer func() {
 		cancel()
 		select {
