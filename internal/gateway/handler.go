@@ -448,6 +448,10 @@ func (g *Gateway) observe(op *opPlan, rec *logs.Record, st *policy.State, start,
 		g.metrics.CacheLookups.WithLabelValues(rec.ApiId, st.Cache).Inc()
 	}
 	switch rec.LastErrorReason {
+	case policy.ReasonBackendConnectionFailure, policy.ReasonTimeout:
+		if rec.BackendId != "" {
+			g.metrics.BackendFailures.WithLabelValues(rec.BackendId, rec.LastErrorReason).Inc()
+		}
 	case policy.ReasonRateLimitExceeded:
 		g.metrics.Rejections.WithLabelValues(rec.ApiId, "rate-limit").Inc()
 	case policy.ReasonQuotaExceeded:

@@ -17,6 +17,9 @@ type Gateway struct {
 	Rejections      *prometheus.CounterVec
 	Reloads         *prometheus.CounterVec
 	InFlight        prometheus.Gauge
+	// BackendFailures counts requests whose backend call failed without an
+	// answer (BackendConnectionFailure, Timeout), by backend entity.
+	BackendFailures *prometheus.CounterVec
 }
 
 // NewRegistry returns a registry with the Go runtime and process collectors.
@@ -54,8 +57,12 @@ func New(reg prometheus.Registerer) *Gateway {
 		InFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "apimgw_requests_in_flight", Help: "Requests being handled now.",
 		}),
+		BackendFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "apimgw_backend_failures_total",
+			Help: "Requests whose call to a backend entity failed without an answer, by backend (BackendId) and last error reason (BackendConnectionFailure, Timeout).",
+		}, []string{"backend", "last_error_reason"}),
 	}
-	reg.MustRegister(g.Requests, g.Duration, g.BackendDuration, g.CacheLookups, g.Rejections, g.Reloads, g.InFlight)
+	reg.MustRegister(g.Requests, g.Duration, g.BackendDuration, g.CacheLookups, g.Rejections, g.Reloads, g.InFlight, g.BackendFailures)
 	return g
 }
 
