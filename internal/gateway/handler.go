@@ -28,6 +28,7 @@ const (
 	msgNotFound   = "Resource not found"
 	msgMissingKey = "Access denied due to missing subscription key. Make sure to include subscription key when making requests to an API."
 	msgInvalidKey = "Access denied due to invalid subscription key. Make sure to provide a valid key for an active subscription."
+	msgBadPath    = "Invalid request path"
 )
 
 // ServeHTTP handles one data-plane request.
@@ -68,6 +69,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ip := clientIP(r)
 	rec.CallerIpAddress = ip
 
+	pathOK := cleanRequestURL(r.URL)
 	reqURL := &x.url
 	requestURL(reqURL, &x.query, r)
 	reqURL.CloneInto(&x.orig, &x.origQuery)
@@ -90,14 +92,22 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		st.SetRequestTrailer(r.Trailer)
 	}
 
-	api, rest := plan.router.match(r.URL.Path)
+	var api *apiPlan
 	var op *opPlan
-	if api != nil {
-		op = api.matchOperation(r.Method, rest, st.X.Request.MatchedParameters)
+	if pathOK {
+		var rest string
+		api, rest = plan.router.match(r.URL.Path)
+		if api != nil {
+			op = api.matchOperation(r.Method, rest, st.X.Request.MatchedParameters)
+		}
 	}
 	var pipeline *policy.Pipeline
 	wsHandshake := false
 	switch {
+	case !pathOK:
+		// Dot-segments above the root, or hidden between backslashes.
+		st.X.Response = policy.ErrorResponse(http.StatusBadRequest, msgBadPath, st.X.RequestId)
+		rec.LastErrorMessage = "The request path climbs above the root with dot-segments."
 	case api != nil && policy.IsPreflight(r.Method, r.Header) && api.apiPipeline.HandlesPreflight():
 		// A CORS preflight for an API whose policy has cors: APIM answers it
 		// without a subscription key, even when no OPTIONS operation exists.

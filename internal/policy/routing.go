@@ -410,6 +410,12 @@ func (f *forwardRequest) backendRequest(call *backendCall, st *State, base *url.
 			p = p[len(prefix):]
 		}
 	}
+	// The path below the base never climbs out of it, whatever a policy
+	// (rewrite-uri, a matched parameter) made of it.
+	p, ok := ResolveDotSegments(p, true)
+	if !ok {
+		return nil, &Error{Reason: ReasonInvalidPath, Message: "The backend request path has dot-segments between backslashes", Status: http.StatusBadRequest, ClientMessage: "Invalid request path"}
+	}
 	u.Path = joinPath(base.Path, p)
 	q := r.Url.Query
 	if entity != nil && len(entity.Query) > 0 {
