@@ -88,7 +88,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	upgradeTo, upgrade := isUpgrade(r.Header)
 	policy.RemoveHopHeaders(r.Header)
 	if r.Body != nil && r.Body != http.NoBody {
-		st.SetRequestBody(expr.NewBody(r.Body), r.ContentLength)
+		st.SetRequestBody(expr.NewRequestBody(r.Body, 0), r.ContentLength)
 		st.SetRequestTrailer(r.Trailer)
 	}
 

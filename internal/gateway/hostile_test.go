@@ -118,3 +118,77 @@ apis:
 		}
 	}
 }
+
+// TestClientFaultsNeverTripBreaker: request bodies that break on the
+// client's side — a malformed chunk size, an upload abandoned half-way —
+// are answered 400 (or logged 499, the client being gone) as
+// ClientConnectionFailure, and no circuit breaker counts them: after more
+// of them than the breaker's threshold, a normal request still reaches the
+// backend.
+func TestClientFaultsNeverTripBreaker(t *testing.T) {
+	be, calls, _ := countingBackend(t, "b", func(int) int { return 200 })
+	h := start(t, map[string]string{
+		"gateway.yaml": `
+backends:
+  b:
+    url: ` + be.URL + `
+    circuitBreaker:
+      rules:
+        - name: two-failures
+          failureCondition: {count: 2, interval: 1m, statusCodeRanges: [{min: 500, max: 599}], errorReasons: [BackendConnectionFailure, Timeout, ClientConnectionFailure]}
+          tripDuration: 1m
+apis:
+  - id: a
+    path: a
+    backendId: b
+    subscriptionRequired: false
+    operations:
+      - {id: up, method: POST, urlTemplate: "/*"}
+      - {id: retried, method: PUT, urlTemplate: "/*", policy: retry.xml}
+`,
+		"retry.xml": `<policies><inbound><base/></inbound><backend><retry condition="@(true)" count="3" interval="0"><forward-request/></retry></backend><outbound><base/></outbound><on-error><base/></on-error></policies>`,
+	})
+	const n = 4 // twice the breaker's count
+	for name, addr := range hostileServers(h) {
+		for i := 0; i < n; i++ {
+			for _, method := range []string{"POST", "PUT"} {
+				// A chunk size that is not hex, after a first good chunk.
+				resp, body := rawExchange(t, addr, method+" /a/x HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\nxx\r\n0\r\n\r\n")
+				if resp.StatusCode != 400 {
+					t.Errorf("%s: %s bad chunk size: status %d (%s)", name, method, resp.StatusCode, body)
+				}
+				// Content-Length promises more than the client sends.
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.WriteString(c, method+" /a/x HTTP/1.1\r\nHost: gw\r\nContent-Length: 100000\r\n\r\n"+strings.Repeat("x", 40000))
+				time.Sleep(20 * time.Millisecond)
+				c.Close()
+			}
+		}
+		if resp, body := rawExchange(t, addr, "POST /a/x HTTP/1.1\r\nHost: gw\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"); resp.StatusCode != 200 {
+			t.Fatalf("%s: a normal request after client faults: %d %s (the breaker opened)", name, resp.StatusCode, body)
+		}
+	}
+	recs := h.records()
+	faults := map[int]int{}
+	for _, r := range recs {
+		switch {
+		case r.ResponseCode == 200:
+		case r.ResponseCode == 400 || r.ResponseCode == 499:
+			faults[r.ResponseCode]++
+			if r.LastErrorReason != "ClientConnectionFailure" {
+				t.Errorf("client fault logged as %q: %+v", r.LastErrorReason, r)
+			}
+		default:
+			t.Errorf("unexpected log line: %+v", r)
+		}
+	}
+	if faults[400] != 2*2*n || faults[499] != 2*2*n {
+		t.Errorf("client faults logged: %v, want %d each of 400 and 499", faults, 2*2*n)
+	}
+	if got := calls.Load(); got < 2 {
+		t.Errorf("backend saw %d complete requests", got)
+	}
+}
