@@ -175,7 +175,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	policy.FinishResponse(st)
 	var n int64
-	var clientErr error
+	var clientErr, backendErr error
 	switch up := st.TakeUpgraded(); {
 	case up != nil && wsHandshake && st.X.Response != nil && st.X.Response.StatusCode == http.StatusSwitchingProtocols:
 		n, _, clientErr = g.relay(w, st, up)
@@ -188,7 +188,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			st.X.Response = policy.ErrorResponse(http.StatusBadGateway, "Bad Gateway", st.X.RequestId)
 			rec.LastErrorReason, rec.LastErrorMessage = policy.ReasonBackendConnectionFailure, "The server committed a protocol violation. Section=ResponseStatusLine"
 		}
-		n, clientErr = g.writeResponse(w, st)
+		n, clientErr, backendErr = g.writeResponse(w, st)
 	}
 	st.Finish(n)
 	end := g.now()
@@ -199,9 +199,27 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		logURL.Query.Del(api.queryName)
 	}
 	g.finishRecord(rec, st, logURL, n, clientErr, start, end)
+	if backendErr != nil {
+		// The backend's body broke after its head went out: the failure
+		// is the backend's, with the bytes the client got.
+		e := logs.Error{Source: "forward-request", Reason: policy.ReasonBackendConnectionFailure, Message: backend.MsgClosedOnReceive, Section: policy.SectionOutbound}
+		if be := (*backend.Error)(nil); errors.As(backendErr, &be) && be.Reason != backend.ReasonClientConnectionFailure {
+			e.Reason, e.Message = be.Reason, be.Message
+		}
+		rec.Errors = append(rec.Errors, e)
+		rec.LastErrorReason, rec.LastErrorMessage, rec.LastErrorSource, rec.LastErrorSection = e.Reason, e.Message, e.Source, e.Section
+		rec.LastErrorDetail = backendErr.Error()
+		rec.IsRequestSuccess = false
+	}
 	g.logs.Write(rec)
 	g.observe(op, rec, st, start, end)
 	finished = true
+	if backendErr != nil {
+		// The client must see the failure: the connection is cut without
+		// the body's end (no terminating chunk; short of Content-Length),
+		// as nginx does, never presented as complete.
+		panic(http.ErrAbortHandler)
+	}
 }
 
 // exchange is the gateway's storage for one request: the policy state, the
@@ -298,8 +316,10 @@ func (g *Gateway) subscription(plan *Plan, api *apiPlan, r *http.Request, st *po
 	return sub, ""
 }
 
-// writeResponse sends st's response and returns the body bytes written.
-func (g *Gateway) writeResponse(w http.ResponseWriter, st *policy.State) (int64, error) {
+// writeResponse sends st's response and returns the body bytes written,
+// and the error writing to the client or reading the body's source (the
+// backend) returned.
+func (g *Gateway) writeResponse(w http.ResponseWriter, st *policy.State) (int64, error, error) {
 	resp := st.X.Response
 	h := w.Header()
 	var backendLength []string
@@ -323,7 +343,7 @@ func (g *Gateway) writeResponse(w http.ResponseWriter, st *policy.State) (int64,
 	}
 	w.WriteHeader(resp.StatusCode)
 	if resp.Body == nil || length == 0 || st.X.Request.Method == http.MethodHead {
-		return 0, nil
+		return 0, nil, nil
 	}
 	buf := g.bufs.Get().(*[]byte)
 	defer g.bufs.Put(buf)
@@ -336,8 +356,20 @@ func (g *Gateway) writeResponse(w http.ResponseWriter, st *policy.State) (int64,
 			flush = http.NewResponseController(w).Flush
 		}
 	}
-	n, err := copyBody(w, resp.Body.Reader(), *buf, flush)
-	if err == nil {
+	n, rerr, werr := copyBody(w, resp.Body.Reader(), *buf, flush)
+	if rerr != nil && st.Ctx.Err() != nil {
+		werr, rerr = rerr, nil // the client went away, which stopped the read
+	}
+	if rerr != nil {
+		// What arrived goes out, head included, before the connection is
+		// cut: the client sees how far the answer got.
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		} else {
+			_ = http.NewResponseController(w).Flush()
+		}
+	}
+	if rerr == nil && werr == nil {
 		// The backend's trailer (gRPC's status, for one) follows the body,
 		// where the response is framed to carry one.
 		for k, v := range st.BackendTrailer() {
@@ -346,7 +378,7 @@ func (g *Gateway) writeResponse(w http.ResponseWriter, st *policy.State) (int64,
 			}
 		}
 	}
-	return n, err
+	return n, werr, rerr
 }
 
 func firstOf(v []string) string {
@@ -358,12 +390,11 @@ func firstOf(v []string) string {
 
 // copyBody copies src to w through buf, calling flush (when not nil)
 // after every chunk. It is io.CopyBuffer without the interface values that
-// would cost allocations on every response; like it, it returns the
-// source's error, or the writer's.
-func copyBody(w io.Writer, src io.Reader, buf []byte, flush func() error) (int64, error) {
-	var n int64
+// would cost allocations on every response; unlike it, it tells the
+// source's error (rerr) from the writer's (werr).
+func copyBody(w io.Writer, src io.Reader, buf []byte, flush func() error) (n int64, rerr, werr error) {
 	for {
-		nr, rerr := src.Read(buf)
+		nr, err := src.Read(buf)
 		if nr > 0 {
 			nw, werr := w.Write(buf[:nr])
 			n += int64(nw)
@@ -374,14 +405,14 @@ func copyBody(w io.Writer, src io.Reader, buf []byte, flush func() error) (int64
 				werr = flush()
 			}
 			if werr != nil {
-				return n, werr
+				return n, nil, werr
 			}
 		}
-		if rerr == io.EOF {
-			return n, nil
+		if err == io.EOF {
+			return n, nil, nil
 		}
-		if rerr != nil {
-			return n, rerr
+		if err != nil {
+			return n, err, nil
 		}
 	}
 }

@@ -6,12 +6,17 @@ package gateway
 
 import (
 	"bufio"
+	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/apimgw/apimgw/internal/testnet"
 )
 
 // rawExchange sends req (raw bytes) to addr on a new connection and reads
@@ -190,5 +195,91 @@ apis:
 	}
 	if got := calls.Load(); got < 2 {
 		t.Errorf("backend saw %d complete requests", got)
+	}
+}
+
+// brokenBackend answers every request with head and then body, and closes
+// the connection without finishing it.
+func brokenBackend(t *testing.T, head, body string) string {
+	return testnet.RawServer(t, 10*time.Second, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		io.WriteString(c, head+body)
+		time.Sleep(50 * time.Millisecond)
+	})
+}
+
+// TestTruncatedBackendBodyAbortsClient: a backend body that breaks —
+// closed mid-chunk, a bad chunk size, short of its Content-Length — never
+// reaches the client as complete: the client's connection (or HTTP/2
+// stream) is cut without the terminating chunk, and the log says
+// BackendConnectionFailure with the bytes that were sent.
+func TestTruncatedBackendBodyAbortsClient(t *testing.T) {
+	big := strings.Repeat("b", 40<<10) // past the servers' write buffers
+	backends := []struct{ name, head, body string }{
+		{"closed mid-chunk", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", "a000\r\n" + big + "\r\n5\r\nhel"},
+		{"bad chunk size", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", "a000\r\n" + big + "\r\nzz\r\nhello\r\n0\r\n\r\n"},
+		{"short of Content-Length", "HTTP/1.1 200 OK\r\nContent-Length: 50000\r\n\r\n", big},
+		{"small, closed mid-chunk", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", "5\r\nhello\r\n5\r\nhe"},
+	}
+	yaml := "apis:\n"
+	for i, b := range backends {
+		yaml += fmt.Sprintf("  - {id: b%d, path: b%d, serviceUrl: \"http://%s\", subscriptionRequired: false, operations: [{id: get, method: GET, urlTemplate: \"/*\"}]}\n",
+			i, i, brokenBackend(t, b.head, b.body))
+	}
+	h := start(t, map[string]string{"gateway.yaml": yaml})
+	dir := t.TempDir()
+	pool := writeCert(t, dir)
+	secure := serveConfig(t, dir, "listen: 127.0.0.1:0\nadmin: 127.0.0.1:0\ntls: {cert: cert.pem, key: key.pem}\nlogs: {path: "+filepath.Join(dir, "tls.log")+"}\n"+yaml)
+	h2 := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
+	defer h2.CloseIdleConnections()
+
+	for name, addr := range hostileServers(h) {
+		for i, b := range backends {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			fmt.Fprintf(c, "GET /b%d/x HTTP/1.1\r\nHost: gw\r\n\r\n", i)
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err == nil {
+				var got []byte
+				got, err = io.ReadAll(resp.Body)
+				if err == nil {
+					t.Errorf("%s, backend %s: the client got a complete %d-byte body (%v)", name, b.name, len(got), resp.TransferEncoding)
+				}
+			}
+			c.Close()
+		}
+	}
+	for i, b := range backends {
+		resp, err := h2.Get(fmt.Sprintf("https://%s/b%d/x", strings.Replace(secure, "127.0.0.1", "localhost", 1), i))
+		if err == nil {
+			_, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err == nil {
+				t.Errorf("HTTP/2 (TLS listener), backend %s: the client got a complete body", b.name)
+			} else if resp.ProtoMajor != 2 {
+				t.Errorf("HTTP/2 listener answered %s", resp.Proto)
+			}
+		}
+	}
+	recs := h.records()
+	if len(recs) != 2*len(backends) {
+		t.Fatalf("%d log lines, want %d", len(recs), 2*len(backends))
+	}
+	for _, r := range recs {
+		if r.LastErrorReason != "BackendConnectionFailure" || r.IsRequestSuccess || r.BackendResponseCode != 200 {
+			t.Errorf("log of a truncated body: %+v", r)
+		}
+		if strings.HasPrefix(r.Url, "http://gw/b3/") && r.ResponseSize != 7 && r.ResponseSize != 0 {
+			t.Errorf("ResponseSize %d for the 7 body bytes sent", r.ResponseSize)
+		}
+		if !strings.HasPrefix(r.Url, "http://gw/b3/") && r.ResponseSize < int64(len(big))/2 {
+			t.Errorf("ResponseSize %d, want the bytes sent (about %d): %+v", r.ResponseSize, len(big), r)
+		}
 	}
 }
