@@ -192,13 +192,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	st.Finish(n)
 	end := g.now()
-	// The log shows the URL the client called, without the subscription key.
-	logURL := st.X.Request.OriginalUrl
-	if api != nil && logURL.Query.Values(api.queryName) != nil {
-		logURL = logURL.Clone()
-		logURL.Query.Del(api.queryName)
-	}
+	// The log shows the URL the client called, without the subscription
+	// key (under any name an API gives it, in any casing, whether or not
+	// the path matched an API) or another secret.
+	logURL := redactURL(plan.redact, st.X.Request.OriginalUrl)
 	g.finishRecord(rec, st, logURL, n, clientErr, start, end)
+	if rec.BackendUrl != "" {
+		rec.BackendUrl = plan.redact.URL(rec.BackendUrl)
+	}
 	if backendErr != nil {
 		// The backend's body broke after its head went out: the failure
 		// is the backend's, with the bytes the client got.
@@ -298,6 +299,7 @@ func (g *Gateway) subscription(plan *Plan, api *apiPlan, r *http.Request, st *po
 		key, _ = q.Get(api.queryName)
 	}
 	q.Del(api.queryName)
+	st.PresentedKey = key
 	if key == "" {
 		if api.requireSub {
 			return nil, policy.ReasonSubscriptionKeyNotFound
@@ -541,4 +543,22 @@ func newRequestID() string {
 	g[6] = g[6]&0x0f | 0x40
 	g[8] = g[8]&0x3f | 0x80
 	return g.String()
+}
+
+// redactURL returns u, or a copy of it without the query parameters r
+// says are secret.
+func redactURL(r *logs.Redactor, u *expr.URL) *expr.URL {
+	var c *expr.URL
+	for _, name := range u.Query.Names() {
+		if r.Secret(name) {
+			if c == nil {
+				c = u.Clone()
+			}
+			c.Query.Del(name)
+		}
+	}
+	if c == nil {
+		return u
+	}
+	return c
 }

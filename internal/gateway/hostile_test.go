@@ -9,13 +9,18 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/apimgw/apimgw/internal/config"
+	"github.com/apimgw/apimgw/internal/logs"
 	"github.com/apimgw/apimgw/internal/testnet"
 )
 
@@ -282,4 +287,143 @@ func TestTruncatedBackendBodyAbortsClient(t *testing.T) {
 			t.Errorf("ResponseSize %d, want the bytes sent (about %d): %+v", r.ResponseSize, len(big), r)
 		}
 	}
+}
+
+// startLogged is start with the gateway's slog output (trace, warnings)
+// kept in slogOut.
+func startLogged(t *testing.T, files map[string]string) (h *harness, slogOut *syncBuffer) {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, err := config.Load(filepath.Join(dir, "gateway.yaml"))
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	h = &harness{t: t, logs: &syncBuffer{}, dir: dir}
+	slogOut = &syncBuffer{}
+	h.lw = logs.NewWriter(h.logs, nil, 1)
+	g, err := New(cfg, Options{Logs: h.lw, Log: slog.New(slog.NewJSONHandler(slogOut, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatalf("gateway: %v", err)
+	}
+	h.gw = g
+	h.srv = httptest.NewServer(g)
+	t.Cleanup(func() {
+		h.srv.Close()
+		g.Close()
+	})
+	return h, slogOut
+}
+
+// TestKeysNeverReachTheLog: subscription keys (any casing, the names APIs
+// give them, on paths that match no API, with invalid keys, refused
+// paths), backend query credentials and user information in backend URLs
+// appear in no request log field, and not in trace output or the
+// gateway's warnings either.
+func TestKeysNeverReachTheLog(t *testing.T) {
+	be, _ := echoBackend(t)
+	beURL := strings.TrimPrefix(be.URL, "http://")
+	h, slogOut := startLogged(t, map[string]string{
+		"gateway.yaml": `
+products:
+  p: {subscriptionRequired: true}
+subscriptions:
+  - {id: s1, name: S1, primaryKey: SECRET-valid-key, product: p, state: active}
+backends:
+  cred:
+    url: http://user:SECRET-password@` + beURL + `
+    credentials: {query: {code: SECRET-function-key}}
+apis:
+  - id: open
+    path: open
+    serviceUrl: ` + be.URL + `
+    subscriptionRequired: false
+    policy: trace.xml
+    operations: [{id: all, method: GET, urlTemplate: "/*"}]
+  - id: keyed
+    path: keyed
+    serviceUrl: ` + be.URL + `
+    products: [p]
+    subscriptionKeyParameterNames: {header: X-Api-Key, query: apikey}
+    operations: [{id: all, method: GET, urlTemplate: "/*"}]
+  - id: std
+    path: std
+    serviceUrl: ` + be.URL + `
+    products: [p]
+    operations: [{id: all, method: GET, urlTemplate: "/*"}]
+  - id: cred
+    path: cred
+    backendId: cred
+    subscriptionRequired: false
+    operations: [{id: all, method: GET, urlTemplate: "/*"}]
+  - id: dead
+    path: dead
+    serviceUrl: http://` + deadAddr(t) + `/base
+    subscriptionRequired: false
+    policy: oneway.xml
+    operations: [{id: all, method: GET, urlTemplate: "/*"}]
+`,
+		"trace.xml": `<policies><inbound><base/><trace source="t" severity="information"><message>@(context.Request.OriginalUrl.ToString())</message><metadata name="h" value="@(context.Request.OriginalUrl.Query.GetValueOrDefault(&quot;subscription-key&quot;, &quot;&quot;))"/></trace></inbound><backend><base/></backend><outbound><base/></outbound><on-error><base/></on-error></policies>`,
+		"oneway.xml": `<policies><inbound><base/><send-one-way-request mode="new" timeout="2"><set-url>@("http://` + deadAddr(t) + `/hook?subscription-key=SECRET-oneway&amp;x=1")</set-url><set-method>GET</set-method></send-one-way-request></inbound><backend><base/></backend><outbound><base/></outbound><on-error><base/></on-error></policies>`,
+	})
+	targets := []string{
+		"/nowhere?subscription-key=SECRET-a",
+		"/nowhere?Subscription-Key=SECRET-b&x=1",
+		"/nowhere?x=1&SUBSCRIPTION-KEY=SECRET-c",
+		"/nowhere?subscription%2Dkey=SECRET-d",
+		"/nowhere?apikey=SECRET-e",
+		"/nowhere?ApiKey=SECRET-f",
+		"/keyed/x?apikey=SECRET-valid-key",
+		"/keyed/x?apikey=SECRET-g",
+		"/keyed/x?APIKEY=SECRET-h",
+		"/std/x?subscription-key=SECRET-valid-key",
+		"/std/x?subscription-key=SECRET-i",
+		"/std/x?Subscription-Key=SECRET-j&subscription-key=SECRET-valid-key",
+		"/open/x?subscription-key=SECRET-k",
+		"/open/..%2f..%2fx?subscription-key=SECRET-l",
+		"/cred/x?y=1",
+		"/dead/x?subscription-key=SECRET-m",
+	}
+	for _, target := range targets {
+		resp, body := rawExchange(t, strings.TrimPrefix(h.srv.URL, "http://"), "GET "+target+" HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")
+		if resp.StatusCode == 0 {
+			t.Fatalf("%s: %s", target, body)
+		}
+	}
+	recs := h.records()
+	if len(recs) != len(targets) {
+		t.Fatalf("%d log lines for %d requests", len(recs), len(targets))
+	}
+	for _, r := range recs {
+		if !strings.HasPrefix(r.Url, "http://gw/") {
+			t.Errorf("Url %q", r.Url)
+		}
+	}
+	// The one-way call to a dead address fails in the background.
+	waitUntil(t, func() bool { return strings.Contains(slogOut.String(), "send-one-way-request failed") })
+	for name, out := range map[string]string{"request log": h.logs.String(), "slog": slogOut.String()} {
+		if strings.Contains(out, "SECRET") {
+			for _, line := range strings.Split(out, "\n") {
+				if strings.Contains(line, "SECRET") {
+					t.Errorf("%s carries a secret: %s", name, line)
+				}
+			}
+		}
+	}
+	if !strings.Contains(slogOut.String(), `"source":"t"`) {
+		t.Errorf("no trace output: %s", slogOut.String())
+	}
+	if !strings.Contains(h.logs.String(), `"BackendUrl":"http://`+beURL+`/x?y=1"`) {
+		t.Errorf("the credentials backend's URL is not logged without its secrets: %s", h.logs.String())
+	}
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/apimgw/apimgw/internal/backend"
 	"github.com/apimgw/apimgw/internal/config"
 	"github.com/apimgw/apimgw/internal/expr"
+	"github.com/apimgw/apimgw/internal/logs"
 	"github.com/apimgw/apimgw/internal/policy"
 	"github.com/apimgw/apimgw/internal/resilience"
 )
@@ -43,6 +44,9 @@ type Plan struct {
 	outbound backend.Options
 	// listenerCert is the TLS listener's certificate (tls:), nil without.
 	listenerCert *tls.Certificate
+	// redact strips subscription keys and backend query credentials from
+	// logged URLs.
+	redact *logs.Redactor
 }
 
 type apiPlan struct {
@@ -285,6 +289,18 @@ func Build(cfg *config.Config, env *policy.Env, rm *resilience.Metrics) (*Plan, 
 		return nil, &BuildError{Errs: errs}
 	}
 	p.router = newAPIRouter(apis)
+	// Every name a key or credential travels under, whichever API the
+	// request turns out to be for (or none).
+	p.redact = logs.NewRedactor()
+	for _, a := range apis {
+		p.redact.Add(a.queryName)
+	}
+	for _, id := range cfg.BackendIDs {
+		for name := range cfg.Backends[id].Credentials.Query {
+			p.redact.Add(name)
+		}
+	}
+	env.Redactor = p.redact
 	return p, nil
 }
 
