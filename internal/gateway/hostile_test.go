@@ -367,7 +367,7 @@ apis:
     policy: oneway.xml
     operations: [{id: all, method: GET, urlTemplate: "/*"}]
 `,
-		"trace.xml": `<policies><inbound><base/><trace source="t" severity="information"><message>@(context.Request.OriginalUrl.ToString())</message><metadata name="h" value="@(context.Request.OriginalUrl.Query.GetValueOrDefault(&quot;subscription-key&quot;, &quot;&quot;))"/></trace></inbound><backend><base/></backend><outbound><base/></outbound><on-error><base/></on-error></policies>`,
+		"trace.xml":  `<policies><inbound><base/><trace source="t" severity="information"><message>@(context.Request.OriginalUrl.ToString())</message><metadata name="h" value="@(context.Request.OriginalUrl.Query.GetValueOrDefault(&quot;subscription-key&quot;, &quot;&quot;))"/></trace></inbound><backend><base/></backend><outbound><base/></outbound><on-error><base/></on-error></policies>`,
 		"oneway.xml": `<policies><inbound><base/><send-one-way-request mode="new" timeout="2"><set-url>@("http://` + deadAddr(t) + `/hook?subscription-key=SECRET-oneway&amp;x=1")</set-url><set-method>GET</set-method></send-one-way-request></inbound><backend><base/></backend><outbound><base/></outbound><on-error><base/></on-error></policies>`,
 	})
 	targets := []string{

@@ -10,7 +10,7 @@ func TestRedactorURL(t *testing.T) {
 		"http://h/p?subscription-key=k":                "http://h/p",
 		"http://h/p?a=1&Subscription-Key=k&b=2":        "http://h/p?a=1&b=2",
 		"http://h/p?SUBSCRIPTION-KEY=k":                "http://h/p",
-		"http://h/p?subscription%2Dkey=k&a":             "http://h/p?a",
+		"http://h/p?subscription%2Dkey=k&a":            "http://h/p?a",
 		"http://h/p?apiKey=k&code=c&x=1#f":             "http://h/p?x=1#f",
 		"https://user:pw@h:8443/p?code=c":              "https://h:8443/p",
 		"https://user:pw@h:8443/p":                     "https://h:8443/p",
