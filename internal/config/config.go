@@ -22,7 +22,12 @@ type Config struct {
 
 	Listen        string              `yaml:"listen"`
 	TLS           *TLS                `yaml:"tls"`
-	Admin         string              `yaml:"admin"`
+	// Admin is the admin listener's address: admin.listen, or the whole
+	// of "admin: host:port".
+	Admin string `yaml:"-"`
+	// AdminSettings is the admin section: a mapping, or the listen address
+	// alone (see Admin).
+	AdminSettings AdminSettings `yaml:"admin"`
 	Policy        string              `yaml:"policy"`
 	Fragments     string              `yaml:"fragments"`
 	NamedValues   map[string]string   `yaml:"namedValues"`
@@ -476,3 +481,29 @@ func (c *Config) Path(p string) string {
 	}
 	return filepath.Join(c.Dir, p)
 }
+
+// AdminSettings configure the admin listener (/metrics, /healthz, /readyz,
+// POST /reload, /debug/pprof). "admin: 127.0.0.1:9090" is the listen
+// address alone.
+type AdminSettings struct {
+	Listen string `yaml:"listen"`
+	// AllowedHosts are host names, besides localhost, IP literals and the
+	// listen host, that POST /reload and /debug/pprof accept in Host (a
+	// DNS rebinding defence).
+	AllowedHosts []string `yaml:"allowedHosts"`
+	// Pprof serves /debug/pprof (off by default).
+	Pprof bool `yaml:"pprof"`
+	// ReloadToken, or the environment variable ReloadTokenEnv names, is
+	// the bearer token POST /reload requires (none: no token asked).
+	// After loading, ReloadToken holds the effective token.
+	ReloadToken    string `yaml:"reloadToken"`
+	ReloadTokenEnv string `yaml:"reloadTokenEnv"`
+	Pos            Pos
+}
+
+// decodeScalar takes "admin: host:port".
+func (a *AdminSettings) decodeScalar(s string) error {
+	a.Listen = s
+	return nil
+}
+

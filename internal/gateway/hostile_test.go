@@ -427,3 +427,123 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestAdminPortChecks: POST /reload and /debug/pprof refuse a foreign
+// Host (DNS rebinding) and cross-origin requests, reload asks for the
+// bearer token when one is configured, pprof is served only when asked
+// for, and /healthz, /readyz and /metrics keep answering probes and
+// scrapers that address the pod by IP or by a service name. The string
+// form "admin: host:port" still loads.
+func TestAdminPortChecks(t *testing.T) {
+	t.Setenv("APIMGW_TEST_RELOAD_TOKEN", "s3cret-token")
+	h := start(t, map[string]string{"gateway.yaml": `
+admin:
+  listen: 127.0.0.1:0
+  allowedHosts: [apimgw-admin.internal]
+  reloadTokenEnv: APIMGW_TEST_RELOAD_TOKEN
+apis: []
+`})
+	admin := httptest.NewServer(h.gw.AdminHandler(filepath.Join(h.dir, "gateway.yaml")))
+	defer admin.Close()
+	port := admin.URL[strings.LastIndexByte(admin.URL, ':')+1:]
+	do := func(method, path, host string, hdr map[string]string) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, admin.URL+path, nil)
+		req.Host = host
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	bearer := map[string]string{"Authorization": "Bearer s3cret-token"}
+	with := func(kv ...string) map[string]string {
+		m := map[string]string{"Authorization": "Bearer s3cret-token"}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	cases := []struct {
+		method, path, host string
+		hdr                map[string]string
+		want               int
+	}{
+		// Probes and scrapers: pod IP, service name, anything.
+		{"GET", "/healthz", "10.244.1.7:" + port, nil, 200},
+		{"GET", "/readyz", "10.244.1.7:" + port, nil, 200},
+		{"GET", "/metrics", "10.244.1.7:" + port, nil, 200},
+		{"GET", "/metrics", "apimgw.monitoring.svc:" + port, nil, 200},
+		{"GET", "/healthz", "[fd00::7]:" + port, nil, 200},
+		// Reload: the token, then the Host and origin checks.
+		{"POST", "/reload", "127.0.0.1:" + port, nil, 401},
+		{"POST", "/reload", "127.0.0.1:" + port, map[string]string{"Authorization": "Bearer wrong"}, 401},
+		{"POST", "/reload", "127.0.0.1:" + port, bearer, 200},
+		{"POST", "/reload", "localhost:19090", bearer, 200},
+		{"POST", "/reload", "[::1]:" + port, bearer, 200},
+		{"POST", "/reload", "10.244.1.7:" + port, bearer, 200},
+		{"POST", "/reload", "apimgw-admin.internal:" + port, bearer, 200},
+		{"POST", "/reload", "evil.example:" + port, bearer, 403},
+		{"POST", "/reload", "evil.example", bearer, 403},
+		{"POST", "/reload", "127.0.0.1.evil.example:" + port, bearer, 403},
+		{"POST", "/reload", "127.0.0.1:" + port, with("Origin", "http://evil.example"), 403},
+		{"POST", "/reload", "127.0.0.1:" + port, with("Origin", "null"), 403},
+		{"POST", "/reload", "127.0.0.1:" + port, with("Sec-Fetch-Site", "cross-site"), 403},
+		{"POST", "/reload", "127.0.0.1:" + port, with("Sec-Fetch-Site", "same-site"), 403},
+		{"POST", "/reload", "127.0.0.1:" + port, with("Origin", "http://127.0.0.1:"+port, "Sec-Fetch-Site", "same-origin"), 200},
+		// pprof is off unless configured.
+		{"GET", "/debug/pprof/", "127.0.0.1:" + port, nil, 404},
+		{"GET", "/debug/pprof/heap", "127.0.0.1:" + port, nil, 404},
+	}
+	for _, c := range cases {
+		if got := do(c.method, c.path, c.host, c.hdr); got != c.want {
+			t.Errorf("%s %s Host %s %v: %d, want %d", c.method, c.path, c.host, c.hdr, got, c.want)
+		}
+	}
+
+	// pprof on, by a reload (the token stays asked for).
+	os.WriteFile(filepath.Join(h.dir, "gateway.yaml"), []byte("admin: {listen: 127.0.0.1:0, pprof: true, reloadTokenEnv: APIMGW_TEST_RELOAD_TOKEN}\napis: []\n"), 0o644)
+	if got := do("POST", "/reload", "127.0.0.1:"+port, bearer); got != 200 {
+		t.Fatalf("reload: %d", got)
+	}
+	for _, c := range []struct {
+		host string
+		hdr  map[string]string
+		want int
+	}{
+		{"127.0.0.1:" + port, nil, 200},
+		{"localhost:" + port, nil, 200},
+		{"evil.example:" + port, nil, 403},
+		{"apimgw-admin.internal:" + port, nil, 403}, // no longer allowed
+		{"127.0.0.1:" + port, map[string]string{"Sec-Fetch-Site": "cross-site"}, 403},
+		{"127.0.0.1:" + port, map[string]string{"Origin": "http://evil.example"}, 403},
+	} {
+		if got := do("GET", "/debug/pprof/", c.host, c.hdr); got != c.want {
+			t.Errorf("GET /debug/pprof/ Host %s %v: %d, want %d", c.host, c.hdr, got, c.want)
+		}
+	}
+
+	// The string form, and a token variable that is not set.
+	for yaml, wantErr := range map[string]string{
+		"admin: 127.0.0.1:9191\n":                                                                     "",
+		"admin: {listen: 127.0.0.1:9191, pprof: true}\n":                                              "",
+		"admin: {reloadTokenEnv: APIMGW_TEST_NO_SUCH_VARIABLE}\n":                                     "APIMGW_TEST_NO_SUCH_VARIABLE is not set",
+		"admin: {allowedHosts: [\"http://x\"]}\n":                                                     "not a host name",
+		"admin: {listen: 127.0.0.1:9191, reloadToken: a, reloadTokenEnv: APIMGW_TEST_RELOAD_TOKEN}\n": "not both",
+	} {
+		cfg, err := config.Parse(filepath.Join(h.dir, "x.yaml"), []byte(yaml))
+		switch {
+		case wantErr == "" && err != nil:
+			t.Errorf("%q: %v", yaml, err)
+		case wantErr == "" && cfg.Admin != "127.0.0.1:9191":
+			t.Errorf("%q: admin %q", yaml, cfg.Admin)
+		case wantErr != "" && (err == nil || !strings.Contains(err.Error(), wantErr)):
+			t.Errorf("%q: error %v, want %q", yaml, err, wantErr)
+		}
+	}
+}
