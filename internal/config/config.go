@@ -22,12 +22,8 @@ type Config struct {
 
 	Listen        string              `yaml:"listen"`
 	TLS           *TLS                `yaml:"tls"`
-	// Admin is the admin listener's address: admin.listen, or the whole
-	// of "admin: host:port".
-	Admin string `yaml:"-"`
-	// AdminSettings is the admin section: a mapping, or the listen address
-	// alone (see Admin).
-	AdminSettings AdminSettings `yaml:"admin"`
+	Admin         string              `yaml:"-"`     // the admin listen address: AdminSettings.Listen after loading
+	AdminSettings AdminSettings       `yaml:"admin"` // "admin: host:port", or a mapping
 	Policy        string              `yaml:"policy"`
 	Fragments     string              `yaml:"fragments"`
 	NamedValues   map[string]string   `yaml:"namedValues"`
@@ -506,4 +502,3 @@ func (a *AdminSettings) decodeScalar(s string) error {
 	a.Listen = s
 	return nil
 }
-

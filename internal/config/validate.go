@@ -694,4 +694,3 @@ func (v *validator) validateAdmin() {
 		}
 	}
 }
-
