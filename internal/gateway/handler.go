@@ -375,7 +375,7 @@ func (g *Gateway) writeResponse(w http.ResponseWriter, st *policy.State) (int64,
 		// The backend's trailer (gRPC's status, for one) follows the body,
 		// where the response is framed to carry one.
 		for k, v := range st.BackendTrailer() {
-			if len(v) > 0 {
+			if len(v) > 0 && !forbiddenTrailer(k) {
 				h[http.TrailerPrefix+k] = v
 			}
 		}
@@ -562,3 +562,21 @@ func redactURL(r *logs.Redactor, u *expr.URL) *expr.URL {
 	}
 	return c
 }
+
+// forbiddenTrailer reports whether a backend's trailer field must not be
+// passed on (RFC 9110 §6.5.1): fields that frame or route the message,
+// control requests, caching or authentication, or describe the content,
+// which a recipient could mistake for header fields once merged. The list
+// is net/http's (httpguts.ValidTrailerHeader) and the RFC's examples.
+func forbiddenTrailer(name string) bool {
+	switch http.CanonicalHeaderKey(name) {
+	case "Authorization", "Cache-Control", "Connection", "Content-Encoding", "Content-Length",
+		"Content-Range", "Content-Type", "Expect", "Host", "Keep-Alive", "Max-Forwards", "Pragma",
+		"Proxy-Authenticate", "Proxy-Authorization", "Proxy-Connection", "Range", "Realm", "Te",
+		"Trailer", "Transfer-Encoding", "Www-Authenticate", "Set-Cookie", "Cookie", "Age",
+		"Date", "Expires", "Location", "Retry-After", "Vary", "Warning", "Upgrade":
+		return true
+	}
+	return false
+}
+

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -545,5 +546,70 @@ apis: []
 		case wantErr != "" && (err == nil || !strings.Contains(err.Error(), wantErr)):
 			t.Errorf("%q: error %v, want %q", yaml, err, wantErr)
 		}
+	}
+}
+
+// TestBackendHeaderHygiene: trailer fields a backend must not send
+// (framing, routing, authentication, ...: RFC 9110 §6.5.1) do not reach
+// the client while the others do; an HTTP/1.0 response carrying
+// Transfer-Encoding (here with Content-Length) has faulty framing, and its
+// connection is closed, never pooled (RFC 9112 §6.1).
+func TestBackendHeaderHygiene(t *testing.T) {
+	trailers := testnet.RawServer(t, 10*time.Second, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum, Content-Length\r\n\r\n"+
+				"5\r\nhello\r\n0\r\nX-Checksum: abc\r\nContent-Length: 999\r\nHost: evil.example\r\nTransfer-Encoding: gzip\r\n"+
+				"Set-Cookie: session=stolen\r\nAuthorization: Bearer x\r\nContent-Type: text/evil\r\n\r\n")
+		}
+	})
+	var conns atomic.Int64
+	http10 := testnet.RawServer(t, 10*time.Second, func(c net.Conn) {
+		conns.Add(1)
+		br := bufio.NewReader(c)
+		for {
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			io.WriteString(c, "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\nhello")
+		}
+	})
+	h := start(t, map[string]string{"gateway.yaml": `
+apis:
+  - {id: t, path: t, serviceUrl: "http://` + trailers + `", subscriptionRequired: false, operations: [{id: get, method: GET, urlTemplate: "/*"}]}
+  - {id: o, path: o, serviceUrl: "http://` + http10 + `", subscriptionRequired: false, operations: [{id: get, method: GET, urlTemplate: "/*"}]}
+`})
+	for name, base := range h.servers() {
+		resp, err := http.Get(base + "/t/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || string(b) != "hello" {
+			t.Fatalf("%s: body %q %v", name, b, err)
+		}
+		if resp.Trailer.Get("X-Checksum") != "abc" {
+			t.Errorf("%s: the allowed trailer field is missing: %v", name, resp.Trailer)
+		}
+		for _, k := range []string{"Content-Length", "Host", "Transfer-Encoding", "Set-Cookie", "Authorization", "Content-Type"} {
+			if v := resp.Trailer.Values(k); len(v) > 0 {
+				t.Errorf("%s: forbidden trailer %s: %q reached the client", name, k, v)
+			}
+		}
+		if ct := resp.Header.Get("Content-Type"); ct == "text/evil" {
+			t.Errorf("%s: a trailer became a header field", name)
+		}
+	}
+	for i := 0; i < 3; i++ {
+		if resp, body := h.do("GET", "/o/x", nil, nil); resp.StatusCode != 200 || body != "hello" {
+			t.Fatalf("HTTP/1.0 backend: %d %q", resp.StatusCode, body)
+		}
+	}
+	if n := conns.Load(); n != 3 {
+		t.Errorf("the HTTP/1.0 backend saw %d connections for 3 requests: a connection with faulty framing was pooled", n)
 	}
 }
