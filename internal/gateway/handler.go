@@ -579,4 +579,3 @@ func forbiddenTrailer(name string) bool {
 	}
 	return false
 }
-
