@@ -29,6 +29,7 @@ const (
 	msgMissingKey = "Access denied due to missing subscription key. Make sure to include subscription key when making requests to an API."
 	msgInvalidKey = "Access denied due to invalid subscription key. Make sure to provide a valid key for an active subscription."
 	msgBadPath    = "Invalid request path"
+	msgTooLarge   = "Request entity too large"
 )
 
 // ServeHTTP handles one data-plane request.
@@ -88,7 +89,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	upgradeTo, upgrade := isUpgrade(r.Header)
 	policy.RemoveHopHeaders(r.Header)
 	if r.Body != nil && r.Body != http.NoBody {
-		st.SetRequestBody(expr.NewRequestBody(r.Body, 0), r.ContentLength)
+		x.body = limitedBody{rc: r.Body}
+		st.SetRequestBody(expr.NewRequestBody(&x.body, 0), r.ContentLength)
 		st.SetRequestTrailer(r.Trailer)
 	}
 
@@ -140,6 +142,17 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				if v, ok := st.X.Request.Url.Query.Get(q.name); ok {
 					st.X.Request.MatchedParameters[q.param] = v
 				}
+			}
+		}
+		if b := st.X.Request.Body; b != nil {
+			b.SetLimit(op.bufferedLimit)
+			x.body.limit = op.requestLimit
+			if op.requestLimit > 0 && r.ContentLength > op.requestLimit {
+				// Refused before a byte of it is read.
+				api.apiPipeline.OnError(st, &policy.Error{Source: "gateway", Reason: policy.ReasonRequestEntityTooLarge,
+					Message: "The request body is larger than the limit", Section: policy.SectionInbound,
+					Status: http.StatusRequestEntityTooLarge, ClientMessage: msgTooLarge})
+				break
 			}
 		}
 		sub, reason := g.subscription(plan, api, r, st)
@@ -240,7 +253,37 @@ type exchange struct {
 	query, origQuery expr.Query
 	params           map[string]string // MatchedParameters, cleared
 	conn             policy.ConnStorage
+	body             limitedBody // the request body, within its operation's limit
 }
+
+// limitedBody is a request body that fails with http.MaxBytesError once
+// more than limit bytes (when limit > 0) have been read from it.
+type limitedBody struct {
+	rc    io.ReadCloser
+	n     int64
+	limit int64
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.limit > 0 && b.n >= b.limit {
+		// One byte more tells a body of exactly the limit from a
+		// larger one.
+		var one [1]byte
+		n, err := b.rc.Read(one[:])
+		if n > 0 {
+			return 0, &http.MaxBytesError{Limit: b.limit}
+		}
+		return 0, err
+	}
+	if b.limit > 0 && int64(len(p)) > b.limit-b.n {
+		p = p[:b.limit-b.n]
+	}
+	n, err := b.rc.Read(p)
+	b.n += int64(n)
+	return n, err
+}
+
+func (b *limitedBody) Close() error { return b.rc.Close() }
 
 // connValuer is a ResponseWriter with a per-connection slot
 // (httpserver's).
@@ -283,6 +326,7 @@ func (x *exchange) release() {
 	x.req = expr.Request{}
 	x.query, x.origQuery = expr.Query{}, expr.Query{}
 	x.conn.Release()
+	x.body = limitedBody{}
 	x.st.Reset()
 }
 

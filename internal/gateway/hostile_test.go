@@ -613,3 +613,98 @@ apis:
 		t.Errorf("the HTTP/1.0 backend saw %d connections for 3 requests: a connection with faulty framing was pooled", n)
 	}
 }
+
+// TestBufferedBodyLimit: a request body a policy buffers (an expression's
+// Body.As<string>(), set-body, validate-content) beyond limits.bufferedBody
+// is answered 413 with APIM's error body, whatever its framing; an API or
+// an operation may raise or lower the limit; a body that is only streamed
+// is not bounded by it, but by requestBody when that is set, before a byte
+// is read when Content-Length says so.
+func TestBufferedBodyLimit(t *testing.T) {
+	be, seenBy := echoBackend(t)
+	const reads = `<policies><inbound><base/><set-variable name="b" value="@(context.Request.Body.As&lt;string&gt;(preserveContent: true))" /></inbound><backend><base/></backend><outbound><base/></outbound><on-error><base/></on-error></policies>`
+	h := start(t, map[string]string{
+		"gateway.yaml": `
+limits: {bufferedBody: 1KiB}
+apis:
+  - id: a
+    path: a
+    serviceUrl: ` + be.URL + `
+    subscriptionRequired: false
+    operations:
+      - {id: expr, method: POST, urlTemplate: /expr, policy: reads.xml}
+      - {id: setbody, method: POST, urlTemplate: /setbody, policy: setbody.xml}
+      - {id: validate, method: POST, urlTemplate: /validate, policy: validate.xml}
+      - {id: stream, method: POST, urlTemplate: /stream}
+      - {id: big, method: POST, urlTemplate: /big, policy: reads.xml, limits: {bufferedBody: 8KiB}}
+  - id: b
+    path: b
+    serviceUrl: ` + be.URL + `
+    subscriptionRequired: false
+    limits: {bufferedBody: 4096, requestBody: 3KiB}
+    policy: reads.xml
+    operations:
+      - {id: all, method: POST, urlTemplate: /*}
+  - id: s
+    path: s
+    serviceUrl: ` + be.URL + `
+    subscriptionRequired: false
+    limits: {requestBody: 1KiB}
+    operations:
+      - {id: all, method: POST, urlTemplate: /*}
+`,
+		"reads.xml":    reads,
+		"setbody.xml":  `<policies><inbound><base/><set-body>@(context.Request.Body.As&lt;string&gt;() + "!")</set-body></inbound><backend><base/></backend><outbound><base/></outbound><on-error><base/></on-error></policies>`,
+		"validate.xml": `<policies><inbound><base/><validate-content unspecified-content-type-action="ignore" max-size="102400" size-exceeded-action="prevent" errors-variable-name="e" /></inbound><backend><base/></backend><outbound><base/></outbound><on-error><base/></on-error></policies>`,
+	})
+	addr := strings.TrimPrefix(h.srv.URL, "http://")
+	post := func(path string, size int, chunked bool) (*http.Response, string) {
+		body := strings.Repeat("x", size)
+		if chunked {
+			return rawExchange(t, addr, fmt.Sprintf("POST %s HTTP/1.1\r\nHost: gw\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n", path, size, body))
+		}
+		return rawExchange(t, addr, fmt.Sprintf("POST %s HTTP/1.1\r\nHost: gw\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", path, size, body))
+	}
+	cases := []struct {
+		path   string
+		size   int
+		status int
+	}{
+		{"/a/expr", 1024, 200},
+		{"/a/expr", 1025, 413},
+		{"/a/expr", 64 << 10, 413},
+		{"/a/setbody", 512, 200},
+		{"/a/setbody", 2048, 413},
+		{"/a/validate", 512, 200},
+		{"/a/validate", 2048, 413},
+		{"/a/stream", 64 << 10, 200}, // streamed: not bounded by bufferedBody
+		{"/a/big", 6 << 10, 200},     // the operation's own limit
+		{"/a/big", 9 << 10, 413},
+		{"/b/x", 2048, 200}, // the API's limit
+		{"/b/x", 3073, 413}, // the API's requestBody
+		{"/s/x", 1024, 200},
+		{"/s/x", 1025, 413},
+		{"/s/x", 64 << 10, 413},
+	}
+	for _, c := range cases {
+		for _, chunked := range []bool{false, true} {
+			before := len(seenBy())
+			resp, body := post(c.path, c.size, chunked)
+			if resp.StatusCode != c.status {
+				t.Errorf("POST %s %d bytes (chunked %v): %d, want %d: %s", c.path, c.size, chunked, resp.StatusCode, c.status, body)
+				continue
+			}
+			if c.status == 413 {
+				wantAPIMError(t, resp, body, 413, msgTooLarge)
+				if c.path == "/s/x" && !chunked && len(seenBy()) != before {
+					t.Errorf("POST %s with Content-Length %d reached the backend", c.path, c.size)
+				}
+			}
+		}
+	}
+	for _, r := range h.records() {
+		if r.ResponseCode == 413 && (r.LastErrorReason != "RequestEntityTooLarge" || r.BackendResponseCode != 0 && r.BackendResponseCode != 413) {
+			t.Errorf("log of a 413: %+v", r)
+		}
+	}
+}
