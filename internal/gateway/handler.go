@@ -109,7 +109,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case !pathOK:
 		// Dot-segments above the root, or hidden between backslashes.
 		st.X.Response = policy.ErrorResponse(http.StatusBadRequest, msgBadPath, st.X.RequestId)
-		rec.LastErrorMessage = "The request path climbs above the root with dot-segments."
+		rec.LastErrorMessage = "The request path has a dot-segment above the root, or one between backslashes."
 	case api != nil && policy.IsPreflight(r.Method, r.Header) && api.apiPipeline.HandlesPreflight():
 		// A CORS preflight for an API whose policy has cors: APIM answers it
 		// without a subscription key, even when no OPTIONS operation exists.
