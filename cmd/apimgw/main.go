@@ -37,6 +37,7 @@ Usage:
                                          serve or check an APIOps extract (docs/apiops.md)
   apimgw import apiops DIR -o OUTDIR     write an APIOps extract as gateway.yaml and policy files
   apimgw diagnose [--format text|json|html] [-o OUT] LOGFILE...
+  apimgw diagnose --watch [--window 1m] LOGFILE
   apimgw simulate [flags] | -f SCENARIO  predict outbound port usage and failures
   apimgw version                         print version and build info
 `

@@ -210,7 +210,11 @@ func frameResponseBodyInto(resp *http.Response, br *bufio.Reader, req *http.Requ
 		}
 		chunked = true
 	} else if len(te) > 0 {
-		delete(h, "Transfer-Encoding") // HTTP/1.0 has no transfer codings
+		// HTTP/1.0 has no transfer codings: the framing is faulty, so
+		// the connection is closed after this response, never pooled
+		// (RFC 9112 §6.1), whatever Content-Length or keep-alive say.
+		delete(h, "Transfer-Encoding")
+		resp.Close = true
 	}
 
 	if tr, ok := h["Trailer"]; ok && chunked {

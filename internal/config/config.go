@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -22,7 +23,8 @@ type Config struct {
 
 	Listen        string              `yaml:"listen"`
 	TLS           *TLS                `yaml:"tls"`
-	Admin         string              `yaml:"admin"`
+	Admin         string              `yaml:"-"`     // the admin listen address: AdminSettings.Listen after loading
+	AdminSettings AdminSettings       `yaml:"admin"` // "admin: host:port", or a mapping
 	Policy        string              `yaml:"policy"`
 	Fragments     string              `yaml:"fragments"`
 	NamedValues   map[string]string   `yaml:"namedValues"`
@@ -35,6 +37,7 @@ type Config struct {
 	Subscriptions []*Subscription     `yaml:"subscriptions"`
 	Apis          []*API              `yaml:"apis"`
 	Shutdown      Shutdown            `yaml:"shutdown"`
+	Limits        Limits              `yaml:"limits"`
 	// Loggers are log-to-eventhub targets, by logger-id (local sinks).
 	Loggers map[string]*Logger `yaml:"loggers"`
 	// ManagedIdentity is the local equivalent of Azure managed identity for
@@ -353,7 +356,8 @@ type API struct {
 	// ServiceURLFromOpenAPI false keeps the OpenAPI file's servers[0].url
 	// from becoming the backend of an API without serviceUrl (an APIM
 	// export lists the APIM gateway there, not the backend).
-	ServiceURLFromOpenAPI *bool `yaml:"serviceUrlFromOpenapi"`
+	ServiceURLFromOpenAPI *bool       `yaml:"serviceUrlFromOpenapi"`
+	Limits                *BodyLimits `yaml:"limits"`
 	Pos                   Pos
 }
 
@@ -386,6 +390,8 @@ type Operation struct {
 	URLTemplate string `yaml:"urlTemplate"`
 	Policy      string `yaml:"policy"`
 	Pos         Pos
+
+	Limits *BodyLimits `yaml:"limits"`
 }
 
 // Logger is where log-to-eventhub writes: a file (one message per line) or
@@ -547,4 +553,70 @@ func (c *Config) Path(p string) string {
 		return p
 	}
 	return filepath.Join(c.Dir, p)
+}
+
+// AdminSettings configure the admin listener (/metrics, /healthz, /readyz,
+// POST /reload, /debug/pprof). "admin: 127.0.0.1:9090" is the listen
+// address alone.
+type AdminSettings struct {
+	Listen string `yaml:"listen"`
+	// AllowedHosts are host names, besides localhost, IP literals and the
+	// listen host, that POST /reload and /debug/pprof accept in Host (a
+	// DNS rebinding defence).
+	AllowedHosts []string `yaml:"allowedHosts"`
+	// Pprof serves /debug/pprof (off by default).
+	Pprof bool `yaml:"pprof"`
+	// ReloadToken, or the environment variable ReloadTokenEnv names, is
+	// the bearer token POST /reload requires (none: no token asked).
+	// After loading, ReloadToken holds the effective token.
+	ReloadToken    string `yaml:"reloadToken"`
+	ReloadTokenEnv string `yaml:"reloadTokenEnv"`
+	Pos            Pos
+}
+
+// decodeScalar takes "admin: host:port".
+func (a *AdminSettings) decodeScalar(s string) error {
+	a.Listen = s
+	return nil
+}
+
+// DefaultBufferedBody bounds a request body a policy buffers (reads whole:
+// context.Request.Body.As<T>(), set-body, validate-content, ...).
+const DefaultBufferedBody ByteSize = 100 << 20
+
+// Limits bound the request bodies the gateway holds or passes on.
+type Limits struct {
+	// BufferedBody is the most a policy may buffer of a request body
+	// (default 100 MiB); beyond it the request gets 413.
+	BufferedBody ByteSize `yaml:"bufferedBody"`
+	// RequestBody bounds every request body, streamed ones too (0, the
+	// default: unbounded); beyond it the request gets 413.
+	RequestBody ByteSize `yaml:"requestBody"`
+	Pos         Pos
+}
+
+// BodyLimits override Limits' body limits for an API or an operation.
+type BodyLimits struct {
+	BufferedBody ByteSize `yaml:"bufferedBody"`
+	RequestBody  ByteSize `yaml:"requestBody"`
+	Pos          Pos
+}
+
+// ByteSize is a number of bytes, written as an integer or with a unit:
+// 512KiB, 100MiB, 1GiB (or KB, MB, GB: powers of 1000).
+type ByteSize int64
+
+// UnmarshalText parses a size.
+func (b *ByteSize) UnmarshalText(text []byte) error {
+	s := strings.TrimSpace(string(text))
+	num := strings.TrimRight(s, "KMGTiBkmgtb ")
+	unit := strings.ToLower(strings.TrimSpace(s[len(num):]))
+	mult := map[string]int64{"": 1, "b": 1, "kb": 1e3, "k": 1 << 10, "kib": 1 << 10, "mb": 1e6, "m": 1 << 20, "mib": 1 << 20,
+		"gb": 1e9, "g": 1 << 30, "gib": 1 << 30}[unit]
+	n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+	if mult == 0 || err != nil || n < 0 || n > (1<<62)/mult {
+		return fmt.Errorf("invalid size %q (want bytes, or a number with KiB, MiB, GiB, KB, MB or GB)", s)
+	}
+	*b = ByteSize(n * mult)
+	return nil
 }

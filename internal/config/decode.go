@@ -115,6 +115,10 @@ func parseISODuration(s string) (time.Duration, error) {
 	return total, nil
 }
 
+// scalarDecoder is a struct that may also be written as one scalar
+// (admin: "host:port" or a mapping).
+type scalarDecoder interface{ decodeScalar(string) error }
+
 var (
 	durationType        = reflect.TypeOf(Duration(0))
 	posType             = reflect.TypeOf(Pos{})
@@ -199,6 +203,16 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value) {
 		nv := reflect.New(t.Elem())
 		d.decode(n, nv.Elem())
 		v.Set(nv)
+		return
+	}
+	if sd, ok := v.Addr().Interface().(scalarDecoder); ok && n.Kind == yaml.ScalarNode {
+		// A section that may also be written as one value.
+		if v.FieldByName("Pos").IsValid() {
+			v.FieldByName("Pos").Set(reflect.ValueOf(Pos{n.Line, n.Column}))
+		}
+		if err := sd.decodeScalar(n.Value); err != nil {
+			d.errorf(n, "%v", err)
+		}
 		return
 	}
 	if reflect.PointerTo(t).Implements(textUnmarshalerType) {

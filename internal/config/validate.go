@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -49,8 +50,15 @@ func (v *validator) validate() {
 	if c.Listen == "" {
 		c.Listen = DefaultListen
 	}
+	if c.AdminSettings.Listen != "" {
+		c.Admin = c.AdminSettings.Listen
+	}
 	if c.Admin == "" {
 		c.Admin = DefaultAdmin
+	}
+	v.validateAdmin()
+	if c.Limits.BufferedBody == 0 {
+		c.Limits.BufferedBody = DefaultBufferedBody
 	}
 	for key, addr := range map[string]string{"listen": c.Listen, "admin": c.Admin} {
 		if _, port, err := net.SplitHostPort(addr); err != nil {
@@ -739,4 +747,28 @@ func (v *validator) routeKey(a *API) string {
 		key += "\x00rev=" + a.Revision
 	}
 	return strings.ToLower(key)
+}
+
+// validateAdmin checks the admin section and resolves its reload token.
+func (v *validator) validateAdmin() {
+	a := &v.cfg.AdminSettings
+	a.Listen = v.cfg.Admin
+	pos := a.Pos
+	if pos == (Pos{}) {
+		pos = v.at("admin")
+	}
+	for _, h := range a.AllowedHosts {
+		if h == "" || strings.ContainsAny(h, "/ :@") {
+			v.errorf(pos, "admin.allowedHosts: %q is not a host name (no port, scheme or path)", h)
+		}
+	}
+	if a.ReloadTokenEnv != "" {
+		if a.ReloadToken != "" {
+			v.errorf(pos, "admin: give reloadToken or reloadTokenEnv, not both")
+		}
+		a.ReloadToken = os.Getenv(a.ReloadTokenEnv)
+		if a.ReloadToken == "" {
+			v.errorf(pos, "admin.reloadTokenEnv: environment variable %s is not set or empty", a.ReloadTokenEnv)
+		}
+	}
 }

@@ -277,9 +277,63 @@ type aggregator struct {
 	snatBudget int32
 	minT       int64
 	maxT       int64
+	// fine holds 100 ms bins while the records span at most 30 s, then
+	// one-second bins while they span less than fineMaxSpanMs, for the
+	// charts of short logs (one-minute bins would leave them a single
+	// column); fineOff once the span is longer.
+	fine     map[int64]*bin
+	fineW    int64
+	lastFine *bin
+	fineOff  bool
 }
 
-func newAggregator() *aggregator { return &aggregator{bins: make(map[int64]*bin)} }
+// Fine bins: 100 ms wide while the log spans up to fineCoarsenMs, then one
+// second, kept while the log spans less than the charts' limit
+// (fineChartSpanMs): at most ~300 bins either way.
+const (
+	fineWidthMs   = 100
+	fineCoarsenMs = 30_000
+	fineMaxSpanMs = fineChartSpanMs
+)
+
+func newAggregator() *aggregator {
+	return &aggregator{bins: make(map[int64]*bin), fine: make(map[int64]*bin), fineW: fineWidthMs}
+}
+
+// addFine records e into its fine bin, coarsens the bins to one second
+// once the log spans more than fineCoarsenMs, and drops them once it
+// spans fineMaxSpanMs.
+func (a *aggregator) addFine(e *entry, o outcome) {
+	span := a.maxT - a.minT
+	if span >= fineMaxSpanMs {
+		a.fineOff, a.fine, a.lastFine = true, nil, nil
+		return
+	}
+	if a.fineW == fineWidthMs && span > fineCoarsenMs {
+		coarse := make(map[int64]*bin, len(a.fine)/10+1)
+		for _, fb := range a.fine {
+			s := floorDiv(fb.start, 1000) * 1000
+			cb := coarse[s]
+			if cb == nil {
+				cb = &bin{start: s}
+				coarse[s] = cb
+			}
+			cb.merge(fb)
+		}
+		a.fine, a.fineW, a.lastFine = coarse, 1000, nil
+	}
+	start := floorDiv(e.t, a.fineW) * a.fineW
+	b := a.lastFine
+	if b == nil || b.start != start {
+		b = a.fine[start]
+		if b == nil {
+			b = &bin{start: start}
+			a.fine[start] = b
+		}
+		a.lastFine = b
+	}
+	b.record(e, o)
+}
 
 func (a *aggregator) add(e *entry) {
 	start := floorDiv(e.t, binWidthMs) * binWidthMs
@@ -292,7 +346,8 @@ func (a *aggregator) add(e *entry) {
 		}
 		a.last = b
 	}
-	b.record(e, classifyEntry(e))
+	o := classifyEntry(e)
+	b.record(e, o)
 	a.snatBudget = max(a.snatBudget, e.snatBudget)
 	if a.records == 0 || e.t < a.minT {
 		a.minT = e.t
@@ -301,7 +356,47 @@ func (a *aggregator) add(e *entry) {
 		a.maxT = e.t
 	}
 	a.records++
+	if !a.fineOff {
+		a.addFine(e, o)
+	}
 }
+
+// fineWidths are the bin widths a short log's chart may use.
+var fineWidths = []int64{100, 250, 500, 1000, 2000, 5000, 10_000, 15_000, 30_000}
+
+// fineBins returns the bins of a log shorter than fineChartSpanMs at the
+// finest width that gives at most maxFinePoints bins, empty bins
+// included, and that width; nil for longer logs.
+func (a *aggregator) fineBins() ([]*bin, int64) {
+	if a.fineOff || a.records == 0 || a.maxT-a.minT >= fineChartSpanMs {
+		return nil, 0
+	}
+	span := a.maxT - a.minT
+	width := fineWidths[len(fineWidths)-1]
+	for _, w := range fineWidths {
+		if w >= a.fineW && w%a.fineW == 0 && span/w < maxFinePoints {
+			width = w
+			break
+		}
+	}
+	first := floorDiv(a.minT, width) * width
+	last := floorDiv(a.maxT, width) * width
+	out := make([]*bin, 0, (last-first)/width+1)
+	for t := first; t <= last; t += width {
+		out = append(out, &bin{start: t})
+	}
+	for _, fb := range a.fine {
+		out[(floorDiv(fb.start, width)*width-first)/width].merge(fb)
+	}
+	return out, width
+}
+
+// A log spanning less than fineChartSpanMs is charted in fine bins, at most
+// maxFinePoints of them.
+const (
+	fineChartSpanMs = 5 * 60_000
+	maxFinePoints   = 60
+)
 
 // sorted returns every minute from the first to the last record, empty
 // minutes included, so that series have no holes.

@@ -108,6 +108,9 @@ func Analyze(opts Options, inputs ...Input) (*Report, error) {
 	for len(mh) > 0 {
 		h := mh[0]
 		agg.add(&h.e)
+		if h.e.bid >= 0 {
+			dests.noteID(h.e.dest, h.e.bid)
+		}
 		summaries[h.idx].Records++
 		if err := h.advance(); err != nil {
 			return nil, err
@@ -307,6 +310,23 @@ func buildReport(agg *aggregator, dests *destTable, bad *badLog, inputs []InputS
 			PortsWithoutReuse:         math.Round(portsWithoutReuse(&m.all, reclaim)),
 		})
 	}
+	if fine, width := agg.fineBins(); fine != nil {
+		r.Series.FineBinMs = width
+		r.Series.Fine = make([]Point, 0, len(fine))
+		for _, m := range fine {
+			r.Series.Fine = append(r.Series.Fine, Point{
+				T:                         msTime(m.start),
+				Requests:                  m.all.requests,
+				Failed:                    m.failed,
+				AvgBackendTime:            round1(ratioF(float64(m.all.btSum), float64(m.all.btN))),
+				P95BackendTime:            m.hist.quantile(0.95, m.all.btN),
+				BackendConnectionFailures: m.all.out[outConnFailure],
+				Throttled:                 m.all.out[outThrottled],
+				Concurrency:               round1(concurrencyIn(&m.all, width)),
+				PortsWithoutReuse:         math.Round(portsWithoutReuseIn(&m.all, reclaim, width)),
+			})
+		}
+	}
 	r.Totals = Totals{
 		Requests:                  all.all.requests,
 		Failed:                    all.failed,
@@ -355,6 +375,7 @@ func buildReport(agg *aggregator, dests *destTable, bad *badLog, inputs []InputS
 	for i, d := range destTotals {
 		r.Destinations = append(r.Destinations, Destination{
 			BackendURL:                dests.names[i],
+			BackendID:                 dests.backendID(int32(i)),
 			Requests:                  d.requests,
 			BackendConnectionFailures: d.out[outConnFailure],
 			BackendErrors:             d.out[outBackendError] + d.out[outOtherFailure],
@@ -365,10 +386,16 @@ func buildReport(agg *aggregator, dests *destTable, bad *badLog, inputs []InputS
 	slices.SortStableFunc(r.Destinations, func(a, b Destination) int { return cmpInt64(b.Requests, a.Requests) })
 
 	c := newClassifier(th, minutes, dests.names)
+	c.minT, c.maxT = agg.minT, agg.maxT
 	c.flag()
 	r.Incidents = c.incidents()
 	if r.Incidents == nil {
 		r.Incidents = []Incident{}
+	}
+	for i := range r.Incidents {
+		if d, ok := dests.index[r.Incidents[i].BackendURL]; ok && r.Incidents[i].BackendURL != "" {
+			r.Incidents[i].BackendID = dests.backendID(d)
+		}
 	}
 	r.Verdict = verdict(r.Incidents)
 	r.Mitigations = mitigations(r.Incidents, th)

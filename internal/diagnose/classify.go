@@ -59,6 +59,8 @@ type classifier struct {
 	baseReqPerMin  float64
 	baseBackendMs  float64
 	baseDestPerMin map[int32]float64
+	// first and last record times (Unix ms): incidents are clipped to them.
+	minT, maxT int64
 }
 
 func newClassifier(th Thresholds, minutes []*bin, dests []string) *classifier {
@@ -228,9 +230,14 @@ func (c *classifier) incidents() []Incident {
 // incident builds one incident with its metrics and evidence.
 func (c *classifier) incident(ws []*window) Incident {
 	first, last := ws[0], ws[len(ws)-1]
+	// Windows are aligned to whole minutes; the incident spans only the
+	// part of them the log covers.
+	start, end := first.start, last.end
+	start = max(start, c.minT)
+	end = max(start, min(end, c.maxT))
 	inc := Incident{
-		Start: msTime(first.start),
-		End:   msTime(last.end),
+		Start: msTime(start),
+		End:   msTime(end),
 		Cause: first.cause,
 	}
 	var sum bin
@@ -290,21 +297,29 @@ func (c *classifier) incident(ws []*window) Incident {
 // the time the backend takes to answer (failed connects take none, so the
 // answered calls' average stands for all of them: it is what the calls
 // would take if they could all connect).
-func concurrency(d *destStats) float64 {
+func concurrency(d *destStats) float64 { return concurrencyIn(d, binWidthMs) }
+
+// concurrencyIn is concurrency for a bin widthMs wide.
+func concurrencyIn(d *destStats, widthMs int64) float64 {
 	if d.btN == 0 {
-		return float64(d.busyMs) / binWidthMs
+		return float64(d.busyMs) / float64(widthMs)
 	}
-	return float64(d.attempts) * (float64(d.btSum) / float64(d.btN)) / binWidthMs
+	return float64(d.attempts) * (float64(d.btSum) / float64(d.btN)) / float64(widthMs)
 }
 
 // portsWithoutReuse: SNAT ports held if every attempt opened a new
 // connection, each kept for its backend time plus the reclaim delay.
 func portsWithoutReuse(d *destStats, reclaimSeconds float64) float64 {
+	return portsWithoutReuseIn(d, reclaimSeconds, binWidthMs)
+}
+
+// portsWithoutReuseIn is portsWithoutReuse for a bin widthMs wide.
+func portsWithoutReuseIn(d *destStats, reclaimSeconds float64, widthMs int64) float64 {
 	if d.attempts == 0 {
 		return 0
 	}
-	rate := float64(d.attempts) / 60
-	life := concurrency(d)/rate + reclaimSeconds
+	rate := float64(d.attempts) / (float64(widthMs) / 1000)
+	life := concurrencyIn(d, widthMs)/rate + reclaimSeconds
 	return rate * life
 }
 

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -179,6 +180,53 @@ apis:
 	}
 	if got := r.Incidents[0].BackendURL; got != backend.URL {
 		t.Errorf("incident backendUrl %q, want %q", got, backend.URL)
+	}
+	// The mitigations name the backend as the gateway's log does
+	// (BackendId "orders"), not an entry made up from the URL's IP.
+	if got := r.Incidents[0].BackendID; got != "orders" {
+		t.Errorf("incident backendId %q, want orders", got)
+	}
+	for _, m := range r.Mitigations {
+		if !strings.HasPrefix(m.Config, "backends:") {
+			continue
+		}
+		if !strings.HasPrefix(m.Config, "backends:\n  orders:") || strings.Contains(m.Config, "url:") {
+			t.Errorf("mitigation %s does not change the existing backend orders:\n%s", m.ID, m.Config)
+		}
+	}
+	// The log spans seconds: the incident is clipped to its records and
+	// the charts get second-scale bins, with data in more than one.
+	first, last := r.Series.OneMinute[0].T, r.Window.End
+	for _, in := range r.Incidents {
+		if in.Start.Before(r.Window.Start) || in.End.After(last) || in.End.Before(in.Start) {
+			t.Errorf("incident %s – %s outside the log's window %s – %s", in.Start, in.End, first, last)
+		}
+		if in.End.Sub(in.Start) > time.Minute {
+			t.Errorf("incident %s – %s is longer than the %s log", in.Start, in.End, last.Sub(first))
+		}
+	}
+	if r.Series.FineBinMs < 100 || r.Series.FineBinMs > 30_000 || len(r.Series.Fine) < 2 {
+		t.Errorf("fine series: %d points of %d ms, want ≥ 2 points of 100 ms – 30 s", len(r.Series.Fine), r.Series.FineBinMs)
+	}
+	var fineTotal int64
+	for _, p := range r.Series.Fine {
+		fineTotal += p.Requests
+	}
+	if fineTotal != r.Totals.Requests {
+		t.Errorf("fine series counts %d requests, totals %d", fineTotal, r.Totals.Requests)
+	}
+	var text, page bytes.Buffer
+	if err := WriteText(&text, r); err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`REQUESTS PER \d+ M?S`).Match(text.Bytes()) || !strings.Contains(text.String(), " orders:   # your existing backend") {
+		t.Errorf("text report:\n%s", text.String())
+	}
+	if err := WriteHTML(&page, r); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(page.String(), "<rect x="); n < 4 {
+		t.Errorf("HTML charts draw %d bars for a %d-request log", n, r.Totals.Requests)
 	}
 	t.Logf("clients saw %v; evidence: %q", count, r.Incidents[0].Evidence)
 }

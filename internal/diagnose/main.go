@@ -1,24 +1,33 @@
 package diagnose
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
+	"time"
 )
 
 const usage = `usage: apimgw diagnose [--format text|json|html] [-o OUT] [--snat-ports N] LOGFILE...
+       apimgw diagnose --watch [--window 1m] LOGFILE
 
 Analyses gateway logs — apimgw's JSON lines, or a CSV/JSON export of Azure's
 ApiManagementGatewayLogs table, optionally gzip-compressed — and reports
 whether and when backend connection failures happened, their cause, and the
 mitigations that apply, from least to most invasive.
 
+With --watch it follows one growing apimgw log instead (as tail -F does:
+across truncation and rotation) and prints a line when an incident starts
+and when it ends, until interrupted.
+
 `
 
 // Main runs `apimgw diagnose` with args (everything after the subcommand)
-// and returns the exit code: 0 ok, 1 bad input, 2 usage (SPEC §1).
+// and returns the exit code: 0 ok, 1 bad input, 2 usage.
 func Main(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("diagnose", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -28,6 +37,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	format := fs.String("format", "text", "output format: text, json or html")
 	out := fs.String("o", "", "write the report to this file instead of stdout")
+	watch := fs.Bool("watch", false, "follow one growing log and print a line when an incident starts and ends")
+	window := fs.Duration("window", time.Minute, "with --watch: how far back the recent requests reach; an incident ends when they no longer pass the thresholds")
 	ports := fs.Int("snat-ports", 1024, "SNAT ports per instance and destination (Azure preallocates 1,024 per unit; fewer on Developer tier); unset, apimgw's own log of an enforced budget gives it")
 
 	// Flags may come before, between or after the files.
@@ -51,6 +62,26 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "apimgw diagnose: no LOGFILE given")
 		fs.Usage()
 		return 2
+	}
+	if *watch {
+		if len(files) != 1 {
+			fmt.Fprintln(stderr, "apimgw diagnose: --watch follows exactly one LOGFILE")
+			return 2
+		}
+		if *window < time.Second {
+			fmt.Fprintf(stderr, "apimgw diagnose: --window must be at least 1s, got %s\n", *window)
+			return 2
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		started := func() {
+			fmt.Fprintf(stderr, "apimgw diagnose: watching %s (window %s); Ctrl-C to stop\n", files[0], *window)
+		}
+		if err := Watch(ctx, files[0], WatchOptions{Window: *window, Started: started}, stdout); err != nil {
+			fmt.Fprintf(stderr, "apimgw diagnose: %v\n", err)
+			return 1
+		}
+		return 0
 	}
 	var write func(io.Writer, *Report) error
 	switch *format {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -68,6 +69,7 @@ func mitigations(incs []Incident, th Thresholds) []Mitigation {
 type load struct {
 	backend    string  // destination, or a placeholder
 	id         string  // a backend id for config snippets
+	known      bool    // id is the log's BackendId: the entry exists already
 	host       string  // host[:port] of backend
 	rate       float64 // peak requests per second
 	latencyS   float64 // average backend time, seconds
@@ -104,7 +106,30 @@ func loadOf(in *Incident, th Thresholds) load {
 	}
 	l.incidentSp = in.Start.Format("15:04") + "–" + in.End.Format("15:04")
 	l.id = backendID(l.host)
+	if in.BackendID != "" {
+		l.id, l.known = in.BackendID, true
+	}
 	return l
+}
+
+// entry opens a backends: snippet for the incident's backend: the entry
+// the log names (BackendId), changed in place; or, when the log names
+// none, a new entry for its URL.
+func (l load) entry() string {
+	if l.known {
+		return fmt.Sprintf("backends:\n  %s:   # your existing backend (BackendId in the log); add or change:\n", yamlKey(l.id))
+	}
+	return fmt.Sprintf("backends:\n  %s:\n    url: %s\n", l.id, l.backend)
+}
+
+// yamlKey quotes a backend id that is not a plain YAML key.
+func yamlKey(s string) string {
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }
 
 // backendID names a backend after the first label of its host name
@@ -131,7 +156,7 @@ func buildMitigation(id string, in *Incident, th Thresholds) Mitigation {
 	case "connection-pooling":
 		conns := int(math.Max(16, math.Ceil(2*l.conc)))
 		m.Title = "Reuse backend connections (keep-alive pooling)"
-		m.Config = fmt.Sprintf("backends:\n  %s:\n    url: %s\n    keepAlive: true\noutbound:\n  maxConnsPerHost: %d\n  maxIdleConnsPerHost: %d\n  idleConnTimeout: 50s\n", l.id, l.backend, conns, conns)
+		m.Config = l.entry() + fmt.Sprintf("    keepAlive: true\noutbound:\n  maxConnsPerHost: %d\n  maxIdleConnsPerHost: %d\n  idleConnTimeout: 50s\n", conns, conns)
 		m.Azure = "Keep HTTP keep-alive on end to end: remove any policy that sets `Connection: close`, make the backend keep idle connections open longer than the gateway (> 4 min), and do not disable connection reuse in forward-request."
 		m.ExpectedEffect = fmt.Sprintf("keep-alive pooling would hold ≈ %s connections to %s instead of ≈ %s ports (budget %s)",
 			fnum(l.conc), l.host, fnum(portsNeeded), fnum(l.budget))
@@ -158,7 +183,7 @@ func buildMitigation(id string, in *Incident, th Thresholds) Mitigation {
 			num(l.failed), l.incidentSp, pct(l.failRatio))
 	case "circuit-breaker":
 		m.Title = "Trip a circuit breaker on connection failures and 5xx"
-		m.Config = fmt.Sprintf("backends:\n  %s:\n    url: %s\n    circuitBreaker:\n      rules:\n        - name: backend-failures\n          failureCondition:\n            count: 5\n            interval: 1m\n            statusCodeRanges: [{min: 500, max: 599}]\n            errorReasons: [BackendConnectionFailure, Timeout]\n          tripDuration: 30s\n          acceptRetryAfter: true\n", l.id, l.backend)
+		m.Config = l.entry() + "    circuitBreaker:\n      rules:\n        - name: backend-failures\n          failureCondition:\n            count: 5\n            interval: 1m\n            statusCodeRanges: [{min: 500, max: 599}]\n            errorReasons: [BackendConnectionFailure, Timeout]\n          tripDuration: 30s\n          acceptRetryAfter: true\n"
 		m.Azure = "Backend entity with circuitBreaker.rules (failureCondition count 5, interval PT1M, errorReasons BackendConnectionFailure/Timeout, tripDuration PT30S)."
 		if snat {
 			m.ExpectedEffect = fmt.Sprintf("during %s the breaker would stop new connection attempts for 30 s after 5 failures, answering 503 at once while ≈ %s ports are reclaimed, instead of %s failing connects",
@@ -196,7 +221,7 @@ func buildMitigation(id string, in *Incident, th Thresholds) Mitigation {
 	case "multiple-backend-ips":
 		n := math.Max(2, math.Ceil(portsNeeded/l.budget))
 		m.Title = "Spread calls over several backend IPs (each has its own SNAT budget)"
-		m.Config = fmt.Sprintf("backends:\n  %s:\n    url: %s\n    addresses: [%s]\n", l.id, l.backend, ipList(int(n), l.host))
+		m.Config = l.entry() + fmt.Sprintf("    addresses: [%s]\n", ipList(int(n), l.host))
 		m.Azure = "A backend pool (type Pool) of several backends, or a backend host name that resolves to several IPs; each destination IP:port gets its own SNAT port budget."
 		if snat {
 			m.ExpectedEffect = fmt.Sprintf("%.0f destination IPs × %s ports cover the ≈ %s ports needed without reuse", n, fnum(l.budget), fnum(portsNeeded))

@@ -22,14 +22,15 @@ func WriteHTML(w io.Writer, r *Report) error {
 		Requests: num(r.Totals.Requests),
 		Color:    causeColor(r.Verdict),
 	}
-	pts := downsample(r.Series.OneMinute, maxChartColumns)
+	all, step := chartPoints(r)
+	pts := downsample(all, maxChartColumns)
 	var peakPorts, peakConc float64
-	for _, p := range r.Series.OneMinute {
+	for _, p := range all {
 		peakPorts, peakConc = math.Max(peakPorts, p.PortsWithoutReuse), math.Max(peakConc, p.Concurrency)
 	}
 	data.Charts = []template.HTML{
 		svgChart(r, pts, chartSpec{
-			title: "Requests per minute (failed in red, throttled in purple)", unit: "requests/min",
+			title: "Requests per " + stepName(step) + " (failed in red, throttled in purple)", unit: "requests/" + stepName(step),
 			bars: []barSeries{
 				{name: "ok", color: "#9ec5e8", value: func(p Point) float64 { return float64(p.Requests - p.Failed - p.Throttled) }},
 				{name: "throttled", color: "#9b59b6", value: func(p Point) float64 { return float64(p.Throttled) }},
@@ -156,6 +157,11 @@ func niceMax(v float64) float64 {
 func svgChart(r *Report, pts []Point, spec chartSpec) template.HTML {
 	var b strings.Builder
 	t0, t1 := r.Window.Start, r.Window.End
+	_, step := chartPoints(r)
+	if len(pts) > 0 && step < time.Minute {
+		// A short log's fine bins: the axis spans them, not whole minutes.
+		t0, t1 = pts[0].T, pts[len(pts)-1].T.Add(step)
+	}
 	span := t1.Sub(t0).Seconds()
 	if span <= 0 {
 		span = 60
@@ -193,17 +199,24 @@ func svgChart(r *Report, pts []Point, spec chartSpec) template.HTML {
 		fmt.Fprintf(&b, `<text x="%.0f" y="%.1f" class="yl">%s</text>`, padL-6, y(v)+4, fnum(v))
 	}
 	// x labels: about eight.
-	step := niceStep(t1.Sub(t0))
-	for t := t0.Truncate(step); !t.After(t1); t = t.Add(step) {
+	tick := niceStep(t1.Sub(t0))
+	layout := "15:04"
+	if tick < time.Minute {
+		layout = "15:04:05"
+	}
+	if tick < time.Second {
+		layout = "15:04:05.0"
+	}
+	for t := t0.Truncate(tick); !t.After(t1); t = t.Add(tick) {
 		if t.Before(t0) {
 			continue
 		}
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.0f" class="xl">%s</text>`, x(t), chartH-8, t.Format("15:04"))
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.0f" class="xl">%s</text>`, x(t), chartH-8, t.Format(layout))
 		fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="%.0f" y2="%.0f" class="g"/>`, x(t), x(t), padT+plotH, padT+plotH+4)
 	}
 	// Stacked bars.
 	if len(pts) > 0 && len(spec.bars) > 0 {
-		colDur := time.Minute
+		colDur := step
 		if len(pts) > 1 {
 			colDur = pts[1].T.Sub(pts[0].T)
 		}
@@ -231,7 +244,7 @@ func svgChart(r *Report, pts []Point, spec chartSpec) template.HTML {
 	for _, s := range spec.lines {
 		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="1.8" points="`, s.color)
 		for _, p := range pts {
-			fmt.Fprintf(&b, "%.1f,%.1f ", x(p.T.Add(30*time.Second)), y(s.value(p)))
+			fmt.Fprintf(&b, "%.1f,%.1f ", x(p.T.Add(step/2)), y(s.value(p)))
 		}
 		b.WriteString(`"/>`)
 	}
@@ -254,7 +267,7 @@ func svgChart(r *Report, pts []Point, spec chartSpec) template.HTML {
 
 // niceStep picks the x-label spacing for a span.
 func niceStep(span time.Duration) time.Duration {
-	for _, s := range []time.Duration{time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute,
+	for _, s := range []time.Duration{100 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second, 15 * time.Second, 30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute,
 		30 * time.Minute, time.Hour, 2 * time.Hour, 3 * time.Hour, 6 * time.Hour, 12 * time.Hour, 24 * time.Hour} {
 		if span/s <= 10 {
 			return s

@@ -51,7 +51,8 @@ func WriteText(w io.Writer, r *Report) error {
 		}
 	}
 
-	fmt.Fprintln(bw, "\nREQUESTS PER MINUTE ('.' ok, '#' failed; '^' marks incidents)")
+	_, step := chartPoints(r)
+	fmt.Fprintf(bw, "\nREQUESTS PER %s ('.' ok, '#' failed; '^' marks incidents)\n", strings.ToUpper(stepName(step)))
 	writeASCIIChart(bw, r)
 
 	fmt.Fprintln(bw, "\nBACKENDCONNECTIONFAILURE PER 5 MINUTES BY BACKENDURL")
@@ -75,7 +76,7 @@ func WriteText(w io.Writer, r *Report) error {
 	fmt.Fprintln(tw, "  time\trequests\tfailed\tconnFail\tavg ms\tp95 ms\tconcurrency\tports w/o reuse\t")
 	shown := 0
 	for _, p := range r.Series.OneMinute {
-		if !inIncident(r, p.T) {
+		if !inIncident(r, p.T, time.Minute) {
 			continue
 		}
 		if shown == textMaxMinutes {
@@ -121,19 +122,43 @@ func WriteText(w io.Writer, r *Report) error {
 	return nil
 }
 
-func inIncident(r *Report, t time.Time) bool {
+// inIncident reports whether the interval [t, t+step) overlaps an
+// incident (incidents are clipped to the log's records, so they may start
+// or end inside a minute).
+func inIncident(r *Report, t time.Time, step time.Duration) bool {
 	for _, in := range r.Incidents {
-		if !t.Before(in.Start) && t.Before(in.End) {
+		if in.Start.Before(t.Add(step)) && (t.Before(in.End) || !t.After(in.Start)) {
 			return true
 		}
 	}
 	return false
 }
 
-// writeASCIIChart draws requests and failures per minute, several minutes
-// per column when the log is longer than the chart is wide.
+// chartPoints returns the series the charts draw and its bin width: the
+// fine bins of a short log, else the one-minute bins.
+func chartPoints(r *Report) ([]Point, time.Duration) {
+	if len(r.Series.Fine) > 0 && r.Series.FineBinMs > 0 {
+		return r.Series.Fine, time.Duration(r.Series.FineBinMs) * time.Millisecond
+	}
+	return r.Series.OneMinute, time.Minute
+}
+
+// stepName names a bin width: "minute", "5 s", "250 ms".
+func stepName(step time.Duration) string {
+	switch {
+	case step == time.Minute:
+		return "minute"
+	case step < time.Second:
+		return fmt.Sprintf("%d ms", step.Milliseconds())
+	}
+	return fmt.Sprintf("%.0f s", step.Seconds())
+}
+
+// writeASCIIChart draws requests and failures per bin (a minute, or a few
+// seconds for a short log), several bins per column when the log is
+// longer than the chart is wide.
 func writeASCIIChart(w io.Writer, r *Report) {
-	pts := r.Series.OneMinute
+	pts, step := chartPoints(r)
 	if len(pts) == 0 {
 		return
 	}
@@ -147,7 +172,7 @@ func writeASCIIChart(w io.Writer, r *Report) {
 		c := i / per
 		req[c] += p.Requests
 		fail[c] += p.Failed
-		if inIncident(r, p.T) {
+		if inIncident(r, p.T, step) {
 			inc[c] = true
 		}
 	}
@@ -194,8 +219,19 @@ func writeASCIIChart(w io.Writer, r *Report) {
 	}
 	fmt.Fprintf(w, "  %s +%s\n", pad, axis.String())
 	fmt.Fprintf(w, "  %s  %s\n", pad, marks.String())
-	startL := pts[0].T.Format("15:04")
-	endL := pts[len(pts)-1].T.Add(time.Minute).Format("15:04")
+	layout := "15:04"
+	if step < time.Minute {
+		layout = "15:04:05"
+	}
+	if step < time.Second {
+		layout = "15:04:05.0"
+	}
+	startL := pts[0].T.Format(layout)
+	endL := pts[len(pts)-1].T.Add(step).Format(layout)
 	gap := max(1, cols-len(startL)-len(endL))
-	fmt.Fprintf(w, "  %s  %s%s%s  (%d min/column)\n", pad, startL, strings.Repeat(" ", gap), endL, per)
+	if step == time.Minute {
+		fmt.Fprintf(w, "  %s  %s%s%s  (%d min/column)\n", pad, startL, strings.Repeat(" ", gap), endL, per)
+	} else {
+		fmt.Fprintf(w, "  %s  %s%s%s  (%s/column)\n", pad, startL, strings.Repeat(" ", gap), endL, stepName(time.Duration(per)*step))
+	}
 }

@@ -26,6 +26,7 @@ const (
 	fieldDetail     // apimgw's LastErrorDetail: the connection failure's own cause
 	fieldProperties // Azure diagnostic-settings records nest columns here
 	fieldLastError  // ... and the last error here
+	fieldBackendID  // the backend entity's id, as the gateway names it
 )
 
 // reason is the LastErrorReason column reduced to what classification needs.
@@ -72,12 +73,13 @@ type entry struct {
 	code        int32 // ResponseCode
 	backendCode int32 // BackendResponseCode (0 = no response from the backend)
 	dest        int32 // index into destTable, -1 when the request had no backend
+	bid         int32 // index into destTable.ids (BackendId), -1 when none
 	snatBudget  int32 // the port budget apimgw's LastErrorDetail names, 0 when none
 	reason      reason
 	flags       uint8
 }
 
-func (e *entry) reset() { *e = entry{dest: -1} }
+func (e *entry) reset() { *e = entry{dest: -1, bid: -1} }
 
 // fieldOf maps a column name to the field it carries. Exact apimgw / Azure
 // names are matched first (the hot path for JSON lines); other spellings —
@@ -107,8 +109,10 @@ func fieldOf(key []byte) field {
 		return fieldDetail
 	case "CorrelationId", "Method", "Url", "ResponseSize", "BackendMethod", "ClientTime",
 		"Cache", "CallerIpAddress", "ApiId", "OperationId", "ProductId", "ApimSubscriptionId",
-		"BackendId", "IsRequestSuccess", "LastErrorSection", "Errors":
+		"IsRequestSuccess", "LastErrorSection", "Errors":
 		return fieldNone
+	case "BackendId":
+		return fieldBackendID
 	}
 	var buf [64]byte
 	n := normalizeKey(&buf, key)
@@ -137,6 +141,8 @@ func fieldOf(key []byte) field {
 		return fieldProperties
 	case "lasterror":
 		return fieldLastError
+	case "backendid":
+		return fieldBackendID
 	}
 	return fieldNone
 }
@@ -291,9 +297,91 @@ func containsFold(s []byte, needle string) bool {
 type destTable struct {
 	index map[string]int32
 	names []string
+	// Backend ids (the BackendId column), interned like destinations, and
+	// how many records named each id per destination, so that a
+	// mitigation can name the backend as the gateway's configuration does.
+	idIndex map[string]int32
+	ids     []string
+	destIDs [][]idCount // by destination
+	lastID  int32       // the id internID returned last, -1 before any
 }
 
-func newDestTable() *destTable { return &destTable{index: make(map[string]int32)} }
+// idCount counts the records of one destination that named one backend.
+type idCount struct {
+	id int32
+	n  int64
+}
+
+func newDestTable() *destTable {
+	return &destTable{index: make(map[string]int32), idIndex: make(map[string]int32), lastID: -1}
+}
+
+// maxBackendIDs bounds the distinct BackendId values kept.
+const maxBackendIDs = 10_000
+
+// internID returns the index of a BackendId value, or -1 when it is empty
+// (or too many distinct ids were seen).
+func (d *destTable) internID(v []byte) int32 {
+	v = bytes.TrimSpace(v)
+	if len(v) == 0 || len(v) > 256 || string(v) == "null" {
+		return -1
+	}
+	// Consecutive records mostly name the same backend.
+	if d.lastID >= 0 && string(v) == d.ids[d.lastID] {
+		return d.lastID
+	}
+	if i, ok := d.idIndex[string(v)]; ok {
+		d.lastID = i
+		return i
+	}
+	if len(d.ids) >= maxBackendIDs {
+		return -1
+	}
+	name := string(v)
+	i := int32(len(d.ids))
+	d.idIndex[name] = i
+	d.ids = append(d.ids, name)
+	d.lastID = i
+	return i
+}
+
+// noteID counts one record of destination dest that named backend bid.
+func (d *destTable) noteID(dest, bid int32) {
+	if dest < 0 || bid < 0 {
+		return
+	}
+	if int(dest) >= len(d.destIDs) {
+		d.destIDs = append(d.destIDs, make([][]idCount, int(dest)+1-len(d.destIDs))...)
+	}
+	counts := d.destIDs[dest]
+	for i := range counts {
+		if counts[i].id == bid {
+			counts[i].n++
+			return
+		}
+	}
+	if len(counts) < 64 { // a destination behind more backends keeps its first 64
+		d.destIDs[dest] = append(counts, idCount{id: bid, n: 1})
+	}
+}
+
+// backendID returns the BackendId most records of destination dest
+// named ("" when none did); ties go to the id seen first.
+func (d *destTable) backendID(dest int32) string {
+	best, bestN := int32(-1), int64(0)
+	if dest < 0 || int(dest) >= len(d.destIDs) {
+		return ""
+	}
+	for _, c := range d.destIDs[dest] {
+		if c.n > bestN || c.n == bestN && c.id < best {
+			best, bestN = c.id, c.n
+		}
+	}
+	if best < 0 {
+		return ""
+	}
+	return d.ids[best]
+}
 
 // intern returns the index of the destination that rawURL points at, or
 // -1 when rawURL is empty.

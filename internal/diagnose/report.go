@@ -50,12 +50,15 @@ type Totals struct {
 // Incident is a span of consecutive analysis windows with the same cause
 // (and, where the cause has one, the same destination).
 type Incident struct {
-	Start          time.Time `json:"start"`
-	End            time.Time `json:"end"`
-	Cause          string    `json:"cause"`
-	BackendURL     string    `json:"backendUrl,omitempty"`
-	FailedRequests int64     `json:"failedRequests"`
-	Requests       int64     `json:"requests"`
+	Start      time.Time `json:"start"`
+	End        time.Time `json:"end"`
+	Cause      string    `json:"cause"`
+	BackendURL string    `json:"backendUrl,omitempty"`
+	// BackendID is the backend entity the log names for BackendURL (its
+	// BackendId column), empty when the log has none.
+	BackendID      string `json:"backendId,omitempty"`
+	FailedRequests int64  `json:"failedRequests"`
+	Requests       int64  `json:"requests"`
 	// Evidence says in words and numbers why the cause was chosen.
 	Evidence []string        `json:"evidence"`
 	Metrics  IncidentMetrics `json:"metrics"`
@@ -99,6 +102,11 @@ type Series struct {
 	// ConnectionFailures5m is the seed's first query: BackendConnectionFailure
 	// per 5 minutes by BackendUrl (non-zero bins only).
 	ConnectionFailures5m []DestinationBin `json:"connectionFailures5m"`
+	// Fine is the traffic of a log spanning less than 5 minutes in bins of
+	// FineBinMs milliseconds (100 ms to 30 s, at most 60 bins), for its
+	// charts; absent for longer logs. Counts are per bin, not per minute.
+	Fine      []Point `json:"fine,omitempty"`
+	FineBinMs int64   `json:"fineBinMs,omitempty"`
 }
 
 // Point is one minute of traffic.
@@ -128,6 +136,7 @@ type DestinationBin struct {
 // Destination summarises the calls to one backend destination.
 type Destination struct {
 	BackendURL                string  `json:"backendUrl"`
+	BackendID                 string  `json:"backendId,omitempty"`
 	Requests                  int64   `json:"requests"`
 	BackendConnectionFailures int64   `json:"backendConnectionFailures"`
 	BackendErrors             int64   `json:"backendErrors"`

@@ -165,6 +165,8 @@ func setString(e *entry, f field, v []byte, dests *destTable) {
 	switch f {
 	case fieldBackendURL:
 		e.dest = dests.intern(v)
+	case fieldBackendID:
+		e.bid = dests.internID(v)
 	case fieldReason:
 		e.reason = parseReason(v)
 		if e.reason == reasonCircuit {

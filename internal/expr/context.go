@@ -414,7 +414,36 @@ type Body struct {
 	buffered bool
 	consumed bool
 	err      error
+	// limit bounds what Bytes buffers (0: no bound); request marks the
+	// client's request body, whose read errors are the client's.
+	limit   int64
+	request bool
 }
+
+// NewRequestBody wraps the client's request body stream; buffering more
+// than limit bytes of it (when limit > 0) fails with BodyTooLargeError.
+// Its read errors are RequestBodyErrors.
+func NewRequestBody(r io.ReadCloser, limit int64) *Body {
+	return &Body{src: r, limit: limit, request: true}
+}
+
+// SetLimit bounds what Bytes buffers from now on (0: no bound).
+func (b *Body) SetLimit(n int64) { b.limit = n }
+
+// BodyTooLargeError is the error of buffering a request body beyond its
+// limit.
+type BodyTooLargeError struct{ Limit int64 }
+
+func (e *BodyTooLargeError) Error() string {
+	return fmt.Sprintf("the request body is larger than the %d bytes a policy may buffer", e.Limit)
+}
+
+// RequestBodyError is a failure to read the client's request body: the
+// client's fault, not the policy's nor the backend's.
+type RequestBodyError struct{ Err error }
+
+func (e *RequestBodyError) Error() string { return "read request body: " + e.Err.Error() }
+func (e *RequestBodyError) Unwrap() error { return e.Err }
 
 // NewBody wraps a stream; it is read lazily.
 func NewBody(r io.ReadCloser) *Body { return &Body{src: r} }
@@ -435,13 +464,24 @@ func (b *Body) Bytes() ([]byte, error) {
 		if b.err != nil {
 			return nil, b.err
 		}
-		data, err := io.ReadAll(b.src)
+		src := io.Reader(b.src)
+		if b.limit > 0 {
+			src = io.LimitReader(b.src, b.limit+1)
+		}
+		data, err := io.ReadAll(src)
+		if err == nil && b.limit > 0 && int64(len(data)) > b.limit {
+			data, err = nil, &BodyTooLargeError{Limit: b.limit}
+		}
 		cerr := b.src.Close()
 		if err == nil {
 			err = cerr
 		}
 		if err != nil {
-			b.err = fmt.Errorf("read body: %w", err)
+			if b.request {
+				b.err = &RequestBodyError{Err: err}
+			} else {
+				b.err = fmt.Errorf("read body: %w", err)
+			}
 			return nil, b.err
 		}
 		b.buf, b.buffered, b.src = data, true, nil
@@ -476,7 +516,7 @@ func (b *Body) Consumed() bool { return b.consumed }
 func (b *Body) read(preserve bool) ([]byte, error) {
 	data, err := b.Bytes()
 	if err != nil {
-		return nil, &RuntimeError{Type: "IOException", Msg: err.Error()}
+		return nil, &RuntimeError{Type: "IOException", Msg: err.Error(), Err: err}
 	}
 	if !preserve {
 		b.consumed = true

@@ -42,10 +42,16 @@ func (e *Error) locate(src string) *Error {
 type RuntimeError struct {
 	Type string
 	Msg  string
+	// Err is the cause, when the failure was not the expression's own (a
+	// body that could not be read).
+	Err error
 }
 
 // Error returns the message.
 func (e *RuntimeError) Error() string { return e.Msg }
+
+// Unwrap returns the cause.
+func (e *RuntimeError) Unwrap() error { return e.Err }
 
 func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
 

@@ -53,6 +53,8 @@ apis:
 		{"POST", "/a/files/x/y%2Fz", ""},
 		{"GET", "/%zz", "a=%zz"},
 		{"DELETE", "//a//items//", "subscription-key="},
+		{"GET", "/a/files/..%2f..%2fadmin", "Subscription-Key=key-1"},
+		{"GET", "/a/files/x/%2e%2e/..%5c..%5cy#f", "q=1#f"},
 	} {
 		f.Add(seed[0], seed[1], seed[2], "key-1")
 	}

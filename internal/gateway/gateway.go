@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -12,6 +13,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
+	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,7 +45,7 @@ type Gateway struct {
 	closeSinks func()
 	tokens     *tokenSource
 	metrics    *metrics.Gateway
-	registry   *prometheus.Registry
+	registry   *metrics.Registry
 	rmetrics   *resilience.Metrics
 	log        *slog.Logger
 	now        func() time.Time
@@ -73,7 +77,7 @@ type Options struct {
 
 // New builds a Gateway from a validated configuration.
 func New(cfg *config.Config, o Options) (*Gateway, error) {
-	g := &Gateway{log: o.Log, now: o.Now, registry: metrics.NewRegistry()}
+	g := &Gateway{log: o.Log, now: o.Now, registry: metrics.NewTrackingRegistry()}
 	if g.log == nil {
 		g.log = slog.Default()
 	}
@@ -240,7 +244,19 @@ func (g *Gateway) ReloadFile(path string) error {
 func (g *Gateway) Config() *config.Config { return g.plan.Load().Config }
 
 // Registry is the Prometheus registry the gateway's metrics live on.
-func (g *Gateway) Registry() *prometheus.Registry { return g.registry }
+func (g *Gateway) Registry() *prometheus.Registry { return g.registry.Registry }
+
+// MetricDescs lists every metric the gateway's own collectors can export,
+// series or not yet (custom emit-metric counters included, once built).
+func (g *Gateway) MetricDescs() []*prometheus.Desc {
+	ch := make(chan *prometheus.Desc, 64)
+	go func() { g.registry.Describe(ch); close(ch) }()
+	var out []*prometheus.Desc
+	for d := range ch {
+		out = append(out, d)
+	}
+	return out
+}
 
 // Backends is the outbound connection manager.
 func (g *Gateway) Backends() *backend.Manager { return g.backends }
@@ -264,8 +280,11 @@ func (g *Gateway) Close() error {
 	return errors.Join(g.backends.Close(), g.store.Close(), g.logs.Close())
 }
 
-// AdminHandler serves /healthz, /readyz, /metrics and POST /reload.
-// configPath is the file POST /reload reads.
+// AdminHandler serves /healthz, /readyz, /metrics, POST /reload and (with
+// admin.pprof) /debug/pprof. configPath is the file POST /reload reads.
+// The read-only endpoints answer any Host, for Kubernetes probes and
+// Prometheus, which address them by IP or service name; the others are
+// guarded (adminGuard) and reload may require a bearer token.
 func (g *Gateway) AdminHandler(configPath string) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -282,12 +301,30 @@ func (g *Gateway) AdminHandler(configPath string) http.Handler {
 		status := map[string]any{"status": state, "backends": g.plan.Load().registry.Status(), "destinations": g.backends.Stats()}
 		json.NewEncoder(w).Encode(status)
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(g.registry, promhttp.HandlerOpts{}))
-	// Profiling, on the admin listener only (never the data port).
-	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
-	mux.HandleFunc("POST /reload", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET /metrics", promhttp.HandlerFor(g.registry.Registry, promhttp.HandlerOpts{}))
+	// Profiling, on the admin listener only (never the data port), and
+	// only when admin.pprof asks for it.
+	pprofOn := func(h http.HandlerFunc) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			if !g.Config().AdminSettings.Pprof {
+				http.NotFound(w, r)
+				return
+			}
+			h(w, r)
+		}
+	}
+	mux.HandleFunc("GET /debug/pprof/", g.adminGuard(pprofOn(pprof.Index)))
+	mux.HandleFunc("GET /debug/pprof/profile", g.adminGuard(pprofOn(pprof.Profile)))
+	mux.HandleFunc("GET /debug/pprof/trace", g.adminGuard(pprofOn(pprof.Trace)))
+	mux.HandleFunc("POST /reload", g.adminGuard(func(w http.ResponseWriter, r *http.Request) {
+		if token := g.Config().AdminSettings.ReloadToken; token != "" {
+			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(token)) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="apimgw-admin"`)
+				http.Error(w, "reload needs the admin bearer token", http.StatusUnauthorized)
+				return
+			}
+		}
 		if err := g.ReloadFile(configPath); err != nil {
 			g.log.Error("reload refused", "err", err)
 			http.Error(w, err.Error(), http.StatusUnprocessableEntity)
@@ -295,8 +332,71 @@ func (g *Gateway) AdminHandler(configPath string) http.Handler {
 		}
 		g.log.Info("configuration reloaded", "file", configPath)
 		fmt.Fprintln(w, "reloaded")
-	})
+	}))
 	return mux
+}
+
+// adminGuard refuses, for the admin endpoints that change state or reveal
+// the process (POST /reload, /debug/pprof), what a browser can be made to
+// send: a Host that is a foreign name (DNS rebinding: a page on
+// evil.example whose name now resolves to 127.0.0.1), and cross-origin
+// requests (Origin from another origin, Sec-Fetch-Site other than
+// same-origin or none). IP literals, localhost and the configured names
+// pass, so that scripts, kubectl port-forward and probes keep working.
+func (g *Gateway) adminGuard(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s := &g.Config().AdminSettings
+		if !adminHostAllowed(r.Host, s) {
+			g.log.Warn("admin request refused: foreign Host", "host", r.Host, "path", r.URL.Path, "remote", r.RemoteAddr)
+			http.Error(w, "admin: Host not allowed (add it to admin.allowedHosts)", http.StatusForbidden)
+			return
+		}
+		if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
+			g.log.Warn("admin request refused: cross-site", "sec-fetch-site", site, "path", r.URL.Path, "remote", r.RemoteAddr)
+			http.Error(w, "admin: cross-origin requests are refused", http.StatusForbidden)
+			return
+		}
+		if origin := r.Header.Get("Origin"); origin != "" {
+			u, err := url.Parse(origin)
+			if err != nil || u.Host == "" || !strings.EqualFold(u.Host, r.Host) {
+				g.log.Warn("admin request refused: cross-origin", "origin", origin, "path", r.URL.Path, "remote", r.RemoteAddr)
+				http.Error(w, "admin: cross-origin requests are refused", http.StatusForbidden)
+				return
+			}
+		}
+		h(w, r)
+	}
+}
+
+// adminHostAllowed reports whether a request's Host names the admin
+// listener: empty (HTTP/1.0), an IP literal, localhost, the listen host,
+// or one of allowedHosts; any port.
+func adminHostAllowed(hostport string, s *config.AdminSettings) bool {
+	if hostport == "" {
+		return true
+	}
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
+	if _, err := netip.ParseAddr(host); err == nil {
+		// A rebinding attack needs a name the attacker controls; an
+		// address is what probes and scrapers send.
+		return true
+	}
+	if strings.EqualFold(host, "localhost") || hasSuffixFold(host, ".localhost") {
+		return true // browsers resolve it to loopback themselves (RFC 6761)
+	}
+	if lh, _, err := net.SplitHostPort(s.Listen); err == nil && lh != "" && strings.EqualFold(host, strings.Trim(lh, "[]")) {
+		return true
+	}
+	for _, a := range s.AllowedHosts {
+		if strings.EqualFold(host, strings.TrimSuffix(a, ".")) {
+			return true
+		}
+	}
+	return false
 }
 
 // ServeOptions control Serve.

@@ -28,6 +28,8 @@ const (
 	msgNotFound   = "Resource not found"
 	msgMissingKey = "Access denied due to missing subscription key. Make sure to include subscription key when making requests to an API."
 	msgInvalidKey = "Access denied due to invalid subscription key. Make sure to provide a valid key for an active subscription."
+	msgBadPath    = "Invalid request path"
+	msgTooLarge   = "Request entity too large"
 )
 
 // ServeHTTP handles one data-plane request.
@@ -68,6 +70,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ip := clientIP(r)
 	rec.CallerIpAddress = ip
 
+	pathOK := cleanRequestURL(r.URL)
 	reqURL := &x.url
 	requestURL(reqURL, &x.query, r)
 	reqURL.CloneInto(&x.orig, &x.origQuery)
@@ -86,18 +89,28 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	upgradeTo, upgrade := isUpgrade(r.Header)
 	policy.RemoveHopHeaders(r.Header)
 	if r.Body != nil && r.Body != http.NoBody {
-		st.SetRequestBody(expr.NewBody(r.Body), r.ContentLength)
+		x.body = limitedBody{rc: r.Body}
+		st.SetRequestBody(expr.NewRequestBody(&x.body, 0), r.ContentLength)
 		st.SetRequestTrailer(r.Trailer)
 	}
 
-	api, rest, apiPath := plan.router.matchRequest(r.URL.Path, reqURL.Query, r.Header)
+	var api *apiPlan
+	var apiPath string
 	var op *opPlan
-	if api != nil {
-		op = api.matchOperation(r.Method, rest, st.X.Request.MatchedParameters)
+	if pathOK {
+		var rest string
+		api, rest, apiPath = plan.router.matchRequest(r.URL.Path, reqURL.Query, r.Header)
+		if api != nil {
+			op = api.matchOperation(r.Method, rest, st.X.Request.MatchedParameters)
+		}
 	}
 	var pipeline *policy.Pipeline
 	wsHandshake := false
 	switch {
+	case !pathOK:
+		// Dot-segments above the root, or hidden between backslashes.
+		st.X.Response = policy.ErrorResponse(http.StatusBadRequest, msgBadPath, st.X.RequestId)
+		rec.LastErrorMessage = "The request path has a dot-segment above the root, or one between backslashes."
 	case api != nil && policy.IsPreflight(r.Method, r.Header) && api.apiPipeline.HandlesPreflight():
 		// A CORS preflight for an API whose policy has cors: APIM answers it
 		// without a subscription key, even when no OPTIONS operation exists.
@@ -130,6 +143,17 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				if v, ok := st.X.Request.Url.Query.Get(q.name); ok {
 					st.X.Request.MatchedParameters[q.param] = v
 				}
+			}
+		}
+		if b := st.X.Request.Body; b != nil {
+			b.SetLimit(op.bufferedLimit)
+			x.body.limit = op.requestLimit
+			if op.requestLimit > 0 && r.ContentLength > op.requestLimit {
+				// Refused before a byte of it is read.
+				api.apiPipeline.OnError(st, &policy.Error{Source: "gateway", Reason: policy.ReasonRequestEntityTooLarge,
+					Message: "The request body is larger than the limit", Section: policy.SectionInbound,
+					Status: http.StatusRequestEntityTooLarge, ClientMessage: msgTooLarge})
+				break
 			}
 		}
 		sub, reason := g.subscription(plan, api, r, st)
@@ -165,7 +189,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	policy.FinishResponse(st)
 	var n int64
-	var clientErr error
+	var clientErr, backendErr error
 	switch up := st.TakeUpgraded(); {
 	case up != nil && wsHandshake && st.X.Response != nil && st.X.Response.StatusCode == http.StatusSwitchingProtocols:
 		n, _, clientErr = g.relay(w, st, up)
@@ -178,20 +202,39 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			st.X.Response = policy.ErrorResponse(http.StatusBadGateway, "Bad Gateway", st.X.RequestId)
 			rec.LastErrorReason, rec.LastErrorMessage = policy.ReasonBackendConnectionFailure, "The server committed a protocol violation. Section=ResponseStatusLine"
 		}
-		n, clientErr = g.writeResponse(w, st)
+		n, clientErr, backendErr = g.writeResponse(w, st)
 	}
 	st.Finish(n)
 	end := g.now()
-	// The log shows the URL the client called, without the subscription key.
-	logURL := st.X.Request.OriginalUrl
-	if api != nil && logURL.Query.Values(api.queryName) != nil {
-		logURL = logURL.Clone()
-		logURL.Query.Del(api.queryName)
-	}
+	// The log shows the URL the client called, without the subscription
+	// key (under any name an API gives it, in any casing, whether or not
+	// the path matched an API) or another secret.
+	logURL := redactURL(plan.redact, st.X.Request.OriginalUrl)
 	g.finishRecord(rec, st, logURL, n, clientErr, start, end)
+	if rec.BackendUrl != "" {
+		rec.BackendUrl = plan.redact.URL(rec.BackendUrl)
+	}
+	if backendErr != nil {
+		// The backend's body broke after its head went out: the failure
+		// is the backend's, with the bytes the client got.
+		e := logs.Error{Source: "forward-request", Reason: policy.ReasonBackendConnectionFailure, Message: backend.MsgClosedOnReceive, Section: policy.SectionOutbound}
+		if be := (*backend.Error)(nil); errors.As(backendErr, &be) && be.Reason != backend.ReasonClientConnectionFailure {
+			e.Reason, e.Message = be.Reason, be.Message
+		}
+		rec.Errors = append(rec.Errors, e)
+		rec.LastErrorReason, rec.LastErrorMessage, rec.LastErrorSource, rec.LastErrorSection = e.Reason, e.Message, e.Source, e.Section
+		rec.LastErrorDetail = backendErr.Error()
+		rec.IsRequestSuccess = false
+	}
 	g.logs.Write(rec)
 	g.observe(op, rec, st, start, end)
 	finished = true
+	if backendErr != nil {
+		// The client must see the failure: the connection is cut without
+		// the body's end (no terminating chunk; short of Content-Length),
+		// as nginx does, never presented as complete.
+		panic(http.ErrAbortHandler)
+	}
 }
 
 // exchange is the gateway's storage for one request: the policy state, the
@@ -211,7 +254,37 @@ type exchange struct {
 	query, origQuery expr.Query
 	params           map[string]string // MatchedParameters, cleared
 	conn             policy.ConnStorage
+	body             limitedBody // the request body, within its operation's limit
 }
+
+// limitedBody is a request body that fails with http.MaxBytesError once
+// more than limit bytes (when limit > 0) have been read from it.
+type limitedBody struct {
+	rc    io.ReadCloser
+	n     int64
+	limit int64
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.limit > 0 && b.n >= b.limit {
+		// One byte more tells a body of exactly the limit from a
+		// larger one.
+		var one [1]byte
+		n, err := b.rc.Read(one[:])
+		if n > 0 {
+			return 0, &http.MaxBytesError{Limit: b.limit}
+		}
+		return 0, err
+	}
+	if b.limit > 0 && int64(len(p)) > b.limit-b.n {
+		p = p[:b.limit-b.n]
+	}
+	n, err := b.rc.Read(p)
+	b.n += int64(n)
+	return n, err
+}
+
+func (b *limitedBody) Close() error { return b.rc.Close() }
 
 // connValuer is a ResponseWriter with a per-connection slot
 // (httpserver's).
@@ -254,6 +327,7 @@ func (x *exchange) release() {
 	x.req = expr.Request{}
 	x.query, x.origQuery = expr.Query{}, expr.Query{}
 	x.conn.Release()
+	x.body = limitedBody{}
 	x.st.Reset()
 }
 
@@ -270,6 +344,7 @@ func (g *Gateway) subscription(plan *Plan, api *apiPlan, r *http.Request, st *po
 		key, _ = q.Get(api.queryName)
 	}
 	q.Del(api.queryName)
+	st.PresentedKey = key
 	if key == "" {
 		if api.requireSub {
 			return nil, policy.ReasonSubscriptionKeyNotFound
@@ -288,8 +363,10 @@ func (g *Gateway) subscription(plan *Plan, api *apiPlan, r *http.Request, st *po
 	return sub, ""
 }
 
-// writeResponse sends st's response and returns the body bytes written.
-func (g *Gateway) writeResponse(w http.ResponseWriter, st *policy.State) (int64, error) {
+// writeResponse sends st's response and returns the body bytes written,
+// and the error writing to the client or reading the body's source (the
+// backend) returned.
+func (g *Gateway) writeResponse(w http.ResponseWriter, st *policy.State) (int64, error, error) {
 	resp := st.X.Response
 	h := w.Header()
 	var backendLength []string
@@ -313,7 +390,7 @@ func (g *Gateway) writeResponse(w http.ResponseWriter, st *policy.State) (int64,
 	}
 	w.WriteHeader(resp.StatusCode)
 	if resp.Body == nil || length == 0 || st.X.Request.Method == http.MethodHead {
-		return 0, nil
+		return 0, nil, nil
 	}
 	buf := g.bufs.Get().(*[]byte)
 	defer g.bufs.Put(buf)
@@ -326,17 +403,29 @@ func (g *Gateway) writeResponse(w http.ResponseWriter, st *policy.State) (int64,
 			flush = http.NewResponseController(w).Flush
 		}
 	}
-	n, err := copyBody(w, resp.Body.Reader(), *buf, flush)
-	if err == nil {
+	n, rerr, werr := copyBody(w, resp.Body.Reader(), *buf, flush)
+	if rerr != nil && st.Ctx.Err() != nil {
+		werr, rerr = rerr, nil // the client went away, which stopped the read
+	}
+	if rerr != nil {
+		// What arrived goes out, head included, before the connection is
+		// cut: the client sees how far the answer got.
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		} else {
+			_ = http.NewResponseController(w).Flush()
+		}
+	}
+	if rerr == nil && werr == nil {
 		// The backend's trailer (gRPC's status, for one) follows the body,
 		// where the response is framed to carry one.
 		for k, v := range st.BackendTrailer() {
-			if len(v) > 0 {
+			if len(v) > 0 && !forbiddenTrailer(k) {
 				h[http.TrailerPrefix+k] = v
 			}
 		}
 	}
-	return n, err
+	return n, werr, rerr
 }
 
 func firstOf(v []string) string {
@@ -348,12 +437,11 @@ func firstOf(v []string) string {
 
 // copyBody copies src to w through buf, calling flush (when not nil)
 // after every chunk. It is io.CopyBuffer without the interface values that
-// would cost allocations on every response; like it, it returns the
-// source's error, or the writer's.
-func copyBody(w io.Writer, src io.Reader, buf []byte, flush func() error) (int64, error) {
-	var n int64
+// would cost allocations on every response; unlike it, it tells the
+// source's error (rerr) from the writer's (werr).
+func copyBody(w io.Writer, src io.Reader, buf []byte, flush func() error) (n int64, rerr, werr error) {
 	for {
-		nr, rerr := src.Read(buf)
+		nr, err := src.Read(buf)
 		if nr > 0 {
 			nw, werr := w.Write(buf[:nr])
 			n += int64(nw)
@@ -364,14 +452,14 @@ func copyBody(w io.Writer, src io.Reader, buf []byte, flush func() error) (int64
 				werr = flush()
 			}
 			if werr != nil {
-				return n, werr
+				return n, nil, werr
 			}
 		}
-		if rerr == io.EOF {
-			return n, nil
+		if err == io.EOF {
+			return n, nil, nil
 		}
-		if rerr != nil {
-			return n, rerr
+		if err != nil {
+			return n, err, nil
 		}
 	}
 }
@@ -448,6 +536,10 @@ func (g *Gateway) observe(op *opPlan, rec *logs.Record, st *policy.State, start,
 		g.metrics.CacheLookups.WithLabelValues(rec.ApiId, st.Cache).Inc()
 	}
 	switch rec.LastErrorReason {
+	case policy.ReasonBackendConnectionFailure, policy.ReasonTimeout:
+		if rec.BackendId != "" {
+			g.metrics.BackendFailures.WithLabelValues(rec.BackendId, rec.LastErrorReason).Inc()
+		}
 	case policy.ReasonRateLimitExceeded:
 		g.metrics.Rejections.WithLabelValues(rec.ApiId, "rate-limit").Inc()
 	case policy.ReasonQuotaExceeded:
@@ -500,4 +592,39 @@ func newRequestID() string {
 	g[6] = g[6]&0x0f | 0x40
 	g[8] = g[8]&0x3f | 0x80
 	return g.String()
+}
+
+// redactURL returns u, or a copy of it without the query parameters r
+// says are secret.
+func redactURL(r *logs.Redactor, u *expr.URL) *expr.URL {
+	var c *expr.URL
+	for _, name := range u.Query.Names() {
+		if r.Secret(name) {
+			if c == nil {
+				c = u.Clone()
+			}
+			c.Query.Del(name)
+		}
+	}
+	if c == nil {
+		return u
+	}
+	return c
+}
+
+// forbiddenTrailer reports whether a backend's trailer field must not be
+// passed on (RFC 9110 §6.5.1): fields that frame or route the message,
+// control requests, caching or authentication, or describe the content,
+// which a recipient could mistake for header fields once merged. The list
+// is net/http's (httpguts.ValidTrailerHeader) and the RFC's examples.
+func forbiddenTrailer(name string) bool {
+	switch http.CanonicalHeaderKey(name) {
+	case "Authorization", "Cache-Control", "Connection", "Content-Encoding", "Content-Length",
+		"Content-Range", "Content-Type", "Expect", "Host", "Keep-Alive", "Max-Forwards", "Pragma",
+		"Proxy-Authenticate", "Proxy-Authorization", "Proxy-Connection", "Range", "Realm", "Te",
+		"Trailer", "Transfer-Encoding", "Www-Authenticate", "Set-Cookie", "Cookie", "Age",
+		"Date", "Expires", "Location", "Retry-After", "Vary", "Warning", "Upgrade":
+		return true
+	}
+	return false
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/apimgw/apimgw/internal/backend"
 	"github.com/apimgw/apimgw/internal/config"
 	"github.com/apimgw/apimgw/internal/expr"
+	"github.com/apimgw/apimgw/internal/logs"
 	"github.com/apimgw/apimgw/internal/policy"
 	"github.com/apimgw/apimgw/internal/resilience"
 )
@@ -51,6 +52,9 @@ type Plan struct {
 	listenerCert *tls.Certificate
 	// apiCount and opCount are what Count reports.
 	apiCount, opCount int
+	// redact strips subscription keys and backend query credentials from
+	// logged URLs.
+	redact *logs.Redactor
 }
 
 type apiPlan struct {
@@ -85,6 +89,9 @@ type opPlan struct {
 	pipelines map[string]*policy.Pipeline // by product id; "" = no product
 	queryKeys []string
 	spec      *policy.SpecOperation // the operation's OpenAPI definition, if any
+	// bufferedLimit bounds what policies buffer of a request body;
+	// requestLimit every request body (0: unbounded). Bytes.
+	bufferedLimit, requestLimit int64
 	// series are the metric series of the operation's successful
 	// requests, resolved on first use (see Gateway.observe).
 	series atomic.Pointer[opSeries]
@@ -292,6 +299,7 @@ func Build(cfg *config.Config, env *policy.Env, rm *resilience.Metrics) (*Plan, 
 			}
 			op := &opPlan{cfg: o, method: o.Method, tmpl: t, pipelines: map[string]*policy.Pipeline{}, spec: specs[o.ID],
 				expr: &expr.Operation{Id: o.ID, Name: o.Name, Method: o.Method, UrlTemplate: o.URLTemplate}}
+			op.bufferedLimit, op.requestLimit = bodyLimits(cfg, a, o)
 			for _, q := range t.query {
 				op.queryKeys = append(op.queryKeys, q.name)
 			}
@@ -340,6 +348,18 @@ func Build(cfg *config.Config, env *policy.Env, rm *resilience.Metrics) (*Plan, 
 		p.apiCount++
 		p.opCount += len(a.ops)
 	}
+	// Every name a key or credential travels under, whichever API the
+	// request turns out to be for (or none).
+	p.redact = logs.NewRedactor()
+	for _, a := range apis {
+		p.redact.Add(a.queryName)
+	}
+	for _, id := range cfg.BackendIDs {
+		for name := range cfg.Backends[id].Credentials.Query {
+			p.redact.Add(name)
+		}
+	}
+	env.Redactor = p.redact
 	return p, nil
 }
 
@@ -524,4 +544,25 @@ func warnPortBudget(cfg *config.Config, log *slog.Logger) {
 		log.Warn("outbound.maxConnsPerHost is above snat.ports with snat.enforce: a burst can use up the port budget instead of waiting for a connection",
 			"maxConnsPerHost", o.MaxConnsPerHost, "snatPorts", o.SNAT.Ports)
 	}
+}
+
+// bodyLimits are an operation's request body limits: its own, else its
+// API's, else the limits section's.
+func bodyLimits(cfg *config.Config, a *config.API, o *config.Operation) (buffered, request int64) {
+	buffered, request = int64(cfg.Limits.BufferedBody), int64(cfg.Limits.RequestBody)
+	if buffered == 0 {
+		buffered = int64(config.DefaultBufferedBody)
+	}
+	for _, l := range []*config.BodyLimits{a.Limits, o.Limits} {
+		if l == nil {
+			continue
+		}
+		if l.BufferedBody > 0 {
+			buffered = int64(l.BufferedBody)
+		}
+		if l.RequestBody > 0 {
+			request = int64(l.RequestBody)
+		}
+	}
+	return buffered, request
 }

@@ -75,6 +75,9 @@ func TestSNATExhaustionWithoutKeepAlive(t *testing.T) {
 	if exhausted < 1 {
 		t.Fatalf("apimgw_snat_port_exhaustion_total = %v", exhausted)
 	}
+	if v := gatherValue(t, h, "apimgw_backend_failures_total", "backend", "b"); v != 1 {
+		t.Fatalf("apimgw_backend_failures_total{backend=\"b\"} = %v, want 1", v)
+	}
 }
 
 // TestSNATBudgetHoldsWithKeepAlive: the same budget carries 10,000

@@ -48,7 +48,16 @@ func (n *node) attribute(st *State, err error) error {
 		return err
 	}
 	var pe *Error
-	if !errors.As(err, &pe) {
+	var rbe *expr.RequestBodyError
+	if errors.As(err, &rbe) {
+		// Whichever policy or expression read it, a request body that
+		// could not be read is the client's fault.
+		msg := "reading the request body failed"
+		if errors.As(err, &pe) {
+			msg = pe.Message
+		}
+		pe = requestBodyError(msg, err)
+	} else if !errors.As(err, &pe) {
 		pe = &Error{Reason: ReasonExpressionFailure, Message: err.Error(), Err: err}
 		var re *expr.RuntimeError
 		if !errors.As(err, &re) {

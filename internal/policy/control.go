@@ -309,6 +309,9 @@ func compileTrace(b *builder, el *policyxml.Element, path string) Step {
 	return t
 }
 
+// redactedKey replaces a subscription key in trace output.
+const redactedKey = "***"
+
 func (t *trace) Run(st *State) error {
 	if t.message == nil {
 		return nil
@@ -329,6 +332,14 @@ func (t *trace) Run(st *State) error {
 				return err
 			}
 			meta[m.name] = v
+		}
+	}
+	if k := st.PresentedKey; k != "" {
+		// A message built from context.Request.OriginalUrl or the headers
+		// would carry the subscription key into the log.
+		msg = strings.ReplaceAll(msg, k, redactedKey)
+		for name, v := range meta {
+			meta[name] = strings.ReplaceAll(v, k, redactedKey)
 		}
 	}
 	if st.Env.Services.Trace != nil {

@@ -20,6 +20,9 @@ const (
 	ReasonOperationNotFound        = "OperationNotFound"
 	ReasonBackendStatusCode        = "BackendStatusCode"
 	ReasonCircuitOpen              = "CircuitBreakerOpen"
+	// ReasonInvalidPath: the path sent to the backend would have left the
+	// API's base (apimgw's reason; APIM has none).
+	ReasonInvalidPath = "InvalidRequestPath"
 )
 
 // Error is a failure raised while a pipeline runs. It becomes

@@ -462,12 +462,12 @@ func (s *sendOneWay) Run(st *State) error {
 	case s.inflight <- struct{}{}:
 	default:
 		if st.Env.Log != nil {
-			st.Env.Log.Warn("send-one-way-request dropped: too many calls in flight", "url", req.URL.Redacted(), "limit", maxOneWayInFlight, "requestId", st.X.RequestId)
+			st.Env.Log.Warn("send-one-way-request dropped: too many calls in flight", "url", st.Env.Redactor.URL(req.URL.String()), "limit", maxOneWayInFlight, "requestId", st.X.RequestId)
 		}
 		return nil
 	}
 	ctx := context.WithoutCancel(st.Ctx)
-	transport, log, id := st.Env.Transport, st.Env.Log, st.X.RequestId
+	transport, log, id, redact := st.Env.Transport, st.Env.Log, st.X.RequestId, st.Env.Redactor
 	bg := st.Env.Services.Background
 	if bg != nil {
 		bg.Add(1)
@@ -481,7 +481,7 @@ func (s *sendOneWay) Run(st *State) error {
 		}()
 		res := sendCall(ctx, transport, req, timeout)
 		if res.err != nil && log != nil {
-			log.Warn("send-one-way-request failed", "url", req.URL.Redacted(), "error", res.err.Error(), "requestId", id)
+			log.Warn("send-one-way-request failed", "url", redact.URL(req.URL.String()), "error", res.err.Error(), "requestId", id)
 		}
 	}()
 	return nil

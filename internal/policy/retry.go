@@ -87,7 +87,7 @@ func (r *retry) Run(st *State) error {
 	// Each attempt re-sends the request: keep its body.
 	if body := st.X.Request.Body; body != nil && !body.Consumed() {
 		if _, err := body.Bytes(); err != nil {
-			return &Error{Reason: ReasonClientConnectionFailure, Message: "reading the request body failed", Err: err}
+			return requestBodyError("reading the request body failed", err)
 		}
 	}
 	var allow func() bool
@@ -107,7 +107,8 @@ func (r *retry) Run(st *State) error {
 		st.Retrying = n > 0
 		err := r.body.run(st)
 		last = err
-		if err == errResponded {
+		if err == errResponded || IsClientFault(err) {
+			// The client's fault (or its answer): sending again helps nobody.
 			return false, err
 		}
 		again, cerr := r.cond.Bool(&st.X)

@@ -279,6 +279,15 @@ func (f *forwardRequest) Run(st *State) error {
 	if err != nil {
 		timedOut := ctx.TimedOut() || !headersIn && ctx.Err() != nil && st.Ctx.Err() == nil
 		ctx.Cancel(nil)
+		if berr := call.src.readErr(); berr != nil {
+			// The client's body broke the call (bad chunked framing, an
+			// upload abandoned): the client's fault, which no breaker,
+			// retry budget or health verdict may count.
+			if report != nil {
+				report(Outcome{})
+			}
+			return requestBodyError("reading the request body failed", berr)
+		}
 		pe := classify(st, err, timedOut)
 		if report != nil {
 			report(Outcome{ErrorReason: pe.Reason})
@@ -410,6 +419,12 @@ func (f *forwardRequest) backendRequest(call *backendCall, st *State, base *url.
 			p = p[len(prefix):]
 		}
 	}
+	// The path below the base never climbs out of it, whatever a policy
+	// (rewrite-uri, a matched parameter) made of it.
+	p, ok := ResolveDotSegments(p, true)
+	if !ok {
+		return nil, &Error{Reason: ReasonInvalidPath, Message: "The backend request path has dot-segments between backslashes", Status: http.StatusBadRequest, ClientMessage: "Invalid request path"}
+	}
 	u.Path = joinPath(base.Path, p)
 	q := r.Url.Query
 	if entity != nil && len(entity.Query) > 0 {
@@ -429,13 +444,15 @@ func (f *forwardRequest) backendRequest(call *backendCall, st *State, base *url.
 		if f.bufferRequestBody {
 			b, err := r.Body.Bytes()
 			if err != nil {
-				return nil, &Error{Reason: ReasonClientConnectionFailure, Message: "reading the request body failed", Err: err}
+				return nil, requestBodyError("reading the request body failed", err)
 			}
 			r.Body = expr.NewBodyBytes(b)
 			buffered = b
 		}
 		if n := st.requestBodyLen(); n != 0 {
-			body = io.NopCloser(r.Body.Reader())
+			call.src.r = r.Body.Reader()
+			call.src.err.Store(nil)
+			body = &call.src
 			contentLength = n
 		}
 	}
@@ -518,13 +535,14 @@ type backendCall struct {
 	fwd      [3]string
 	body     cancelBody
 	exprBody expr.Body
+	src      sentBody // the request body sent
 	resp     expr.Response
 }
 
 // clear drops what the call referred to (all but its context, which Renew
 // resets), for a call kept for the connection's next request.
 func (c *backendCall) clear() {
-	c.url, c.req, c.fwd, c.body, c.exprBody, c.resp = url.URL{}, http.Request{}, [3]string{}, cancelBody{}, expr.Body{}, expr.Response{}
+	c.url, c.req, c.fwd, c.body, c.exprBody, c.resp, c.src = url.URL{}, http.Request{}, [3]string{}, cancelBody{}, expr.Body{}, expr.Response{}, sentBody{}
 }
 
 func atoiEquals(s string, n int) bool {

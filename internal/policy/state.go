@@ -15,6 +15,7 @@ import (
 
 	"github.com/apimgw/apimgw/internal/backend"
 	"github.com/apimgw/apimgw/internal/expr"
+	"github.com/apimgw/apimgw/internal/logs"
 	"github.com/apimgw/apimgw/internal/store"
 )
 
@@ -78,6 +79,9 @@ type Env struct {
 	Now func() time.Time
 	// Services holds the optional subsystems (store, metrics) steps use.
 	Services Services
+	// Redactor strips secrets from URLs steps log; nil strips the
+	// default subscription key parameter.
+	Redactor *logs.Redactor
 }
 
 // Services are optional subsystems used by some policies; a nil field means
@@ -127,6 +131,9 @@ type State struct {
 	// ClientHost is the Host header as the client sent it ("host:port").
 	ClientHost string
 
+	// PresentedKey is the subscription key the request carried (valid or
+	// not), which trace output must not repeat.
+	PresentedKey string
 	// APIPath is the API's path prefix ("orders"), used to compute the path
 	// sent to the backend from X.Request.Url.
 	APIPath string

@@ -142,7 +142,7 @@ func New(cfg Config, reg prometheus.Registerer, log *slog.Logger) (Store, error)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	m := newMetrics(reg)
+	m := newMetrics(reg, cfg.Type == TypeRedis)
 	switch cfg.Type {
 	case TypeRedis:
 		return newFailover(cfg, m, log, realClock())

@@ -14,7 +14,11 @@ type metrics struct {
 	counterEvictions prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+// newMetrics creates the collectors. The Redis ones (redis_up, errors,
+// fallbacks) are registered on reg only when redis is true: a gateway with
+// the memory store exports no Redis series, so "apimgw_store_redis_up == 0"
+// means a configured Redis is unreachable, never "no Redis".
+func newMetrics(reg prometheus.Registerer, redis bool) *metrics {
 	m := &metrics{
 		redisUp: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "apimgw_store_redis_up",
@@ -36,9 +40,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	if reg == nil {
 		return m
 	}
-	m.redisUp = register(reg, m.redisUp)
-	m.errors = register(reg, m.errors)
-	m.fallbacks = register(reg, m.fallbacks)
+	if redis {
+		m.redisUp = register(reg, m.redisUp)
+		m.errors = register(reg, m.errors)
+		m.fallbacks = register(reg, m.fallbacks)
+	}
 	m.counterEvictions = register(reg, m.counterEvictions)
 	return m
 }
