@@ -128,12 +128,9 @@ type converter struct {
 	// refs are the named values referenced by policies, fragments and
 	// backends.
 	refs map[string]bool
-	// nvFile maps a display name to its information file.
-	nvFile map[string]string
-	// The information files of backends, APIs and subscriptions, by id,
-	// for errors found later.
+	// The information files of backends and subscriptions, by id, for
+	// errors found later.
 	backendFiles []backendFile
-	apiFiles     map[string]string
 	subFiles     map[string]string
 }
 
@@ -148,9 +145,9 @@ func decode(props map[string]any, v any) error {
 func (c *converter) convert() {
 	cfg := c.cfg
 	c.refs = map[string]bool{}
-	c.apiFiles, c.subFiles = map[string]string{}, map[string]string{}
+	c.subFiles = map[string]string{}
 	if p := filepath.Join(c.x.root, "policy.xml"); exists(p) {
-		cfg.Policy = c.policy(p, c.ov.get("policies", "policy"), "global policy")
+		cfg.Policy = c.policy(p, c.ov.get("policies", "policy"))
 	} else if v, ok := c.ov.get("policies", "policy").policyValue(); ok {
 		cfg.Policy = c.source(filepath.Join(c.x.root, "policy.xml"), v)
 	}
@@ -174,7 +171,7 @@ func (c *converter) convert() {
 
 // policy returns the policy file to compile for path: the file, or the
 // content an override gives, and records its named value references.
-func (c *converter) policy(path string, ov *override, what string) string {
+func (c *converter) policy(path string, ov *override) string {
 	if v, ok := ov.policyValue(); ok {
 		return c.source(path, v)
 	}
@@ -214,7 +211,6 @@ type nvProps struct {
 func (c *converter) namedValues() {
 	c.cfg.NamedValues = map[string]string{}
 	c.secretNV = map[string]*resource{}
-	c.nvFile = map[string]string{}
 	for _, r := range c.x.namedValues {
 		c.ov.get("namedValues", r.name).apply(r.props)
 		var p nvProps
@@ -226,7 +222,6 @@ func (c *converter) namedValues() {
 		if name == "" {
 			name = r.name
 		}
-		c.nvFile[name] = r.file
 		switch {
 		case p.Value != nil:
 			c.cfg.NamedValues[name] = *p.Value
@@ -252,7 +247,7 @@ func (c *converter) fragments() {
 		} else if v, ok := ov.policyValue(); ok {
 			path = c.source(path, v)
 		} else {
-			c.policy(path, nil, "")
+			c.policy(path, nil)
 		}
 		if c.cfg.FragmentFiles == nil {
 			c.cfg.FragmentFiles = map[string]string{}
@@ -584,7 +579,7 @@ func (c *converter) products() {
 		}
 		pr := &config.Product{Name: p.DisplayName, Description: p.Description, State: p.State, SubscriptionRequired: p.SubscriptionRequired}
 		if pf := filepath.Join(r.dir, "policy.xml"); exists(pf) {
-			pr.Policy = c.policy(pf, ov.child("policies", "policy"), "")
+			pr.Policy = c.policy(pf, ov.child("policies", "policy"))
 		} else if v, ok := ov.child("policies", "policy").policyValue(); ok {
 			pr.Policy = c.source(pf, v)
 		}
@@ -718,7 +713,7 @@ func (c *converter) apis() {
 		api.Products = products[strings.ToLower(it.base)]
 		ov := c.ov.get("apis", a.name)
 		if a.policy != "" {
-			api.Policy = c.policy(a.policy, ov.child("policies", "policy"), "")
+			api.Policy = c.policy(a.policy, ov.child("policies", "policy"))
 		} else if v, ok := ov.child("policies", "policy").policyValue(); ok {
 			api.Policy = c.source(filepath.Join(a.dir, "policy.xml"), v)
 		}
@@ -745,7 +740,7 @@ func (c *converter) apis() {
 		case "websocket":
 			api.Type = "websocket"
 			if p := a.ops["onHandshake"]; p != "" {
-				api.Operations = []*config.Operation{{ID: config.OnHandshake, Policy: c.policy(p, ov.child("operations", "onHandshake").child("policies", "policy"), "")}}
+				api.Operations = []*config.Operation{{ID: config.OnHandshake, Policy: c.policy(p, ov.child("operations", "onHandshake").child("policies", "policy"))}}
 			}
 		default:
 			c.x.errorf(a.file, what, "type %q: apimgw runs http, soap, graphql, odata and websocket APIs", p.Type)
@@ -761,10 +756,9 @@ func (c *converter) apis() {
 		} else if typ == "http" {
 			for _, op := range a.opIDs {
 				api.Operations = append(api.Operations, &config.Operation{ID: op,
-					Policy: c.policy(a.ops[op], ov.child("operations", op).child("policies", "policy"), "")})
+					Policy: c.policy(a.ops[op], ov.child("operations", op).child("policies", "policy"))})
 			}
 		}
-		c.apiFiles[id] = a.file
 		c.cfg.Apis = append(c.cfg.Apis, api)
 	}
 }
