@@ -3,8 +3,11 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha1"
+	"encoding/base64"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -120,6 +123,37 @@ type reply struct {
 	Header map[string]string `json:"header"`
 }
 
+// wsEchoBackend completes WebSocket handshakes and echoes lines upper-cased.
+func wsEchoBackend(t *testing.T) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key := r.Header.Get("Sec-WebSocket-Key")
+		if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") || key == "" {
+			http.Error(w, "not a WebSocket handshake", http.StatusBadRequest)
+			return
+		}
+		sum := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+		w.Header().Set("Upgrade", "websocket")
+		w.Header().Set("Connection", "Upgrade")
+		w.Header().Set("Sec-WebSocket-Accept", base64.StdEncoding.EncodeToString(sum[:]))
+		w.WriteHeader(http.StatusSwitchingProtocols)
+		conn, rw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		for {
+			line, err := rw.ReadString('\n')
+			if err != nil {
+				return
+			}
+			rw.WriteString(strings.ToUpper(line))
+			rw.Flush()
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
 // apiopsBackends starts one loopback backend per tag; "m1" answers 500
 // (the failing pool member). calls counts the calls per tag.
 func apiopsBackends(t *testing.T, tags ...string) (map[string]string, func(tag string) int64) {
@@ -163,6 +197,7 @@ const (
 func apiopsFixture(t *testing.T) (dir, overlay string, env []string, calls func(string) int64) {
 	t.Helper()
 	urls, calls := apiopsBackends(t, "echo", "echo2", "orig", "v1", "ob", "b1", "b2", "inv1", "m1", "m2", "keyed", "root", "soap", "gql", "sw")
+	ws := wsEchoBackend(t)
 	work := t.TempDir()
 	dir = filepath.Join(work, "apimartifacts")
 	copyTree(t, filepath.Join("..", "..", "internal", "apiops", "testdata", "v6", "apimartifacts"), dir)
@@ -193,6 +228,7 @@ apis:
   - {id: soap-api, serviceUrl: "` + urls["soap"] + `"}
   - {id: graphql-api, serviceUrl: "` + urls["gql"] + `"}
   - {id: swagger-api, serviceUrl: "` + urls["sw"] + `"}
+  - {id: ws-api, serviceUrl: "ws://` + strings.TrimPrefix(ws, "http://") + `"}
 `
 	if err := os.WriteFile(overlay, []byte(ov), 0o644); err != nil {
 		t.Fatal(err)
@@ -326,6 +362,24 @@ func checkFixtureRoutes(t *testing.T, p *apimgwProc, calls func(string) int64) {
 	} {
 		if code, r := p.reply(t, call{c.method, c.path, nil}); code != 200 || r.Tag != c.tag || r.Path != c.rest {
 			t.Errorf("%s %s: %d %+v, want %s %s", c.method, c.path, code, r, c.tag, c.rest)
+		}
+	}
+	// The WebSocket API: the handshake is relayed, then the session.
+	conn, err := net.Dial("tcp", p.data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(conn, "GET /chat HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Sec-WebSocket-Accept") != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
+		t.Errorf("WebSocket handshake: %v %v", resp, err)
+	} else {
+		io.WriteString(conn, "hello\n")
+		if line, err := br.ReadString('\n'); err != nil || line != "HELLO\n" {
+			t.Errorf("WebSocket session: %q %v", line, err)
 		}
 	}
 	// The pool: its first member fails, its breaker trips, the second
