@@ -28,6 +28,9 @@ type node struct {
 	name string // element name, e.g. "set-header"
 	path string // position in the section, e.g. "choose[1]/when[1]/set-header[2]"
 	id   string // the policy's id attribute, if any
+	// scope is the scope (global, product, api, operation) whose document
+	// holds a top-level step of a composed pipeline: context.LastError.Scope.
+	scope string
 }
 
 // steps is an ordered chain of compiled policies.
@@ -66,6 +69,9 @@ func (n *node) attribute(st *State, err error) error {
 	}
 	if pe.PolicyID == "" {
 		pe.PolicyID = n.id
+	}
+	if pe.Scope == "" {
+		pe.Scope = n.scope
 	}
 	return pe
 }
@@ -116,6 +122,11 @@ func platformScope() *Scope {
 func Compose(scopes ...*Scope) *Pipeline {
 	p := &Pipeline{}
 	p.sections = platformScope().sections
+	for i := range p.sections {
+		for j := range p.sections[i] {
+			p.sections[i][j].scope = lastErrorScope("platform")
+		}
+	}
 	for _, s := range scopes {
 		if s == nil {
 			continue
@@ -130,12 +141,23 @@ func Compose(scopes ...*Scope) *Pipeline {
 					out = append(out, p.sections[i]...)
 					continue
 				}
+				n.scope = lastErrorScope(s.Name)
 				out = append(out, n)
 			}
 			p.sections[i] = out
 		}
 	}
 	return p
+}
+
+// lastErrorScope is the context.LastError.Scope of a step of a scope's
+// document: the default forward-request of the implicit platform scope is
+// APIM's global policy.
+func lastErrorScope(name string) string {
+	if name == "platform" {
+		return "global"
+	}
+	return name
 }
 
 // Len returns the number of top-level steps per section (for tests and docs).

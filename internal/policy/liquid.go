@@ -35,36 +35,7 @@ var (
 func engine() *liquid.Engine {
 	liquidOnce.Do(func() {
 		e := liquid.NewEngine()
-		e.RegisterFilter("Replace", func(s, pattern, repl string) string {
-			re, err := regexp.Compile(pattern)
-			if err != nil {
-				return strings.ReplaceAll(s, pattern, repl)
-			}
-			return re.ReplaceAllString(s, dotnetReplacement(repl))
-		})
-		e.RegisterFilter("Default", func(v any, def any) any {
-			if v == nil || v == "" {
-				return def
-			}
-			return v
-		})
-		e.RegisterFilter("Upcase", strings.ToUpper)
-		e.RegisterFilter("Downcase", strings.ToLower)
-		e.RegisterFilter("Escape", xmlEscape)
-		e.RegisterFilter("Strip", strings.TrimSpace)
-		e.RegisterFilter("Append", func(s, t string) string { return s + t })
-		e.RegisterFilter("Prepend", func(s, t string) string { return t + s })
-		e.RegisterFilter("Size", func(v any) int {
-			switch t := v.(type) {
-			case string:
-				return utf8.RuneCountInString(t)
-			case []any:
-				return len(t)
-			case map[string]any:
-				return len(t)
-			}
-			return 0
-		})
+		registerLiquidFilters(e)
 		e.RegisterBlock("JSONArrayFor", jsonArrayFor)
 		liquidEngine = e
 	})
@@ -113,7 +84,7 @@ func dotnetReplacement(s string) string {
 func compileLiquidBody(b *builder, el *policyxml.Element, s *setBody) Step {
 	src := strings.TrimSpace(el.Text())
 	if len(el.Elements()) > 0 {
-		src = innerXML(el)
+		src = liquidInnerXML(el)
 	}
 	tmpl, err := engine().ParseString(src)
 	if err != nil {
@@ -167,9 +138,11 @@ func parseLiquidBody(raw []byte, contentType string) any {
 		return nil
 	}
 	if trimmed[0] == '{' || trimmed[0] == '[' || strings.Contains(contentType, "json") {
+		dec := json.NewDecoder(bytes.NewReader(trimmed))
+		dec.UseNumber()
 		var v any
-		if json.Unmarshal(trimmed, &v) == nil {
-			return v
+		if dec.Decode(&v) == nil && !dec.More() {
+			return liquidNumbers(v)
 		}
 	}
 	if trimmed[0] == '<' {
@@ -300,4 +273,85 @@ func stringMap(m map[string]string) map[string]any {
 		out[k] = v
 	}
 	return out
+}
+
+// liquidNumbers turns JSON numbers into the types Newtonsoft gives them:
+// integers as Int64, others as Double.
+func liquidNumbers(v any) any {
+	switch t := v.(type) {
+	case json.Number:
+		if i, err := t.Int64(); err == nil {
+			return i
+		}
+		f, _ := t.Float64()
+		return liquidDouble(f)
+	case []any:
+		for i, x := range t {
+			t[i] = liquidNumbers(x)
+		}
+	case map[string]any:
+		for k, x := range t {
+			t[k] = liquidNumbers(x)
+		}
+	}
+	return v
+}
+
+// liquidInnerXML re-serialises the XML content of a Liquid set-body (a SOAP
+// envelope around {{ }} tags). Text outside Liquid tags is escaped as XML;
+// the text of {{ ... }} and {% ... %} is handed to Liquid as written, so a
+// quoted filter argument stays a quote.
+func liquidInnerXML(el *policyxml.Element) string {
+	var b strings.Builder
+	for _, n := range el.Children {
+		writeLiquidXML(&b, n)
+	}
+	return strings.TrimSpace(b.String())
+}
+
+func writeLiquidXML(b *strings.Builder, n policyxml.Node) {
+	switch t := n.(type) {
+	case *policyxml.Text:
+		b.WriteString(liquidEscape(t.Data))
+	case *policyxml.Element:
+		b.WriteByte('<')
+		b.WriteString(t.Name)
+		for _, a := range t.Attrs {
+			b.WriteString(" " + a.Name + `="` + liquidEscape(a.Value) + `"`)
+		}
+		if len(t.Children) == 0 {
+			b.WriteString("/>")
+			return
+		}
+		b.WriteByte('>')
+		for _, c := range t.Children {
+			writeLiquidXML(b, c)
+		}
+		b.WriteString("</" + t.Name + ">")
+	}
+}
+
+// liquidEscape XML-escapes s except inside Liquid tags.
+func liquidEscape(s string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "{{")
+		j := strings.Index(s, "{%")
+		closer := "}}"
+		if i < 0 || (j >= 0 && j < i) {
+			i, closer = j, "%}"
+		}
+		if i < 0 {
+			b.WriteString(xmlEscape(s))
+			return b.String()
+		}
+		b.WriteString(xmlEscape(s[:i]))
+		end := strings.Index(s[i+2:], closer)
+		if end < 0 {
+			b.WriteString(s[i:])
+			return b.String()
+		}
+		b.WriteString(s[i : i+2+end+2])
+		s = s[i+2+end+2:]
+	}
 }
