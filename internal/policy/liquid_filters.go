@@ -31,7 +31,21 @@ import (
 // liquidDouble is a System.Double result: rendered as .NET renders it.
 type liquidDouble float64
 
-func (d liquidDouble) String() string { return expr.ToString(float64(d)) }
+func (d liquidDouble) String() string {
+	switch f := float64(d); {
+	case math.IsInf(f, 1):
+		return "Infinity"
+	case math.IsInf(f, -1):
+		return "-Infinity"
+	case math.IsNaN(f):
+		return "NaN"
+	}
+	return expr.ToString(float64(d))
+}
+
+// liquidLocal is the local time zone of DateTimeKind.Local values:
+// APIM's gateways run in UTC.
+var liquidLocal = time.FixedZone("Local", 0)
 
 // liquidError is an exception DotLiquid would render inline.
 type liquidError string
@@ -322,7 +336,7 @@ func registerLiquidFilters(e *liquid.Engine) {
 		} else {
 			s := liquidString(in)
 			if strings.EqualFold(s, "now") || strings.EqualFold(s, "today") {
-				t = time.Now().UTC()
+				t = time.Now().In(liquidLocal)
 				if isBlank(format) {
 					return expr.ToString(t), nil
 				}
@@ -330,6 +344,11 @@ func registerLiquidFilters(e *liquid.Engine) {
 				pt, err := expr.ParseDateTime(s)
 				if err != nil {
 					return s, nil
+				}
+				if pt.Location() == time.UTC {
+					// DateTime.TryParse turns a time with Z or an offset
+					// into local time.
+					pt = pt.In(liquidLocal)
 				}
 				t = pt
 			}
