@@ -6,8 +6,10 @@ import (
 	"encoding/xml"
 	"io"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -23,6 +25,11 @@ import (
 type liquidBody struct {
 	target int
 	tmpl   *liquid.Template
+	// parseDate (parse-date, default true) turns JSON date strings into
+	// DateTime values; nilNull (xsi-nil="null") makes xsi:nil XML elements
+	// null instead of blank.
+	parseDate bool
+	nilNull   bool
 }
 
 var (
@@ -81,7 +88,19 @@ func dotnetReplacement(s string) string {
 	return dotnetGroupRef.ReplaceAllString(s, `$${$1}`)
 }
 
-func compileLiquidBody(b *builder, el *policyxml.Element, s *setBody) Step {
+func compileLiquidBody(b *builder, el *policyxml.Element, s *setBody, attrs map[string]policyxml.Attr) Step {
+	l := &liquidBody{target: s.target, parseDate: b.constBool(attrs["parse-date"], true)}
+	for _, n := range []string{"xsi-nil", "xsi:nil"} {
+		if a, ok := attrs[n]; ok {
+			switch a.Value {
+			case "blank":
+			case "null":
+				l.nilNull = true
+			default:
+				b.errorf(a.ValuePos, `%s must be "blank" or "null", got %q`, n, a.Value)
+			}
+		}
+	}
 	src := strings.TrimSpace(el.Text())
 	if len(el.Elements()) > 0 {
 		src = liquidInnerXML(el)
@@ -91,7 +110,8 @@ func compileLiquidBody(b *builder, el *policyxml.Element, s *setBody) Step {
 		b.errorf(el.Pos, "set-body liquid template: %v", err)
 		return nil
 	}
-	return &liquidBody{target: s.target, tmpl: tmpl}
+	l.tmpl = tmpl
+	return l
 }
 
 func (l *liquidBody) Run(st *State) error {
@@ -112,7 +132,7 @@ func (l *liquidBody) Run(st *State) error {
 		raw = data
 	}
 	bindings := map[string]any{
-		"body":    parseLiquidBody(raw, firstHeader(headers, "Content-Type")),
+		"body":    parseLiquidBody(raw, firstHeader(headers, "Content-Type"), l.parseDate, l.nilNull),
 		"context": liquidContext(st),
 	}
 	out, err := l.tmpl.Render(bindings)
@@ -132,7 +152,7 @@ func firstHeader(h map[string][]string, name string) string {
 
 // parseLiquidBody exposes a JSON or XML body as nested maps; other content
 // is the text itself.
-func parseLiquidBody(raw []byte, contentType string) any {
+func parseLiquidBody(raw []byte, contentType string, parseDate, nilNull bool) any {
 	trimmed := bytes.TrimSpace(raw)
 	if len(trimmed) == 0 {
 		return nil
@@ -142,11 +162,11 @@ func parseLiquidBody(raw []byte, contentType string) any {
 		dec.UseNumber()
 		var v any
 		if dec.Decode(&v) == nil && !dec.More() {
-			return liquidNumbers(v)
+			return liquidJSON(v, parseDate)
 		}
 	}
 	if trimmed[0] == '<' {
-		if v, err := xmlToMap(trimmed); err == nil {
+		if v, err := xmlToMap(trimmed, nilNull); err == nil {
 			return v
 		}
 	}
@@ -157,12 +177,13 @@ func parseLiquidBody(raw []byte, contentType string) any {
 // under the name with a lower-case first letter, as APIM exposes a SOAP
 // envelope as body.envelope.body). Repeated elements become lists, text-only
 // elements strings.
-func xmlToMap(data []byte) (map[string]any, error) {
+func xmlToMap(data []byte, nilNull bool) (map[string]any, error) {
 	dec := xml.NewDecoder(bytes.NewReader(data))
 	type frame struct {
 		name     string
 		children map[string]any
 		text     strings.Builder
+		nil      bool // xsi:nil="true"
 	}
 	root := &frame{children: map[string]any{}}
 	stack := []*frame{root}
@@ -176,7 +197,13 @@ func xmlToMap(data []byte) (map[string]any, error) {
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
-			stack = append(stack, &frame{name: t.Name.Local, children: map[string]any{}})
+			f := &frame{name: t.Name.Local, children: map[string]any{}}
+			for _, a := range t.Attr {
+				if a.Name.Local == "nil" && (a.Name.Space == xsiNamespace || a.Name.Space == "xsi") && strings.TrimSpace(a.Value) == "true" {
+					f.nil = true
+				}
+			}
+			stack = append(stack, f)
 		case xml.CharData:
 			stack[len(stack)-1].text.Write(t)
 		case xml.EndElement:
@@ -185,6 +212,9 @@ func xmlToMap(data []byte) (map[string]any, error) {
 			var v any = f.children
 			if len(f.children) == 0 {
 				v = strings.TrimSpace(f.text.String())
+				if f.nil && nilNull {
+					v = nil
+				}
 			}
 			parent := stack[len(stack)-1].children
 			for _, key := range liquidKeys(f.name) {
@@ -275,9 +305,13 @@ func stringMap(m map[string]string) map[string]any {
 	return out
 }
 
-// liquidNumbers turns JSON numbers into the types Newtonsoft gives them:
-// integers as Int64, others as Double.
-func liquidNumbers(v any) any {
+const xsiNamespace = "http://www.w3.org/2001/XMLSchema-instance"
+
+// liquidJSON turns JSON values into the types Newtonsoft gives them:
+// integers as Int64, other numbers as Double, and with parseDate the
+// strings that hold an ISO 8601 date and time or a Microsoft
+// "/Date(ms)/" as DateTime.
+func liquidJSON(v any, parseDate bool) any {
 	switch t := v.(type) {
 	case json.Number:
 		if i, err := t.Int64(); err == nil {
@@ -285,16 +319,61 @@ func liquidNumbers(v any) any {
 		}
 		f, _ := t.Float64()
 		return liquidDouble(f)
+	case string:
+		if parseDate {
+			if d, ok := jsonDate(t); ok {
+				return d
+			}
+		}
 	case []any:
 		for i, x := range t {
-			t[i] = liquidNumbers(x)
+			t[i] = liquidJSON(x, parseDate)
 		}
 	case map[string]any:
 		for k, x := range t {
-			t[k] = liquidNumbers(x)
+			t[k] = liquidJSON(x, parseDate)
 		}
 	}
 	return v
+}
+
+// liquidDateTime is a System.DateTime in a Liquid template: rendered as
+// DateTime.ToString() with the invariant culture (MM/dd/yyyy HH:mm:ss).
+type liquidDateTime struct{ t time.Time }
+
+func (d liquidDateTime) String() string { return expr.ToString(d.t) }
+
+var (
+	isoDateRe = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,7})?)?(Z|[+-]\d{2}:\d{2})?$`)
+	msDateRe  = regexp.MustCompile(`^/Date\((-?\d+)([+-]\d{4})?\)/$`)
+)
+
+// jsonDate parses the date strings parse-date turns into DateTime: a time
+// with Z or an offset becomes local time (the gateway's, UTC), one without
+// stays unspecified.
+func jsonDate(s string) (liquidDateTime, bool) {
+	if m := msDateRe.FindStringSubmatch(s); m != nil {
+		ms, err := strconv.ParseInt(m[1], 10, 64)
+		if err != nil {
+			return liquidDateTime{}, false
+		}
+		return liquidDateTime{time.UnixMilli(ms).In(liquidLocal)}, true
+	}
+	if !isoDateRe.MatchString(s) {
+		return liquidDateTime{}, false
+	}
+	t, err := expr.ParseDateTime(s)
+	if err != nil {
+		// hh:mm without seconds, with Z or an offset.
+		if t, err = time.Parse("2006-01-02T15:04Z07:00", s); err != nil {
+			return liquidDateTime{}, false
+		}
+		t = t.UTC()
+	}
+	if t.Location() == time.UTC {
+		t = t.In(liquidLocal)
+	}
+	return liquidDateTime{t}, true
 }
 
 // liquidInnerXML re-serialises the XML content of a Liquid set-body (a SOAP

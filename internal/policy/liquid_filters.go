@@ -328,6 +328,9 @@ func registerLiquidFilters(e *liquid.Engine) {
 		}
 		format := argString(a, 0, "")
 		var t time.Time
+		if d, ok := in.(liquidDateTime); ok {
+			in = d.t
+		}
 		if tt, ok := in.(time.Time); ok {
 			t = tt
 			if isBlank(format) {
@@ -524,6 +527,8 @@ func liquidString(v any) string {
 	case liquidDouble:
 		return t.String()
 	case liquidDecimal:
+		return t.String()
+	case liquidDateTime:
 		return t.String()
 	case []any:
 		var b strings.Builder
@@ -961,6 +966,11 @@ func compareOrdinalIgnoreCase(a, b any) (int, error) {
 			return 1, nil
 		}
 		return 0, nil
+	}
+	if da, ok := a.(liquidDateTime); ok {
+		if db, ok := b.(liquidDateTime); ok {
+			return da.t.Compare(db.t), nil
+		}
 	}
 	if ba, ok := a.(bool); ok {
 		if bb, ok := b.(bool); ok {

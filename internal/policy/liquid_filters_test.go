@@ -107,3 +107,37 @@ func TestLiquidFilters(t *testing.T) {
 		}
 	}
 }
+
+// parse-date (default true) turns JSON date strings into DateTime values,
+// rendered as DateTime.ToString() with the invariant culture; parse-date
+// "false" copies them. xsi-nil chooses blank or null for xsi:nil elements.
+func TestLiquidParseDateAndXsiNil(t *testing.T) {
+	body := `{"iso": "2012-03-21T05:40:00Z", "short": "2012-03-21T05:40Z", "offset": "2012-03-21T07:40:00+02:00",
+	  "plain": "2012-03-21T05:40:00", "ms": "/Date(1198908717056)/", "day": "2012-03-21", "text": "T-1000"}`
+	tmpl := `{{ body.iso }}|{{ body.short }}|{{ body.offset }}|{{ body.plain }}|{{ body.ms }}|{{ body.day }}|{{ body.text }}|{{ body.iso | Date: "o" }}`
+	if got, want := liquidRender(t, tmpl, body), "03/21/2012 05:40:00|03/21/2012 05:40:00|03/21/2012 05:40:00|03/21/2012 05:40:00|12/29/2007 06:11:57|2012-03-21|T-1000|2012-03-21T05:40:00.0000000+00:00"; got != want {
+		t.Errorf("parse-date default:\n got  %q\n want %q", got, want)
+	}
+	st := runPolicy(t, `<policies><inbound>
+  <set-body template="liquid" parse-date="false">{{ body.iso }}|{{ body.ms }}</set-body>
+  <return-response><set-body>@(context.Request.Body.As<string>())</set-body></return-response>
+</inbound></policies>`, func(st *State) {
+		st.SetRequestBody(expr.NewBodyBytes([]byte(body)), -1)
+	})
+	if got := bodyOf(t, st.X.Response); got != "2012-03-21T05:40:00Z|/Date(1198908717056)/" {
+		t.Errorf("parse-date=false: %q", got)
+	}
+	xml := `<r xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><a xsi:nil="true"/><b>x</b></r>`
+	for attr, want := range map[string]string{``: "blank|x", ` xsi-nil="blank"`: "blank|x", ` xsi-nil="null"`: "null|x"} {
+		st := runPolicy(t, `<policies><inbound>
+  <set-body template="liquid"`+attr+`>{% if body.r.a == nil %}null{% else %}blank{% endif %}|{{ body.r.b }}</set-body>
+  <return-response><set-body>@(context.Request.Body.As<string>())</set-body></return-response>
+</inbound></policies>`, func(st *State) {
+			st.SetRequestBody(expr.NewBodyBytes([]byte(xml)), -1)
+			st.X.Request.Headers.Set("Content-Type", "application/xml")
+		})
+		if got := bodyOf(t, st.X.Response); got != want {
+			t.Errorf("xsi-nil%s: %q, want %q", attr, got, want)
+		}
+	}
+}

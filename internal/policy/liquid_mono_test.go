@@ -66,6 +66,8 @@ func TestLiquidFiltersAgainstMono(t *testing.T) {
 		{`{{ body.local | Date: "ddd d MMM yy, H:m:s" }}`, `DateTime.Parse("2024-02-29 13:05:09", Inv).ToString("ddd d MMM yy, H:m:s", Inv)`},
 		{`{{ body.local | Date: "d" }}|{{ body.local | Date: "G" }}|{{ body.local | Date: "s" }}`,
 			`DateTime.Parse("2024-02-29 13:05:09", Inv).ToString("d", Inv) + "|" + DateTime.Parse("2024-02-29 13:05:09", Inv).ToString("G", Inv) + "|" + DateTime.Parse("2024-02-29 13:05:09", Inv).ToString("s", Inv)`},
+		{`{{ body.when }}`, `DateTime.Parse("2012-03-21T05:40:00Z", Inv)`},
+		{`{{ body.local | Date: "" }}`, `"2024-02-29 13:05:09"`},
 		{`{{ "  a b  " | Strip }}|{{ "  a b  " | Lstrip }}|{{ "  a b  " | Rstrip }}`, `"  a b  ".Trim() + "|" + "  a b  ".TrimStart() + "|" + "  a b  ".TrimEnd()`},
 		{`{{ "héllo 😀" | Size }}`, `"héllo 😀".Length`},
 		{`{{ "ÀbC" | Downcase }}|{{ "àbc" | Upcase }}`, `"ÀbC".ToLowerInvariant() + "|" + "àbc".ToUpperInvariant()`},
