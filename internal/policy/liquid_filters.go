@@ -68,8 +68,12 @@ func liquidFilter(f func(in any, args []any) (any, error)) func(in any, args ...
 	}
 }
 
+// liquidFilters are the filters by name, as registered (for the fuzz test).
+var liquidFilters = map[string]func(in any, args []any) (any, error){}
+
 func registerLiquidFilters(e *liquid.Engine) {
 	add := func(name string, f func(in any, args []any) (any, error)) {
+		liquidFilters[name] = f
 		e.RegisterFilter(name, liquidFilter(f))
 	}
 	str := func(name string, f func(s string, args []any) (any, error)) {
