@@ -6,6 +6,7 @@ import (
 	"encoding/xml"
 	"io"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -109,6 +110,11 @@ func compileLiquidBody(b *builder, el *policyxml.Element, s *setBody, attrs map[
 	if err != nil {
 		b.errorf(el.Pos, "set-body liquid template: %v", err)
 		return nil
+	}
+	for _, name := range liquidFilterNames(src) {
+		if _, ok := liquidFilters[name]; !ok {
+			b.errorf(el.Pos, "set-body liquid template: filter %q is not one of APIM's Liquid filters (DotLiquid in C# mode, Pascal case)%s", name, didYouMean(name, liquidFilterList()))
+		}
 	}
 	l.tmpl = tmpl
 	return l
@@ -433,4 +439,31 @@ func liquidEscape(s string) string {
 		b.WriteString(s[i : i+2+end+2])
 		s = s[i+2+end+2:]
 	}
+}
+
+var (
+	liquidTagRe    = regexp.MustCompile(`(?s)\{\{.*?\}\}|\{%.*?%\}`)
+	liquidQuotedRe = regexp.MustCompile(`"[^"]*"|'[^']*'`)
+	liquidFilterRe = regexp.MustCompile(`\|\s*([A-Za-z_][A-Za-z0-9_]*)`)
+)
+
+// liquidFilterNames returns the filter names the tags of a template use.
+func liquidFilterNames(src string) []string {
+	var out []string
+	for _, tag := range liquidTagRe.FindAllString(src, -1) {
+		tag = liquidQuotedRe.ReplaceAllString(tag, `""`)
+		for _, m := range liquidFilterRe.FindAllStringSubmatch(tag, -1) {
+			out = append(out, m[1])
+		}
+	}
+	return out
+}
+
+func liquidFilterList() []string {
+	names := make([]string, 0, len(liquidFilters))
+	for n := range liquidFilters {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
 }

@@ -141,3 +141,27 @@ func TestLiquidParseDateAndXsiNil(t *testing.T) {
 		}
 	}
 }
+
+// A filter APIM's Liquid does not have (Shopify's lower-case names) is a
+// load-time error naming the Pascal-case filter.
+func TestLiquidUnknownFilterIsLoadError(t *testing.T) {
+	c := &Compiler{}
+	c.Compile("api", "t.xml", []byte(`<policies><inbound>
+  <set-body template="liquid">{"a": "{{ body.a | upcase }}", "b": "{{ body.b | at_least: 1 | Plus: 1 }}", "c": "{{ 'x | upcase' | Size }}"}</set-body>
+</inbound></policies>`))
+	got := ""
+	for _, e := range c.Errors() {
+		got += e.Error() + "\n"
+	}
+	for _, want := range []string{
+		`t.xml:2:3: set-body liquid template: filter "upcase" is not one of APIM's Liquid filters (DotLiquid in C# mode, Pascal case) (did you mean "Upcase"?)`,
+		`filter "at_least" is not one of APIM's Liquid filters (DotLiquid in C# mode, Pascal case) (did you mean "AtLeast"?)`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("errors lack %s:\n%s", want, got)
+		}
+	}
+	if n := len(c.Errors()); n != 2 {
+		t.Errorf("%d errors, want 2:\n%s", n, got)
+	}
+}
