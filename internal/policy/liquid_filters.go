@@ -239,7 +239,7 @@ func registerLiquidFilters(e *liquid.Engine) {
 				skip = max(0, len(strs)+start)
 			}
 			skip = min(skip, len(strs))
-			end := min(len(strs), skip+max(n, 0))
+			end := skip + min(max(n, 0), len(strs)-skip)
 			return strings.Join(strs[skip:end], ""), nil
 		}
 		return in, nil
@@ -254,12 +254,22 @@ func registerLiquidFilters(e *liquid.Engine) {
 	add("Minus", func(in any, a []any) (any, error) { return liquidMath('-', in, argOrNil(a, 0)) })
 	add("Times", func(in any, a []any) (any, error) {
 		if s, ok := in.(string); ok {
-			switch n := argOrNil(a, 0).(type) {
+			var n int64
+			switch t := argOrNil(a, 0).(type) {
 			case int:
-				return strings.Repeat(s, max(n, 0)), nil
+				n = int64(t)
 			case int64:
-				return strings.Repeat(s, int(max(n, 0))), nil
+				n = t
+			default:
+				return liquidMath('*', in, argOrNil(a, 0))
 			}
+			n = max(n, 0)
+			if len(s) > 0 && n > maxLiquidRepeat/int64(len(s)) {
+				// DotLiquid would build it (or run out of memory); a
+				// gateway refuses.
+				return nil, liquidError("Times: the repeated string would exceed 16 MiB.")
+			}
+			return strings.Repeat(s, int(n)), nil
 		}
 		return liquidMath('*', in, argOrNil(a, 0))
 	})
@@ -606,7 +616,7 @@ func sliceString(s string, start, n int) any {
 			start = 0
 		}
 	}
-	if start+n > l {
+	if n > l-start {
 		n = l - start
 	}
 	if n < 0 {
@@ -834,6 +844,9 @@ func netTypeName(v any) string {
 	}
 	return "System.Object"
 }
+
+// maxLiquidRepeat bounds the output of Times on a string.
+const maxLiquidRepeat = 16 << 20
 
 var opNames = map[byte]string{'+': "Add", '-': "Subtract", '*': "Multiply", '/': "Divide", '%': "Modulo"}
 

@@ -71,6 +71,8 @@ func TestLiquidFilters(t *testing.T) {
 		{"Size", `{{ body.tags | Size }}|{{ "héllo" | Size }}|{{ 5 | Size }}`, `4|5|0`},
 		{"Slice", `{{ "hello" | Slice: 1, 3 }}|{{ "hello" | Slice: -3, 2 }}|{{ "hello" | Slice: 0 }}|{{ body.tags | Slice: 1, 2 }}`, `ell|ll|h|Ac`},
 		{"Sort", `{{ body.tags | Sort | Join: "," }}|{{ body.items | Sort: "id" | Map: "k" | Join: "," }}`, `A,a,b,c|y,x`},
+		{"SliceHuge", `{{ "hello" | Slice: 1, 9223372036854775807 }}|{{ body.tags | Slice: 2, 9223372036854775807 }}|{{ "hello" | Slice: -9223372036854775807, 2 }}`, `ello|ca|`},
+		{"TimesHuge", `{{ "ab" | Times: 100000000 }}`, `Liquid error: Times: the repeated string would exceed 16 MiB.`},
 		{"Split", `{{ "a,b,,c" | Split: "," | Join: "|" }}|{{ "abc" | Split: "" | Join: "." }}`, `a|b|c|a.b.c`},
 		{"Strip", `[{{ body.name | Strip }}]`, `[ada LOVELACE]`},
 		{"StripHtml", `{{ body.html | StripHtml }}`, `Hi there`},
