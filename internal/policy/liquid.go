@@ -300,7 +300,8 @@ func urlMap(u *expr.URL) map[string]any {
 	for _, n := range u.Query.Names() {
 		q[n] = strings.Join(u.Query.Values(n), ",")
 	}
-	return map[string]any{"Scheme": u.Scheme, "Host": u.Host, "Port": u.Port, "Path": u.Path, "Query": q, "QueryString": u.QueryString()}
+	return map[string]any{"Scheme": u.Scheme, "Host": u.Host, "Port": u.Port, "Path": u.Path, "Query": q, "QueryString": u.QueryString(),
+		"ToString": u.String(), "ToUri": u.String()}
 }
 
 func stringMap(m map[string]string) map[string]any {

@@ -73,6 +73,7 @@ func TestLiquidFilters(t *testing.T) {
 		{"Sort", `{{ body.tags | Sort | Join: "," }}|{{ body.items | Sort: "id" | Map: "k" | Join: "," }}`, `A,a,b,c|y,x`},
 		{"SliceHuge", `{{ "hello" | Slice: 1, 9223372036854775807 }}|{{ body.tags | Slice: 2, 9223372036854775807 }}|{{ "hello" | Slice: -9223372036854775807, 2 }}`, `ello|ca|`},
 		{"TimesHuge", `{{ "ab" | Times: 100000000 }}`, `Liquid error: Times: the repeated string would exceed 16 MiB.`},
+		{"ContextUrl", `{{ context.Request.Url.ToString }}|{{ context.Request.Url.Path | Upcase }}`, `http://gw.local/api/x|/API/X`},
 		{"Split", `{{ "a,b,,c" | Split: "," | Join: "|" }}|{{ "abc" | Split: "" | Join: "." }}`, `a|b|c|a.b.c`},
 		{"Strip", `[{{ body.name | Strip }}]`, `[ada LOVELACE]`},
 		{"StripHtml", `{{ body.html | StripHtml }}`, `Hi there`},
