@@ -33,7 +33,8 @@ const usage = `apimgw — an API gateway for Azure API Management style APIs and
 Usage:
   apimgw serve [-c FILE]                 run the gateway (default ./gateway.yaml)
   apimgw validate -c FILE                compile the whole configuration and report every error
-  apimgw validate --policy FILE...       compile standalone policy files
+  apimgw validate --policy FILE... [--fragments DIR]
+                                         compile standalone policy files
   apimgw diagnose [--format text|json|html] [-o OUT] LOGFILE...
   apimgw simulate [flags] | -f SCENARIO  predict outbound port usage and failures
   apimgw version                         print version and build info
