@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/redis/go-redis/v9"
@@ -32,7 +33,8 @@ const usage = `apimgw — an API gateway for Azure API Management style APIs and
 Usage:
   apimgw serve [-c FILE]                 run the gateway (default ./gateway.yaml)
   apimgw validate -c FILE                compile the whole configuration and report every error
-  apimgw validate --policy FILE...       compile standalone policy files
+  apimgw validate --policy FILE... [--fragments DIR]
+                                         compile standalone policy files
   apimgw serve|validate --apiops DIR [-c OVERLAY] [--apiops-config FILE] [-v]
                                          serve or check an APIOps extract (docs/apiops.md)
   apimgw import apiops DIR -o OUTDIR     write an APIOps extract as gateway.yaml and policy files
@@ -155,10 +157,23 @@ func validate(args []string, stdout, stderr io.Writer) int {
 	fragments := fs.String("fragments", "", "with --policy: folder of policy fragments")
 	af := addAPIOpsFlags(fs, true)
 	verbose := fs.Bool("v", false, "with --apiops: list what the extract holds that is ignored, and why")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	// Flags may follow the files (validate --policy a.xml --fragments DIR).
+	var files []string
+	for rest := args; ; {
+		if err := fs.Parse(rest); err != nil {
+			return 2
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		files = append(files, fs.Arg(0))
+		rest = fs.Args()[1:]
 	}
 	if *af.dir != "" {
+		if len(files) > 0 {
+			fmt.Fprintf(stderr, "apimgw validate --apiops: unexpected arguments %v\n", files)
+			return 2
+		}
 		o, err := af.options(*file, true)
 		if err != nil {
 			fmt.Fprintln(stderr, "apimgw validate:", err)
@@ -167,35 +182,21 @@ func validate(args []string, stdout, stderr io.Writer) int {
 		return validateAPIOps(o, *verbose, stdout, stderr)
 	}
 	if *policyMode {
-		if fs.NArg() == 0 {
-			fmt.Fprintln(stderr, "apimgw validate --policy: name at least one policy file")
-			return 2
-		}
-		c := &policy.Compiler{FragmentsDir: *fragments, AnyNamedValue: true}
-		for _, f := range fs.Args() {
-			src, err := os.ReadFile(f)
-			if err != nil {
-				fmt.Fprintf(stderr, "%s: %v\n", f, err)
-				return 1
-			}
-			c.CompileDocument(f, src)
-		}
-		if errs := c.Errors(); len(errs) > 0 {
-			for _, e := range errs {
-				fmt.Fprintln(stderr, e)
-			}
-			return 1
-		}
-		fmt.Fprintf(stdout, "%d policy file(s) OK\n", fs.NArg())
-		return 0
+		return validatePolicies(files, *fragments, stdout, stderr)
 	}
 	if *file == "" {
-		if fs.NArg() == 1 {
-			*file = fs.Arg(0)
-		} else {
-			fmt.Fprintln(stderr, "apimgw validate: -c FILE is required")
-			return 2
+		if len(files) == 1 {
+			*file = files[0]
+			files = nil
 		}
+	}
+	if len(files) > 0 {
+		fmt.Fprintf(stderr, "apimgw validate: unexpected arguments %v\n", files)
+		return 2
+	}
+	if *file == "" {
+		fmt.Fprintln(stderr, "apimgw validate: -c FILE is required")
+		return 2
 	}
 	cfg, err := config.Load(*file)
 	if err == nil {
@@ -219,6 +220,53 @@ func validate(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "%s: OK (%d APIs, %d backends, %d products, %d subscriptions)\n",
 		*file, len(cfg.Apis), len(cfg.Backends), len(cfg.Products), len(cfg.Subscriptions))
+	return 0
+}
+
+// validatePolicies lints standalone policy files (validate --policy). A
+// named value or fragment that was not given is unknown: it causes no
+// error, and the output lists it as needed. With --fragments DIR, every
+// included fragment must be in DIR.
+func validatePolicies(files []string, fragments string, stdout, stderr io.Writer) int {
+	if len(files) == 0 {
+		fmt.Fprintln(stderr, "apimgw validate --policy: name at least one policy file")
+		return 2
+	}
+	if fragments != "" {
+		if fi, err := os.Stat(fragments); err != nil {
+			fmt.Fprintf(stderr, "apimgw validate: --fragments: %v\n", err)
+			return 2
+		} else if !fi.IsDir() {
+			fmt.Fprintf(stderr, "apimgw validate: --fragments %s: not a directory (want the folder of <fragment-id>.xml files)\n", fragments)
+			return 2
+		}
+	}
+	c := &policy.Compiler{FragmentsDir: fragments, AnyNamedValue: true}
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", f, err)
+			return 1
+		}
+		c.CompileDocument(f, src)
+	}
+	needs := func(w io.Writer) {
+		if nv := c.NeededNamedValues(); len(nv) > 0 {
+			fmt.Fprintf(w, "needs named values (not given, not checked): %s\n", strings.Join(nv, ", "))
+		}
+		if fr := c.NeededFragments(); len(fr) > 0 {
+			fmt.Fprintf(w, "needs fragments (not checked; pass --fragments DIR): %s\n", strings.Join(fr, ", "))
+		}
+	}
+	if errs := c.Errors(); len(errs) > 0 {
+		for _, e := range errs {
+			fmt.Fprintln(stderr, e)
+		}
+		needs(stderr)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%d policy file(s) OK\n", len(files))
+	needs(stdout)
 	return 0
 }
 

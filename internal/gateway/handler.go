@@ -490,6 +490,9 @@ func (g *Gateway) finishRecord(rec *logs.Record, st *policy.State, u *expr.URL, 
 		rec.LastErrorReason, rec.LastErrorMessage, rec.LastErrorSource, rec.LastErrorSection = last.Reason, last.Message, last.Source, last.Section
 	}
 	if n := len(st.Errors); n > 0 && clientErr == nil {
+		rec.LastErrorScope = st.Errors[n-1].Scope
+	}
+	if n := len(st.Errors); n > 0 && clientErr == nil {
 		// The connection's own cause, which APIM's message does not give.
 		var be *backend.Error
 		if errors.As(st.Errors[n-1].Err, &be) && be.Err != nil {

@@ -216,6 +216,7 @@ func Build(cfg *config.Config, env *policy.Env, rm *resilience.Metrics) (*Plan, 
 		}
 	}
 	var apis []*apiPlan
+	noBackendReported := map[string]bool{}
 	for _, a := range cfg.Apis {
 		ap := &apiPlan{
 			cfg:        a,
@@ -310,6 +311,12 @@ func Build(cfg *config.Config, env *policy.Env, rm *resilience.Metrics) (*Plan, 
 			op.pipelines[""] = policy.Compose(global, apiScope, opScope)
 			for pid := range ap.products {
 				op.pipelines[pid] = policy.Compose(global, productScopes[pid], apiScope, opScope)
+			}
+			if a.ServiceURL == "" && a.BackendID == "" && !noBackendReported[a.ID] {
+				if why := noBackend(ap, o.ID, global, productScopes, apiScope, opScope); why != "" {
+					noBackendReported[a.ID] = true
+					errorf(a.Pos, "%s", why)
+				}
 			}
 			ap.ops = append(ap.ops, op)
 		}
@@ -565,4 +572,32 @@ func bodyLimits(cfg *config.Config, a *config.API, o *config.Operation) (buffere
 		}
 	}
 	return buffered, request
+}
+
+// noBackend explains why calls to an operation of an API without serviceUrl
+// or backend would all fail: no policy of a pipeline that can run it sets a
+// backend (set-backend-service) or answers itself (return-response,
+// mock-response). It returns "" when every such pipeline does.
+func noBackend(ap *apiPlan, opID string, global *policy.Scope, products map[string]*policy.Scope, scopes ...*policy.Scope) string {
+	answers := func(ss ...*policy.Scope) bool {
+		for _, s := range ss {
+			if s.Uses("set-backend-service") || s.Uses("return-response") || s.Uses("mock-response") {
+				return true
+			}
+		}
+		return false
+	}
+	common := append([]*policy.Scope{global}, scopes...)
+	if answers(common...) {
+		return ""
+	}
+	if !ap.requireSub || len(ap.products) == 0 {
+		return fmt.Sprintf("api %q has no serviceUrl and no backend, and no policy of operation %q sets one with set-backend-service (or answers with return-response or mock-response): every call would fail with BackendConnectionFailure", ap.cfg.ID, opID)
+	}
+	for pid := range ap.products {
+		if !answers(products[pid]) {
+			return fmt.Sprintf("api %q has no serviceUrl and no backend, and no policy of operation %q for product %q sets one with set-backend-service (or answers with return-response or mock-response): every call would fail with BackendConnectionFailure", ap.cfg.ID, opID, pid)
+		}
+	}
+	return ""
 }

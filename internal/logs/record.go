@@ -30,6 +30,9 @@ type Record struct {
 	LastErrorMessage    string    `json:"LastErrorMessage,omitempty"`
 	LastErrorSource     string    `json:"LastErrorSource,omitempty"`
 	LastErrorSection    string    `json:"LastErrorSection,omitempty"`
+	// LastErrorScope is the scope (global, product, api, operation) whose
+	// policy raised the last error.
+	LastErrorScope string `json:"LastErrorScope,omitempty"`
 	// LastErrorDetail (apimgw's, not Azure's) is the underlying cause of a
 	// last error raised by the connection to the backend, which APIM's
 	// message does not tell apart: "connection refused", an expired

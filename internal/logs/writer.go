@@ -152,6 +152,7 @@ func (r *Record) AppendJSON(b []byte) []byte {
 	b = appendStrOmit(b, "LastErrorMessage", r.LastErrorMessage)
 	b = appendStrOmit(b, "LastErrorSource", r.LastErrorSource)
 	b = appendStrOmit(b, "LastErrorSection", r.LastErrorSection)
+	b = appendStrOmit(b, "LastErrorScope", r.LastErrorScope)
 	b = appendStrOmit(b, "LastErrorDetail", r.LastErrorDetail)
 	if len(r.Errors) > 0 {
 		b = append(b, `,"Errors":[`...)

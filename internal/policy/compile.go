@@ -28,6 +28,9 @@ type node struct {
 	name string // element name, e.g. "set-header"
 	path string // position in the section, e.g. "choose[1]/when[1]/set-header[2]"
 	id   string // the policy's id attribute, if any
+	// scope is the scope (global, product, api, operation) whose document
+	// holds a top-level step of a composed pipeline: context.LastError.Scope.
+	scope string
 }
 
 // steps is an ordered chain of compiled policies.
@@ -76,6 +79,9 @@ func (n *node) attribute(st *State, err error) error {
 	if pe.PolicyID == "" {
 		pe.PolicyID = n.id
 	}
+	if pe.Scope == "" {
+		pe.Scope = n.scope
+	}
 	return pe
 }
 
@@ -102,7 +108,14 @@ type Scope struct {
 	File     string
 	sections [numSections]steps
 	present  [numSections]bool
+	// used holds the names of the policies the document uses, those of the
+	// fragments it includes too.
+	used map[string]bool
 }
+
+// Uses reports whether the document (or a fragment it includes) holds the
+// policy element name anywhere, in any section.
+func (s *Scope) Uses(name string) bool { return s != nil && s.used[name] }
 
 // Pipeline is the composed policy of one operation for one product: the
 // steps of each section with every <base/> resolved.
@@ -125,6 +138,11 @@ func platformScope() *Scope {
 func Compose(scopes ...*Scope) *Pipeline {
 	p := &Pipeline{}
 	p.sections = platformScope().sections
+	for i := range p.sections {
+		for j := range p.sections[i] {
+			p.sections[i][j].scope = lastErrorScope("platform")
+		}
+	}
 	for _, s := range scopes {
 		if s == nil {
 			continue
@@ -139,12 +157,23 @@ func Compose(scopes ...*Scope) *Pipeline {
 					out = append(out, p.sections[i]...)
 					continue
 				}
+				n.scope = lastErrorScope(s.Name)
 				out = append(out, n)
 			}
 			p.sections[i] = out
 		}
 	}
 	return p
+}
+
+// lastErrorScope is the context.LastError.Scope of a step of a scope's
+// document: the default forward-request of the implicit platform scope is
+// APIM's global policy.
+func lastErrorScope(name string) string {
+	if name == "platform" {
+		return "global"
+	}
+	return name
 }
 
 // Len returns the number of top-level steps per section (for tests and docs).
@@ -182,12 +211,20 @@ type Compiler struct {
 
 	errs      []error
 	fragments map[string]*fragment
+
+	// Linting (AnyNamedValue): what could not be checked, and the
+	// placeholder variant and substitutions of this compilation.
+	neededFragments []string
+	neededNamed     []string
+	variant         int
+	subst           map[string]substitution
 }
 
 type fragment struct {
 	steps   steps
 	loading bool
 	err     bool
+	used    map[string]bool
 }
 
 // Errors returns every error collected so far.
@@ -232,7 +269,7 @@ func (c *Compiler) Compile(scope, file string, src []byte) *Scope {
 
 func (c *Compiler) compileDoc(scope, file string, doc *policyxml.Document) *Scope {
 	before := len(c.errs)
-	s := &Scope{Name: scope, File: file}
+	s := &Scope{Name: scope, File: file, used: map[string]bool{}}
 	if len(doc.Roots) != 1 || doc.Roots[0].Name != "policies" {
 		pos := policyxml.Pos{Line: 1, Col: 1}
 		if len(doc.Roots) > 0 {
@@ -258,7 +295,7 @@ func (c *Compiler) compileDoc(scope, file string, doc *policyxml.Document) *Scop
 			continue
 		}
 		s.present[idx] = true
-		b := &builder{c: c, file: file, section: el.Name, scope: scope, target: sectionTarget(el.Name)}
+		b := &builder{c: c, file: file, section: el.Name, scope: scope, target: sectionTarget(el.Name), used: s.used}
 		s.sections[idx] = b.steps(el, "", true)
 	}
 	if len(c.errs) > before {
@@ -307,6 +344,14 @@ func inCode(src []byte, ref string) bool {
 // their own). Fragments and snippets are compiled as if in the inbound
 // section.
 func (c *Compiler) CompileDocument(file string, src []byte) {
+	if c.AnyNamedValue {
+		c.compileVariants(file, src)
+		return
+	}
+	c.compileDocument(file, src)
+}
+
+func (c *Compiler) compileDocument(file string, src []byte) {
 	doc := c.parse(file, src)
 	if doc == nil {
 		return
@@ -315,7 +360,7 @@ func (c *Compiler) CompileDocument(file string, src []byte) {
 		c.compileDoc("api", file, doc)
 		return
 	}
-	b := &builder{c: c, file: file, section: SectionInbound, scope: "fragment", target: targetRequest}
+	b := &builder{c: c, file: file, section: SectionInbound, scope: "fragment", target: targetRequest, used: map[string]bool{}}
 	if len(doc.Roots) == 1 && doc.Roots[0].Name == "fragment" {
 		b.steps(doc.Roots[0], "", false)
 		return
@@ -345,10 +390,19 @@ func (c *Compiler) parse(file string, src []byte) *policyxml.Document {
 			if values == nil {
 				values = map[string]string{}
 			}
+			unknown := false
 			for _, name := range policyxml.NamedValues(src) {
 				if _, ok := values[name]; !ok {
-					values[name] = placeholder(name, src)
+					values[name] = placeholderVariant(name, src, c.variant)
+					c.needNamed(name)
+					unknown = true
 				}
+			}
+			if unknown {
+				if c.subst == nil {
+					c.subst = map[string]substitution{}
+				}
+				c.subst[file] = substitution{src: src, values: values}
 			}
 		}
 		out, err := policyxml.Substitute(src, values)
@@ -394,12 +448,15 @@ func (c *Compiler) fragment(b *builder, id string, pos policyxml.Pos) steps {
 			b.errorf(pos, "include-fragment %q includes itself", id)
 			return nil
 		}
+		b.markUsed(f.used)
 		return f.steps
 	}
 	path, mapped := c.FragmentFiles[id]
 	if !mapped && c.FragmentsDir == "" {
 		if c.AnyNamedValue {
-			// Linting a policy on its own: the fragment is not available.
+			// Linting a policy on its own without a fragments folder: the
+			// fragment cannot be checked; NeededFragments lists it.
+			c.needFragment(id)
 			return nil
 		}
 		b.errorf(pos, "include-fragment %q: no fragments folder configured (set fragments: in gateway.yaml)", id)
@@ -417,7 +474,7 @@ func (c *Compiler) fragment(b *builder, id string, pos policyxml.Pos) steps {
 		b.errorf(pos, "include-fragment %q: %v", id, err)
 		return nil
 	}
-	f := &fragment{loading: true}
+	f := &fragment{loading: true, used: map[string]bool{}}
 	c.fragments[key] = f
 	before := len(c.errs)
 	doc := c.parse(path, src)
@@ -425,10 +482,11 @@ func (c *Compiler) fragment(b *builder, id string, pos policyxml.Pos) steps {
 		if len(doc.Roots) != 1 || doc.Roots[0].Name != "fragment" {
 			c.errorAt(path, policyxml.Pos{Line: 1, Col: 1}, "a policy fragment must have one <fragment> root element")
 		} else {
-			fb := &builder{c: c, file: path, section: b.section, scope: "fragment", target: b.target}
+			fb := &builder{c: c, file: path, section: b.section, scope: "fragment", target: b.target, used: f.used}
 			f.steps = fb.steps(doc.Roots[0], "", false)
 		}
 	}
+	b.markUsed(f.used)
 	f.loading = false
 	f.err = len(c.errs) > before
 	return f.steps
@@ -445,6 +503,17 @@ type builder struct {
 	// only restricts the policies allowed (inside return-response, ...).
 	only   []string
 	onlyIn string
+	// used collects the names of the policies compiled (Scope.Uses).
+	used map[string]bool
+}
+
+func (b *builder) markUsed(names map[string]bool) {
+	if b.used == nil {
+		return
+	}
+	for n := range names {
+		b.used[n] = true
+	}
 }
 
 // Message targets of header and body policies.
@@ -518,9 +587,12 @@ func (b *builder) steps(parent *policyxml.Element, prefix string, top bool) step
 			if why, known := unsupported[el.Name]; known {
 				b.errorf(el.Pos, "policy <%s> is not supported: %s", el.Name, why)
 			} else {
-				b.errorf(el.Pos, "unknown policy <%s>", el.Name)
+				b.errorf(el.Pos, "unknown policy <%s>%s", el.Name, didYouMean(el.Name, policyNames()))
 			}
 			continue
+		}
+		if b.used != nil {
+			b.used[el.Name] = true
 		}
 		if len(def.sections) > 0 && !contains(def.sections, b.section) && b.scope != "fragment" {
 			b.errorf(el.Pos, "policy <%s> is not allowed in <%s> (allowed in: %s)", el.Name, b.section, strings.Join(def.sections, ", "))
@@ -558,7 +630,7 @@ func (b *builder) attrs(el *policyxml.Element, allowed ...string) map[string]pol
 			if len(allowed) == 0 {
 				b.errorf(a.Pos, "<%s> takes no attributes, got %q", el.Name, a.Name)
 			} else {
-				b.errorf(a.Pos, "unknown attribute %q on <%s> (allowed: %s)", a.Name, el.Name, strings.Join(allowed, ", "))
+				b.errorf(a.Pos, "unknown attribute %q on <%s>%s (allowed: %s)", a.Name, el.Name, didYouMean(a.Name, allowed), strings.Join(allowed, ", "))
 			}
 			continue
 		}
@@ -577,7 +649,7 @@ func (b *builder) children(el *policyxml.Element, allowed ...string) []*policyxm
 			if len(allowed) == 0 {
 				b.errorf(c.Pos, "<%s> takes no child elements, got <%s>", el.Name, c.Name)
 			} else {
-				b.errorf(c.Pos, "unknown element <%s> in <%s> (allowed: %s)", c.Name, el.Name, strings.Join(allowed, ", "))
+				b.errorf(c.Pos, "unknown element <%s> in <%s>%s (allowed: %s)", c.Name, el.Name, didYouMean(c.Name, allowed), strings.Join(allowed, ", "))
 			}
 			continue
 		}

@@ -137,16 +137,19 @@ type setBody struct {
 }
 
 func compileSetBody(b *builder, el *policyxml.Element, path string) Step {
-	attrs := b.attrs(el, "template", "xsi:nil", "parse-date")
+	attrs := b.attrs(el, "template", "xsi:nil", "xsi-nil", "parse-date")
 	s := &setBody{target: b.target}
 	if a, ok := attrs["template"]; ok {
 		switch strings.ToLower(a.Value) {
 		case "none", "":
 		case "liquid":
-			return compileLiquidBody(b, el, s)
+			return compileLiquidBody(b, el, s, attrs)
 		default:
 			b.errorf(a.ValuePos, "set-body template must be liquid or none, got %q", a.Value)
 		}
+	}
+	if a, ok := attrs["xsi-nil"]; ok {
+		attrs["xsi:nil"] = a // APIM's reference spells it xsi-nil
 	}
 	if a, ok := attrs["xsi:nil"]; ok {
 		switch a.Value {

@@ -6,8 +6,11 @@ import (
 	"encoding/xml"
 	"io"
 	"regexp"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -23,6 +26,11 @@ import (
 type liquidBody struct {
 	target int
 	tmpl   *liquid.Template
+	// parseDate (parse-date, default true) turns JSON date strings into
+	// DateTime values; nilNull (xsi-nil="null") makes xsi:nil XML elements
+	// null instead of blank.
+	parseDate bool
+	nilNull   bool
 }
 
 var (
@@ -35,36 +43,7 @@ var (
 func engine() *liquid.Engine {
 	liquidOnce.Do(func() {
 		e := liquid.NewEngine()
-		e.RegisterFilter("Replace", func(s, pattern, repl string) string {
-			re, err := regexp.Compile(pattern)
-			if err != nil {
-				return strings.ReplaceAll(s, pattern, repl)
-			}
-			return re.ReplaceAllString(s, dotnetReplacement(repl))
-		})
-		e.RegisterFilter("Default", func(v any, def any) any {
-			if v == nil || v == "" {
-				return def
-			}
-			return v
-		})
-		e.RegisterFilter("Upcase", strings.ToUpper)
-		e.RegisterFilter("Downcase", strings.ToLower)
-		e.RegisterFilter("Escape", xmlEscape)
-		e.RegisterFilter("Strip", strings.TrimSpace)
-		e.RegisterFilter("Append", func(s, t string) string { return s + t })
-		e.RegisterFilter("Prepend", func(s, t string) string { return t + s })
-		e.RegisterFilter("Size", func(v any) int {
-			switch t := v.(type) {
-			case string:
-				return utf8.RuneCountInString(t)
-			case []any:
-				return len(t)
-			case map[string]any:
-				return len(t)
-			}
-			return 0
-		})
+		registerLiquidFilters(e)
 		e.RegisterBlock("JSONArrayFor", jsonArrayFor)
 		liquidEngine = e
 	})
@@ -110,17 +89,35 @@ func dotnetReplacement(s string) string {
 	return dotnetGroupRef.ReplaceAllString(s, `$${$1}`)
 }
 
-func compileLiquidBody(b *builder, el *policyxml.Element, s *setBody) Step {
+func compileLiquidBody(b *builder, el *policyxml.Element, s *setBody, attrs map[string]policyxml.Attr) Step {
+	l := &liquidBody{target: s.target, parseDate: b.constBool(attrs["parse-date"], true)}
+	for _, n := range []string{"xsi-nil", "xsi:nil"} {
+		if a, ok := attrs[n]; ok {
+			switch a.Value {
+			case "blank":
+			case "null":
+				l.nilNull = true
+			default:
+				b.errorf(a.ValuePos, `%s must be "blank" or "null", got %q`, n, a.Value)
+			}
+		}
+	}
 	src := strings.TrimSpace(el.Text())
 	if len(el.Elements()) > 0 {
-		src = innerXML(el)
+		src = liquidInnerXML(el)
 	}
 	tmpl, err := engine().ParseString(src)
 	if err != nil {
 		b.errorf(el.Pos, "set-body liquid template: %v", err)
 		return nil
 	}
-	return &liquidBody{target: s.target, tmpl: tmpl}
+	for _, name := range liquidFilterNames(src) {
+		if _, ok := liquidFilters[name]; !ok {
+			b.errorf(el.Pos, "set-body liquid template: filter %q is not one of APIM's Liquid filters (DotLiquid in C# mode, Pascal case)%s", name, didYouMean(name, liquidFilterList()))
+		}
+	}
+	l.tmpl = tmpl
+	return l
 }
 
 func (l *liquidBody) Run(st *State) error {
@@ -141,7 +138,7 @@ func (l *liquidBody) Run(st *State) error {
 		raw = data
 	}
 	bindings := map[string]any{
-		"body":    parseLiquidBody(raw, firstHeader(headers, "Content-Type")),
+		"body":    parseLiquidBody(raw, firstHeader(headers, "Content-Type"), l.parseDate, l.nilNull),
 		"context": liquidContext(st),
 	}
 	out, err := l.tmpl.Render(bindings)
@@ -161,19 +158,21 @@ func firstHeader(h map[string][]string, name string) string {
 
 // parseLiquidBody exposes a JSON or XML body as nested maps; other content
 // is the text itself.
-func parseLiquidBody(raw []byte, contentType string) any {
+func parseLiquidBody(raw []byte, contentType string, parseDate, nilNull bool) any {
 	trimmed := bytes.TrimSpace(raw)
 	if len(trimmed) == 0 {
 		return nil
 	}
 	if trimmed[0] == '{' || trimmed[0] == '[' || strings.Contains(contentType, "json") {
+		dec := json.NewDecoder(bytes.NewReader(trimmed))
+		dec.UseNumber()
 		var v any
-		if json.Unmarshal(trimmed, &v) == nil {
-			return v
+		if dec.Decode(&v) == nil && !dec.More() {
+			return liquidJSON(v, parseDate)
 		}
 	}
 	if trimmed[0] == '<' {
-		if v, err := xmlToMap(trimmed); err == nil {
+		if v, err := xmlToMap(trimmed, nilNull); err == nil {
 			return v
 		}
 	}
@@ -184,12 +183,13 @@ func parseLiquidBody(raw []byte, contentType string) any {
 // under the name with a lower-case first letter, as APIM exposes a SOAP
 // envelope as body.envelope.body). Repeated elements become lists, text-only
 // elements strings.
-func xmlToMap(data []byte) (map[string]any, error) {
+func xmlToMap(data []byte, nilNull bool) (map[string]any, error) {
 	dec := xml.NewDecoder(bytes.NewReader(data))
 	type frame struct {
 		name     string
 		children map[string]any
 		text     strings.Builder
+		nil      bool // xsi:nil="true"
 	}
 	root := &frame{children: map[string]any{}}
 	stack := []*frame{root}
@@ -203,7 +203,13 @@ func xmlToMap(data []byte) (map[string]any, error) {
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
-			stack = append(stack, &frame{name: t.Name.Local, children: map[string]any{}})
+			f := &frame{name: t.Name.Local, children: map[string]any{}}
+			for _, a := range t.Attr {
+				if a.Name.Local == "nil" && (a.Name.Space == xsiNamespace || a.Name.Space == "xsi") && strings.TrimSpace(a.Value) == "true" {
+					f.nil = true
+				}
+			}
+			stack = append(stack, f)
 		case xml.CharData:
 			stack[len(stack)-1].text.Write(t)
 		case xml.EndElement:
@@ -212,6 +218,9 @@ func xmlToMap(data []byte) (map[string]any, error) {
 			var v any = f.children
 			if len(f.children) == 0 {
 				v = strings.TrimSpace(f.text.String())
+				if f.nil && nilNull {
+					v = nil
+				}
 			}
 			parent := stack[len(stack)-1].children
 			for _, key := range liquidKeys(f.name) {
@@ -291,7 +300,8 @@ func urlMap(u *expr.URL) map[string]any {
 	for _, n := range u.Query.Names() {
 		q[n] = strings.Join(u.Query.Values(n), ",")
 	}
-	return map[string]any{"Scheme": u.Scheme, "Host": u.Host, "Port": u.Port, "Path": u.Path, "Query": q, "QueryString": u.QueryString()}
+	return map[string]any{"Scheme": u.Scheme, "Host": u.Host, "Port": u.Port, "Path": u.Path, "Query": q, "QueryString": u.QueryString(),
+		"ToString": u.String(), "ToUri": u.String()}
 }
 
 func stringMap(m map[string]string) map[string]any {
@@ -300,4 +310,161 @@ func stringMap(m map[string]string) map[string]any {
 		out[k] = v
 	}
 	return out
+}
+
+const xsiNamespace = "http://www.w3.org/2001/XMLSchema-instance"
+
+// liquidJSON turns JSON values into the types Newtonsoft gives them:
+// integers as Int64, other numbers as Double, and with parseDate the
+// strings that hold an ISO 8601 date and time or a Microsoft
+// "/Date(ms)/" as DateTime.
+func liquidJSON(v any, parseDate bool) any {
+	switch t := v.(type) {
+	case json.Number:
+		if i, err := t.Int64(); err == nil {
+			return i
+		}
+		f, _ := t.Float64()
+		return liquidDouble(f)
+	case string:
+		if parseDate {
+			if d, ok := jsonDate(t); ok {
+				return d
+			}
+		}
+	case []any:
+		for i, x := range t {
+			t[i] = liquidJSON(x, parseDate)
+		}
+	case map[string]any:
+		for k, x := range t {
+			t[k] = liquidJSON(x, parseDate)
+		}
+	}
+	return v
+}
+
+// liquidDateTime is a System.DateTime in a Liquid template: rendered as
+// DateTime.ToString() with the invariant culture (MM/dd/yyyy HH:mm:ss).
+type liquidDateTime struct{ t time.Time }
+
+func (d liquidDateTime) String() string { return expr.ToString(d.t) }
+
+var (
+	isoDateRe = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,7})?)?(Z|[+-]\d{2}:\d{2})?$`)
+	msDateRe  = regexp.MustCompile(`^/Date\((-?\d+)([+-]\d{4})?\)/$`)
+)
+
+// jsonDate parses the date strings parse-date turns into DateTime: a time
+// with Z or an offset becomes local time (the gateway's, UTC), one without
+// stays unspecified.
+func jsonDate(s string) (liquidDateTime, bool) {
+	if m := msDateRe.FindStringSubmatch(s); m != nil {
+		ms, err := strconv.ParseInt(m[1], 10, 64)
+		if err != nil {
+			return liquidDateTime{}, false
+		}
+		return liquidDateTime{time.UnixMilli(ms).In(liquidLocal)}, true
+	}
+	if !isoDateRe.MatchString(s) {
+		return liquidDateTime{}, false
+	}
+	t, err := expr.ParseDateTime(s)
+	if err != nil {
+		// hh:mm without seconds, with Z or an offset.
+		if t, err = time.Parse("2006-01-02T15:04Z07:00", s); err != nil {
+			return liquidDateTime{}, false
+		}
+		t = t.UTC()
+	}
+	if t.Location() == time.UTC {
+		t = t.In(liquidLocal)
+	}
+	return liquidDateTime{t}, true
+}
+
+// liquidInnerXML re-serialises the XML content of a Liquid set-body (a SOAP
+// envelope around {{ }} tags). Text outside Liquid tags is escaped as XML;
+// the text of {{ ... }} and {% ... %} is handed to Liquid as written, so a
+// quoted filter argument stays a quote.
+func liquidInnerXML(el *policyxml.Element) string {
+	var b strings.Builder
+	for _, n := range el.Children {
+		writeLiquidXML(&b, n)
+	}
+	return strings.TrimSpace(b.String())
+}
+
+func writeLiquidXML(b *strings.Builder, n policyxml.Node) {
+	switch t := n.(type) {
+	case *policyxml.Text:
+		b.WriteString(liquidEscape(t.Data))
+	case *policyxml.Element:
+		b.WriteByte('<')
+		b.WriteString(t.Name)
+		for _, a := range t.Attrs {
+			b.WriteString(" " + a.Name + `="` + liquidEscape(a.Value) + `"`)
+		}
+		if len(t.Children) == 0 {
+			b.WriteString("/>")
+			return
+		}
+		b.WriteByte('>')
+		for _, c := range t.Children {
+			writeLiquidXML(b, c)
+		}
+		b.WriteString("</" + t.Name + ">")
+	}
+}
+
+// liquidEscape XML-escapes s except inside Liquid tags.
+func liquidEscape(s string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "{{")
+		j := strings.Index(s, "{%")
+		closer := "}}"
+		if i < 0 || (j >= 0 && j < i) {
+			i, closer = j, "%}"
+		}
+		if i < 0 {
+			b.WriteString(xmlEscape(s))
+			return b.String()
+		}
+		b.WriteString(xmlEscape(s[:i]))
+		end := strings.Index(s[i+2:], closer)
+		if end < 0 {
+			b.WriteString(s[i:])
+			return b.String()
+		}
+		b.WriteString(s[i : i+2+end+2])
+		s = s[i+2+end+2:]
+	}
+}
+
+var (
+	liquidTagRe    = regexp.MustCompile(`(?s)\{\{.*?\}\}|\{%.*?%\}`)
+	liquidQuotedRe = regexp.MustCompile(`"[^"]*"|'[^']*'`)
+	liquidFilterRe = regexp.MustCompile(`\|\s*([A-Za-z_][A-Za-z0-9_]*)`)
+)
+
+// liquidFilterNames returns the filter names the tags of a template use.
+func liquidFilterNames(src string) []string {
+	var out []string
+	for _, tag := range liquidTagRe.FindAllString(src, -1) {
+		tag = liquidQuotedRe.ReplaceAllString(tag, `""`)
+		for _, m := range liquidFilterRe.FindAllStringSubmatch(tag, -1) {
+			out = append(out, m[1])
+		}
+	}
+	return out
+}
+
+func liquidFilterList() []string {
+	names := make([]string, 0, len(liquidFilters))
+	for n := range liquidFilters {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
 }

@@ -200,11 +200,24 @@ func applyHeader(st *State, s *setNamed, h http.Header) error {
 		return err
 	}
 	if s.action == actionAppend {
-		h[key] = append(h[key], vals...)
-	} else {
-		h[key] = vals
+		vals = append(append([]string(nil), h[key]...), vals...)
 	}
+	if len(vals) > 1 && !separateHeaderLines[key] {
+		// APIM joins the values of a header into one comma-separated line.
+		vals = []string{strings.Join(vals, ",")}
+	}
+	h[key] = vals
 	return nil
+}
+
+// separateHeaderLines are the headers whose values may hold commas or
+// dates: set-header sends each of their values as its own header line, as
+// APIM does, instead of joining them with commas.
+var separateHeaderLines = map[string]bool{
+	"User-Agent": true, "Www-Authenticate": true, "Proxy-Authenticate": true,
+	"Cookie": true, "Set-Cookie": true, "Warning": true,
+	"Date": true, "Expires": true, "If-Modified-Since": true, "If-Unmodified-Since": true,
+	"Last-Modified": true, "Retry-After": true,
 }
 
 // bytes evaluates the set-body value.

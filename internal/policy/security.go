@@ -54,6 +54,7 @@ const (
 	ReasonHeaderNotFound        = "HeaderNotFound"
 	ReasonHeaderValueNotAllowed = "HeaderValueNotAllowed"
 	ReasonCallerIPNotAllowed    = "CallerIpNotAllowed"
+	ReasonCallerIPBlocked       = "CallerIpBlocked"
 )
 
 // managedIdentity is authentication-managed-identity: get a token for
@@ -520,6 +521,10 @@ func (f *ipFilter) Run(st *State) error {
 	}
 	if matched == f.allow {
 		return nil
+	}
+	if !f.allow {
+		return &Error{Reason: ReasonCallerIPBlocked, Status: http.StatusForbidden, ClientMessage: "Forbidden",
+			Message: fmt.Sprintf("Caller IP address %s is blocked. Access denied.", st.X.Request.IpAddress)}
 	}
 	return &Error{Reason: ReasonCallerIPNotAllowed, Status: http.StatusForbidden, ClientMessage: "Forbidden",
 		Message: fmt.Sprintf("Caller IP address %s is not allowed. Access denied.", st.X.Request.IpAddress)}

@@ -111,7 +111,9 @@ func (b *builder) scopedLimit(el *policyxml.Element, quota bool, _ string) scope
 	}
 	attrs := b.attrs(el, names...)
 	l := scopedLimit{api: attrs["name"].Value, calls: int64(b.constInt(attrs["calls"], 0, 0, 1<<30))}
-	if a, ok := attrs["id"]; ok {
+	// id (the API's or operation's id) is not in attrs: the builder takes
+	// every id attribute as the policy's own id.
+	if a, ok := el.Attr("id"); ok && strings.TrimSpace(a.Value) != "" {
 		l.api = a.Value
 	}
 	if l.api == "" {
@@ -210,17 +212,19 @@ func (r *rateLimit) Run(st *State) error {
 			return rateLimited(d, r.out)
 		}
 	}
-	var last store.RateDecision
+	// The remaining calls published are the fewest left under any of the
+	// subscription, API and operation limits that apply.
+	var least store.RateDecision
 	for i, c := range checks {
 		d, err := s.RateCount(st.Ctx, c.key, c.spec, 1)
 		if err != nil {
 			return storeError(err)
 		}
-		if i == 0 {
-			last = d
+		if i == 0 || d.Remaining < least.Remaining {
+			least = d
 		}
 	}
-	r.out.publish(st, last)
+	r.out.publish(st, least)
 	return nil
 }
 
