@@ -312,7 +312,7 @@ func Build(cfg *config.Config, env *policy.Env, rm *resilience.Metrics) (*Plan, 
 			for pid := range ap.products {
 				op.pipelines[pid] = policy.Compose(global, productScopes[pid], apiScope, opScope)
 			}
-			if a.ServiceURL == "" && a.BackendID == "" && !noBackendReported[a.ID] {
+			if ap.serviceURL == nil && a.BackendID == "" && !noBackendReported[a.ID] {
 				if why := noBackend(ap, o.ID, global, productScopes, apiScope, opScope); why != "" {
 					noBackendReported[a.ID] = true
 					errorf(a.Pos, "%s", why)
