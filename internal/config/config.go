@@ -35,6 +35,8 @@ type Config struct {
 	Subscriptions []*Subscription     `yaml:"subscriptions"`
 	Apis          []*API              `yaml:"apis"`
 	Shutdown      Shutdown            `yaml:"shutdown"`
+	// Limits bound what a client may make the data plane hold (limits.go).
+	Limits Limits `yaml:"limits"`
 	// Loggers are log-to-eventhub targets, by logger-id (local sinks).
 	Loggers map[string]*Logger `yaml:"loggers"`
 	// ManagedIdentity is the local equivalent of Azure managed identity for

@@ -135,6 +135,7 @@ func (v *validator) validate() {
 			mi.CacheFor = Duration(5 * time.Minute)
 		}
 	}
+	v.limits()
 	v.certificates()
 	v.backends()
 	v.backendHosts()
