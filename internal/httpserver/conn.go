@@ -23,7 +23,28 @@ const (
 	stateIdle    int32 = iota // waiting for a request's first byte
 	stateReading              // reading a request head
 	stateActive               // in the handler or writing the response
+	stateParking              // idle, and the sweeper is interrupting the wait to park it
+	stateParked               // idle, waiting on a small goroutine without buffers
 )
+
+// idleState reports whether a connection in state st waits for a request.
+func idleState(st int32) bool { return st == stateIdle || st == stateParking || st == stateParked }
+
+// parkDelay is how long a keep-alive connection waits for its next request
+// before it is parked: its read and write buffers and the handler's
+// per-connection storage go back to the server's pools, its other kept
+// storage is dropped, and the wait moves to a new goroutine whose stack is
+// the smallest the runtime gives, instead of the one that grew serving
+// requests. A parked connection costs about 3 KB (see docs/benchmarks.md)
+// instead of 20 KB; a busy connection, whose next request comes sooner,
+// keeps everything and pays nothing for this.
+const parkDelay = time.Second
+
+// ErrBodyReadTimeout is what a request body's Read returns when the client
+// sends it slower than the server's BodyMinRate allows; the client is
+// answered 408 Request Timeout (or, if its response had started, the
+// connection is closed). It is the client's fault, not the backend's.
+var ErrBodyReadTimeout = errors.New("httpserver: request body arrived too slowly (408)")
 
 // watchDelay is how long a request runs before the server starts watching
 // its connection for the client going away. Shorter requests never pay for
@@ -55,6 +76,19 @@ type conn struct {
 	state      atomic.Int32
 	since      atomic.Int64 // the server's clock at the last state change
 	writeSince atomic.Int64 // the server's clock when a socket write started, 0 when none is blocked
+
+	// The request body's rate (Server.BodyMinRate): while inBody, reads
+	// from the socket add the time they waited and the bytes they got;
+	// bodyReadSince is when the pending one started (0: none).
+	inBody        atomic.Bool
+	bodyReadSince atomic.Int64
+	bodyWaited    atomic.Int64
+	bodyBytes     atomic.Int64
+	bodyTimedOut  atomic.Bool
+
+	// parked is set when serve returns leaving the connection to
+	// waitParked.
+	parked bool
 
 	cr connReader
 	br *bufio.Reader
@@ -104,21 +138,41 @@ func (c *conn) getState() (int32, int64) {
 }
 
 func (c *conn) serve() {
-	defer c.srv.trackConn(c, false)
+	c.parked = false
 	defer func() {
+		if c.parked {
+			return
+		}
 		if !c.hijacked {
 			c.rwc.Close()
 		}
+		c.srv.trackConn(c, false)
 	}()
-	c.br = bufio.NewReaderSize(&c.cr, bufSize)
-	c.bw = bufio.NewWriterSize(stallWriter{c}, bufSize)
-	c.header = make(http.Header, 8) // a small map: cleared per request in one step
+	if c.br == nil {
+		if br, ok := c.srv.readers.Get().(*bufio.Reader); ok {
+			br.Reset(&c.cr)
+			c.br = br
+		} else {
+			c.br = bufio.NewReaderSize(&c.cr, bufSize)
+		}
+	}
 	for {
 		c.setState(stateIdle)
 		if _, err := c.br.Peek(1); err != nil {
+			if c.state.Load() == stateParking && isTimeout(err) {
+				c.park()
+			}
 			return
 		}
-		c.setState(stateReading)
+		c.since.Store(c.srv.clock.Load())
+		if !c.state.CompareAndSwap(stateIdle, stateReading) {
+			// The sweeper began to park the connection as the request
+			// came: wait for it to have set its deadline, and undo it.
+			c.cr.mu.Lock()
+			c.rwc.SetReadDeadline(time.Time{})
+			c.cr.mu.Unlock()
+			c.setState(stateReading)
+		}
 		req, body, err := c.readRequest()
 		if err != nil {
 			var pe *protoError
@@ -131,6 +185,119 @@ func (c *conn) serve() {
 		if !c.handle(req, body) || c.srv.inShutdown.Load() {
 			return
 		}
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// askPark starts parking an idle connection (on the sweeper's goroutine):
+// its pending read is interrupted, and serve parks it (see parkDelay).
+func (c *conn) askPark() {
+	c.cr.mu.Lock()
+	if c.state.CompareAndSwap(stateIdle, stateParking) {
+		c.rwc.SetReadDeadline(aLongTimeAgo)
+	}
+	c.cr.mu.Unlock()
+}
+
+// park gives back what an idle connection holds (see parkDelay) and waits
+// for its next request on a new goroutine; serve returns after it.
+func (c *conn) park() {
+	s := c.srv
+	c.rwc.SetReadDeadline(time.Time{})
+	c.br.Reset(nil)
+	s.readers.Put(c.br)
+	c.br = nil
+	if c.bw != nil {
+		c.bw.Reset(nil)
+		s.writers.Put(c.bw)
+		c.bw = nil
+	}
+	if c.value != nil {
+		s.values.Put(c.value)
+		c.value = nil
+	}
+	c.x = nil
+	c.head, c.canon, c.pending, c.date = nil, nil, nil, nil
+	c.reqHeader = httplex.HeaderStore{}
+	c.header = nil
+	c.req, c.url = http.Request{}, url.URL{}
+	c.parked = true
+	c.state.Store(stateParked) // since is kept: the idle timeout runs on
+	go c.waitParked()
+}
+
+// waitParked waits for a parked connection's next request, then serves
+// it. Its goroutine starts with the runtime's smallest stack.
+func (c *conn) waitParked() {
+	cr := &c.cr
+	for {
+		n, err := c.rwc.Read(cr.b[:])
+		if n == 1 {
+			cr.mu.Lock()
+			cr.hasByte = true
+			cr.mu.Unlock()
+			c.serve()
+			return
+		}
+		if err != nil {
+			c.rwc.Close()
+			c.srv.trackConn(c, false)
+			return
+		}
+	}
+}
+
+// writer returns the connection's write buffer, taking one when it has
+// none (a new or parked connection).
+func (c *conn) writer() *bufio.Writer {
+	if c.bw == nil {
+		if bw, ok := c.srv.writers.Get().(*bufio.Writer); ok {
+			bw.Reset(stallWriter{c})
+			c.bw = bw
+		} else {
+			c.bw = bufio.NewWriterSize(stallWriter{c}, bufSize)
+		}
+	}
+	return c.bw
+}
+
+// readBody reads request body bytes from the socket, accounting the wait
+// and the bytes for the body rate check (checkBodyRate).
+func (c *conn) readBody(p []byte) (int, error) {
+	start := c.srv.clock.Load()
+	if start == 0 { // no sweeper (a connection not from Serve)
+		return c.rwc.Read(p)
+	}
+	c.bodyReadSince.Store(start)
+	n, err := c.rwc.Read(p)
+	c.bodyReadSince.Store(0)
+	c.bodyWaited.Add(c.srv.clock.Load() - start)
+	c.bodyBytes.Add(int64(n))
+	if err != nil && c.bodyTimedOut.Load() {
+		err = ErrBodyReadTimeout
+	}
+	return n, err
+}
+
+// checkBodyRate (on the sweeper's goroutine) interrupts a body read that
+// has waited longer than the grace plus one second per rate bytes
+// received (all in nanoseconds and bytes per second), as Apache's
+// mod_reqtimeout does.
+func (c *conn) checkBodyRate(now, grace, rate int64) {
+	since := c.bodyReadSince.Load()
+	if since == 0 || c.bodyTimedOut.Load() {
+		return
+	}
+	waited := c.bodyWaited.Load() + now - since
+	got := c.bodyBytes.Load()
+	allowed := grace + got/rate*int64(time.Second) + got%rate*int64(time.Second)/rate
+	if waited > allowed {
+		c.bodyTimedOut.Store(true)
+		c.rwc.SetReadDeadline(aLongTimeAgo)
 	}
 }
 
@@ -160,6 +327,14 @@ func (c *conn) handle(req *http.Request, b *body) (keep bool) {
 	}
 	ctx := &x.ctx
 	defer ctx.Cancel(nil)
+	c.writer()
+	if c.header == nil {
+		c.header = make(http.Header, 8) // a small map: cleared per request in one step
+	}
+	if b != nil {
+		c.bodyWaited.Store(0)
+		c.bodyBytes.Store(0)
+	}
 	x.req = *req.WithContext(ctx) // the copy WithContext makes stays on the stack
 	r := &x.req
 	if r.URL == &c.url {
@@ -183,6 +358,15 @@ func (c *conn) handle(req *http.Request, b *body) (keep bool) {
 	c.cr.end()
 	if panicked {
 		w.done = true
+		return false
+	}
+	if c.bodyTimedOut.Load() {
+		w.done = true
+		if !w.committed {
+			c.writeProtoError(&protoError{http.StatusRequestTimeout, "request body too slow"})
+		} else {
+			c.bw.Flush()
+		}
 		return false
 	}
 	keep = w.finish()
@@ -240,7 +424,7 @@ func (c *conn) writeProtoError(pe *protoError) {
 	if pe.msg != "" {
 		body += ": " + pe.msg
 	}
-	fmt.Fprintf(c.bw, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
+	fmt.Fprintf(c.writer(), "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
 		pe.status, text, len(body), body)
 	c.bw.Flush()
 	c.lingerClose()
@@ -322,6 +506,9 @@ func (cr *connReader) Read(p []byte) (int, error) {
 		return 1, nil
 	}
 	cr.mu.Unlock()
+	if cr.c.inBody.Load() {
+		return cr.c.readBody(p)
+	}
 	return cr.c.rwc.Read(p)
 }
 

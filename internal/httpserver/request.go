@@ -1,6 +1,7 @@
 package httpserver
 
 import (
+	"bytes"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -41,6 +42,10 @@ func (c *conn) readHead() error {
 	c.head, err = httplex.ReadHead(c.br, c.head[:0], c.srv.maxHeaderBytes(), 4)
 	switch {
 	case err == httplex.ErrHeadTooLarge:
+		if bytes.IndexByte(c.head, '\n') < 0 {
+			// Still in the request line: the target is what is long.
+			return &protoError{http.StatusRequestURITooLong, "request URI too long"}
+		}
 		return &protoError{http.StatusRequestHeaderFieldsTooLarge, "request header too large"}
 	case err != nil:
 		return err
@@ -73,17 +78,28 @@ func (c *conn) parse(head string) (*http.Request, *body, error) {
 	if target == "" || !validTarget(target) {
 		return nil, nil, badRequest("invalid request target")
 	}
+	if len(target) > c.srv.maxURLBytes() {
+		return nil, nil, &protoError{http.StatusRequestURITooLong, "request URI too long"}
+	}
+	lines := strings.Count(rest, "\n") // the header lines and the empty line
+	if lines > c.srv.maxHeaders()+1 {
+		return nil, nil, &protoError{http.StatusRequestHeaderFieldsTooLarge, "too many header fields"}
+	}
+	maxLine, underscores := c.srv.maxHeaderLineBytes(), c.srv.AllowUnderscoreHeaders
 
 	// The connection's header storage: the handler must not keep the
 	// request's header map past its return, as the next request reuses it
 	// (net/http allocates one per request).
-	hdr, vals := c.reqHeader.Take(strings.Count(rest, "\n"))
+	hdr, vals := c.reqHeader.Take(lines)
 	var host string
 	hosts := 0
 	for rest != "" {
 		line, rest = httplex.NextLine(rest)
 		if line == "" {
 			break
+		}
+		if len(line) > maxLine {
+			return nil, nil, &protoError{http.StatusRequestHeaderFieldsTooLarge, "header field too large"}
 		}
 		if line[0] == ' ' || line[0] == '\t' {
 			return nil, nil, badRequest("obsolete line folding")
@@ -99,6 +115,11 @@ func (c *conn) parse(head string) (*http.Request, *body, error) {
 		value := httplex.TrimOWS(line[colon+1:])
 		if !httplex.ValidFieldValue(value) {
 			return nil, nil, badRequest("invalid header value")
+		}
+		if !underscores && strings.IndexByte(name, '_') >= 0 {
+			// Dropped, as nginx does: a backend mapping '_' to '-'
+			// would take it for another field.
+			continue
 		}
 		key := c.canonical(name)
 		if key == "Host" {

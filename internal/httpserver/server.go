@@ -13,10 +13,15 @@ import (
 
 // Defaults for the zero values of Server's limits.
 const (
-	DefaultMaxHeaderBytes    = 1 << 20 // as net/http
-	DefaultReadHeaderTimeout = 30 * time.Second
-	DefaultIdleTimeout       = 4 * time.Minute
-	DefaultWriteStallTimeout = time.Minute
+	DefaultMaxHeaderBytes     = 64 << 10
+	DefaultMaxURLBytes        = 16 << 10 // APIM's own URL limit
+	DefaultMaxHeaderLineBytes = 32 << 10
+	DefaultMaxHeaders         = 100
+	DefaultReadHeaderTimeout  = 30 * time.Second
+	DefaultIdleTimeout        = 4 * time.Minute
+	DefaultWriteStallTimeout  = time.Minute
+	DefaultBodyGrace          = 20 * time.Second // as Apache's mod_reqtimeout
+	DefaultBodyMinRate        = 500              // bytes per second, as mod_reqtimeout
 )
 
 // Server serves HTTP/1.x on the listeners given to Serve. Its fields must
@@ -35,8 +40,33 @@ type Server struct {
 	// connection it streams from, for ever.
 	WriteStallTimeout time.Duration
 	// MaxHeaderBytes bounds the request line plus headers; a longer head is
-	// answered 431.
+	// answered 431 (414 when the request line alone is too long).
 	MaxHeaderBytes int
+	// MaxURLBytes bounds the request target (414 URI Too Long),
+	// MaxHeaderLineBytes one header line and MaxHeaders the number of
+	// header lines (431 Request Header Fields Too Large).
+	MaxURLBytes        int
+	MaxHeaderLineBytes int
+	MaxHeaders         int
+	// BodyGrace and BodyMinRate bound how slowly a client may send a
+	// request body: the time spent waiting for its bytes may reach
+	// BodyGrace plus one second per BodyMinRate bytes received, after which
+	// the body's reader gets ErrBodyReadTimeout and the client 408 Request
+	// Timeout (if the response has not started; else the connection is
+	// closed). Time the handler spends not reading does not count. A
+	// negative BodyMinRate turns the check off.
+	BodyGrace   time.Duration
+	BodyMinRate int
+	// MaxConns caps the open client connections (0: no cap). At the cap
+	// the server closes its longest-idle keep-alive connection to make
+	// room; with none idle it stops accepting until a connection ends, so
+	// new connections wait in the listen backlog.
+	MaxConns int
+	// AllowUnderscoreHeaders keeps request header fields whose names
+	// contain '_'; by default they are dropped (nginx's
+	// underscores_in_headers off), so that no backend mapping '_' to '-'
+	// takes X_Forwarded_For for X-Forwarded-For.
+	AllowUnderscoreHeaders bool
 	// ErrorLog receives handler panics and accept errors; nil: slog.Default.
 	ErrorLog *slog.Logger
 
@@ -45,7 +75,12 @@ type Server struct {
 	// socket writes with, instead of reading the time per request.
 	clock atomic.Int64
 
+	// readers, writers and values keep the buffers and handler storage
+	// (ConnValue) of parked connections for the busy ones.
+	readers, writers, values sync.Pool
+
 	mu         sync.Mutex
+	connFreed  sync.Cond // a connection ended (for MaxConns); L is mu
 	listeners  map[*net.Listener]struct{}
 	conns      map[*conn]struct{}
 	sweeping   bool
@@ -84,6 +119,24 @@ func (s *Server) writeStallTimeout() time.Duration {
 
 func (s *Server) idleTimeout() time.Duration { return orDefault(s.IdleTimeout, DefaultIdleTimeout) }
 
+func (s *Server) maxURLBytes() int { return orDefault(s.MaxURLBytes, DefaultMaxURLBytes) }
+
+func (s *Server) maxHeaderLineBytes() int {
+	return orDefault(s.MaxHeaderLineBytes, DefaultMaxHeaderLineBytes)
+}
+
+func (s *Server) maxHeaders() int { return orDefault(s.MaxHeaders, DefaultMaxHeaders) }
+
+func (s *Server) bodyGrace() time.Duration { return orDefault(s.BodyGrace, DefaultBodyGrace) }
+
+// bodyMinRate is the minimum body rate in bytes per second, 0 for none.
+func (s *Server) bodyMinRate() int {
+	if s.BodyMinRate < 0 {
+		return 0
+	}
+	return orDefault(s.BodyMinRate, DefaultBodyMinRate)
+}
+
 // Serve accepts connections on ln and serves each on its own goroutine
 // until Shutdown or Close, when it returns ErrServerClosed. ln is closed on
 // return.
@@ -100,6 +153,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	base := context.WithValue(context.Background(), http.LocalAddrContextKey, ln.Addr())
 	var backoff time.Duration
 	for {
+		if s.MaxConns > 0 && !s.waitForRoom() {
+			return ErrServerClosed
+		}
 		rwc, err := ln.Accept()
 		if err != nil {
 			if s.inShutdown.Load() {
@@ -174,7 +230,33 @@ func (s *Server) trackConn(c *conn, add bool) bool {
 		return true
 	}
 	delete(s.conns, c)
+	s.connFreed.Broadcast()
 	return true
+}
+
+// waitForRoom returns once fewer than MaxConns connections are open,
+// closing the longest-idle one when all are taken (as nginx reuses its
+// keep-alive connections when it runs out); it reports false on shutdown.
+func (s *Server) waitForRoom() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.connFreed.L == nil {
+		s.connFreed.L = &s.mu
+	}
+	for len(s.conns) >= s.MaxConns && !s.inShutdown.Load() {
+		var oldest *conn
+		var oldestSince int64
+		for c := range s.conns {
+			if st, since := c.getState(); idleState(st) && (oldest == nil || since < oldestSince) {
+				oldest, oldestSince = c, since
+			}
+		}
+		if oldest != nil {
+			oldest.rwc.Close()
+		}
+		s.connFreed.Wait()
+	}
+	return !s.inShutdown.Load()
 }
 
 // sweepTick bounds the sweeper's interval: it also starts the watch of
@@ -205,6 +287,8 @@ func (s *Server) sweep(stop chan struct{}) {
 	slack := interval.Nanoseconds()
 	idle, header, stall := s.idleTimeout().Nanoseconds()+slack, s.readHeaderTimeout().Nanoseconds()+slack, s.writeStallTimeout().Nanoseconds()+slack
 	watch := watchDelay.Nanoseconds() + slack
+	park := parkDelay.Nanoseconds() + slack
+	grace, rate := s.bodyGrace().Nanoseconds()+slack, int64(s.bodyMinRate())
 	for {
 		select {
 		case <-stop:
@@ -217,10 +301,15 @@ func (s *Server) sweep(stop chan struct{}) {
 				st, since := c.getState()
 				ws := c.writeSince.Load()
 				switch {
-				case st == stateIdle && n-since > idle || st == stateReading && n-since > header || ws != 0 && n-ws > stall:
+				case idleState(st) && n-since > idle || st == stateReading && n-since > header || ws != 0 && n-ws > stall:
 					c.rwc.Close()
 				case st == stateActive && n-since > watch:
 					c.startWatch()
+					if rate > 0 {
+						c.checkBodyRate(n, grace, rate)
+					}
+				case st == stateIdle && n-since > park:
+					c.askPark()
 				}
 			}
 			s.mu.Unlock()
@@ -239,6 +328,7 @@ func (s *Server) Close() error {
 		c.rwc.Close()
 	}
 	s.stopSweeperLocked()
+	s.connFreed.Broadcast()
 	s.mu.Unlock()
 	return err
 }
@@ -250,6 +340,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.inShutdown.Store(true)
 	s.mu.Lock()
 	err := s.closeListenersLocked()
+	s.connFreed.Broadcast()
 	s.mu.Unlock()
 	poll := time.Millisecond
 	timer := time.NewTimer(poll)
@@ -277,7 +368,7 @@ func (s *Server) closeIdle() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for c := range s.conns {
-		if st, _ := c.getState(); st == stateIdle {
+		if st, _ := c.getState(); idleState(st) {
 			c.rwc.Close()
 		}
 	}
