@@ -141,6 +141,7 @@ func (c *conn) serve() {
 	c.parked = false
 	defer func() {
 		if c.parked {
+			go c.waitParked()
 			return
 		}
 		if !c.hijacked {
@@ -204,7 +205,7 @@ func (c *conn) askPark() {
 }
 
 // park gives back what an idle connection holds (see parkDelay) and waits
-// for its next request on a new goroutine; serve returns after it.
+// for its next request on a new goroutine, which serve starts as it returns.
 func (c *conn) park() {
 	s := c.srv
 	c.rwc.SetReadDeadline(time.Time{})
@@ -227,7 +228,6 @@ func (c *conn) park() {
 	c.req, c.url = http.Request{}, url.URL{}
 	c.parked = true
 	c.state.Store(stateParked) // since is kept: the idle timeout runs on
-	go c.waitParked()
 }
 
 // waitParked waits for a parked connection's next request, then serves

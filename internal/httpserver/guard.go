@@ -181,6 +181,7 @@ func (s *Server) LimitListener(ln net.Listener, hs *http.Server) net.Listener {
 		l.mu.Lock()
 		if st == http.StateIdle {
 			l.idle[c] = time.Now()
+			l.cond.Broadcast() // an Accept waiting for room may close it
 		} else {
 			delete(l.idle, c)
 		}
@@ -204,19 +205,25 @@ type limitListener struct {
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	// As httpserver's own: the new connection waits, unread, for room.
 	l.mu.Lock()
 	for l.open >= l.max {
 		select {
 		case <-l.closed:
 			l.mu.Unlock()
+			c.Close()
 			return nil, net.ErrClosed
 		default:
 		}
 		var oldest net.Conn
 		var at time.Time
-		for c, t := range l.idle {
+		for ic, t := range l.idle {
 			if oldest == nil || t.Before(at) {
-				oldest, at = c, t
+				oldest, at = ic, t
 			}
 		}
 		if oldest != nil {
@@ -227,11 +234,6 @@ func (l *limitListener) Accept() (net.Conn, error) {
 	}
 	l.open++
 	l.mu.Unlock()
-	c, err := l.Listener.Accept()
-	if err != nil {
-		l.release()
-		return nil, err
-	}
 	return &limitConn{Conn: c, l: l}, nil
 }
 

@@ -79,13 +79,14 @@ type Server struct {
 	// (ConnValue) of parked connections for the busy ones.
 	readers, writers, values sync.Pool
 
-	mu         sync.Mutex
-	connFreed  sync.Cond // a connection ended (for MaxConns); L is mu
-	listeners  map[*net.Listener]struct{}
-	conns      map[*conn]struct{}
-	sweeping   bool
-	stopSweep  chan struct{}
-	inShutdown atomic.Bool
+	mu          sync.Mutex
+	connFreed   sync.Cond // a connection ended (for MaxConns); L is mu
+	roomWaiters int       // waitForRoom calls waiting on connFreed
+	listeners   map[*net.Listener]struct{}
+	conns       map[*conn]struct{}
+	sweeping    bool
+	stopSweep   chan struct{}
+	inShutdown  atomic.Bool
 }
 
 // ErrServerClosed is what Serve returns after Shutdown or Close; it is
@@ -153,9 +154,6 @@ func (s *Server) Serve(ln net.Listener) error {
 	base := context.WithValue(context.Background(), http.LocalAddrContextKey, ln.Addr())
 	var backoff time.Duration
 	for {
-		if s.MaxConns > 0 && !s.waitForRoom() {
-			return ErrServerClosed
-		}
 		rwc, err := ln.Accept()
 		if err != nil {
 			if s.inShutdown.Load() {
@@ -170,6 +168,10 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		backoff = 0
+		if s.MaxConns > 0 && !s.waitForRoom() {
+			rwc.Close()
+			return ErrServerClosed
+		}
 		c := newConn(s, rwc, base)
 		if !s.trackConn(c, true) {
 			rwc.Close()
@@ -234,27 +236,36 @@ func (s *Server) trackConn(c *conn, add bool) bool {
 	return true
 }
 
-// waitForRoom returns once fewer than MaxConns connections are open,
-// closing the longest-idle one when all are taken (as nginx reuses its
-// keep-alive connections when it runs out); it reports false on shutdown.
+// waitForRoom returns, for a connection just accepted, once fewer than
+// MaxConns connections are open, closing the longest-idle one when all
+// are taken (as nginx reuses its keep-alive connections when it runs out);
+// it reports false on shutdown. Until then the new connection is not read
+// and no further one accepted.
 func (s *Server) waitForRoom() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.connFreed.L == nil {
 		s.connFreed.L = &s.mu
 	}
+	var closing *conn
 	for len(s.conns) >= s.MaxConns && !s.inShutdown.Load() {
-		var oldest *conn
-		var oldestSince int64
-		for c := range s.conns {
-			if st, since := c.getState(); idleState(st) && (oldest == nil || since < oldestSince) {
-				oldest, oldestSince = c, since
+		if _, ok := s.conns[closing]; !ok {
+			closing = nil
+			var since int64
+			for c := range s.conns {
+				if st, t := c.getState(); idleState(st) && (closing == nil || t < since) {
+					closing, since = c, t
+				}
+			}
+			if closing != nil {
+				closing.rwc.Close()
 			}
 		}
-		if oldest != nil {
-			oldest.rwc.Close()
-		}
+		// Woken when a connection ends, and by the sweeper's ticks (a
+		// busy connection may have become idle).
+		s.roomWaiters++
 		s.connFreed.Wait()
+		s.roomWaiters--
 	}
 	return !s.inShutdown.Load()
 }
@@ -297,6 +308,9 @@ func (s *Server) sweep(stop chan struct{}) {
 			n := time.Now().UnixNano()
 			s.clock.Store(n)
 			s.mu.Lock()
+			if s.roomWaiters > 0 {
+				s.connFreed.Broadcast()
+			}
 			for c := range s.conns {
 				st, since := c.getState()
 				ws := c.writeSince.Load()
