@@ -102,8 +102,6 @@ type conn struct {
 	scratch   [24]byte            // for chunk sizes
 	date      []byte              // the Date header value, recomputed once a second
 	dateSec   int64
-	req       http.Request // template of the request being read
-	url       url.URL      // the template's URL, when parseTarget could fill it
 
 	// A request whose 100-continue has not been sent when its handler
 	// returns leaves the connection in an unknown state: close it.
@@ -150,7 +148,7 @@ func (c *conn) serve() {
 		c.srv.trackConn(c, false)
 	}()
 	if c.br == nil {
-		if br, ok := c.srv.readers.Get().(*bufio.Reader); ok {
+		if br := c.srv.readers.get(); br != nil {
 			br.Reset(&c.cr)
 			c.br = br
 		} else {
@@ -210,22 +208,21 @@ func (c *conn) park() {
 	s := c.srv
 	c.rwc.SetReadDeadline(time.Time{})
 	c.br.Reset(nil)
-	s.readers.Put(c.br)
+	s.readers.put(c.br)
 	c.br = nil
 	if c.bw != nil {
 		c.bw.Reset(nil)
-		s.writers.Put(c.bw)
+		s.writers.put(c.bw)
 		c.bw = nil
 	}
 	if c.value != nil {
-		s.values.Put(c.value)
+		s.values.put(c.value)
 		c.value = nil
 	}
 	c.x = nil
 	c.head, c.canon, c.pending, c.date = nil, nil, nil, nil
 	c.reqHeader = httplex.HeaderStore{}
 	c.header = nil
-	c.req, c.url = http.Request{}, url.URL{}
 	c.parked = true
 	c.state.Store(stateParked) // since is kept: the idle timeout runs on
 }
@@ -255,7 +252,7 @@ func (c *conn) waitParked() {
 // none (a new or parked connection).
 func (c *conn) writer() *bufio.Writer {
 	if c.bw == nil {
-		if bw, ok := c.srv.writers.Get().(*bufio.Writer); ok {
+		if bw := c.srv.writers.get(); bw != nil {
 			bw.Reset(stallWriter{c})
 			c.bw = bw
 		} else {
@@ -308,20 +305,29 @@ func (c *conn) checkBodyRate(now, grace, rate int64) {
 // writer once it has returned; a context it handed on keeps answering
 // Value and Deadline.
 type exchange struct {
-	ctx reqctx.Ctx
-	req http.Request
-	url url.URL
-	w   response
+	ctx     reqctx.Ctx
+	started bool // ctx was initialised: the next request renews it
+	req     http.Request
+	url     url.URL // req's URL, when parseTarget could fill it
+	w       response
+}
+
+// exchange returns the connection's request storage, making it when the
+// connection has none (new, or parked).
+func (c *conn) exchange() *exchange {
+	if c.x == nil {
+		c.x = new(exchange)
+	}
+	return c.x
 }
 
 // handle runs the handler for one request and finishes its response; it
 // reports whether the connection can carry another request.
 func (c *conn) handle(req *http.Request, b *body) (keep bool) {
-	x := c.x
-	if x == nil {
-		x = new(exchange)
+	x := c.x // parse built req in it
+	if !x.started {
 		x.ctx.Init(c.baseCtx, 0)
-		c.x = x
+		x.started = true
 	} else {
 		x.ctx.Renew(0)
 	}
@@ -335,12 +341,8 @@ func (c *conn) handle(req *http.Request, b *body) (keep bool) {
 		c.bodyWaited.Store(0)
 		c.bodyBytes.Store(0)
 	}
-	x.req = *req.WithContext(ctx) // the copy WithContext makes stays on the stack
+	x.req = *req.WithContext(ctx) // req is &x.req; the copy WithContext makes stays on the stack
 	r := &x.req
-	if r.URL == &c.url {
-		x.url = c.url
-		r.URL = &x.url
-	}
 	if b != nil {
 		b.req = r
 	}

@@ -130,14 +130,15 @@ func (c *conn) parse(head string) (*http.Request, *body, error) {
 		vals = httplex.AddValue(hdr, key, value, vals)
 	}
 
-	// The request is built in the connection's template; the handler gets
-	// a copy bound to its context (http.Request.WithContext), so this
-	// costs no allocation of its own.
-	c.req = http.Request{
+	// The request is built in the connection's exchange, where the
+	// handler gets it bound to its context (http.Request.WithContext, in
+	// place), so this costs no allocation of its own.
+	x := c.exchange()
+	x.req = http.Request{
 		Method: method, Proto: proto, ProtoMajor: major, ProtoMinor: minor,
 		Header: hdr, RequestURI: target, RemoteAddr: c.remoteAddr, Body: http.NoBody,
 	}
-	req := &c.req
+	req := &x.req
 	if method == http.MethodConnect && target[0] != '/' {
 		req.URL = &url.URL{Host: target}
 	} else {
@@ -257,16 +258,16 @@ func parseVersion(v string) (major, minor int, ok bool) {
 // validTarget rejects control characters and spaces in the request target.
 // parseTarget is url.ParseRequestURI(target). The usual origin-form
 // target, a path without percent-encoding and maybe a query, is split into
-// the connection's own URL, which the request's exchange copies
-// (conn.handle), instead of allocating one.
+// the URL of the connection's exchange instead of allocating one.
 func (c *conn) parseTarget(target string) (*url.URL, error) {
 	path, query, hasQuery := strings.Cut(target, "?")
 	if path == "" || path[0] != '/' || !plainPath(path) {
 		return url.ParseRequestURI(target)
 	}
-	c.url = url.URL{Path: path, RawQuery: query}
-	c.url.ForceQuery = hasQuery && query == "" // "/p?", as net/url
-	return &c.url, nil
+	u := &c.exchange().url
+	*u = url.URL{Path: path, RawQuery: query}
+	u.ForceQuery = hasQuery && query == "" // "/p?", as net/url
+	return u, nil
 }
 
 // plainPath reports whether a path is the same escaped and unescaped: no

@@ -151,7 +151,7 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 func (w *response) ConnValue() *any {
 	c := w.c
 	if c.value == nil {
-		c.value = c.srv.values.Get()
+		c.value = c.srv.values.get()
 	}
 	return &c.value
 }

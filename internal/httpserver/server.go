@@ -1,6 +1,7 @@
 package httpserver
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"log/slog"
@@ -75,9 +76,13 @@ type Server struct {
 	// socket writes with, instead of reading the time per request.
 	clock atomic.Int64
 
-	// readers, writers and values keep the buffers and handler storage
-	// (ConnValue) of parked connections for the busy ones.
-	readers, writers, values sync.Pool
+	// readers, writers and values keep some of the buffers and handler
+	// storage (ConnValue) that parked connections gave back, for the
+	// connections that wake up; the rest is left to the garbage collector
+	// (a sync.Pool would keep all of them for two collections).
+	readers freeList[*bufio.Reader]
+	writers freeList[*bufio.Writer]
+	values  freeList[any]
 
 	mu          sync.Mutex
 	connFreed   sync.Cond // a connection ended (for MaxConns); L is mu
@@ -87,6 +92,37 @@ type Server struct {
 	sweeping    bool
 	stopSweep   chan struct{}
 	inShutdown  atomic.Bool
+}
+
+// freeListSize bounds each of a server's free lists.
+const freeListSize = 64
+
+// freeList is a bounded free list; the zero value is ready to use.
+type freeList[T any] struct {
+	mu    sync.Mutex
+	items []T
+}
+
+// get returns a kept item, or the zero T when there is none.
+func (l *freeList[T]) get() (v T) {
+	l.mu.Lock()
+	if n := len(l.items); n > 0 {
+		v = l.items[n-1]
+		var zero T
+		l.items[n-1] = zero
+		l.items = l.items[:n-1]
+	}
+	l.mu.Unlock()
+	return v
+}
+
+// put keeps v unless the list is full.
+func (l *freeList[T]) put(v T) {
+	l.mu.Lock()
+	if len(l.items) < freeListSize {
+		l.items = append(l.items, v)
+	}
+	l.mu.Unlock()
 }
 
 // ErrServerClosed is what Serve returns after Shutdown or Close; it is
