@@ -27,12 +27,14 @@ func main() {
 	idle := flag.Int("idle", 5000, "idle keep-alive connections (each has served one proxied request)")
 	slow := flag.Int("slow", 2000, "slowloris connections (a partial head, a byte every few seconds)")
 	settle := flag.Duration("settle", 3*time.Second, "wait before measuring")
+	batch := flag.Int("batch", 250, "open the idle connections this many at a time, pausing -pause between batches (as connections accumulate in service); -batch 0 opens them all at once")
+	pause := flag.Duration("pause", 1500*time.Millisecond, "pause between batches (apimgw parks a connection idle for 1 s)")
 	flag.Parse()
 	if *bin == "" {
 		fmt.Fprintln(os.Stderr, "connmem: -bin is required")
 		os.Exit(2)
 	}
-	if err := run(*bin, *idle, *slow, *settle); err != nil {
+	if err := run(*bin, *idle, *slow, *settle, *batch, *pause); err != nil {
 		fmt.Fprintln(os.Stderr, "connmem:", err)
 		os.Exit(1)
 	}
@@ -47,7 +49,7 @@ func freePort() int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-func run(bin string, nIdle, nSlow int, settle time.Duration) error {
+func run(bin string, nIdle, nSlow int, settle time.Duration, batch int, pause time.Duration) error {
 	be, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -123,6 +125,9 @@ apis:
 			return err
 		}
 		conns = append(conns, c)
+		if batch > 0 && len(conns)%batch == 0 && len(conns) < nIdle {
+			time.Sleep(pause)
+		}
 	}
 	after := measure(pid, adminURL, settle)
 	fmt.Printf("%-28s %s\n", fmt.Sprintf("%d idle keep-alive", nIdle), after)
@@ -194,6 +199,9 @@ func (s sample) String() string {
 }
 
 func (s sample) per(base sample, n int) string {
+	if n == 0 {
+		return "-"
+	}
 	f := float64(n)
 	return fmt.Sprintf("RSS %8.2f KiB  heap in use %7.2f KiB  stacks %7.2f KiB  goroutines %6.2f",
 		(s.rss-base.rss)/f/1024, (s.heap-base.heap)/f/1024, (s.stack-base.stack)/f/1024, (s.goroutines-base.goroutines)/f)

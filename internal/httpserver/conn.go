@@ -24,7 +24,8 @@ const (
 	stateReading              // reading a request head
 	stateActive               // in the handler or writing the response
 	stateParking              // idle, and the sweeper is interrupting the wait to park it
-	stateParked               // idle, waiting on a small goroutine without buffers
+	stateParked               // idle, without buffers, polled or waiting on a small goroutine
+	stateClosed               // a polled connection closed by the server
 )
 
 // idleState reports whether a connection in state st waits for a request.
@@ -32,12 +33,13 @@ func idleState(st int32) bool { return st == stateIdle || st == stateParking || 
 
 // parkDelay is how long a keep-alive connection waits for its next request
 // before it is parked: its read and write buffers and the handler's
-// per-connection storage go back to the server's pools, its other kept
-// storage is dropped, and the wait moves to a new goroutine whose stack is
-// the smallest the runtime gives, instead of the one that grew serving
-// requests. A parked connection costs about 3 KB (see docs/benchmarks.md)
-// instead of 20 KB; a busy connection, whose next request comes sooner,
-// keeps everything and pays nothing for this.
+// per-connection storage go back to the server's free lists, its other
+// kept storage is dropped, and its goroutine ends: the server's poller
+// (one epoll instance on Linux) waits for its next request and starts a
+// new goroutine for it; elsewhere a new goroutine waits, whose stack is the
+// smallest the runtime gives. A parked connection costs about 1 KB (see
+// docs/benchmarks.md) instead of 20 KB; a busy connection, whose next
+// request comes sooner, keeps everything and pays nothing for this.
 const parkDelay = time.Second
 
 // ErrBodyReadTimeout is what a request body's Read returns when the client
@@ -86,9 +88,15 @@ type conn struct {
 	bodyBytes     atomic.Int64
 	bodyTimedOut  atomic.Bool
 
-	// parked is set when serve returns leaving the connection to
-	// waitParked.
+	// parked is set when serve returns leaving the connection to the
+	// server's poller or to waitParked.
 	parked bool
+	// polled: the connection is parked on the server's poller (pollFD),
+	// with no goroutine of its own. closing: the server closed it (under
+	// the server's mu).
+	polled  atomic.Bool
+	pollFD  int32
+	closing bool
 
 	cr connReader
 	br *bufio.Reader
@@ -139,7 +147,7 @@ func (c *conn) serve() {
 	c.parked = false
 	defer func() {
 		if c.parked {
-			go c.waitParked()
+			c.srv.waitParked(c)
 			return
 		}
 		if !c.hijacked {
@@ -225,6 +233,31 @@ func (c *conn) park() {
 	c.header = nil
 	c.parked = true
 	c.state.Store(stateParked) // since is kept: the idle timeout runs on
+}
+
+// waitParked hands a parked connection to the poller, or, where there is
+// none, to a goroutine of its own.
+func (s *Server) waitParked(c *conn) {
+	s.mu.Lock()
+	polled := !c.closing && s.poller.add(c)
+	s.mu.Unlock()
+	if !polled {
+		go c.waitParked()
+	}
+}
+
+// closeLocked closes the connection's socket (the server's mu held). A
+// connection parked on the poller has no goroutine to notice: it is
+// forgotten here.
+func (c *conn) closeLocked() {
+	s := c.srv
+	c.closing = true
+	if c.polled.Load() && c.state.CompareAndSwap(stateParked, stateClosed) {
+		s.poller.forget(c)
+		delete(s.conns, c)
+		s.connFreed.Broadcast()
+	}
+	c.rwc.Close()
 }
 
 // waitParked waits for a parked connection's next request, then serves

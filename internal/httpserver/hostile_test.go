@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -419,13 +420,21 @@ func TestIdleConnectionParked(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	s.mu.Lock()
-	for cn := range s.conns {
-		if cn.br != nil || cn.bw != nil || cn.value != nil || cn.x != nil {
-			t.Error("a parked connection kept its buffers or storage")
+	for _, n := range []int{s.readers.len(), s.writers.len(), s.values.len()} {
+		if n != 1 {
+			t.Errorf("free lists hold %d, %d, %d, want the parked connection's buffers and value", s.readers.len(), s.writers.len(), s.values.len())
+			break
 		}
 	}
-	s.mu.Unlock()
+	if runtime.GOOS == "linux" {
+		s.mu.Lock()
+		for cn := range s.conns {
+			if !cn.polled.Load() {
+				t.Error("a parked connection is not on the poller")
+			}
+		}
+		s.mu.Unlock()
+	}
 	for i := 2; i < 5; i++ {
 		c.send(fmt.Sprintf("GET /%d HTTP/1.1\r\nHost: a\r\n\r\n", i))
 		if _, body := c.response("GET"); body != fmt.Sprintf("ok /%d", i) {

@@ -80,6 +80,7 @@ type Server struct {
 	// storage (ConnValue) that parked connections gave back, for the
 	// connections that wake up; the rest is left to the garbage collector
 	// (a sync.Pool would keep all of them for two collections).
+	poller  poller // waits for parked connections' requests
 	readers freeList[*bufio.Reader]
 	writers freeList[*bufio.Writer]
 	values  freeList[any]
@@ -114,6 +115,12 @@ func (l *freeList[T]) get() (v T) {
 	}
 	l.mu.Unlock()
 	return v
+}
+
+func (l *freeList[T]) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.items)
 }
 
 // put keeps v unless the list is full.
@@ -294,7 +301,7 @@ func (s *Server) waitForRoom() bool {
 				}
 			}
 			if closing != nil {
-				closing.rwc.Close()
+				closing.closeLocked()
 			}
 		}
 		// Woken when a connection ends, and by the sweeper's ticks (a
@@ -352,7 +359,7 @@ func (s *Server) sweep(stop chan struct{}) {
 				ws := c.writeSince.Load()
 				switch {
 				case idleState(st) && n-since > idle || st == stateReading && n-since > header || ws != 0 && n-ws > stall:
-					c.rwc.Close()
+					c.closeLocked()
 				case st == stateActive && n-since > watch:
 					c.startWatch()
 					if rate > 0 {
@@ -375,7 +382,7 @@ func (s *Server) Close() error {
 	s.mu.Lock()
 	err := s.closeListenersLocked()
 	for c := range s.conns {
-		c.rwc.Close()
+		c.closeLocked()
 	}
 	s.stopSweeperLocked()
 	s.connFreed.Broadcast()
@@ -419,7 +426,7 @@ func (s *Server) closeIdle() bool {
 	defer s.mu.Unlock()
 	for c := range s.conns {
 		if st, _ := c.getState(); idleState(st) {
-			c.rwc.Close()
+			c.closeLocked()
 		}
 	}
 	return len(s.conns) == 0
@@ -440,4 +447,5 @@ func (s *Server) stopSweeperLocked() {
 		close(s.stopSweep)
 		s.sweeping = false
 	}
+	s.poller.stop()
 }
