@@ -496,3 +496,36 @@ func TestParkedConnectionTimesOutAndShutsDown(t *testing.T) {
 		t.Fatal("parked connection open after Shutdown")
 	}
 }
+
+// TestDefaultBodyRateCutsTrickle: with the default settings, a body
+// trickling one byte every 2 s is answered 408 within 60 s (after the
+// 20 s grace).
+func TestDefaultBodyRateCutsTrickle(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes 20 s")
+	}
+	t.Parallel()
+	addr, _ := start(t, &smuggleHandler{})
+	c := dial(t, addr)
+	c.c.SetDeadline(time.Now().Add(70 * time.Second))
+	c.send("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n")
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Second):
+				if _, err := c.c.Write([]byte("x")); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	t0 := time.Now()
+	resp, _ := c.response("POST")
+	if d := time.Since(t0); resp.StatusCode != http.StatusRequestTimeout || d > 60*time.Second || d < DefaultBodyGrace {
+		t.Fatalf("%d after %v, want 408 between %v and 60s", resp.StatusCode, d, DefaultBodyGrace)
+	}
+}
