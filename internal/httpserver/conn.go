@@ -138,6 +138,21 @@ func (c *conn) setState(st int32) {
 	c.state.Store(st)
 }
 
+// toIdle enters the idle state between requests. A connection the poller
+// woke is idle already, and the sweeper may have begun to park it again
+// since (stateParking, its read deadline passed): that is left for Peek to
+// find, and the connection parks again, so that the deadline cannot fail
+// the next request's read.
+func (c *conn) toIdle() {
+	c.since.Store(c.srv.clock.Load())
+	for {
+		st := c.state.Load()
+		if st == stateIdle || st == stateParking || c.state.CompareAndSwap(st, stateIdle) {
+			return
+		}
+	}
+}
+
 func (c *conn) getState() (int32, int64) {
 	st := c.state.Load()
 	return st, c.since.Load()
@@ -164,7 +179,7 @@ func (c *conn) serve() {
 		}
 	}
 	for {
-		c.setState(stateIdle)
+		c.toIdle()
 		if _, err := c.br.Peek(1); err != nil {
 			if c.state.Load() == stateParking && isTimeout(err) {
 				c.park()

@@ -1,6 +1,7 @@
 package httpserver
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -527,5 +528,49 @@ func TestDefaultBodyRateCutsTrickle(t *testing.T) {
 	resp, _ := c.response("POST")
 	if d := time.Since(t0); resp.StatusCode != http.StatusRequestTimeout || d > 60*time.Second || d < DefaultBodyGrace {
 		t.Fatalf("%d after %v, want 408 between %v and 60s", resp.StatusCode, d, DefaultBodyGrace)
+	}
+}
+
+// TestParkAndWakeUnderLoad: connections whose requests come around the
+// moment they are parked (parking after 20 ms here) are all served: a
+// request racing the park, or a park racing the wake-up, loses nothing.
+func TestParkAndWakeUnderLoad(t *testing.T) {
+	addr, _ := start(t, &smuggleHandler{}, func(s *Server) { s.parkAfter = 20 * time.Millisecond })
+	const conns, requests = 16, 40
+	errs := make(chan error, conns)
+	for i := range conns {
+		go func() {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(30 * time.Second))
+			rc := &rawConn{t: t, c: c, br: bufio.NewReader(c)}
+			for j := range requests {
+				time.Sleep(time.Duration((i*7+j*13)%50) * time.Millisecond)
+				if _, err := fmt.Fprintf(c, "POST /%d/%d HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nok", i, j); err != nil {
+					errs <- err
+					return
+				}
+				resp, err := http.ReadResponse(rc.br, nil)
+				if err != nil {
+					errs <- fmt.Errorf("conn %d request %d: %w", i, j, err)
+					return
+				}
+				b, _ := io.ReadAll(resp.Body)
+				if want := fmt.Sprintf("/%d/%d body=ok", i, j); string(b) != want {
+					errs <- fmt.Errorf("conn %d request %d: %q", i, j, b)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range conns {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
 	}
 }

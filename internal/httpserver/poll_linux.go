@@ -113,8 +113,13 @@ func (p *poller) loop() {
 			c := p.conns[ev.Fd]
 			delete(p.conns, ev.Fd)
 			p.mu.Unlock()
-			if c != nil && c.state.CompareAndSwap(stateParked, stateIdle) {
-				// since is kept: serve stamps it when the request starts.
+			if c == nil {
+				continue
+			}
+			// A fresh stamp first, so that the sweeper does not take
+			// the woken connection for one idle past parkDelay.
+			c.since.Store(c.srv.clock.Load())
+			if c.state.CompareAndSwap(stateParked, stateIdle) {
 				c.polled.Store(false)
 				go c.serve()
 			}

@@ -71,6 +71,9 @@ type Server struct {
 	// ErrorLog receives handler panics and accept errors; nil: slog.Default.
 	ErrorLog *slog.Logger
 
+	// parkAfter is parkDelay, shorter in tests.
+	parkAfter time.Duration
+
 	// clock is the time (UnixNano) by the sweeper's last tick, at most
 	// sweepTick old: what connections stamp their state changes and
 	// socket writes with, instead of reading the time per request.
@@ -341,7 +344,7 @@ func (s *Server) sweep(stop chan struct{}) {
 	slack := interval.Nanoseconds()
 	idle, header, stall := s.idleTimeout().Nanoseconds()+slack, s.readHeaderTimeout().Nanoseconds()+slack, s.writeStallTimeout().Nanoseconds()+slack
 	watch := watchDelay.Nanoseconds() + slack
-	park := parkDelay.Nanoseconds() + slack
+	park := orDefault(s.parkAfter, parkDelay).Nanoseconds() + slack
 	grace, rate := s.bodyGrace().Nanoseconds()+slack, int64(s.bodyMinRate())
 	for {
 		select {
