@@ -254,7 +254,7 @@ func (c *conn) park() {
 // none, to a goroutine of its own.
 func (s *Server) waitParked(c *conn) {
 	s.mu.Lock()
-	polled := !c.closing && s.poller.add(c)
+	polled := !c.closing && !s.noPoll && s.poller.add(c)
 	s.mu.Unlock()
 	if !polled {
 		go c.waitParked()

@@ -535,7 +535,13 @@ func TestDefaultBodyRateCutsTrickle(t *testing.T) {
 // moment they are parked (parking after 20 ms here) are all served: a
 // request racing the park, or a park racing the wake-up, loses nothing.
 func TestParkAndWakeUnderLoad(t *testing.T) {
-	addr, _ := start(t, &smuggleHandler{}, func(s *Server) { s.parkAfter = 20 * time.Millisecond })
+	for _, poll := range []bool{true, false} {
+		t.Run(fmt.Sprintf("poller=%v", poll), func(t *testing.T) { parkAndWake(t, poll) })
+	}
+}
+
+func parkAndWake(t *testing.T, poll bool) {
+	addr, _ := start(t, &smuggleHandler{}, func(s *Server) { s.parkAfter, s.noPoll = 20*time.Millisecond, !poll })
 	const conns, requests = 16, 40
 	errs := make(chan error, conns)
 	for i := range conns {

@@ -71,8 +71,10 @@ type Server struct {
 	// ErrorLog receives handler panics and accept errors; nil: slog.Default.
 	ErrorLog *slog.Logger
 
-	// parkAfter is parkDelay, shorter in tests.
+	// parkAfter is parkDelay, shorter in tests; noPoll parks connections
+	// on goroutines, as where there is no poller.
 	parkAfter time.Duration
+	noPoll    bool
 
 	// clock is the time (UnixNano) by the sweeper's last tick, at most
 	// sweepTick old: what connections stamp their state changes and
