@@ -59,7 +59,7 @@ func (s *Server) Guard(h http.Handler) http.Handler {
 		rb := &rateBody{rc: http.NewResponseController(w), body: r.Body, grace: s.bodyGrace(), rate: int64(rate)}
 		r.Body = rb
 		h.ServeHTTP(&rateWriter{ResponseWriter: w, rb: rb}, r)
-		if rb.timedOut() && !rateWriterAnswered(w, rb) {
+		if rb.timedOut() && !rb.answered() {
 			writeGuardError(w, http.StatusRequestTimeout, "request body too slow")
 		}
 	})
@@ -123,10 +123,12 @@ type rateWriter struct {
 	rb *rateBody
 }
 
-func rateWriterAnswered(_ http.ResponseWriter, rb *rateBody) bool {
-	rb.mu.Lock()
-	defer rb.mu.Unlock()
-	return rb.wroteHeader
+// answered reports whether the handler's response head went out before
+// the body timed out.
+func (b *rateBody) answered() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.wroteHeader
 }
 
 func (w *rateWriter) WriteHeader(code int) {
