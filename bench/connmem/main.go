@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command connmem measures what idle keep-alive connections and slowloris
 // connections cost an apimgw process: it starts the given apimgw binary
 // (with a backend of its own, on loopback), opens the connections, and
@@ -19,6 +21,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -80,6 +83,8 @@ apis:
 	}
 	cmd := exec.Command(bin, "serve", "-c", file, "-log-level", "warn")
 	cmd.Env = append(os.Environ(), "GOGC=100")
+	// The gateway ends with connmem, however connmem ends.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return err
