@@ -514,4 +514,3 @@ type BodyLimits struct {
 	RequestBody  ByteSize `yaml:"requestBody"`
 	Pos          Pos
 }
-
