@@ -299,6 +299,11 @@ func formatNumber(v any, f string) (string, error) {
 		isInt, iv, fv = true, int64(x), float64(x)
 	case float64:
 		fv = x
+	case Decimal:
+		if f == "" || f == "G" || f == "g" {
+			return x.String(), nil
+		}
+		fv = x.Float()
 	default:
 		return ToString(v), nil
 	}

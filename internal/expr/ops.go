@@ -63,6 +63,7 @@ const (
 	ncInt
 	ncLong
 	ncDouble
+	ncDecimal
 )
 
 func numOf(v any) (numClass, int64, float64) {
@@ -77,6 +78,9 @@ func numOf(v any) (numClass, int64, float64) {
 		return ncInt, int64(x), float64(x)
 	case byte:
 		return ncInt, int64(x), float64(x)
+	case Decimal:
+		i, _ := decToInt64(x)
+		return ncDecimal, i, x.Float()
 	case *JValue:
 		return numOf(x.V)
 	}
@@ -149,7 +153,14 @@ func valuesEqual(a, b any) bool {
 	ca, ia, fa := numOf(a)
 	cb, ib, fb := numOf(b)
 	if ca != ncNone && cb != ncNone {
-		if ca == ncDouble || cb == ncDouble {
+		if ca == ncDecimal || cb == ncDecimal {
+			if ca != ncDouble && cb != ncDouble {
+				x, _, _ := toDecimal(fromJValue(a))
+				y, _, _ := toDecimal(fromJValue(b))
+				return x.Cmp(y) == 0
+			}
+		}
+		if ca == ncDouble || cb == ncDouble || ca == ncDecimal || cb == ncDecimal {
 			return fa == fb
 		}
 		return ia == ib
@@ -196,7 +207,12 @@ func compareValues(a, b any) (int, bool, error) {
 	ca, ia, fa := numOf(a)
 	cb, ib, fb := numOf(b)
 	if ca != ncNone && cb != ncNone {
-		if ca == ncDouble || cb == ncDouble {
+		if (ca == ncDecimal || cb == ncDecimal) && ca != ncDouble && cb != ncDouble {
+			x, _, _ := toDecimal(fromJValue(a))
+			y, _, _ := toDecimal(fromJValue(b))
+			return x.Cmp(y), true, nil
+		}
+		if ca == ncDouble || cb == ncDouble || ca == ncDecimal || cb == ncDecimal {
 			switch {
 			case fa < fb:
 				return -1, true, nil
@@ -339,6 +355,14 @@ func arith(op string, a, b any) (any, error) {
 	cb, ib, fb := numOf(b)
 	if ca == ncNone || cb == ncNone {
 		return nil, errInvalidOp("Operator '" + op + "' cannot be applied to operands of type '" + typeName(a) + "' and '" + typeName(b) + "'")
+	}
+	if ca == ncDecimal || cb == ncDecimal {
+		if ca == ncDouble || cb == ncDouble {
+			return nil, errInvalidOp("Operator '" + op + "' cannot be applied to operands of type '" + typeName(fromJValue(a)) + "' and '" + typeName(fromJValue(b)) + "'")
+		}
+		x, _, _ := toDecimal(fromJValue(a))
+		y, _, _ := toDecimal(fromJValue(b))
+		return decArith(op, x, y)
 	}
 	if ca == ncDouble || cb == ncDouble {
 		switch op {

@@ -1323,6 +1323,13 @@ func (p *parser) primary() (node, *Error) {
 		return &litExpr{pos: t.pos, val: int(t.ival)}, nil
 	case tkFloat:
 		p.advance()
+		if t.nk == nkDecimal {
+			d, ok := parseDecimalText(t.text, true)
+			if !ok {
+				return nil, p.errf(t, "Floating-point constant is outside the range of type 'decimal'")
+			}
+			return &litExpr{pos: t.pos, val: d}, nil
+		}
 		return &litExpr{pos: t.pos, val: t.fval}, nil
 	case tkString:
 		p.advance()

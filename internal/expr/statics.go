@@ -1016,7 +1016,13 @@ func parseNumber(t, s string) (any, error) {
 	switch t {
 	case "bool":
 		return changeType("bool", s)
-	case "double", "decimal":
+	case "decimal":
+		d, ok := parseDecimalText(strings.ReplaceAll(s, ",", ""), false)
+		if !ok {
+			return nil, errFormat("The input string '" + s + "' was not in a correct format.")
+		}
+		return d, nil
+	case "double":
 		f, err := strconv.ParseFloat(strings.ReplaceAll(s, ",", ""), 64)
 		if err != nil {
 			return nil, errFormat("The input string '" + s + "' was not in a correct format.")

@@ -374,8 +374,10 @@ func defaultValue(t *typeRef) any {
 		return 0
 	case "long":
 		return int64(0)
-	case "double", "decimal":
+	case "double":
 		return 0.0
+	case "decimal":
+		return decFromInt(0)
 	case "bool":
 		return false
 	case "char":
@@ -425,6 +427,21 @@ func castTo(name string, v any) (any, error) {
 			return s, nil
 		}
 	case "int", "long", "short", "byte", "double", "decimal", "char", "uint", "ulong", "sbyte", "ushort":
+		if name == "decimal" {
+			if d, ok, err := toDecimal(v); ok {
+				return d, err
+			}
+		}
+		if d, ok := v.(Decimal); ok {
+			if name == "double" {
+				return d.Float(), nil
+			}
+			i, ok := decToInt64(d)
+			if !ok {
+				return nil, &RuntimeError{Type: "OverflowException", Msg: "Value was either too large or too small for an " + dotnetName(name) + "."}
+			}
+			return castTo(name, i)
+		}
 		c, i, f := numOf(v)
 		if c == ncNone {
 			if e, ok := v.(Enum); ok {
@@ -617,6 +634,27 @@ func changeType(name string, v any) (any, error) {
 		}
 		return i, nil
 	case "double", "decimal":
+		if name == "decimal" {
+			switch x := v.(type) {
+			case string:
+				d, ok := parseDecimalText(x, false)
+				if !ok {
+					return nil, errFormat("The input string '" + x + "' was not in a correct format.")
+				}
+				return d, nil
+			case bool:
+				if x {
+					return decFromInt(1), nil
+				}
+				return decFromInt(0), nil
+			}
+			if d, ok, err := toDecimal(v); ok {
+				return d, err
+			}
+		}
+		if d, ok := v.(Decimal); ok {
+			return d.Float(), nil
+		}
 		switch x := v.(type) {
 		case nil:
 			return nil, errArg("Can not convert Null to %s.", name)

@@ -210,6 +210,8 @@ func typeName(v any) string {
 		return "System.Int64"
 	case float64:
 		return "System.Double"
+	case Decimal:
+		return "System.Decimal"
 	case bool:
 		return "System.Boolean"
 	case Char:
@@ -313,6 +315,8 @@ func ToString(v any) string {
 		return strconv.FormatInt(x, 10)
 	case float64:
 		return formatDouble(x)
+	case Decimal:
+		return x.String()
 	case Char:
 		return string(rune(x))
 	case byte:
