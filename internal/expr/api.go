@@ -269,6 +269,8 @@ func hasReturn(n node) bool {
 		}
 	case *usingStmt:
 		return hasReturn(s.body)
+	case *checkedNode:
+		return hasReturn(s.x)
 	case *switchStmt:
 		for _, c := range s.cases {
 			for _, x := range c.body {

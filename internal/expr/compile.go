@@ -131,6 +131,7 @@ type scope struct {
 }
 
 type compiler struct {
+	checked   bool // inside checked( ) or checked { }: integer overflow throws
 	nslots    int
 	sc        *scope
 	loops     int
@@ -203,6 +204,11 @@ func (c *compiler) stmts(list []node) (execFn, *Error) {
 
 func (c *compiler) stmt(n node) (execFn, *Error) {
 	switch s := n.(type) {
+	case *checkedNode:
+		saved := c.checked
+		c.checked = s.checked
+		defer func() { c.checked = saved }()
+		return c.stmt(s.x)
 	case *blockStmt:
 		return c.block(s)
 	case *emptyStmt:
@@ -807,6 +813,11 @@ func (c *compiler) expr(n node) (cx, *Error) {
 // chain compiles a node that may be part of a member/call/index chain.
 func (c *compiler) chain(n node) (cx, *Error) {
 	switch x := n.(type) {
+	case *checkedNode:
+		saved := c.checked
+		c.checked = x.checked
+		defer func() { c.checked = saved }()
+		return c.expr(x.x)
 	case *litExpr:
 		return constCx(x.val), nil
 	case *identExpr:
@@ -1252,6 +1263,7 @@ func (c *compiler) unary(x *unaryExpr) (cx, *Error) {
 		return cx{}, err
 	}
 	f := inner.fn
+	ar := c.arith()
 	switch x.op {
 	case "!":
 		return cx{st: stBool, fn: func(e *env) (any, error) {
@@ -1268,7 +1280,7 @@ func (c *compiler) unary(x *unaryExpr) (cx, *Error) {
 			if err != nil {
 				return nil, err
 			}
-			return arith("-", 0, v)
+			return ar("-", 0, v)
 		}}, nil
 	case "+":
 		return inner, nil
@@ -1375,6 +1387,7 @@ func (c *compiler) binary(x *binaryExpr) (cx, *Error) {
 	}
 	op := x.op
 	st := stAny
+	ar := c.arith()
 	if op == "+" && (l.st == stString || r.st == stString) {
 		st = stString
 	}
@@ -1392,8 +1405,16 @@ func (c *compiler) binary(x *binaryExpr) (cx, *Error) {
 		if err != nil {
 			return nil, err
 		}
-		return arith(op, a, b)
+		return ar(op, a, b)
 	}}, nil
+}
+
+// arith returns the arithmetic of the current checked/unchecked context.
+func (c *compiler) arith() func(op string, a, b any) (any, error) {
+	if c.checked {
+		return checkedArith
+	}
+	return arith
 }
 
 func (c *compiler) isExpr(x *isExpr) (cx, *Error) {
@@ -1699,6 +1720,7 @@ func (c *compiler) assign(x *assignExpr) (cx, *Error) {
 		}}, nil
 	}
 	op := strings.TrimSuffix(x.op, "=")
+	ar := c.arith()
 	return cx{st: st, fn: func(e *env) (any, error) {
 		r, k, err := lv.prepare(e)
 		if err != nil {
@@ -1722,7 +1744,7 @@ func (c *compiler) assign(x *assignExpr) (cx, *Error) {
 		if err != nil {
 			return nil, err
 		}
-		nv, err := arith(op, cur, v)
+		nv, err := ar(op, cur, v)
 		if err != nil {
 			return nil, err
 		}
@@ -1740,6 +1762,7 @@ func (c *compiler) incDec(x *incDecExpr) (cx, *Error) {
 		op = "-"
 	}
 	prefix := x.prefix
+	ar := c.arith()
 	return cx{st: st, fn: func(e *env) (any, error) {
 		r, k, err := lv.prepare(e)
 		if err != nil {
@@ -1749,7 +1772,7 @@ func (c *compiler) incDec(x *incDecExpr) (cx, *Error) {
 		if err != nil {
 			return nil, err
 		}
-		nv, err := arith(op, cur, 1)
+		nv, err := ar(op, cur, 1)
 		if err != nil {
 			return nil, err
 		}

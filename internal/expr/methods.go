@@ -1036,7 +1036,8 @@ func linq(name string, items []any, a []any, targ string) (any, error) {
 			var acc any = 0
 			for _, v := range vals {
 				var err error
-				if acc, err = arith("+", acc, fromJValue(v)); err != nil {
+				// Enumerable.Sum runs checked: overflow throws
+				if acc, err = checkedArith("+", acc, fromJValue(v)); err != nil {
 					return nil, err
 				}
 			}

@@ -181,6 +181,14 @@ func (c *compiler) newExpr(x *newExpr) (cx, *Error) {
 		return cx{}, errAt(x, "unsupported C# construct: object initializer member %s.%s", t.name, f.name)
 	}
 	switch name {
+	case "string", "String":
+		return cx{st: stString, fn: func(e *env) (any, error) {
+			a, err := evalArgs(e)
+			if err != nil {
+				return nil, err
+			}
+			return newString(a)
+		}}, nil
 	case "JObject", "JArray":
 		isObj := name == "JObject"
 		return cx{fn: func(e *env) (any, error) {
@@ -619,4 +627,51 @@ func addToJObject(o *JObject, it any) error {
 		return nil
 	}
 	return errArg("Can not add %s to Newtonsoft.Json.Linq.JObject.", typeName(it))
+}
+
+// newString is new string(char, count), new string(char[]) and
+// new string(char[], start, length).
+func newString(a []any) (any, error) {
+	if len(a) == 2 {
+		if c, ok := a[0].(Char); ok {
+			n, ok := a[1].(int)
+			if !ok {
+				return nil, errInvalidCast(a[1], "System.Int32")
+			}
+			if n < 0 {
+				return nil, errArgRange("count")
+			}
+			if err := checkStrLen(n); err != nil {
+				return nil, err
+			}
+			return strings.Repeat(string(rune(c)), n), nil
+		}
+	}
+	if len(a) == 1 || len(a) == 3 {
+		if a[0] == nil {
+			return "", nil
+		}
+		items, err := iterate(a[0])
+		if err != nil {
+			return nil, err
+		}
+		if len(a) == 3 {
+			st, ok1 := a[1].(int)
+			n, ok2 := a[2].(int)
+			if !ok1 || !ok2 || st < 0 || n < 0 || st+n > len(items) {
+				return nil, errArgRange("startIndex")
+			}
+			items = items[st : st+n]
+		}
+		var sb strings.Builder
+		for _, it := range items {
+			c, ok := it.(Char)
+			if !ok {
+				return nil, errInvalidCast(it, "System.Char")
+			}
+			sb.WriteRune(rune(c))
+		}
+		return sb.String(), nil
+	}
+	return nil, errArg("no overload of new string takes %d arguments", len(a))
 }

@@ -2,6 +2,7 @@ package expr
 
 import (
 	"math"
+	"math/big"
 	"net/http"
 	"strings"
 	"time"
@@ -525,4 +526,49 @@ func stringsList(s []string) *List {
 		items[i] = v
 	}
 	return &List{Items: items, Array: true, Elem: "String"}
+}
+
+func errOverflow() error {
+	return &RuntimeError{Type: "OverflowException", Msg: "Arithmetic operation resulted in an overflow."}
+}
+
+// checkedArith is arith in a checked context: int and long + - * (and
+// negation, written 0 - x) throw OverflowException instead of wrapping.
+func checkedArith(op string, a, b any) (any, error) {
+	if op != "+" && op != "-" && op != "*" {
+		return arith(op, a, b)
+	}
+	ca, ia, _ := numOf(a)
+	cb, ib, _ := numOf(b)
+	if (ca != ncInt && ca != ncLong) || (cb != ncInt && cb != ncLong) {
+		return arith(op, a, b)
+	}
+	if ca == ncInt && cb == ncInt {
+		var r int64
+		switch op {
+		case "+":
+			r = ia + ib
+		case "-":
+			r = ia - ib
+		default:
+			r = ia * ib
+		}
+		if r > math.MaxInt32 || r < math.MinInt32 {
+			return nil, errOverflow()
+		}
+		return int(r), nil
+	}
+	x, y := big.NewInt(ia), big.NewInt(ib)
+	switch op {
+	case "+":
+		x.Add(x, y)
+	case "-":
+		x.Sub(x, y)
+	default:
+		x.Mul(x, y)
+	}
+	if !x.IsInt64() {
+		return nil, errOverflow()
+	}
+	return x.Int64(), nil
 }

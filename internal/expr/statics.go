@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"html"
 	"math"
+	"math/big"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -88,7 +89,20 @@ func staticProperty(n node, typ, name string) (cx, *Error) {
 		case "MinValue":
 			return constCx(int64(math.MinInt64)), nil
 		}
-	case "double", "decimal":
+	case "decimal":
+		switch name {
+		case "MaxValue":
+			return constCx(Decimal{c: decMax}), nil
+		case "MinValue":
+			return constCx(Decimal{c: new(big.Int).Neg(decMax)}), nil
+		case "Zero":
+			return constCx(decFromInt(0)), nil
+		case "One":
+			return constCx(decFromInt(1)), nil
+		case "MinusOne":
+			return constCx(decFromInt(-1)), nil
+		}
+	case "double":
 		switch name {
 		case "MaxValue":
 			return constCx(math.MaxFloat64), nil
@@ -160,6 +174,39 @@ func staticProperty(n node, typ, name string) (cx, *Error) {
 			return constCx(math.Pi), nil
 		case "E":
 			return constCx(math.E), nil
+		}
+	case "MidpointRounding":
+		vals := map[string]int{"ToEven": 0, "AwayFromZero": 1, "ToZero": 2, "ToNegativeInfinity": 3, "ToPositiveInfinity": 4}
+		if v, ok := vals[name]; ok {
+			return enumVal("MidpointRounding", name, v), nil
+		}
+	case "byte":
+		switch name {
+		case "MaxValue":
+			return constCx(byte(255)), nil
+		case "MinValue":
+			return constCx(byte(0)), nil
+		}
+	case "short":
+		switch name {
+		case "MaxValue":
+			return constCx(math.MaxInt16), nil
+		case "MinValue":
+			return constCx(math.MinInt16), nil
+		}
+	case "uint":
+		switch name {
+		case "MaxValue":
+			return constCx(int64(math.MaxUint32)), nil
+		case "MinValue":
+			return constCx(int64(0)), nil
+		}
+	case "char":
+		switch name {
+		case "MaxValue":
+			return constCx(Char(0xffff)), nil
+		case "MinValue":
+			return constCx(Char(0)), nil
 		}
 	case "StringComparison":
 		vals := map[string]int{"CurrentCulture": 0, "CurrentCultureIgnoreCase": 1, "InvariantCulture": 2, "InvariantCultureIgnoreCase": 3, "Ordinal": 4, "OrdinalIgnoreCase": 5}
@@ -244,7 +291,12 @@ func staticCall(n *memberExpr, typ, name string, targs []*typeRef, args []compil
 			return cx{}, err
 		}
 	}
-	impl, outIdx, err := staticImplFor(n, t, name, targs, args)
+	var impl staticImpl
+	outIdx := -1
+	var err *Error
+	if impl = moreStatics(t, name, len(args)); impl == nil {
+		impl, outIdx, err = staticImplFor(n, t, name, targs, args)
+	}
 	if err != nil {
 		return cx{}, err
 	}
@@ -1157,6 +1209,9 @@ func mathStatic(n *memberExpr, name string, args []compiledArg) (staticImpl, int
 	one := map[string]func(float64) float64{"Floor": math.Floor, "Ceiling": math.Ceil, "Sqrt": math.Sqrt, "Log": math.Log, "Log10": math.Log10, "Exp": math.Exp, "Truncate": math.Trunc}
 	if f, ok := one[name]; ok {
 		return func(e *env, a []any) (any, error) {
+			if r, ok, err := decimalMath(name, a); ok {
+				return r, err
+			}
 			c, _, x := numOf(a[0])
 			if c == ncNone {
 				return nil, errInvalidCast(a[0], "System.Double")
@@ -1212,6 +1267,9 @@ func mathStatic(n *memberExpr, name string, args []compiledArg) (staticImpl, int
 		}, -1, nil
 	case "Round":
 		return func(e *env, a []any) (any, error) {
+			if r, ok, err := decimalMath("Round", a); ok {
+				return r, err
+			}
 			c, _, x := numOf(a[0])
 			if c == ncNone {
 				return nil, errInvalidCast(a[0], "System.Double")

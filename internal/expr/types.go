@@ -47,7 +47,8 @@ var staticTypes = map[string]bool{
 	"JObject": true, "JArray": true, "JToken": true, "JValue": true, "JProperty": true, "JsonConvert": true,
 	"Formatting": true, "JTokenType": true, "StringComparison": true, "StringComparer": true,
 	"StringSplitOptions": true, "Array": true, "Enumerable": true, "BitConverter": true, "SHA256": true,
-	"SHA1": true, "SHA512": true, "MD5": true, "RegexOptions": true, "DateTimeKind": true,
+	"SHA1": true, "SHA512": true, "MD5": true, "RegexOptions": true, "DateTimeKind": true, "MidpointRounding": true,
+	"uint": true, "UInt32": true, "ulong": true, "UInt64": true, "sbyte": true, "ushort": true,
 	"CultureInfo": true, "DateTimeStyles": true, "NumberStyles": true, "UriKind": true, "UriPartial": true,
 	"XDocument": true, "XElement": true,
 }

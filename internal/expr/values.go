@@ -399,12 +399,12 @@ func formatDouble(f float64) string {
 	case math.IsNaN(f):
 		return "NaN"
 	case math.IsInf(f, 1):
-		return "∞"
+		return "Infinity"
 	case math.IsInf(f, -1):
-		return "-∞"
+		return "-Infinity"
 	}
 	a := math.Abs(f)
-	if a != 0 && (a >= 1e15 || a < 1e-5) {
+	if a != 0 && (a >= 1e15 || a < 1e-4) {
 		s := strconv.FormatFloat(f, 'E', -1, 64)
 		// Go: 1E+20, 1.5E-07 → .NET: 1E+20, 1.5E-07 (two-digit minimum exponent)
 		if i := strings.IndexByte(s, 'E'); i >= 0 {
