@@ -154,6 +154,8 @@ func dynProp(name string) getter {
 			switch x := v.(type) {
 			case *KeyValue:
 				return x.Key, nil
+			case *Grouping:
+				return x.Key, nil
 			case *JProperty:
 				// foreach (var p in jobject) yields KeyValuePair<string, JToken>
 				return x.Name, nil

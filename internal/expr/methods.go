@@ -436,14 +436,23 @@ func commonMethod(name string, r any, a []any) (any, error) {
 	return nil, errNoMember(r, name)
 }
 
+// compareStrings is string.Compare with a StringComparison (or the
+// ignoreCase bool): ordinal comparisons return the UTF-16 difference like
+// .NET, culture comparisons -1/0/1 in invariant-culture order.
 func compareStrings(a, b string, cmp any) int {
-	if e, ok := cmp.(Enum); ok && strings.HasSuffix(e.Name, "IgnoreCase") {
-		return strings.Compare(strings.ToLower(a), strings.ToLower(b))
+	if e, ok := cmp.(Enum); ok {
+		switch e.Name {
+		case "Ordinal":
+			return ordinalCompare(a, b)
+		case "OrdinalIgnoreCase":
+			return ordinalCompare(strings.ToUpper(a), strings.ToUpper(b))
+		}
+		return cultureCompare(a, b, strings.HasSuffix(e.Name, "IgnoreCase"))
 	}
 	if b2, ok := cmp.(bool); ok && b2 {
-		return strings.Compare(strings.ToLower(a), strings.ToLower(b))
+		return cultureCompare(a, b, true)
 	}
-	return strings.Compare(a, b)
+	return cultureCompare(a, b, false)
 }
 
 func ignoreCase(a []any, idx int) bool {
@@ -788,7 +797,7 @@ func stringMethod(name string, s string, a []any) (any, error, bool) {
 		return s == o, nil, true
 	case "CompareTo":
 		o, _ := str(0)
-		return strings.Compare(s, o), nil, true
+		return cultureCompare(s, o, false), nil, true
 	case "AsJwt":
 		if j := parseJwt(s); j != nil {
 			return j, nil, true
@@ -822,7 +831,8 @@ var linqMethods = map[string]bool{
 	"Contains": true, "Sum": true, "Max": true, "Min": true, "Average": true, "Skip": true, "Take": true,
 	"Distinct": true, "Concat": true, "ToDictionary": true, "ElementAt": true, "ElementAtOrDefault": true,
 	"Reverse": true, "SelectMany": true, "Cast": true, "OfType": true, "Aggregate": true, "SequenceEqual": true,
-	"DefaultIfEmpty": true, "Union": true, "Except": true, "Intersect": true, "ToHashSet": true, "GroupBy": false,
+	"DefaultIfEmpty": true, "Union": true, "Except": true, "Intersect": true, "ToHashSet": true, "GroupBy": true,
+	"ThenBy": true, "ThenByDescending": true, "TakeWhile": true, "SkipWhile": true, "Zip": true,
 }
 
 func callPred(f any, it any) (bool, error) {
@@ -1271,6 +1281,16 @@ func elemName(items []any) string {
 		return "String"
 	case int:
 		return "Int32"
+	case int64:
+		return "Int64"
+	case float64:
+		return "Double"
+	case bool:
+		return "Boolean"
+	case Char:
+		return "Char"
+	case Decimal:
+		return "Decimal"
 	}
 	return "Object"
 }
@@ -1306,14 +1326,16 @@ var dynMinArgs = map[string]int{
 	"AddDays": 1, "AddMonths": 1, "AddYears": 1, "AddMilliseconds": 1, "AddTicks": 1, "Subtract": 1,
 	"ComputeHash": 1, "GetBytes": 1, "GetString": 1, "GetValueOrDefault": 1, "Exists": 1, "Find": 1,
 	"FindIndex": 1, "ContainsValue": 1, "IsMatch": 1, "Match": 1, "Matches": 1, "Append": 1, "AppendFormat": 1,
-	"Encrypt": 3, "Decrypt": 3, "Replace": 2, "Insert": 2, "TryGetValue": 2,
+	"Encrypt": 3, "Decrypt": 3, "Replace": 2, "Insert": 2, "TryGetValue": 2, "ThenBy": 1, "ThenByDescending": 1,
+	"GroupBy": 1, "TakeWhile": 1, "SkipWhile": 1, "Zip": 2,
 }
 
 var dynMaxArgs = map[string]int{
 	"ToLower": 0, "ToUpper": 0, "ToLowerInvariant": 0, "ToUpperInvariant": 0, "ToCharArray": 0, "AsJwt": 0,
 	"AsBasic": 0, "Properties": 0, "Children": 0, "DeepClone": 0, "Clear": 0, "ToUniversalTime": 0,
 	"ToLocalTime": 0, "ToUnixTimeSeconds": 0, "ToUnixTimeMilliseconds": 0, "ToByteArray": 0, "NextDouble": 0,
-	"Dispose": 0, "ToArray": 0, "ToList": 0, "Distinct": 0, "Reverse": 0, "Duration": 0, "Negate": 0,
+	"Dispose": 0, "ToArray": 0, "ToList": 0, "Distinct": 1, "Reverse": 0, "ThenBy": 2, "ThenByDescending": 2,
+	"GroupBy": 2, "TakeWhile": 1, "SkipWhile": 1, "Zip": 2, "Duration": 0, "Negate": 0,
 	"NextMatch": 0, "GetHashCode": 0, "Skip": 1, "Take": 1, "Where": 1, "Select": 1, "All": 1, "Count": 1,
 	"Any": 1, "First": 1, "FirstOrDefault": 2, "Last": 1, "LastOrDefault": 2, "Single": 1, "SingleOrDefault": 2,
 	"ElementAt": 1, "ElementAtOrDefault": 1, "RemoveAt": 1, "Property": 2, "SelectToken": 2, "ContainsKey": 1,
@@ -1408,7 +1430,16 @@ func dynMethod(n *memberExpr, name string, targs []*typeRef, args []compiledArg)
 				}
 				return nil, err
 			}
-			return linq(name, items, a, targ)
+			if v, handled, err := linqExtra(name, r, items, a); handled {
+				return v, err
+			}
+			v, err := linq(name, items, a, targ)
+			if l, ok := v.(*List); ok && err == nil && l.Elem == "" && keepsElem[name] {
+				if src, ok := r.(*List); ok {
+					l.Elem = src.Elem
+				}
+			}
+			return v, err
 		}
 		return nil, errNoMember(r, name)
 	}

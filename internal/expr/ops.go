@@ -4,7 +4,6 @@ import (
 	"math"
 	"math/big"
 	"net/http"
-	"strings"
 	"time"
 )
 
@@ -251,7 +250,7 @@ func compareValues(a, b any) (int, bool, error) {
 		}
 	case string:
 		if y, ok := b.(string); ok {
-			return strings.Compare(x, y), true, nil
+			return cultureCompare(x, y, false), true, nil
 		}
 	}
 	return 0, false, errInvalidOp("Operator cannot be applied to operands of type '" + typeName(a) + "' and '" + typeName(b) + "'")
@@ -510,6 +509,8 @@ func iterate(v any) ([]any, error) {
 			out = append(out, &KeyValue{Key: n, Value: stringsList(x.values[i])})
 		}
 		return out, nil
+	case *Grouping:
+		return x.Items, nil
 	case *groupCollection:
 		out := make([]any, len(x.groups))
 		for i, g := range x.groups {

@@ -474,8 +474,10 @@ func staticImplFor(n *memberExpr, t, name string, targs []*typeRef, args []compi
 					}
 				} else if len(a) == 3 {
 					c = compareStrings(x, y, a[2])
-				} else {
+				} else if name == "Equals" {
 					c = strings.Compare(x, y)
+				} else {
+					c = cultureCompare(x, y, false)
 				}
 				if name == "Equals" {
 					return c == 0, nil

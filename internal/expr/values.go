@@ -74,6 +74,8 @@ type List struct {
 	Items []any
 	Array bool
 	Elem  string // element type name for ToString ("String", "Object", ...)
+	// sorted is set on OrderBy results so ThenBy can refine them.
+	sorted *sortSpec
 }
 
 // Dict is a Dictionary<K,V> (or a HashSet<T> when Set is true); keys keep
