@@ -128,9 +128,46 @@ type local struct {
 type scope struct {
 	parent *scope
 	vars   map[string]local
+	fn     *lambdaCapture // set on a lambda's own scope
+}
+
+// lambdaCapture collects the outer locals a lambda uses.
+type lambdaCapture struct{ slots []int }
+
+func (lc *lambdaCapture) add(slot int) {
+	for _, s := range lc.slots {
+		if s == slot {
+			return
+		}
+	}
+	lc.slots = append(lc.slots, slot)
+}
+
+// cell holds a local variable captured by a lambda: each execution of its
+// declaration makes a new cell (a new variable per loop iteration, as in
+// C#), and lambdas keep the cells they were created with.
+type cell struct{ v any }
+
+func loadLocal(e *env, slot int) any {
+	v := e.locals[slot]
+	if c, ok := v.(*cell); ok {
+		return c.v
+	}
+	return v
+}
+
+func storeLocal(e *env, slot int, v any) {
+	if c, ok := e.locals[slot].(*cell); ok {
+		c.v = v
+		return
+	}
+	e.locals[slot] = v
 }
 
 type compiler struct {
+	// captured[slot] is set when a lambda uses the local: its declaration
+	// then stores a fresh cell (read at run time, after compilation).
+	captured  *[]bool
 	checked   bool // inside checked( ) or checked { }: integer overflow throws
 	nslots    int
 	sc        *scope
@@ -142,6 +179,25 @@ func (c *compiler) push() { c.sc = &scope{parent: c.sc, vars: map[string]local{}
 func (c *compiler) pop()  { c.sc = c.sc.parent }
 
 func (c *compiler) lookup(name string) (local, bool) {
+	var crossed []*lambdaCapture
+	for s := c.sc; s != nil; s = s.parent {
+		if l, ok := s.vars[name]; ok {
+			if len(crossed) > 0 {
+				c.markCaptured(l.slot)
+				for _, lc := range crossed {
+					lc.add(l.slot)
+				}
+			}
+			return l, true
+		}
+		if s.fn != nil {
+			crossed = append(crossed, s.fn)
+		}
+	}
+	return local{}, false
+}
+
+func (c *compiler) lookupNoCapture(name string) (local, bool) {
 	for s := c.sc; s != nil; s = s.parent {
 		if l, ok := s.vars[name]; ok {
 			return l, true
@@ -150,11 +206,37 @@ func (c *compiler) lookup(name string) (local, bool) {
 	return local{}, false
 }
 
+func (c *compiler) markCaptured(slot int) {
+	if c.captured == nil {
+		c.captured = new([]bool)
+	}
+	for len(*c.captured) <= slot {
+		*c.captured = append(*c.captured, false)
+	}
+	(*c.captured)[slot] = true
+}
+
+// declStore returns the store of a declaration: a new cell when the local
+// turns out to be captured by a lambda, the plain slot otherwise.
+func (c *compiler) declStore(slot int) func(e *env, v any) {
+	if c.captured == nil {
+		c.captured = new([]bool)
+	}
+	capt := c.captured
+	return func(e *env, v any) {
+		if slot < len(*capt) && (*capt)[slot] {
+			e.locals[slot] = &cell{v: v}
+			return
+		}
+		e.locals[slot] = v
+	}
+}
+
 func (c *compiler) declare(pos int, name string, st sType) (int, *Error) {
 	if name == "context" {
 		return 0, &Error{off: pos, Msg: "a local variable named 'context' hides the policy context"}
 	}
-	if _, ok := c.lookup(name); ok {
+	if _, ok := c.lookupNoCapture(name); ok {
 		return 0, &Error{off: pos, Msg: "a local variable named '" + name + "' is already defined in this scope"}
 	}
 	slot := c.nslots
@@ -393,12 +475,14 @@ func (c *compiler) decl(s *declStmt) (execFn, *Error) {
 		if !hasInit {
 			if s.typ != nil {
 				dv := defaultValue(s.typ)
-				fns = append(fns, func(e *env) (ctrl, error) { e.locals[slot] = dv; return ctrlNormal, nil })
+				st := c.declStore(slot)
+				fns = append(fns, func(e *env) (ctrl, error) { st(e, dv); return ctrlNormal, nil })
 			}
 			continue
 		}
 		f := init.fn
 		cv := conv
+		store := c.declStore(slot)
 		fns = append(fns, func(e *env) (ctrl, error) {
 			v, err := f(e)
 			if err != nil {
@@ -409,7 +493,7 @@ func (c *compiler) decl(s *declStmt) (execFn, *Error) {
 					return ctrlNormal, err
 				}
 			}
-			e.locals[slot] = v
+			store(e, v)
 			return ctrlNormal, nil
 		})
 	}
@@ -499,6 +583,7 @@ func (c *compiler) foreach(s *foreachStmt) (execFn, *Error) {
 	if err != nil {
 		return nil, err
 	}
+	store := c.declStore(slot)
 	c.loops++
 	body, err := c.scoped(s.body)
 	c.loops--
@@ -521,7 +606,7 @@ func (c *compiler) foreach(s *foreachStmt) (execFn, *Error) {
 					return ctrlNormal, err
 				}
 			}
-			e.locals[slot] = it
+			store(e, it)
 			if err := e.tick(); err != nil {
 				return ctrlNormal, err
 			}
@@ -595,7 +680,7 @@ func (c *compiler) tryStmt(s *tryStmt) (execFn, *Error) {
 						continue
 					}
 					if h.slot >= 0 {
-						e.locals[h.slot] = &Exception{Type: rt.Type, Message: rt.Msg}
+						storeLocal(e, h.slot, &Exception{Type: rt.Type, Message: rt.Msg})
 					}
 					if h.when != nil {
 						ok, werr := h.when(e)
@@ -943,7 +1028,7 @@ func (c *compiler) ident(x *identExpr) (cx, *Error) {
 	}
 	if l, ok := c.lookup(x.name); ok {
 		slot := l.slot
-		return cx{st: l.st, fn: func(e *env) (any, error) { return e.locals[slot], nil }}, nil
+		return cx{st: l.st, fn: func(e *env) (any, error) { return loadLocal(e, slot), nil }}, nil
 	}
 	if isStaticTypeName(x.name) {
 		return cx{}, errAt(x, "'%s' is a type, which is not valid in the given context", x.name)
@@ -1126,7 +1211,7 @@ func (c *compiler) args(list []argExpr) ([]compiledArg, *Error) {
 			if err != nil {
 				return nil, err
 			}
-			ca.outSet = func(e *env, v any) { e.locals[slot] = v }
+			ca.outSet = func(e *env, v any) { storeLocal(e, slot, v) }
 			ca.cx = constCx(nil)
 		case a.out:
 			id, ok := a.x.(*identExpr)
@@ -1138,7 +1223,7 @@ func (c *compiler) args(list []argExpr) ([]compiledArg, *Error) {
 				return nil, errAt(a.x, "the name '%s' does not exist in the current context", id.name)
 			}
 			slot := l.slot
-			ca.outSet = func(e *env, v any) { e.locals[slot] = v }
+			ca.outSet = func(e *env, v any) { storeLocal(e, slot, v) }
 			ca.cx = constCx(nil)
 			ca.node = a.x
 		default:
@@ -1460,7 +1545,7 @@ func (c *compiler) isExpr(x *isExpr) (cx, *Error) {
 		}
 		ok := test(v)
 		if ok && slot >= 0 {
-			e.locals[slot] = v
+			storeLocal(e, slot, v)
 		}
 		return ok != neg, nil
 	}}, nil
@@ -1481,9 +1566,9 @@ func (c *compiler) invoke(x *callExpr, slot int) (cx, *Error) {
 		argFns[i] = ax.fn
 	}
 	return cx{st: stAny, fn: func(e *env) (any, error) {
-		f, ok := e.locals[slot].(*Func)
+		f, ok := loadLocal(e, slot).(*Func)
 		if !ok {
-			if e.locals[slot] == nil {
+			if loadLocal(e, slot) == nil {
 				return nil, nullRef()
 			}
 			return nil, &RuntimeError{Type: "InvalidCastException", Msg: "the variable is not a delegate"}
@@ -1503,6 +1588,12 @@ func (c *compiler) invoke(x *callExpr, slot int) (cx, *Error) {
 func (c *compiler) lambda(x *lambdaExpr) (cx, *Error) {
 	c.push()
 	defer c.pop()
+	lc := &lambdaCapture{}
+	c.sc.fn = lc
+	if c.captured == nil {
+		c.captured = new([]bool)
+	}
+	capt := c.captured
 	slots := make([]int, len(x.params))
 	for i, p := range x.params {
 		if p == "_" {
@@ -1547,7 +1638,20 @@ func (c *compiler) lambda(x *lambdaExpr) (cx, *Error) {
 	}
 	return cx{isFunc: true, fn: func(e *env) (any, error) {
 		e.noPool = true
-		return &Func{e: e, slots: slots, body: body}, nil
+		f := &Func{e: e, slots: slots, body: body, capt: capt}
+		if len(lc.slots) > 0 {
+			f.cells = make([]capturedCell, len(lc.slots))
+			for i, s := range lc.slots {
+				cl, _ := e.locals[s].(*cell)
+				if cl == nil {
+					// declared but not yet assigned, or not a cell: share the slot
+					cl = &cell{v: e.locals[s]}
+					e.locals[s] = cl
+				}
+				f.cells[i] = capturedCell{slot: s, c: cl}
+			}
+		}
+		return f, nil
 	}}, nil
 }
 
@@ -1623,8 +1727,8 @@ func (c *compiler) lvalue(n node) (lvalue, sType, *Error) {
 		slot := l.slot
 		return lvalue{
 			prepare: func(*env) (any, any, error) { return nil, nil, nil },
-			get:     func(e *env, _, _ any) (any, error) { return e.locals[slot], nil },
-			set:     func(e *env, _, _, v any) error { e.locals[slot] = v; return nil },
+			get:     func(e *env, _, _ any) (any, error) { return loadLocal(e, slot), nil },
+			set:     func(e *env, _, _, v any) error { storeLocal(e, slot, v); return nil },
 		}, l.st, nil
 	case *indexExpr:
 		recv, err := c.expr(t.x)

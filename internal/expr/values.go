@@ -185,18 +185,42 @@ type Func struct {
 	e     *env
 	slots []int
 	body  evalFn
+	capt  *[]bool        // which slots are captured (parameters get cells)
+	cells []capturedCell // the outer variables the lambda captured
+}
+
+type capturedCell struct {
+	slot int
+	c    *cell
 }
 
 func (f *Func) call(args ...any) (any, error) {
 	if err := f.e.tick(); err != nil {
 		return nil, err
 	}
-	for i, s := range f.slots {
-		if i < len(args) {
-			f.e.locals[s] = args[i]
+	var saved [4]any
+	var old []any
+	if len(f.cells) > 0 {
+		old = saved[:0]
+		for _, cc := range f.cells {
+			old = append(old, f.e.locals[cc.slot])
+			f.e.locals[cc.slot] = cc.c
 		}
 	}
-	return f.body(f.e)
+	for i, s := range f.slots {
+		if i < len(args) {
+			if f.capt != nil && s < len(*f.capt) && (*f.capt)[s] {
+				f.e.locals[s] = &cell{v: args[i]}
+			} else {
+				f.e.locals[s] = args[i]
+			}
+		}
+	}
+	v, err := f.body(f.e)
+	for i, cc := range f.cells {
+		f.e.locals[cc.slot] = old[i]
+	}
+	return v, err
 }
 
 // typeName returns the .NET type name of a value, for messages.
