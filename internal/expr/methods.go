@@ -2008,7 +2008,11 @@ func timeMethod(name string, t time.Time, a []any) (any, error, bool) {
 		if err != nil {
 			return nil, err, true
 		}
-		return t.Add(time.Duration(f * float64(unit))), nil, true
+		r := t.Add(time.Duration(f * float64(unit)))
+		if r.Year() < 1 || r.Year() > 9999 {
+			return nil, &RuntimeError{Type: "ArgumentOutOfRangeException", Msg: "The added or subtracted value results in an un-representable DateTime."}, true
+		}
+		return r, nil, true
 	}
 	switch name {
 	case "AddSeconds":
@@ -2028,10 +2032,17 @@ func timeMethod(name string, t time.Time, a []any) (any, error, bool) {
 		if err != nil {
 			return nil, err, true
 		}
+		months := n
 		if name == "AddYears" {
-			return t.AddDate(n, 0, 0), nil, true
+			months = n * 12
 		}
-		return t.AddDate(0, n, 0), nil, true
+		total := t.Year()*12 + int(t.Month()) - 1 + months
+		y, m := total/12, total%12+1
+		if y < 1 || y > 9999 {
+			return nil, &RuntimeError{Type: "ArgumentOutOfRangeException", Msg: "The added or subtracted value results in an un-representable DateTime."}, true
+		}
+		d := min(t.Day(), daysIn(y, m))
+		return time.Date(y, time.Month(m), d, t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), t.Location()), nil, true
 	case "Add":
 		if d, ok := a[0].(time.Duration); ok {
 			return t.Add(d), nil, true

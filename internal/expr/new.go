@@ -500,7 +500,15 @@ func (c *compiler) newExpr(x *newExpr) (cx, *Error) {
 				case time.Time:
 					// new DateTimeOffset(DateTime[, offset])
 					if name == "DateTimeOffset" {
-						return DateTimeOffset{first}, nil
+						if len(a) == 2 {
+							if d, ok := a[1].(time.Duration); ok {
+								if first.Location() == time.UTC && d != 0 {
+									return nil, errArg("The UTC Offset for Utc DateTime instances must be 0.")
+								}
+								return DateTimeOffset{time.Date(first.Year(), first.Month(), first.Day(), first.Hour(), first.Minute(), first.Second(), first.Nanosecond(), dtoLoc(int(d/time.Second)))}, nil
+							}
+						}
+						return newDTO(first), nil
 					}
 					return first, nil
 				case int64:
@@ -515,7 +523,7 @@ func (c *compiler) newExpr(x *newExpr) (cx, *Error) {
 						}
 						tm = time.Date(tm.Year(), tm.Month(), tm.Day(), tm.Hour(), tm.Minute(), tm.Second(), tm.Nanosecond(), loc)
 						if name == "DateTimeOffset" {
-							return DateTimeOffset{tm}, nil
+							return newDTO(tm), nil
 						}
 						return tm, nil
 					}
@@ -523,6 +531,7 @@ func (c *compiler) newExpr(x *newExpr) (cx, *Error) {
 			}
 			parts := make([]int, 0, 7)
 			loc := unspecified
+			off := 0
 			for _, v := range a {
 				switch x := v.(type) {
 				case int:
@@ -532,11 +541,18 @@ func (c *compiler) newExpr(x *newExpr) (cx, *Error) {
 						loc = time.UTC
 					}
 				case time.Duration:
-					loc = time.UTC
+					off = int(x / time.Second)
 				}
 			}
 			if name == "DateTimeOffset" {
-				loc = time.UTC
+				loc = dtoLoc(off)
+			}
+			if len(parts) >= 3 {
+				if parts[1] < 1 || parts[1] > 12 || parts[2] < 1 || parts[2] > daysIn(parts[0], parts[1]) || parts[0] < 1 || parts[0] > 9999 ||
+					len(parts) >= 6 && (parts[3] < 0 || parts[3] > 23 || parts[4] < 0 || parts[4] > 59 || parts[5] < 0 || parts[5] > 59) ||
+					len(parts) >= 7 && (parts[6] < 0 || parts[6] > 999) {
+					return nil, &RuntimeError{Type: "ArgumentOutOfRangeException", Msg: "Year, Month, and Day parameters describe an un-representable DateTime."}
+				}
 			}
 			for len(parts) < 7 {
 				if len(parts) < 3 {
@@ -674,4 +690,9 @@ func newString(a []any) (any, error) {
 		return sb.String(), nil
 	}
 	return nil, errArg("no overload of new string takes %d arguments", len(a))
+}
+
+// daysIn is DateTime.DaysInMonth.
+func daysIn(y, m int) int {
+	return time.Date(y, time.Month(m)+1, 0, 0, 0, 0, 0, time.UTC).Day()
 }

@@ -140,7 +140,7 @@ func staticProperty(n node, typ, name string) (cx, *Error) {
 	case "DateTimeOffset":
 		switch name {
 		case "UtcNow", "Now":
-			return now(func(t time.Time) any { return DateTimeOffset{t} }), nil
+			return now(func(t time.Time) any { return newDTO(t) }), nil
 		case "MinValue":
 			return constCx(DateTimeOffset{time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)}), nil
 		case "MaxValue":
@@ -516,7 +516,7 @@ func staticImplFor(n *memberExpr, t, name string, targs []*typeRef, args []compi
 	case "DateTime", "DateTimeOffset":
 		wrap := func(tm time.Time) any {
 			if t == "DateTimeOffset" {
-				return DateTimeOffset{tm}
+				return newDTO(tm)
 			}
 			return tm
 		}
@@ -526,6 +526,9 @@ func staticImplFor(n *memberExpr, t, name string, targs []*typeRef, args []compi
 				s, err := str0(a, 0)
 				if err != nil {
 					return nil, err
+				}
+				if t == "DateTimeOffset" {
+					return parseDTO(s)
 				}
 				tm, err := parseDateTime(s)
 				if err != nil {
@@ -565,9 +568,9 @@ func staticImplFor(n *memberExpr, t, name string, targs []*typeRef, args []compi
 					return nil, errInvalidCast(a[0], "System.Int64")
 				}
 				if name == "FromUnixTimeSeconds" {
-					return DateTimeOffset{time.Unix(i, 0).UTC()}, nil
+					return newDTO(time.Unix(i, 0).UTC()), nil
 				}
-				return DateTimeOffset{time.UnixMilli(i).UTC()}, nil
+				return newDTO(time.UnixMilli(i).UTC()), nil
 			}, -1, nil
 		case "Compare":
 			return func(e *env, a []any) (any, error) {

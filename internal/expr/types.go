@@ -496,7 +496,7 @@ func castTo(name string, v any) (any, error) {
 		case DateTimeOffset:
 			return t, nil
 		case time.Time:
-			return DateTimeOffset{t}, nil
+			return newDTO(t), nil
 		}
 	case "TimeSpan":
 		if d, ok := v.(time.Duration); ok {
@@ -717,10 +717,9 @@ func changeType(name string, v any) (any, error) {
 	case "DateTimeOffset":
 		switch x := v.(type) {
 		case time.Time:
-			return DateTimeOffset{x}, nil
+			return newDTO(x), nil
 		case string:
-			t, err := parseDateTime(x)
-			return DateTimeOffset{t}, err
+			return parseDTO(x)
 		case DateTimeOffset:
 			return x, nil
 		}

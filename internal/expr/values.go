@@ -1,6 +1,7 @@
 package expr
 
 import (
+	"sync"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
@@ -66,8 +67,42 @@ func parseGuid(s string) (Guid, bool) {
 	return g, true
 }
 
-// DateTimeOffset is a System.DateTimeOffset.
+// DateTimeOffset is a System.DateTimeOffset: T is the local clock time in a
+// fixed zone whose offset is the value's Offset.
 type DateTimeOffset struct{ T time.Time }
+
+// newDTO keeps t's offset (UTC and unspecified DateTimes get +00:00).
+func newDTO(t time.Time) DateTimeOffset {
+	_, off := t.Zone()
+	return DateTimeOffset{t.In(dtoLoc(off))}
+}
+
+var dtoZones sync.Map // offset seconds → *time.Location
+
+func dtoLoc(off int) *time.Location {
+	if l, ok := dtoZones.Load(off); ok {
+		return l.(*time.Location)
+	}
+	l := time.FixedZone(offsetString(time.Date(2000, 1, 1, 0, 0, 0, 0, time.FixedZone("", off))), off)
+	dtoZones.Store(off, l)
+	return l
+}
+
+// parseDTO parses a DateTimeOffset keeping the offset written in s
+// (none means the gateway's local offset, +00:00).
+func parseDTO(s string) (DateTimeOffset, error) {
+	t := strings.TrimSpace(s)
+	for _, l := range []string{time.RFC3339Nano, "2006-01-02 15:04:05Z07:00", "2006-01-02T15:04Z07:00", time.RFC1123Z} {
+		if tm, err := time.Parse(l, t); err == nil {
+			return newDTO(tm), nil
+		}
+	}
+	tm, err := parseDateTime(s)
+	if err != nil {
+		return DateTimeOffset{}, err
+	}
+	return newDTO(time.Date(tm.Year(), tm.Month(), tm.Day(), tm.Hour(), tm.Minute(), tm.Second(), tm.Nanosecond(), time.UTC)), nil
+}
 
 // List is a C# array or List<T>; Array marks a fixed-size array.
 type List struct {
