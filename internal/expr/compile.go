@@ -2,6 +2,7 @@ package expr
 
 import (
 	"errors"
+	"math"
 	"strings"
 )
 
@@ -86,6 +87,13 @@ const (
 	stString
 	stInt
 	stBool
+	stLong
+	stDouble
+	stDecimal
+	stChar
+	stDateTime
+	stTimeSpan
+	stObject // statically object: casts to value types unbox
 )
 
 var modelNames = [...]string{
@@ -116,6 +124,14 @@ func constCx(v any) cx {
 		st = stInt
 	case bool:
 		st = stBool
+	case int64:
+		st = stLong
+	case float64:
+		st = stDouble
+	case Decimal:
+		st = stDecimal
+	case Char:
+		st = stChar
 	}
 	return cx{fn: func(*env) (any, error) { return v, nil }, isConst: true, val: v, st: st}
 }
@@ -169,6 +185,8 @@ type compiler struct {
 	// then stores a fresh cell (read at run time, after compilation).
 	captured  *[]bool
 	checked   bool // inside checked( ) or checked { }: integer overflow throws
+	unchecked bool // inside unchecked( ): constant overflow is allowed
+	inLambda  int  // depth of lambda bodies being compiled
 	nslots    int
 	sc        *scope
 	loops     int
@@ -308,6 +326,9 @@ func (c *compiler) stmt(n node) (execFn, *Error) {
 			return ctrlNormal, err
 		}, nil
 	case *returnStmt:
+		if s.x == nil && c.inLambda == 0 {
+			return nil, errAt(s, "An object of a type convertible to 'object' is required for the return statement")
+		}
 		if s.x == nil {
 			return func(e *env) (ctrl, error) { e.ret = nil; return ctrlReturn, nil }, nil
 		}
@@ -467,6 +488,8 @@ func (c *compiler) decl(s *declStmt) (execFn, *Error) {
 		st := declST
 		if s.typ == nil {
 			st = init.st
+		} else if hasInit && !implicitOK(init.st, declST, init) && !constFits(init, declST) {
+			return nil, convError(s.inits[i], init.st, declST, init)
 		}
 		slot, err := c.declare(s.pos, name, st)
 		if err != nil {
@@ -825,6 +848,9 @@ func (c *compiler) boolExpr(n node) (func(*env) (bool, error), *Error) {
 	if err != nil {
 		return nil, err
 	}
+	if (known(x.st) || x.st == stObject) && x.st != stBool {
+		return nil, errAt(n, "Cannot implicitly convert type '%s' to 'bool'", csName(x.st))
+	}
 	f := x.fn
 	return func(e *env) (bool, error) {
 		v, err := f(e)
@@ -899,9 +925,9 @@ func (c *compiler) expr(n node) (cx, *Error) {
 func (c *compiler) chain(n node) (cx, *Error) {
 	switch x := n.(type) {
 	case *checkedNode:
-		saved := c.checked
-		c.checked = x.checked
-		defer func() { c.checked = saved }()
+		saved, savedU := c.checked, c.unchecked
+		c.checked, c.unchecked = x.checked, !x.checked
+		defer func() { c.checked, c.unchecked = saved, savedU }()
 		return c.expr(x.x)
 	case *litExpr:
 		return constCx(x.val), nil
@@ -934,6 +960,15 @@ func (c *compiler) chain(n node) (cx, *Error) {
 		st := stAny
 		if a.st == b.st {
 			st = a.st
+		} else if known(a.st) && known(b.st) {
+			switch {
+			case implicitOK(a.st, b.st, a):
+				st = b.st
+			case implicitOK(b.st, a.st, b):
+				st = a.st
+			default:
+				return cx{}, errAt(x, "Type of conditional expression cannot be determined because there is no implicit conversion between '%s' and '%s'", csName(a.st), csName(b.st))
+			}
 		}
 		return cx{st: st, fn: func(e *env) (any, error) {
 			ok, err := cond(e)
@@ -957,6 +992,31 @@ func (c *compiler) chain(n node) (cx, *Error) {
 		conv, st, cerr := explicitConv(x.typ)
 		if cerr != nil {
 			return cx{}, cerr
+		}
+		if !explicitOK(inner.st, st) {
+			return cx{}, errAt(x, "Cannot convert type '%s' to '%s'", csName(inner.st), csName(st))
+		}
+		if inner.isConst && !c.unchecked && x.typ.rank == 0 && !x.typ.nullable {
+			if _, ok := inner.val.(Decimal); !ok {
+				if err := constCastCheck(inner.val, canonType(x.typ.name)); err != nil {
+					return cx{}, errAt(x, "%s", err.Error())
+				}
+			}
+		}
+		if inner.st == stObject && x.typ.rank == 0 && !x.typ.nullable {
+			if un := unboxConv(canonType(x.typ.name)); un != nil {
+				conv = un
+			}
+		}
+		if c.checked && x.typ.rank == 0 && !x.typ.nullable {
+			name := canonType(x.typ.name)
+			base := conv
+			conv = func(v any) (any, error) {
+				if err := checkedRange(v, name); err != nil {
+					return nil, err
+				}
+				return base(v)
+			}
 		}
 		f := inner.fn
 		return cx{st: st, fn: func(e *env) (any, error) {
@@ -1349,6 +1409,18 @@ func (c *compiler) unary(x *unaryExpr) (cx, *Error) {
 	}
 	f := inner.fn
 	ar := c.arith()
+	ust, uerr := checkUnary(x, x.op, inner.st)
+	if uerr != nil {
+		return cx{}, uerr
+	}
+	if inner.isConst && x.op == "-" {
+		if v, err := arith("-", 0, inner.val); err == nil {
+			if i, ok := inner.val.(int); ok && i == math.MinInt32 && !c.unchecked {
+				return cx{}, errAt(x, "The operation overflows at compile time in checked mode")
+			}
+			return constCx(v), nil
+		}
+	}
 	switch x.op {
 	case "!":
 		return cx{st: stBool, fn: func(e *env) (any, error) {
@@ -1360,14 +1432,18 @@ func (c *compiler) unary(x *unaryExpr) (cx, *Error) {
 			return !b, err
 		}}, nil
 	case "-":
-		return cx{fn: func(e *env) (any, error) {
+		return cx{st: ust, fn: func(e *env) (any, error) {
 			v, err := f(e)
 			if err != nil {
 				return nil, err
 			}
+			if d, ok := v.(Decimal); ok {
+				return d.Neg(), nil
+			}
 			return ar("-", 0, v)
 		}}, nil
 	case "+":
+		inner.st = ust
 		return inner, nil
 	case "~":
 		return cx{fn: func(e *env) (any, error) {
@@ -1397,6 +1473,32 @@ func (c *compiler) binary(x *binaryExpr) (cx, *Error) {
 		return cx{}, err
 	}
 	lf, rf := l.fn, r.fn
+	bst, berr := checkBinary(x, x.op, l, r)
+	if berr != nil {
+		return cx{}, berr
+	}
+	if (x.op == "/" || x.op == "%") && r.isConst && (l.st == stInt || l.st == stLong) {
+		if i, ok := r.val.(int); ok && i == 0 {
+			return cx{}, errAt(x, "Division by constant zero")
+		}
+	}
+	if (x.op == "==" || x.op == "!=") && (l.st == stObject || r.st == stObject) && !(l.isConst && l.val == nil) && !(r.isConst && r.val == nil) {
+		// object == x compares references: boxed values are distinct
+		// objects, strings are the same object only when both are literals
+		neg := x.op == "!="
+		bothLit := l.isConst && r.isConst
+		return cx{st: stBool, fn: func(e *env) (any, error) {
+			a, err := lf(e)
+			if err != nil {
+				return nil, err
+			}
+			b, err := rf(e)
+			if err != nil {
+				return nil, err
+			}
+			return refEquals(a, b, bothLit) != neg, nil
+		}}, nil
+	}
 	switch x.op {
 	case "&&", "||":
 		and := x.op == "&&"
@@ -1471,12 +1573,17 @@ func (c *compiler) binary(x *binaryExpr) (cx, *Error) {
 		}}, nil
 	}
 	op := x.op
-	st := stAny
+	st := bst
 	ar := c.arith()
 	if op == "+" && (l.st == stString || r.st == stString) {
 		st = stString
 	}
 	if l.isConst && r.isConst {
+		if !c.unchecked {
+			if _, err := checkedArith(op, l.val, r.val); err != nil {
+				return cx{}, errAt(x, "The operation overflows at compile time in checked mode")
+			}
+		}
 		if v, err := arith(op, l.val, r.val); err == nil {
 			return constCx(v), nil
 		}
@@ -1590,6 +1697,8 @@ func (c *compiler) lambda(x *lambdaExpr) (cx, *Error) {
 	defer c.pop()
 	lc := &lambdaCapture{}
 	c.sc.fn = lc
+	c.inLambda++
+	defer func() { c.inLambda-- }()
 	if c.captured == nil {
 		c.captured = new([]bool)
 	}

@@ -460,7 +460,7 @@ func indexGetter(n node, st sType, constKey any) (func(v, k any) (any, error), s
 				return nil, errKeyNotFound(key)
 			}
 			return val, nil
-		}, stAny, nil
+		}, stObject, nil
 	case stHeaders, stQuery, stParams, stClaims:
 		canon := ""
 		if s, ok := constKey.(string); ok && st == stHeaders {

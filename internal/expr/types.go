@@ -155,6 +155,7 @@ func explicitConv(t *typeRef) (func(any) (any, error), sType, *Error) {
 		if err != nil {
 			return nil, 0, err
 		}
+		_ = st
 		return func(v any) (any, error) {
 			if v == nil {
 				return nil, nil
@@ -163,17 +164,9 @@ func explicitConv(t *typeRef) (func(any) (any, error), sType, *Error) {
 				return nil, nil
 			}
 			return conv(v)
-		}, st, nil
+		}, stAny, nil
 	}
-	st := stAny
-	switch name {
-	case "string":
-		st = stString
-	case "int":
-		st = stInt
-	case "bool":
-		st = stBool
-	}
+	st := primST(name)
 	return func(v any) (any, error) { return castTo(name, v) }, st, nil
 }
 
@@ -191,23 +184,42 @@ func implicitConv(t *typeRef) (func(any) (any, error), sType, *Error) {
 	}
 	name := canonType(t.name)
 	switch name {
+	case "object":
+		return nil, stObject, nil
 	case "long":
 		return func(v any) (any, error) {
-			if i, ok := v.(int); ok {
-				return int64(i), nil
+			switch x := v.(type) {
+			case int:
+				return int64(x), nil
+			case Char:
+				return int64(x), nil
 			}
 			return v, nil
-		}, stAny, nil
-	case "double", "decimal":
+		}, stLong, nil
+	case "decimal":
+		return func(v any) (any, error) {
+			switch x := v.(type) {
+			case int:
+				return decFromInt(int64(x)), nil
+			case int64:
+				return decFromInt(x), nil
+			case Char:
+				return decFromInt(int64(x)), nil
+			}
+			return v, nil
+		}, stDecimal, nil
+	case "double":
 		return func(v any) (any, error) {
 			switch x := v.(type) {
 			case int:
 				return float64(x), nil
 			case int64:
 				return float64(x), nil
+			case Char:
+				return float64(x), nil
 			}
 			return v, nil
-		}, stAny, nil
+		}, stDouble, nil
 	case "JToken", "JValue":
 		return func(v any) (any, error) {
 			switch v.(type) {
@@ -221,9 +233,16 @@ func implicitConv(t *typeRef) (func(any) (any, error), sType, *Error) {
 	case "string":
 		return nil, stString, nil
 	case "int":
-		return nil, stInt, nil
+		return func(v any) (any, error) {
+			if c, ok := v.(Char); ok {
+				return int(c), nil
+			}
+			return v, nil
+		}, stInt, nil
 	case "bool":
 		return nil, stBool, nil
+	case "char", "DateTime", "TimeSpan":
+		return nil, primST(name), nil
 	}
 	return nil, stAny, nil
 }
