@@ -1,8 +1,8 @@
 package expr
 
 import (
-	"math/big"
 	"math"
+	"math/big"
 	"strconv"
 	"strings"
 	"time"

@@ -1,7 +1,6 @@
 package expr
 
 import (
-	"sync"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
@@ -9,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf16"
 )
