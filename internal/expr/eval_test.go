@@ -365,7 +365,7 @@ func TestCompileErrors(t *testing.T) {
 		{"gvod arity", "@(context.Variables.GetValueOrDefault())", "1:21: no overload for method 'GetValueOrDefault' takes 0 arguments"},
 		{"unsupported goto", "@{ goto x; }", "1:4: unsupported C# construct: goto"},
 		{"unsupported type", "@{ var d = new XmlDocument(); return d; }", "1:16: unsupported C# construct: type 'XmlDocument'"},
-		{"unsupported regex", `@(Regex.IsMatch("a", "(?=a)"))`, "1:22: unsupported regular expression construct: lookahead"},
+		{"invalid regex", `@(Regex.IsMatch("a", "(?=a"))`, "1:22: Invalid pattern '(?=a': error parsing regexp: missing closing ) in `(?=a`"},
 		{"unknown local", "@(foo + 1)", "1:3: the name 'foo' does not exist in the current context"},
 		{"break outside", "@{ break; }", "1:4: no enclosing loop out of which to break"},
 		{"redeclare", "@{ var a = 1; var a = 2; return a; }", "1:15: a local variable named 'a' is already defined in this scope"},

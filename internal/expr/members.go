@@ -114,6 +114,10 @@ func dynProp(name string) getter {
 				return len(x), nil
 			case *StringBuilder:
 				return utf16Len(x.sb.String()), nil
+			case *Match:
+				return utf16Len(x.Value), nil
+			case *Group:
+				return utf16Len(x.Value), nil
 			}
 			return nil, errNoMember(v, name)
 		}

@@ -1943,7 +1943,8 @@ func objectMethod(name string, r any, a []any, targ string, targConv func(any) (
 		}
 	case *Match:
 		if name == "NextMatch" {
-			return &Match{groups: &groupCollection{}}, nil, true
+			m, err := x.nextMatch()
+			return m, err, true
 		}
 	case http.Header:
 	}

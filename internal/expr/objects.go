@@ -9,10 +9,10 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/base64"
+	"github.com/dlclark/regexp2/v2"
 	"hash"
 	"math/rand/v2"
 	"net/url"
-	"regexp"
 	"strings"
 	"time"
 )
@@ -156,6 +156,9 @@ type Match struct {
 	Value   string
 	Index   int
 	groups  *groupCollection
+	re      *netRegex
+	input   string
+	next    *regexp2.Match
 }
 
 // Group is a regex group.
@@ -257,7 +260,7 @@ func newUriRef(s string) (*url.URL, error) {
 type StringBuilder struct{ sb strings.Builder }
 
 // Regex is a System.Text.RegularExpressions.Regex instance.
-type Regex struct{ re *regexp.Regexp }
+type Regex struct{ re *netRegex }
 
 func regexInstance(name string, r *Regex, a []any) (any, error, bool) {
 	if len(a) == 0 {
@@ -268,27 +271,23 @@ func regexInstance(name string, r *Regex, a []any) (any, error, bool) {
 		return nil, errArgNull("input"), true
 	}
 	switch name {
-	case "IsMatch":
-		return r.re.MatchString(s), nil, true
-	case "Match":
-		return regexMatch(r.re, s), nil, true
-	case "Matches":
-		l := &List{}
-		for _, loc := range r.re.FindAllStringSubmatchIndex(s, -1) {
-			l.Items = append(l.Items, matchFromLoc(r.re, s, loc))
-		}
-		return l, nil, true
-	case "Split":
-		return stringsList(r.re.Split(s, -1)), nil, true
+	case "IsMatch", "Match", "Matches", "Split":
+		v, err := r.re.call(name, s)
+		return v, err, true
 	case "Replace":
 		if len(a) < 2 {
 			return nil, errArg("Replace takes an input and a replacement"), true
+		}
+		if f, ok := a[1].(*Func); ok {
+			v, err := r.re.replaceFunc(s, f)
+			return v, err, true
 		}
 		rep, ok := argStr(a[1])
 		if !ok {
 			return nil, errArgNull("replacement"), true
 		}
-		return r.re.ReplaceAllString(s, dotnetReplacement(rep)), nil, true
+		v, err := r.re.replace(s, rep)
+		return v, err, true
 	}
 	return nil, nil, false
 }

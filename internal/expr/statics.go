@@ -7,7 +7,6 @@ import (
 	"math"
 	"math/big"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -1312,43 +1311,6 @@ func mathStatic(n *memberExpr, name string, args []compiledArg) (staticImpl, int
 
 // translateRegex maps a .NET pattern to RE2; constructs RE2 lacks
 // (lookaround, backreferences, atomic groups, possessive quantifiers) fail.
-func translateRegex(p string, opts int) (*regexp.Regexp, error) {
-	for _, bad := range []struct{ s, what string }{{"(?=", "lookahead"}, {"(?!", "negative lookahead"}, {"(?<=", "lookbehind"}, {"(?<!", "negative lookbehind"}, {"(?>", "atomic group"}} {
-		if strings.Contains(p, bad.s) {
-			return nil, errArg("unsupported regular expression construct: %s", bad.what)
-		}
-	}
-	for i := 0; i+1 < len(p); i++ {
-		if p[i] == '\\' {
-			if p[i+1] >= '1' && p[i+1] <= '9' {
-				return nil, errArg("unsupported regular expression construct: backreference")
-			}
-			i++
-		}
-	}
-	// .NET named groups (?<name>...) → RE2 (?P<name>...)
-	q := strings.ReplaceAll(p, "(?<", "(?P<")
-	q = strings.ReplaceAll(q, "(?P<=", "(?<=")
-	flags := ""
-	if opts&1 != 0 {
-		flags += "i"
-	}
-	if opts&2 != 0 {
-		flags += "m"
-	}
-	if opts&16 != 0 {
-		flags += "s"
-	}
-	if flags != "" {
-		q = "(?" + flags + ")" + q
-	}
-	re, err := regexp.Compile(q)
-	if err != nil {
-		return nil, errArg("invalid regular expression: %s", err.Error())
-	}
-	return re, nil
-}
-
 func regexOpts(a []any, idx int) int {
 	if idx < len(a) {
 		if e, ok := a[idx].(Enum); ok && e.Type == "RegexOptions" {
@@ -1360,7 +1322,7 @@ func regexOpts(a []any, idx int) int {
 
 func regexStatic(n *memberExpr, name string, args []compiledArg) (staticImpl, int, *Error) {
 	// literal patterns are compiled once at load time
-	var fixed *regexp.Regexp
+	var fixed *netRegex
 	if len(args) >= 2 && args[1].isConst {
 		if p, ok := args[1].val.(string); ok {
 			opts := 0
@@ -1376,7 +1338,7 @@ func regexStatic(n *memberExpr, name string, args []compiledArg) (staticImpl, in
 			fixed = re
 		}
 	}
-	get := func(a []any, optIdx int) (*regexp.Regexp, error) {
+	get := func(a []any, optIdx int) (*netRegex, error) {
 		if fixed != nil {
 			return fixed, nil
 		}
@@ -1386,85 +1348,44 @@ func regexStatic(n *memberExpr, name string, args []compiledArg) (staticImpl, in
 		}
 		return translateRegex(p, regexOpts(a, optIdx))
 	}
+	input := func(a []any) (string, error) {
+		s, err := str0(a, 0)
+		if err != nil {
+			return "", errArgNull("input")
+		}
+		return s, nil
+	}
 	switch name {
-	case "IsMatch":
+	case "IsMatch", "Match", "Matches", "Split":
 		return func(e *env, a []any) (any, error) {
-			s, err := str0(a, 0)
+			s, err := input(a)
 			if err != nil {
-				return nil, errArgNull("input")
+				return nil, err
 			}
 			re, err := get(a, 2)
 			if err != nil {
 				return nil, err
 			}
-			return re.MatchString(s), nil
-		}, -1, nil
-	case "Match":
-		return func(e *env, a []any) (any, error) {
-			s, err := str0(a, 0)
-			if err != nil {
-				return nil, errArgNull("input")
-			}
-			re, err := get(a, 2)
-			if err != nil {
-				return nil, err
-			}
-			return regexMatch(re, s), nil
-		}, -1, nil
-	case "Matches":
-		return func(e *env, a []any) (any, error) {
-			s, err := str0(a, 0)
-			if err != nil {
-				return nil, errArgNull("input")
-			}
-			re, err := get(a, 2)
-			if err != nil {
-				return nil, err
-			}
-			l := &List{}
-			for _, loc := range re.FindAllStringSubmatchIndex(s, -1) {
-				l.Items = append(l.Items, matchFromLoc(re, s, loc))
-			}
-			return l, nil
+			return re.call(name, s)
 		}, -1, nil
 	case "Replace":
 		return func(e *env, a []any) (any, error) {
-			s, err := str0(a, 0)
+			s, err := input(a)
 			if err != nil {
-				return nil, errArgNull("input")
+				return nil, err
 			}
 			re, err := get(a, 3)
 			if err != nil {
 				return nil, err
 			}
 			if f, ok := a[2].(*Func); ok {
-				var ferr error
-				out := re.ReplaceAllStringFunc(s, func(m string) string {
-					v, err := f.call(regexMatch(re, m))
-					if err != nil {
-						ferr = err
-					}
-					return ToString(v)
-				})
-				return out, ferr
+				return re.replaceFunc(s, f)
 			}
 			rep, err := str0(a, 2)
 			if err != nil {
 				return nil, err
 			}
-			return re.ReplaceAllString(s, dotnetReplacement(rep)), nil
-		}, -1, nil
-	case "Split":
-		return func(e *env, a []any) (any, error) {
-			s, err := str0(a, 0)
-			if err != nil {
-				return nil, errArgNull("input")
-			}
-			re, err := get(a, 2)
-			if err != nil {
-				return nil, err
-			}
-			return stringsList(re.Split(s, -1)), nil
+			return re.replace(s, rep)
 		}, -1, nil
 	case "Escape":
 		return func(e *env, a []any) (any, error) {
@@ -1472,78 +1393,10 @@ func regexStatic(n *memberExpr, name string, args []compiledArg) (staticImpl, in
 			if err != nil {
 				return nil, err
 			}
-			return regexp.QuoteMeta(s), nil
+			return regexEscape(s), nil
 		}, -1, nil
 	}
 	return nil, -1, nil
-}
-
-func regexMatch(re *regexp.Regexp, s string) *Match {
-	loc := re.FindStringSubmatchIndex(s)
-	if loc == nil {
-		m := &Match{groups: &groupCollection{}}
-		for i := 0; i < re.NumSubexp()+1; i++ {
-			m.groups.groups = append(m.groups.groups, &Group{Name: groupName(re, i)})
-		}
-		return m
-	}
-	return matchFromLoc(re, s, loc)
-}
-
-func groupName(re *regexp.Regexp, i int) string {
-	if n := re.SubexpNames()[i]; n != "" {
-		return n
-	}
-	return strconv.Itoa(i)
-}
-
-func matchFromLoc(re *regexp.Regexp, s string, loc []int) *Match {
-	m := &Match{Success: true, Value: s[loc[0]:loc[1]], Index: byteIndexToUTF16(s, loc[0]), groups: &groupCollection{}}
-	for i := 0; i*2 < len(loc); i++ {
-		g := &Group{Name: groupName(re, i)}
-		if loc[2*i] >= 0 {
-			g.Success = true
-			g.Value = s[loc[2*i]:loc[2*i+1]]
-			g.Index = byteIndexToUTF16(s, loc[2*i])
-		}
-		m.groups.groups = append(m.groups.groups, g)
-	}
-	return m
-}
-
-// dotnetReplacement maps a .NET replacement pattern ($1, ${name}, $$) to
-// Go's regexp expansion syntax.
-func dotnetReplacement(rep string) string {
-	var sb strings.Builder
-	for i := 0; i < len(rep); i++ {
-		if rep[i] != '$' || i+1 >= len(rep) {
-			sb.WriteByte(rep[i])
-			continue
-		}
-		switch n := rep[i+1]; {
-		case n == '$':
-			sb.WriteString("$$")
-			i++
-		case n >= '0' && n <= '9':
-			j := i + 1
-			for j < len(rep) && rep[j] >= '0' && rep[j] <= '9' {
-				j++
-			}
-			sb.WriteString("${" + rep[i+1:j] + "}")
-			i = j - 1
-		case n == '{':
-			end := strings.IndexByte(rep[i:], '}')
-			if end < 0 {
-				sb.WriteString("$$")
-				continue
-			}
-			sb.WriteString(rep[i : i+end+1])
-			i += end
-		default:
-			sb.WriteString("$$")
-		}
-	}
-	return sb.String()
 }
 
 // staticMinArgs is the smallest argument count of a static method's overloads.
