@@ -676,63 +676,6 @@ func jsonString(v any, indent bool) (string, error) {
 	return sb.String(), nil
 }
 
-// ---- SelectToken: a JSONPath subset ($, .name, ['name'], [n], [*], ..name not supported) ----
-
-func selectToken(root any, path string) (any, error) {
-	cur := root
-	i := 0
-	if strings.HasPrefix(path, "$") {
-		i = 1
-	}
-	for i < len(path) {
-		if cur == nil {
-			return nil, nil
-		}
-		switch path[i] {
-		case '.':
-			i++
-			if i < len(path) && path[i] == '.' {
-				return nil, errArg("Unsupported JSONPath: recursive descent '..' in %q", path)
-			}
-			start := i
-			for i < len(path) && path[i] != '.' && path[i] != '[' {
-				i++
-			}
-			cur = childByName(cur, path[start:i])
-		case '[':
-			end := strings.IndexByte(path[i:], ']')
-			if end < 0 {
-				return nil, errArg("Unexpected end while parsing path.")
-			}
-			inner := strings.TrimSpace(path[i+1 : i+end])
-			i += end + 1
-			if len(inner) >= 2 && (inner[0] == '\'' || inner[0] == '"') && inner[len(inner)-1] == inner[0] {
-				cur = childByName(cur, inner[1:len(inner)-1])
-				continue
-			}
-			if inner == "*" {
-				return nil, errArg("Unsupported JSONPath: wildcard in %q", path)
-			}
-			n, err := strconv.Atoi(inner)
-			if err != nil {
-				return nil, errArg("Unsupported JSONPath expression %q", path)
-			}
-			arr, ok := cur.(*JArray)
-			if !ok || n < 0 || n >= len(arr.Items) {
-				return nil, nil
-			}
-			cur = arr.Items[n]
-		default:
-			start := i
-			for i < len(path) && path[i] != '.' && path[i] != '[' {
-				i++
-			}
-			cur = childByName(cur, path[start:i])
-		}
-	}
-	return cur, nil
-}
-
 func childByName(v any, name string) any {
 	if o, ok := v.(*JObject); ok {
 		return o.Get(name)
@@ -788,3 +731,45 @@ func FormatJSON(v any, indented bool) (string, error) { return jsonString(v, ind
 // ToJToken converts a Go or expression value (string, number, bool, *List,
 // *Dict, anonymous object, ...) to a JToken, as JToken.FromObject does.
 func ToJToken(v any) (any, error) { return toJToken(v, 0) }
+
+// mergeJObject is JObject.Merge with Newtonsoft's defaults: objects merge
+// recursively, arrays concatenate (or are replaced), null values are kept,
+// other values replace.
+func mergeJObject(dst, src *JObject, replaceArrays bool, depth int) error {
+	if depth > maxJSONDepth {
+		return errInvalidOp("Self referencing loop detected.")
+	}
+	for _, p := range src.props {
+		cur := dst.Get(p.Name)
+		switch sv := p.Value.(type) {
+		case *JObject:
+			if dv, ok := cur.(*JObject); ok {
+				if err := mergeJObject(dv, sv, replaceArrays, depth+1); err != nil {
+					return err
+				}
+				continue
+			}
+		case *JArray:
+			if dv, ok := cur.(*JArray); ok && !replaceArrays {
+				for _, it := range sv.Items {
+					c, err := cloneJToken(it)
+					if err != nil {
+						return err
+					}
+					dv.Items = append(dv.Items, c)
+				}
+				continue
+			}
+		case *JValue:
+			if sv.V == nil && cur != nil {
+				continue // MergeNullValueHandling.Ignore
+			}
+		}
+		c, err := cloneJToken(p.Value)
+		if err != nil {
+			return err
+		}
+		dst.Set(p.Name, c)
+	}
+	return nil
+}

@@ -1298,7 +1298,7 @@ func elemName(items []any) string {
 // ---- dynamic instance methods ----
 
 var otherMethods = map[string]bool{
-	"ToString": true, "GetHashCode": true, "Value": true, "Values": true, "ToObject": true, "SelectToken": true,
+	"ToString": true, "GetHashCode": true, "Value": true, "Values": true, "ToObject": true, "SelectToken": true, "SelectTokens": true,
 	"Add": true, "AddRange": true, "Remove": true, "RemoveAt": true, "Property": true, "Properties": true,
 	"ContainsKey": true, "TryGetValue": true, "GetValue": true, "Children": true, "DeepClone": true, "Clear": true,
 	"Insert": true, "AddSeconds": true, "AddMinutes": true, "AddHours": true, "AddDays": true, "AddMonths": true,
@@ -1318,7 +1318,7 @@ var otherMethods = map[string]bool{
 // dynMaxArgs the largest (default 3).
 var dynMinArgs = map[string]int{
 	"Contains": 1, "StartsWith": 1, "EndsWith": 1, "IndexOf": 1, "LastIndexOf": 1, "Substring": 1,
-	"PadLeft": 1, "PadRight": 1, "Equals": 1, "CompareTo": 1, "SelectToken": 1, "Add": 1,
+	"PadLeft": 1, "PadRight": 1, "Equals": 1, "CompareTo": 1, "SelectToken": 1, "SelectTokens": 1, "Add": 1,
 	"AddRange": 1, "RemoveAt": 1, "Property": 1, "ContainsKey": 1, "GetValue": 1, "Merge": 1, "Where": 1,
 	"Select": 1, "SelectMany": 1, "All": 1, "OrderBy": 1, "OrderByDescending": 1, "Skip": 1, "Take": 1,
 	"Concat": 1, "Union": 1, "Except": 1, "Intersect": 1, "SequenceEqual": 1, "ToDictionary": 1,
@@ -1338,7 +1338,7 @@ var dynMaxArgs = map[string]int{
 	"GroupBy": 2, "TakeWhile": 1, "SkipWhile": 1, "Zip": 2, "Duration": 0, "Negate": 0,
 	"NextMatch": 0, "GetHashCode": 0, "Skip": 1, "Take": 1, "Where": 1, "Select": 1, "All": 1, "Count": 1,
 	"Any": 1, "First": 1, "FirstOrDefault": 2, "Last": 1, "LastOrDefault": 2, "Single": 1, "SingleOrDefault": 2,
-	"ElementAt": 1, "ElementAtOrDefault": 1, "RemoveAt": 1, "Property": 2, "SelectToken": 2, "ContainsKey": 1,
+	"ElementAt": 1, "ElementAtOrDefault": 1, "RemoveAt": 1, "Property": 2, "SelectToken": 2, "SelectTokens": 2, "ContainsKey": 1,
 	"OrderBy": 2, "OrderByDescending": 2, "Concat": 1, "Union": 2, "Except": 2, "Intersect": 2, "Replace": 3,
 	"Insert": 2, "TryGetValue": 2, "Encrypt": 3, "Decrypt": 3, "AppendFormat": 10, "Split": 3, "Contains": 2,
 	"Equals": 2, "IndexOf": 3, "LastIndexOf": 3, "Substring": 2, "PadLeft": 2, "PadRight": 2, "Remove": 2,
@@ -1473,6 +1473,10 @@ func objectMethod(name string, r any, a []any, targ string, targConv func(any) (
 			p, _ := argStr(a[0])
 			v, err := selectToken(x, p)
 			return v, err, true
+		case "SelectTokens":
+			p, _ := argStr(a[0])
+			v, err := selectTokens(x, p)
+			return &List{Items: v}, err, true
 		case "Add":
 			if len(a) == 2 {
 				key, ok := argStr(a[0])
@@ -1522,14 +1526,17 @@ func objectMethod(name string, r any, a []any, targ string, targConv func(any) (
 			return len(x.props), nil, true
 		case "Merge":
 			if o, ok := a[0].(*JObject); ok {
-				for _, p := range o.props {
-					c, err := cloneJToken(p.Value)
-					if err != nil {
-						return nil, err, true
+				replaceArrays := false
+				if len(a) > 1 {
+					if ms, ok := a[1].(*Anon); ok {
+						for i, n := range ms.names {
+							if e, ok := ms.vals[i].(Enum); ok && n == "MergeArrayHandling" {
+								replaceArrays = e.Name == "Replace"
+							}
+						}
 					}
-					x.Set(p.Name, c)
 				}
-				return nil, nil, true
+				return nil, mergeJObject(x, o, replaceArrays, 0), true
 			}
 		}
 	case *JArray:
@@ -1588,6 +1595,10 @@ func objectMethod(name string, r any, a []any, targ string, targConv func(any) (
 			p, _ := argStr(a[0])
 			v, err := selectToken(x, p)
 			return v, err, true
+		case "SelectTokens":
+			p, _ := argStr(a[0])
+			v, err := selectTokens(x, p)
+			return &List{Items: v}, err, true
 		case "Children":
 			return &List{Items: append([]any(nil), x.Items...)}, nil, true
 		case "DeepClone":

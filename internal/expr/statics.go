@@ -710,18 +710,14 @@ func staticImplFor(n *memberExpr, t, name string, targs []*typeRef, args []compi
 				if err != nil {
 					return nil, err
 				}
-				out := url.QueryEscape(s)
-				if t == "HttpUtility" {
-					return strings.ToLower(out), nil
-				}
-				return out, nil
+				return dotnetURLEncode(s, t == "HttpUtility"), nil
 			}, -1, nil
 		case "HtmlEncode":
 			return func(e *env, a []any) (any, error) {
 				if a[0] == nil {
 					return nil, nil
 				}
-				return html.EscapeString(ToString(a[0])), nil
+				return dotnetHTMLEncode(ToString(a[0])), nil
 			}, -1, nil
 		case "HtmlDecode":
 			return func(e *env, a []any) (any, error) {

@@ -278,4 +278,53 @@ func cultureKey(r rune) int {
 	return 1
 }
 
-var _ = strings.ToLower
+
+// dotnetURLEncode is WebUtility.UrlEncode (upper-case hex) and
+// HttpUtility.UrlEncode (lower-case hex): letters, digits and -_.!*() are
+// kept, space becomes '+', everything else is %XX of its UTF-8 bytes.
+func dotnetURLEncode(s string, lower bool) string {
+	hexd := "0123456789ABCDEF"
+	if lower {
+		hexd = "0123456789abcdef"
+	}
+	var sb strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-_.!*()", c) >= 0:
+			sb.WriteByte(c)
+		case c == ' ':
+			sb.WriteByte('+')
+		default:
+			sb.WriteByte('%')
+			sb.WriteByte(hexd[c>>4])
+			sb.WriteByte(hexd[c&15])
+		}
+	}
+	return sb.String()
+}
+
+// dotnetHTMLEncode is WebUtility.HtmlEncode: <>&"' as entities and the
+// Latin-1 range 160-255 as numeric references.
+func dotnetHTMLEncode(s string) string {
+	var sb strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '<':
+			sb.WriteString("&lt;")
+		case r == '>':
+			sb.WriteString("&gt;")
+		case r == '&':
+			sb.WriteString("&amp;")
+		case r == '"':
+			sb.WriteString("&quot;")
+		case r == '\'':
+			sb.WriteString("&#39;")
+		case r >= 160 && r < 256:
+			sb.WriteString("&#" + strconv.Itoa(int(r)) + ";")
+		default:
+			sb.WriteRune(r)
+		}
+	}
+	return sb.String()
+}
