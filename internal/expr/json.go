@@ -367,6 +367,9 @@ func (p *jsonParser) value(depth int) (any, error) {
 		if err != nil {
 			return nil, err
 		}
+		if t, ok := newtonsoftDate(s); ok {
+			return &JValue{V: t}, nil
+		}
 		return &JValue{V: s}, nil
 	case c == '-' || c >= '0' && c <= '9':
 		start := p.i
@@ -772,4 +775,59 @@ func mergeJObject(dst, src *JObject, replaceArrays bool, depth int) error {
 		dst.Set(p.Name, c)
 	}
 	return nil
+}
+
+// newtonsoftDate is Newtonsoft's DateParseHandling.DateTime: a string in
+// ISO 8601 form (yyyy-MM-ddTHH:mm:ss[.fffffff][Z|+hh:mm]) is read as a Date
+// token. "Z" keeps DateTimeKind.Utc, an offset converts to the gateway's
+// local time (UTC, kind Local), no zone gives an unspecified DateTime.
+func newtonsoftDate(s string) (time.Time, bool) {
+	if len(s) < 19 || len(s) > 40 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
+		return time.Time{}, false
+	}
+	for _, i := range []int{0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18} {
+		if s[i] < '0' || s[i] > '9' {
+			return time.Time{}, false
+		}
+	}
+	rest := s[19:]
+	frac := ""
+	if strings.HasPrefix(rest, ".") {
+		j := 1
+		for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
+			j++
+		}
+		if j == 1 || j > 8 {
+			return time.Time{}, false
+		}
+		frac, rest = rest[:j], rest[j:]
+	}
+	var loc *time.Location
+	switch {
+	case rest == "":
+		loc = unspecified
+	case rest == "Z":
+		loc = time.UTC
+	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':':
+		loc = nil
+	default:
+		return time.Time{}, false
+	}
+	layout := "2006-01-02T15:04:05"
+	if frac != "" {
+		layout += "." + strings.Repeat("0", len(frac)-1)
+	}
+	if loc == nil {
+		t, err := time.Parse(layout+"Z07:00", s)
+		if err != nil {
+			return time.Time{}, false
+		}
+		u := t.UTC()
+		return time.Date(u.Year(), u.Month(), u.Day(), u.Hour(), u.Minute(), u.Second(), u.Nanosecond(), dtoLoc(0)), true
+	}
+	t, err := time.ParseInLocation(layout, strings.TrimSuffix(s, "Z"), loc)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return t, true
 }
