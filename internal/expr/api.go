@@ -54,7 +54,8 @@ func compile(src string) (*Program, *Error) {
 	if err != nil {
 		return nil, err
 	}
-	anon := map[string]bool{}
+	// Header and Query are the members of Api.SubscriptionKeyParameterNames
+	anon := map[string]bool{"Header": true, "Query": true}
 	for i := 0; i+2 < len(toks); i++ {
 		// anonymous object member names: new { Name = ... , ...}
 		if toks[i].kind == tkIdent && toks[i+1].kind == tkOp && toks[i+1].text == "=" && i > 0 && toks[i-1].kind == tkOp && (toks[i-1].text == "{" || toks[i-1].text == ",") {

@@ -1334,6 +1334,9 @@ func (c *compiler) call(x *callExpr) (cx, *Error) {
 				return cx{}, errAt(fn, "unsupported C# construct: out argument %d of '%s'", i+1, fn.name)
 			}
 		}
+		if m.outIdx >= 0 && (m.outIdx >= len(args) || args[m.outIdx].outSet == nil) {
+			return cx{}, errAt(fn, "argument %d of '%s' must be passed with the 'out' keyword", m.outIdx+1, fn.name)
+		}
 		rf := recv.fn
 		nullCond := fn.nullCond
 		argFns := make([]evalFn, len(args))

@@ -126,6 +126,8 @@ func toJToken(v any, depth int) (any, error) {
 		return &JValue{V: int64(x)}, nil
 	case float64:
 		return &JValue{V: x}, nil
+	case Decimal:
+		return &JValue{V: x}, nil
 	case bool:
 		return &JValue{V: x}, nil
 	case Char:
@@ -611,6 +613,8 @@ func writeJSONPrimitive(sb *strings.Builder, v any) {
 		sb.WriteByte('"')
 		sb.WriteString(isoDate(x))
 		sb.WriteByte('"')
+	case Decimal:
+		sb.WriteString(x.String())
 	default:
 		writeJSONString(sb, ToString(x))
 	}

@@ -137,9 +137,15 @@ func dynProp(name string) getter {
 			}
 			return nil, errNoMember(v, name)
 		}
+	case "HasValue":
+		// Nullable<T>.HasValue
+		return func(v any) (any, error) { return v != nil, nil }
 	case "Value":
 		return func(v any) (any, error) {
 			switch x := v.(type) {
+			case time.Time, int, int64, float64, bool, Char, Decimal, time.Duration, Guid, DateTimeOffset:
+				// Nullable<T>.Value
+				return x, nil
 			case *JValue:
 				return x.V, nil
 			case *JProperty:
@@ -214,7 +220,7 @@ func dynProp(name string) getter {
 					return jtokenType("String"), nil
 				case int64:
 					return jtokenType("Integer"), nil
-				case float64:
+				case float64, Decimal:
 					return jtokenType("Float"), nil
 				case bool:
 					return jtokenType("Boolean"), nil
