@@ -525,7 +525,7 @@ func TestEvalXML(t *testing.T) {
 		{"elements count", src(`@(XDocument.Parse("DOC").Root.Element("Nested").Elements("Value").Count())`), 2},
 		{"attribute", src(`@(XDocument.Parse("DOC").Root.Element("Nested").Attribute("a").Value)`), "1"},
 		{"value concat", src(`@(XDocument.Parse("DOC").Root.Element("Nested").Value)`), "xy"},
-		{"to string", `@(XElement.Parse("<a x=\"1\"><b>t&amp;</b><c/></a>").ToString())`, `<a x="1"><b>t&amp;</b><c /></a>`},
+		{"to string", `@(XElement.Parse("<a x=\"1\"><b>t&amp;</b><c/></a>").ToString())`, "<a x=\"1\">\r\n  <b>t&amp;</b>\r\n  <c />\r\n</a>"},
 	})
 	p, err := Compile(`@(context.Request.Body.As<XDocument>(preserveContent: true).Root.Name.LocalName)`)
 	if err != nil {

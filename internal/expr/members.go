@@ -70,7 +70,7 @@ func isXML(v any) bool {
 	return false
 }
 
-var xmlPropNames = map[string]bool{"Root": true, "LocalName": true, "NamespaceName": true, "HasElements": true, "HasAttributes": true, "Parent": true}
+var xmlPropNames = map[string]bool{"Root": true, "LocalName": true, "NamespaceName": true, "HasElements": true, "HasAttributes": true, "Parent": true, "Namespace": true}
 
 // propertySetter supports the few writable properties expressions assign.
 func propertySetter(n node, name string) (func(r, v any) error, *Error) {

@@ -283,6 +283,11 @@ func checkListLen(n int) error {
 // arith implements + - * / % & | ^ << >> with C# numeric promotion, string
 // concatenation and DateTime/TimeSpan arithmetic.
 func arith(op string, a, b any) (any, error) {
+	if ns, ok := a.(XNamespace); ok && op == "+" {
+		if s, ok := b.(string); ok {
+			return XName{Space: ns.Name, Local: s}, nil
+		}
+	}
 	if op == "+" {
 		_, as := a.(string)
 		_, bs := b.(string)

@@ -174,6 +174,11 @@ func staticProperty(n node, typ, name string) (cx, *Error) {
 		case "E":
 			return constCx(math.E), nil
 		}
+	case "SaveOptions":
+		vals := map[string]int{"None": 0, "DisableFormatting": 1, "OmitDuplicateNamespaces": 2}
+		if v, ok := vals[name]; ok {
+			return enumVal("SaveOptions", name, v), nil
+		}
 	case "MidpointRounding":
 		vals := map[string]int{"ToEven": 0, "AwayFromZero": 1, "ToZero": 2, "ToNegativeInfinity": 3, "ToPositiveInfinity": 4}
 		if v, ok := vals[name]; ok {

@@ -47,7 +47,7 @@ var staticTypes = map[string]bool{
 	"JObject": true, "JArray": true, "JToken": true, "JValue": true, "JProperty": true, "JsonConvert": true,
 	"Formatting": true, "JTokenType": true, "StringComparison": true, "StringComparer": true,
 	"StringSplitOptions": true, "Array": true, "Enumerable": true, "BitConverter": true, "SHA256": true,
-	"SHA1": true, "SHA512": true, "MD5": true, "RegexOptions": true, "DateTimeKind": true, "MidpointRounding": true,
+	"SHA1": true, "SHA512": true, "MD5": true, "RegexOptions": true, "DateTimeKind": true, "MidpointRounding": true, "SaveOptions": true,
 	"uint": true, "UInt32": true, "ulong": true, "UInt64": true, "sbyte": true, "ushort": true,
 	"CultureInfo": true, "DateTimeStyles": true, "NumberStyles": true, "UriKind": true, "UriPartial": true,
 	"XDocument": true, "XElement": true,
@@ -102,7 +102,7 @@ var knownTypeNames = map[string]bool{
 	"MatchCollection": true, "HMACSHA256": true, "HMACSHA1": true, "HMACSHA512": true, "SHA256": true, "SHA1": true,
 	"SHA512": true, "MD5": true, "HashAlgorithm": true, "HMAC": true, "Encoding": true, "Regex": true,
 	"StringComparison": true, "StringBuilder": true,
-	"Func": true, "Nullable": true, "XDocument": true, "XElement": true, "XAttribute": true, "XName": true,
+	"Func": true, "Nullable": true, "XDocument": true, "XElement": true, "XAttribute": true, "XName": true, "XNamespace": true,
 	"ArgumentException": true, "ArgumentNullException": true, "InvalidOperationException": true,
 	"FormatException": true, "JsonReaderException": true, "JsonException": true, "NullReferenceException": true,
 	"KeyNotFoundException": true, "InvalidCastException": true, "OverflowException": true, "SystemException": true,
@@ -243,6 +243,20 @@ func implicitConv(t *typeRef) (func(any) (any, error), sType, *Error) {
 		return nil, stBool, nil
 	case "char", "DateTime", "TimeSpan":
 		return nil, primST(name), nil
+	case "XNamespace":
+		return func(v any) (any, error) {
+			if s, ok := v.(string); ok {
+				return XNamespace{Name: s}, nil
+			}
+			return v, nil
+		}, stAny, nil
+	case "XName":
+		return func(v any) (any, error) {
+			if s, ok := v.(string); ok {
+				return parseXName(s), nil
+			}
+			return v, nil
+		}, stAny, nil
 	}
 	return nil, stAny, nil
 }

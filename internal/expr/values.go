@@ -345,6 +345,10 @@ func typeName(v any) string {
 		return "System.Xml.Linq.XDocument"
 	case *XElement:
 		return "System.Xml.Linq.XElement"
+	case XName:
+		return "System.Xml.Linq.XName"
+	case XNamespace:
+		return "System.Xml.Linq.XNamespace"
 	case http.Header:
 		return "IReadOnlyDictionary`2[System.String,System.String[]]"
 	case Variables:
@@ -422,6 +426,8 @@ func ToString(v any) string {
 		return x.Root.String()
 	case XName:
 		return x.String()
+	case XNamespace:
+		return x.Name
 	case *XAttribute:
 		return x.Name.Local + "=\"" + x.Value + "\""
 	case *Anon:
