@@ -1018,6 +1018,11 @@ func (c *compiler) chain(n node) (cx, *Error) {
 				return base(v)
 			}
 		}
+		if st == stObject && inner.isConst {
+			k := constCx(inner.val)
+			k.st = stObject
+			return k, nil
+		}
 		f := inner.fn
 		return cx{st: st, fn: func(e *env) (any, error) {
 			v, err := f(e)

@@ -55,6 +55,11 @@ func propertyGetter(n node, st sType, name string, anon map[string]bool) (getter
 			}
 			return nil, errNoMember(v, name)
 		}
+		if t, ok := v.(*TypeInfo); ok {
+			if out, ok := typeProp(t, name); ok {
+				return out, nil
+			}
+		}
 		if dyn != nil {
 			return dyn(v)
 		}
@@ -64,13 +69,13 @@ func propertyGetter(n node, st sType, name string, anon map[string]bool) (getter
 
 func isXML(v any) bool {
 	switch v.(type) {
-	case *XDocument, *XElement, *XAttribute, XName:
+	case *XDocument, *XElement, *XAttribute, XName, XNamespace:
 		return true
 	}
 	return false
 }
 
-var xmlPropNames = map[string]bool{"Root": true, "LocalName": true, "NamespaceName": true, "HasElements": true, "HasAttributes": true, "Parent": true, "Namespace": true}
+var xmlPropNames = map[string]bool{"Root": true, "LocalName": true, "NamespaceName": true, "HasElements": true, "HasAttributes": true, "Parent": true, "Namespace": true, "FullName": true, "HasValue": true}
 
 // propertySetter supports the few writable properties expressions assign.
 func propertySetter(n node, name string) (func(r, v any) error, *Error) {

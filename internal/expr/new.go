@@ -409,6 +409,9 @@ func (c *compiler) newExpr(x *newExpr) (cx, *Error) {
 			}
 			return newUri(s)
 		}}, nil
+	case "SHA256Managed", "SHA1Managed":
+		name = strings.TrimSuffix(name, "Managed")
+		fallthrough
 	case "HMACSHA256", "HMACSHA1", "HMACSHA512", "SHA256", "SHA1", "MD5":
 		return cx{fn: func(e *env) (any, error) {
 			a, err := evalArgs(e)

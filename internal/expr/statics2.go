@@ -2,6 +2,7 @@ package expr
 
 import (
 	"math"
+	"net/url"
 	"strconv"
 	"strings"
 	"unicode"
@@ -145,6 +146,47 @@ func moreStatics(t, name string, nargs int) staticImpl {
 			// decimal overloads; doubles fall through to mathStatic
 			return nil
 		}
+	case "Array":
+		if name == "Sort" && nargs == 1 {
+			return func(e *env, a []any) (any, error) {
+				l, ok := a[0].(*List)
+				if !ok {
+					return nil, errInvalidCast(a[0], "System.Array")
+				}
+				return nil, sortList(l.Items)
+			}
+		}
+	case "HttpUtility":
+		switch name {
+		case "UrlPathEncode":
+			return func(e *env, a []any) (any, error) {
+				s, ok := argStr(a[0])
+				if !ok {
+					return nil, nil
+				}
+				return strings.ReplaceAll(escapeDataString(s, true), "%25", "%"), nil
+			}
+		case "ParseQueryString":
+			return func(e *env, a []any) (any, error) {
+				s, ok := argStr(a[0])
+				if !ok {
+					return nil, errArgNull("query")
+				}
+				d := newDict(true)
+				for _, part := range strings.Split(strings.TrimPrefix(s, "?"), "&") {
+					if part == "" {
+						continue
+					}
+					k, v, _ := strings.Cut(part, "=")
+					k, v = urlDecodePlus(k), urlDecodePlus(v)
+					if old, found, _ := d.get(k); found {
+						v = ToString(old) + "," + v
+					}
+					_ = d.set(k, v, false)
+				}
+				return d, nil
+			}
+		}
 	case "Convert":
 		if name == "ToString" && nargs == 2 {
 			return func(e *env, a []any) (any, error) {
@@ -278,7 +320,6 @@ func cultureKey(r rune) int {
 	return 1
 }
 
-
 // dotnetURLEncode is WebUtility.UrlEncode (upper-case hex) and
 // HttpUtility.UrlEncode (lower-case hex): letters, digits and -_.!*() are
 // kept, space becomes '+', everything else is %XX of its UTF-8 bytes.
@@ -327,4 +368,11 @@ func dotnetHTMLEncode(s string) string {
 		}
 	}
 	return sb.String()
+}
+
+func urlDecodePlus(s string) string {
+	if u, err := url.QueryUnescape(s); err == nil {
+		return u
+	}
+	return s
 }

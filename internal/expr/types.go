@@ -102,7 +102,7 @@ var knownTypeNames = map[string]bool{
 	"MatchCollection": true, "HMACSHA256": true, "HMACSHA1": true, "HMACSHA512": true, "SHA256": true, "SHA1": true,
 	"SHA512": true, "MD5": true, "HashAlgorithm": true, "HMAC": true, "Encoding": true, "Regex": true,
 	"StringComparison": true, "StringBuilder": true,
-	"Func": true, "Nullable": true, "XDocument": true, "XElement": true, "XAttribute": true, "XName": true, "XNamespace": true,
+	"Func": true, "Action": true, "Nullable": true, "SHA256Managed": true, "SHA1Managed": true, "XDocument": true, "XElement": true, "XAttribute": true, "XName": true, "XNamespace": true,
 	"ArgumentException": true, "ArgumentNullException": true, "InvalidOperationException": true,
 	"FormatException": true, "JsonReaderException": true, "JsonException": true, "NullReferenceException": true,
 	"KeyNotFoundException": true, "InvalidCastException": true, "OverflowException": true, "SystemException": true,
@@ -432,6 +432,15 @@ func defaultValue(t *typeRef) any {
 // casts convert; JSON tokens convert to primitives like Newtonsoft's explicit
 // operators; anything else must already be of the type.
 func castTo(name string, v any) (any, error) {
+	if el, ok := v.(*XElement); ok {
+		// XElement's explicit conversions read the element's value
+		switch name {
+		case "string", "int", "long", "double", "decimal", "bool":
+			var sb strings.Builder
+			el.writeText(&sb)
+			return changeType(name, sb.String())
+		}
+	}
 	if jv, ok := v.(*JValue); ok {
 		switch name {
 		case "JValue", "JToken", "object":
