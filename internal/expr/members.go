@@ -320,11 +320,48 @@ func dynProp(name string) getter {
 	case "Year", "Month", "Day", "Hour", "Minute", "Second", "Millisecond", "DayOfWeek", "DayOfYear", "Date", "TimeOfDay", "Ticks", "UtcDateTime", "DateTime", "Offset", "UtcTicks",
 		"TotalSeconds", "TotalMilliseconds", "TotalMinutes", "TotalHours", "TotalDays", "Seconds", "Minutes", "Hours", "Days", "Milliseconds", "Kind":
 		return func(v any) (any, error) { return timeProp(v, name) }
-	case "Host", "AbsolutePath", "AbsoluteUri", "Scheme", "Port", "Query", "PathAndQuery", "Authority", "Fragment", "OriginalString":
+	case "Host", "AbsolutePath", "AbsoluteUri", "Scheme", "Port", "Query", "PathAndQuery", "Authority", "Fragment", "OriginalString",
+		"UserInfo", "Segments", "IsAbsoluteUri", "IsDefaultPort", "LocalPath":
 		return func(v any) (any, error) {
 			u, ok := v.(*Uri)
 			if !ok {
 				return nil, errNoMember(v, name)
+			}
+			if name == "OriginalString" {
+				return u.original, nil
+			}
+			if name == "IsAbsoluteUri" {
+				return !u.relative, nil
+			}
+			if u.relative {
+				return nil, &RuntimeError{Type: "InvalidOperationException", Msg: "This operation is not supported for a relative URI."}
+			}
+			switch name {
+			case "UserInfo":
+				if u.u.User == nil {
+					return "", nil
+				}
+				return u.u.User.String(), nil
+			case "Segments":
+				p := u.u.EscapedPath()
+				var segs []string
+				for len(p) > 0 {
+					i := strings.IndexByte(p[1:], '/')
+					if i < 0 {
+						segs = append(segs, p)
+						break
+					}
+					segs = append(segs, p[:i+2])
+					p = p[i+2:]
+				}
+				if len(segs) > 0 && segs[0] != "/" && strings.HasPrefix(segs[0], "/") {
+					segs = append([]string{"/", segs[0][1:]}, segs[1:]...)
+				}
+				return stringsList(segs), nil
+			case "IsDefaultPort":
+				return u.u.Port() == "", nil
+			case "LocalPath":
+				return u.u.Path, nil
 			}
 			switch name {
 			case "Host":
@@ -335,8 +372,8 @@ func dynProp(name string) getter {
 					p = "/"
 				}
 				return p, nil
-			case "AbsoluteUri", "OriginalString":
-				return u.u.String(), nil
+			case "AbsoluteUri":
+				return u.absoluteURI(), nil
 			case "Scheme":
 				return u.u.Scheme, nil
 			case "Port":

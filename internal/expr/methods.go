@@ -1311,7 +1311,7 @@ var otherMethods = map[string]bool{
 	"ToString": true, "GetHashCode": true, "Value": true, "Values": true, "ToObject": true, "SelectToken": true, "SelectTokens": true,
 	"Add": true, "AddRange": true, "Remove": true, "RemoveAt": true, "Property": true, "Properties": true,
 	"ContainsKey": true, "TryGetValue": true, "TryParseJwt": true, "ForEach": true, "RemoveAll": true, "GetRange": true,
-	"ConvertAll": true, "GetType": true, "GetByteCount": true, "GetValue": true, "Children": true, "DeepClone": true, "Clear": true,
+	"ConvertAll": true, "GetType": true, "GetByteCount": true, "GetLeftPart": true, "GetValue": true, "Children": true, "DeepClone": true, "Clear": true,
 	"Insert": true, "AddSeconds": true, "AddMinutes": true, "AddHours": true, "AddDays": true, "AddMonths": true,
 	"AddYears": true, "AddMilliseconds": true, "AddTicks": true, "Subtract": true, "ToUniversalTime": true,
 	"ToLocalTime": true, "ToUnixTimeSeconds": true, "ToUnixTimeMilliseconds": true, "ToByteArray": true,

@@ -109,6 +109,27 @@ func moreMethods(name string, r any, a []any) (any, error, bool) {
 			x.sb.WriteString(out)
 			return x, nil, true
 		}
+	case *Uri:
+		if name == "GetLeftPart" && len(a) == 1 {
+			p, ok := a[0].(Enum)
+			if !ok || x.relative {
+				return nil, errArg("The part is not valid."), true
+			}
+			s := x.u.Scheme + "://"
+			if p.Val >= 1 {
+				if x.u.User != nil {
+					s += x.u.User.String() + "@"
+				}
+				s += x.u.Host
+			}
+			if p.Val >= 2 {
+				s += x.u.EscapedPath()
+			}
+			if p.Val >= 3 && x.u.RawQuery != "" {
+				s += "?" + x.u.RawQuery
+			}
+			return s, nil, true
+		}
 	case *textEncoding:
 		if name == "GetByteCount" {
 			s, ok := argStr(a[0])

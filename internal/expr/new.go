@@ -393,10 +393,6 @@ func (c *compiler) newExpr(x *newExpr) (cx, *Error) {
 			if len(a) == 0 {
 				return nil, errArg("new Uri needs a string")
 			}
-			s, ok := argStr(a[0])
-			if !ok {
-				return nil, errArgNull("uriString")
-			}
 			if len(a) == 2 {
 				if base, ok := a[0].(*Uri); ok {
 					rel, _ := argStr(a[1])
@@ -404,7 +400,32 @@ func (c *compiler) newExpr(x *newExpr) (cx, *Error) {
 					if err != nil {
 						return nil, err
 					}
-					return &Uri{u: base.u.ResolveReference(ref)}, nil
+					u := base.u.ResolveReference(ref)
+					normalizeURL(u)
+					return &Uri{u: u, original: u.String()}, nil
+				}
+			}
+			s, ok := argStr(a[0])
+			if !ok {
+				return nil, errArgNull("uriString")
+			}
+			if len(a) == 2 {
+				if k, ok := a[1].(Enum); ok && k.Type == "UriKind" {
+					abs, err := newUri(s)
+					switch {
+					case k.Name == "Absolute":
+						return abs, err
+					case k.Name == "RelativeOrAbsolute" && err == nil:
+						return abs, nil
+					}
+					if k.Name == "Relative" && err == nil {
+						return nil, &RuntimeError{Type: "UriFormatException", Msg: "Invalid URI: The format of the URI could not be determined."}
+					}
+					ref, err := newUriRef(s)
+					if err != nil {
+						return nil, err
+					}
+					return &Uri{u: ref, original: s, relative: true}, nil
 				}
 			}
 			return newUri(s)

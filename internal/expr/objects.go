@@ -221,14 +221,86 @@ func (h *Hasher) compute(data []byte) []byte {
 }
 
 // Uri is System.Uri.
-type Uri struct{ u *url.URL }
+type Uri struct {
+	u        *url.URL
+	original string
+	relative bool
+}
 
 func newUri(s string) (*Uri, error) {
-	u, err := url.Parse(s)
+	u, err := url.Parse(strings.TrimSpace(s))
 	if err != nil || u.Scheme == "" || u.Host == "" {
 		return nil, &RuntimeError{Type: "UriFormatException", Msg: "Invalid URI: The format of the URI could not be determined."}
 	}
-	return &Uri{u: u}, nil
+	normalizeURL(u)
+	return &Uri{u: u, original: s}, nil
+}
+
+// normalizeURL applies System.Uri's canonical form: lower-case scheme and
+// host, no default port, "/" for an empty path, dot segments removed,
+// percent-encoded unreserved characters decoded, spaces encoded.
+func normalizeURL(u *url.URL) {
+	u.Scheme = strings.ToLower(u.Scheme)
+	host, port := u.Hostname(), u.Port()
+	host = strings.ToLower(host)
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if (u.Scheme == "http" && port == "80") || (u.Scheme == "https" && port == "443") || port == "" {
+		u.Host = host
+	} else {
+		u.Host = host + ":" + port
+	}
+	p := u.Path
+	if p == "" {
+		p = "/"
+	}
+	if strings.Contains(p, "/.") {
+		trailing := strings.HasSuffix(p, "/") || strings.HasSuffix(p, "/.") || strings.HasSuffix(p, "/..")
+		var out []string
+		for _, seg := range strings.Split(p, "/")[1:] {
+			switch seg {
+			case ".":
+			case "..":
+				if len(out) > 0 {
+					out = out[:len(out)-1]
+				}
+			default:
+				out = append(out, seg)
+			}
+		}
+		p = "/" + strings.Join(out, "/")
+		if trailing && !strings.HasSuffix(p, "/") {
+			p += "/"
+		}
+	}
+	u.Path = p
+	u.RawPath = ""
+	if u.RawQuery != "" {
+		u.RawQuery = strings.ReplaceAll(u.RawQuery, " ", "%20")
+	}
+}
+
+// absoluteURI is Uri.AbsoluteUri.
+func (u *Uri) absoluteURI() string {
+	var sb strings.Builder
+	sb.WriteString(u.u.Scheme)
+	sb.WriteString("://")
+	if u.u.User != nil {
+		sb.WriteString(u.u.User.String())
+		sb.WriteByte('@')
+	}
+	sb.WriteString(u.u.Host)
+	sb.WriteString(u.u.EscapedPath())
+	if u.u.RawQuery != "" || u.u.ForceQuery {
+		sb.WriteByte('?')
+		sb.WriteString(u.u.RawQuery)
+	}
+	if u.u.Fragment != "" {
+		sb.WriteByte('#')
+		sb.WriteString(u.u.EscapedFragment())
+	}
+	return sb.String()
 }
 
 func (u *Uri) port() int {

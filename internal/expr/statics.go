@@ -174,6 +174,11 @@ func staticProperty(n node, typ, name string) (cx, *Error) {
 		case "E":
 			return constCx(math.E), nil
 		}
+	case "UriPartial":
+		vals := map[string]int{"Scheme": 0, "Authority": 1, "Path": 2, "Query": 3}
+		if v, ok := vals[name]; ok {
+			return enumVal("UriPartial", name, v), nil
+		}
 	case "SaveOptions":
 		vals := map[string]int{"None": 0, "DisableFormatting": 1, "OmitDuplicateNamespaces": 2}
 		if v, ok := vals[name]; ok {

@@ -417,7 +417,10 @@ func ToString(v any) string {
 	case *URL:
 		return x.String()
 	case *Uri:
-		return x.u.String()
+		if x.relative {
+			return x.original
+		}
+		return x.absoluteURI()
 	case *StringBuilder:
 		return x.sb.String()
 	case *XElement:
