@@ -1187,7 +1187,13 @@ func (c *compiler) member(x *memberExpr) (cx, *Error) {
 	if len(x.typeArgs) > 0 {
 		return cx{}, errAt(x, "'%s' with type arguments must be called", x.name)
 	}
+	if err := checkMember(x, recv.st, x.name, false); err != nil {
+		return cx{}, err
+	}
 	get, st, gerr := propertyGetter(x, recv.st, x.name, c.anonNames)
+	if recv.st == stString && x.name == "Length" {
+		st = stInt
+	}
 	if gerr != nil {
 		return cx{}, gerr
 	}
@@ -1317,6 +1323,9 @@ func (c *compiler) call(x *callExpr) (cx, *Error) {
 		if name, ok := c.staticName(fn.x); ok {
 			tn := stripNamespace(name)
 			if isStaticTypeName(tn) {
+				if err := checkArgTypes(fn, canonType(tn), fn.name, args, true); err != nil {
+					return cx{}, err
+				}
 				return staticCall(fn, tn, fn.name, fn.typeArgs, args)
 			}
 			if err := c.unknownStatic(fn.x, name); err != nil {
@@ -1326,6 +1335,14 @@ func (c *compiler) call(x *callExpr) (cx, *Error) {
 		recv, err := c.chain(fn.x)
 		if err != nil {
 			return cx{}, err
+		}
+		if err := checkMember(fn, recv.st, fn.name, true); err != nil {
+			return cx{}, err
+		}
+		if recv.st == stString {
+			if err := checkArgTypes(fn, "string", fn.name, args, false); err != nil {
+				return cx{}, err
+			}
 		}
 		m, st, merr := methodCall(fn, recv.st, fn.name, fn.typeArgs, args)
 		if merr != nil {
@@ -1403,9 +1420,50 @@ func (c *compiler) call(x *callExpr) (cx, *Error) {
 			return cx{}, errAt(x, "unsupported C# construct: nameof")
 		}
 		if l, ok := c.lookup(fn.name); ok {
+			if known(l.st) || l.st == stObject {
+				return cx{}, errAt(x, "'%s' is a variable but is used like a method", fn.name)
+			}
 			return c.invoke(x, l.slot)
 		}
 		return cx{}, errAt(x, "unsupported C# construct: call to local function or delegate '%s'", fn.name)
+	case *callExpr, *indexExpr:
+		// a delegate returned by a call or read from an array: f(1)(2), fs[i]()
+		fx, err := c.expr(fn)
+		if err != nil {
+			return cx{}, err
+		}
+		argFns := make([]evalFn, len(x.args))
+		for i, a := range x.args {
+			if a.name != "" || a.out {
+				return cx{}, errAt(x, "unsupported C# construct: named or out argument in a delegate call")
+			}
+			ax, err := c.expr(a.x)
+			if err != nil {
+				return cx{}, err
+			}
+			argFns[i] = ax.fn
+		}
+		ff := fx.fn
+		return cx{fn: func(e *env) (any, error) {
+			v, err := ff(e)
+			if err != nil {
+				return nil, err
+			}
+			f, ok := v.(*Func)
+			if !ok {
+				if v == nil {
+					return nil, nullRef()
+				}
+				return nil, &RuntimeError{Type: "InvalidCastException", Msg: "the value is not a delegate"}
+			}
+			args := make([]any, len(argFns))
+			for i, af := range argFns {
+				if args[i], err = af(e); err != nil {
+					return nil, err
+				}
+			}
+			return f.call(args...)
+		}}, nil
 	}
 	return cx{}, errAt(x, "unsupported C# construct: call of a computed value")
 }
@@ -1927,6 +1985,18 @@ func (c *compiler) assign(x *assignExpr) (cx, *Error) {
 		return cx{}, err
 	}
 	vf := val.fn
+	if x.op == "=" && !implicitOK(val.st, st, val) && !constFits(val, st) {
+		return cx{}, convError(x.value, val.st, st, val)
+	}
+	if x.op != "=" && x.op != "??=" {
+		res, berr := checkBinary(x, strings.TrimSuffix(x.op, "="), cx{st: st}, val)
+		if berr != nil {
+			return cx{}, berr
+		}
+		if known(res) && known(st) && !implicitOK(res, st, cx{}) && !(isNumericST(res) && isNumericST(st)) {
+			return cx{}, errAt(x.value, "Cannot implicitly convert type '%s' to '%s'", csName(res), csName(st))
+		}
+	}
 	if x.op == "=" {
 		return cx{st: st, fn: func(e *env) (any, error) {
 			r, k, err := lv.prepare(e)

@@ -412,3 +412,73 @@ func unboxConv(to string) func(any) (any, error) {
 		return v, nil
 	}
 }
+
+// checkMember rejects members that a known primitive type does not have
+// (context.Response.StatusCode.Length).
+func checkMember(n node, st sType, name string, call bool) *Error {
+	switch st {
+	case stInt, stLong, stDouble, stDecimal, stBool, stChar:
+		switch name {
+		case "ToString", "Equals", "GetHashCode", "CompareTo", "GetType", "GetTypeCode":
+			if call {
+				return nil
+			}
+		}
+		return errAt(n, "'%s' does not contain a definition for '%s'", csName(st), name)
+	case stString:
+		if !call && name != "Length" {
+			return errAt(n, "'string' does not contain a definition for '%s'", name)
+		}
+	}
+	return nil
+}
+
+// argRule lists, per parameter position, the static types an argument may
+// have; known argument types outside it are rejected like C# overload
+// resolution does.
+var argRules = map[string][][]sType{
+	"string.Substring":          {{stInt}, {stInt}},
+	"string.StartsWith":         {{stString, stChar}},
+	"string.EndsWith":           {{stString, stChar}},
+	"string.Contains":           {{stString, stChar}},
+	"string.IndexOf":            {{stString, stChar}, {stInt}, {stInt}},
+	"string.LastIndexOf":        {{stString, stChar}, {stInt}, {stInt}},
+	"string.PadLeft":            {{stInt}, {stChar}},
+	"string.PadRight":           {{stInt}, {stChar}},
+	"string.Remove":             {{stInt}, {stInt}},
+	"string.Insert":             {{stInt}, {stString}},
+	"string.IsNullOrEmpty":      {{stString}},
+	"string.IsNullOrWhiteSpace": {{stString}},
+	"int.Parse":                 {{stString}},
+	"long.Parse":                {{stString}},
+	"double.Parse":              {{stString}},
+	"decimal.Parse":             {{stString}},
+	"bool.Parse":                {{stString}},
+	"Math.Max":                  {{stInt, stLong, stDouble, stDecimal, stChar}, {stInt, stLong, stDouble, stDecimal, stChar}},
+	"Math.Min":                  {{stInt, stLong, stDouble, stDecimal, stChar}, {stInt, stLong, stDouble, stDecimal, stChar}},
+	"Math.Abs":                  {{stInt, stLong, stDouble, stDecimal}},
+	"Math.Pow":                  {{stInt, stLong, stDouble, stChar}, {stInt, stLong, stDouble, stChar}},
+	"Math.Sqrt":                 {{stInt, stLong, stDouble, stChar}},
+}
+
+func checkArgTypes(n *memberExpr, typ, name string, args []compiledArg, static bool) *Error {
+	rule, ok := argRules[typ+"."+name]
+	if !ok {
+		return nil
+	}
+	for i, a := range args {
+		if i >= len(rule) || !known(a.st) {
+			continue
+		}
+		okType := false
+		for _, t := range rule[i] {
+			if a.st == t || implicitOK(a.st, t, cx{}) {
+				okType = true
+			}
+		}
+		if !okType {
+			return errAt(a.node, "Argument %d: cannot convert from '%s' to '%s' in '%s.%s'", i+1, csName(a.st), csName(rule[i][0]), typ, name)
+		}
+	}
+	return nil
+}
