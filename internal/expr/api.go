@@ -122,7 +122,7 @@ func (p *Program) Eval(c *Context) (v any, err error) {
 		}
 		clear(e.locals)
 		e.popArgs(0)
-		e.c, e.ret, e.steps = nil, nil, 0
+		e.c, e.ret, e.steps, e.caught = nil, nil, 0, nil
 		p.pool.Put(e)
 	}()
 	if !p.block {

@@ -27,6 +27,8 @@ type env struct {
 	locals []any
 	ret    any
 	steps  int
+	// caught is the exception of the innermost running catch clause (throw;)
+	caught *RuntimeError
 	// noPool is set when a lambda value was created: it references this
 	// frame and may outlive the evaluation, so the frame is not reused.
 	noPool bool
@@ -187,6 +189,7 @@ type compiler struct {
 	checked   bool // inside checked( ) or checked { }: integer overflow throws
 	unchecked bool // inside unchecked( ): constant overflow is allowed
 	inLambda  int  // depth of lambda bodies being compiled
+	inCatch   int  // depth of catch clauses being compiled (throw; is allowed)
 	nslots    int
 	sc        *scope
 	loops     int
@@ -623,7 +626,20 @@ func (c *compiler) foreach(s *foreachStmt) (execFn, *Error) {
 		if err != nil {
 			return ctrlNormal, err
 		}
-		for _, it := range items {
+		lst, _ := v.(*List)
+		n0 := len(items)
+		modified := func() error {
+			if lst != nil && len(lst.Items) != n0 {
+				return errInvalidOp("Collection was modified; enumeration operation may not execute.")
+			}
+			return nil
+		}
+		for i, it := range items {
+			if i > 0 {
+				if err := modified(); err != nil {
+					return ctrlNormal, err
+				}
+			}
 			if conv != nil {
 				if it, err = conv(it); err != nil {
 					return ctrlNormal, err
@@ -638,13 +654,13 @@ func (c *compiler) foreach(s *foreachStmt) (execFn, *Error) {
 				return r, err
 			}
 			if r == ctrlBreak {
-				break
+				return ctrlNormal, nil
 			}
 			if r == ctrlReturn {
 				return r, nil
 			}
 		}
-		return ctrlNormal, nil
+		return ctrlNormal, modified()
 	}, nil
 }
 
@@ -680,7 +696,9 @@ func (c *compiler) tryStmt(s *tryStmt) (execFn, *Error) {
 				return nil, err
 			}
 		}
+		c.inCatch++
 		h.body, err = c.block(cc.body)
+		c.inCatch--
 		c.pop()
 		if err != nil {
 			return nil, err
@@ -703,7 +721,11 @@ func (c *compiler) tryStmt(s *tryStmt) (execFn, *Error) {
 						continue
 					}
 					if h.slot >= 0 {
-						storeLocal(e, h.slot, &Exception{Type: rt.Type, Message: rt.Msg})
+						ex := rt.exc
+						if ex == nil {
+							ex = &Exception{Type: rt.Type, Message: rt.Msg}
+						}
+						storeLocal(e, h.slot, ex)
 					}
 					if h.when != nil {
 						ok, werr := h.when(e)
@@ -715,7 +737,10 @@ func (c *compiler) tryStmt(s *tryStmt) (execFn, *Error) {
 							continue
 						}
 					}
+					saved := e.caught
+					e.caught = rt
 					r, err = h.body(e)
+					e.caught = saved
 					break
 				}
 			}
@@ -747,7 +772,15 @@ func exceptionMatches(clause, thrown string) bool {
 
 func (c *compiler) throwStmt(s *throwStmt) (execFn, *Error) {
 	if s.x == nil {
-		return nil, errAt(s, "unsupported C# construct: rethrow (throw;)")
+		if c.inCatch == 0 {
+			return nil, errAt(s, "A throw statement with no arguments is not allowed outside of a catch clause")
+		}
+		return func(e *env) (ctrl, error) {
+			if e.caught == nil {
+				return ctrlNormal, rtErr("Exception", "rethrow without an exception")
+			}
+			return ctrlNormal, e.caught
+		}, nil
 	}
 	x, err := c.expr(s.x)
 	if err != nil {
@@ -765,7 +798,7 @@ func (c *compiler) throwStmt(s *throwStmt) (execFn, *Error) {
 
 func throwValue(v any) error {
 	if ex, ok := v.(*Exception); ok {
-		return &RuntimeError{Type: ex.Type, Msg: ex.Message}
+		return &RuntimeError{Type: ex.Type, Msg: ex.Message, exc: ex}
 	}
 	if v == nil {
 		return nullRef()
@@ -1190,6 +1223,17 @@ func (c *compiler) member(x *memberExpr) (cx, *Error) {
 	if err := checkMember(x, recv.st, x.name, false); err != nil {
 		return cx{}, err
 	}
+	if x.name == "HasValue" && !isModel(recv.st) {
+		// Nullable<T>.HasValue: false for null without dereferencing
+		rf := recv.fn
+		return cx{st: stBool, fn: func(e *env) (any, error) {
+			v, err := rf(e)
+			if err != nil {
+				return nil, err
+			}
+			return v != nil, nil
+		}}, nil
+	}
 	get, st, gerr := propertyGetter(x, recv.st, x.name, c.anonNames)
 	if recv.st == stString && x.name == "Length" {
 		st = stInt
@@ -1294,7 +1338,14 @@ func (c *compiler) args(list []argExpr) ([]compiledArg, *Error) {
 				return nil, errAt(a.x, "the name '%s' does not exist in the current context", id.name)
 			}
 			slot := l.slot
-			ca.outSet = func(e *env, v any) { storeLocal(e, slot, v) }
+			// a failed TryX leaves default(T) in the out variable
+			zero := zeroOfST(l.st)
+			ca.outSet = func(e *env, v any) {
+				if v == nil && zero != nil {
+					v = zero
+				}
+				storeLocal(e, slot, v)
+			}
 			ca.cx = constCx(nil)
 			ca.node = a.x
 		default:
@@ -1325,6 +1376,10 @@ func (c *compiler) call(x *callExpr) (cx, *Error) {
 			if isStaticTypeName(tn) {
 				if err := checkArgTypes(fn, canonType(tn), fn.name, args, true); err != nil {
 					return cx{}, err
+				}
+				if canonType(tn) == "string" && fn.name == "Format" && len(args) == 2 && args[1].isConst && args[1].val == nil {
+					// a literal null binds to the params object[] overload
+					return cx{fn: func(*env) (any, error) { return nil, errArgNull("args") }}, nil
 				}
 				return staticCall(fn, tn, fn.name, fn.typeArgs, args)
 			}

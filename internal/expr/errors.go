@@ -42,6 +42,7 @@ func (e *Error) locate(src string) *Error {
 type RuntimeError struct {
 	Type string
 	Msg  string
+	exc  *Exception // the thrown exception object, when an expression threw one
 }
 
 // Error returns the message.

@@ -307,6 +307,19 @@ func dynProp(name string) getter {
 			}
 			return nil, errNoMember(v, name)
 		}
+	case "InnerException", "ParamName":
+		return func(v any) (any, error) {
+			if ex, ok := v.(*Exception); ok {
+				if name == "ParamName" {
+					return ex.ParamName, nil
+				}
+				if ex.Inner == nil {
+					return nil, nil
+				}
+				return ex.Inner, nil
+			}
+			return nil, errNoMember(v, name)
+		}
 	case "UserId", "Password":
 		return func(v any) (any, error) {
 			if b, ok := v.(*BasicAuth); ok {

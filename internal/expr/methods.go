@@ -1428,7 +1428,7 @@ func dynMethod(n *memberExpr, name string, targs []*typeRef, args []compiledArg)
 				return v, err
 			}
 		}
-		if name == "ToString" && len(a) == 0 && isXML(r) {
+		if name == "ToString" && isXML(r) {
 			v, err, _ := xmlMethod(name, r, a)
 			if v == nil && err == nil {
 				return ToString(r), nil

@@ -181,6 +181,17 @@ func (c *compiler) newExpr(x *newExpr) (cx, *Error) {
 		return cx{}, errAt(x, "unsupported C# construct: object initializer member %s.%s", t.name, f.name)
 	}
 	switch name {
+	case "KeyValuePair":
+		return cx{fn: func(e *env) (any, error) {
+			a, err := evalArgs(e)
+			if err != nil {
+				return nil, err
+			}
+			if len(a) != 2 {
+				return nil, errArg("KeyValuePair takes a key and a value")
+			}
+			return &KeyValue{Key: a[0], Value: a[1]}, nil
+		}}, nil
 	case "string", "String":
 		return cx{st: stString, fn: func(e *env) (any, error) {
 			a, err := evalArgs(e)
@@ -618,11 +629,40 @@ func (c *compiler) newExpr(x *newExpr) (cx, *Error) {
 			if err != nil {
 				return nil, err
 			}
-			msg := "Exception of type 'System." + name + "' was thrown."
-			if len(a) > 0 {
-				msg = ToString(a[0])
+			ex := &Exception{Type: name, Message: "Exception of type 'System." + name + "' was thrown."}
+			switch name {
+			case "ArgumentNullException", "ArgumentOutOfRangeException":
+				// (paramName[, message])
+				if len(a) > 0 {
+					ex.ParamName = ToString(a[0])
+					msg := "Value cannot be null."
+					if name == "ArgumentOutOfRangeException" {
+						msg = "Specified argument was out of the range of valid values."
+					}
+					if len(a) > 1 {
+						if s, ok := a[1].(string); ok {
+							msg = s
+						}
+					}
+					ex.Message = msg + " (Parameter '" + ex.ParamName + "')"
+				}
+			default:
+				if len(a) > 0 {
+					ex.Message = ToString(a[0])
+				}
+				if len(a) > 1 {
+					switch x := a[1].(type) {
+					case *Exception:
+						ex.Inner = x
+					case string:
+						if name == "ArgumentException" {
+							ex.ParamName = x
+							ex.Message += " (Parameter '" + x + "')"
+						}
+					}
+				}
 			}
-			return &Exception{Type: name, Message: msg}, nil
+			return ex, nil
 		}}, nil
 	}
 	return cx{}, errAt(x, "unsupported C# construct: new %s", t.name)

@@ -285,6 +285,9 @@ func checkListLen(n int) error {
 func arith(op string, a, b any) (any, error) {
 	if ns, ok := a.(XNamespace); ok && op == "+" {
 		if s, ok := b.(string); ok {
+			if !validNCName(s) {
+				return nil, &RuntimeError{Type: "XmlException", Msg: "The '" + s + "' character, hexadecimal value, cannot be included in a name."}
+			}
 			return XName{Space: ns.Name, Local: s}, nil
 		}
 	}

@@ -482,3 +482,22 @@ func checkArgTypes(n *memberExpr, typ, name string, args []compiledArg, static b
 	}
 	return nil
 }
+
+// zeroOfST is default(T) of a known value type, nil otherwise.
+func zeroOfST(st sType) any {
+	switch st {
+	case stInt:
+		return 0
+	case stLong:
+		return int64(0)
+	case stDouble:
+		return 0.0
+	case stDecimal:
+		return decFromInt(0)
+	case stBool:
+		return false
+	case stChar:
+		return Char(0)
+	}
+	return nil
+}

@@ -211,8 +211,10 @@ type Enum struct {
 
 // Exception is a caught exception (catch (Exception ex)).
 type Exception struct {
-	Type    string
-	Message string
+	Type      string
+	Message   string
+	Inner     *Exception
+	ParamName string
 }
 
 // Func is a lambda value; it runs on the frame of the evaluation that created it.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"unicode"
 )
 
 // A small LINQ to XML subset (System.Xml.Linq) for policies that read XML
@@ -363,4 +364,20 @@ func xmlMethod(name string, r any, a []any) (any, error, bool) {
 		return el.String(), nil, true
 	}
 	return nil, nil, false
+}
+
+// validNCName reports whether s is an XML name without a colon.
+func validNCName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case r == '_' || unicode.IsLetter(r):
+		case i > 0 && (r == '-' || r == '.' || unicode.IsDigit(r)):
+		default:
+			return false
+		}
+	}
+	return true
 }
