@@ -55,7 +55,7 @@ func compile(src string) (*Program, *Error) {
 		return nil, err
 	}
 	// Header and Query are the members of Api.SubscriptionKeyParameterNames
-	anon := map[string]bool{"Header": true, "Query": true}
+	anon := map[string]bool{"Header": true, "Query": true, "Item1": true, "Item2": true, "Item3": true, "Item4": true, "Item5": true, "Item6": true, "Item7": true}
 	for i := 0; i+2 < len(toks); i++ {
 		// anonymous object member names: new { Name = ... , ...}
 		if toks[i].kind == tkIdent && toks[i+1].kind == tkOp && toks[i+1].text == "=" && i > 0 && toks[i-1].kind == tkOp && (toks[i-1].text == "{" || toks[i-1].text == ",") {

@@ -1311,7 +1311,8 @@ var otherMethods = map[string]bool{
 	"ToString": true, "GetHashCode": true, "Value": true, "Values": true, "ToObject": true, "SelectToken": true, "SelectTokens": true,
 	"Add": true, "AddRange": true, "Remove": true, "RemoveAt": true, "Property": true, "Properties": true,
 	"ContainsKey": true, "TryGetValue": true, "TryParseJwt": true, "ForEach": true, "RemoveAll": true, "GetRange": true,
-	"ConvertAll": true, "GetType": true, "GetByteCount": true, "GetLeftPart": true, "GetValue": true, "Children": true, "DeepClone": true, "Clear": true,
+	"ConvertAll": true, "GetType": true, "GetByteCount": true, "GetLeftPart": true,
+	"Enqueue": true, "Dequeue": true, "Push": true, "Pop": true, "Peek": true, "GetValue": true, "Children": true, "DeepClone": true, "Clear": true,
 	"Insert": true, "AddSeconds": true, "AddMinutes": true, "AddHours": true, "AddDays": true, "AddMonths": true,
 	"AddYears": true, "AddMilliseconds": true, "AddTicks": true, "Subtract": true, "ToUniversalTime": true,
 	"ToLocalTime": true, "ToUnixTimeSeconds": true, "ToUnixTimeMilliseconds": true, "ToByteArray": true,
@@ -1338,7 +1339,7 @@ var dynMinArgs = map[string]int{
 	"ComputeHash": 1, "GetBytes": 1, "GetString": 1, "GetValueOrDefault": 1, "Exists": 1, "Find": 1,
 	"FindIndex": 1, "ContainsValue": 1, "IsMatch": 1, "Match": 1, "Matches": 1, "Append": 1, "AppendFormat": 1,
 	"Encrypt": 3, "Decrypt": 3, "Replace": 2, "Insert": 2, "TryGetValue": 2, "TryParseJwt": 1, "ThenBy": 1,
-	"ForEach": 1, "RemoveAll": 1, "GetRange": 2, "ConvertAll": 1, "GetByteCount": 1, "ThenByDescending": 1,
+	"ForEach": 1, "RemoveAll": 1, "GetRange": 2, "ConvertAll": 1, "GetByteCount": 1, "Enqueue": 1, "Push": 1, "ThenByDescending": 1,
 	"GroupBy": 1, "TakeWhile": 1, "SkipWhile": 1, "Zip": 2,
 }
 
@@ -1352,7 +1353,7 @@ var dynMaxArgs = map[string]int{
 	"Any": 1, "First": 1, "FirstOrDefault": 2, "Last": 1, "LastOrDefault": 2, "Single": 1, "SingleOrDefault": 2,
 	"ElementAt": 1, "ElementAtOrDefault": 1, "RemoveAt": 1, "Property": 2, "SelectToken": 2, "SelectTokens": 2, "ContainsKey": 1,
 	"OrderBy": 2, "OrderByDescending": 2, "Concat": 1, "Union": 2, "Except": 2, "Intersect": 2, "Replace": 3,
-	"Insert": 2, "TryGetValue": 2, "TryParseJwt": 1, "GetType": 0, "ForEach": 1, "RemoveAll": 1, "GetRange": 2, "ConvertAll": 1, "Encrypt": 3, "Decrypt": 3, "AppendFormat": 10, "Split": 3, "Contains": 2,
+	"Insert": 2, "TryGetValue": 2, "TryParseJwt": 1, "GetType": 0, "Dequeue": 0, "Pop": 0, "Peek": 0, "Enqueue": 1, "Push": 1, "ForEach": 1, "RemoveAll": 1, "GetRange": 2, "ConvertAll": 1, "Encrypt": 3, "Decrypt": 3, "AppendFormat": 10, "Split": 3, "Contains": 2,
 	"Equals": 2, "IndexOf": 3, "LastIndexOf": 3, "Substring": 2, "PadLeft": 2, "PadRight": 2, "Remove": 2,
 	"Trim": 10, "TrimStart": 10, "TrimEnd": 10, "ToString": 2, "Next": 2, "ComputeHash": 3, "GetBytes": 1,
 	"GetString": 3, "Sum": 1, "Max": 1, "Min": 1, "Average": 1, "Value": 1, "Values": 0, "ToObject": 1,

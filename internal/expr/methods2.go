@@ -19,6 +19,26 @@ func moreMethods(name string, r any, a []any) (any, error, bool) {
 	}
 	switch x := r.(type) {
 	case *List:
+		if x.Kind != "" {
+			switch name {
+			case "Enqueue", "Push":
+				x.Items = append(x.Items, a[0])
+				return nil, nil, true
+			case "Dequeue", "Pop", "Peek":
+				if len(x.Items) == 0 {
+					return nil, errInvalidOp(map[string]string{"Queue": "Queue empty.", "Stack": "Stack empty."}[x.Kind]), true
+				}
+				i := 0
+				if x.Kind == "Stack" {
+					i = len(x.Items) - 1
+				}
+				v := x.Items[i]
+				if name != "Peek" {
+					x.Items = append(x.Items[:i:i], x.Items[i+1:]...)
+				}
+				return v, nil, true
+			}
+		}
 		switch name {
 		case "ForEach":
 			for _, it := range append([]any(nil), x.Items...) {

@@ -181,6 +181,21 @@ func (c *compiler) newExpr(x *newExpr) (cx, *Error) {
 		return cx{}, errAt(x, "unsupported C# construct: object initializer member %s.%s", t.name, f.name)
 	}
 	switch name {
+	case "Queue", "Stack":
+		kind := name
+		return cx{fn: func(e *env) (any, error) {
+			a, err := evalArgs(e)
+			if err != nil {
+				return nil, err
+			}
+			l := &List{Kind: kind, Elem: "Object"}
+			if len(a) == 1 {
+				if items, err := iterate(a[0]); err == nil {
+					l.Items = append(l.Items, items...)
+				}
+			}
+			return l, nil
+		}}, nil
 	case "KeyValuePair":
 		return cx{fn: func(e *env) (any, error) {
 			a, err := evalArgs(e)

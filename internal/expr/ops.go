@@ -448,6 +448,13 @@ func iterate(v any) ([]any, error) {
 		if x == nil {
 			return nil, nullRef()
 		}
+		if x.Kind == "Stack" {
+			out := make([]any, len(x.Items))
+			for i, v := range x.Items {
+				out[len(out)-1-i] = v
+			}
+			return out, nil
+		}
 		return x.Items, nil
 	case *JArray:
 		if x == nil {

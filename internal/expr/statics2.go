@@ -146,6 +146,17 @@ func moreStatics(t, name string, nargs int) staticImpl {
 			// decimal overloads; doubles fall through to mathStatic
 			return nil
 		}
+	case "Tuple":
+		if name == "Create" {
+			return func(e *env, a []any) (any, error) {
+				t := &Anon{tuple: true}
+				for i, v := range a {
+					t.names = append(t.names, "Item"+strconv.Itoa(i+1))
+					t.vals = append(t.vals, v)
+				}
+				return t, nil
+			}
+		}
 	case "Array":
 		if name == "Sort" && nargs == 1 {
 			return func(e *env, a []any) (any, error) {

@@ -111,6 +111,9 @@ type List struct {
 	Elem  string // element type name for ToString ("String", "Object", ...)
 	// sorted is set on OrderBy results so ThenBy can refine them.
 	sorted *sortSpec
+	// Kind is "Queue" or "Stack" for Queue<T> / Stack<T> (a stack keeps its
+	// top last in Items and enumerates from the top)
+	Kind string
 }
 
 // Dict is a Dictionary<K,V> (or a HashSet<T> when Set is true); keys keep
@@ -194,6 +197,7 @@ func (d *Dict) remove(k any) (bool, error) {
 type Anon struct {
 	names []string
 	vals  []any
+	tuple bool // a Tuple (ToString "(a, b)")
 }
 
 // KeyValue is a KeyValuePair<K,V> produced by iterating dictionaries.
@@ -437,6 +441,17 @@ func ToString(v any) string {
 		return x.Name.Local + "=\"" + x.Value + "\""
 	case *Anon:
 		var sb strings.Builder
+		if x.tuple {
+			sb.WriteByte('(')
+			for i, v := range x.vals {
+				if i > 0 {
+					sb.WriteString(", ")
+				}
+				sb.WriteString(ToString(v))
+			}
+			sb.WriteByte(')')
+			return sb.String()
+		}
 		sb.WriteString("{ ")
 		for i, n := range x.names {
 			if i > 0 {

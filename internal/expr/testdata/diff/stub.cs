@@ -171,7 +171,7 @@ public static class ApimExtensions {
 	}
 	public static T GetValueOrDefault<T>(this IReadOnlyDictionary<string, object> d, string name, T defaultValue = default(T)) {
 		object v;
-		return d.TryGetValue(name, out v) && v is T ? (T)v : defaultValue;
+		return d.TryGetValue(name, out v) ? (T)v : defaultValue;
 	}
 	public static object GetValueOrDefault(this IReadOnlyDictionary<string, object> d, string name) {
 		object v;
