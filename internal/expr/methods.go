@@ -111,6 +111,9 @@ func methodCall(n *memberExpr, st sType, name string, targs []*typeRef, args []c
 		return nil, 0, derr
 	}
 	if dyn == nil && !anyModel {
+		if s := suggestMethod(name); s != "" {
+			return nil, 0, errAt(n, "unknown method '%s' (did you mean '%s'?)", name, s)
+		}
 		return nil, 0, errAt(n, "unknown method '%s'", name)
 	}
 	m := &method{outIdx: -1, nilOK: dyn != nil && dyn.nilOK}

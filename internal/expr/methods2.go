@@ -227,3 +227,52 @@ func numericEquals(r, o any) (bool, bool) {
 	}
 	return valuesEqual(r, o), true
 }
+
+// suggestMethod returns the instance method name closest to name (edit
+// distance at most 2, ignoring case), for "did you mean" hints.
+func suggestMethod(name string) string {
+	best, bestD := "", 3
+	for _, set := range []map[string]bool{stringMethods, linqMethods, otherMethods} {
+		for m, ok := range set {
+			if !ok || m == name {
+				continue
+			}
+			if d := editDistance(strings.ToLower(name), strings.ToLower(m)); d < bestD || d == bestD && m < best {
+				best, bestD = m, d
+			}
+		}
+	}
+	return best
+}
+
+var staticMethodNames = strings.Fields(`IsNullOrEmpty IsNullOrWhiteSpace Format Join Concat Compare CompareOrdinal Equals
+	Parse TryParse ParseExact TryParseExact ToBase64String FromBase64String ToHexString FromHexString ToInt32 ToInt64
+	ToDouble ToDecimal ToBoolean ToString ToDateTime EscapeDataString UnescapeDataString EscapeUriString
+	IsWellFormedUriString UrlEncode UrlDecode HtmlEncode HtmlDecode SerializeObject DeserializeObject FromObject
+	DeepEquals IsMatch Match Matches Replace Split Escape Round Floor Ceiling Truncate Max Min Abs Pow Sqrt Log Log10
+	Exp Sign NewGuid FromUnixTimeSeconds FromUnixTimeMilliseconds DaysInMonth IsLeapYear SpecifyKind FromSeconds
+	FromMinutes FromHours FromDays FromMilliseconds Range Repeat Empty Create Copy Exists Find FindIndex IndexOf Sort
+	IsDigit IsLetter IsLetterOrDigit IsWhiteSpace IsUpper IsLower ToUpper ToLower ToUpperInvariant ToLowerInvariant
+	IsNaN IsInfinity ParseQueryString UrlPathEncode`)
+
+// suggestStatic is suggestMethod for Type.Method calls: the closest static
+// method the type has.
+func suggestStatic(n *memberExpr, t, name string, args []compiledArg) string {
+	best, bestD := "", 3
+	for _, m := range staticMethodNames {
+		if m == name {
+			continue
+		}
+		d := editDistance(strings.ToLower(name), strings.ToLower(m))
+		if d >= bestD {
+			continue
+		}
+		if moreStatics(t, m, len(args)) == nil {
+			if impl, _, err := staticImplFor(n, t, m, nil, args); impl == nil || err != nil {
+				continue
+			}
+		}
+		best, bestD = m, d
+	}
+	return best
+}

@@ -310,6 +310,9 @@ func staticCall(n *memberExpr, typ, name string, targs []*typeRef, args []compil
 		return cx{}, err
 	}
 	if impl == nil {
+		if s := suggestStatic(n, t, name, args); s != "" {
+			return cx{}, errAt(n, "unknown static method '%s.%s' (did you mean '%s'?)", typ, name, s)
+		}
 		return cx{}, errAt(n, "unknown static method '%s.%s'", typ, name)
 	}
 	if err := checkArity(n, name, args, staticMinArgs(t, name), 100); err != nil {
