@@ -129,6 +129,10 @@ func moreMethods(name string, r any, a []any) (any, error, bool) {
 			x.sb.WriteString(out)
 			return x, nil, true
 		}
+	case *RSAKey:
+		if v, err, ok := rsaMethod(name, x, a); ok {
+			return v, err, true
+		}
 	case *Uri:
 		if name == "GetLeftPart" && len(a) == 1 {
 			p, ok := a[0].(Enum)

@@ -168,6 +168,29 @@ func (c *compiler) newExpr(x *newExpr) (cx, *Error) {
 		return cx{}, err
 	}
 	name := canonType(t.name)
+	if name == "RSAParameters" || name == "JsonMergeSettings" {
+		// a struct of named values (new RSAParameters { Modulus = m, Exponent = e })
+		names := make([]string, len(x.fields))
+		fns := make([]evalFn, len(x.fields))
+		for i, f := range x.fields {
+			v, err := c.expr(f.value)
+			if err != nil {
+				return cx{}, err
+			}
+			names[i], fns[i] = f.name, v.fn
+		}
+		return cx{fn: func(e *env) (any, error) {
+			a := &Anon{names: names, vals: make([]any, len(fns))}
+			for i, f := range fns {
+				v, err := f(e)
+				if err != nil {
+					return nil, err
+				}
+				a.vals[i] = v
+			}
+			return a, nil
+		}}, nil
+	}
 	var keyInit evalFn
 	for _, f := range x.fields {
 		if strings.HasPrefix(name, "HMAC") && f.name == "Key" {

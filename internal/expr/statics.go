@@ -179,6 +179,21 @@ func staticProperty(n node, typ, name string) (cx, *Error) {
 		if v, ok := vals[name]; ok {
 			return enumVal("UriPartial", name, v), nil
 		}
+	case "HashAlgorithmName":
+		switch name {
+		case "SHA256", "SHA384", "SHA512", "SHA1", "MD5":
+			return enumVal("HashAlgorithmName", name, 0), nil
+		}
+	case "RSASignaturePadding":
+		switch name {
+		case "Pkcs1", "Pss":
+			return enumVal("RSASignaturePadding", name, 0), nil
+		}
+	case "MergeArrayHandling":
+		vals := map[string]int{"Concat": 0, "Union": 1, "Replace": 2, "Merge": 3}
+		if v, ok := vals[name]; ok {
+			return enumVal("MergeArrayHandling", name, v), nil
+		}
 	case "SaveOptions":
 		vals := map[string]int{"None": 0, "DisableFormatting": 1, "OmitDuplicateNamespaces": 2}
 		if v, ok := vals[name]; ok {

@@ -146,6 +146,10 @@ func moreStatics(t, name string, nargs int) staticImpl {
 			// decimal overloads; doubles fall through to mathStatic
 			return nil
 		}
+	case "RSA":
+		if name == "Create" && nargs == 0 {
+			return func(e *env, a []any) (any, error) { return &RSAKey{}, nil }
+		}
 	case "Tuple":
 		if name == "Create" {
 			return func(e *env, a []any) (any, error) {

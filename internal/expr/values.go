@@ -347,6 +347,8 @@ func typeName(v any) string {
 		return "System.Security.Cryptography." + x.kind
 	case *Uri:
 		return "System.Uri"
+	case *RSAKey:
+		return "System.Security.Cryptography.RSA"
 	case *XDocument:
 		return "System.Xml.Linq.XDocument"
 	case *XElement:
