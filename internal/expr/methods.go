@@ -1340,7 +1340,7 @@ var dynMinArgs = map[string]int{
 	"Concat": 1, "Union": 1, "Except": 1, "Intersect": 1, "SequenceEqual": 1, "ToDictionary": 1,
 	"ElementAt": 1, "ElementAtOrDefault": 1, "Aggregate": 1, "AddSeconds": 1, "AddMinutes": 1, "AddHours": 1,
 	"AddDays": 1, "AddMonths": 1, "AddYears": 1, "AddMilliseconds": 1, "AddTicks": 1, "Subtract": 1,
-	"ComputeHash": 1, "GetBytes": 1, "GetString": 1, "GetValueOrDefault": 1, "Exists": 1, "Find": 1,
+	"ComputeHash": 1, "GetBytes": 1, "GetString": 1, "GetValueOrDefault": 0, "Exists": 1, "Find": 1,
 	"FindIndex": 1, "ContainsValue": 1, "IsMatch": 1, "Match": 1, "Matches": 1, "Append": 1, "AppendFormat": 1,
 	"Encrypt": 3, "Decrypt": 3, "Replace": 2, "Insert": 2, "TryGetValue": 2, "TryParseJwt": 1, "ThenBy": 1,
 	"ForEach": 1, "RemoveAll": 1, "GetRange": 2, "ConvertAll": 1, "GetByteCount": 1, "Enqueue": 1, "Push": 1, "ThenByDescending": 1,
@@ -1822,6 +1822,9 @@ func objectMethod(name string, r any, a []any, targ string, targConv func(any) (
 			*x = *newDict(x.ignoreCase)
 			return nil, nil, true
 		case "GetValueOrDefault":
+			if len(a) == 0 {
+				return nil, errArg("GetValueOrDefault needs a key"), true
+			}
 			v, found, err := x.get(a[0])
 			if err != nil {
 				return nil, err, true

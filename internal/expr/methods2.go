@@ -3,6 +3,7 @@ package expr
 import (
 	"sort"
 	"strings"
+	"time"
 )
 
 // TypeInfo is the System.Type GetType() returns (Name, FullName).
@@ -13,6 +14,13 @@ type TypeInfo struct{ full string }
 func moreMethods(name string, r any, a []any) (any, error, bool) {
 	if name == "GetType" && len(a) == 0 {
 		return &TypeInfo{full: typeName(r)}, nil, true
+	}
+	if name == "GetValueOrDefault" && len(a) == 0 {
+		// Nullable<T>.GetValueOrDefault() on a value that is present
+		switch r.(type) {
+		case int, int64, float64, bool, Char, Decimal, time.Time, time.Duration, Guid, DateTimeOffset, byte:
+			return r, nil, true
+		}
 	}
 	if len(a) < map[string]int{"ForEach": 1, "RemoveAll": 1, "GetRange": 2, "ConvertAll": 1, "GetByteCount": 1, "Insert": 2, "Replace": 2}[name] {
 		return nil, nil, false
