@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"sort"
-	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -37,7 +36,8 @@ type Config struct {
 	Subscriptions []*Subscription     `yaml:"subscriptions"`
 	Apis          []*API              `yaml:"apis"`
 	Shutdown      Shutdown            `yaml:"shutdown"`
-	Limits        Limits              `yaml:"limits"`
+	// Limits bound what a client may make the data plane hold (limits.go).
+	Limits Limits `yaml:"limits"`
 	// Loggers are log-to-eventhub targets, by logger-id (local sinks).
 	Loggers map[string]*Logger `yaml:"loggers"`
 	// ManagedIdentity is the local equivalent of Azure managed identity for
@@ -580,43 +580,9 @@ func (a *AdminSettings) decodeScalar(s string) error {
 	return nil
 }
 
-// DefaultBufferedBody bounds a request body a policy buffers (reads whole:
-// context.Request.Body.As<T>(), set-body, validate-content, ...).
-const DefaultBufferedBody ByteSize = 100 << 20
-
-// Limits bound the request bodies the gateway holds or passes on.
-type Limits struct {
-	// BufferedBody is the most a policy may buffer of a request body
-	// (default 100 MiB); beyond it the request gets 413.
-	BufferedBody ByteSize `yaml:"bufferedBody"`
-	// RequestBody bounds every request body, streamed ones too (0, the
-	// default: unbounded); beyond it the request gets 413.
-	RequestBody ByteSize `yaml:"requestBody"`
-	Pos         Pos
-}
-
 // BodyLimits override Limits' body limits for an API or an operation.
 type BodyLimits struct {
 	BufferedBody ByteSize `yaml:"bufferedBody"`
 	RequestBody  ByteSize `yaml:"requestBody"`
 	Pos          Pos
-}
-
-// ByteSize is a number of bytes, written as an integer or with a unit:
-// 512KiB, 100MiB, 1GiB (or KB, MB, GB: powers of 1000).
-type ByteSize int64
-
-// UnmarshalText parses a size.
-func (b *ByteSize) UnmarshalText(text []byte) error {
-	s := strings.TrimSpace(string(text))
-	num := strings.TrimRight(s, "KMGTiBkmgtb ")
-	unit := strings.ToLower(strings.TrimSpace(s[len(num):]))
-	mult := map[string]int64{"": 1, "b": 1, "kb": 1e3, "k": 1 << 10, "kib": 1 << 10, "mb": 1e6, "m": 1 << 20, "mib": 1 << 20,
-		"gb": 1e9, "g": 1 << 30, "gib": 1 << 30}[unit]
-	n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
-	if mult == 0 || err != nil || n < 0 || n > (1<<62)/mult {
-		return fmt.Errorf("invalid size %q (want bytes, or a number with KiB, MiB, GiB, KB, MB or GB)", s)
-	}
-	*b = ByteSize(n * mult)
-	return nil
 }

@@ -57,9 +57,6 @@ func (v *validator) validate() {
 		c.Admin = DefaultAdmin
 	}
 	v.validateAdmin()
-	if c.Limits.BufferedBody == 0 {
-		c.Limits.BufferedBody = DefaultBufferedBody
-	}
 	for key, addr := range map[string]string{"listen": c.Listen, "admin": c.Admin} {
 		if _, port, err := net.SplitHostPort(addr); err != nil {
 			v.errorf(v.at(key), "%s %q: want host:port (127.0.0.1:8080, :8080): %v", key, addr, strings.TrimPrefix(err.Error(), "address "+addr+": "))
@@ -144,6 +141,7 @@ func (v *validator) validate() {
 			mi.CacheFor = Duration(5 * time.Minute)
 		}
 	}
+	v.limits()
 	v.certificates()
 	v.backends()
 	v.backendHosts()

@@ -54,7 +54,8 @@ func compile(src string) (*Program, *Error) {
 	if err != nil {
 		return nil, err
 	}
-	anon := map[string]bool{}
+	// Header and Query are the members of Api.SubscriptionKeyParameterNames
+	anon := map[string]bool{"Header": true, "Query": true, "Item1": true, "Item2": true, "Item3": true, "Item4": true, "Item5": true, "Item6": true, "Item7": true}
 	for i := 0; i+2 < len(toks); i++ {
 		// anonymous object member names: new { Name = ... , ...}
 		if toks[i].kind == tkIdent && toks[i+1].kind == tkOp && toks[i+1].text == "=" && i > 0 && toks[i-1].kind == tkOp && (toks[i-1].text == "{" || toks[i-1].text == ",") {
@@ -121,7 +122,7 @@ func (p *Program) Eval(c *Context) (v any, err error) {
 		}
 		clear(e.locals)
 		e.popArgs(0)
-		e.c, e.ret, e.steps = nil, nil, 0
+		e.c, e.ret, e.steps, e.caught = nil, nil, 0, nil
 		p.pool.Put(e)
 	}()
 	if !p.block {
@@ -269,6 +270,8 @@ func hasReturn(n node) bool {
 		}
 	case *usingStmt:
 		return hasReturn(s.body)
+	case *checkedNode:
+		return hasReturn(s.x)
 	case *switchStmt:
 		for _, c := range s.cases {
 			for _, x := range c.body {

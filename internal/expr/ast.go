@@ -151,6 +151,16 @@ type interpHole struct {
 	format string
 }
 
+// checkedNode is checked(x) / unchecked(x), or a checked { } block (body).
+type checkedNode struct {
+	pos     int
+	x       node
+	checked bool
+	block   bool
+}
+
+func (n *checkedNode) offset() int { return n.pos }
+
 type (
 	blockStmt struct {
 		pos   int

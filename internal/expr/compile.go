@@ -2,6 +2,7 @@ package expr
 
 import (
 	"errors"
+	"math"
 	"strings"
 )
 
@@ -26,6 +27,8 @@ type env struct {
 	locals []any
 	ret    any
 	steps  int
+	// caught is the exception of the innermost running catch clause (throw;)
+	caught *RuntimeError
 	// noPool is set when a lambda value was created: it references this
 	// frame and may outlive the evaluation, so the frame is not reused.
 	noPool bool
@@ -86,6 +89,13 @@ const (
 	stString
 	stInt
 	stBool
+	stLong
+	stDouble
+	stDecimal
+	stChar
+	stDateTime
+	stTimeSpan
+	stObject // statically object: casts to value types unbox
 )
 
 var modelNames = [...]string{
@@ -116,6 +126,14 @@ func constCx(v any) cx {
 		st = stInt
 	case bool:
 		st = stBool
+	case int64:
+		st = stLong
+	case float64:
+		st = stDouble
+	case Decimal:
+		st = stDecimal
+	case Char:
+		st = stChar
 	}
 	return cx{fn: func(*env) (any, error) { return v, nil }, isConst: true, val: v, st: st}
 }
@@ -128,9 +146,50 @@ type local struct {
 type scope struct {
 	parent *scope
 	vars   map[string]local
+	fn     *lambdaCapture // set on a lambda's own scope
+}
+
+// lambdaCapture collects the outer locals a lambda uses.
+type lambdaCapture struct{ slots []int }
+
+func (lc *lambdaCapture) add(slot int) {
+	for _, s := range lc.slots {
+		if s == slot {
+			return
+		}
+	}
+	lc.slots = append(lc.slots, slot)
+}
+
+// cell holds a local variable captured by a lambda: each execution of its
+// declaration makes a new cell (a new variable per loop iteration, as in
+// C#), and lambdas keep the cells they were created with.
+type cell struct{ v any }
+
+func loadLocal(e *env, slot int) any {
+	v := e.locals[slot]
+	if c, ok := v.(*cell); ok {
+		return c.v
+	}
+	return v
+}
+
+func storeLocal(e *env, slot int, v any) {
+	if c, ok := e.locals[slot].(*cell); ok {
+		c.v = v
+		return
+	}
+	e.locals[slot] = v
 }
 
 type compiler struct {
+	// captured[slot] is set when a lambda uses the local: its declaration
+	// then stores a fresh cell (read at run time, after compilation).
+	captured  *[]bool
+	checked   bool // inside checked( ) or checked { }: integer overflow throws
+	unchecked bool // inside unchecked( ): constant overflow is allowed
+	inLambda  int  // depth of lambda bodies being compiled
+	inCatch   int  // depth of catch clauses being compiled (throw; is allowed)
 	nslots    int
 	sc        *scope
 	loops     int
@@ -141,6 +200,25 @@ func (c *compiler) push() { c.sc = &scope{parent: c.sc, vars: map[string]local{}
 func (c *compiler) pop()  { c.sc = c.sc.parent }
 
 func (c *compiler) lookup(name string) (local, bool) {
+	var crossed []*lambdaCapture
+	for s := c.sc; s != nil; s = s.parent {
+		if l, ok := s.vars[name]; ok {
+			if len(crossed) > 0 {
+				c.markCaptured(l.slot)
+				for _, lc := range crossed {
+					lc.add(l.slot)
+				}
+			}
+			return l, true
+		}
+		if s.fn != nil {
+			crossed = append(crossed, s.fn)
+		}
+	}
+	return local{}, false
+}
+
+func (c *compiler) lookupNoCapture(name string) (local, bool) {
 	for s := c.sc; s != nil; s = s.parent {
 		if l, ok := s.vars[name]; ok {
 			return l, true
@@ -149,11 +227,37 @@ func (c *compiler) lookup(name string) (local, bool) {
 	return local{}, false
 }
 
+func (c *compiler) markCaptured(slot int) {
+	if c.captured == nil {
+		c.captured = new([]bool)
+	}
+	for len(*c.captured) <= slot {
+		*c.captured = append(*c.captured, false)
+	}
+	(*c.captured)[slot] = true
+}
+
+// declStore returns the store of a declaration: a new cell when the local
+// turns out to be captured by a lambda, the plain slot otherwise.
+func (c *compiler) declStore(slot int) func(e *env, v any) {
+	if c.captured == nil {
+		c.captured = new([]bool)
+	}
+	capt := c.captured
+	return func(e *env, v any) {
+		if slot < len(*capt) && (*capt)[slot] {
+			e.locals[slot] = &cell{v: v}
+			return
+		}
+		e.locals[slot] = v
+	}
+}
+
 func (c *compiler) declare(pos int, name string, st sType) (int, *Error) {
 	if name == "context" {
 		return 0, &Error{off: pos, Msg: "a local variable named 'context' hides the policy context"}
 	}
-	if _, ok := c.lookup(name); ok {
+	if _, ok := c.lookupNoCapture(name); ok {
 		return 0, &Error{off: pos, Msg: "a local variable named '" + name + "' is already defined in this scope"}
 	}
 	slot := c.nslots
@@ -203,6 +307,11 @@ func (c *compiler) stmts(list []node) (execFn, *Error) {
 
 func (c *compiler) stmt(n node) (execFn, *Error) {
 	switch s := n.(type) {
+	case *checkedNode:
+		saved := c.checked
+		c.checked = s.checked
+		defer func() { c.checked = saved }()
+		return c.stmt(s.x)
 	case *blockStmt:
 		return c.block(s)
 	case *emptyStmt:
@@ -220,6 +329,9 @@ func (c *compiler) stmt(n node) (execFn, *Error) {
 			return ctrlNormal, err
 		}, nil
 	case *returnStmt:
+		if s.x == nil && c.inLambda == 0 {
+			return nil, errAt(s, "An object of a type convertible to 'object' is required for the return statement")
+		}
 		if s.x == nil {
 			return func(e *env) (ctrl, error) { e.ret = nil; return ctrlReturn, nil }, nil
 		}
@@ -379,6 +491,8 @@ func (c *compiler) decl(s *declStmt) (execFn, *Error) {
 		st := declST
 		if s.typ == nil {
 			st = init.st
+		} else if hasInit && !implicitOK(init.st, declST, init) && !constFits(init, declST) {
+			return nil, convError(s.inits[i], init.st, declST, init)
 		}
 		slot, err := c.declare(s.pos, name, st)
 		if err != nil {
@@ -387,12 +501,14 @@ func (c *compiler) decl(s *declStmt) (execFn, *Error) {
 		if !hasInit {
 			if s.typ != nil {
 				dv := defaultValue(s.typ)
-				fns = append(fns, func(e *env) (ctrl, error) { e.locals[slot] = dv; return ctrlNormal, nil })
+				st := c.declStore(slot)
+				fns = append(fns, func(e *env) (ctrl, error) { st(e, dv); return ctrlNormal, nil })
 			}
 			continue
 		}
 		f := init.fn
 		cv := conv
+		store := c.declStore(slot)
 		fns = append(fns, func(e *env) (ctrl, error) {
 			v, err := f(e)
 			if err != nil {
@@ -403,7 +519,7 @@ func (c *compiler) decl(s *declStmt) (execFn, *Error) {
 					return ctrlNormal, err
 				}
 			}
-			e.locals[slot] = v
+			store(e, v)
 			return ctrlNormal, nil
 		})
 	}
@@ -493,6 +609,7 @@ func (c *compiler) foreach(s *foreachStmt) (execFn, *Error) {
 	if err != nil {
 		return nil, err
 	}
+	store := c.declStore(slot)
 	c.loops++
 	body, err := c.scoped(s.body)
 	c.loops--
@@ -509,13 +626,26 @@ func (c *compiler) foreach(s *foreachStmt) (execFn, *Error) {
 		if err != nil {
 			return ctrlNormal, err
 		}
-		for _, it := range items {
+		lst, _ := v.(*List)
+		n0 := len(items)
+		modified := func() error {
+			if lst != nil && len(lst.Items) != n0 {
+				return errInvalidOp("Collection was modified; enumeration operation may not execute.")
+			}
+			return nil
+		}
+		for i, it := range items {
+			if i > 0 {
+				if err := modified(); err != nil {
+					return ctrlNormal, err
+				}
+			}
 			if conv != nil {
 				if it, err = conv(it); err != nil {
 					return ctrlNormal, err
 				}
 			}
-			e.locals[slot] = it
+			store(e, it)
 			if err := e.tick(); err != nil {
 				return ctrlNormal, err
 			}
@@ -524,13 +654,13 @@ func (c *compiler) foreach(s *foreachStmt) (execFn, *Error) {
 				return r, err
 			}
 			if r == ctrlBreak {
-				break
+				return ctrlNormal, nil
 			}
 			if r == ctrlReturn {
 				return r, nil
 			}
 		}
-		return ctrlNormal, nil
+		return ctrlNormal, modified()
 	}, nil
 }
 
@@ -566,7 +696,9 @@ func (c *compiler) tryStmt(s *tryStmt) (execFn, *Error) {
 				return nil, err
 			}
 		}
+		c.inCatch++
 		h.body, err = c.block(cc.body)
+		c.inCatch--
 		c.pop()
 		if err != nil {
 			return nil, err
@@ -589,7 +721,11 @@ func (c *compiler) tryStmt(s *tryStmt) (execFn, *Error) {
 						continue
 					}
 					if h.slot >= 0 {
-						e.locals[h.slot] = &Exception{Type: rt.Type, Message: rt.Msg}
+						ex := rt.exc
+						if ex == nil {
+							ex = &Exception{Type: rt.Type, Message: rt.Msg}
+						}
+						storeLocal(e, h.slot, ex)
 					}
 					if h.when != nil {
 						ok, werr := h.when(e)
@@ -601,7 +737,10 @@ func (c *compiler) tryStmt(s *tryStmt) (execFn, *Error) {
 							continue
 						}
 					}
+					saved := e.caught
+					e.caught = rt
 					r, err = h.body(e)
+					e.caught = saved
 					break
 				}
 			}
@@ -633,7 +772,15 @@ func exceptionMatches(clause, thrown string) bool {
 
 func (c *compiler) throwStmt(s *throwStmt) (execFn, *Error) {
 	if s.x == nil {
-		return nil, errAt(s, "unsupported C# construct: rethrow (throw;)")
+		if c.inCatch == 0 {
+			return nil, errAt(s, "A throw statement with no arguments is not allowed outside of a catch clause")
+		}
+		return func(e *env) (ctrl, error) {
+			if e.caught == nil {
+				return ctrlNormal, rtErr("Exception", "rethrow without an exception")
+			}
+			return ctrlNormal, e.caught
+		}, nil
 	}
 	x, err := c.expr(s.x)
 	if err != nil {
@@ -651,7 +798,7 @@ func (c *compiler) throwStmt(s *throwStmt) (execFn, *Error) {
 
 func throwValue(v any) error {
 	if ex, ok := v.(*Exception); ok {
-		return &RuntimeError{Type: ex.Type, Msg: ex.Message}
+		return &RuntimeError{Type: ex.Type, Msg: ex.Message, exc: ex}
 	}
 	if v == nil {
 		return nullRef()
@@ -734,6 +881,9 @@ func (c *compiler) boolExpr(n node) (func(*env) (bool, error), *Error) {
 	if err != nil {
 		return nil, err
 	}
+	if (known(x.st) || x.st == stObject) && x.st != stBool {
+		return nil, errAt(n, "Cannot implicitly convert type '%s' to 'bool'", csName(x.st))
+	}
 	f := x.fn
 	return func(e *env) (bool, error) {
 		v, err := f(e)
@@ -807,6 +957,11 @@ func (c *compiler) expr(n node) (cx, *Error) {
 // chain compiles a node that may be part of a member/call/index chain.
 func (c *compiler) chain(n node) (cx, *Error) {
 	switch x := n.(type) {
+	case *checkedNode:
+		saved, savedU := c.checked, c.unchecked
+		c.checked, c.unchecked = x.checked, !x.checked
+		defer func() { c.checked, c.unchecked = saved, savedU }()
+		return c.expr(x.x)
 	case *litExpr:
 		return constCx(x.val), nil
 	case *identExpr:
@@ -838,6 +993,15 @@ func (c *compiler) chain(n node) (cx, *Error) {
 		st := stAny
 		if a.st == b.st {
 			st = a.st
+		} else if known(a.st) && known(b.st) {
+			switch {
+			case implicitOK(a.st, b.st, a):
+				st = b.st
+			case implicitOK(b.st, a.st, b):
+				st = a.st
+			default:
+				return cx{}, errAt(x, "Type of conditional expression cannot be determined because there is no implicit conversion between '%s' and '%s'", csName(a.st), csName(b.st))
+			}
 		}
 		return cx{st: st, fn: func(e *env) (any, error) {
 			ok, err := cond(e)
@@ -861,6 +1025,36 @@ func (c *compiler) chain(n node) (cx, *Error) {
 		conv, st, cerr := explicitConv(x.typ)
 		if cerr != nil {
 			return cx{}, cerr
+		}
+		if !explicitOK(inner.st, st) {
+			return cx{}, errAt(x, "Cannot convert type '%s' to '%s'", csName(inner.st), csName(st))
+		}
+		if inner.isConst && !c.unchecked && x.typ.rank == 0 && !x.typ.nullable {
+			if _, ok := inner.val.(Decimal); !ok {
+				if err := constCastCheck(inner.val, canonType(x.typ.name)); err != nil {
+					return cx{}, errAt(x, "%s", err.Error())
+				}
+			}
+		}
+		if inner.st == stObject && x.typ.rank == 0 && !x.typ.nullable {
+			if un := unboxConv(canonType(x.typ.name)); un != nil {
+				conv = un
+			}
+		}
+		if c.checked && x.typ.rank == 0 && !x.typ.nullable {
+			name := canonType(x.typ.name)
+			base := conv
+			conv = func(v any) (any, error) {
+				if err := checkedRange(v, name); err != nil {
+					return nil, err
+				}
+				return base(v)
+			}
+		}
+		if st == stObject && inner.isConst {
+			k := constCx(inner.val)
+			k.st = stObject
+			return k, nil
 		}
 		f := inner.fn
 		return cx{st: st, fn: func(e *env) (any, error) {
@@ -932,7 +1126,7 @@ func (c *compiler) ident(x *identExpr) (cx, *Error) {
 	}
 	if l, ok := c.lookup(x.name); ok {
 		slot := l.slot
-		return cx{st: l.st, fn: func(e *env) (any, error) { return e.locals[slot], nil }}, nil
+		return cx{st: l.st, fn: func(e *env) (any, error) { return loadLocal(e, slot), nil }}, nil
 	}
 	if isStaticTypeName(x.name) {
 		return cx{}, errAt(x, "'%s' is a type, which is not valid in the given context", x.name)
@@ -1026,7 +1220,24 @@ func (c *compiler) member(x *memberExpr) (cx, *Error) {
 	if len(x.typeArgs) > 0 {
 		return cx{}, errAt(x, "'%s' with type arguments must be called", x.name)
 	}
+	if err := checkMember(x, recv.st, x.name, false); err != nil {
+		return cx{}, err
+	}
+	if x.name == "HasValue" && !isModel(recv.st) {
+		// Nullable<T>.HasValue: false for null without dereferencing
+		rf := recv.fn
+		return cx{st: stBool, fn: func(e *env) (any, error) {
+			v, err := rf(e)
+			if err != nil {
+				return nil, err
+			}
+			return v != nil, nil
+		}}, nil
+	}
 	get, st, gerr := propertyGetter(x, recv.st, x.name, c.anonNames)
+	if recv.st == stString && x.name == "Length" {
+		st = stInt
+	}
 	if gerr != nil {
 		return cx{}, gerr
 	}
@@ -1115,7 +1326,7 @@ func (c *compiler) args(list []argExpr) ([]compiledArg, *Error) {
 			if err != nil {
 				return nil, err
 			}
-			ca.outSet = func(e *env, v any) { e.locals[slot] = v }
+			ca.outSet = func(e *env, v any) { storeLocal(e, slot, v) }
 			ca.cx = constCx(nil)
 		case a.out:
 			id, ok := a.x.(*identExpr)
@@ -1127,7 +1338,14 @@ func (c *compiler) args(list []argExpr) ([]compiledArg, *Error) {
 				return nil, errAt(a.x, "the name '%s' does not exist in the current context", id.name)
 			}
 			slot := l.slot
-			ca.outSet = func(e *env, v any) { e.locals[slot] = v }
+			// a failed TryX leaves default(T) in the out variable
+			zero := zeroOfST(l.st)
+			ca.outSet = func(e *env, v any) {
+				if v == nil && zero != nil {
+					v = zero
+				}
+				storeLocal(e, slot, v)
+			}
 			ca.cx = constCx(nil)
 			ca.node = a.x
 		default:
@@ -1156,6 +1374,13 @@ func (c *compiler) call(x *callExpr) (cx, *Error) {
 		if name, ok := c.staticName(fn.x); ok {
 			tn := stripNamespace(name)
 			if isStaticTypeName(tn) {
+				if err := checkArgTypes(fn, canonType(tn), fn.name, args, true); err != nil {
+					return cx{}, err
+				}
+				if canonType(tn) == "string" && fn.name == "Format" && len(args) == 2 && args[1].isConst && args[1].val == nil {
+					// a literal null binds to the params object[] overload
+					return cx{fn: func(*env) (any, error) { return nil, errArgNull("args") }}, nil
+				}
 				return staticCall(fn, tn, fn.name, fn.typeArgs, args)
 			}
 			if err := c.unknownStatic(fn.x, name); err != nil {
@@ -1165,6 +1390,14 @@ func (c *compiler) call(x *callExpr) (cx, *Error) {
 		recv, err := c.chain(fn.x)
 		if err != nil {
 			return cx{}, err
+		}
+		if err := checkMember(fn, recv.st, fn.name, true); err != nil {
+			return cx{}, err
+		}
+		if recv.st == stString {
+			if err := checkArgTypes(fn, "string", fn.name, args, false); err != nil {
+				return cx{}, err
+			}
 		}
 		m, st, merr := methodCall(fn, recv.st, fn.name, fn.typeArgs, args)
 		if merr != nil {
@@ -1177,6 +1410,9 @@ func (c *compiler) call(x *callExpr) (cx, *Error) {
 			if a.outSet != nil && i != m.outIdx {
 				return cx{}, errAt(fn, "unsupported C# construct: out argument %d of '%s'", i+1, fn.name)
 			}
+		}
+		if m.outIdx >= 0 && (m.outIdx >= len(args) || args[m.outIdx].outSet == nil) {
+			return cx{}, errAt(fn, "argument %d of '%s' must be passed with the 'out' keyword", m.outIdx+1, fn.name)
 		}
 		rf := recv.fn
 		nullCond := fn.nullCond
@@ -1239,9 +1475,50 @@ func (c *compiler) call(x *callExpr) (cx, *Error) {
 			return cx{}, errAt(x, "unsupported C# construct: nameof")
 		}
 		if l, ok := c.lookup(fn.name); ok {
+			if known(l.st) || l.st == stObject {
+				return cx{}, errAt(x, "'%s' is a variable but is used like a method", fn.name)
+			}
 			return c.invoke(x, l.slot)
 		}
 		return cx{}, errAt(x, "unsupported C# construct: call to local function or delegate '%s'", fn.name)
+	case *callExpr, *indexExpr:
+		// a delegate returned by a call or read from an array: f(1)(2), fs[i]()
+		fx, err := c.expr(fn)
+		if err != nil {
+			return cx{}, err
+		}
+		argFns := make([]evalFn, len(x.args))
+		for i, a := range x.args {
+			if a.name != "" || a.out {
+				return cx{}, errAt(x, "unsupported C# construct: named or out argument in a delegate call")
+			}
+			ax, err := c.expr(a.x)
+			if err != nil {
+				return cx{}, err
+			}
+			argFns[i] = ax.fn
+		}
+		ff := fx.fn
+		return cx{fn: func(e *env) (any, error) {
+			v, err := ff(e)
+			if err != nil {
+				return nil, err
+			}
+			f, ok := v.(*Func)
+			if !ok {
+				if v == nil {
+					return nil, nullRef()
+				}
+				return nil, &RuntimeError{Type: "InvalidCastException", Msg: "the value is not a delegate"}
+			}
+			args := make([]any, len(argFns))
+			for i, af := range argFns {
+				if args[i], err = af(e); err != nil {
+					return nil, err
+				}
+			}
+			return f.call(args...)
+		}}, nil
 	}
 	return cx{}, errAt(x, "unsupported C# construct: call of a computed value")
 }
@@ -1252,6 +1529,19 @@ func (c *compiler) unary(x *unaryExpr) (cx, *Error) {
 		return cx{}, err
 	}
 	f := inner.fn
+	ar := c.arith()
+	ust, uerr := checkUnary(x, x.op, inner.st)
+	if uerr != nil {
+		return cx{}, uerr
+	}
+	if inner.isConst && x.op == "-" {
+		if v, err := arith("-", 0, inner.val); err == nil {
+			if i, ok := inner.val.(int); ok && i == math.MinInt32 && !c.unchecked {
+				return cx{}, errAt(x, "The operation overflows at compile time in checked mode")
+			}
+			return constCx(v), nil
+		}
+	}
 	switch x.op {
 	case "!":
 		return cx{st: stBool, fn: func(e *env) (any, error) {
@@ -1263,14 +1553,18 @@ func (c *compiler) unary(x *unaryExpr) (cx, *Error) {
 			return !b, err
 		}}, nil
 	case "-":
-		return cx{fn: func(e *env) (any, error) {
+		return cx{st: ust, fn: func(e *env) (any, error) {
 			v, err := f(e)
 			if err != nil {
 				return nil, err
 			}
-			return arith("-", 0, v)
+			if d, ok := v.(Decimal); ok {
+				return d.Neg(), nil
+			}
+			return ar("-", 0, v)
 		}}, nil
 	case "+":
+		inner.st = ust
 		return inner, nil
 	case "~":
 		return cx{fn: func(e *env) (any, error) {
@@ -1300,6 +1594,32 @@ func (c *compiler) binary(x *binaryExpr) (cx, *Error) {
 		return cx{}, err
 	}
 	lf, rf := l.fn, r.fn
+	bst, berr := checkBinary(x, x.op, l, r)
+	if berr != nil {
+		return cx{}, berr
+	}
+	if (x.op == "/" || x.op == "%") && r.isConst && (l.st == stInt || l.st == stLong) {
+		if i, ok := r.val.(int); ok && i == 0 {
+			return cx{}, errAt(x, "Division by constant zero")
+		}
+	}
+	if (x.op == "==" || x.op == "!=") && (l.st == stObject || r.st == stObject) && !(l.isConst && l.val == nil) && !(r.isConst && r.val == nil) {
+		// object == x compares references: boxed values are distinct
+		// objects, strings are the same object only when both are literals
+		neg := x.op == "!="
+		bothLit := l.isConst && r.isConst
+		return cx{st: stBool, fn: func(e *env) (any, error) {
+			a, err := lf(e)
+			if err != nil {
+				return nil, err
+			}
+			b, err := rf(e)
+			if err != nil {
+				return nil, err
+			}
+			return refEquals(a, b, bothLit) != neg, nil
+		}}, nil
+	}
 	switch x.op {
 	case "&&", "||":
 		and := x.op == "&&"
@@ -1374,11 +1694,17 @@ func (c *compiler) binary(x *binaryExpr) (cx, *Error) {
 		}}, nil
 	}
 	op := x.op
-	st := stAny
+	st := bst
+	ar := c.arith()
 	if op == "+" && (l.st == stString || r.st == stString) {
 		st = stString
 	}
 	if l.isConst && r.isConst {
+		if !c.unchecked {
+			if _, err := checkedArith(op, l.val, r.val); err != nil {
+				return cx{}, errAt(x, "The operation overflows at compile time in checked mode")
+			}
+		}
 		if v, err := arith(op, l.val, r.val); err == nil {
 			return constCx(v), nil
 		}
@@ -1392,8 +1718,16 @@ func (c *compiler) binary(x *binaryExpr) (cx, *Error) {
 		if err != nil {
 			return nil, err
 		}
-		return arith(op, a, b)
+		return ar(op, a, b)
 	}}, nil
+}
+
+// arith returns the arithmetic of the current checked/unchecked context.
+func (c *compiler) arith() func(op string, a, b any) (any, error) {
+	if c.checked {
+		return checkedArith
+	}
+	return arith
 }
 
 func (c *compiler) isExpr(x *isExpr) (cx, *Error) {
@@ -1439,7 +1773,7 @@ func (c *compiler) isExpr(x *isExpr) (cx, *Error) {
 		}
 		ok := test(v)
 		if ok && slot >= 0 {
-			e.locals[slot] = v
+			storeLocal(e, slot, v)
 		}
 		return ok != neg, nil
 	}}, nil
@@ -1460,9 +1794,9 @@ func (c *compiler) invoke(x *callExpr, slot int) (cx, *Error) {
 		argFns[i] = ax.fn
 	}
 	return cx{st: stAny, fn: func(e *env) (any, error) {
-		f, ok := e.locals[slot].(*Func)
+		f, ok := loadLocal(e, slot).(*Func)
 		if !ok {
-			if e.locals[slot] == nil {
+			if loadLocal(e, slot) == nil {
 				return nil, nullRef()
 			}
 			return nil, &RuntimeError{Type: "InvalidCastException", Msg: "the variable is not a delegate"}
@@ -1482,6 +1816,14 @@ func (c *compiler) invoke(x *callExpr, slot int) (cx, *Error) {
 func (c *compiler) lambda(x *lambdaExpr) (cx, *Error) {
 	c.push()
 	defer c.pop()
+	lc := &lambdaCapture{}
+	c.sc.fn = lc
+	c.inLambda++
+	defer func() { c.inLambda-- }()
+	if c.captured == nil {
+		c.captured = new([]bool)
+	}
+	capt := c.captured
 	slots := make([]int, len(x.params))
 	for i, p := range x.params {
 		if p == "_" {
@@ -1526,7 +1868,20 @@ func (c *compiler) lambda(x *lambdaExpr) (cx, *Error) {
 	}
 	return cx{isFunc: true, fn: func(e *env) (any, error) {
 		e.noPool = true
-		return &Func{e: e, slots: slots, body: body}, nil
+		f := &Func{e: e, slots: slots, body: body, capt: capt}
+		if len(lc.slots) > 0 {
+			f.cells = make([]capturedCell, len(lc.slots))
+			for i, s := range lc.slots {
+				cl, _ := e.locals[s].(*cell)
+				if cl == nil {
+					// declared but not yet assigned, or not a cell: share the slot
+					cl = &cell{v: e.locals[s]}
+					e.locals[s] = cl
+				}
+				f.cells[i] = capturedCell{slot: s, c: cl}
+			}
+		}
+		return f, nil
 	}}, nil
 }
 
@@ -1602,8 +1957,8 @@ func (c *compiler) lvalue(n node) (lvalue, sType, *Error) {
 		slot := l.slot
 		return lvalue{
 			prepare: func(*env) (any, any, error) { return nil, nil, nil },
-			get:     func(e *env, _, _ any) (any, error) { return e.locals[slot], nil },
-			set:     func(e *env, _, _, v any) error { e.locals[slot] = v; return nil },
+			get:     func(e *env, _, _ any) (any, error) { return loadLocal(e, slot), nil },
+			set:     func(e *env, _, _, v any) error { storeLocal(e, slot, v); return nil },
 		}, l.st, nil
 	case *indexExpr:
 		recv, err := c.expr(t.x)
@@ -1685,6 +2040,18 @@ func (c *compiler) assign(x *assignExpr) (cx, *Error) {
 		return cx{}, err
 	}
 	vf := val.fn
+	if x.op == "=" && !implicitOK(val.st, st, val) && !constFits(val, st) {
+		return cx{}, convError(x.value, val.st, st, val)
+	}
+	if x.op != "=" && x.op != "??=" {
+		res, berr := checkBinary(x, strings.TrimSuffix(x.op, "="), cx{st: st}, val)
+		if berr != nil {
+			return cx{}, berr
+		}
+		if known(res) && known(st) && !implicitOK(res, st, cx{}) && !(isNumericST(res) && isNumericST(st)) {
+			return cx{}, errAt(x.value, "Cannot implicitly convert type '%s' to '%s'", csName(res), csName(st))
+		}
+	}
 	if x.op == "=" {
 		return cx{st: st, fn: func(e *env) (any, error) {
 			r, k, err := lv.prepare(e)
@@ -1699,6 +2066,7 @@ func (c *compiler) assign(x *assignExpr) (cx, *Error) {
 		}}, nil
 	}
 	op := strings.TrimSuffix(x.op, "=")
+	ar := c.arith()
 	return cx{st: st, fn: func(e *env) (any, error) {
 		r, k, err := lv.prepare(e)
 		if err != nil {
@@ -1722,7 +2090,7 @@ func (c *compiler) assign(x *assignExpr) (cx, *Error) {
 		if err != nil {
 			return nil, err
 		}
-		nv, err := arith(op, cur, v)
+		nv, err := ar(op, cur, v)
 		if err != nil {
 			return nil, err
 		}
@@ -1740,6 +2108,7 @@ func (c *compiler) incDec(x *incDecExpr) (cx, *Error) {
 		op = "-"
 	}
 	prefix := x.prefix
+	ar := c.arith()
 	return cx{st: st, fn: func(e *env) (any, error) {
 		r, k, err := lv.prepare(e)
 		if err != nil {
@@ -1749,7 +2118,7 @@ func (c *compiler) incDec(x *incDecExpr) (cx, *Error) {
 		if err != nil {
 			return nil, err
 		}
-		nv, err := arith(op, cur, 1)
+		nv, err := ar(op, cur, 1)
 		if err != nil {
 			return nil, err
 		}

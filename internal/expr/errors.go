@@ -45,6 +45,7 @@ type RuntimeError struct {
 	// Err is the cause, when the failure was not the expression's own (a
 	// body that could not be read).
 	Err error
+	exc *Exception // the thrown exception object, when an expression threw one
 }
 
 // Error returns the message.

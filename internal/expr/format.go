@@ -2,6 +2,7 @@ package expr
 
 import (
 	"math"
+	"math/big"
 	"strconv"
 	"strings"
 	"time"
@@ -299,6 +300,14 @@ func formatNumber(v any, f string) (string, error) {
 		isInt, iv, fv = true, int64(x), float64(x)
 	case float64:
 		fv = x
+	case Decimal:
+		if f == "" || f == "G" || f == "g" {
+			return x.String(), nil
+		}
+		if s, ok := formatDecimalFixed(x, f); ok {
+			return s, nil
+		}
+		fv = x.Float()
 	default:
 		return ToString(v), nil
 	}
@@ -306,6 +315,9 @@ func formatNumber(v any, f string) (string, error) {
 		if isInt {
 			return strconv.FormatInt(iv, 10), nil
 		}
+		return formatDouble(fv), nil
+	}
+	if !isInt && (math.IsInf(fv, 0) || math.IsNaN(fv)) {
 		return formatDouble(fv), nil
 	}
 	spec := f[0]
@@ -438,6 +450,21 @@ func groupThousands(s string) string {
 
 // formatCustomNumber supports custom patterns made of 0, #, '.', ',' and literals.
 func formatCustomNumber(f float64, pat string) (string, error) {
+	if strings.Count(pat, "%") == 1 && !strings.ContainsAny(pat, ";‰Ee\\'\"") {
+		// a percent sign multiplies by 100 and is kept in place
+		s, err := formatCustomNumber(f*100, strings.Replace(pat, "%", "", 1))
+		if err != nil {
+			return "", err
+		}
+		i := strings.IndexByte(pat, '%')
+		if i >= len(pat)-1 {
+			return s + "%", nil
+		}
+		if i == 0 {
+			return "%" + s, nil
+		}
+		return s + "%", nil
+	}
 	if strings.ContainsAny(pat, ";%‰Ee\\'\"") {
 		return "", errFormat("unsupported numeric format '" + pat + "'")
 	}
@@ -463,7 +490,7 @@ func formatCustomNumber(f float64, pat string) (string, error) {
 	if fp != "" {
 		out += "." + fp
 	}
-	if out == "" {
+	if out == "" && minInt > 0 {
 		out = "0"
 	}
 	// keep literal prefix/suffix characters of the pattern
@@ -562,7 +589,7 @@ func formatValue(v any, spec string) (string, error) {
 		return ToString(v), nil
 	}
 	switch x := v.(type) {
-	case int, int64, float64, byte:
+	case int, int64, float64, byte, Decimal:
 		return formatNumber(x, spec)
 	case time.Time:
 		return formatDateTime(x, spec)
@@ -655,4 +682,38 @@ func formatGuid(g Guid, spec string) (string, error) {
 		return "(" + d + ")", nil
 	}
 	return "", errFormat("Format string can be only \"D\", \"d\", \"N\", \"n\", \"P\", \"p\", \"B\", \"b\", \"X\" or \"x\".")
+}
+
+// formatDecimalFixed formats a decimal with F, N or C exactly (rounded half
+// away from zero, as .NET formats decimals).
+func formatDecimalFixed(d Decimal, f string) (string, bool) {
+	spec := f[0]
+	prec := 2
+	if len(f) > 1 {
+		p, err := strconv.Atoi(f[1:])
+		if err != nil || p < 0 || p > 28 {
+			return "", false
+		}
+		prec = p
+	}
+	switch spec {
+	case 'F', 'f', 'N', 'n', 'C', 'c':
+	default:
+		return "", false
+	}
+	r := d.Round(int32(prec), "AwayFromZero")
+	if r.s < int32(prec) {
+		r = Decimal{c: new(big.Int).Mul(r.coef(), pow10(int32(prec)-r.s)), s: int32(prec)}
+	}
+	s := r.String()
+	if spec != 'F' && spec != 'f' {
+		s = groupThousands(s)
+	}
+	if spec == 'C' || spec == 'c' {
+		if strings.HasPrefix(s, "-") {
+			return "-¤" + s[1:], true
+		}
+		return "¤" + s, true
+	}
+	return s, true
 }

@@ -126,6 +126,8 @@ func toJToken(v any, depth int) (any, error) {
 		return &JValue{V: int64(x)}, nil
 	case float64:
 		return &JValue{V: x}, nil
+	case Decimal:
+		return &JValue{V: x}, nil
 	case bool:
 		return &JValue{V: x}, nil
 	case Char:
@@ -366,6 +368,9 @@ func (p *jsonParser) value(depth int) (any, error) {
 		s, err := p.str(c)
 		if err != nil {
 			return nil, err
+		}
+		if t, ok := newtonsoftDate(s); ok {
+			return &JValue{V: t}, nil
 		}
 		return &JValue{V: s}, nil
 	case c == '-' || c >= '0' && c <= '9':
@@ -608,6 +613,8 @@ func writeJSONPrimitive(sb *strings.Builder, v any) {
 		sb.WriteByte('"')
 		sb.WriteString(isoDate(x))
 		sb.WriteByte('"')
+	case Decimal:
+		sb.WriteString(x.String())
 	default:
 		writeJSONString(sb, ToString(x))
 	}
@@ -676,63 +683,6 @@ func jsonString(v any, indent bool) (string, error) {
 	return sb.String(), nil
 }
 
-// ---- SelectToken: a JSONPath subset ($, .name, ['name'], [n], [*], ..name not supported) ----
-
-func selectToken(root any, path string) (any, error) {
-	cur := root
-	i := 0
-	if strings.HasPrefix(path, "$") {
-		i = 1
-	}
-	for i < len(path) {
-		if cur == nil {
-			return nil, nil
-		}
-		switch path[i] {
-		case '.':
-			i++
-			if i < len(path) && path[i] == '.' {
-				return nil, errArg("Unsupported JSONPath: recursive descent '..' in %q", path)
-			}
-			start := i
-			for i < len(path) && path[i] != '.' && path[i] != '[' {
-				i++
-			}
-			cur = childByName(cur, path[start:i])
-		case '[':
-			end := strings.IndexByte(path[i:], ']')
-			if end < 0 {
-				return nil, errArg("Unexpected end while parsing path.")
-			}
-			inner := strings.TrimSpace(path[i+1 : i+end])
-			i += end + 1
-			if len(inner) >= 2 && (inner[0] == '\'' || inner[0] == '"') && inner[len(inner)-1] == inner[0] {
-				cur = childByName(cur, inner[1:len(inner)-1])
-				continue
-			}
-			if inner == "*" {
-				return nil, errArg("Unsupported JSONPath: wildcard in %q", path)
-			}
-			n, err := strconv.Atoi(inner)
-			if err != nil {
-				return nil, errArg("Unsupported JSONPath expression %q", path)
-			}
-			arr, ok := cur.(*JArray)
-			if !ok || n < 0 || n >= len(arr.Items) {
-				return nil, nil
-			}
-			cur = arr.Items[n]
-		default:
-			start := i
-			for i < len(path) && path[i] != '.' && path[i] != '[' {
-				i++
-			}
-			cur = childByName(cur, path[start:i])
-		}
-	}
-	return cur, nil
-}
-
 func childByName(v any, name string) any {
 	if o, ok := v.(*JObject); ok {
 		return o.Get(name)
@@ -788,3 +738,100 @@ func FormatJSON(v any, indented bool) (string, error) { return jsonString(v, ind
 // ToJToken converts a Go or expression value (string, number, bool, *List,
 // *Dict, anonymous object, ...) to a JToken, as JToken.FromObject does.
 func ToJToken(v any) (any, error) { return toJToken(v, 0) }
+
+// mergeJObject is JObject.Merge with Newtonsoft's defaults: objects merge
+// recursively, arrays concatenate (or are replaced), null values are kept,
+// other values replace.
+func mergeJObject(dst, src *JObject, replaceArrays bool, depth int) error {
+	if depth > maxJSONDepth {
+		return errInvalidOp("Self referencing loop detected.")
+	}
+	for _, p := range src.props {
+		cur := dst.Get(p.Name)
+		switch sv := p.Value.(type) {
+		case *JObject:
+			if dv, ok := cur.(*JObject); ok {
+				if err := mergeJObject(dv, sv, replaceArrays, depth+1); err != nil {
+					return err
+				}
+				continue
+			}
+		case *JArray:
+			if dv, ok := cur.(*JArray); ok && !replaceArrays {
+				for _, it := range sv.Items {
+					c, err := cloneJToken(it)
+					if err != nil {
+						return err
+					}
+					dv.Items = append(dv.Items, c)
+				}
+				continue
+			}
+		case *JValue:
+			if sv.V == nil && cur != nil {
+				continue // MergeNullValueHandling.Ignore
+			}
+		}
+		c, err := cloneJToken(p.Value)
+		if err != nil {
+			return err
+		}
+		dst.Set(p.Name, c)
+	}
+	return nil
+}
+
+// newtonsoftDate is Newtonsoft's DateParseHandling.DateTime: a string in
+// ISO 8601 form (yyyy-MM-ddTHH:mm:ss[.fffffff][Z|+hh:mm]) is read as a Date
+// token. "Z" keeps DateTimeKind.Utc, an offset converts to the gateway's
+// local time (UTC, kind Local), no zone gives an unspecified DateTime.
+func newtonsoftDate(s string) (time.Time, bool) {
+	if len(s) < 19 || len(s) > 40 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
+		return time.Time{}, false
+	}
+	for _, i := range []int{0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18} {
+		if s[i] < '0' || s[i] > '9' {
+			return time.Time{}, false
+		}
+	}
+	rest := s[19:]
+	frac := ""
+	if strings.HasPrefix(rest, ".") {
+		j := 1
+		for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
+			j++
+		}
+		if j == 1 || j > 8 {
+			return time.Time{}, false
+		}
+		frac, rest = rest[:j], rest[j:]
+	}
+	var loc *time.Location
+	switch {
+	case rest == "":
+		loc = unspecified
+	case rest == "Z":
+		loc = time.UTC
+	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':':
+		loc = nil
+	default:
+		return time.Time{}, false
+	}
+	layout := "2006-01-02T15:04:05"
+	if frac != "" {
+		layout += "." + strings.Repeat("0", len(frac)-1)
+	}
+	if loc == nil {
+		t, err := time.Parse(layout+"Z07:00", s)
+		if err != nil {
+			return time.Time{}, false
+		}
+		u := t.UTC()
+		return time.Date(u.Year(), u.Month(), u.Day(), u.Hour(), u.Minute(), u.Second(), u.Nanosecond(), dtoLoc(0)), true
+	}
+	t, err := time.ParseInLocation(layout, strings.TrimSuffix(s, "Z"), loc)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return t, true
+}

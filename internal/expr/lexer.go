@@ -295,7 +295,7 @@ func (l *lexer) number() *Error {
 			if err != nil {
 				return l.errAt(start, "invalid numeric literal "+strconv.Quote(s[start:l.pos]))
 			}
-			l.push(token{kind: tkFloat, fval: v, nk: nk}, start)
+			l.push(token{kind: tkFloat, fval: v, nk: nk, text: text}, start)
 			return nil
 		}
 	}

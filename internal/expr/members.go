@@ -55,6 +55,11 @@ func propertyGetter(n node, st sType, name string, anon map[string]bool) (getter
 			}
 			return nil, errNoMember(v, name)
 		}
+		if t, ok := v.(*TypeInfo); ok {
+			if out, ok := typeProp(t, name); ok {
+				return out, nil
+			}
+		}
 		if dyn != nil {
 			return dyn(v)
 		}
@@ -64,13 +69,13 @@ func propertyGetter(n node, st sType, name string, anon map[string]bool) (getter
 
 func isXML(v any) bool {
 	switch v.(type) {
-	case *XDocument, *XElement, *XAttribute, XName:
+	case *XDocument, *XElement, *XAttribute, XName, XNamespace:
 		return true
 	}
 	return false
 }
 
-var xmlPropNames = map[string]bool{"Root": true, "LocalName": true, "NamespaceName": true, "HasElements": true, "HasAttributes": true, "Parent": true}
+var xmlPropNames = map[string]bool{"Root": true, "LocalName": true, "NamespaceName": true, "HasElements": true, "HasAttributes": true, "Parent": true, "Namespace": true, "FullName": true, "HasValue": true}
 
 // propertySetter supports the few writable properties expressions assign.
 func propertySetter(n node, name string) (func(r, v any) error, *Error) {
@@ -114,6 +119,10 @@ func dynProp(name string) getter {
 				return len(x), nil
 			case *StringBuilder:
 				return utf16Len(x.sb.String()), nil
+			case *Match:
+				return utf16Len(x.Value), nil
+			case *Group:
+				return utf16Len(x.Value), nil
 			}
 			return nil, errNoMember(v, name)
 		}
@@ -133,9 +142,15 @@ func dynProp(name string) getter {
 			}
 			return nil, errNoMember(v, name)
 		}
+	case "HasValue":
+		// Nullable<T>.HasValue
+		return func(v any) (any, error) { return v != nil, nil }
 	case "Value":
 		return func(v any) (any, error) {
 			switch x := v.(type) {
+			case time.Time, int, int64, float64, bool, Char, Decimal, time.Duration, Guid, DateTimeOffset:
+				// Nullable<T>.Value
+				return x, nil
 			case *JValue:
 				return x.V, nil
 			case *JProperty:
@@ -153,6 +168,8 @@ func dynProp(name string) getter {
 		return func(v any) (any, error) {
 			switch x := v.(type) {
 			case *KeyValue:
+				return x.Key, nil
+			case *Grouping:
 				return x.Key, nil
 			case *JProperty:
 				// foreach (var p in jobject) yields KeyValuePair<string, JToken>
@@ -208,7 +225,7 @@ func dynProp(name string) getter {
 					return jtokenType("String"), nil
 				case int64:
 					return jtokenType("Integer"), nil
-				case float64:
+				case float64, Decimal:
 					return jtokenType("Float"), nil
 				case bool:
 					return jtokenType("Boolean"), nil
@@ -290,6 +307,19 @@ func dynProp(name string) getter {
 			}
 			return nil, errNoMember(v, name)
 		}
+	case "InnerException", "ParamName":
+		return func(v any) (any, error) {
+			if ex, ok := v.(*Exception); ok {
+				if name == "ParamName" {
+					return ex.ParamName, nil
+				}
+				if ex.Inner == nil {
+					return nil, nil
+				}
+				return ex.Inner, nil
+			}
+			return nil, errNoMember(v, name)
+		}
 	case "UserId", "Password":
 		return func(v any) (any, error) {
 			if b, ok := v.(*BasicAuth); ok {
@@ -303,11 +333,48 @@ func dynProp(name string) getter {
 	case "Year", "Month", "Day", "Hour", "Minute", "Second", "Millisecond", "DayOfWeek", "DayOfYear", "Date", "TimeOfDay", "Ticks", "UtcDateTime", "DateTime", "Offset", "UtcTicks",
 		"TotalSeconds", "TotalMilliseconds", "TotalMinutes", "TotalHours", "TotalDays", "Seconds", "Minutes", "Hours", "Days", "Milliseconds", "Kind":
 		return func(v any) (any, error) { return timeProp(v, name) }
-	case "Host", "AbsolutePath", "AbsoluteUri", "Scheme", "Port", "Query", "PathAndQuery", "Authority", "Fragment", "OriginalString":
+	case "Host", "AbsolutePath", "AbsoluteUri", "Scheme", "Port", "Query", "PathAndQuery", "Authority", "Fragment", "OriginalString",
+		"UserInfo", "Segments", "IsAbsoluteUri", "IsDefaultPort", "LocalPath":
 		return func(v any) (any, error) {
 			u, ok := v.(*Uri)
 			if !ok {
 				return nil, errNoMember(v, name)
+			}
+			if name == "OriginalString" {
+				return u.original, nil
+			}
+			if name == "IsAbsoluteUri" {
+				return !u.relative, nil
+			}
+			if u.relative {
+				return nil, &RuntimeError{Type: "InvalidOperationException", Msg: "This operation is not supported for a relative URI."}
+			}
+			switch name {
+			case "UserInfo":
+				if u.u.User == nil {
+					return "", nil
+				}
+				return u.u.User.String(), nil
+			case "Segments":
+				p := u.u.EscapedPath()
+				var segs []string
+				for len(p) > 0 {
+					i := strings.IndexByte(p[1:], '/')
+					if i < 0 {
+						segs = append(segs, p)
+						break
+					}
+					segs = append(segs, p[:i+2])
+					p = p[i+2:]
+				}
+				if len(segs) > 0 && segs[0] != "/" && strings.HasPrefix(segs[0], "/") {
+					segs = append([]string{"/", segs[0][1:]}, segs[1:]...)
+				}
+				return stringsList(segs), nil
+			case "IsDefaultPort":
+				return u.u.Port() == "", nil
+			case "LocalPath":
+				return u.u.Path, nil
 			}
 			switch name {
 			case "Host":
@@ -318,8 +385,8 @@ func dynProp(name string) getter {
 					p = "/"
 				}
 				return p, nil
-			case "AbsoluteUri", "OriginalString":
-				return u.u.String(), nil
+			case "AbsoluteUri":
+				return u.absoluteURI(), nil
 			case "Scheme":
 				return u.u.Scheme, nil
 			case "Port":
@@ -458,7 +525,7 @@ func indexGetter(n node, st sType, constKey any) (func(v, k any) (any, error), s
 				return nil, errKeyNotFound(key)
 			}
 			return val, nil
-		}, stAny, nil
+		}, stObject, nil
 	case stHeaders, stQuery, stParams, stClaims:
 		canon := ""
 		if s, ok := constKey.(string); ok && st == stHeaders {

@@ -111,6 +111,9 @@ func methodCall(n *memberExpr, st sType, name string, targs []*typeRef, args []c
 		return nil, 0, derr
 	}
 	if dyn == nil && !anyModel {
+		if s := suggestMethod(name); s != "" {
+			return nil, 0, errAt(n, "unknown method '%s' (did you mean '%s'?)", name, s)
+		}
 		return nil, 0, errAt(n, "unknown method '%s'", name)
 	}
 	m := &method{outIdx: -1, nilOK: dyn != nil && dyn.nilOK}
@@ -425,6 +428,16 @@ func commonMethod(name string, r any, a []any) (any, error) {
 			o, _ := argStr(a[0])
 			return compareStrings(s, o, a[1]) == 0, nil
 		}
+		if eq, ok := numericEquals(r, a[0]); ok {
+			return eq, nil
+		}
+		if _, ok := r.(*JValue); ok {
+			// JValue.Equals(object) is true only for an equal JValue
+			if o, ok := a[0].(*JValue); ok {
+				return valuesEqual(r, o), nil
+			}
+			return false, nil
+		}
 		return valuesEqual(r, a[0]), nil
 	case "GetHashCode":
 		h := 0
@@ -436,14 +449,23 @@ func commonMethod(name string, r any, a []any) (any, error) {
 	return nil, errNoMember(r, name)
 }
 
+// compareStrings is string.Compare with a StringComparison (or the
+// ignoreCase bool): ordinal comparisons return the UTF-16 difference like
+// .NET, culture comparisons -1/0/1 in invariant-culture order.
 func compareStrings(a, b string, cmp any) int {
-	if e, ok := cmp.(Enum); ok && strings.HasSuffix(e.Name, "IgnoreCase") {
-		return strings.Compare(strings.ToLower(a), strings.ToLower(b))
+	if e, ok := cmp.(Enum); ok {
+		switch e.Name {
+		case "Ordinal":
+			return ordinalCompare(a, b)
+		case "OrdinalIgnoreCase":
+			return ordinalCompare(strings.ToUpper(a), strings.ToUpper(b))
+		}
+		return cultureCompare(a, b, strings.HasSuffix(e.Name, "IgnoreCase"))
 	}
 	if b2, ok := cmp.(bool); ok && b2 {
-		return strings.Compare(strings.ToLower(a), strings.ToLower(b))
+		return cultureCompare(a, b, true)
 	}
-	return strings.Compare(a, b)
+	return cultureCompare(a, b, false)
 }
 
 func ignoreCase(a []any, idx int) bool {
@@ -788,7 +810,7 @@ func stringMethod(name string, s string, a []any) (any, error, bool) {
 		return s == o, nil, true
 	case "CompareTo":
 		o, _ := str(0)
-		return strings.Compare(s, o), nil, true
+		return cultureCompare(s, o, false), nil, true
 	case "AsJwt":
 		if j := parseJwt(s); j != nil {
 			return j, nil, true
@@ -822,7 +844,8 @@ var linqMethods = map[string]bool{
 	"Contains": true, "Sum": true, "Max": true, "Min": true, "Average": true, "Skip": true, "Take": true,
 	"Distinct": true, "Concat": true, "ToDictionary": true, "ElementAt": true, "ElementAtOrDefault": true,
 	"Reverse": true, "SelectMany": true, "Cast": true, "OfType": true, "Aggregate": true, "SequenceEqual": true,
-	"DefaultIfEmpty": true, "Union": true, "Except": true, "Intersect": true, "ToHashSet": true, "GroupBy": false,
+	"DefaultIfEmpty": true, "Union": true, "Except": true, "Intersect": true, "ToHashSet": true, "GroupBy": true,
+	"ThenBy": true, "ThenByDescending": true, "TakeWhile": true, "SkipWhile": true, "Zip": true,
 }
 
 func callPred(f any, it any) (bool, error) {
@@ -1036,7 +1059,8 @@ func linq(name string, items []any, a []any, targ string) (any, error) {
 			var acc any = 0
 			for _, v := range vals {
 				var err error
-				if acc, err = arith("+", acc, fromJValue(v)); err != nil {
+				// Enumerable.Sum runs checked: overflow throws
+				if acc, err = checkedArith("+", acc, fromJValue(v)); err != nil {
 					return nil, err
 				}
 			}
@@ -1270,6 +1294,16 @@ func elemName(items []any) string {
 		return "String"
 	case int:
 		return "Int32"
+	case int64:
+		return "Int64"
+	case float64:
+		return "Double"
+	case bool:
+		return "Boolean"
+	case Char:
+		return "Char"
+	case Decimal:
+		return "Decimal"
 	}
 	return "Object"
 }
@@ -1277,9 +1311,12 @@ func elemName(items []any) string {
 // ---- dynamic instance methods ----
 
 var otherMethods = map[string]bool{
-	"ToString": true, "GetHashCode": true, "Value": true, "Values": true, "ToObject": true, "SelectToken": true,
+	"ToString": true, "GetHashCode": true, "Value": true, "Values": true, "ToObject": true, "SelectToken": true, "SelectTokens": true,
 	"Add": true, "AddRange": true, "Remove": true, "RemoveAt": true, "Property": true, "Properties": true,
-	"ContainsKey": true, "TryGetValue": true, "GetValue": true, "Children": true, "DeepClone": true, "Clear": true,
+	"ContainsKey": true, "TryGetValue": true, "TryParseJwt": true, "ForEach": true, "RemoveAll": true, "GetRange": true,
+	"ConvertAll": true, "GetType": true, "GetByteCount": true, "GetLeftPart": true,
+	"Enqueue": true, "Dequeue": true, "Push": true, "Pop": true, "Peek": true,
+	"ImportParameters": true, "FromXmlString": true, "VerifyData": true, "VerifyHash": true, "GetValue": true, "Children": true, "DeepClone": true, "Clear": true,
 	"Insert": true, "AddSeconds": true, "AddMinutes": true, "AddHours": true, "AddDays": true, "AddMonths": true,
 	"AddYears": true, "AddMilliseconds": true, "AddTicks": true, "Subtract": true, "ToUniversalTime": true,
 	"ToLocalTime": true, "ToUnixTimeSeconds": true, "ToUnixTimeMilliseconds": true, "ToByteArray": true,
@@ -1297,27 +1334,30 @@ var otherMethods = map[string]bool{
 // dynMaxArgs the largest (default 3).
 var dynMinArgs = map[string]int{
 	"Contains": 1, "StartsWith": 1, "EndsWith": 1, "IndexOf": 1, "LastIndexOf": 1, "Substring": 1,
-	"PadLeft": 1, "PadRight": 1, "Equals": 1, "CompareTo": 1, "SelectToken": 1, "Add": 1,
+	"PadLeft": 1, "PadRight": 1, "Equals": 1, "CompareTo": 1, "SelectToken": 1, "SelectTokens": 1, "Add": 1,
 	"AddRange": 1, "RemoveAt": 1, "Property": 1, "ContainsKey": 1, "GetValue": 1, "Merge": 1, "Where": 1,
 	"Select": 1, "SelectMany": 1, "All": 1, "OrderBy": 1, "OrderByDescending": 1, "Skip": 1, "Take": 1,
 	"Concat": 1, "Union": 1, "Except": 1, "Intersect": 1, "SequenceEqual": 1, "ToDictionary": 1,
 	"ElementAt": 1, "ElementAtOrDefault": 1, "Aggregate": 1, "AddSeconds": 1, "AddMinutes": 1, "AddHours": 1,
 	"AddDays": 1, "AddMonths": 1, "AddYears": 1, "AddMilliseconds": 1, "AddTicks": 1, "Subtract": 1,
-	"ComputeHash": 1, "GetBytes": 1, "GetString": 1, "GetValueOrDefault": 1, "Exists": 1, "Find": 1,
+	"ComputeHash": 1, "GetBytes": 1, "GetString": 1, "GetValueOrDefault": 0, "Exists": 1, "Find": 1,
 	"FindIndex": 1, "ContainsValue": 1, "IsMatch": 1, "Match": 1, "Matches": 1, "Append": 1, "AppendFormat": 1,
-	"Encrypt": 3, "Decrypt": 3, "Replace": 2, "Insert": 2, "TryGetValue": 2,
+	"Encrypt": 3, "Decrypt": 3, "Replace": 2, "Insert": 2, "TryGetValue": 2, "TryParseJwt": 1, "ThenBy": 1,
+	"ForEach": 1, "RemoveAll": 1, "GetRange": 2, "ConvertAll": 1, "GetByteCount": 1, "Enqueue": 1, "Push": 1, "ThenByDescending": 1,
+	"GroupBy": 1, "TakeWhile": 1, "SkipWhile": 1, "Zip": 2,
 }
 
 var dynMaxArgs = map[string]int{
 	"ToLower": 0, "ToUpper": 0, "ToLowerInvariant": 0, "ToUpperInvariant": 0, "ToCharArray": 0, "AsJwt": 0,
 	"AsBasic": 0, "Properties": 0, "Children": 0, "DeepClone": 0, "Clear": 0, "ToUniversalTime": 0,
 	"ToLocalTime": 0, "ToUnixTimeSeconds": 0, "ToUnixTimeMilliseconds": 0, "ToByteArray": 0, "NextDouble": 0,
-	"Dispose": 0, "ToArray": 0, "ToList": 0, "Distinct": 0, "Reverse": 0, "Duration": 0, "Negate": 0,
+	"Dispose": 0, "ToArray": 0, "ToList": 0, "Distinct": 1, "Reverse": 0, "ThenBy": 2, "ThenByDescending": 2,
+	"GroupBy": 2, "TakeWhile": 1, "SkipWhile": 1, "Zip": 2, "Duration": 0, "Negate": 0,
 	"NextMatch": 0, "GetHashCode": 0, "Skip": 1, "Take": 1, "Where": 1, "Select": 1, "All": 1, "Count": 1,
 	"Any": 1, "First": 1, "FirstOrDefault": 2, "Last": 1, "LastOrDefault": 2, "Single": 1, "SingleOrDefault": 2,
-	"ElementAt": 1, "ElementAtOrDefault": 1, "RemoveAt": 1, "Property": 2, "SelectToken": 2, "ContainsKey": 1,
+	"ElementAt": 1, "ElementAtOrDefault": 1, "RemoveAt": 1, "Property": 2, "SelectToken": 2, "SelectTokens": 2, "ContainsKey": 1,
 	"OrderBy": 2, "OrderByDescending": 2, "Concat": 1, "Union": 2, "Except": 2, "Intersect": 2, "Replace": 3,
-	"Insert": 2, "TryGetValue": 2, "Encrypt": 3, "Decrypt": 3, "AppendFormat": 10, "Split": 3, "Contains": 2,
+	"Insert": 2, "TryGetValue": 2, "TryParseJwt": 1, "GetType": 0, "VerifyData": 4, "VerifyHash": 4, "ImportParameters": 1, "FromXmlString": 1, "Dequeue": 0, "Pop": 0, "Peek": 0, "Enqueue": 1, "Push": 1, "ForEach": 1, "RemoveAll": 1, "GetRange": 2, "ConvertAll": 1, "Encrypt": 3, "Decrypt": 3, "AppendFormat": 10, "Split": 3, "Contains": 2,
 	"Equals": 2, "IndexOf": 3, "LastIndexOf": 3, "Substring": 2, "PadLeft": 2, "PadRight": 2, "Remove": 2,
 	"Trim": 10, "TrimStart": 10, "TrimEnd": 10, "ToString": 2, "Next": 2, "ComputeHash": 3, "GetBytes": 1,
 	"GetString": 3, "Sum": 1, "Max": 1, "Min": 1, "Average": 1, "Value": 1, "Values": 0, "ToObject": 1,
@@ -1346,11 +1386,26 @@ func dynMethod(n *memberExpr, name string, targs []*typeRef, args []compiledArg)
 		}
 	}
 	for _, a := range args {
-		if a.out && name != "TryGetValue" {
+		if a.out && name != "TryGetValue" && name != "TryParseJwt" {
 			return nil, errAt(n, "unsupported C# construct: out argument to '%s'", name)
 		}
 	}
 	m := &method{outIdx: -1}
+	if name == "TryParseJwt" {
+		// string.TryParseJwt(out Jwt jwt): APIM's extension method
+		m.outIdx = 0
+		m.tryFn = func(e *env, r any, a []any) (bool, any, error) {
+			s, ok := r.(string)
+			if !ok {
+				return false, nil, errNoMember(r, name)
+			}
+			if j := parseJwt(s); j != nil {
+				return true, j, nil
+			}
+			return false, nil, nil
+		}
+		return m, nil
+	}
 	if name == "TryGetValue" {
 		m.outIdx = 1
 		m.tryFn = func(e *env, r any, a []any) (bool, any, error) {
@@ -1378,7 +1433,7 @@ func dynMethod(n *memberExpr, name string, targs []*typeRef, args []compiledArg)
 				return v, err
 			}
 		}
-		if name == "ToString" && len(a) == 0 && isXML(r) {
+		if name == "ToString" && isXML(r) {
 			v, err, _ := xmlMethod(name, r, a)
 			if v == nil && err == nil {
 				return ToString(r), nil
@@ -1407,7 +1462,16 @@ func dynMethod(n *memberExpr, name string, targs []*typeRef, args []compiledArg)
 				}
 				return nil, err
 			}
-			return linq(name, items, a, targ)
+			if v, handled, err := linqExtra(name, r, items, a); handled {
+				return v, err
+			}
+			v, err := linq(name, items, a, targ)
+			if l, ok := v.(*List); ok && err == nil && l.Elem == "" && keepsElem[name] {
+				if src, ok := r.(*List); ok {
+					l.Elem = src.Elem
+				}
+			}
+			return v, err
 		}
 		return nil, errNoMember(r, name)
 	}
@@ -1416,6 +1480,9 @@ func dynMethod(n *memberExpr, name string, targs []*typeRef, args []compiledArg)
 
 // objectMethod implements methods of JSON tokens, collections, dates and helpers.
 func objectMethod(name string, r any, a []any, targ string, targConv func(any) (any, error)) (any, error, bool) {
+	if v, err, ok := moreMethods(name, r, a); ok {
+		return v, err, true
+	}
 	switch x := r.(type) {
 	case *JObject:
 		switch name {
@@ -1441,6 +1508,10 @@ func objectMethod(name string, r any, a []any, targ string, targConv func(any) (
 			p, _ := argStr(a[0])
 			v, err := selectToken(x, p)
 			return v, err, true
+		case "SelectTokens":
+			p, _ := argStr(a[0])
+			v, err := selectTokens(x, p)
+			return &List{Items: v}, err, true
 		case "Add":
 			if len(a) == 2 {
 				key, ok := argStr(a[0])
@@ -1490,14 +1561,17 @@ func objectMethod(name string, r any, a []any, targ string, targConv func(any) (
 			return len(x.props), nil, true
 		case "Merge":
 			if o, ok := a[0].(*JObject); ok {
-				for _, p := range o.props {
-					c, err := cloneJToken(p.Value)
-					if err != nil {
-						return nil, err, true
+				replaceArrays := false
+				if len(a) > 1 {
+					if ms, ok := a[1].(*Anon); ok {
+						for i, n := range ms.names {
+							if e, ok := ms.vals[i].(Enum); ok && n == "MergeArrayHandling" {
+								replaceArrays = e.Name == "Replace"
+							}
+						}
 					}
-					x.Set(p.Name, c)
 				}
-				return nil, nil, true
+				return nil, mergeJObject(x, o, replaceArrays, 0), true
 			}
 		}
 	case *JArray:
@@ -1556,6 +1630,10 @@ func objectMethod(name string, r any, a []any, targ string, targConv func(any) (
 			p, _ := argStr(a[0])
 			v, err := selectToken(x, p)
 			return v, err, true
+		case "SelectTokens":
+			p, _ := argStr(a[0])
+			v, err := selectTokens(x, p)
+			return &List{Items: v}, err, true
 		case "Children":
 			return &List{Items: append([]any(nil), x.Items...)}, nil, true
 		case "DeepClone":
@@ -1744,6 +1822,9 @@ func objectMethod(name string, r any, a []any, targ string, targConv func(any) (
 			*x = *newDict(x.ignoreCase)
 			return nil, nil, true
 		case "GetValueOrDefault":
+			if len(a) == 0 {
+				return nil, errArg("GetValueOrDefault needs a key"), true
+			}
 			v, found, err := x.get(a[0])
 			if err != nil {
 				return nil, err, true
@@ -1911,7 +1992,8 @@ func objectMethod(name string, r any, a []any, targ string, targConv func(any) (
 		}
 	case *Match:
 		if name == "NextMatch" {
-			return &Match{groups: &groupCollection{}}, nil, true
+			m, err := x.nextMatch()
+			return m, err, true
 		}
 	case http.Header:
 	}
@@ -1976,7 +2058,11 @@ func timeMethod(name string, t time.Time, a []any) (any, error, bool) {
 		if err != nil {
 			return nil, err, true
 		}
-		return t.Add(time.Duration(f * float64(unit))), nil, true
+		r := t.Add(time.Duration(f * float64(unit)))
+		if r.Year() < 1 || r.Year() > 9999 {
+			return nil, &RuntimeError{Type: "ArgumentOutOfRangeException", Msg: "The added or subtracted value results in an un-representable DateTime."}, true
+		}
+		return r, nil, true
 	}
 	switch name {
 	case "AddSeconds":
@@ -1996,10 +2082,17 @@ func timeMethod(name string, t time.Time, a []any) (any, error, bool) {
 		if err != nil {
 			return nil, err, true
 		}
+		months := n
 		if name == "AddYears" {
-			return t.AddDate(n, 0, 0), nil, true
+			months = n * 12
 		}
-		return t.AddDate(0, n, 0), nil, true
+		total := t.Year()*12 + int(t.Month()) - 1 + months
+		y, m := total/12, total%12+1
+		if y < 1 || y > 9999 {
+			return nil, &RuntimeError{Type: "ArgumentOutOfRangeException", Msg: "The added or subtracted value results in an un-representable DateTime."}, true
+		}
+		d := min(t.Day(), daysIn(y, m))
+		return time.Date(y, time.Month(m), d, t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), t.Location()), nil, true
 	case "Add":
 		if d, ok := a[0].(time.Duration); ok {
 			return t.Add(d), nil, true

@@ -90,9 +90,9 @@ func modelProp(st sType, name string) (getter, sType, bool) {
 				return v.(*Context).RequestId, nil
 			}, stAny, true
 		case "Timestamp":
-			return func(v any) (any, error) { return v.(*Context).Timestamp.UTC(), nil }, stAny, true
+			return func(v any) (any, error) { return v.(*Context).Timestamp.UTC(), nil }, stDateTime, true
 		case "Elapsed":
-			return func(v any) (any, error) { return v.(*Context).Elapsed(), nil }, stAny, true
+			return func(v any) (any, error) { return v.(*Context).Elapsed(), nil }, stTimeSpan, true
 		}
 	case stRequest:
 		switch name {

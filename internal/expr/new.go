@@ -168,6 +168,29 @@ func (c *compiler) newExpr(x *newExpr) (cx, *Error) {
 		return cx{}, err
 	}
 	name := canonType(t.name)
+	if name == "RSAParameters" || name == "JsonMergeSettings" {
+		// a struct of named values (new RSAParameters { Modulus = m, Exponent = e })
+		names := make([]string, len(x.fields))
+		fns := make([]evalFn, len(x.fields))
+		for i, f := range x.fields {
+			v, err := c.expr(f.value)
+			if err != nil {
+				return cx{}, err
+			}
+			names[i], fns[i] = f.name, v.fn
+		}
+		return cx{fn: func(e *env) (any, error) {
+			a := &Anon{names: names, vals: make([]any, len(fns))}
+			for i, f := range fns {
+				v, err := f(e)
+				if err != nil {
+					return nil, err
+				}
+				a.vals[i] = v
+			}
+			return a, nil
+		}}, nil
+	}
 	var keyInit evalFn
 	for _, f := range x.fields {
 		if strings.HasPrefix(name, "HMAC") && f.name == "Key" {
@@ -181,6 +204,40 @@ func (c *compiler) newExpr(x *newExpr) (cx, *Error) {
 		return cx{}, errAt(x, "unsupported C# construct: object initializer member %s.%s", t.name, f.name)
 	}
 	switch name {
+	case "Queue", "Stack":
+		kind := name
+		return cx{fn: func(e *env) (any, error) {
+			a, err := evalArgs(e)
+			if err != nil {
+				return nil, err
+			}
+			l := &List{Kind: kind, Elem: "Object"}
+			if len(a) == 1 {
+				if items, err := iterate(a[0]); err == nil {
+					l.Items = append(l.Items, items...)
+				}
+			}
+			return l, nil
+		}}, nil
+	case "KeyValuePair":
+		return cx{fn: func(e *env) (any, error) {
+			a, err := evalArgs(e)
+			if err != nil {
+				return nil, err
+			}
+			if len(a) != 2 {
+				return nil, errArg("KeyValuePair takes a key and a value")
+			}
+			return &KeyValue{Key: a[0], Value: a[1]}, nil
+		}}, nil
+	case "string", "String":
+		return cx{st: stString, fn: func(e *env) (any, error) {
+			a, err := evalArgs(e)
+			if err != nil {
+				return nil, err
+			}
+			return newString(a)
+		}}, nil
 	case "JObject", "JArray":
 		isObj := name == "JObject"
 		return cx{fn: func(e *env) (any, error) {
@@ -385,10 +442,6 @@ func (c *compiler) newExpr(x *newExpr) (cx, *Error) {
 			if len(a) == 0 {
 				return nil, errArg("new Uri needs a string")
 			}
-			s, ok := argStr(a[0])
-			if !ok {
-				return nil, errArgNull("uriString")
-			}
 			if len(a) == 2 {
 				if base, ok := a[0].(*Uri); ok {
 					rel, _ := argStr(a[1])
@@ -396,11 +449,39 @@ func (c *compiler) newExpr(x *newExpr) (cx, *Error) {
 					if err != nil {
 						return nil, err
 					}
-					return &Uri{u: base.u.ResolveReference(ref)}, nil
+					u := base.u.ResolveReference(ref)
+					normalizeURL(u)
+					return &Uri{u: u, original: u.String()}, nil
+				}
+			}
+			s, ok := argStr(a[0])
+			if !ok {
+				return nil, errArgNull("uriString")
+			}
+			if len(a) == 2 {
+				if k, ok := a[1].(Enum); ok && k.Type == "UriKind" {
+					abs, err := newUri(s)
+					switch {
+					case k.Name == "Absolute":
+						return abs, err
+					case k.Name == "RelativeOrAbsolute" && err == nil:
+						return abs, nil
+					}
+					if k.Name == "Relative" && err == nil {
+						return nil, &RuntimeError{Type: "UriFormatException", Msg: "Invalid URI: The format of the URI could not be determined."}
+					}
+					ref, err := newUriRef(s)
+					if err != nil {
+						return nil, err
+					}
+					return &Uri{u: ref, original: s, relative: true}, nil
 				}
 			}
 			return newUri(s)
 		}}, nil
+	case "SHA256Managed", "SHA1Managed":
+		name = strings.TrimSuffix(name, "Managed")
+		fallthrough
 	case "HMACSHA256", "HMACSHA1", "HMACSHA512", "SHA256", "SHA1", "MD5":
 		return cx{fn: func(e *env) (any, error) {
 			a, err := evalArgs(e)
@@ -492,7 +573,15 @@ func (c *compiler) newExpr(x *newExpr) (cx, *Error) {
 				case time.Time:
 					// new DateTimeOffset(DateTime[, offset])
 					if name == "DateTimeOffset" {
-						return DateTimeOffset{first}, nil
+						if len(a) == 2 {
+							if d, ok := a[1].(time.Duration); ok {
+								if first.Location() == time.UTC && d != 0 {
+									return nil, errArg("The UTC Offset for Utc DateTime instances must be 0.")
+								}
+								return DateTimeOffset{time.Date(first.Year(), first.Month(), first.Day(), first.Hour(), first.Minute(), first.Second(), first.Nanosecond(), dtoLoc(int(d/time.Second)))}, nil
+							}
+						}
+						return newDTO(first), nil
 					}
 					return first, nil
 				case int64:
@@ -507,7 +596,7 @@ func (c *compiler) newExpr(x *newExpr) (cx, *Error) {
 						}
 						tm = time.Date(tm.Year(), tm.Month(), tm.Day(), tm.Hour(), tm.Minute(), tm.Second(), tm.Nanosecond(), loc)
 						if name == "DateTimeOffset" {
-							return DateTimeOffset{tm}, nil
+							return newDTO(tm), nil
 						}
 						return tm, nil
 					}
@@ -515,6 +604,7 @@ func (c *compiler) newExpr(x *newExpr) (cx, *Error) {
 			}
 			parts := make([]int, 0, 7)
 			loc := unspecified
+			off := 0
 			for _, v := range a {
 				switch x := v.(type) {
 				case int:
@@ -524,11 +614,18 @@ func (c *compiler) newExpr(x *newExpr) (cx, *Error) {
 						loc = time.UTC
 					}
 				case time.Duration:
-					loc = time.UTC
+					off = int(x / time.Second)
 				}
 			}
 			if name == "DateTimeOffset" {
-				loc = time.UTC
+				loc = dtoLoc(off)
+			}
+			if len(parts) >= 3 {
+				if parts[1] < 1 || parts[1] > 12 || parts[2] < 1 || parts[2] > daysIn(parts[0], parts[1]) || parts[0] < 1 || parts[0] > 9999 ||
+					len(parts) >= 6 && (parts[3] < 0 || parts[3] > 23 || parts[4] < 0 || parts[4] > 59 || parts[5] < 0 || parts[5] > 59) ||
+					len(parts) >= 7 && (parts[6] < 0 || parts[6] > 999) {
+					return nil, &RuntimeError{Type: "ArgumentOutOfRangeException", Msg: "Year, Month, and Day parameters describe an un-representable DateTime."}
+				}
 			}
 			for len(parts) < 7 {
 				if len(parts) < 3 {
@@ -570,11 +667,40 @@ func (c *compiler) newExpr(x *newExpr) (cx, *Error) {
 			if err != nil {
 				return nil, err
 			}
-			msg := "Exception of type 'System." + name + "' was thrown."
-			if len(a) > 0 {
-				msg = ToString(a[0])
+			ex := &Exception{Type: name, Message: "Exception of type 'System." + name + "' was thrown."}
+			switch name {
+			case "ArgumentNullException", "ArgumentOutOfRangeException":
+				// (paramName[, message])
+				if len(a) > 0 {
+					ex.ParamName = ToString(a[0])
+					msg := "Value cannot be null."
+					if name == "ArgumentOutOfRangeException" {
+						msg = "Specified argument was out of the range of valid values."
+					}
+					if len(a) > 1 {
+						if s, ok := a[1].(string); ok {
+							msg = s
+						}
+					}
+					ex.Message = msg + " (Parameter '" + ex.ParamName + "')"
+				}
+			default:
+				if len(a) > 0 {
+					ex.Message = ToString(a[0])
+				}
+				if len(a) > 1 {
+					switch x := a[1].(type) {
+					case *Exception:
+						ex.Inner = x
+					case string:
+						if name == "ArgumentException" {
+							ex.ParamName = x
+							ex.Message += " (Parameter '" + x + "')"
+						}
+					}
+				}
 			}
-			return &Exception{Type: name, Message: msg}, nil
+			return ex, nil
 		}}, nil
 	}
 	return cx{}, errAt(x, "unsupported C# construct: new %s", t.name)
@@ -619,4 +745,56 @@ func addToJObject(o *JObject, it any) error {
 		return nil
 	}
 	return errArg("Can not add %s to Newtonsoft.Json.Linq.JObject.", typeName(it))
+}
+
+// newString is new string(char, count), new string(char[]) and
+// new string(char[], start, length).
+func newString(a []any) (any, error) {
+	if len(a) == 2 {
+		if c, ok := a[0].(Char); ok {
+			n, ok := a[1].(int)
+			if !ok {
+				return nil, errInvalidCast(a[1], "System.Int32")
+			}
+			if n < 0 {
+				return nil, errArgRange("count")
+			}
+			if err := checkStrLen(n); err != nil {
+				return nil, err
+			}
+			return strings.Repeat(string(rune(c)), n), nil
+		}
+	}
+	if len(a) == 1 || len(a) == 3 {
+		if a[0] == nil {
+			return "", nil
+		}
+		items, err := iterate(a[0])
+		if err != nil {
+			return nil, err
+		}
+		if len(a) == 3 {
+			st, ok1 := a[1].(int)
+			n, ok2 := a[2].(int)
+			if !ok1 || !ok2 || st < 0 || n < 0 || st+n > len(items) {
+				return nil, errArgRange("startIndex")
+			}
+			items = items[st : st+n]
+		}
+		var sb strings.Builder
+		for _, it := range items {
+			c, ok := it.(Char)
+			if !ok {
+				return nil, errInvalidCast(it, "System.Char")
+			}
+			sb.WriteRune(rune(c))
+		}
+		return sb.String(), nil
+	}
+	return nil, errArg("no overload of new string takes %d arguments", len(a))
+}
+
+// daysIn is DateTime.DaysInMonth.
+func daysIn(y, m int) int {
+	return time.Date(y, time.Month(m)+1, 0, 0, 0, 0, 0, time.UTC).Day()
 }

@@ -9,10 +9,10 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/base64"
+	"github.com/dlclark/regexp2/v2"
 	"hash"
 	"math/rand/v2"
 	"net/url"
-	"regexp"
 	"strings"
 	"time"
 )
@@ -156,6 +156,9 @@ type Match struct {
 	Value   string
 	Index   int
 	groups  *groupCollection
+	re      *netRegex
+	input   string
+	next    *regexp2.Match
 }
 
 // Group is a regex group.
@@ -218,14 +221,86 @@ func (h *Hasher) compute(data []byte) []byte {
 }
 
 // Uri is System.Uri.
-type Uri struct{ u *url.URL }
+type Uri struct {
+	u        *url.URL
+	original string
+	relative bool
+}
 
 func newUri(s string) (*Uri, error) {
-	u, err := url.Parse(s)
+	u, err := url.Parse(strings.TrimSpace(s))
 	if err != nil || u.Scheme == "" || u.Host == "" {
 		return nil, &RuntimeError{Type: "UriFormatException", Msg: "Invalid URI: The format of the URI could not be determined."}
 	}
-	return &Uri{u: u}, nil
+	normalizeURL(u)
+	return &Uri{u: u, original: s}, nil
+}
+
+// normalizeURL applies System.Uri's canonical form: lower-case scheme and
+// host, no default port, "/" for an empty path, dot segments removed,
+// percent-encoded unreserved characters decoded, spaces encoded.
+func normalizeURL(u *url.URL) {
+	u.Scheme = strings.ToLower(u.Scheme)
+	host, port := u.Hostname(), u.Port()
+	host = strings.ToLower(host)
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if (u.Scheme == "http" && port == "80") || (u.Scheme == "https" && port == "443") || port == "" {
+		u.Host = host
+	} else {
+		u.Host = host + ":" + port
+	}
+	p := u.Path
+	if p == "" {
+		p = "/"
+	}
+	if strings.Contains(p, "/.") {
+		trailing := strings.HasSuffix(p, "/") || strings.HasSuffix(p, "/.") || strings.HasSuffix(p, "/..")
+		var out []string
+		for _, seg := range strings.Split(p, "/")[1:] {
+			switch seg {
+			case ".":
+			case "..":
+				if len(out) > 0 {
+					out = out[:len(out)-1]
+				}
+			default:
+				out = append(out, seg)
+			}
+		}
+		p = "/" + strings.Join(out, "/")
+		if trailing && !strings.HasSuffix(p, "/") {
+			p += "/"
+		}
+	}
+	u.Path = p
+	u.RawPath = ""
+	if u.RawQuery != "" {
+		u.RawQuery = strings.ReplaceAll(u.RawQuery, " ", "%20")
+	}
+}
+
+// absoluteURI is Uri.AbsoluteUri.
+func (u *Uri) absoluteURI() string {
+	var sb strings.Builder
+	sb.WriteString(u.u.Scheme)
+	sb.WriteString("://")
+	if u.u.User != nil {
+		sb.WriteString(u.u.User.String())
+		sb.WriteByte('@')
+	}
+	sb.WriteString(u.u.Host)
+	sb.WriteString(u.u.EscapedPath())
+	if u.u.RawQuery != "" || u.u.ForceQuery {
+		sb.WriteByte('?')
+		sb.WriteString(u.u.RawQuery)
+	}
+	if u.u.Fragment != "" {
+		sb.WriteByte('#')
+		sb.WriteString(u.u.EscapedFragment())
+	}
+	return sb.String()
 }
 
 func (u *Uri) port() int {
@@ -257,7 +332,7 @@ func newUriRef(s string) (*url.URL, error) {
 type StringBuilder struct{ sb strings.Builder }
 
 // Regex is a System.Text.RegularExpressions.Regex instance.
-type Regex struct{ re *regexp.Regexp }
+type Regex struct{ re *netRegex }
 
 func regexInstance(name string, r *Regex, a []any) (any, error, bool) {
 	if len(a) == 0 {
@@ -268,27 +343,23 @@ func regexInstance(name string, r *Regex, a []any) (any, error, bool) {
 		return nil, errArgNull("input"), true
 	}
 	switch name {
-	case "IsMatch":
-		return r.re.MatchString(s), nil, true
-	case "Match":
-		return regexMatch(r.re, s), nil, true
-	case "Matches":
-		l := &List{}
-		for _, loc := range r.re.FindAllStringSubmatchIndex(s, -1) {
-			l.Items = append(l.Items, matchFromLoc(r.re, s, loc))
-		}
-		return l, nil, true
-	case "Split":
-		return stringsList(r.re.Split(s, -1)), nil, true
+	case "IsMatch", "Match", "Matches", "Split":
+		v, err := r.re.call(name, s)
+		return v, err, true
 	case "Replace":
 		if len(a) < 2 {
 			return nil, errArg("Replace takes an input and a replacement"), true
+		}
+		if f, ok := a[1].(*Func); ok {
+			v, err := r.re.replaceFunc(s, f)
+			return v, err, true
 		}
 		rep, ok := argStr(a[1])
 		if !ok {
 			return nil, errArgNull("replacement"), true
 		}
-		return r.re.ReplaceAllString(s, dotnetReplacement(rep)), nil, true
+		v, err := r.re.replace(s, rep)
+		return v, err, true
 	}
 	return nil, nil, false
 }

@@ -2,8 +2,8 @@ package expr
 
 import (
 	"math"
+	"math/big"
 	"net/http"
-	"strings"
 	"time"
 )
 
@@ -63,6 +63,7 @@ const (
 	ncInt
 	ncLong
 	ncDouble
+	ncDecimal
 )
 
 func numOf(v any) (numClass, int64, float64) {
@@ -77,6 +78,9 @@ func numOf(v any) (numClass, int64, float64) {
 		return ncInt, int64(x), float64(x)
 	case byte:
 		return ncInt, int64(x), float64(x)
+	case Decimal:
+		i, _ := decToInt64(x)
+		return ncDecimal, i, x.Float()
 	case *JValue:
 		return numOf(x.V)
 	}
@@ -149,7 +153,14 @@ func valuesEqual(a, b any) bool {
 	ca, ia, fa := numOf(a)
 	cb, ib, fb := numOf(b)
 	if ca != ncNone && cb != ncNone {
-		if ca == ncDouble || cb == ncDouble {
+		if ca == ncDecimal || cb == ncDecimal {
+			if ca != ncDouble && cb != ncDouble {
+				x, _, _ := toDecimal(fromJValue(a))
+				y, _, _ := toDecimal(fromJValue(b))
+				return x.Cmp(y) == 0
+			}
+		}
+		if ca == ncDouble || cb == ncDouble || ca == ncDecimal || cb == ncDecimal {
 			return fa == fb
 		}
 		return ia == ib
@@ -196,7 +207,12 @@ func compareValues(a, b any) (int, bool, error) {
 	ca, ia, fa := numOf(a)
 	cb, ib, fb := numOf(b)
 	if ca != ncNone && cb != ncNone {
-		if ca == ncDouble || cb == ncDouble {
+		if (ca == ncDecimal || cb == ncDecimal) && ca != ncDouble && cb != ncDouble {
+			x, _, _ := toDecimal(fromJValue(a))
+			y, _, _ := toDecimal(fromJValue(b))
+			return x.Cmp(y), true, nil
+		}
+		if ca == ncDouble || cb == ncDouble || ca == ncDecimal || cb == ncDecimal {
 			switch {
 			case fa < fb:
 				return -1, true, nil
@@ -234,7 +250,7 @@ func compareValues(a, b any) (int, bool, error) {
 		}
 	case string:
 		if y, ok := b.(string); ok {
-			return strings.Compare(x, y), true, nil
+			return cultureCompare(x, y, false), true, nil
 		}
 	}
 	return 0, false, errInvalidOp("Operator cannot be applied to operands of type '" + typeName(a) + "' and '" + typeName(b) + "'")
@@ -267,6 +283,14 @@ func checkListLen(n int) error {
 // arith implements + - * / % & | ^ << >> with C# numeric promotion, string
 // concatenation and DateTime/TimeSpan arithmetic.
 func arith(op string, a, b any) (any, error) {
+	if ns, ok := a.(XNamespace); ok && op == "+" {
+		if s, ok := b.(string); ok {
+			if !validNCName(s) {
+				return nil, &RuntimeError{Type: "XmlException", Msg: "The '" + s + "' character, hexadecimal value, cannot be included in a name."}
+			}
+			return XName{Space: ns.Name, Local: s}, nil
+		}
+	}
 	if op == "+" {
 		_, as := a.(string)
 		_, bs := b.(string)
@@ -339,6 +363,14 @@ func arith(op string, a, b any) (any, error) {
 	cb, ib, fb := numOf(b)
 	if ca == ncNone || cb == ncNone {
 		return nil, errInvalidOp("Operator '" + op + "' cannot be applied to operands of type '" + typeName(a) + "' and '" + typeName(b) + "'")
+	}
+	if ca == ncDecimal || cb == ncDecimal {
+		if ca == ncDouble || cb == ncDouble {
+			return nil, errInvalidOp("Operator '" + op + "' cannot be applied to operands of type '" + typeName(fromJValue(a)) + "' and '" + typeName(fromJValue(b)) + "'")
+		}
+		x, _, _ := toDecimal(fromJValue(a))
+		y, _, _ := toDecimal(fromJValue(b))
+		return decArith(op, x, y)
 	}
 	if ca == ncDouble || cb == ncDouble {
 		switch op {
@@ -416,6 +448,13 @@ func iterate(v any) ([]any, error) {
 		if x == nil {
 			return nil, nullRef()
 		}
+		if x.Kind == "Stack" {
+			out := make([]any, len(x.Items))
+			for i, v := range x.Items {
+				out[len(out)-1-i] = v
+			}
+			return out, nil
+		}
 		return x.Items, nil
 	case *JArray:
 		if x == nil {
@@ -485,6 +524,8 @@ func iterate(v any) ([]any, error) {
 			out = append(out, &KeyValue{Key: n, Value: stringsList(x.values[i])})
 		}
 		return out, nil
+	case *Grouping:
+		return x.Items, nil
 	case *groupCollection:
 		out := make([]any, len(x.groups))
 		for i, g := range x.groups {
@@ -501,4 +542,49 @@ func stringsList(s []string) *List {
 		items[i] = v
 	}
 	return &List{Items: items, Array: true, Elem: "String"}
+}
+
+func errOverflow() error {
+	return &RuntimeError{Type: "OverflowException", Msg: "Arithmetic operation resulted in an overflow."}
+}
+
+// checkedArith is arith in a checked context: int and long + - * (and
+// negation, written 0 - x) throw OverflowException instead of wrapping.
+func checkedArith(op string, a, b any) (any, error) {
+	if op != "+" && op != "-" && op != "*" {
+		return arith(op, a, b)
+	}
+	ca, ia, _ := numOf(a)
+	cb, ib, _ := numOf(b)
+	if (ca != ncInt && ca != ncLong) || (cb != ncInt && cb != ncLong) {
+		return arith(op, a, b)
+	}
+	if ca == ncInt && cb == ncInt {
+		var r int64
+		switch op {
+		case "+":
+			r = ia + ib
+		case "-":
+			r = ia - ib
+		default:
+			r = ia * ib
+		}
+		if r > math.MaxInt32 || r < math.MinInt32 {
+			return nil, errOverflow()
+		}
+		return int(r), nil
+	}
+	x, y := big.NewInt(ia), big.NewInt(ib)
+	switch op {
+	case "+":
+		x.Add(x, y)
+	case "-":
+		x.Sub(x, y)
+	default:
+		x.Mul(x, y)
+	}
+	if !x.IsInt64() {
+		return nil, errOverflow()
+	}
+	return x.Int64(), nil
 }

@@ -369,7 +369,11 @@ func (p *parser) stmt() (node, *Error) {
 		case "checked", "unchecked":
 			if n := p.peekN(1); n.kind == tkOp && n.text == "{" {
 				p.advance()
-				return p.block()
+				b, err := p.block()
+				if err != nil {
+					return nil, err
+				}
+				return &checkedNode{pos: t.pos, x: b, checked: t.text == "checked", block: true}, nil
 			}
 		}
 		if what, ok := unsupportedKeywords[t.text]; ok && !(t.text == "checked" || t.text == "unchecked") {
@@ -1323,6 +1327,13 @@ func (p *parser) primary() (node, *Error) {
 		return &litExpr{pos: t.pos, val: int(t.ival)}, nil
 	case tkFloat:
 		p.advance()
+		if t.nk == nkDecimal {
+			d, ok := parseDecimalText(t.text, true)
+			if !ok {
+				return nil, p.errf(t, "Floating-point constant is outside the range of type 'decimal'")
+			}
+			return &litExpr{pos: t.pos, val: d}, nil
+		}
 		return &litExpr{pos: t.pos, val: t.fval}, nil
 	case tkString:
 		p.advance()
@@ -1384,8 +1395,6 @@ func (p *parser) primary() (node, *Error) {
 		}
 		return d, nil
 	case "checked", "unchecked":
-		// int arithmetic already wraps like unchecked C#; checked overflow
-		// detection is not modelled
 		p.advance()
 		if err := p.expect("("); err != nil {
 			return nil, err
@@ -1394,7 +1403,7 @@ func (p *parser) primary() (node, *Error) {
 		if err != nil {
 			return nil, err
 		}
-		return x, p.expect(")")
+		return &checkedNode{pos: t.pos, x: x, checked: t.text == "checked"}, p.expect(")")
 	case "typeof":
 		p.advance()
 		if err := p.expect("("); err != nil {

@@ -5,8 +5,8 @@ import (
 	"encoding/hex"
 	"html"
 	"math"
+	"math/big"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -88,7 +88,20 @@ func staticProperty(n node, typ, name string) (cx, *Error) {
 		case "MinValue":
 			return constCx(int64(math.MinInt64)), nil
 		}
-	case "double", "decimal":
+	case "decimal":
+		switch name {
+		case "MaxValue":
+			return constCx(Decimal{c: decMax}), nil
+		case "MinValue":
+			return constCx(Decimal{c: new(big.Int).Neg(decMax)}), nil
+		case "Zero":
+			return constCx(decFromInt(0)), nil
+		case "One":
+			return constCx(decFromInt(1)), nil
+		case "MinusOne":
+			return constCx(decFromInt(-1)), nil
+		}
+	case "double":
 		switch name {
 		case "MaxValue":
 			return constCx(math.MaxFloat64), nil
@@ -126,7 +139,7 @@ func staticProperty(n node, typ, name string) (cx, *Error) {
 	case "DateTimeOffset":
 		switch name {
 		case "UtcNow", "Now":
-			return now(func(t time.Time) any { return DateTimeOffset{t} }), nil
+			return now(func(t time.Time) any { return newDTO(t) }), nil
 		case "MinValue":
 			return constCx(DateTimeOffset{time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)}), nil
 		case "MaxValue":
@@ -160,6 +173,64 @@ func staticProperty(n node, typ, name string) (cx, *Error) {
 			return constCx(math.Pi), nil
 		case "E":
 			return constCx(math.E), nil
+		}
+	case "UriPartial":
+		vals := map[string]int{"Scheme": 0, "Authority": 1, "Path": 2, "Query": 3}
+		if v, ok := vals[name]; ok {
+			return enumVal("UriPartial", name, v), nil
+		}
+	case "HashAlgorithmName":
+		switch name {
+		case "SHA256", "SHA384", "SHA512", "SHA1", "MD5":
+			return enumVal("HashAlgorithmName", name, 0), nil
+		}
+	case "RSASignaturePadding":
+		switch name {
+		case "Pkcs1", "Pss":
+			return enumVal("RSASignaturePadding", name, 0), nil
+		}
+	case "MergeArrayHandling":
+		vals := map[string]int{"Concat": 0, "Union": 1, "Replace": 2, "Merge": 3}
+		if v, ok := vals[name]; ok {
+			return enumVal("MergeArrayHandling", name, v), nil
+		}
+	case "SaveOptions":
+		vals := map[string]int{"None": 0, "DisableFormatting": 1, "OmitDuplicateNamespaces": 2}
+		if v, ok := vals[name]; ok {
+			return enumVal("SaveOptions", name, v), nil
+		}
+	case "MidpointRounding":
+		vals := map[string]int{"ToEven": 0, "AwayFromZero": 1, "ToZero": 2, "ToNegativeInfinity": 3, "ToPositiveInfinity": 4}
+		if v, ok := vals[name]; ok {
+			return enumVal("MidpointRounding", name, v), nil
+		}
+	case "byte":
+		switch name {
+		case "MaxValue":
+			return constCx(byte(255)), nil
+		case "MinValue":
+			return constCx(byte(0)), nil
+		}
+	case "short":
+		switch name {
+		case "MaxValue":
+			return constCx(math.MaxInt16), nil
+		case "MinValue":
+			return constCx(math.MinInt16), nil
+		}
+	case "uint":
+		switch name {
+		case "MaxValue":
+			return constCx(int64(math.MaxUint32)), nil
+		case "MinValue":
+			return constCx(int64(0)), nil
+		}
+	case "char":
+		switch name {
+		case "MaxValue":
+			return constCx(Char(0xffff)), nil
+		case "MinValue":
+			return constCx(Char(0)), nil
 		}
 	case "StringComparison":
 		vals := map[string]int{"CurrentCulture": 0, "CurrentCultureIgnoreCase": 1, "InvariantCulture": 2, "InvariantCultureIgnoreCase": 3, "Ordinal": 4, "OrdinalIgnoreCase": 5}
@@ -244,11 +315,19 @@ func staticCall(n *memberExpr, typ, name string, targs []*typeRef, args []compil
 			return cx{}, err
 		}
 	}
-	impl, outIdx, err := staticImplFor(n, t, name, targs, args)
+	var impl staticImpl
+	outIdx := -1
+	var err *Error
+	if impl = moreStatics(t, name, len(args)); impl == nil {
+		impl, outIdx, err = staticImplFor(n, t, name, targs, args)
+	}
 	if err != nil {
 		return cx{}, err
 	}
 	if impl == nil {
+		if s := suggestStatic(n, t, name, args); s != "" {
+			return cx{}, errAt(n, "unknown static method '%s.%s' (did you mean '%s'?)", typ, name, s)
+		}
 		return cx{}, errAt(n, "unknown static method '%s.%s'", typ, name)
 	}
 	if err := checkArity(n, name, args, staticMinArgs(t, name), 100); err != nil {
@@ -422,8 +501,10 @@ func staticImplFor(n *memberExpr, t, name string, targs []*typeRef, args []compi
 					}
 				} else if len(a) == 3 {
 					c = compareStrings(x, y, a[2])
-				} else {
+				} else if name == "Equals" {
 					c = strings.Compare(x, y)
+				} else {
+					c = cultureCompare(x, y, false)
 				}
 				if name == "Equals" {
 					return c == 0, nil
@@ -462,7 +543,7 @@ func staticImplFor(n *memberExpr, t, name string, targs []*typeRef, args []compi
 	case "DateTime", "DateTimeOffset":
 		wrap := func(tm time.Time) any {
 			if t == "DateTimeOffset" {
-				return DateTimeOffset{tm}
+				return newDTO(tm)
 			}
 			return tm
 		}
@@ -472,6 +553,9 @@ func staticImplFor(n *memberExpr, t, name string, targs []*typeRef, args []compi
 				s, err := str0(a, 0)
 				if err != nil {
 					return nil, err
+				}
+				if t == "DateTimeOffset" {
+					return parseDTO(s)
 				}
 				tm, err := parseDateTime(s)
 				if err != nil {
@@ -511,9 +595,9 @@ func staticImplFor(n *memberExpr, t, name string, targs []*typeRef, args []compi
 					return nil, errInvalidCast(a[0], "System.Int64")
 				}
 				if name == "FromUnixTimeSeconds" {
-					return DateTimeOffset{time.Unix(i, 0).UTC()}, nil
+					return newDTO(time.Unix(i, 0).UTC()), nil
 				}
-				return DateTimeOffset{time.UnixMilli(i).UTC()}, nil
+				return newDTO(time.UnixMilli(i).UTC()), nil
 			}, -1, nil
 		case "Compare":
 			return func(e *env, a []any) (any, error) {
@@ -654,18 +738,14 @@ func staticImplFor(n *memberExpr, t, name string, targs []*typeRef, args []compi
 				if err != nil {
 					return nil, err
 				}
-				out := url.QueryEscape(s)
-				if t == "HttpUtility" {
-					return strings.ToLower(out), nil
-				}
-				return out, nil
+				return dotnetURLEncode(s, t == "HttpUtility"), nil
 			}, -1, nil
 		case "HtmlEncode":
 			return func(e *env, a []any) (any, error) {
 				if a[0] == nil {
 					return nil, nil
 				}
-				return html.EscapeString(ToString(a[0])), nil
+				return dotnetHTMLEncode(ToString(a[0])), nil
 			}, -1, nil
 		case "HtmlDecode":
 			return func(e *env, a []any) (any, error) {
@@ -1016,7 +1096,13 @@ func parseNumber(t, s string) (any, error) {
 	switch t {
 	case "bool":
 		return changeType("bool", s)
-	case "double", "decimal":
+	case "decimal":
+		d, ok := parseDecimalText(strings.ReplaceAll(s, ",", ""), false)
+		if !ok {
+			return nil, errFormat("The input string '" + s + "' was not in a correct format.")
+		}
+		return d, nil
+	case "double":
 		f, err := strconv.ParseFloat(strings.ReplaceAll(s, ",", ""), 64)
 		if err != nil {
 			return nil, errFormat("The input string '" + s + "' was not in a correct format.")
@@ -1151,6 +1237,9 @@ func mathStatic(n *memberExpr, name string, args []compiledArg) (staticImpl, int
 	one := map[string]func(float64) float64{"Floor": math.Floor, "Ceiling": math.Ceil, "Sqrt": math.Sqrt, "Log": math.Log, "Log10": math.Log10, "Exp": math.Exp, "Truncate": math.Trunc}
 	if f, ok := one[name]; ok {
 		return func(e *env, a []any) (any, error) {
+			if r, ok, err := decimalMath(name, a); ok {
+				return r, err
+			}
 			c, _, x := numOf(a[0])
 			if c == ncNone {
 				return nil, errInvalidCast(a[0], "System.Double")
@@ -1206,6 +1295,9 @@ func mathStatic(n *memberExpr, name string, args []compiledArg) (staticImpl, int
 		}, -1, nil
 	case "Round":
 		return func(e *env, a []any) (any, error) {
+			if r, ok, err := decimalMath("Round", a); ok {
+				return r, err
+			}
 			c, _, x := numOf(a[0])
 			if c == ncNone {
 				return nil, errInvalidCast(a[0], "System.Double")
@@ -1243,43 +1335,6 @@ func mathStatic(n *memberExpr, name string, args []compiledArg) (staticImpl, int
 
 // translateRegex maps a .NET pattern to RE2; constructs RE2 lacks
 // (lookaround, backreferences, atomic groups, possessive quantifiers) fail.
-func translateRegex(p string, opts int) (*regexp.Regexp, error) {
-	for _, bad := range []struct{ s, what string }{{"(?=", "lookahead"}, {"(?!", "negative lookahead"}, {"(?<=", "lookbehind"}, {"(?<!", "negative lookbehind"}, {"(?>", "atomic group"}} {
-		if strings.Contains(p, bad.s) {
-			return nil, errArg("unsupported regular expression construct: %s", bad.what)
-		}
-	}
-	for i := 0; i+1 < len(p); i++ {
-		if p[i] == '\\' {
-			if p[i+1] >= '1' && p[i+1] <= '9' {
-				return nil, errArg("unsupported regular expression construct: backreference")
-			}
-			i++
-		}
-	}
-	// .NET named groups (?<name>...) → RE2 (?P<name>...)
-	q := strings.ReplaceAll(p, "(?<", "(?P<")
-	q = strings.ReplaceAll(q, "(?P<=", "(?<=")
-	flags := ""
-	if opts&1 != 0 {
-		flags += "i"
-	}
-	if opts&2 != 0 {
-		flags += "m"
-	}
-	if opts&16 != 0 {
-		flags += "s"
-	}
-	if flags != "" {
-		q = "(?" + flags + ")" + q
-	}
-	re, err := regexp.Compile(q)
-	if err != nil {
-		return nil, errArg("invalid regular expression: %s", err.Error())
-	}
-	return re, nil
-}
-
 func regexOpts(a []any, idx int) int {
 	if idx < len(a) {
 		if e, ok := a[idx].(Enum); ok && e.Type == "RegexOptions" {
@@ -1291,7 +1346,7 @@ func regexOpts(a []any, idx int) int {
 
 func regexStatic(n *memberExpr, name string, args []compiledArg) (staticImpl, int, *Error) {
 	// literal patterns are compiled once at load time
-	var fixed *regexp.Regexp
+	var fixed *netRegex
 	if len(args) >= 2 && args[1].isConst {
 		if p, ok := args[1].val.(string); ok {
 			opts := 0
@@ -1307,7 +1362,7 @@ func regexStatic(n *memberExpr, name string, args []compiledArg) (staticImpl, in
 			fixed = re
 		}
 	}
-	get := func(a []any, optIdx int) (*regexp.Regexp, error) {
+	get := func(a []any, optIdx int) (*netRegex, error) {
 		if fixed != nil {
 			return fixed, nil
 		}
@@ -1317,85 +1372,44 @@ func regexStatic(n *memberExpr, name string, args []compiledArg) (staticImpl, in
 		}
 		return translateRegex(p, regexOpts(a, optIdx))
 	}
+	input := func(a []any) (string, error) {
+		s, err := str0(a, 0)
+		if err != nil {
+			return "", errArgNull("input")
+		}
+		return s, nil
+	}
 	switch name {
-	case "IsMatch":
+	case "IsMatch", "Match", "Matches", "Split":
 		return func(e *env, a []any) (any, error) {
-			s, err := str0(a, 0)
+			s, err := input(a)
 			if err != nil {
-				return nil, errArgNull("input")
+				return nil, err
 			}
 			re, err := get(a, 2)
 			if err != nil {
 				return nil, err
 			}
-			return re.MatchString(s), nil
-		}, -1, nil
-	case "Match":
-		return func(e *env, a []any) (any, error) {
-			s, err := str0(a, 0)
-			if err != nil {
-				return nil, errArgNull("input")
-			}
-			re, err := get(a, 2)
-			if err != nil {
-				return nil, err
-			}
-			return regexMatch(re, s), nil
-		}, -1, nil
-	case "Matches":
-		return func(e *env, a []any) (any, error) {
-			s, err := str0(a, 0)
-			if err != nil {
-				return nil, errArgNull("input")
-			}
-			re, err := get(a, 2)
-			if err != nil {
-				return nil, err
-			}
-			l := &List{}
-			for _, loc := range re.FindAllStringSubmatchIndex(s, -1) {
-				l.Items = append(l.Items, matchFromLoc(re, s, loc))
-			}
-			return l, nil
+			return re.call(name, s)
 		}, -1, nil
 	case "Replace":
 		return func(e *env, a []any) (any, error) {
-			s, err := str0(a, 0)
+			s, err := input(a)
 			if err != nil {
-				return nil, errArgNull("input")
+				return nil, err
 			}
 			re, err := get(a, 3)
 			if err != nil {
 				return nil, err
 			}
 			if f, ok := a[2].(*Func); ok {
-				var ferr error
-				out := re.ReplaceAllStringFunc(s, func(m string) string {
-					v, err := f.call(regexMatch(re, m))
-					if err != nil {
-						ferr = err
-					}
-					return ToString(v)
-				})
-				return out, ferr
+				return re.replaceFunc(s, f)
 			}
 			rep, err := str0(a, 2)
 			if err != nil {
 				return nil, err
 			}
-			return re.ReplaceAllString(s, dotnetReplacement(rep)), nil
-		}, -1, nil
-	case "Split":
-		return func(e *env, a []any) (any, error) {
-			s, err := str0(a, 0)
-			if err != nil {
-				return nil, errArgNull("input")
-			}
-			re, err := get(a, 2)
-			if err != nil {
-				return nil, err
-			}
-			return stringsList(re.Split(s, -1)), nil
+			return re.replace(s, rep)
 		}, -1, nil
 	case "Escape":
 		return func(e *env, a []any) (any, error) {
@@ -1403,78 +1417,10 @@ func regexStatic(n *memberExpr, name string, args []compiledArg) (staticImpl, in
 			if err != nil {
 				return nil, err
 			}
-			return regexp.QuoteMeta(s), nil
+			return regexEscape(s), nil
 		}, -1, nil
 	}
 	return nil, -1, nil
-}
-
-func regexMatch(re *regexp.Regexp, s string) *Match {
-	loc := re.FindStringSubmatchIndex(s)
-	if loc == nil {
-		m := &Match{groups: &groupCollection{}}
-		for i := 0; i < re.NumSubexp()+1; i++ {
-			m.groups.groups = append(m.groups.groups, &Group{Name: groupName(re, i)})
-		}
-		return m
-	}
-	return matchFromLoc(re, s, loc)
-}
-
-func groupName(re *regexp.Regexp, i int) string {
-	if n := re.SubexpNames()[i]; n != "" {
-		return n
-	}
-	return strconv.Itoa(i)
-}
-
-func matchFromLoc(re *regexp.Regexp, s string, loc []int) *Match {
-	m := &Match{Success: true, Value: s[loc[0]:loc[1]], Index: byteIndexToUTF16(s, loc[0]), groups: &groupCollection{}}
-	for i := 0; i*2 < len(loc); i++ {
-		g := &Group{Name: groupName(re, i)}
-		if loc[2*i] >= 0 {
-			g.Success = true
-			g.Value = s[loc[2*i]:loc[2*i+1]]
-			g.Index = byteIndexToUTF16(s, loc[2*i])
-		}
-		m.groups.groups = append(m.groups.groups, g)
-	}
-	return m
-}
-
-// dotnetReplacement maps a .NET replacement pattern ($1, ${name}, $$) to
-// Go's regexp expansion syntax.
-func dotnetReplacement(rep string) string {
-	var sb strings.Builder
-	for i := 0; i < len(rep); i++ {
-		if rep[i] != '$' || i+1 >= len(rep) {
-			sb.WriteByte(rep[i])
-			continue
-		}
-		switch n := rep[i+1]; {
-		case n == '$':
-			sb.WriteString("$$")
-			i++
-		case n >= '0' && n <= '9':
-			j := i + 1
-			for j < len(rep) && rep[j] >= '0' && rep[j] <= '9' {
-				j++
-			}
-			sb.WriteString("${" + rep[i+1:j] + "}")
-			i = j - 1
-		case n == '{':
-			end := strings.IndexByte(rep[i:], '}')
-			if end < 0 {
-				sb.WriteString("$$")
-				continue
-			}
-			sb.WriteString(rep[i : i+end+1])
-			i += end
-		default:
-			sb.WriteString("$$")
-		}
-	}
-	return sb.String()
 }
 
 // staticMinArgs is the smallest argument count of a static method's overloads.

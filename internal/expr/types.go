@@ -47,7 +47,9 @@ var staticTypes = map[string]bool{
 	"JObject": true, "JArray": true, "JToken": true, "JValue": true, "JProperty": true, "JsonConvert": true,
 	"Formatting": true, "JTokenType": true, "StringComparison": true, "StringComparer": true,
 	"StringSplitOptions": true, "Array": true, "Enumerable": true, "BitConverter": true, "SHA256": true,
-	"SHA1": true, "SHA512": true, "MD5": true, "RegexOptions": true, "DateTimeKind": true,
+	"SHA1": true, "SHA512": true, "MD5": true, "RegexOptions": true, "DateTimeKind": true, "MidpointRounding": true, "SaveOptions": true, "Tuple": true, "RSA": true, "HashAlgorithmName": true,
+	"RSASignaturePadding": true, "MergeArrayHandling": true,
+	"uint": true, "UInt32": true, "ulong": true, "UInt64": true, "sbyte": true, "ushort": true,
 	"CultureInfo": true, "DateTimeStyles": true, "NumberStyles": true, "UriKind": true, "UriPartial": true,
 	"XDocument": true, "XElement": true,
 }
@@ -101,7 +103,7 @@ var knownTypeNames = map[string]bool{
 	"MatchCollection": true, "HMACSHA256": true, "HMACSHA1": true, "HMACSHA512": true, "SHA256": true, "SHA1": true,
 	"SHA512": true, "MD5": true, "HashAlgorithm": true, "HMAC": true, "Encoding": true, "Regex": true,
 	"StringComparison": true, "StringBuilder": true,
-	"Func": true, "Nullable": true, "XDocument": true, "XElement": true, "XAttribute": true, "XName": true,
+	"Func": true, "Action": true, "RSA": true, "RSAParameters": true, "AsymmetricAlgorithm": true, "JsonMergeSettings": true, "Queue": true, "Stack": true, "Tuple": true, "Nullable": true, "SHA256Managed": true, "SHA1Managed": true, "XDocument": true, "XElement": true, "XAttribute": true, "XName": true, "XNamespace": true,
 	"ArgumentException": true, "ArgumentNullException": true, "InvalidOperationException": true,
 	"FormatException": true, "JsonReaderException": true, "JsonException": true, "NullReferenceException": true,
 	"KeyNotFoundException": true, "InvalidCastException": true, "OverflowException": true, "SystemException": true,
@@ -154,6 +156,7 @@ func explicitConv(t *typeRef) (func(any) (any, error), sType, *Error) {
 		if err != nil {
 			return nil, 0, err
 		}
+		_ = st
 		return func(v any) (any, error) {
 			if v == nil {
 				return nil, nil
@@ -162,17 +165,9 @@ func explicitConv(t *typeRef) (func(any) (any, error), sType, *Error) {
 				return nil, nil
 			}
 			return conv(v)
-		}, st, nil
+		}, stAny, nil
 	}
-	st := stAny
-	switch name {
-	case "string":
-		st = stString
-	case "int":
-		st = stInt
-	case "bool":
-		st = stBool
-	}
+	st := primST(name)
 	return func(v any) (any, error) { return castTo(name, v) }, st, nil
 }
 
@@ -190,23 +185,42 @@ func implicitConv(t *typeRef) (func(any) (any, error), sType, *Error) {
 	}
 	name := canonType(t.name)
 	switch name {
+	case "object":
+		return nil, stObject, nil
 	case "long":
 		return func(v any) (any, error) {
-			if i, ok := v.(int); ok {
-				return int64(i), nil
+			switch x := v.(type) {
+			case int:
+				return int64(x), nil
+			case Char:
+				return int64(x), nil
 			}
 			return v, nil
-		}, stAny, nil
-	case "double", "decimal":
+		}, stLong, nil
+	case "decimal":
+		return func(v any) (any, error) {
+			switch x := v.(type) {
+			case int:
+				return decFromInt(int64(x)), nil
+			case int64:
+				return decFromInt(x), nil
+			case Char:
+				return decFromInt(int64(x)), nil
+			}
+			return v, nil
+		}, stDecimal, nil
+	case "double":
 		return func(v any) (any, error) {
 			switch x := v.(type) {
 			case int:
 				return float64(x), nil
 			case int64:
 				return float64(x), nil
+			case Char:
+				return float64(x), nil
 			}
 			return v, nil
-		}, stAny, nil
+		}, stDouble, nil
 	case "JToken", "JValue":
 		return func(v any) (any, error) {
 			switch v.(type) {
@@ -220,9 +234,30 @@ func implicitConv(t *typeRef) (func(any) (any, error), sType, *Error) {
 	case "string":
 		return nil, stString, nil
 	case "int":
-		return nil, stInt, nil
+		return func(v any) (any, error) {
+			if c, ok := v.(Char); ok {
+				return int(c), nil
+			}
+			return v, nil
+		}, stInt, nil
 	case "bool":
 		return nil, stBool, nil
+	case "char", "DateTime", "TimeSpan":
+		return nil, primST(name), nil
+	case "XNamespace":
+		return func(v any) (any, error) {
+			if s, ok := v.(string); ok {
+				return XNamespace{Name: s}, nil
+			}
+			return v, nil
+		}, stAny, nil
+	case "XName":
+		return func(v any) (any, error) {
+			if s, ok := v.(string); ok {
+				return parseXName(s), nil
+			}
+			return v, nil
+		}, stAny, nil
 	}
 	return nil, stAny, nil
 }
@@ -374,8 +409,10 @@ func defaultValue(t *typeRef) any {
 		return 0
 	case "long":
 		return int64(0)
-	case "double", "decimal":
+	case "double":
 		return 0.0
+	case "decimal":
+		return decFromInt(0)
 	case "bool":
 		return false
 	case "char":
@@ -396,6 +433,15 @@ func defaultValue(t *typeRef) any {
 // casts convert; JSON tokens convert to primitives like Newtonsoft's explicit
 // operators; anything else must already be of the type.
 func castTo(name string, v any) (any, error) {
+	if el, ok := v.(*XElement); ok {
+		// XElement's explicit conversions read the element's value
+		switch name {
+		case "string", "int", "long", "double", "decimal", "bool":
+			var sb strings.Builder
+			el.writeText(&sb)
+			return changeType(name, sb.String())
+		}
+	}
 	if jv, ok := v.(*JValue); ok {
 		switch name {
 		case "JValue", "JToken", "object":
@@ -425,6 +471,21 @@ func castTo(name string, v any) (any, error) {
 			return s, nil
 		}
 	case "int", "long", "short", "byte", "double", "decimal", "char", "uint", "ulong", "sbyte", "ushort":
+		if name == "decimal" {
+			if d, ok, err := toDecimal(v); ok {
+				return d, err
+			}
+		}
+		if d, ok := v.(Decimal); ok {
+			if name == "double" {
+				return d.Float(), nil
+			}
+			i, ok := decToInt64(d)
+			if !ok {
+				return nil, &RuntimeError{Type: "OverflowException", Msg: "Value was either too large or too small for an " + dotnetName(name) + "."}
+			}
+			return castTo(name, i)
+		}
 		c, i, f := numOf(v)
 		if c == ncNone {
 			if e, ok := v.(Enum); ok {
@@ -478,7 +539,7 @@ func castTo(name string, v any) (any, error) {
 		case DateTimeOffset:
 			return t, nil
 		case time.Time:
-			return DateTimeOffset{t}, nil
+			return newDTO(t), nil
 		}
 	case "TimeSpan":
 		if d, ok := v.(time.Duration); ok {
@@ -617,6 +678,27 @@ func changeType(name string, v any) (any, error) {
 		}
 		return i, nil
 	case "double", "decimal":
+		if name == "decimal" {
+			switch x := v.(type) {
+			case string:
+				d, ok := parseDecimalText(x, false)
+				if !ok {
+					return nil, errFormat("The input string '" + x + "' was not in a correct format.")
+				}
+				return d, nil
+			case bool:
+				if x {
+					return decFromInt(1), nil
+				}
+				return decFromInt(0), nil
+			}
+			if d, ok, err := toDecimal(v); ok {
+				return d, err
+			}
+		}
+		if d, ok := v.(Decimal); ok {
+			return d.Float(), nil
+		}
 		switch x := v.(type) {
 		case nil:
 			return nil, errArg("Can not convert Null to %s.", name)
@@ -678,10 +760,9 @@ func changeType(name string, v any) (any, error) {
 	case "DateTimeOffset":
 		switch x := v.(type) {
 		case time.Time:
-			return DateTimeOffset{x}, nil
+			return newDTO(x), nil
 		case string:
-			t, err := parseDateTime(x)
-			return DateTimeOffset{t}, err
+			return parseDTO(x)
 		case DateTimeOffset:
 			return x, nil
 		}

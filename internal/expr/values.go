@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf16"
 )
@@ -66,14 +67,53 @@ func parseGuid(s string) (Guid, bool) {
 	return g, true
 }
 
-// DateTimeOffset is a System.DateTimeOffset.
+// DateTimeOffset is a System.DateTimeOffset: T is the local clock time in a
+// fixed zone whose offset is the value's Offset.
 type DateTimeOffset struct{ T time.Time }
+
+// newDTO keeps t's offset (UTC and unspecified DateTimes get +00:00).
+func newDTO(t time.Time) DateTimeOffset {
+	_, off := t.Zone()
+	return DateTimeOffset{t.In(dtoLoc(off))}
+}
+
+var dtoZones sync.Map // offset seconds → *time.Location
+
+func dtoLoc(off int) *time.Location {
+	if l, ok := dtoZones.Load(off); ok {
+		return l.(*time.Location)
+	}
+	l := time.FixedZone(offsetString(time.Date(2000, 1, 1, 0, 0, 0, 0, time.FixedZone("", off))), off)
+	dtoZones.Store(off, l)
+	return l
+}
+
+// parseDTO parses a DateTimeOffset keeping the offset written in s
+// (none means the gateway's local offset, +00:00).
+func parseDTO(s string) (DateTimeOffset, error) {
+	t := strings.TrimSpace(s)
+	for _, l := range []string{time.RFC3339Nano, "2006-01-02 15:04:05Z07:00", "2006-01-02T15:04Z07:00", time.RFC1123Z} {
+		if tm, err := time.Parse(l, t); err == nil {
+			return newDTO(tm), nil
+		}
+	}
+	tm, err := parseDateTime(s)
+	if err != nil {
+		return DateTimeOffset{}, err
+	}
+	return newDTO(time.Date(tm.Year(), tm.Month(), tm.Day(), tm.Hour(), tm.Minute(), tm.Second(), tm.Nanosecond(), time.UTC)), nil
+}
 
 // List is a C# array or List<T>; Array marks a fixed-size array.
 type List struct {
 	Items []any
 	Array bool
 	Elem  string // element type name for ToString ("String", "Object", ...)
+	// sorted is set on OrderBy results so ThenBy can refine them.
+	sorted *sortSpec
+	// Kind is "Queue" or "Stack" for Queue<T> / Stack<T> (a stack keeps its
+	// top last in Items and enumerates from the top)
+	Kind string
 }
 
 // Dict is a Dictionary<K,V> (or a HashSet<T> when Set is true); keys keep
@@ -157,6 +197,7 @@ func (d *Dict) remove(k any) (bool, error) {
 type Anon struct {
 	names []string
 	vals  []any
+	tuple bool // a Tuple (ToString "(a, b)")
 }
 
 // KeyValue is a KeyValuePair<K,V> produced by iterating dictionaries.
@@ -174,8 +215,10 @@ type Enum struct {
 
 // Exception is a caught exception (catch (Exception ex)).
 type Exception struct {
-	Type    string
-	Message string
+	Type      string
+	Message   string
+	Inner     *Exception
+	ParamName string
 }
 
 // Func is a lambda value; it runs on the frame of the evaluation that created it.
@@ -183,18 +226,42 @@ type Func struct {
 	e     *env
 	slots []int
 	body  evalFn
+	capt  *[]bool        // which slots are captured (parameters get cells)
+	cells []capturedCell // the outer variables the lambda captured
+}
+
+type capturedCell struct {
+	slot int
+	c    *cell
 }
 
 func (f *Func) call(args ...any) (any, error) {
 	if err := f.e.tick(); err != nil {
 		return nil, err
 	}
-	for i, s := range f.slots {
-		if i < len(args) {
-			f.e.locals[s] = args[i]
+	var saved [4]any
+	var old []any
+	if len(f.cells) > 0 {
+		old = saved[:0]
+		for _, cc := range f.cells {
+			old = append(old, f.e.locals[cc.slot])
+			f.e.locals[cc.slot] = cc.c
 		}
 	}
-	return f.body(f.e)
+	for i, s := range f.slots {
+		if i < len(args) {
+			if f.capt != nil && s < len(*f.capt) && (*f.capt)[s] {
+				f.e.locals[s] = &cell{v: args[i]}
+			} else {
+				f.e.locals[s] = args[i]
+			}
+		}
+	}
+	v, err := f.body(f.e)
+	for i, cc := range f.cells {
+		f.e.locals[cc.slot] = old[i]
+	}
+	return v, err
 }
 
 // typeName returns the .NET type name of a value, for messages.
@@ -210,6 +277,8 @@ func typeName(v any) string {
 		return "System.Int64"
 	case float64:
 		return "System.Double"
+	case Decimal:
+		return "System.Decimal"
 	case bool:
 		return "System.Boolean"
 	case Char:
@@ -278,10 +347,16 @@ func typeName(v any) string {
 		return "System.Security.Cryptography." + x.kind
 	case *Uri:
 		return "System.Uri"
+	case *RSAKey:
+		return "System.Security.Cryptography.RSA"
 	case *XDocument:
 		return "System.Xml.Linq.XDocument"
 	case *XElement:
 		return "System.Xml.Linq.XElement"
+	case XName:
+		return "System.Xml.Linq.XName"
+	case XNamespace:
+		return "System.Xml.Linq.XNamespace"
 	case http.Header:
 		return "IReadOnlyDictionary`2[System.String,System.String[]]"
 	case Variables:
@@ -313,6 +388,8 @@ func ToString(v any) string {
 		return strconv.FormatInt(x, 10)
 	case float64:
 		return formatDouble(x)
+	case Decimal:
+		return x.String()
 	case Char:
 		return string(rune(x))
 	case byte:
@@ -348,7 +425,10 @@ func ToString(v any) string {
 	case *URL:
 		return x.String()
 	case *Uri:
-		return x.u.String()
+		if x.relative {
+			return x.original
+		}
+		return x.absoluteURI()
 	case *StringBuilder:
 		return x.sb.String()
 	case *XElement:
@@ -357,10 +437,23 @@ func ToString(v any) string {
 		return x.Root.String()
 	case XName:
 		return x.String()
+	case XNamespace:
+		return x.Name
 	case *XAttribute:
 		return x.Name.Local + "=\"" + x.Value + "\""
 	case *Anon:
 		var sb strings.Builder
+		if x.tuple {
+			sb.WriteByte('(')
+			for i, v := range x.vals {
+				if i > 0 {
+					sb.WriteString(", ")
+				}
+				sb.WriteString(ToString(v))
+			}
+			sb.WriteByte(')')
+			return sb.String()
+		}
 		sb.WriteString("{ ")
 		for i, n := range x.names {
 			if i > 0 {
@@ -395,12 +488,12 @@ func formatDouble(f float64) string {
 	case math.IsNaN(f):
 		return "NaN"
 	case math.IsInf(f, 1):
-		return "∞"
+		return "Infinity"
 	case math.IsInf(f, -1):
-		return "-∞"
+		return "-Infinity"
 	}
 	a := math.Abs(f)
-	if a != 0 && (a >= 1e15 || a < 1e-5) {
+	if a != 0 && (a >= 1e15 || a < 1e-4) {
 		s := strconv.FormatFloat(f, 'E', -1, 64)
 		// Go: 1E+20, 1.5E-07 → .NET: 1E+20, 1.5E-07 (two-digit minimum exponent)
 		if i := strings.IndexByte(s, 'E'); i >= 0 {

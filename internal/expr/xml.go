@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"unicode"
 )
 
 // A small LINQ to XML subset (System.Xml.Linq) for policies that read XML
@@ -33,6 +34,9 @@ type XAttribute struct {
 
 // XName is System.Xml.Linq.XName.
 type XName struct{ Space, Local string }
+
+// XNamespace is System.Xml.Linq.XNamespace; ns + "local" is an XName.
+type XNamespace struct{ Name string }
 
 // String renders "{namespace}local" like XName.ToString().
 func (n XName) String() string {
@@ -135,19 +139,23 @@ func (e *XElement) descendants(name *XName, out []any) []any {
 	return out
 }
 
-func (e *XElement) write(sb *strings.Builder) {
+// write serializes like XElement.ToString(): an element whose content is
+// only elements is indented by two spaces per level (SaveOptions.None) with
+// the Windows line break the managed gateway uses; mixed content is
+// written as is. Text escapes & < >, attribute values & < ".
+func (e *XElement) write(sb *strings.Builder, pretty bool, depth int) {
 	sb.WriteByte('<')
 	sb.WriteString(e.Name.Local)
 	if e.Name.Space != "" && (e.parent == nil || e.parent.Name.Space != e.Name.Space) {
 		sb.WriteString(` xmlns="`)
-		_ = xml.EscapeText(sbWriter{sb}, []byte(e.Name.Space))
+		xmlEscape(sb, e.Name.Space, true)
 		sb.WriteByte('"')
 	}
 	for _, a := range e.Attrs {
 		sb.WriteByte(' ')
 		sb.WriteString(a.Name.Local)
 		sb.WriteString(`="`)
-		_ = xml.EscapeText(sbWriter{sb}, []byte(a.Value))
+		xmlEscape(sb, a.Value, true)
 		sb.WriteByte('"')
 	}
 	if len(e.parts) == 0 {
@@ -155,17 +163,63 @@ func (e *XElement) write(sb *strings.Builder) {
 		return
 	}
 	sb.WriteByte('>')
+	onlyElems := true
 	for _, p := range e.parts {
-		switch x := p.(type) {
-		case string:
-			_ = xml.EscapeText(sbWriter{sb}, []byte(x))
-		case *XElement:
-			x.write(sb)
+		if s, ok := p.(string); ok && strings.TrimSpace(s) != "" {
+			onlyElems = false
+		}
+	}
+	if pretty && onlyElems {
+		for _, p := range e.parts {
+			if x, ok := p.(*XElement); ok {
+				sb.WriteString(xmlNewline)
+				sb.WriteString(strings.Repeat("  ", depth+1))
+				x.write(sb, true, depth+1)
+			}
+		}
+		sb.WriteString(xmlNewline)
+		sb.WriteString(strings.Repeat("  ", depth))
+	} else {
+		for _, p := range e.parts {
+			switch x := p.(type) {
+			case string:
+				xmlEscape(sb, x, false)
+			case *XElement:
+				x.write(sb, false, 0)
+			}
 		}
 	}
 	sb.WriteString("</")
 	sb.WriteString(e.Name.Local)
 	sb.WriteByte('>')
+}
+
+// xmlNewline is Environment.NewLine on the (Windows) managed gateway.
+const xmlNewline = "\r\n"
+
+func xmlEscape(sb *strings.Builder, s string, attr bool) {
+	for _, r := range s {
+		switch {
+		case r == '&':
+			sb.WriteString("&amp;")
+		case r == '<':
+			sb.WriteString("&lt;")
+		case r == '>' && !attr:
+			sb.WriteString("&gt;")
+		case r == '"' && attr:
+			sb.WriteString("&quot;")
+		case attr && r == '\n':
+			sb.WriteString("&#xA;")
+		case attr && r == '\r':
+			sb.WriteString("&#xD;")
+		case attr && r == '\t':
+			sb.WriteString("&#x9;")
+		case !attr && r == '\r':
+			sb.WriteString("&#xD;")
+		default:
+			sb.WriteRune(r)
+		}
+	}
 }
 
 type sbWriter struct{ sb *strings.Builder }
@@ -174,7 +228,14 @@ func (w sbWriter) Write(p []byte) (int, error) { return w.sb.Write(p) }
 
 func (e *XElement) String() string {
 	var sb strings.Builder
-	e.write(&sb)
+	e.write(&sb, true, 0)
+	return sb.String()
+}
+
+// compactString is ToString(SaveOptions.DisableFormatting).
+func (e *XElement) compactString() string {
+	var sb strings.Builder
+	e.write(&sb, false, 0)
 	return sb.String()
 }
 
@@ -214,6 +275,12 @@ func xmlProp(v any, name string) (any, bool) {
 			return x.Local, true
 		case "NamespaceName":
 			return x.Space, true
+		case "Namespace":
+			return XNamespace{Name: x.Space}, true
+		}
+	case XNamespace:
+		if name == "NamespaceName" {
+			return x.Name, true
 		}
 	}
 	return nil, false
@@ -289,7 +356,28 @@ func xmlMethod(name string, r any, a []any) (any, error, bool) {
 		}
 		return l, nil, true
 	case "ToString":
+		if len(a) > 0 {
+			if o, ok := a[0].(Enum); ok && o.Type == "SaveOptions" && o.Val&1 != 0 {
+				return el.compactString(), nil, true
+			}
+		}
 		return el.String(), nil, true
 	}
 	return nil, nil, false
+}
+
+// validNCName reports whether s is an XML name without a colon.
+func validNCName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case r == '_' || unicode.IsLetter(r):
+		case i > 0 && (r == '-' || r == '.' || unicode.IsDigit(r)):
+		default:
+			return false
+		}
+	}
+	return true
 }

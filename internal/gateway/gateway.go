@@ -420,6 +420,23 @@ type dataServer struct {
 	close    func() error
 }
 
+// limitedServer is a data-plane server with the client-facing limits of
+// the limits section (not reloadable: they apply from the next start).
+func limitedServer(l config.Limits) *httpserver.Server {
+	return &httpserver.Server{
+		ReadHeaderTimeout:      l.HeaderTimeout.D(),
+		IdleTimeout:            l.IdleTimeout.D(),
+		MaxHeaderBytes:         int(l.Head),
+		MaxURLBytes:            int(l.URL),
+		MaxHeaderLineBytes:     int(l.HeaderLine),
+		MaxHeaders:             l.Headers,
+		BodyGrace:              l.BodyGrace.D(),
+		BodyMinRate:            int(l.BodyMinRate),
+		MaxConns:               l.MaxConnections,
+		AllowUnderscoreHeaders: l.UnderscoresInHeaders,
+	}
+}
+
 // Serve loads the configuration, runs the gateway until ctx is done, then
 // stops accepting, drains in-flight requests (up to shutdown.timeout) and
 // releases everything.
@@ -455,9 +472,12 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	// keep net/http for ALPN and HTTP/2.
 	var data dataServer
 	if cfg.TLS != nil {
-		tlsSrv := &http.Server{Handler: g, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 4 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		tlsSrv := &http.Server{Handler: g, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 			// The pair Build loaded (and checked), not read a second time.
 			TLSConfig: &tls.Config{Certificates: []tls.Certificate{*g.plan.Load().listenerCert}}}
+		limits := limitedServer(cfg.Limits)
+		limits.ConfigureNetHTTP(tlsSrv)
+		dataLn = limits.LimitListener(dataLn, tlsSrv)
 		if cfg.TLS.NegotiateClientCertificate {
 			// Asked for, not required nor verified here: policies decide
 			// (validate-client-certificate), as in APIM.
@@ -466,7 +486,8 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		}
 		data = dataServer{serve: func() error { return tlsSrv.ServeTLS(dataLn, "", "") }, shutdown: tlsSrv.Shutdown, close: tlsSrv.Close}
 	} else {
-		h1 := &httpserver.Server{Handler: g, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 4 * time.Minute, ErrorLog: log}
+		h1 := limitedServer(cfg.Limits)
+		h1.Handler, h1.ErrorLog = g, log
 		data = dataServer{serve: func() error { return h1.Serve(dataLn) }, shutdown: h1.Shutdown, close: h1.Close}
 	}
 	admin := &http.Server{Handler: g.AdminHandler(o.ConfigPath), ReadHeaderTimeout: 10 * time.Second}

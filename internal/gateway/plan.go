@@ -558,7 +558,7 @@ func warnPortBudget(cfg *config.Config, log *slog.Logger) {
 func bodyLimits(cfg *config.Config, a *config.API, o *config.Operation) (buffered, request int64) {
 	buffered, request = int64(cfg.Limits.BufferedBody), int64(cfg.Limits.RequestBody)
 	if buffered == 0 {
-		buffered = int64(config.DefaultBufferedBody)
+		buffered = config.DefaultLimitBufferedBody
 	}
 	for _, l := range []*config.BodyLimits{a.Limits, o.Limits} {
 		if l == nil {

@@ -57,6 +57,8 @@ func (b *body) read(p []byte) (int, error) {
 	}
 	var n int
 	var err error
+	b.c.inBody.Store(true)
+	defer b.c.inBody.Store(false)
 	if b.chunked {
 		n, err = b.src.Read(p)
 		if err == io.EOF {

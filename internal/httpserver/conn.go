@@ -23,7 +23,39 @@ const (
 	stateIdle    int32 = iota // waiting for a request's first byte
 	stateReading              // reading a request head
 	stateActive               // in the handler or writing the response
+	stateParking              // idle, and the sweeper is interrupting the wait to park it
+	stateParked               // idle, without buffers, polled or waiting on a small goroutine
+	stateClosed               // a polled connection closed by the server
 )
+
+// idleState reports whether a connection in state st waits for a request.
+func idleState(st int32) bool { return st == stateIdle || st == stateParking || st == stateParked }
+
+// parkDelay is how long a keep-alive connection waits for its next request
+// before it is parked: its read and write buffers and the handler's
+// per-connection storage go back to the server's free lists, its other
+// kept storage is dropped, and its goroutine ends: the server's poller
+// (one epoll instance on Linux) waits for its next request and starts a
+// new goroutine for it; elsewhere a new goroutine waits, whose stack is the
+// smallest the runtime gives. A parked connection costs about 1 KB (see
+// docs/benchmarks.md) instead of 20 KB; a busy connection, whose next
+// request comes sooner, keeps everything and pays nothing for this.
+const parkDelay = time.Second
+
+// ErrBodyReadTimeout is what a request body's Read returns when the client
+// sends it slower than the server's BodyMinRate allows; the client is
+// answered 408 Request Timeout (or, if its response had started, the
+// connection is closed). It is the client's fault, not the backend's.
+// It is a net.Error whose Timeout is true, so code that does not know this
+// package (the policy engine's client-fault classification) takes it for
+// the client timing out.
+var ErrBodyReadTimeout error = bodyReadTimeout{}
+
+type bodyReadTimeout struct{}
+
+func (bodyReadTimeout) Error() string   { return "httpserver: request body arrived too slowly (408)" }
+func (bodyReadTimeout) Timeout() bool   { return true }
+func (bodyReadTimeout) Temporary() bool { return true }
 
 // watchDelay is how long a request runs before the server starts watching
 // its connection for the client going away. Shorter requests never pay for
@@ -56,6 +88,25 @@ type conn struct {
 	since      atomic.Int64 // the server's clock at the last state change
 	writeSince atomic.Int64 // the server's clock when a socket write started, 0 when none is blocked
 
+	// The request body's rate (Server.BodyMinRate): while inBody, reads
+	// from the socket add the time they waited and the bytes they got;
+	// bodyReadSince is when the pending one started (0: none).
+	inBody        atomic.Bool
+	bodyReadSince atomic.Int64
+	bodyWaited    atomic.Int64
+	bodyBytes     atomic.Int64
+	bodyTimedOut  atomic.Bool
+
+	// parked is set when serve returns leaving the connection to the
+	// server's poller or to waitParked.
+	parked bool
+	// polled: the connection is parked on the server's poller (pollFD),
+	// with no goroutine of its own. closing: the server closed it (under
+	// the server's mu).
+	polled  atomic.Bool
+	pollFD  int32
+	closing bool
+
 	cr connReader
 	br *bufio.Reader
 	bw *bufio.Writer
@@ -68,8 +119,6 @@ type conn struct {
 	scratch   [24]byte            // for chunk sizes
 	date      []byte              // the Date header value, recomputed once a second
 	dateSec   int64
-	req       http.Request // template of the request being read
-	url       url.URL      // the template's URL, when parseTarget could fill it
 
 	// A request whose 100-continue has not been sent when its handler
 	// returns leaves the connection in an unknown state: close it.
@@ -98,27 +147,63 @@ func (c *conn) setState(st int32) {
 	c.state.Store(st)
 }
 
+// toIdle enters the idle state between requests. A connection the poller
+// woke is idle already, and the sweeper may have begun to park it again
+// since (stateParking, its read deadline passed): that is left for Peek to
+// find, and the connection parks again, so that the deadline cannot fail
+// the next request's read.
+func (c *conn) toIdle() {
+	c.since.Store(c.srv.clock.Load())
+	for {
+		st := c.state.Load()
+		if st == stateIdle || st == stateParking || c.state.CompareAndSwap(st, stateIdle) {
+			return
+		}
+	}
+}
+
 func (c *conn) getState() (int32, int64) {
 	st := c.state.Load()
 	return st, c.since.Load()
 }
 
 func (c *conn) serve() {
-	defer c.srv.trackConn(c, false)
+	c.parked = false
 	defer func() {
+		if c.parked {
+			c.srv.waitParked(c)
+			return
+		}
 		if !c.hijacked {
 			c.rwc.Close()
 		}
+		c.srv.trackConn(c, false)
 	}()
-	c.br = bufio.NewReaderSize(&c.cr, bufSize)
-	c.bw = bufio.NewWriterSize(stallWriter{c}, bufSize)
-	c.header = make(http.Header, 8) // a small map: cleared per request in one step
+	if c.br == nil {
+		if br := c.srv.readers.get(); br != nil {
+			br.Reset(&c.cr)
+			c.br = br
+		} else {
+			c.br = bufio.NewReaderSize(&c.cr, bufSize)
+		}
+	}
 	for {
-		c.setState(stateIdle)
+		c.toIdle()
 		if _, err := c.br.Peek(1); err != nil {
+			if c.state.Load() == stateParking && isTimeout(err) {
+				c.park()
+			}
 			return
 		}
-		c.setState(stateReading)
+		c.since.Store(c.srv.clock.Load())
+		if !c.state.CompareAndSwap(stateIdle, stateReading) {
+			// The sweeper began to park the connection as the request
+			// came: wait for it to have set its deadline, and undo it.
+			c.cr.mu.Lock()
+			c.rwc.SetReadDeadline(time.Time{})
+			c.cr.mu.Unlock()
+			c.setState(stateReading)
+		}
 		req, body, err := c.readRequest()
 		if err != nil {
 			var pe *protoError
@@ -134,6 +219,142 @@ func (c *conn) serve() {
 	}
 }
 
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// askPark starts parking an idle connection (on the sweeper's goroutine):
+// its pending read is interrupted, and serve parks it (see parkDelay).
+func (c *conn) askPark() {
+	c.cr.mu.Lock()
+	if c.state.CompareAndSwap(stateIdle, stateParking) {
+		c.rwc.SetReadDeadline(aLongTimeAgo)
+	}
+	c.cr.mu.Unlock()
+}
+
+// park gives back what an idle connection holds (see parkDelay) and waits
+// for its next request on a new goroutine, which serve starts as it returns.
+func (c *conn) park() {
+	s := c.srv
+	c.rwc.SetReadDeadline(time.Time{})
+	c.br.Reset(nil)
+	s.readers.put(c.br)
+	c.br = nil
+	if c.bw != nil {
+		c.bw.Reset(nil)
+		s.writers.put(c.bw)
+		c.bw = nil
+	}
+	if c.value != nil {
+		s.values.put(c.value)
+		c.value = nil
+	}
+	c.x = nil
+	c.head, c.canon, c.pending, c.date = nil, nil, nil, nil
+	c.reqHeader = httplex.HeaderStore{}
+	c.header = nil
+	c.parked = true
+	c.state.Store(stateParked) // since is kept: the idle timeout runs on
+}
+
+// waitParked hands a parked connection to the poller, or, where there is
+// none, to a goroutine of its own.
+func (s *Server) waitParked(c *conn) {
+	s.mu.Lock()
+	polled := !c.closing && !s.noPoll && s.poller.add(c)
+	s.mu.Unlock()
+	if !polled {
+		go c.waitParked()
+	}
+}
+
+// closeLocked closes the connection's socket (the server's mu held). A
+// connection parked on the poller has no goroutine to notice: it is
+// forgotten here.
+func (c *conn) closeLocked() {
+	s := c.srv
+	c.closing = true
+	if c.polled.Load() && c.state.CompareAndSwap(stateParked, stateClosed) {
+		s.poller.forget(c)
+		delete(s.conns, c)
+		s.connFreed.Broadcast()
+	}
+	c.rwc.Close()
+}
+
+// waitParked waits for a parked connection's next request, then serves
+// it. Its goroutine starts with the runtime's smallest stack.
+func (c *conn) waitParked() {
+	cr := &c.cr
+	for {
+		n, err := c.rwc.Read(cr.b[:])
+		if n == 1 {
+			cr.mu.Lock()
+			cr.hasByte = true
+			cr.mu.Unlock()
+			c.serve()
+			return
+		}
+		if err != nil {
+			c.rwc.Close()
+			c.srv.trackConn(c, false)
+			return
+		}
+	}
+}
+
+// writer returns the connection's write buffer, taking one when it has
+// none (a new or parked connection).
+func (c *conn) writer() *bufio.Writer {
+	if c.bw == nil {
+		if bw := c.srv.writers.get(); bw != nil {
+			bw.Reset(stallWriter{c})
+			c.bw = bw
+		} else {
+			c.bw = bufio.NewWriterSize(stallWriter{c}, bufSize)
+		}
+	}
+	return c.bw
+}
+
+// readBody reads request body bytes from the socket, accounting the wait
+// and the bytes for the body rate check (checkBodyRate).
+func (c *conn) readBody(p []byte) (int, error) {
+	start := c.srv.clock.Load()
+	if start == 0 { // no sweeper (a connection not from Serve)
+		return c.rwc.Read(p)
+	}
+	c.bodyReadSince.Store(start)
+	n, err := c.rwc.Read(p)
+	c.bodyReadSince.Store(0)
+	c.bodyWaited.Add(c.srv.clock.Load() - start)
+	c.bodyBytes.Add(int64(n))
+	if err != nil && c.bodyTimedOut.Load() {
+		err = ErrBodyReadTimeout
+	}
+	return n, err
+}
+
+// checkBodyRate (on the sweeper's goroutine) interrupts a body read that
+// has waited longer than the grace plus one second per rate bytes
+// received (all in nanoseconds and bytes per second), as Apache's
+// mod_reqtimeout does.
+func (c *conn) checkBodyRate(now, grace, rate int64) {
+	since := c.bodyReadSince.Load()
+	if since == 0 || c.bodyTimedOut.Load() {
+		return
+	}
+	waited := c.bodyWaited.Load() + now - since
+	got := c.bodyBytes.Load()
+	allowed := grace + got/rate*int64(time.Second) + got%rate*int64(time.Second)/rate
+	if waited > allowed {
+		c.bodyTimedOut.Store(true)
+		c.rwc.SetReadDeadline(aLongTimeAgo)
+	}
+}
+
 // exchange is what one request needs beyond its head: its context, the
 // handler's request and the response writer, in one allocation that the
 // connection's requests reuse in turn (the context renewed, the rest
@@ -141,31 +362,44 @@ func (c *conn) serve() {
 // writer once it has returned; a context it handed on keeps answering
 // Value and Deadline.
 type exchange struct {
-	ctx reqctx.Ctx
-	req http.Request
-	url url.URL
-	w   response
+	ctx     reqctx.Ctx
+	started bool // ctx was initialised: the next request renews it
+	req     http.Request
+	url     url.URL // req's URL, when parseTarget could fill it
+	w       response
+}
+
+// exchange returns the connection's request storage, making it when the
+// connection has none (new, or parked).
+func (c *conn) exchange() *exchange {
+	if c.x == nil {
+		c.x = new(exchange)
+	}
+	return c.x
 }
 
 // handle runs the handler for one request and finishes its response; it
 // reports whether the connection can carry another request.
 func (c *conn) handle(req *http.Request, b *body) (keep bool) {
-	x := c.x
-	if x == nil {
-		x = new(exchange)
+	x := c.x // parse built req in it
+	if !x.started {
 		x.ctx.Init(c.baseCtx, 0)
-		c.x = x
+		x.started = true
 	} else {
 		x.ctx.Renew(0)
 	}
 	ctx := &x.ctx
 	defer ctx.Cancel(nil)
-	x.req = *req.WithContext(ctx) // the copy WithContext makes stays on the stack
-	r := &x.req
-	if r.URL == &c.url {
-		x.url = c.url
-		r.URL = &x.url
+	c.writer()
+	if c.header == nil {
+		c.header = make(http.Header, 8) // a small map: cleared per request in one step
 	}
+	if b != nil {
+		c.bodyWaited.Store(0)
+		c.bodyBytes.Store(0)
+	}
+	x.req = *req.WithContext(ctx) // req is &x.req; the copy WithContext makes stays on the stack
+	r := &x.req
 	if b != nil {
 		b.req = r
 	}
@@ -183,6 +417,15 @@ func (c *conn) handle(req *http.Request, b *body) (keep bool) {
 	c.cr.end()
 	if panicked {
 		w.done = true
+		return false
+	}
+	if c.bodyTimedOut.Load() {
+		w.done = true
+		if !w.committed {
+			c.writeProtoError(&protoError{http.StatusRequestTimeout, "request body too slow"})
+		} else {
+			c.bw.Flush()
+		}
 		return false
 	}
 	keep = w.finish()
@@ -240,7 +483,7 @@ func (c *conn) writeProtoError(pe *protoError) {
 	if pe.msg != "" {
 		body += ": " + pe.msg
 	}
-	fmt.Fprintf(c.bw, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
+	fmt.Fprintf(c.writer(), "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
 		pe.status, text, len(body), body)
 	c.bw.Flush()
 	c.lingerClose()
@@ -322,6 +565,9 @@ func (cr *connReader) Read(p []byte) (int, error) {
 		return 1, nil
 	}
 	cr.mu.Unlock()
+	if cr.c.inBody.Load() {
+		return cr.c.readBody(p)
+	}
 	return cr.c.rwc.Read(p)
 }
 

@@ -28,6 +28,17 @@
 // cancellation starts to matter: requests waiting for a pooled backend
 // connection, a retry interval or a slow backend.
 //
+// Resource limits: the request URL (414), one header line, the number of
+// header lines and the whole head (431), the time to send a head, a
+// minimum request-body rate after a grace (408, as Apache's
+// mod_reqtimeout), the keep-alive idle time and the number of open
+// connections; header names with '_' are dropped unless allowed. A
+// keep-alive connection idle for a second is parked: its buffers and the
+// handler's per-connection storage are given back and its goroutine ends,
+// one epoll instance per server (Linux) waiting for the next request of all
+// parked connections.
+//
 // TLS listeners keep using net/http (for ALPN and HTTP/2); this server is for
-// cleartext HTTP/1.x.
+// cleartext HTTP/1.x. ConfigureNetHTTP, Guard and LimitListener give such a
+// server the same limits.
 package httpserver

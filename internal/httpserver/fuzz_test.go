@@ -26,6 +26,9 @@ func FuzzReadRequest(f *testing.F) {
 		"\r\n\r\nOPTIONS * HTTP/1.1\r\nHost: [::1]:80\r\nx-a:  v \t\r\n\r\n",
 		"CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n",
 		"PUT / HTTP/1.1\r\nHost: a\r\nTrailer: x-sum, x-b\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\nX-Sum: 1\r\nHost: b\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: a\r\nTransfer_Encoding: chunked\r\nX_Forwarded_For: 1\r\nContent-Length: 1\r\n\r\nx",
+		"GET /" + strings.Repeat("u", 70) + " HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\nF: 6\r\nG: 7\r\nH: 8\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a\r\nX: " + strings.Repeat("x", 130) + "\r\n\r\n",
 	} {
 		f.Add(s)
 	}
@@ -40,7 +43,8 @@ func FuzzReadRequest(f *testing.F) {
 				panic(fmt.Sprintf("hung on %q\n%s", in, buf[:runtime.Stack(buf, true)]))
 			}
 		}()
-		s := &Server{MaxHeaderBytes: 1 << 12}
+		// Small limits, so that inputs reach them.
+		s := &Server{MaxHeaderBytes: 1 << 12, MaxURLBytes: 64, MaxHeaders: 8, MaxHeaderLineBytes: 128}
 		c := &conn{srv: s, remoteAddr: "127.0.0.1:1"}
 		c.cr.c = c
 		c.cr.cond.L = &c.cr.mu
@@ -51,15 +55,26 @@ func FuzzReadRequest(f *testing.F) {
 			if err != nil {
 				return
 			}
+			if len(req.RequestURI) > s.MaxURLBytes {
+				t.Fatalf("URL of %d bytes accepted", len(req.RequestURI))
+			}
+			fields := 0
 			for k, vv := range req.Header {
-				if !httplex.ValidToken(k) {
+				if !httplex.ValidToken(k) || strings.Contains(k, "_") {
 					t.Fatalf("header name %q", k)
 				}
+				fields += len(vv)
 				for _, v := range vv {
 					if strings.ContainsAny(v, "\r\n\x00") {
 						t.Fatalf("header %s: %q", k, v)
 					}
+					if len(k)+1+len(v) > s.MaxHeaderLineBytes {
+						t.Fatalf("header line of %d bytes accepted", len(k)+1+len(v))
+					}
 				}
+			}
+			if fields > s.MaxHeaders {
+				t.Fatalf("%d header fields accepted", fields)
 			}
 			if b == nil {
 				if req.ContentLength != 0 {

@@ -1,6 +1,7 @@
 package httpserver
 
 import (
+	"bytes"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -41,6 +42,10 @@ func (c *conn) readHead() error {
 	c.head, err = httplex.ReadHead(c.br, c.head[:0], c.srv.maxHeaderBytes(), 4)
 	switch {
 	case err == httplex.ErrHeadTooLarge:
+		if bytes.IndexByte(c.head, '\n') < 0 {
+			// Still in the request line: the target is what is long.
+			return &protoError{http.StatusRequestURITooLong, "request URI too long"}
+		}
 		return &protoError{http.StatusRequestHeaderFieldsTooLarge, "request header too large"}
 	case err != nil:
 		return err
@@ -73,17 +78,28 @@ func (c *conn) parse(head string) (*http.Request, *body, error) {
 	if target == "" || !validTarget(target) {
 		return nil, nil, badRequest("invalid request target")
 	}
+	if len(target) > c.srv.maxURLBytes() {
+		return nil, nil, &protoError{http.StatusRequestURITooLong, "request URI too long"}
+	}
+	lines := strings.Count(rest, "\n") // the header lines and the empty line
+	if lines > c.srv.maxHeaders()+1 {
+		return nil, nil, &protoError{http.StatusRequestHeaderFieldsTooLarge, "too many header fields"}
+	}
+	maxLine, underscores := c.srv.maxHeaderLineBytes(), c.srv.AllowUnderscoreHeaders
 
 	// The connection's header storage: the handler must not keep the
 	// request's header map past its return, as the next request reuses it
 	// (net/http allocates one per request).
-	hdr, vals := c.reqHeader.Take(strings.Count(rest, "\n"))
+	hdr, vals := c.reqHeader.Take(lines)
 	var host string
 	hosts := 0
 	for rest != "" {
 		line, rest = httplex.NextLine(rest)
 		if line == "" {
 			break
+		}
+		if len(line) > maxLine {
+			return nil, nil, &protoError{http.StatusRequestHeaderFieldsTooLarge, "header field too large"}
 		}
 		if line[0] == ' ' || line[0] == '\t' {
 			return nil, nil, badRequest("obsolete line folding")
@@ -100,6 +116,11 @@ func (c *conn) parse(head string) (*http.Request, *body, error) {
 		if !httplex.ValidFieldValue(value) {
 			return nil, nil, badRequest("invalid header value")
 		}
+		if !underscores && strings.IndexByte(name, '_') >= 0 {
+			// Dropped, as nginx does: a backend mapping '_' to '-'
+			// would take it for another field.
+			continue
+		}
 		key := c.canonical(name)
 		if key == "Host" {
 			hosts++
@@ -109,14 +130,15 @@ func (c *conn) parse(head string) (*http.Request, *body, error) {
 		vals = httplex.AddValue(hdr, key, value, vals)
 	}
 
-	// The request is built in the connection's template; the handler gets
-	// a copy bound to its context (http.Request.WithContext), so this
-	// costs no allocation of its own.
-	c.req = http.Request{
+	// The request is built in the connection's exchange, where the
+	// handler gets it bound to its context (http.Request.WithContext, in
+	// place), so this costs no allocation of its own.
+	x := c.exchange()
+	x.req = http.Request{
 		Method: method, Proto: proto, ProtoMajor: major, ProtoMinor: minor,
 		Header: hdr, RequestURI: target, RemoteAddr: c.remoteAddr, Body: http.NoBody,
 	}
-	req := &c.req
+	req := &x.req
 	if method == http.MethodConnect && target[0] != '/' {
 		req.URL = &url.URL{Host: target}
 	} else {
@@ -236,16 +258,16 @@ func parseVersion(v string) (major, minor int, ok bool) {
 // validTarget rejects control characters and spaces in the request target.
 // parseTarget is url.ParseRequestURI(target). The usual origin-form
 // target, a path without percent-encoding and maybe a query, is split into
-// the connection's own URL, which the request's exchange copies
-// (conn.handle), instead of allocating one.
+// the URL of the connection's exchange instead of allocating one.
 func (c *conn) parseTarget(target string) (*url.URL, error) {
 	path, query, hasQuery := strings.Cut(target, "?")
 	if path == "" || path[0] != '/' || !plainPath(path) {
 		return url.ParseRequestURI(target)
 	}
-	c.url = url.URL{Path: path, RawQuery: query}
-	c.url.ForceQuery = hasQuery && query == "" // "/p?", as net/url
-	return &c.url, nil
+	u := &c.exchange().url
+	*u = url.URL{Path: path, RawQuery: query}
+	u.ForceQuery = hasQuery && query == "" // "/p?", as net/url
+	return u, nil
 }
 
 // plainPath reports whether a path is the same escaped and unescaped: no

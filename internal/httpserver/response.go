@@ -102,6 +102,9 @@ func (w *response) Write(p []byte) (int, error) {
 			w.c.pending = append(w.c.pending, p...)
 			return len(p), nil
 		}
+		if w.c.bodyTimedOut.Load() {
+			return 0, ErrBodyReadTimeout // the server answers 408
+		}
 		w.commit(false)
 	}
 	return w.writeBody(p)
@@ -142,7 +145,16 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // Requests on a connection are served one at a time, and the next one
 // starts only once this one's response is finished, even when the server
 // finishes writing it after the handler returned.
-func (w *response) ConnValue() *any { return &w.c.value }
+// A connection parked while idle gives its value to the server's pool, and
+// may get another connection's (or none) for its next request: a handler
+// must leave in the slot only what any request may reuse.
+func (w *response) ConnValue() *any {
+	c := w.c
+	if c.value == nil {
+		c.value = c.srv.values.get()
+	}
+	return &c.value
+}
 
 // Flush sends what has been written so far to the client.
 func (w *response) Flush() {
@@ -153,6 +165,9 @@ func (w *response) Flush() {
 		w.WriteHeader(http.StatusOK)
 	}
 	if !w.committed {
+		if w.c.bodyTimedOut.Load() {
+			return // the server answers 408
+		}
 		w.commit(false)
 	}
 	w.c.bw.Flush()

@@ -1,6 +1,7 @@
 package httpserver
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"log/slog"
@@ -13,10 +14,15 @@ import (
 
 // Defaults for the zero values of Server's limits.
 const (
-	DefaultMaxHeaderBytes    = 1 << 20 // as net/http
-	DefaultReadHeaderTimeout = 30 * time.Second
-	DefaultIdleTimeout       = 4 * time.Minute
-	DefaultWriteStallTimeout = time.Minute
+	DefaultMaxHeaderBytes     = 64 << 10
+	DefaultMaxURLBytes        = 16 << 10 // APIM's own URL limit
+	DefaultMaxHeaderLineBytes = 32 << 10
+	DefaultMaxHeaders         = 100
+	DefaultReadHeaderTimeout  = 30 * time.Second
+	DefaultIdleTimeout        = 4 * time.Minute
+	DefaultWriteStallTimeout  = time.Minute
+	DefaultBodyGrace          = 20 * time.Second // as Apache's mod_reqtimeout
+	DefaultBodyMinRate        = 500              // bytes per second, as mod_reqtimeout
 )
 
 // Server serves HTTP/1.x on the listeners given to Serve. Its fields must
@@ -35,22 +41,100 @@ type Server struct {
 	// connection it streams from, for ever.
 	WriteStallTimeout time.Duration
 	// MaxHeaderBytes bounds the request line plus headers; a longer head is
-	// answered 431.
+	// answered 431 (414 when the request line alone is too long).
 	MaxHeaderBytes int
+	// MaxURLBytes bounds the request target (414 URI Too Long),
+	// MaxHeaderLineBytes one header line and MaxHeaders the number of
+	// header lines (431 Request Header Fields Too Large).
+	MaxURLBytes        int
+	MaxHeaderLineBytes int
+	MaxHeaders         int
+	// BodyGrace and BodyMinRate bound how slowly a client may send a
+	// request body: the time spent waiting for its bytes may reach
+	// BodyGrace plus one second per BodyMinRate bytes received, after which
+	// the body's reader gets ErrBodyReadTimeout and the client 408 Request
+	// Timeout (if the response has not started; else the connection is
+	// closed). Time the handler spends not reading does not count. A
+	// negative BodyMinRate turns the check off.
+	BodyGrace   time.Duration
+	BodyMinRate int
+	// MaxConns caps the open client connections (0: no cap). At the cap
+	// the server closes its longest-idle keep-alive connection to make
+	// room; with none idle it stops accepting until a connection ends, so
+	// new connections wait in the listen backlog.
+	MaxConns int
+	// AllowUnderscoreHeaders keeps request header fields whose names
+	// contain '_'; by default they are dropped (nginx's
+	// underscores_in_headers off), so that no backend mapping '_' to '-'
+	// takes X_Forwarded_For for X-Forwarded-For.
+	AllowUnderscoreHeaders bool
 	// ErrorLog receives handler panics and accept errors; nil: slog.Default.
 	ErrorLog *slog.Logger
+
+	// parkAfter is parkDelay, shorter in tests; noPoll parks connections
+	// on goroutines, as where there is no poller.
+	parkAfter time.Duration
+	noPoll    bool
 
 	// clock is the time (UnixNano) by the sweeper's last tick, at most
 	// sweepTick old: what connections stamp their state changes and
 	// socket writes with, instead of reading the time per request.
 	clock atomic.Int64
 
-	mu         sync.Mutex
-	listeners  map[*net.Listener]struct{}
-	conns      map[*conn]struct{}
-	sweeping   bool
-	stopSweep  chan struct{}
-	inShutdown atomic.Bool
+	// readers, writers and values keep some of the buffers and handler
+	// storage (ConnValue) that parked connections gave back, for the
+	// connections that wake up; the rest is left to the garbage collector
+	// (a sync.Pool would keep all of them for two collections).
+	poller  poller // waits for parked connections' requests
+	readers freeList[*bufio.Reader]
+	writers freeList[*bufio.Writer]
+	values  freeList[any]
+
+	mu          sync.Mutex
+	connFreed   sync.Cond // a connection ended (for MaxConns); L is mu
+	roomWaiters int       // waitForRoom calls waiting on connFreed
+	listeners   map[*net.Listener]struct{}
+	conns       map[*conn]struct{}
+	sweeping    bool
+	stopSweep   chan struct{}
+	inShutdown  atomic.Bool
+}
+
+// freeListSize bounds each of a server's free lists.
+const freeListSize = 64
+
+// freeList is a bounded free list; the zero value is ready to use.
+type freeList[T any] struct {
+	mu    sync.Mutex
+	items []T
+}
+
+// get returns a kept item, or the zero T when there is none.
+func (l *freeList[T]) get() (v T) {
+	l.mu.Lock()
+	if n := len(l.items); n > 0 {
+		v = l.items[n-1]
+		var zero T
+		l.items[n-1] = zero
+		l.items = l.items[:n-1]
+	}
+	l.mu.Unlock()
+	return v
+}
+
+func (l *freeList[T]) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.items)
+}
+
+// put keeps v unless the list is full.
+func (l *freeList[T]) put(v T) {
+	l.mu.Lock()
+	if len(l.items) < freeListSize {
+		l.items = append(l.items, v)
+	}
+	l.mu.Unlock()
 }
 
 // ErrServerClosed is what Serve returns after Shutdown or Close; it is
@@ -84,6 +168,24 @@ func (s *Server) writeStallTimeout() time.Duration {
 
 func (s *Server) idleTimeout() time.Duration { return orDefault(s.IdleTimeout, DefaultIdleTimeout) }
 
+func (s *Server) maxURLBytes() int { return orDefault(s.MaxURLBytes, DefaultMaxURLBytes) }
+
+func (s *Server) maxHeaderLineBytes() int {
+	return orDefault(s.MaxHeaderLineBytes, DefaultMaxHeaderLineBytes)
+}
+
+func (s *Server) maxHeaders() int { return orDefault(s.MaxHeaders, DefaultMaxHeaders) }
+
+func (s *Server) bodyGrace() time.Duration { return orDefault(s.BodyGrace, DefaultBodyGrace) }
+
+// bodyMinRate is the minimum body rate in bytes per second, 0 for none.
+func (s *Server) bodyMinRate() int {
+	if s.BodyMinRate < 0 {
+		return 0
+	}
+	return orDefault(s.BodyMinRate, DefaultBodyMinRate)
+}
+
 // Serve accepts connections on ln and serves each on its own goroutine
 // until Shutdown or Close, when it returns ErrServerClosed. ln is closed on
 // return.
@@ -114,6 +216,10 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		backoff = 0
+		if s.MaxConns > 0 && !s.waitForRoom() {
+			rwc.Close()
+			return ErrServerClosed
+		}
 		c := newConn(s, rwc, base)
 		if !s.trackConn(c, true) {
 			rwc.Close()
@@ -174,7 +280,42 @@ func (s *Server) trackConn(c *conn, add bool) bool {
 		return true
 	}
 	delete(s.conns, c)
+	s.connFreed.Broadcast()
 	return true
+}
+
+// waitForRoom returns, for a connection just accepted, once fewer than
+// MaxConns connections are open, closing the longest-idle one when all
+// are taken (as nginx reuses its keep-alive connections when it runs out);
+// it reports false on shutdown. Until then the new connection is not read
+// and no further one accepted.
+func (s *Server) waitForRoom() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.connFreed.L == nil {
+		s.connFreed.L = &s.mu
+	}
+	var closing *conn
+	for len(s.conns) >= s.MaxConns && !s.inShutdown.Load() {
+		if _, ok := s.conns[closing]; !ok {
+			closing = nil
+			var since int64
+			for c := range s.conns {
+				if st, t := c.getState(); idleState(st) && (closing == nil || t < since) {
+					closing, since = c, t
+				}
+			}
+			if closing != nil {
+				closing.closeLocked()
+			}
+		}
+		// Woken when a connection ends, and by the sweeper's ticks (a
+		// busy connection may have become idle).
+		s.roomWaiters++
+		s.connFreed.Wait()
+		s.roomWaiters--
+	}
+	return !s.inShutdown.Load()
 }
 
 // sweepTick bounds the sweeper's interval: it also starts the watch of
@@ -205,6 +346,8 @@ func (s *Server) sweep(stop chan struct{}) {
 	slack := interval.Nanoseconds()
 	idle, header, stall := s.idleTimeout().Nanoseconds()+slack, s.readHeaderTimeout().Nanoseconds()+slack, s.writeStallTimeout().Nanoseconds()+slack
 	watch := watchDelay.Nanoseconds() + slack
+	park := orDefault(s.parkAfter, parkDelay).Nanoseconds() + slack
+	grace, rate := s.bodyGrace().Nanoseconds()+slack, int64(s.bodyMinRate())
 	for {
 		select {
 		case <-stop:
@@ -213,14 +356,22 @@ func (s *Server) sweep(stop chan struct{}) {
 			n := time.Now().UnixNano()
 			s.clock.Store(n)
 			s.mu.Lock()
+			if s.roomWaiters > 0 {
+				s.connFreed.Broadcast()
+			}
 			for c := range s.conns {
 				st, since := c.getState()
 				ws := c.writeSince.Load()
 				switch {
-				case st == stateIdle && n-since > idle || st == stateReading && n-since > header || ws != 0 && n-ws > stall:
-					c.rwc.Close()
+				case idleState(st) && n-since > idle || st == stateReading && n-since > header || ws != 0 && n-ws > stall:
+					c.closeLocked()
 				case st == stateActive && n-since > watch:
 					c.startWatch()
+					if rate > 0 {
+						c.checkBodyRate(n, grace, rate)
+					}
+				case st == stateIdle && n-since > park:
+					c.askPark()
 				}
 			}
 			s.mu.Unlock()
@@ -236,9 +387,10 @@ func (s *Server) Close() error {
 	s.mu.Lock()
 	err := s.closeListenersLocked()
 	for c := range s.conns {
-		c.rwc.Close()
+		c.closeLocked()
 	}
 	s.stopSweeperLocked()
+	s.connFreed.Broadcast()
 	s.mu.Unlock()
 	return err
 }
@@ -250,6 +402,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.inShutdown.Store(true)
 	s.mu.Lock()
 	err := s.closeListenersLocked()
+	s.connFreed.Broadcast()
 	s.mu.Unlock()
 	poll := time.Millisecond
 	timer := time.NewTimer(poll)
@@ -277,8 +430,8 @@ func (s *Server) closeIdle() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for c := range s.conns {
-		if st, _ := c.getState(); st == stateIdle {
-			c.rwc.Close()
+		if st, _ := c.getState(); idleState(st) {
+			c.closeLocked()
 		}
 	}
 	return len(s.conns) == 0
@@ -299,4 +452,5 @@ func (s *Server) stopSweeperLocked() {
 		close(s.stopSweep)
 		s.sweeping = false
 	}
+	s.poller.stop()
 }
