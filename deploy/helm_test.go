@@ -197,8 +197,9 @@ func TestChartDefaults(t *testing.T) {
 	if c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() {
 		t.Errorf("no resource requests: %+v", c.Resources)
 	}
-	// Drain: preStop sleep, then SIGTERM and apimgw's shutdown.timeout, all
-	// inside terminationGracePeriodSeconds.
+	// Drain: preStop sleep, then SIGTERM, apimgw's drain of in-flight
+	// requests and its wait for send-one-way-request calls (each bounded by
+	// shutdown.timeout), all inside terminationGracePeriodSeconds.
 	sleep := c.Lifecycle.PreStop.Sleep.Seconds
 	cm := find[*corev1.ConfigMap](t, objs, "ConfigMap", "apimgw-config")
 	var gw struct {
@@ -217,7 +218,7 @@ func TestChartDefaults(t *testing.T) {
 		t.Fatalf("shutdown.timeout %q: %v", gw.Shutdown.Timeout, err)
 	}
 	grace := *pod.TerminationGracePeriodSeconds
-	if int64(sleep)+int64(drain/time.Second) >= grace {
+	if int64(sleep)+2*int64(drain/time.Second) >= grace {
 		t.Errorf("preStop %ds + drain %v does not fit terminationGracePeriodSeconds %d", sleep, drain, grace)
 	}
 	if gw.Listen != "0.0.0.0:8080" || gw.Admin != "0.0.0.0:9090" || c.Ports[0].ContainerPort != 8080 || c.Ports[1].ContainerPort != 9090 {

@@ -38,9 +38,10 @@ func TestSystemdUnit(t *testing.T) {
 			t.Errorf("%s=%q, want %q", k, v, want)
 		}
 	}
-	// The stop timeout leaves room for the default drain (shutdown.timeout 30s).
-	if d, err := time.ParseDuration(strings.Join(set["TimeoutStopSec"], "")); err != nil || d <= 30*time.Second {
-		t.Errorf("TimeoutStopSec=%v (%v), want above the 30s default drain", set["TimeoutStopSec"], err)
+	// The stop timeout leaves room for the default drain and the wait for
+	// one-way calls after it (shutdown.timeout, 30s, each).
+	if d, err := time.ParseDuration(strings.Join(set["TimeoutStopSec"], "")); err != nil || d <= 60*time.Second {
+		t.Errorf("TimeoutStopSec=%v (%v), want above twice the 30s default shutdown.timeout", set["TimeoutStopSec"], err)
 	}
 
 	if _, err := exec.LookPath("systemd-analyze"); err != nil {
