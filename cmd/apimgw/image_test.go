@@ -226,3 +226,37 @@ apis:
 		t.Errorf("container log lacks the shutdown line or the request log:\n%s", logs)
 	}
 }
+
+// TestContainerfilesAgree: Containerfile.multistage (needs a registry, so
+// not built here) ends in the same image as Containerfile: the final stage's
+// instructions are the same, COPY sources aside.
+func TestContainerfilesAgree(t *testing.T) {
+	finalStage := func(name string) []string {
+		b, err := os.ReadFile(filepath.Join("..", "..", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lines []string
+		for _, l := range strings.Split(strings.ReplaceAll(string(b), "\\\n", " "), "\n") {
+			l = strings.Join(strings.Fields(l), " ")
+			switch {
+			case l == "" || strings.HasPrefix(l, "#"):
+				continue
+			case strings.HasPrefix(l, "FROM "):
+				lines = nil // a new stage
+			case strings.HasPrefix(l, "COPY "):
+				f := strings.Fields(l)
+				l = "COPY " + f[len(f)-1] // the destination
+			}
+			lines = append(lines, l)
+		}
+		return lines
+	}
+	plain, multi := finalStage("Containerfile"), finalStage("Containerfile.multistage")
+	if strings.Join(plain, "\n") != strings.Join(multi, "\n") {
+		t.Errorf("final stages differ:\nContainerfile:\n%s\n\nContainerfile.multistage:\n%s", strings.Join(plain, "\n"), strings.Join(multi, "\n"))
+	}
+	if target, err := os.Readlink(filepath.Join("..", "..", "Dockerfile")); err != nil || target != "Containerfile.multistage" {
+		t.Errorf("Dockerfile should link to Containerfile.multistage: %q %v", target, err)
+	}
+}
