@@ -260,3 +260,12 @@ func TestContainerfilesAgree(t *testing.T) {
 		t.Errorf("Dockerfile should link to Containerfile.multistage: %q %v", target, err)
 	}
 }
+
+// TestImageDefaultConfig: the configuration baked into the image
+// (/etc/apimgw/gateway.yaml) compiles.
+func TestImageDefaultConfig(t *testing.T) {
+	out, err := exec.Command(binary, "validate", "-c", filepath.Join("..", "..", "deploy", "container", "gateway.yaml")).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "OK (1 APIs") {
+		t.Fatalf("apimgw validate deploy/container/gateway.yaml: %v\n%s", err, out)
+	}
+}
