@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -25,8 +24,10 @@ import (
 	"github.com/apimgw/apimgw/internal/sim"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version, commit and date are set at build time with -ldflags
+// "-X main.version=... -X main.commit=... -X main.date=..."; left empty, they
+// come from the binary's build info (version.go).
+var version, commit, date string
 
 const usage = `apimgw — an API gateway for Azure API Management style APIs and policies
 
@@ -41,7 +42,8 @@ Usage:
   apimgw diagnose [--format text|json|html] [-o OUT] LOGFILE...
   apimgw diagnose --watch [--window 1m] LOGFILE
   apimgw simulate [flags] | -f SCENARIO  predict outbound port usage and failures
-  apimgw version                         print version and build info
+  apimgw healthcheck [-admin ADDR]       exit 0 when the admin /healthz answers 200 (container health checks)
+  apimgw version                         print version, commit and build date
 `
 
 func main() {
@@ -69,6 +71,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "version", "--version", "-version":
 		printVersion(stdout)
 		return 0
+	case "healthcheck":
+		return healthcheck(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -288,16 +292,5 @@ func printErrors(w io.Writer, err error) {
 			return
 		}
 		fmt.Fprintln(w, "apimgw:", err)
-	}
-}
-
-func printVersion(w io.Writer) {
-	fmt.Fprintf(w, "apimgw %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" || s.Key == "vcs.time" || s.Key == "vcs.modified" {
-				fmt.Fprintf(w, "  %s=%s\n", s.Key, s.Value)
-			}
-		}
 	}
 }

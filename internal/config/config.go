@@ -444,6 +444,9 @@ func Parse(file string, data []byte) (*Config, error) {
 		}
 		return nil, ErrorList{yamlSyntaxError(file, err)}
 	}
+	if errs := expandSecretRefs(file, &root); len(errs) > 0 {
+		return nil, errs
+	}
 	d := &decoder{file: file}
 	cfg := &Config{File: file, Dir: filepath.Dir(file)}
 	d.decode(&root, reflect.ValueOf(cfg).Elem())
