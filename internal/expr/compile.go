@@ -1487,16 +1487,9 @@ func (c *compiler) call(x *callExpr) (cx, *Error) {
 		if err != nil {
 			return cx{}, err
 		}
-		argFns := make([]evalFn, len(x.args))
-		for i, a := range x.args {
-			if a.name != "" || a.out {
-				return cx{}, errAt(x, "unsupported C# construct: named or out argument in a delegate call")
-			}
-			ax, err := c.expr(a.x)
-			if err != nil {
-				return cx{}, err
-			}
-			argFns[i] = ax.fn
+		argFns, err := c.delegateArgs(x)
+		if err != nil {
+			return cx{}, err
 		}
 		ff := fx.fn
 		return cx{fn: func(e *env) (any, error) {
@@ -1779,19 +1772,29 @@ func (c *compiler) isExpr(x *isExpr) (cx, *Error) {
 	}}, nil
 }
 
-// invoke calls the delegate (a lambda or a local function) held in a local
-// variable: f(a, b).
-func (c *compiler) invoke(x *callExpr, slot int) (cx, *Error) {
+// delegateArgs compiles the arguments of a delegate call, which takes
+// neither named nor out arguments.
+func (c *compiler) delegateArgs(x *callExpr) ([]evalFn, *Error) {
 	argFns := make([]evalFn, len(x.args))
 	for i, a := range x.args {
 		if a.name != "" || a.out {
-			return cx{}, errAt(x, "unsupported C# construct: named or out argument in a delegate call")
+			return nil, errAt(x, "unsupported C# construct: named or out argument in a delegate call")
 		}
 		ax, err := c.expr(a.x)
 		if err != nil {
-			return cx{}, err
+			return nil, err
 		}
 		argFns[i] = ax.fn
+	}
+	return argFns, nil
+}
+
+// invoke calls the delegate (a lambda or a local function) held in a local
+// variable: f(a, b).
+func (c *compiler) invoke(x *callExpr, slot int) (cx, *Error) {
+	argFns, err := c.delegateArgs(x)
+	if err != nil {
+		return cx{}, err
 	}
 	return cx{st: stAny, fn: func(e *env) (any, error) {
 		f, ok := loadLocal(e, slot).(*Func)

@@ -5,30 +5,37 @@ import (
 	"time"
 )
 
+// namedValues compiles an object of named values: an anonymous object
+// (new { a = 1 }), or a struct initialised by its members (new
+// RSAParameters { Modulus = m, Exponent = e }).
+func (c *compiler) namedValues(fields []fieldInit) (cx, *Error) {
+	names := make([]string, len(fields))
+	fns := make([]evalFn, len(fields))
+	for i, f := range fields {
+		v, err := c.expr(f.value)
+		if err != nil {
+			return cx{}, err
+		}
+		names[i], fns[i] = f.name, v.fn
+	}
+	return cx{fn: func(e *env) (any, error) {
+		a := &Anon{names: names, vals: make([]any, len(fns))}
+		for i, f := range fns {
+			v, err := f(e)
+			if err != nil {
+				return nil, err
+			}
+			a.vals[i] = v
+		}
+		return a, nil
+	}}, nil
+}
+
 // newExpr compiles object creation: JSON tokens, collections, arrays,
 // anonymous objects and the few framework types expressions construct.
 func (c *compiler) newExpr(x *newExpr) (cx, *Error) {
 	if x.anon {
-		names := make([]string, len(x.fields))
-		fns := make([]evalFn, len(x.fields))
-		for i, f := range x.fields {
-			v, err := c.expr(f.value)
-			if err != nil {
-				return cx{}, err
-			}
-			names[i], fns[i] = f.name, v.fn
-		}
-		return cx{fn: func(e *env) (any, error) {
-			a := &Anon{names: names, vals: make([]any, len(fns))}
-			for i, f := range fns {
-				v, err := f(e)
-				if err != nil {
-					return nil, err
-				}
-				a.vals[i] = v
-			}
-			return a, nil
-		}}, nil
+		return c.namedValues(x.fields)
 	}
 	elems := make([]evalFn, 0, len(x.elems))
 	type pairFn struct{ k, v evalFn }
@@ -170,26 +177,7 @@ func (c *compiler) newExpr(x *newExpr) (cx, *Error) {
 	name := canonType(t.name)
 	if name == "RSAParameters" || name == "JsonMergeSettings" {
 		// a struct of named values (new RSAParameters { Modulus = m, Exponent = e })
-		names := make([]string, len(x.fields))
-		fns := make([]evalFn, len(x.fields))
-		for i, f := range x.fields {
-			v, err := c.expr(f.value)
-			if err != nil {
-				return cx{}, err
-			}
-			names[i], fns[i] = f.name, v.fn
-		}
-		return cx{fn: func(e *env) (any, error) {
-			a := &Anon{names: names, vals: make([]any, len(fns))}
-			for i, f := range fns {
-				v, err := f(e)
-				if err != nil {
-					return nil, err
-				}
-				a.vals[i] = v
-			}
-			return a, nil
-		}}, nil
+		return c.namedValues(x.fields)
 	}
 	var keyInit evalFn
 	for _, f := range x.fields {
