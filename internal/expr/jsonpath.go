@@ -194,7 +194,7 @@ func bracketStep(inner string) (jpStep, error) {
 		}, nil
 	case inner != "" && (inner[0] == '\'' || inner[0] == '"'):
 		var names []string
-		for _, part := range splitTop(inner, ',') {
+		for _, part := range splitOp(inner, ",") {
 			part = strings.TrimSpace(part)
 			if len(part) < 2 || part[len(part)-1] != part[0] {
 				return nil, errPath("Unexpected character while parsing path indexer: %s", part)
@@ -286,37 +286,6 @@ func bracketStep(inner string) (jpStep, error) {
 		}
 		return out, nil
 	}, nil
-}
-
-// splitTop splits s at sep outside quotes and parentheses.
-func splitTop(s string, sep byte) []string {
-	var parts []string
-	depth := 0
-	var quote byte
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if quote != 0 {
-			if c == quote {
-				quote = 0
-			}
-			continue
-		}
-		switch c {
-		case '\'', '"':
-			quote = c
-		case '(', '[':
-			depth++
-		case ')', ']':
-			depth--
-		case sep:
-			if depth == 0 {
-				parts = append(parts, s[start:i])
-				start = i + 1
-			}
-		}
-	}
-	return append(parts, s[start:])
 }
 
 type jpFilter func(v any) (bool, error)
