@@ -65,16 +65,6 @@ func (p *podmanCmd) out(args ...string) string {
 	return strings.TrimSpace(string(out))
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // TestContainerImage builds the image with scripts/image (offline, FROM
 // scratch), checks its size, user and health check, runs it with podman and a
 // mounted configuration, proxies a request to a loopback backend through it,
