@@ -1032,13 +1032,15 @@ func staticImplFor(n *memberExpr, t, name string, targs []*typeRef, args []compi
 			}, -1, nil
 		}
 		switch name {
-		case "ToUpper", "ToLower":
+		case "ToUpper", "ToLower", "ToUpperInvariant", "ToLowerInvariant":
+			// The invariant culture's case mapping is Unicode's, as the
+			// current culture's is outside Turkish and Azeri.
 			return func(e *env, a []any) (any, error) {
 				c, ok := a[0].(Char)
 				if !ok {
 					return nil, errInvalidCast(a[0], "System.Char")
 				}
-				if name == "ToUpper" {
+				if strings.HasPrefix(name, "ToUpper") {
 					return Char(unicode.ToUpper(rune(c))), nil
 				}
 				return Char(unicode.ToLower(rune(c))), nil

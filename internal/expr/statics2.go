@@ -10,7 +10,7 @@ import (
 
 // moreStatics holds static methods added for .NET fidelity (checked by the
 // differential test): double.IsNaN & co, Math.Sign, decimal rounding,
-// char.ToLowerInvariant, string.CompareOrdinal, Convert.ToString(n, base).
+// char.IsPunctuation & co, string.CompareOrdinal, Convert.ToString(n, base).
 func moreStatics(t, name string, nargs int) staticImpl {
 	switch t {
 	case "double":
@@ -60,17 +60,6 @@ func moreStatics(t, name string, nargs int) staticImpl {
 		}
 	case "char":
 		switch name {
-		case "ToLowerInvariant", "ToUpperInvariant":
-			return func(e *env, a []any) (any, error) {
-				c, ok := a[0].(Char)
-				if !ok {
-					return nil, errInvalidCast(a[0], "System.Char")
-				}
-				if name == "ToUpperInvariant" {
-					return Char(unicode.ToUpper(rune(c))), nil
-				}
-				return Char(unicode.ToLower(rune(c))), nil
-			}
 		case "IsPunctuation", "IsSymbol", "IsControl", "IsNumber", "IsSeparator":
 			fns := map[string]func(rune) bool{"IsPunctuation": unicode.IsPunct, "IsSymbol": unicode.IsSymbol, "IsControl": unicode.IsControl, "IsNumber": unicode.IsNumber, "IsSeparator": func(r rune) bool { return unicode.Is(unicode.Z, r) }}
 			f := fns[name]
