@@ -497,17 +497,30 @@ func mergeOperations(cfg, more []*config.Operation) ([]*config.Operation, []stri
 // fills params with its template parameters: among the operations whose
 // method and template match, the best by template.better, the first in
 // the API's order among equals. It walks the API's operation tree (see
-// opNode), built by newAPIRouter.
+// opNode) or, for an API of a few operations, tries each in turn.
 func (a *apiPlan) matchOperation(method, path string, params map[string]string) *opPlan {
-	if a.opTree == nil {
-		return nil
+	var best *opPlan
+	if a.opTree != nil {
+		m := opMatch{method: method}
+		a.opTree.walk(strings.TrimPrefix(path, "/"), &m)
+		best = m.best
+	} else {
+		for _, op := range a.ops {
+			if op.method != method && op.method != "*" {
+				continue
+			}
+			if best != nil && !op.tmpl.better(best.tmpl) {
+				continue
+			}
+			if op.tmpl.match(path, nil) {
+				best = op
+			}
+		}
 	}
-	m := opMatch{method: method}
-	a.opTree.walk(strings.TrimPrefix(path, "/"), &m)
-	if m.best != nil {
-		m.best.tmpl.match(path, params)
+	if best != nil {
+		best.tmpl.match(path, params)
 	}
-	return m.best
+	return best
 }
 
 // Close releases what Build created (the resilience registry's probes).

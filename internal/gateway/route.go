@@ -188,7 +188,14 @@ type apiRouter struct {
 	byPath map[string][]routeEntry
 	root   *routeEntry
 	maxLen int
+	// entries are the entries of apis, in order, for a router of few
+	// APIs, which tries each in turn (cheaper than the map for a few).
+	entries []routeEntry
 }
+
+// linearMax is the number of APIs (of a router) or operations (of an API)
+// up to which trying each in turn is cheaper than the index.
+const linearMax = 4
 
 // routeEntry is an API of the router with its group (nil when it has its
 // path alone).
@@ -197,7 +204,11 @@ type routeEntry struct {
 	group []*apiPlan
 }
 
-func newAPIRouter(apis []*apiPlan) *apiRouter {
+func newAPIRouter(apis []*apiPlan) *apiRouter { return newAPIRouterIndexed(apis, linearMax) }
+
+// newAPIRouterIndexed is newAPIRouter with the number of APIs or
+// operations up to which they are tried in turn (0: index them always).
+func newAPIRouterIndexed(apis []*apiPlan, linear int) *apiRouter {
 	sorted := append([]*apiPlan(nil), apis...)
 	sort.SliceStable(sorted, func(i, j int) bool { return len(sorted[i].path) > len(sorted[j].path) })
 	r := &apiRouter{}
@@ -220,6 +231,19 @@ func newAPIRouter(apis []*apiPlan) *apiRouter {
 			r.groups[k] = g
 		}
 	}
+	for _, a := range sorted {
+		a.index(linear)
+	}
+	if len(r.apis) <= linear {
+		for _, a := range r.apis {
+			e := routeEntry{api: a}
+			if r.groups != nil {
+				e.group = r.groups[strings.ToLower(a.path)]
+			}
+			r.entries = append(r.entries, e)
+		}
+		return r
+	}
 	r.byPath = make(map[string][]routeEntry, len(r.apis))
 	for _, a := range r.apis {
 		e := routeEntry{api: a}
@@ -236,9 +260,6 @@ func newAPIRouter(apis []*apiPlan) *apiRouter {
 		r.byPath[k] = append(r.byPath[k], e)
 		r.maxLen = max(r.maxLen, len(a.path))
 	}
-	for _, a := range sorted {
-		a.index()
-	}
 	return r
 }
 
@@ -253,6 +274,15 @@ func (r *apiRouter) match(path string) (*apiPlan, string) {
 // folded) and ends where p ends, at a "/" or, with revisions, at ";rev=";
 // the root API when none does; nil without a root API.
 func (r *apiRouter) find(p string) *routeEntry {
+	if r.byPath == nil {
+		for i := range r.entries {
+			e := &r.entries[i]
+			if r.boundary(p, e.api.path) {
+				return e
+			}
+		}
+		return nil
+	}
 	var buf [128]byte
 	key := buf[:0]
 	// same: p[:i] is its own foldKey so far (key is not built).
@@ -306,6 +336,19 @@ func (r *apiRouter) find(p string) *routeEntry {
 		return r.root
 	}
 	return found
+}
+
+// boundary reports whether API path ap selects p: it is "" or it prefixes
+// p (case folded), up to p's end, a "/" or, with revisions, ";rev=".
+func (r *apiRouter) boundary(p, ap string) bool {
+	if ap == "" {
+		return true
+	}
+	if !hasPrefixFold(p, ap) {
+		return false
+	}
+	rest := p[len(ap):]
+	return rest == "" || rest[0] == '/' || r.revisions && strings.HasPrefix(rest, ";rev=")
 }
 
 // matchRequest returns the API of a request, the path relative to it
@@ -483,8 +526,13 @@ func (s *opSet) add(op *opPlan, idx int) {
 	s.methods = append(s.methods, methodOp{op.method, indexedOp{op, idx}})
 }
 
-// index builds the API's operation tree.
-func (a *apiPlan) index() {
+// index builds the API's operation tree, unless it has linear operations
+// or fewer.
+func (a *apiPlan) index(linear int) {
+	a.opTree = nil
+	if len(a.ops) <= linear {
+		return
+	}
 	root := &opNode{}
 	for i, op := range a.ops {
 		n := root
