@@ -482,11 +482,63 @@ func selectAPI(g []*apiPlan, rev string, query *expr.Query, header http.Header) 
 // path's segments match, so its cost grows with the path's length and the
 // templates' shapes along it, not with the number of operations.
 type opNode struct {
-	lits   map[string]*opNode // by foldKey of the literal segment
-	params []paramEdge
+	// lits are the literal segments' branches by foldKey: in litList
+	// while there are litListMax or fewer, in litMap after.
+	litList []litEdge
+	litMap  map[string]*opNode
+	params  []paramEdge
 	// end holds the templates ending here; star those ending here with a
-	// catch-all "*", starName with a catch-all {*name} (one more parameter).
-	end, star, starName opSet
+	// catch-all "*", starName with a catch-all {*name} (one more
+	// parameter); nil when there are none.
+	end, star, starName *opSet
+}
+
+// litListMax is the number of literal branches a node keeps in a list,
+// which takes less memory than a map and is searched as fast.
+const litListMax = 8
+
+type litEdge struct {
+	key  string
+	next *opNode
+}
+
+// lit returns the branch of the literal segment of foldKey k, or nil.
+func (n *opNode) lit(k string) *opNode {
+	if n.litMap != nil {
+		return n.litMap[k]
+	}
+	for i := range n.litList {
+		if n.litList[i].key == k {
+			return n.litList[i].next
+		}
+	}
+	return nil
+}
+
+// addLit adds the branch of the literal segment of foldKey k.
+func (n *opNode) addLit(k string, next *opNode) {
+	if n.litMap != nil {
+		n.litMap[k] = next
+		return
+	}
+	if len(n.litList) < litListMax {
+		n.litList = append(n.litList, litEdge{k, next})
+		return
+	}
+	n.litMap = make(map[string]*opNode, len(n.litList)+1)
+	for _, e := range n.litList {
+		n.litMap[e.key] = e.next
+	}
+	n.litMap[k] = next
+	n.litList = nil
+}
+
+// set returns *p, made when nil.
+func (n *opNode) set(p **opSet) *opSet {
+	if *p == nil {
+		*p = &opSet{}
+	}
+	return *p
 }
 
 type paramEdge struct {
@@ -540,20 +592,17 @@ func (a *apiPlan) index(linear int) {
 			switch {
 			case seg.catchAll:
 				if seg.param != "" {
-					n.starName.add(op, i)
+					n.set(&n.starName).add(op, i)
 				} else {
-					n.star.add(op, i)
+					n.set(&n.star).add(op, i)
 				}
 				n = nil
 			case seg.param == "":
 				k := foldKey(seg.lit)
-				next := n.lits[k]
+				next := n.lit(k)
 				if next == nil {
 					next = &opNode{}
-					if n.lits == nil {
-						n.lits = map[string]*opNode{}
-					}
-					n.lits[k] = next
+					n.addLit(k, next)
 				}
 				n = next
 			default:
@@ -575,7 +624,7 @@ func (a *apiPlan) index(linear int) {
 			}
 		}
 		if n != nil {
-			n.end.add(op, i)
+			n.set(&n.end).add(op, i)
 		}
 	}
 	a.opTree = root
@@ -592,6 +641,9 @@ type opMatch struct {
 // better (template.better) or as good and earlier in the API: what trying
 // every operation in turn would choose.
 func (m *opMatch) offer(s *opSet) {
+	if s == nil {
+		return
+	}
 	for i := range s.methods {
 		if s.methods[i].method == m.method {
 			m.consider(&s.methods[i].op)
@@ -612,20 +664,29 @@ func (m *opMatch) consider(c *indexedOp) {
 // walk offers the operations of n and below that match rest, the part
 // of the path after n's segments (no leading "/").
 func (n *opNode) walk(rest string, m *opMatch) {
-	m.offer(&n.star)
-	m.offer(&n.starName)
+	m.offer(n.star)
+	m.offer(n.starName)
 	if rest == "" {
-		m.offer(&n.end)
+		m.offer(n.end)
 		return
 	}
 	s, next, _ := strings.Cut(rest, "/")
-	if n.lits != nil {
+	if n.litMap != nil || n.litList != nil {
 		var c *opNode
 		if isFoldKey(s) {
-			c = n.lits[s]
+			c = n.lit(s)
+		} else if n.litMap != nil {
+			var buf [64]byte
+			c = n.litMap[string(appendFoldKey(buf[:0], s))]
 		} else {
 			var buf [64]byte
-			c = n.lits[string(appendFoldKey(buf[:0], s))]
+			k := appendFoldKey(buf[:0], s)
+			for i := range n.litList {
+				if n.litList[i].key == string(k) {
+					c = n.litList[i].next
+					break
+				}
+			}
 		}
 		if c != nil {
 			c.walk(next, m)

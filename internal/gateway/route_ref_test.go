@@ -266,3 +266,34 @@ func TestFoldKeyIsEqualFold(t *testing.T) {
 		}
 	}
 }
+
+// A node of more literal branches than a list holds (a map then), with
+// request segments in other cases and non-ASCII runes that fold.
+func TestRouteManyLiterals(t *testing.T) {
+	a := &apiPlan{path: "many"}
+	var paths []string
+	for i := range 3 * litListMax {
+		for _, raw := range []string{fmt.Sprintf("/Lit%d", i), fmt.Sprintf("/lit%d/{id}", i), fmt.Sprintf("/\u212a%d/{*rest}", i)} {
+			tm, err := parseTemplate(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a.ops = append(a.ops, &opPlan{method: "GET", tmpl: tm})
+		}
+		paths = append(paths, fmt.Sprintf("/LIT%d", i), fmt.Sprintf("/lit%d/7", i), fmt.Sprintf("/k%d/x/y", i), fmt.Sprintf("/K%d", i), fmt.Sprintf("/\u212a%d/", i), fmt.Sprintf("/nope%d", i))
+	}
+	newAPIRouter([]*apiPlan{a})
+	if a.opTree == nil || a.opTree.litMap == nil {
+		t.Fatal("want the operation tree's root to hold its literal branches in a map")
+	}
+	for _, p := range paths {
+		gp, wp := map[string]string{}, map[string]string{}
+		got, want := a.matchOperation("GET", p, gp), refMatchOperation(a, "GET", p, wp)
+		if got != want || !reflect.DeepEqual(gp, wp) {
+			t.Errorf("%s: got %s %v, want %s %v", p, opName(got), gp, opName(want), wp)
+		}
+		if strings.HasPrefix(p, "/lit") && got == nil {
+			t.Errorf("%s: no operation", p)
+		}
+	}
+}
