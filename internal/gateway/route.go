@@ -598,7 +598,10 @@ func (a *apiPlan) index(linear int) {
 				}
 				n = nil
 			case seg.param == "":
-				k := foldKey(seg.lit)
+				k := seg.lit
+				if !isFoldKey(k) {
+					k = foldKey(k)
+				}
 				next := n.lit(k)
 				if next == nil {
 					next = &opNode{}
