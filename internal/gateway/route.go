@@ -283,6 +283,36 @@ func (r *apiRouter) find(p string) *routeEntry {
 		}
 		return nil
 	}
+	// The common case, a path that is its own foldKey as far as API
+	// paths go: look its prefixes up as they are.
+	var found *routeEntry
+	end := min(len(p), r.maxLen)
+	for i := 0; i <= end; i++ {
+		if i > 0 && (i == len(p) || p[i] == '/' || r.revisions && p[i] == ';' && strings.HasPrefix(p[i:], ";rev=")) {
+			es := r.byPath[p[:i]]
+			for j := range es {
+				if len(es[j].api.path) == i {
+					found = &es[j]
+					break
+				}
+			}
+		}
+		if i == len(p) {
+			break
+		}
+		if c := p[i]; c >= utf8.RuneSelf || 'A' <= c && c <= 'Z' {
+			return r.findFolded(p)
+		}
+	}
+	if found == nil {
+		return r.root
+	}
+	return found
+}
+
+// findFolded is find for a path with upper-case letters or non-ASCII
+// runes: it looks up the foldKey of its prefixes.
+func (r *apiRouter) findFolded(p string) *routeEntry {
 	var buf [128]byte
 	key := buf[:0]
 	// same: p[:i] is its own foldKey so far (key is not built).
