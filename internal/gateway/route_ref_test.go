@@ -297,3 +297,33 @@ func TestRouteManyLiterals(t *testing.T) {
 		}
 	}
 }
+
+// FuzzRouteMatchesReference sends arbitrary paths and methods through the
+// indexed router and the linear matcher, over random tables drawn from the
+// fuzzer's seed: both must choose the same API, rest, prefix, operation and
+// parameters.
+func FuzzRouteMatchesReference(f *testing.F) {
+	f.Add(uint64(1), "/a/b", "GET")
+	f.Add(uint64(2), "/A;rev=2/x.json/", "POST")
+	f.Add(uint64(3), "/\u212a/\u017f/\xff//", "*")
+	f.Fuzz(func(t *testing.T, seed uint64, path, method string) {
+		rng := rand.New(rand.NewPCG(seed, 21))
+		apis := randAPIs(t, rng)
+		for _, linear := range []int{0, linearMax} {
+			r := newAPIRouterIndexed(apis, linear) // indexes the APIs' operations anew
+			ga, grest, gprefix := r.matchRequest(path, nil, nil)
+			wa, wrest, wprefix := refMatchRequest(r, path, nil, nil)
+			if ga != wa || grest != wrest || gprefix != wprefix {
+				t.Fatalf("%q: got %p %q %q, want %p %q %q (apis %s)", path, ga, grest, gprefix, wa, wrest, wprefix, describe(apis))
+			}
+			if ga == nil {
+				continue
+			}
+			gp, wp := map[string]string{}, map[string]string{}
+			gop, wop := ga.matchOperation(method, grest, gp), refMatchOperation(ga, method, grest, wp)
+			if gop != wop || !reflect.DeepEqual(gp, wp) {
+				t.Fatalf("%s %q: got %v %v, want %v %v (ops %s)", method, grest, opName(gop), gp, opName(wop), wp, describeOps(ga))
+			}
+		}
+	})
+}
