@@ -327,3 +327,37 @@ func FuzzRouteMatchesReference(f *testing.F) {
 		}
 	})
 }
+
+// A plan of many APIs (built as serve builds it) routes each request to
+// its API and operation, whatever the case of the path.
+func TestRouteLargePlan(t *testing.T) {
+	p := buildPlan(t, 60, 10)
+	defer p.Close()
+	for i := range 60 {
+		for j := range 10 {
+			path, method := fmt.Sprintf("/svc-%04d/v1/res%d/%d", i, j/2, i*10+j), "GET"
+			if (10-1-j)%2 == 0 {
+				path, method = path+"/items", "POST"
+			}
+			if j%3 == 0 {
+				path = strings.ToUpper(path)
+			}
+			params := map[string]string{}
+			a, rest, prefix := p.router.matchRequest(path, nil, nil)
+			if a == nil {
+				t.Fatalf("%s %s: no API", method, path)
+			}
+			op := a.matchOperation(method, rest, params)
+			if a.cfg.ID != fmt.Sprintf("svc-%04d", i) || !strings.EqualFold(prefix, a.path) || op == nil || op.cfg.ID != fmt.Sprintf("op%d", j) || params["id"] != fmt.Sprint(i*10+j) {
+				t.Fatalf("%s %s: api %s prefix %q op %s params %v", method, path, a.cfg.ID, prefix, opName(op), params)
+			}
+		}
+	}
+	if a, _, _ := p.router.matchRequest("/svc-0061/v1/res0/1", nil, nil); a != nil {
+		t.Errorf("an API that does not exist: got %s", a.cfg.ID)
+	}
+	a, rest, _ := p.router.matchRequest("/svc-0001/v1/res0/1/2", nil, nil)
+	if a == nil || a.matchOperation("GET", rest, map[string]string{}) != nil {
+		t.Errorf("a path no template matches: got an operation")
+	}
+}
