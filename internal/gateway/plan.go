@@ -79,6 +79,8 @@ type apiPlan struct {
 	version       string
 	versionQuery  string
 	versionHeader string
+	// opTree finds the operation of a request (newAPIRouter builds it).
+	opTree *opNode
 }
 
 type opPlan struct {
@@ -492,18 +494,27 @@ func mergeOperations(cfg, more []*config.Operation) ([]*config.Operation, []stri
 }
 
 // matchOperation finds the most specific operation for method and path and
-// fills params with its template parameters.
+// fills params with its template parameters: among the operations whose
+// method and template match, the best by template.better, the first in
+// the API's order among equals. It walks the API's operation tree (see
+// opNode) or, for an API of a few operations, tries each in turn.
 func (a *apiPlan) matchOperation(method, path string, params map[string]string) *opPlan {
 	var best *opPlan
-	for _, op := range a.ops {
-		if op.method != method && op.method != "*" {
-			continue
-		}
-		if best != nil && !op.tmpl.better(best.tmpl) {
-			continue
-		}
-		if op.tmpl.match(path, nil) {
-			best = op
+	if a.opTree != nil {
+		m := opMatch{method: method}
+		a.opTree.walk(strings.TrimPrefix(path, "/"), &m)
+		best = m.best
+	} else {
+		for _, op := range a.ops {
+			if op.method != method && op.method != "*" {
+				continue
+			}
+			if best != nil && !op.tmpl.better(best.tmpl) {
+				continue
+			}
+			if op.tmpl.match(path, nil) {
+				best = op
+			}
 		}
 	}
 	if best != nil {
