@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -318,4 +319,44 @@ func TestTLSHandshakeFailuresDoNotLeak(t *testing.T) {
 func isTimeoutErr(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// TestTLSMaxConnsCountsHandedOff: an h2 connection handed to net/http
+// counts against MaxConns; idle, it is closed to make room for a new
+// connection, as an idle HTTP/1.1 one is.
+func TestTLSMaxConnsCountsHandedOff(t *testing.T) {
+	ts := newTLSSetup(t)
+	addr, s := startTLS(t, ts, func(s *Server) { s.MaxConns = 1 })
+	url := "https://" + strings.Replace(addr, "127.0.0.1", "localhost", 1) + "/"
+	var dials atomic.Int32
+	h2 := &http.Transport{ForceAttemptHTTP2: true, DialTLSContext: func(ctx context.Context, network, a string) (net.Conn, error) {
+		dials.Add(1)
+		return (&tls.Dialer{Config: &tls.Config{RootCAs: ts.pool, ServerName: "localhost", NextProtos: []string{"h2"}}}).DialContext(ctx, network, a)
+	}}
+	defer h2.CloseIdleConnections()
+	h2client := &http.Client{Transport: h2, Timeout: 10 * time.Second}
+	for range 2 {
+		if got := get(t, h2client, url); got != "net/http HTTP/2.0 -" {
+			t.Fatalf("h2: %q", got)
+		}
+	}
+	s.mu.Lock()
+	n := len(s.conns)
+	s.mu.Unlock()
+	if n != 1 || dials.Load() != 1 {
+		t.Fatalf("%d connections counted, %d dialled: want the one h2 connection", n, dials.Load())
+	}
+	h1 := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ts.pool}}
+	defer h1.CloseIdleConnections()
+	if got := get(t, &http.Client{Transport: h1, Timeout: 10 * time.Second}, url); got != "httpserver HTTP/1.1 -" {
+		t.Fatalf("h1: %q", got)
+	}
+	// The h2 connection was closed to make room: the next h2 request
+	// needs a new one (which the idle HTTP/1.1 connection makes room for).
+	if got := get(t, h2client, url); got != "net/http HTTP/2.0 -" {
+		t.Fatalf("h2 again: %q", got)
+	}
+	if d := dials.Load(); d != 2 {
+		t.Fatalf("%d h2 connections dialled, want 2: the idle one was not closed for the HTTP/1.1 client", d)
+	}
 }
