@@ -16,7 +16,8 @@
 # request and no allocation),
 # nginx-ka (one worker, upstream keepalive 128), nginx (one worker, nginx's
 # default: a new upstream connection per request), haproxy (one thread).
-# apimgw-base is another apimgw binary (APIMGW_BASE_BIN=path), for A/B runs.
+# apimgw-base is another apimgw binary (APIMGW_BASE_BIN=path), for A/B runs;
+# apimgw-base-tls the same binary terminating TLS.
 # apimgw-tls and nginx-tls terminate TLS (an ECDSA P-256 certificate made
 # for the run; nginx-tls is nginx-ka with ssl, session tickets on): wrk
 # measures their keep-alive req/s over TLS, then bench/tlsconns their new
@@ -57,7 +58,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d /tmp/apimgw-bench.XXXXXX)
 BACKEND_PORT=9001
 BACKEND_STATS_PORT=9003 # the nginx backend's stub_status
-declare -A PORT=([apimgw-base]=8091 [apimgw]=8081 [nginx-ka]=8082 [nginx]=8083 [haproxy]=8084 [miniproxy]=8085 [miniproxy-std]=8086 [floor]=8087 [floor-allocs]=8088 [floor-reuse]=8089 [floor-spin]=8090 [apimgw-tls]=8092 [nginx-tls]=8093)
+declare -A PORT=([apimgw-base]=8091 [apimgw]=8081 [nginx-ka]=8082 [nginx]=8083 [haproxy]=8084 [miniproxy]=8085 [miniproxy-std]=8086 [floor]=8087 [floor-allocs]=8088 [floor-reuse]=8089 [floor-spin]=8090 [apimgw-tls]=8092 [nginx-tls]=8093 [apimgw-base-tls]=8094)
 PIDS=()
 
 cleanup() {
@@ -146,11 +147,12 @@ start_apimgw() {
 # APIMGW_BASE_BIN (say, an earlier commit's build), for an A/B comparison in
 # the same run.
 start_apimgw_base() {
+	local name=${1:-apimgw-base} admin=${2:-9191}
 	if [[ -z ${APIMGW_BASE_BIN:-} ]]; then
-		echo "apimgw-base needs APIMGW_BASE_BIN (an apimgw binary)" >&2
+		echo "$name needs APIMGW_BASE_BIN (an apimgw binary)" >&2
 		exit 2
 	fi
-	launch_apimgw apimgw-base "$APIMGW_BASE_BIN" 9191
+	launch_apimgw "$name" "$APIMGW_BASE_BIN" "$admin"
 }
 
 # start_go_proxy NAME PROGRAM [FLAGS]: one of the Go proxies under bench/
@@ -333,6 +335,7 @@ for p in $PROXIES; do
 	case $p in
 	apimgw) start_apimgw ;;
 	apimgw-base) start_apimgw_base ;;
+	apimgw-base-tls) make_cert && start_apimgw_base apimgw-base-tls 9194 ;;
 	miniproxy) start_go_proxy miniproxy miniproxy ;;
 	miniproxy-std) start_go_proxy miniproxy-std miniproxy -stdlib ;;
 	floor) start_go_proxy floor floor ;;
