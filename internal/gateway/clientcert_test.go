@@ -280,7 +280,8 @@ apis:
 	}
 	if code, _ := call(ca.Client(t, "someone-else")); code != 401 {
 		t.Errorf("other identity: %d, want 401", code)
-	} // The same over HTTP/2, which net/http serves after httpserver's
+	}
+	// The same over HTTP/2, which net/http serves after httpserver's
 	// handshake: the certificate reaches the policy there too.
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: serverPool, Certificates: []tls.Certificate{ca.Client(t, "partner-app")}}, ForceAttemptHTTP2: true}
 	defer tr.CloseIdleConnections()
