@@ -16,7 +16,14 @@
 # request and no allocation),
 # nginx-ka (one worker, upstream keepalive 128), nginx (one worker, nginx's
 # default: a new upstream connection per request), haproxy (one thread).
-# apimgw-base is another apimgw binary (APIMGW_BASE_BIN=path), for A/B runs.
+# apimgw-base is another apimgw binary (APIMGW_BASE_BIN=path), for A/B runs;
+# apimgw-base-tls the same binary terminating TLS.
+# apimgw-tls and nginx-tls terminate TLS (an ECDSA P-256 certificate made
+# for the run; nginx-tls is nginx-ka with ssl, session tickets on): wrk
+# measures their keep-alive req/s over TLS, then bench/tlsconns their new
+# TLS connections per second, one request each, with session resumption
+# (its resumed share is printed); the summary gives both as a ratio to
+# nginx-tls.
 # "direct" runs wrk against the backend itself, for the latency a proxy adds.
 # -R RATE replaces wrk by bench/loadgen at a fixed RATE of requests/s (open
 # loop, over -c connections): the latency a proxy adds at a load it carries,
@@ -51,7 +58,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d /tmp/apimgw-bench.XXXXXX)
 BACKEND_PORT=9001
 BACKEND_STATS_PORT=9003 # the nginx backend's stub_status
-declare -A PORT=([apimgw-base]=8091 [apimgw]=8081 [nginx-ka]=8082 [nginx]=8083 [haproxy]=8084 [miniproxy]=8085 [miniproxy-std]=8086 [floor]=8087 [floor-allocs]=8088 [floor-reuse]=8089 [floor-spin]=8090)
+declare -A PORT=([apimgw-base]=8091 [apimgw]=8081 [nginx-ka]=8082 [nginx]=8083 [haproxy]=8084 [miniproxy]=8085 [miniproxy-std]=8086 [floor]=8087 [floor-allocs]=8088 [floor-reuse]=8089 [floor-spin]=8090 [apimgw-tls]=8092 [nginx-tls]=8093 [apimgw-base-tls]=8094)
 PIDS=()
 
 cleanup() {
@@ -74,9 +81,12 @@ need() {
 	fi
 }
 
+# scheme NAME: https for the TLS proxies, http otherwise.
+scheme() { if [[ $1 == *-tls ]]; then echo https; else echo http; fi; }
+
 wait_port() {
 	for _ in $(seq 1 100); do
-		if curl -s -o /dev/null "http://127.0.0.1:$1/"; then return 0; fi
+		if curl -sk -o /dev/null "${2:-http}://127.0.0.1:$1/"; then return 0; fi
 		sleep 0.1
 	done
 	echo "nothing answers on port $1" >&2
@@ -95,14 +105,25 @@ start_backend() {
 }
 
 # launch_apimgw NAME BINARY ADMIN_PORT: run an apimgw binary as proxy NAME
-# with bench/apimgw.yaml, on PORT[NAME].
+# with bench/apimgw.yaml, on PORT[NAME] (with the run's certificate for
+# the TLS proxies).
 launch_apimgw() {
 	local name=$1 bin=$2 admin=$3
 	sed -e "s/127.0.0.1:8081/127.0.0.1:${PORT[$name]}/" -e "s/127.0.0.1:9091/127.0.0.1:$admin/" -e "s/127.0.0.1:9001/127.0.0.1:$BACKEND_PORT/" \
 		"$ROOT/bench/apimgw.yaml" >"$WORK/$name.yaml"
+	[[ $(scheme "$name") == http ]] || echo "tls: {cert: $WORK/cert.pem, key: $WORK/key.pem}" >>"$WORK/$name.yaml"
 	GOMAXPROCS=${APIMGW_GOMAXPROCS:-2} "$bin" serve -c "$WORK/$name.yaml" >"$WORK/$name.log" 2>&1 &
 	PIDS+=($!)
-	wait_port "${PORT[$name]}"
+	wait_port "${PORT[$name]}" "$(scheme "$name")"
+}
+
+# make_cert: the TLS proxies' certificate (ECDSA P-256, localhost), once.
+make_cert() {
+	[[ -f $WORK/cert.pem ]] && return
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+		-subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+		-keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
+	go build -o "$WORK/tlsconns" "$ROOT/bench/tlsconns"
 }
 
 # drop_proxy NAME removes NAME (the whole word) from PROXIES.
@@ -113,11 +134,12 @@ drop_proxy() {
 }
 
 start_apimgw() {
-	if go build -o "$WORK/apimgw" "$ROOT/cmd/apimgw" 2>"$WORK/apimgw-build.log"; then
-		launch_apimgw apimgw "$WORK/apimgw" 9091
+	local name=${1:-apimgw} admin=${2:-9091}
+	if [[ -x $WORK/apimgw ]] || go build -o "$WORK/apimgw" "$ROOT/cmd/apimgw" 2>"$WORK/apimgw-build.log"; then
+		launch_apimgw "$name" "$WORK/apimgw" "$admin"
 	else
-		echo "cmd/apimgw does not build (see $WORK/apimgw-build.log): skipping apimgw" >&2
-		drop_proxy apimgw
+		echo "cmd/apimgw does not build (see $WORK/apimgw-build.log): skipping $name" >&2
+		drop_proxy "$name"
 	fi
 }
 
@@ -125,11 +147,12 @@ start_apimgw() {
 # APIMGW_BASE_BIN (say, an earlier commit's build), for an A/B comparison in
 # the same run.
 start_apimgw_base() {
+	local name=${1:-apimgw-base} admin=${2:-9191}
 	if [[ -z ${APIMGW_BASE_BIN:-} ]]; then
-		echo "apimgw-base needs APIMGW_BASE_BIN (an apimgw binary)" >&2
+		echo "$name needs APIMGW_BASE_BIN (an apimgw binary)" >&2
 		exit 2
 	fi
-	launch_apimgw apimgw-base "$APIMGW_BASE_BIN" 9191
+	launch_apimgw "$name" "$APIMGW_BASE_BIN" "$admin"
 }
 
 # start_go_proxy NAME PROGRAM [FLAGS]: one of the Go proxies under bench/
@@ -202,6 +225,15 @@ http {
 		listen 127.0.0.1:${PORT[nginx]};
 		location / { proxy_pass http://127.0.0.1:$BACKEND_PORT; }
 	}
+	server {
+		listen 127.0.0.1:${PORT[nginx-tls]} ssl;
+		ssl_certificate $WORK/cert.pem;
+		ssl_certificate_key $WORK/key.pem;
+		ssl_session_tickets on;
+		ssl_session_cache shared:SSL:10m;
+		keepalive_requests 100000000;
+		location / { proxy_pass http://backend_ka; proxy_http_version 1.1; proxy_set_header Connection ""; }
+	}
 }
 CONF
 	nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" &
@@ -261,7 +293,7 @@ run_one() {
 		run_loadgen "$name" "$port" "$before"
 		return
 	fi
-	out=$(wrk -t1 -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:$port/bench")
+	out=$(wrk -t1 -c"$CONNS" -d"$DURATION" --latency "$(scheme "$name")://127.0.0.1:$port/bench")
 	after=$(backend_accepted)
 	# TIME_WAIT sockets of backend connections (either side), which
 	# includes those of runs in the previous minute (TIME_WAIT lasts 60s).
@@ -273,6 +305,17 @@ run_one() {
 	errs=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out" | tr '\n' ' ')
 	printf "%-13s %6s %12s %9s %9s %12s %10s %s\n" "$name" "$ROUND" "$rps" "$p50" "$p99" "$((after - before - STATS_CONNS))" "$tw" "$errs"
 	echo "$name $rps" >>"$WORK/rps"
+	[[ $(scheme "$name") == http ]] || run_newconns "$name" "$port"
+}
+
+# run_newconns NAME PORT: new TLS connections per second, one request each,
+# sessions resumed (bench/tlsconns, as many workers as -c, capped at 16).
+run_newconns() {
+	local name=$1 port=$2 out rate
+	out=$("$WORK/tlsconns" -url "https://127.0.0.1:$port/bench" -c "$((CONNS < 16 ? CONNS : 16))" -d "$DURATION")
+	printf "%-13s %6s %s\n" "$name-new" "$ROUND" "$out"
+	rate=$(sed -E 's/conns\/s=([0-9.]+).*/\1/' <<<"$out")
+	echo "$name-new $rate" >>"$WORK/newconns"
 }
 
 # run_loadgen NAME PORT BEFORE: one fixed-rate run (-R).
@@ -292,13 +335,15 @@ for p in $PROXIES; do
 	case $p in
 	apimgw) start_apimgw ;;
 	apimgw-base) start_apimgw_base ;;
+	apimgw-base-tls) make_cert && start_apimgw_base apimgw-base-tls 9194 ;;
 	miniproxy) start_go_proxy miniproxy miniproxy ;;
 	miniproxy-std) start_go_proxy miniproxy-std miniproxy -stdlib ;;
 	floor) start_go_proxy floor floor ;;
 	floor-allocs) start_go_proxy floor-allocs floor -allocs 40 ;;
 	floor-reuse) start_go_proxy floor-reuse floor -allocs 40 -reuse ;;
 	floor-spin) start_go_proxy floor-spin floor -spin 20us ;;
-	nginx-ka | nginx) [[ -f $WORK/nginx/nginx.conf ]] || start_nginx ;;
+	apimgw-tls) make_cert && start_apimgw apimgw-tls 9092 ;;
+	nginx-ka | nginx | nginx-tls) make_cert && { [[ -f $WORK/nginx/nginx.conf ]] || start_nginx; } ;;
 	haproxy) start_haproxy ;;
 	*) echo "unknown proxy $p" >&2; exit 2 ;;
 	esac
@@ -334,3 +379,13 @@ awk '{sum[$1] += $2; n[$1]++} END {
 		else printf "%-13s mean %10.0f req/s\n", p, avg
 	}
 }' "$WORK/rps" | sort
+# TLS: keep-alive req/s and new connections/s as a ratio to nginx-tls.
+[[ ! -f $WORK/newconns ]] || awk '{sum[$1] += $2; n[$1]++} END {
+	for (p in sum) if (p ~ /-tls(-new)?$/) {
+		ref = (p ~ /-new$/ ? "nginx-tls-new" : "nginx-tls")
+		avg = sum[p] / n[p]; r = (n[ref] ? sum[ref] / n[ref] : 0)
+		unit = (p ~ /-new$/ ? "conns/s" : "req/s")
+		if (r > 0) printf "%-13s mean %10.0f %-7s  %5.1f%% of %s\n", p, avg, unit, 100 * avg / r, ref
+		else printf "%-13s mean %10.0f %s\n", p, avg, unit
+	}
+}' "$WORK/rps" "$WORK/newconns" | sort

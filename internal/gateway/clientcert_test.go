@@ -281,6 +281,19 @@ apis:
 	if code, _ := call(ca.Client(t, "someone-else")); code != 401 {
 		t.Errorf("other identity: %d, want 401", code)
 	}
+	// The same over HTTP/2, which net/http serves after httpserver's
+	// handshake: the certificate reaches the policy there too.
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: serverPool, Certificates: []tls.Certificate{ca.Client(t, "partner-app")}}, ForceAttemptHTTP2: true}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != "CN=partner-app" || resp.Proto != "HTTP/2.0" {
+		t.Errorf("trusted certificate over HTTP/2: %d %q %s", resp.StatusCode, b, resp.Proto)
+	}
 }
 
 // TestBackendCertificateValidation: a backend whose certificate comes from

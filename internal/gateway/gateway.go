@@ -468,26 +468,31 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		dataLn.Close()
 		return fmt.Errorf("admin listen %s: %w", cfg.Admin, err)
 	}
-	// Cleartext HTTP/1.x is served by the lean httpserver; TLS listeners
-	// keep net/http for ALPN and HTTP/2.
+	// HTTP/1.x is served by the lean httpserver, cleartext and TLS alike;
+	// on the TLS listener, clients that choose HTTP/2 by ALPN are handed to
+	// net/http's server after the handshake.
 	var data dataServer
+	h1 := limitedServer(cfg.Limits)
+	h1.Handler, h1.ErrorLog = g, log
 	if cfg.TLS != nil {
-		tlsSrv := &http.Server{Handler: g, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		h1.TLSConfig = &tls.Config{
 			// The pair Build loaded (and checked), not read a second time.
-			TLSConfig: &tls.Config{Certificates: []tls.Certificate{*g.plan.Load().listenerCert}}}
-		limits := limitedServer(cfg.Limits)
-		limits.ConfigureNetHTTP(tlsSrv)
-		dataLn = limits.LimitListener(dataLn, tlsSrv)
+			Certificates: []tls.Certificate{*g.plan.Load().listenerCert},
+			NextProtos:   []string{"h2", "http/1.1"},
+		}
 		if cfg.TLS.NegotiateClientCertificate {
 			// Asked for, not required nor verified here: policies decide
 			// (validate-client-certificate), as in APIM.
-			tlsSrv.TLSConfig.ClientAuth = tls.RequestClientCert
-			tlsSrv.TLSConfig.MinVersion = tls.VersionTLS12
+			h1.TLSConfig.ClientAuth = tls.RequestClientCert
+			h1.TLSConfig.MinVersion = tls.VersionTLS12
 		}
-		data = dataServer{serve: func() error { return tlsSrv.ServeTLS(dataLn, "", "") }, shutdown: tlsSrv.Shutdown, close: tlsSrv.Close}
+		h2 := newH2Server(g, log, h1, dataLn.Addr())
+		data = dataServer{
+			serve:    func() error { go h2.serve(); return h1.Serve(dataLn) },
+			shutdown: h2.shutdownWith(h1.Shutdown),
+			close:    func() error { h2.hs.Close(); return h1.Close() },
+		}
 	} else {
-		h1 := limitedServer(cfg.Limits)
-		h1.Handler, h1.ErrorLog = g, log
 		data = dataServer{serve: func() error { return h1.Serve(dataLn) }, shutdown: h1.Shutdown, close: h1.Close}
 	}
 	admin := &http.Server{Handler: g.AdminHandler(o.ConfigPath), ReadHeaderTimeout: 10 * time.Second}

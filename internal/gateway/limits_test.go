@@ -17,7 +17,7 @@ import (
 )
 
 // TestServeLimits: the limits section holds on both data-plane listeners
-// (cleartext httpserver, TLS net/http with HTTP/2): 414 for a long URL,
+// (cleartext httpserver; TLS: HTTP/1.1 on httpserver, HTTP/2 on net/http): 414 for a long URL,
 // 431 for too many header fields, header names with '_' not forwarded,
 // and 408 for a request body slower than the minimum rate, which also
 // closes the backend connection the upload held.
@@ -52,8 +52,17 @@ apis:
 	secure := "https://" + strings.Replace(serveConfig(t, tdir, "listen: 127.0.0.1:0\nadmin: 127.0.0.1:0\ntls: {cert: cert.pem, key: key.pem}\nlogs: {path: "+filepath.Join(tdir, "tls.log")+"}\n"+limits), "127.0.0.1", "localhost", 1)
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
 	defer client.CloseIdleConnections()
-	for name, base := range map[string]string{"cleartext": plain, "tls": secure} {
+	h1client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, NextProtos: []string{"http/1.1"}}}}
+	defer h1client.CloseIdleConnections()
+	for name, base := range map[string]string{"cleartext": plain, "tls": secure, "tls-http1": secure} {
 		t.Run(name, func(t *testing.T) {
+			client, proto := client, "HTTP/1.1"
+			switch name {
+			case "tls":
+				proto = "HTTP/2.0"
+			case "tls-http1":
+				client = h1client
+			}
 			do := func(req *http.Request) (int, string) {
 				t.Helper()
 				resp, err := client.Do(req)
@@ -61,6 +70,9 @@ apis:
 					t.Fatal(err)
 				}
 				defer resp.Body.Close()
+				if resp.Proto != proto {
+					t.Errorf("%s: served over %s, want %s", req.URL.Path, resp.Proto, proto)
+				}
 				b, _ := io.ReadAll(resp.Body)
 				return resp.StatusCode, string(b)
 			}

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -63,7 +64,7 @@ apis:
 const helloPolicy = `<policies><inbound><return-response><set-status code="200" reason="OK"/><set-body>hi</set-body></return-response></inbound><backend/><outbound/><on-error/></policies>`
 
 // TestServeCleartextAndTLS: the cleartext listener (httpserver) and the TLS
-// listener (net/http, HTTP/2 by ALPN) serve the same gateway, and a
+// listener (HTTP/2 by ALPN: net/http) serve the same gateway, and a
 // cancelled context stops both.
 func TestServeCleartextAndTLS(t *testing.T) {
 	dir := t.TempDir()
@@ -121,4 +122,54 @@ func writeCert(t *testing.T, dir string) *x509.CertPool {
 		t.Fatal(err)
 	}
 	return ca.Pool
+}
+
+// TestServeTLSHTTP1OnHTTPServer: on the TLS listener an HTTP/1.1 client is
+// served by httpserver (observable: it refuses a request with both
+// Content-Length and Transfer-Encoding, which net/http's server accepts),
+// an h2 client by net/http, and a client's second connection resumes its
+// TLS session.
+func TestServeTLSHTTP1OnHTTPServer(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "hello.xml"), []byte(helloPolicy), 0o644)
+	pool := writeCert(t, dir)
+	addr := serveConfig(t, dir, "listen: 127.0.0.1:0\nadmin: 127.0.0.1:0\ntls: {cert: cert.pem, key: key.pem}\nlogs: {path: "+filepath.Join(dir, "tls.log")+"}\n"+serveAPIs)
+	cfg := &tls.Config{RootCAs: pool, ServerName: "localhost", NextProtos: []string{"http/1.1"}, ClientSessionCache: tls.NewLRUClientSessionCache(4)}
+	for i := range 2 {
+		c, err := tls.Dial("tcp", addr, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		br := bufio.NewReader(c)
+		io.WriteString(c, "GET /hello/ HTTP/1.1\r\nHost: localhost\r\n\r\n")
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || string(b) != "hi" {
+			t.Fatalf("connection %d: %d %q", i, resp.StatusCode, b)
+		}
+		if st := c.ConnectionState(); st.DidResume != (i == 1) || st.NegotiatedProtocol != "http/1.1" {
+			t.Fatalf("connection %d: resumed %v, protocol %q", i, st.DidResume, st.NegotiatedProtocol)
+		}
+		io.WriteString(c, "POST /hello/ HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+		line, _ := io.ReadAll(io.LimitReader(br, 12))
+		c.Close()
+		if string(line) != "HTTP/1.1 400" {
+			t.Fatalf("ambiguous framing over TLS answered %q: not httpserver", line)
+		}
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}, Timeout: 10 * time.Second}
+	defer client.CloseIdleConnections()
+	resp, err := client.Get("https://" + strings.Replace(addr, "127.0.0.1", "localhost", 1) + "/hello/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != "hi" || resp.Proto != "HTTP/2.0" {
+		t.Fatalf("h2: %d %q %s", resp.StatusCode, b, resp.Proto)
+	}
 }

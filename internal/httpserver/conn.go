@@ -3,6 +3,7 @@ package httpserver
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -20,16 +21,20 @@ import (
 
 // Connection states, as seen by the sweeper and Shutdown.
 const (
-	stateIdle    int32 = iota // waiting for a request's first byte
-	stateReading              // reading a request head
-	stateActive               // in the handler or writing the response
-	stateParking              // idle, and the sweeper is interrupting the wait to park it
-	stateParked               // idle, without buffers, polled or waiting on a small goroutine
-	stateClosed               // a polled connection closed by the server
+	stateIdle          int32 = iota // waiting for a request's first byte
+	stateReading                    // reading a request head
+	stateActive                     // in the handler or writing the response
+	stateParking                    // idle, and the sweeper is interrupting the wait to park it
+	stateParked                     // idle, without buffers, polled or waiting on a small goroutine
+	stateClosed                     // a polled connection closed by the server
+	stateHandedOff                  // a TLS connection handed to TLSHandOff, busy
+	stateHandedOffIdle              // a TLS connection handed to TLSHandOff, idle
 )
 
 // idleState reports whether a connection in state st waits for a request.
-func idleState(st int32) bool { return st == stateIdle || st == stateParking || st == stateParked }
+func idleState(st int32) bool {
+	return st == stateIdle || st == stateParking || st == stateParked || st == stateHandedOffIdle
+}
 
 // parkDelay is how long a keep-alive connection waits for its next request
 // before it is parked: its read and write buffers and the handler's
@@ -80,7 +85,8 @@ var aLongTimeAgo = time.Unix(1, 0)
 
 type conn struct {
 	srv        *Server
-	rwc        net.Conn
+	rwc        net.Conn // the TLS connection when the server speaks TLS
+	raw        net.Conn // the socket: rwc, or the one under the TLS connection
 	remoteAddr string
 	baseCtx    context.Context
 
@@ -107,6 +113,13 @@ type conn struct {
 	pollFD  int32
 	closing bool
 
+	// TLS (see tls.go): handshook once the handshake is done, tlsState
+	// the connection's state then (every request's TLS), handedOff when
+	// TLSHandOff took the connection.
+	handshook bool
+	handedOff bool
+	tlsState  *tls.ConnectionState
+
 	cr connReader
 	br *bufio.Reader
 	bw *bufio.Writer
@@ -132,7 +145,8 @@ type conn struct {
 }
 
 func newConn(s *Server, rwc net.Conn, base context.Context) *conn {
-	c := &conn{srv: s, rwc: rwc, baseCtx: base, remoteAddr: rwc.RemoteAddr().String()}
+	rwc, raw := s.wrapTLS(rwc)
+	c := &conn{srv: s, rwc: rwc, raw: raw, baseCtx: base, remoteAddr: rwc.RemoteAddr().String()}
 	c.cr.c = c
 	c.cr.cond.L = &c.cr.mu
 	c.setState(stateIdle)
@@ -174,11 +188,17 @@ func (c *conn) serve() {
 			c.srv.waitParked(c)
 			return
 		}
+		if c.handedOff {
+			return // HandedConn.Done untracks it
+		}
 		if !c.hijacked {
 			c.rwc.Close()
 		}
 		c.srv.trackConn(c, false)
 	}()
+	if c.raw != c.rwc && !c.handshook && !c.handshake() {
+		return
+	}
 	if c.br == nil {
 		if br := c.srv.readers.get(); br != nil {
 			br.Reset(&c.cr)
@@ -281,7 +301,7 @@ func (c *conn) closeLocked() {
 		delete(s.conns, c)
 		s.connFreed.Broadcast()
 	}
-	c.rwc.Close()
+	c.raw.Close() // not a TLS close, which may block writing its alert (see tls.go)
 }
 
 // waitParked waits for a parked connection's next request, then serves

@@ -1,4 +1,4 @@
-// Package httpserver is the gateway's plain-HTTP/1.1 server: a lean
+// Package httpserver is the gateway's HTTP/1.1 server: a lean
 // replacement for net/http.Server on the data plane that serves an ordinary
 // http.Handler with net/http's request and response semantics (keep-alive,
 // pipelining, chunked and fixed-length bodies, HEAD, Expect: 100-continue,
@@ -38,7 +38,10 @@
 // one epoll instance per server (Linux) waiting for the next request of all
 // parked connections.
 //
-// TLS listeners keep using net/http (for ALPN and HTTP/2); this server is for
-// cleartext HTTP/1.x. ConfigureNetHTTP, Guard and LimitListener give such a
-// server the same limits.
+// With TLSConfig it serves HTTP/1.1 over TLS on the same connection loop
+// (tls.go): the handshake under the header timeout, session resumption on
+// the config's ticket keys, r.TLS set; clients that choose another protocol
+// by ALPN (h2) are handed to TLSHandOff, net/http's server in the gateway,
+// and stay counted against MaxConns. ConfigureNetHTTP, Guard and
+// LimitListener give a net/http server the same limits.
 package httpserver

@@ -13,10 +13,12 @@ import (
 	"time"
 )
 
-// ConfigureNetHTTP applies s's limits to a net/http server (the TLS
-// listener, whose ALPN and HTTP/2 net/http keeps): the head size, header
-// and idle timeouts it enforces itself, and Guard around its handler for
-// the rest. Call LimitListener on its listener for MaxConns.
+// ConfigureNetHTTP applies s's limits to a net/http server (the one the
+// gateway hands its TLS listener's HTTP/2 clients to): the head size,
+// header and idle timeouts it enforces itself, and Guard around its
+// handler for the rest. For MaxConns, either its connections come from
+// this server (TLSHandOff, which counts them) or call LimitListener on its
+// listener.
 func (s *Server) ConfigureNetHTTP(hs *http.Server) {
 	hs.MaxHeaderBytes = s.maxHeaderBytes()
 	hs.ReadHeaderTimeout = s.readHeaderTimeout()

@@ -137,6 +137,7 @@ func (c *conn) parse(head string) (*http.Request, *body, error) {
 	x.req = http.Request{
 		Method: method, Proto: proto, ProtoMajor: major, ProtoMinor: minor,
 		Header: hdr, RequestURI: target, RemoteAddr: c.remoteAddr, Body: http.NoBody,
+		TLS: c.tlsState,
 	}
 	req := &x.req
 	if method == http.MethodConnect && target[0] != '/' {

@@ -3,6 +3,7 @@ package httpserver
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -68,6 +69,17 @@ type Server struct {
 	// underscores_in_headers off), so that no backend mapping '_' to '-'
 	// takes X_Forwarded_For for X-Forwarded-For.
 	AllowUnderscoreHeaders bool
+	// TLSConfig, when set, makes the server speak TLS on every connection
+	// it accepts (see tls.go): HTTP/1.1 is served here, with each request's
+	// TLS set. It is used as given for the server's life (session ticket
+	// keys included) and must not change after the first Serve; its
+	// NextProtos should offer "http/1.1", and "h2" only with TLSHandOff.
+	TLSConfig *tls.Config
+	// TLSHandOff receives the TLS connections whose ALPN chose a protocol
+	// other than HTTP/1.1 (h2), handshake done; it must not block for
+	// long, and it (or the connection's new owner) must call h.Done when
+	// the connection ends. Nil: such connections are closed.
+	TLSHandOff func(c *tls.Conn, h *HandedConn)
 	// ErrorLog receives handler panics and accept errors; nil: slog.Default.
 	ErrorLog *slog.Logger
 
