@@ -42,6 +42,6 @@
 // (tls.go): the handshake under the header timeout, session resumption on
 // the config's ticket keys, r.TLS set; clients that choose another protocol
 // by ALPN (h2) are handed to TLSHandOff, net/http's server in the gateway,
-// and stay counted against MaxConns. ConfigureNetHTTP, Guard and
-// LimitListener give a net/http server the same limits.
+// and stay counted against MaxConns. ConfigureNetHTTP and Guard give that
+// net/http server the same limits.
 package httpserver

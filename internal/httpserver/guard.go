@@ -16,9 +16,8 @@ import (
 // ConfigureNetHTTP applies s's limits to a net/http server (the one the
 // gateway hands its TLS listener's HTTP/2 clients to): the head size,
 // header and idle timeouts it enforces itself, and Guard around its
-// handler for the rest. For MaxConns, either its connections come from
-// this server (TLSHandOff, which counts them) or call LimitListener on its
-// listener.
+// handler for the rest. MaxConns holds when its connections come from this
+// server (TLSHandOff, which counts them).
 func (s *Server) ConfigureNetHTTP(hs *http.Server) {
 	hs.MaxHeaderBytes = s.maxHeaderBytes()
 	hs.ReadHeaderTimeout = s.readHeaderTimeout()
@@ -169,99 +168,3 @@ func (w *rateWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 // Unwrap lets http.ResponseController reach net/http's writer.
 func (w *rateWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// LimitListener caps the connections accepted from ln that are open at
-// once at s.MaxConns (ln itself when there is no cap), for a net/http
-// server: at the cap its longest-idle connection (by hs's ConnState, which
-// this sets) is closed to make room, and with none idle Accept waits.
-func (s *Server) LimitListener(ln net.Listener, hs *http.Server) net.Listener {
-	if s.MaxConns <= 0 {
-		return ln
-	}
-	l := &limitListener{Listener: ln, max: s.MaxConns, idle: map[net.Conn]time.Time{}, closed: make(chan struct{})}
-	l.cond.L = &l.mu
-	prev := hs.ConnState
-	hs.ConnState = func(c net.Conn, st http.ConnState) {
-		l.mu.Lock()
-		if st == http.StateIdle {
-			l.idle[c] = time.Now()
-			l.cond.Broadcast() // an Accept waiting for room may close it
-		} else {
-			delete(l.idle, c)
-		}
-		l.mu.Unlock()
-		if prev != nil {
-			prev(c, st)
-		}
-	}
-	return l
-}
-
-type limitListener struct {
-	net.Listener
-	max    int
-	mu     sync.Mutex
-	cond   sync.Cond
-	open   int
-	idle   map[net.Conn]time.Time
-	closed chan struct{}
-	once   sync.Once
-}
-
-func (l *limitListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	// As httpserver's own: the new connection waits, unread, for room.
-	l.mu.Lock()
-	for l.open >= l.max {
-		select {
-		case <-l.closed:
-			l.mu.Unlock()
-			c.Close()
-			return nil, net.ErrClosed
-		default:
-		}
-		var oldest net.Conn
-		var at time.Time
-		for ic, t := range l.idle {
-			if oldest == nil || t.Before(at) {
-				oldest, at = ic, t
-			}
-		}
-		if oldest != nil {
-			delete(l.idle, oldest)
-			go oldest.Close() // a TLS close may write: not under mu
-		}
-		l.cond.Wait()
-	}
-	l.open++
-	l.mu.Unlock()
-	return &limitConn{Conn: c, l: l}, nil
-}
-
-func (l *limitListener) release() {
-	l.mu.Lock()
-	l.open--
-	l.mu.Unlock()
-	l.cond.Broadcast()
-}
-
-func (l *limitListener) Close() error {
-	l.once.Do(func() { close(l.closed) })
-	l.cond.Broadcast()
-	return l.Listener.Close()
-}
-
-type limitConn struct {
-	net.Conn
-	l    *limitListener
-	once sync.Once
-}
-
-func (c *limitConn) Close() error {
-	err := c.Conn.Close()
-	c.once.Do(c.l.release)
-	return err
-}

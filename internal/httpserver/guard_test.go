@@ -1,7 +1,6 @@
 package httpserver
 
 import (
-	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
@@ -86,37 +85,4 @@ func TestGuardOnNetHTTP(t *testing.T) {
 			}
 		})
 	}
-}
-
-// TestLimitListener: a net/http server behind LimitListener at its cap
-// closes its longest-idle connection for a new one.
-func TestLimitListener(t *testing.T) {
-	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
-	limits := &Server{MaxConns: 1}
-	ts.Listener = limits.LimitListener(ts.Listener, ts.Config)
-	ts.StartTLS()
-	defer ts.Close()
-	get := func(c *http.Client) {
-		resp, err := c.Get(ts.URL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.ReadAll(resp.Body)
-		resp.Body.Close()
-	}
-	// Two clients, each keeping its connection: the second's takes the
-	// first's place.
-	a := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
-	b := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
-	defer a.CloseIdleConnections()
-	defer b.CloseIdleConnections()
-	get(a)
-	done := make(chan struct{})
-	go func() { get(b); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("second connection not served at the cap")
-	}
-	get(a) // a reconnects, taking b's place
 }
