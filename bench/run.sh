@@ -58,7 +58,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d /tmp/apimgw-bench.XXXXXX)
 BACKEND_PORT=9001
 BACKEND_STATS_PORT=9003 # the nginx backend's stub_status
-declare -A PORT=([apimgw-base]=8091 [apimgw]=8081 [nginx-ka]=8082 [nginx]=8083 [haproxy]=8084 [miniproxy]=8085 [miniproxy-std]=8086 [floor]=8087 [floor-allocs]=8088 [floor-reuse]=8089 [floor-spin]=8090 [apimgw-tls]=8092 [nginx-tls]=8093 [apimgw-base-tls]=8094)
+declare -A PORT=([apimgw-base]=8091 [apimgw]=8081 [nginx-ka]=8082 [nginx]=8083 [haproxy]=8084 [miniproxy]=8085 [miniproxy-std]=8086 [floor]=8087 [floor-allocs]=8088 [floor-reuse]=8089 [floor-spin]=8090 [apimgw-tls]=8092 [nginx-tls]=8093 [apimgw-base-tls]=8094 [apimgw-pol]=8095)
+declare -A PID_OF=() # proxy NAME -> the PID whose CPU time (with its children's) is NAME's
 PIDS=()
 
 cleanup() {
@@ -101,6 +102,7 @@ start_backend() {
 	go build -o "$WORK/backend" "$ROOT/bench/backend"
 	"$WORK/backend" -listen 127.0.0.1:$BACKEND_PORT >"$WORK/backend.log" 2>&1 &
 	PIDS+=($!)
+	PID_OF[direct]=$!
 	wait_port $BACKEND_PORT
 }
 
@@ -108,12 +110,14 @@ start_backend() {
 # with bench/apimgw.yaml, on PORT[NAME] (with the run's certificate for
 # the TLS proxies).
 launch_apimgw() {
-	local name=$1 bin=$2 admin=$3
+	local name=$1 bin=$2 admin=$3 conf=${4:-$ROOT/bench/apimgw.yaml}
 	sed -e "s/127.0.0.1:8081/127.0.0.1:${PORT[$name]}/" -e "s/127.0.0.1:9091/127.0.0.1:$admin/" -e "s/127.0.0.1:9001/127.0.0.1:$BACKEND_PORT/" \
-		"$ROOT/bench/apimgw.yaml" >"$WORK/$name.yaml"
+		"$conf" >"$WORK/$name.yaml"
+	cp "$ROOT"/bench/*.xml "$WORK/" # policy files named by the configurations
 	[[ $(scheme "$name") == http ]] || echo "tls: {cert: $WORK/cert.pem, key: $WORK/key.pem}" >>"$WORK/$name.yaml"
 	GOMAXPROCS=${APIMGW_GOMAXPROCS:-2} "$bin" serve -c "$WORK/$name.yaml" >"$WORK/$name.log" 2>&1 &
 	PIDS+=($!)
+	PID_OF[$name]=$!
 	wait_port "${PORT[$name]}" "$(scheme "$name")"
 }
 
@@ -134,9 +138,9 @@ drop_proxy() {
 }
 
 start_apimgw() {
-	local name=${1:-apimgw} admin=${2:-9091}
+	local name=${1:-apimgw} admin=${2:-9091} conf=${3:-}
 	if [[ -x $WORK/apimgw ]] || go build -o "$WORK/apimgw" "$ROOT/cmd/apimgw" 2>"$WORK/apimgw-build.log"; then
-		launch_apimgw "$name" "$WORK/apimgw" "$admin"
+		launch_apimgw "$name" "$WORK/apimgw" "$admin" $conf
 	else
 		echo "cmd/apimgw does not build (see $WORK/apimgw-build.log): skipping $name" >&2
 		drop_proxy "$name"
@@ -164,6 +168,7 @@ start_go_proxy() {
 	[[ -x $WORK/$prog ]] || go build -o "$WORK/$prog" "$ROOT/bench/$prog"
 	"$WORK/$prog" -listen "127.0.0.1:${PORT[$name]}" -backend "http://127.0.0.1:$BACKEND_PORT" "$@" >"$WORK/$name.log" 2>&1 &
 	PIDS+=($!)
+	PID_OF[$name]=$!
 	wait_port "${PORT[$name]}"
 }
 
@@ -198,6 +203,7 @@ http {
 CONF
 	nginx -p "$WORK/nginx-backend" -c "$WORK/nginx-backend/nginx.conf" &
 	PIDS+=($!)
+	PID_OF[direct]=$!
 	wait_port $BACKEND_PORT
 }
 
@@ -238,6 +244,9 @@ http {
 CONF
 	nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" &
 	PIDS+=($!)
+	# One master and one worker serve nginx-ka, nginx and nginx-tls; runs
+	# alternate, so the tree's CPU time during a run is that run's.
+	PID_OF[nginx-ka]=$! PID_OF[nginx]=$! PID_OF[nginx-tls]=$!
 	wait_port "${PORT[nginx-ka]}"
 }
 
@@ -260,6 +269,7 @@ backend be
 CONF
 	haproxy -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.log" 2>&1 &
 	PIDS+=($!)
+	PID_OF[haproxy]=$!
 	wait_port "${PORT[haproxy]}"
 }
 
@@ -274,6 +284,48 @@ backend_accepted() {
 		return
 	fi
 	curl -s "http://127.0.0.1:$BACKEND_PORT/stats" | sed -E 's/.*"accepted":([0-9]+).*/\1/'
+}
+
+# cpu_ticks NAME prints the CPU time (user + system, in clock ticks) that
+# NAME's process and its children (nginx's worker) have used so far, from
+# /proc/PID/stat; empty when NAME has no process of its own.
+CLK_TCK=$(getconf CLK_TCK)
+cpu_ticks() {
+	local pid=${PID_OF[$1]:-}
+	[[ -n $pid && -r /proc/$pid/stat ]] || return 0
+	# After the command (which may hold spaces and parentheses), the
+	# fields are state, ppid, ... utime (12th), stime (13th).
+	cat /proc/[0-9]*/stat 2>/dev/null | awk -v root="$pid" '{
+		line = $0; sub(/^.*\) /, "", line); split(line, f, " ")
+		if ($1 == root || f[2] == root) t += f[12] + f[13]
+	} END { print t + 0 }'
+}
+
+# cpu_us_per TICKS COUNT prints TICKS of CPU time per item, in µs.
+cpu_us_per() {
+	awk -v t="$1" -v n="$2" -v hz="$CLK_TCK" 'BEGIN { if (t == "" || n <= 0) print "-"; else printf "%.1f", t * 1e6 / hz / n }'
+}
+
+# The apimgw-pol proxy's credentials: its subscription key, and a JWT
+# signed with the HS256 secret whose base64 form is in
+# bench/apimgw-policies.xml (issuer and audience apimgw-bench, expiring in
+# 2100).
+JWT_SECRET_HEX=e129c6a534a0396d9ba2ed8860d05928cbe141ba0e04ec3812bde759dfda2e03
+b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
+make_jwt() {
+	local h p
+	h=$(printf '{"alg":"HS256","typ":"JWT"}' | b64url)
+	p=$(printf '{"iss":"apimgw-bench","aud":"apimgw-bench","sub":"bench-client","exp":4102444800}' | b64url)
+	printf '%s.%s.%s' "$h" "$p" "$(printf '%s.%s' "$h" "$p" | openssl dgst -sha256 -mac HMAC -macopt hexkey:$JWT_SECRET_HEX -binary | b64url)"
+}
+
+# headers NAME prints the wrk -H arguments NAME's requests carry, one a line.
+headers() {
+	[[ $1 == apimgw-pol ]] || return 0
+	echo "-H"
+	echo "Ocp-Apim-Subscription-Key: bench-subscription-key"
+	echo "-H"
+	echo "Authorization: Bearer $(make_jwt)"
 }
 
 # ms converts wrk's latency ("812.00us", "1.20ms", "2.00s") to milliseconds.
@@ -293,7 +345,11 @@ run_one() {
 		run_loadgen "$name" "$port" "$before"
 		return
 	fi
-	out=$(wrk -t1 -c"$CONNS" -d"$DURATION" --latency "$(scheme "$name")://127.0.0.1:$port/bench")
+	local hdrs=() t0 t1 reqs cpu
+	mapfile -t hdrs < <(headers "$name")
+	t0=$(cpu_ticks "$name")
+	out=$(wrk -t1 -c"$CONNS" -d"$DURATION" --latency "${hdrs[@]}" "$(scheme "$name")://127.0.0.1:$port/bench")
+	t1=$(cpu_ticks "$name")
 	after=$(backend_accepted)
 	# TIME_WAIT sockets of backend connections (either side), which
 	# includes those of runs in the previous minute (TIME_WAIT lasts 60s).
@@ -303,17 +359,22 @@ run_one() {
 	p99=$(ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
 	local errs
 	errs=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out" | tr '\n' ' ')
-	printf "%-13s %6s %12s %9s %9s %12s %10s %s\n" "$name" "$ROUND" "$rps" "$p50" "$p99" "$((after - before - STATS_CONNS))" "$tw" "$errs"
-	echo "$name $rps" >>"$WORK/rps"
+	reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+	cpu=$(cpu_us_per "${t0:+$((t1 - t0))}" "$reqs")
+	printf "%-13s %6s %12s %9s %9s %12s %10s %10s %s\n" "$name" "$ROUND" "$rps" "$p50" "$p99" "$((after - before - STATS_CONNS))" "$tw" "$cpu" "$errs"
+	echo "$name $rps $p99 $cpu" >>"$WORK/rps"
 	[[ $(scheme "$name") == http ]] || run_newconns "$name" "$port"
 }
 
 # run_newconns NAME PORT: new TLS connections per second, one request each,
 # sessions resumed (bench/tlsconns, as many workers as -c, capped at 16).
 run_newconns() {
-	local name=$1 port=$2 out rate
+	local name=$1 port=$2 out rate t0 t1 n
+	t0=$(cpu_ticks "$name")
 	out=$("$WORK/tlsconns" -url "https://127.0.0.1:$port/bench" -c "$((CONNS < 16 ? CONNS : 16))" -d "$DURATION")
-	printf "%-13s %6s %s\n" "$name-new" "$ROUND" "$out"
+	t1=$(cpu_ticks "$name")
+	n=$(sed -E 's/.*conns=([0-9]+).*/\1/' <<<"$out")
+	printf "%-13s %6s %s CPU/conn(µs)=%s\n" "$name-new" "$ROUND" "$out" "$(cpu_us_per "${t0:+$((t1 - t0))}" "$n")"
 	rate=$(sed -E 's/conns\/s=([0-9.]+).*/\1/' <<<"$out")
 	echo "$name-new $rate" >>"$WORK/newconns"
 }
@@ -329,6 +390,10 @@ run_loadgen() {
 }
 
 need
+if [[ -n $RATE && " $PROXIES " == *" apimgw-pol "* ]]; then
+	echo "apimgw-pol needs its request headers, which bench/loadgen does not send: run it without -R" >&2
+	exit 2
+fi
 [[ -z $RATE ]] || go build -o "$WORK/loadgen" "$ROOT/bench/loadgen"
 start_backend
 for p in $PROXIES; do
@@ -343,6 +408,7 @@ for p in $PROXIES; do
 	floor-reuse) start_go_proxy floor-reuse floor -allocs 40 -reuse ;;
 	floor-spin) start_go_proxy floor-spin floor -spin 20us ;;
 	apimgw-tls) make_cert && start_apimgw apimgw-tls 9092 ;;
+	apimgw-pol) start_apimgw apimgw-pol 9095 "$ROOT/bench/apimgw-policies.yaml" ;;
 	nginx-ka | nginx | nginx-tls) make_cert && { [[ -f $WORK/nginx/nginx.conf ]] || start_nginx; } ;;
 	haproxy) start_haproxy ;;
 	*) echo "unknown proxy $p" >&2; exit 2 ;;
@@ -355,7 +421,7 @@ if [[ -n $RATE ]]; then
 	echo "loadgen -rate $RATE -c $CONNS -d $DURATION (latencies in ms), $BACKEND backend 127.0.0.1:$BACKEND_PORT, $(nproc) cores"
 else
 	echo "wrk -t1 -c$CONNS -d$DURATION --latency, $BACKEND backend 127.0.0.1:$BACKEND_PORT, $(nproc) cores"
-	printf "%-13s %6s %12s %9s %9s %12s %10s\n" proxy round "req/s" "p50(ms)" "p99(ms)" "backendConns" "TIME_WAIT"
+	printf "%-13s %6s %12s %9s %9s %12s %10s %10s\n" proxy round "req/s" "p50(ms)" "p99(ms)" "backendConns" "TIME_WAIT" "CPU/req(µs)"
 fi
 for ROUND in $(seq 1 "$ROUNDS"); do
 	for p in direct $PROXIES; do
@@ -371,13 +437,21 @@ if [[ -n $RATE ]]; then
 	}' "$WORK/lat" | sort
 	exit 0
 fi
-awk '{sum[$1] += $2; n[$1]++} END {
-	ref = (n["nginx-ka"] ? sum["nginx-ka"] / n["nginx-ka"] : 0)
+# Means per proxy, each as a ratio to nginx-ka (to nginx-tls for the TLS
+# proxies): req/s, p99, and the proxy process's CPU time per request.
+awk '{sum[$1] += $2; p99[$1] += $3; n[$1]++; if ($4 != "-") {cpu[$1] += $4; nc[$1]++}} END {
 	for (p in sum) {
-		avg = sum[p] / n[p]
-		if (ref > 0) printf "%-13s mean %10.0f req/s  %5.1f%% of nginx-ka\n", p, avg, 100 * avg / ref
-		else printf "%-13s mean %10.0f req/s\n", p, avg
+		ref = (p ~ /-tls$/ ? "nginx-tls" : "nginx-ka")
+		rps = sum[p] / n[p]; lat = p99[p] / n[p]; c = (nc[p] ? cpu[p] / nc[p] : 0)
+		line = sprintf("%-13s mean %8.0f req/s  p99 %6.2f ms  CPU %6.1f µs/req", p, rps, lat, c)
+		if (n[ref] && p != ref) {
+			rc = (nc[ref] ? cpu[ref] / nc[ref] : 0)
+			line = line sprintf("  | vs %s: req/s %.2f  p99 %.2f", ref, rps / (sum[ref] / n[ref]), lat / (p99[ref] / n[ref]))
+			if (c > 0 && rc > 0) line = line sprintf("  CPU/req %.2f", c / rc)
+		}
+		print line
 	}
+	if (nc["apimgw-pol"] && nc["apimgw"]) printf "apimgw-pol CPU per request %.2f× apimgw'"'"'s (typical policies vs the empty pipeline)\n", (cpu["apimgw-pol"] / nc["apimgw-pol"]) / (cpu["apimgw"] / nc["apimgw"])
 }' "$WORK/rps" | sort
 # TLS: keep-alive req/s and new connections/s as a ratio to nginx-tls.
 [[ ! -f $WORK/newconns ]] || awk '{sum[$1] += $2; n[$1]++} END {

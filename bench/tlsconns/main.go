@@ -80,7 +80,7 @@ func main() {
 	if n > 0 {
 		share = float64(resumed.Load()) / float64(n)
 	}
-	fmt.Printf("conns/s=%.0f resumed=%.3f errors=%d\n", float64(n)/el, share, errs.Load())
+	fmt.Printf("conns/s=%.0f resumed=%.3f errors=%d conns=%d\n", float64(n)/el, share, errs.Load(), n)
 }
 
 // once makes one connection and one request on it; it reports whether the
