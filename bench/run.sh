@@ -382,14 +382,15 @@ run_one() {
 # run_newconns NAME PORT: new TLS connections per second, one request each,
 # sessions resumed (bench/tlsconns, as many workers as -c, capped at 16).
 run_newconns() {
-	local name=$1 port=$2 out rate t0 t1 n
+	local name=$1 port=$2 out rate t0 t1 n cpu
 	t0=$(cpu_ticks "$name")
 	out=$("$WORK/tlsconns" -url "https://127.0.0.1:$port/bench" -c "$((CONNS < 16 ? CONNS : 16))" -d "$DURATION")
 	t1=$(cpu_ticks "$name")
 	n=$(sed -E 's/.*conns=([0-9]+).*/\1/' <<<"$out")
-	printf "%-13s %6s %s CPU/conn(µs)=%s\n" "$name-new" "$ROUND" "$out" "$(cpu_us_per "${t0:+$((t1 - t0))}" "$n")"
+	cpu=$(cpu_us_per "${t0:+$((t1 - t0))}" "$n")
+	printf "%-13s %6s %s CPU/conn(µs)=%s\n" "$name-new" "$ROUND" "$out" "$cpu"
 	rate=$(sed -E 's/conns\/s=([0-9.]+).*/\1/' <<<"$out")
-	echo "$name-new $rate" >>"$WORK/newconns"
+	echo "$name-new $rate - $cpu" >>"$WORK/newconns"
 }
 
 # run_loadgen NAME PORT BEFORE: one fixed-rate run (-R).
@@ -467,12 +468,17 @@ awk '{sum[$1] += $2; p99[$1] += $3; n[$1]++; if ($4 != "-") {cpu[$1] += $4; nc[$
 	if (nc["apimgw-pol"] && nc["apimgw"]) printf "apimgw-pol CPU per request %.2f× apimgw'"'"'s (typical policies vs the empty pipeline)\n", (cpu["apimgw-pol"] / nc["apimgw-pol"]) / (cpu["apimgw"] / nc["apimgw"])
 }' "$WORK/rps" | sort
 # TLS: keep-alive req/s and new connections/s as a ratio to nginx-tls.
-[[ ! -f $WORK/newconns ]] || awk '{sum[$1] += $2; n[$1]++} END {
+[[ ! -f $WORK/newconns ]] || awk '{sum[$1] += $2; n[$1]++; if ($4 != "-") {cpu[$1] += $4; nc[$1]++}} END {
 	for (p in sum) if (p ~ /-tls(-new)?$/) {
 		ref = (p ~ /-new$/ ? "nginx-tls-new" : "nginx-tls")
 		avg = sum[p] / n[p]; r = (n[ref] ? sum[ref] / n[ref] : 0)
 		unit = (p ~ /-new$/ ? "conns/s" : "req/s")
-		if (r > 0) printf "%-13s mean %10.0f %-7s  %5.1f%% of %s\n", p, avg, unit, 100 * avg / r, ref
-		else printf "%-13s mean %10.0f %s\n", p, avg, unit
+		c = (nc[p] ? cpu[p] / nc[p] : 0); rc = (nc[ref] ? cpu[ref] / nc[ref] : 0)
+		cu = (p ~ /-new$/ ? "conn" : "req")
+		if (r > 0) printf "%-13s mean %10.0f %-7s  %5.1f%% of %s", p, avg, unit, 100 * avg / r, ref
+		else printf "%-13s mean %10.0f %s", p, avg, unit
+		if (c > 0) printf "  CPU %.1f µs/%s", c, cu
+		if (c > 0 && rc > 0 && p != ref) printf " (%.2f× %s)", c / rc, ref
+		printf "\n"
 	}
 }' "$WORK/rps" "$WORK/newconns" | sort
