@@ -162,7 +162,7 @@ func compileSetBody(b *builder, el *policyxml.Element, path string) Step {
 	}
 	if len(el.Elements()) > 0 && !expr.IsExpression(strings.TrimSpace(el.Text())) {
 		// Literal XML content: APIM sends the inner markup as written.
-		s.value = b.compileValue(innerXML(el), el.Pos)
+		s.value = b.compileValue(innerXML(el, xmlEscape), el.Pos)
 		return s
 	}
 	s.value = b.textValue(el)
@@ -179,24 +179,24 @@ func (s *setBody) Run(st *State) error {
 }
 
 // innerXML re-serialises the children of el (literal XML content of
-// set-body).
-func innerXML(el *policyxml.Element) string {
+// set-body), escaping text and attribute values with escape.
+func innerXML(el *policyxml.Element, escape func(string) string) string {
 	var b strings.Builder
 	for _, n := range el.Children {
-		writeXML(&b, n)
+		writeXML(&b, n, escape)
 	}
 	return strings.TrimSpace(b.String())
 }
 
-func writeXML(b *strings.Builder, n policyxml.Node) {
+func writeXML(b *strings.Builder, n policyxml.Node, escape func(string) string) {
 	switch t := n.(type) {
 	case *policyxml.Text:
-		b.WriteString(xmlEscape(t.Data))
+		b.WriteString(escape(t.Data))
 	case *policyxml.Element:
 		b.WriteByte('<')
 		b.WriteString(t.Name)
 		for _, a := range t.Attrs {
-			fmt.Fprintf(b, ` %s="%s"`, a.Name, xmlEscape(a.Value))
+			fmt.Fprintf(b, ` %s="%s"`, a.Name, escape(a.Value))
 		}
 		if len(t.Children) == 0 {
 			b.WriteString("/>")
@@ -204,7 +204,7 @@ func writeXML(b *strings.Builder, n policyxml.Node) {
 		}
 		b.WriteByte('>')
 		for _, c := range t.Children {
-			writeXML(b, c)
+			writeXML(b, c, escape)
 		}
 		b.WriteString("</")
 		b.WriteString(t.Name)

@@ -104,7 +104,10 @@ func compileLiquidBody(b *builder, el *policyxml.Element, s *setBody, attrs map[
 	}
 	src := strings.TrimSpace(el.Text())
 	if len(el.Elements()) > 0 {
-		src = liquidInnerXML(el)
+		// A SOAP envelope around {{ }} tags: text outside Liquid tags is
+		// escaped as XML; the text of {{ ... }} and {% ... %} is handed to
+		// Liquid as written, so a quoted filter argument stays a quote.
+		src = innerXML(el, liquidEscape)
 	}
 	tmpl, err := engine().ParseString(src)
 	if err != nil {
@@ -381,40 +384,6 @@ func jsonDate(s string) (liquidDateTime, bool) {
 		t = t.In(liquidLocal)
 	}
 	return liquidDateTime{t}, true
-}
-
-// liquidInnerXML re-serialises the XML content of a Liquid set-body (a SOAP
-// envelope around {{ }} tags). Text outside Liquid tags is escaped as XML;
-// the text of {{ ... }} and {% ... %} is handed to Liquid as written, so a
-// quoted filter argument stays a quote.
-func liquidInnerXML(el *policyxml.Element) string {
-	var b strings.Builder
-	for _, n := range el.Children {
-		writeLiquidXML(&b, n)
-	}
-	return strings.TrimSpace(b.String())
-}
-
-func writeLiquidXML(b *strings.Builder, n policyxml.Node) {
-	switch t := n.(type) {
-	case *policyxml.Text:
-		b.WriteString(liquidEscape(t.Data))
-	case *policyxml.Element:
-		b.WriteByte('<')
-		b.WriteString(t.Name)
-		for _, a := range t.Attrs {
-			b.WriteString(" " + a.Name + `="` + liquidEscape(a.Value) + `"`)
-		}
-		if len(t.Children) == 0 {
-			b.WriteString("/>")
-			return
-		}
-		b.WriteByte('>')
-		for _, c := range t.Children {
-			writeLiquidXML(b, c)
-		}
-		b.WriteString("</" + t.Name + ">")
-	}
 }
 
 // liquidEscape XML-escapes s except inside Liquid tags.
