@@ -14,83 +14,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 )
-
-// lockedBuffer is a goroutine-safe buffer for a process's stderr.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// apimgwProc is a running `apimgw serve` started with any arguments.
-type apimgwProc struct {
-	cmd         *exec.Cmd
-	data, admin string
-	stderr      *lockedBuffer
-	done        chan error
-}
-
-func startApimgw(t *testing.T, env []string, args ...string) *apimgwProc {
-	t.Helper()
-	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(), env...)
-	pipe, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &apimgwProc{cmd: cmd, stderr: &lockedBuffer{}, done: make(chan error, 1)}
-	found := make(chan [2]string, 1)
-	go func() {
-		sc := bufio.NewScanner(pipe)
-		sent := false
-		for sc.Scan() {
-			line := sc.Text()
-			p.stderr.Write([]byte(line + "\n"))
-			if m := servingLine.FindStringSubmatch(line); m != nil && !sent {
-				found <- [2]string{m[1], m[2]}
-				sent = true
-			}
-		}
-		p.done <- cmd.Wait()
-	}()
-	select {
-	case addrs := <-found:
-		p.data, p.admin = addrs[0], addrs[1]
-	case err := <-p.done:
-		t.Fatalf("apimgw %v exited: %v\n%s", args, err, p.stderr)
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		t.Fatalf("apimgw %v did not start\n%s", args, p.stderr)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		select {
-		case <-p.done:
-		case <-time.After(10 * time.Second):
-		}
-	})
-	return p
-}
 
 // copyTree copies the folder src to dst.
 func copyTree(t *testing.T, src, dst string) {

@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -58,57 +59,88 @@ func writeFiles(t *testing.T, files map[string]string) string {
 	return dir
 }
 
-// gatewayProcess is a running `apimgw serve`.
-type gatewayProcess struct {
-	cmd         *exec.Cmd
-	data, admin string
-	stderr      *bytes.Buffer
-	done        chan error
-}
-
 var servingLine = regexp.MustCompile(`apimgw serving"? listen=(\S+) admin=(\S+)`)
 
-func startServe(t *testing.T, config string) *gatewayProcess {
+// lockedBuffer is a goroutine-safe buffer for a process's stderr.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// apimgwProc is a running `apimgw serve` started with any arguments.
+type apimgwProc struct {
+	cmd         *exec.Cmd
+	data, admin string
+	stderr      *lockedBuffer
+	done        chan error    // the exit, once
+	exited      chan struct{} // closed on exit
+}
+
+func startApimgw(t *testing.T, env []string, args ...string) *apimgwProc {
 	t.Helper()
-	cmd := exec.Command(binary, "serve", "-c", config)
-	stderr, err := cmd.StderrPipe()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), env...)
+	pipe, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &gatewayProcess{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan error, 1)}
+	p := &apimgwProc{cmd: cmd, stderr: &lockedBuffer{}, done: make(chan error, 1), exited: make(chan struct{})}
 	found := make(chan [2]string, 1)
 	go func() {
-		sc := bufio.NewScanner(stderr)
+		sc := bufio.NewScanner(pipe)
 		sent := false
 		for sc.Scan() {
 			line := sc.Text()
-			p.stderr.WriteString(line + "\n")
+			p.stderr.Write([]byte(line + "\n"))
 			if m := servingLine.FindStringSubmatch(line); m != nil && !sent {
 				found <- [2]string{m[1], m[2]}
 				sent = true
 			}
 		}
 		p.done <- cmd.Wait()
+		close(p.exited)
 	}()
 	select {
 	case addrs := <-found:
 		p.data, p.admin = addrs[0], addrs[1]
 	case err := <-p.done:
-		t.Fatalf("apimgw serve exited: %v\n%s", err, p.stderr)
-	case <-time.After(20 * time.Second):
+		t.Fatalf("apimgw %v exited: %v\n%s", args, err, p.stderr)
+	case <-time.After(30 * time.Second):
 		cmd.Process.Kill()
-		t.Fatalf("apimgw serve did not start\n%s", p.stderr)
+		t.Fatalf("apimgw %v did not start\n%s", args, p.stderr)
 	}
 	t.Cleanup(func() {
 		cmd.Process.Kill()
+		select {
+		case <-p.exited:
+		case <-time.After(10 * time.Second):
+		}
 	})
 	return p
 }
 
-func (p *gatewayProcess) stop(t *testing.T) {
+// startServe runs `apimgw serve -c config`.
+func startServe(t *testing.T, config string) *apimgwProc {
+	t.Helper()
+	return startApimgw(t, nil, "serve", "-c", config)
+}
+
+func (p *apimgwProc) stop(t *testing.T) {
 	t.Helper()
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
