@@ -43,9 +43,17 @@
 # and nginx-tls share one worker, measured during each one's own run. The
 # summary gives each proxy's mean req/s, p99 and CPU/req, and their ratios
 # to nginx-ka (to nginx-tls for the TLS proxies), and apimgw-pol's CPU/req
-# over apimgw's. The issue-21 comparison, with a backend that costs almost
+# over apimgw's.
+# apimgw-1k is apimgw with 1,000 APIs of 10 operations each (generated for
+# the run: APIs svc-0000 to svc-0999, operations with literal and templated
+# segments), and apimgw-1api the same gateway with only one of them
+# (svc-0500); both get the same request, GET /svc-0500/items/42/parts/7,
+# which matches a templated operation. The summary gives apimgw-1k's req/s
+# and CPU/req as a ratio to apimgw-1api's, and each process's resident
+# memory after its last run (VmRSS).
+# The issue-21 comparison, with a backend that costs almost
 # nothing:
-#   bench/run.sh -B nginx -d 5s -r 3 -p "apimgw apimgw-pol nginx-ka haproxy apimgw-tls nginx-tls"
+#   bench/run.sh -B nginx -d 5s -r 3 -p "apimgw apimgw-pol nginx-ka haproxy apimgw-tls nginx-tls apimgw-1api apimgw-1k"
 # Loopback only. Installs wrk, nginx and haproxy with apt-get when missing.
 set -euo pipefail
 
@@ -71,7 +79,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d /tmp/apimgw-bench.XXXXXX)
 BACKEND_PORT=9001
 BACKEND_STATS_PORT=9003 # the nginx backend's stub_status
-declare -A PORT=([apimgw-base]=8091 [apimgw]=8081 [nginx-ka]=8082 [nginx]=8083 [haproxy]=8084 [miniproxy]=8085 [miniproxy-std]=8086 [floor]=8087 [floor-allocs]=8088 [floor-reuse]=8089 [floor-spin]=8090 [apimgw-tls]=8092 [nginx-tls]=8093 [apimgw-base-tls]=8094 [apimgw-pol]=8095)
+declare -A PORT=([apimgw-base]=8091 [apimgw]=8081 [nginx-ka]=8082 [nginx]=8083 [haproxy]=8084 [miniproxy]=8085 [miniproxy-std]=8086 [floor]=8087 [floor-allocs]=8088 [floor-reuse]=8089 [floor-spin]=8090 [apimgw-tls]=8092 [nginx-tls]=8093 [apimgw-base-tls]=8094 [apimgw-pol]=8095 [apimgw-1api]=8096 [apimgw-1k]=8097)
 declare -A PID_OF=() # proxy NAME -> the PID whose CPU time (with its children's) is NAME's
 PIDS=()
 
@@ -332,6 +340,51 @@ make_jwt() {
 	printf '%s.%s.%s' "$h" "$p" "$(printf '%s.%s' "$h" "$p" | openssl dgst -sha256 -mac HMAC -macopt hexkey:$JWT_SECRET_HEX -binary | b64url)"
 }
 
+# gen_apis N FIRST FILE writes an apimgw configuration with N APIs, from
+# svc-FIRST on, each with the same 10 operations (bench/apimgw.yaml's
+# listener, admin and outbound settings; run.sh substitutes the ports).
+gen_apis() {
+	local n=$1 first=$2 file=$3 i id
+	{
+		sed -n '/^listen:/,/^apis:/p' "$ROOT/bench/apimgw.yaml"
+		for ((i = first; i < first + n; i++)); do
+			printf -v id 'svc-%04d' "$i"
+			cat <<API
+  - id: $id
+    path: $id
+    serviceUrl: http://127.0.0.1:9001
+    subscriptionRequired: false
+    operations:
+      - {id: list, method: GET, urlTemplate: /items}
+      - {id: get, method: GET, urlTemplate: "/items/{id}"}
+      - {id: create, method: POST, urlTemplate: /items}
+      - {id: replace, method: PUT, urlTemplate: "/items/{id}"}
+      - {id: update, method: PATCH, urlTemplate: "/items/{id}"}
+      - {id: delete, method: DELETE, urlTemplate: "/items/{id}"}
+      - {id: parts, method: GET, urlTemplate: "/items/{id}/parts"}
+      - {id: part, method: GET, urlTemplate: "/items/{id}/parts/{part}"}
+      - {id: search, method: GET, urlTemplate: "/search?q={q}"}
+      - {id: health, method: GET, urlTemplate: /health}
+API
+		done
+	} >"$file"
+}
+
+# target NAME prints the path NAME's requests ask for.
+target() {
+	case $1 in
+	apimgw-1api | apimgw-1k) echo /svc-0500/items/42/parts/7 ;;
+	*) echo /bench ;;
+	esac
+}
+
+# rss_kb NAME prints NAME's process's resident memory in KiB (VmRSS).
+rss_kb() {
+	local pid=${PID_OF[$1]:-}
+	[[ -n $pid && -r /proc/$pid/status ]] || return 0
+	awk '/^VmRSS:/ {print $2}' "/proc/$pid/status"
+}
+
 # headers NAME prints the wrk -H arguments NAME's requests carry, one a line.
 headers() {
 	[[ $1 == apimgw-pol ]] || return 0
@@ -361,7 +414,7 @@ run_one() {
 	local hdrs=() t0 t1 reqs cpu
 	mapfile -t hdrs < <(headers "$name")
 	t0=$(cpu_ticks "$name")
-	out=$(wrk -t1 -c"$CONNS" -d"$DURATION" --latency "${hdrs[@]}" "$(scheme "$name")://127.0.0.1:$port/bench")
+	out=$(wrk -t1 -c"$CONNS" -d"$DURATION" --latency "${hdrs[@]}" "$(scheme "$name")://127.0.0.1:$port$(target "$name")")
 	t1=$(cpu_ticks "$name")
 	after=$(backend_accepted)
 	# TIME_WAIT sockets of backend connections (either side), which
@@ -423,6 +476,8 @@ for p in $PROXIES; do
 	floor-spin) start_go_proxy floor-spin floor -spin 20us ;;
 	apimgw-tls) make_cert && start_apimgw apimgw-tls 9092 ;;
 	apimgw-pol) start_apimgw apimgw-pol 9095 "$ROOT/bench/apimgw-policies.yaml" ;;
+	apimgw-1api) gen_apis 1 500 "$WORK/apis-1.yaml" && start_apimgw apimgw-1api 9096 "$WORK/apis-1.yaml" ;;
+	apimgw-1k) gen_apis 1000 0 "$WORK/apis-1000.yaml" && start_apimgw apimgw-1k 9097 "$WORK/apis-1000.yaml" ;;
 	nginx-ka | nginx | nginx-tls) make_cert && { [[ -f $WORK/nginx/nginx.conf ]] || start_nginx; } ;;
 	haproxy) start_haproxy ;;
 	*) echo "unknown proxy $p" >&2; exit 2 ;;
@@ -465,6 +520,11 @@ awk '{sum[$1] += $2; p99[$1] += $3; n[$1]++; if ($4 != "-") {cpu[$1] += $4; nc[$
 		}
 		print line
 	}
+	if (n["apimgw-1k"] && n["apimgw-1api"]) {
+		printf "apimgw-1k (1,000 APIs x 10 operations) req/s %.2f× apimgw-1api'"'"'s (one API, same request)", (sum["apimgw-1k"] / n["apimgw-1k"]) / (sum["apimgw-1api"] / n["apimgw-1api"])
+		if (nc["apimgw-1k"] && nc["apimgw-1api"]) printf ", CPU/req %.2f×", (cpu["apimgw-1k"] / nc["apimgw-1k"]) / (cpu["apimgw-1api"] / nc["apimgw-1api"])
+		printf "\n"
+	}
 	if (nc["apimgw-pol"] && nc["apimgw"]) printf "apimgw-pol CPU per request %.2f× apimgw'"'"'s (typical policies vs the empty pipeline)\n", (cpu["apimgw-pol"] / nc["apimgw-pol"]) / (cpu["apimgw"] / nc["apimgw"])
 }' "$WORK/rps" | sort
 # TLS: keep-alive req/s and new connections/s as a ratio to nginx-tls.
@@ -482,3 +542,8 @@ awk '{sum[$1] += $2; p99[$1] += $3; n[$1]++; if ($4 != "-") {cpu[$1] += $4; nc[$
 		printf "\n"
 	}
 }' "$WORK/rps" "$WORK/newconns" | sort
+# Resident memory of the large-configuration proxies after their runs.
+for p in apimgw-1api apimgw-1k; do
+	[[ " $PROXIES " == *" $p "* ]] || continue
+	printf "%-13s resident memory %s KiB after the run\n" "$p" "$(rss_kb "$p")"
+done
