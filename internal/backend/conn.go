@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/apimgw/apimgw/internal/httplex"
 	"github.com/apimgw/apimgw/internal/reqctx"
 )
 
@@ -222,7 +223,7 @@ func (pc *pconn) roundTrip(ctx context.Context, req *http.Request, rb *ResponseB
 	}
 
 	resp = &x.resp
-	if ka := resp.Header.Get("Keep-Alive"); ka != "" {
+	if ka := httplex.First(resp.Header, "Keep-Alive"); ka != "" {
 		pc.idleLimit = keepAliveLimit(ka)
 	}
 	if tc, ok := pc.conn.(*tls.Conn); ok {

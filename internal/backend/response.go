@@ -65,8 +65,9 @@ type exchange struct {
 // map's value slices. The zero value is ready to use; a buffer is for one
 // goroutine at a time.
 type ResponseBuffer struct {
-	x   exchange
-	hdr httplex.HeaderStore
+	x     exchange
+	hdr   httplex.HeaderStore
+	canon []byte // scratch for canonicalising header names
 }
 
 // Holds reports whether resp is the response last read into rb.
@@ -158,7 +159,11 @@ func parseResponseHeadInto(resp *http.Response, head string, req *http.Request, 
 		if !validFieldValue(value) {
 			return protocolError("malformed MIME header line: %q", line)
 		}
-		key := http.CanonicalHeaderKey(line[:colon])
+		var scratch *[]byte
+		if rb != nil {
+			scratch = &rb.canon
+		}
+		key := httplex.CanonicalKey(line[:colon], scratch)
 		last = key
 		vals = httplex.AddValue(hdr, key, value, vals)
 	}

@@ -339,8 +339,8 @@ const maxReusedParams = 16
 // subscription finds the request's subscription and strips the key from the
 // request. reason is non-empty when the request must be rejected.
 func (g *Gateway) subscription(plan *Plan, api *apiPlan, r *http.Request, st *policy.State) (*subscriptionPlan, string) {
-	key := r.Header.Get(api.headerName)
-	r.Header.Del(api.headerName)
+	key := httplex.First(r.Header, api.headerName) // headerName is canonical
+	delete(r.Header, api.headerName)
 	q := st.X.Request.Url.Query
 	if key == "" {
 		key, _ = q.Get(api.queryName)

@@ -16,7 +16,7 @@ import (
 // isUpgrade reports whether a request asks to switch protocols (a
 // WebSocket opening handshake), and to what.
 func isUpgrade(h http.Header) (string, bool) {
-	up := h.Get("Upgrade")
+	up := httplex.First(h, "Upgrade")
 	if up == "" || !httplex.HasToken(h["Connection"], "upgrade") {
 		return "", false
 	}

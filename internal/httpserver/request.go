@@ -121,7 +121,7 @@ func (c *conn) parse(head string) (*http.Request, *body, error) {
 			// would take it for another field.
 			continue
 		}
-		key := c.canonical(name)
+		key := httplex.CanonicalKey(name, &c.canon)
 		if key == "Host" {
 			hosts++
 			host = value
@@ -310,56 +310,6 @@ func validHost(s string) bool {
 	}
 	return true
 }
-
-// canonical returns the canonical form of a valid header name (as
-// textproto.CanonicalMIMEHeaderKey): name itself when it already is, an
-// interned string for the common ones, else a new string.
-func (c *conn) canonical(name string) string {
-	upper := true
-	for i := 0; i < len(name); i++ {
-		ch := name[i]
-		if upper && 'a' <= ch && ch <= 'z' || !upper && 'A' <= ch && ch <= 'Z' {
-			return c.canonicalSlow(name)
-		}
-		upper = ch == '-'
-	}
-	return name
-}
-
-func (c *conn) canonicalSlow(name string) string {
-	buf := append(c.canon[:0], name...)
-	upper := true
-	for i, ch := range buf {
-		if upper && 'a' <= ch && ch <= 'z' {
-			buf[i] = ch - 'a' + 'A'
-		} else if !upper && 'A' <= ch && ch <= 'Z' {
-			buf[i] = ch - 'A' + 'a'
-		}
-		upper = ch == '-'
-	}
-	c.canon = buf
-	if s, ok := commonHeaders[string(buf)]; ok {
-		return s
-	}
-	return string(buf)
-}
-
-var commonHeaders = func() map[string]string {
-	m := map[string]string{}
-	for _, k := range []string{
-		"Accept", "Accept-Charset", "Accept-Encoding", "Accept-Language", "Accept-Ranges",
-		"Authorization", "Cache-Control", "Connection", "Content-Encoding", "Content-Language",
-		"Content-Length", "Content-Type", "Cookie", "Date", "Expect", "Forwarded", "From", "Host",
-		"If-Match", "If-Modified-Since", "If-None-Match", "If-Range", "If-Unmodified-Since",
-		"Keep-Alive", "Max-Forwards", "Origin", "Pragma", "Proxy-Authorization", "Range",
-		"Referer", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "User-Agent", "Via",
-		"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Request-Id",
-		"Ocp-Apim-Subscription-Key", "Ocp-Apim-Trace",
-	} {
-		m[k] = k
-	}
-	return m
-}()
 
 // forbiddenTrailer reports the fields a trailer may not carry: those that
 // frame or route the message (RFC 9110 §6.5.1), which net/http refuses too.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/apimgw/apimgw/internal/backend"
 	"github.com/apimgw/apimgw/internal/expr"
+	"github.com/apimgw/apimgw/internal/httplex"
 	"github.com/apimgw/apimgw/internal/policy/policyxml"
 	"github.com/apimgw/apimgw/internal/reqctx"
 )
@@ -194,7 +195,10 @@ func RemoveHopHeaders(h http.Header) {
 	for _, v := range h["Connection"] {
 		for _, name := range strings.Split(v, ",") {
 			if name = strings.TrimSpace(name); name != "" {
-				h.Del(name)
+				if httplex.ValidToken(name) {
+					name = httplex.CanonicalKey(name, nil)
+				}
+				delete(h, name) // as h.Del(name), which leaves a name that is no token as it is
 			}
 		}
 	}
@@ -297,7 +301,7 @@ func (f *forwardRequest) Run(st *State) error {
 	if rwc, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
 		// The backend switched protocols (a WebSocket): its connection is
 		// the gateway's to relay; the backend call lasts as long.
-		st.UpgradeProtocol = resp.Header.Get("Upgrade")
+		st.UpgradeProtocol = httplex.First(resp.Header, "Upgrade")
 		st.upgraded = &upgradedConn{ReadWriteCloser: rwc, ctx: ctx}
 		resp.Body = http.NoBody
 	} else {
@@ -308,7 +312,7 @@ func (f *forwardRequest) Run(st *State) error {
 	st.BackendStatus = resp.StatusCode
 	st.backendResp = resp
 	if report != nil {
-		report(Outcome{StatusCode: resp.StatusCode, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), st.Env.now())})
+		report(Outcome{StatusCode: resp.StatusCode, RetryAfter: retryAfter(httplex.First(resp.Header, "Retry-After"), st.Env.now())})
 	}
 	reason := statusReason(resp)
 	st.streamBody = !f.bufferResponse

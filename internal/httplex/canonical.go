@@ -1,0 +1,74 @@
+package httplex
+
+import "net/http"
+
+// CanonicalKey returns the canonical form of a valid header field name
+// (a token), as textproto.CanonicalMIMEHeaderKey does: name itself when it
+// already is canonical, an interned string for the common names, else a
+// new string. scratch is reused across calls (nil is fine); the result
+// never refers to it.
+func CanonicalKey(name string, scratch *[]byte) string {
+	upper := true
+	for i := 0; i < len(name); i++ {
+		ch := name[i]
+		if upper && 'a' <= ch && ch <= 'z' || !upper && 'A' <= ch && ch <= 'Z' {
+			return canonicalSlow(name, scratch)
+		}
+		upper = ch == '-'
+	}
+	return name
+}
+
+func canonicalSlow(name string, scratch *[]byte) string {
+	var buf []byte
+	if scratch != nil {
+		buf = (*scratch)[:0]
+	}
+	buf = append(buf, name...)
+	upper := true
+	for i, ch := range buf {
+		if upper && 'a' <= ch && ch <= 'z' {
+			buf[i] = ch - 'a' + 'A'
+		} else if !upper && 'A' <= ch && ch <= 'Z' {
+			buf[i] = ch - 'A' + 'a'
+		}
+		upper = ch == '-'
+	}
+	if scratch != nil {
+		*scratch = buf
+	}
+	if s, ok := commonHeaders[string(buf)]; ok {
+		return s
+	}
+	return string(buf)
+}
+
+var commonHeaders = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{
+		"Accept", "Accept-Charset", "Accept-Encoding", "Accept-Language", "Accept-Ranges",
+		"Authorization", "Cache-Control", "Connection", "Content-Encoding", "Content-Language",
+		"Content-Length", "Content-Type", "Cookie", "Date", "Expect", "Forwarded", "From", "Host",
+		"If-Match", "If-Modified-Since", "If-None-Match", "If-Range", "If-Unmodified-Since",
+		"Keep-Alive", "Max-Forwards", "Origin", "Pragma", "Proxy-Authorization", "Range",
+		"Referer", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "User-Agent", "Via",
+		"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Request-Id",
+		"Server", "Set-Cookie", "Location", "Etag", "Last-Modified", "Expires", "Vary", "Age",
+		"Retry-After", "Www-Authenticate", "Proxy-Authenticate", "Proxy-Connection", "Content-Range",
+		"Content-Disposition", "Strict-Transport-Security", "Access-Control-Allow-Origin",
+		"Ocp-Apim-Subscription-Key", "Ocp-Apim-Trace",
+	} {
+		m[k] = k
+	}
+	return m
+}()
+
+// First returns the first value of h[key] ("" when there is none), as
+// h.Get(key) does, for a key that is already canonical: without
+// canonicalising it again on every call.
+func First(h http.Header, key string) string {
+	if vv := h[key]; len(vv) > 0 {
+		return vv[0]
+	}
+	return ""
+}
