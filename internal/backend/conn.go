@@ -327,7 +327,7 @@ func (pc *pconn) writeHead(req *http.Request, closeConn bool) error {
 		// To a forward proxy: the absolute form (RFC 9112 §3.2.2).
 		uri = pc.p.scheme + "://" + req.URL.Host + uri
 	}
-	if strings.ContainsAny(uri, " \r\n") {
+	if strings.IndexByte(uri, ' ') >= 0 || strings.IndexByte(uri, '\r') >= 0 || strings.IndexByte(uri, '\n') >= 0 {
 		return fmt.Errorf("%w: request URI %q", errInvalidRequest, uri)
 	}
 	bw := pc.bw
@@ -367,10 +367,7 @@ func (pc *pconn) writeHead(req *http.Request, closeConn bool) error {
 			if v == "" && k == "User-Agent" {
 				continue
 			}
-			bw.WriteString(k)
-			bw.WriteString(": ")
-			bw.WriteString(v)
-			bw.WriteString("\r\n")
+			httplex.WriteField(bw, k, v)
 		}
 	}
 	switch {

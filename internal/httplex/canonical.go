@@ -1,6 +1,9 @@
 package httplex
 
-import "net/http"
+import (
+	"bufio"
+	"net/http"
+)
 
 // CanonicalKey returns the canonical form of a valid header field name
 // (a token), as textproto.CanonicalMIMEHeaderKey does: name itself when it
@@ -71,4 +74,22 @@ func First(h http.Header, key string) string {
 		return vv[0]
 	}
 	return ""
+}
+
+// WriteField writes the header line "k: v\r\n" to bw: in one copy into
+// bw's free space when the line fits there, else piece by piece.
+func WriteField(bw *bufio.Writer, k, v string) {
+	if bw.Available() < len(k)+len(v)+4 {
+		bw.WriteString(k)
+		bw.WriteString(": ")
+		bw.WriteString(v)
+		bw.WriteString("\r\n")
+		return
+	}
+	b := bw.AvailableBuffer()
+	b = append(b, k...)
+	b = append(b, ':', ' ')
+	b = append(b, v...)
+	b = append(b, '\r', '\n')
+	bw.Write(b)
 }

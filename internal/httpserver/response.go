@@ -262,13 +262,10 @@ func (w *response) writeHeaderLines() {
 			continue
 		}
 		for _, v := range vv {
-			bw.WriteString(k)
-			bw.WriteString(": ")
-			if strings.ContainsAny(v, "\r\n") {
+			if strings.IndexByte(v, '\r') >= 0 || strings.IndexByte(v, '\n') >= 0 { // not ContainsAny: it builds a set per call
 				v = strings.NewReplacer("\r", " ", "\n", " ").Replace(v)
 			}
-			bw.WriteString(v)
-			bw.WriteString("\r\n")
+			httplex.WriteField(bw, k, v)
 		}
 	}
 }
