@@ -3,6 +3,10 @@ package gateway
 import (
 	"bufio"
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"io"
 	"net"
@@ -116,6 +120,72 @@ apis:
 // of, measured without wrk and a backend competing for the two cores.
 // Run: go test -run XXX -bench ProxyPath -benchtime 100000x -count 5 ./internal/gateway
 func BenchmarkProxyPath(b *testing.B) {
+	proxyPath(b, func(backend string) string {
+		return `
+outbound: {maxConnsPerHost: 256, maxIdleConnsPerHost: 256, idleConnTimeout: 50s}
+apis:
+  - id: bench
+    path: ""
+    serviceUrl: http://` + backend + `
+    subscriptionRequired: false
+    operations: [{id: all, method: GET, urlTemplate: "/*"}]
+`
+	}, nil, "")
+}
+
+// BenchmarkProxyPathPolicies is BenchmarkProxyPath with the end-to-end
+// benchmark's "typical policies" (bench/apimgw-policies.yaml and .xml, the
+// XML read from bench/): a required subscription key, validate-jwt with an
+// HS256 key, rate-limit-by-key per subscription and set-header with an
+// expression. Every request carries the key and the token bench/run.sh
+// sends, so the difference to BenchmarkProxyPath in the same run is what
+// the policies cost (issue 21: at most 20% more CPU per request).
+// Run: go test -run XXX -bench 'ProxyPath(Policies)?$' -benchtime 100000x -count 5 ./internal/gateway
+func BenchmarkProxyPathPolicies(b *testing.B) {
+	xml, err := os.ReadFile(filepath.Join("..", "..", "bench", "apimgw-policies.xml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	proxyPath(b, func(backend string) string {
+		return `
+outbound: {maxConnsPerHost: 256, maxIdleConnsPerHost: 256, idleConnTimeout: 50s}
+products:
+  bench: {name: Bench, subscriptionRequired: true}
+subscriptions:
+  - {id: bench-client, name: Bench client, primaryKey: "bench-subscription-key", product: bench}
+apis:
+  - id: bench
+    path: ""
+    serviceUrl: http://` + backend + `
+    subscriptionRequired: true
+    products: [bench]
+    policy: apimgw-policies.xml
+    operations: [{id: all, method: GET, urlTemplate: "/*"}]
+`
+	}, map[string]string{"apimgw-policies.xml": string(xml)},
+		"Ocp-Apim-Subscription-Key: bench-subscription-key\r\nAuthorization: Bearer "+benchJWT(b)+"\r\n")
+}
+
+// benchJWT is the token bench/run.sh's make_jwt sends: HS256 with the
+// secret whose base64 form is in bench/apimgw-policies.xml, issuer and
+// audience apimgw-bench, expiring in 2100.
+func benchJWT(b *testing.B) string {
+	secret, err := hex.DecodeString("e129c6a534a0396d9ba2ed8860d05928cbe141ba0e04ec3812bde759dfda2e03")
+	if err != nil {
+		b.Fatal(err)
+	}
+	enc := base64.RawURLEncoding
+	signed := enc.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." +
+		enc.EncodeToString([]byte(`{"iss":"apimgw-bench","aud":"apimgw-bench","sub":"bench-client","exp":4102444800}`))
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte(signed))
+	return signed + "." + enc.EncodeToString(mac.Sum(nil))
+}
+
+// proxyPath runs the in-process data plane benchmark: the configuration
+// yaml(backend address) with its files, and requests carrying the header
+// lines headers ("Name: value\r\n" each).
+func proxyPath(b *testing.B, yaml func(backend string) string, files map[string]string, headers string) {
 	const answer = "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nDate: Sat, 05 Dec 2026 13:00:00 GMT\r\nContent-Length: 64\r\n\r\n"
 	payload := []byte(answer + strings.Repeat("x", 64))
 	backend := testnet.RawServer(b, 0, func(c net.Conn) {
@@ -129,15 +199,7 @@ func BenchmarkProxyPath(b *testing.B) {
 			}
 		}
 	})
-	g := benchGateway(b, `
-outbound: {maxConnsPerHost: 256, maxIdleConnsPerHost: 256, idleConnTimeout: 50s}
-apis:
-  - id: bench
-    path: ""
-    serviceUrl: http://`+backend+`
-    subscriptionRequired: false
-    operations: [{id: all, method: GET, urlTemplate: "/*"}]
-`, nil)
+	g := benchGateway(b, yaml(backend), files)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -145,7 +207,7 @@ apis:
 	srv := &httpserver.Server{Handler: g, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 4 * time.Minute}
 	go srv.Serve(ln)
 	b.Cleanup(func() { srv.Close(); g.Close() }) // before the backend's cleanup waits for its connections
-	req := []byte("GET /bench HTTP/1.1\r\nHost: " + ln.Addr().String() + "\r\n\r\n")
+	req := []byte("GET /bench HTTP/1.1\r\nHost: " + ln.Addr().String() + "\r\n" + headers + "\r\n")
 	var before, after syscall.Rusage
 	b.ReportAllocs()
 	b.SetParallelism(8) // 16 client connections on two cores
