@@ -240,6 +240,67 @@ func proxyPath(b *testing.B, yaml func(backend string) string, files map[string]
 	b.ReportMetric((usec(after.Stime)-usec(before.Stime))*1e3/float64(b.N), "sys-ns/op")
 }
 
+// BenchmarkHandler and BenchmarkHandlerPolicies are bench/run.sh's two
+// apimgw configurations (no policy; the typical policies) through the
+// gateway's handler without sockets, the backend answered from memory: the
+// handler's own cost, steady enough for instruction counts (cachegrind) and
+// profiles of what the policies add.
+// Run: go test -run XXX -bench 'Handler(Policies)?$' -benchmem ./internal/gateway
+func BenchmarkHandler(b *testing.B) {
+	handlerBench(b, `
+apis:
+  - id: bench
+    path: ""
+    serviceUrl: http://backend.invalid
+    subscriptionRequired: false
+    operations: [{id: all, method: GET, urlTemplate: "/*"}]
+`, nil, nil)
+}
+
+func BenchmarkHandlerPolicies(b *testing.B) {
+	xml, err := os.ReadFile(filepath.Join("..", "..", "bench", "apimgw-policies.xml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	handlerBench(b, `
+products:
+  bench: {name: Bench, subscriptionRequired: true}
+subscriptions:
+  - {id: bench-client, name: Bench client, primaryKey: "bench-subscription-key", product: bench}
+apis:
+  - id: bench
+    path: ""
+    serviceUrl: http://backend.invalid
+    subscriptionRequired: true
+    products: [bench]
+    policy: apimgw-policies.xml
+    operations: [{id: all, method: GET, urlTemplate: "/*"}]
+`, map[string]string{"apimgw-policies.xml": string(xml)},
+		http.Header{"Ocp-Apim-Subscription-Key": {"bench-subscription-key"}, "Authorization": {"Bearer " + benchJWT(b)}})
+}
+
+func handlerBench(b *testing.B, yaml string, files map[string]string, header http.Header) {
+	if header == nil {
+		header = http.Header{}
+	}
+	g := benchGateway(b, yaml, files)
+	defer g.Close()
+	g.plan.Load().env.Transport = cannedTransport{}
+	req := httptest.NewRequest("GET", "http://gw/bench", nil)
+	req.RemoteAddr = "127.0.0.1:5000"
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r := req.Clone(req.Context())
+		r.Header = header.Clone()
+		w := httptest.NewRecorder()
+		g.ServeHTTP(w, r)
+		if w.Code != 200 {
+			b.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+	}
+}
+
 // skipHead reads a message head up to its empty line.
 func skipHead(br *bufio.Reader) error {
 	for {
