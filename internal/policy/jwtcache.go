@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"net/http"
 	"sync"
 	"time"
 
@@ -97,8 +98,10 @@ func (c *jwtCache) len() int {
 }
 
 // setupCache gives the policy its JWT cache when its keys are fixed, and
-// records whether its claim checks can be skipped for a cached token.
+// records whether its claim checks can be skipped for a cached token (and
+// the canonical form of the token's header).
 func (v *validateJWT) setupCache() {
+	v.headerKey = http.CanonicalHeaderKey(v.header)
 	if len(v.keyValues) > 0 || len(v.oidcExprs) > 0 {
 		return
 	}

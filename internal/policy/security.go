@@ -774,6 +774,7 @@ const (
 type validateJWT struct {
 	policy        string
 	header        string
+	headerKey     string // header in canonical form
 	query         string
 	tokenValue    *expr.Value
 	scheme        string
@@ -1047,7 +1048,9 @@ func (v *validateJWT) token(st *State) (string, error) {
 		}
 		raw = s
 	case v.header != "":
-		raw = st.X.Request.Headers.Get(v.header)
+		if vals := st.X.Request.Headers[v.headerKey]; len(vals) > 0 { // Headers.Get without canonicalizing per request
+			raw = vals[0]
+		}
 	case v.query != "":
 		raw, _ = st.X.Request.Url.Query.Get(v.query)
 	}
