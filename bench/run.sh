@@ -17,7 +17,8 @@
 # nginx-ka (one worker, upstream keepalive 128), nginx (one worker, nginx's
 # default: a new upstream connection per request), haproxy (one thread).
 # apimgw-base is another apimgw binary (APIMGW_BASE_BIN=path), for A/B runs;
-# apimgw-base-tls the same binary terminating TLS.
+# apimgw-base-tls the same binary terminating TLS, apimgw-base-pol the same
+# binary with apimgw-pol's policies.
 # apimgw-tls and nginx-tls terminate TLS (an ECDSA P-256 certificate made
 # for the run; nginx-tls is nginx-ka with ssl, session tickets on): wrk
 # measures their keep-alive req/s over TLS, then bench/tlsconns their new
@@ -71,7 +72,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d /tmp/apimgw-bench.XXXXXX)
 BACKEND_PORT=9001
 BACKEND_STATS_PORT=9003 # the nginx backend's stub_status
-declare -A PORT=([apimgw-base]=8091 [apimgw]=8081 [nginx-ka]=8082 [nginx]=8083 [haproxy]=8084 [miniproxy]=8085 [miniproxy-std]=8086 [floor]=8087 [floor-allocs]=8088 [floor-reuse]=8089 [floor-spin]=8090 [apimgw-tls]=8092 [nginx-tls]=8093 [apimgw-base-tls]=8094 [apimgw-pol]=8095)
+declare -A PORT=([apimgw-base]=8091 [apimgw]=8081 [nginx-ka]=8082 [nginx]=8083 [haproxy]=8084 [miniproxy]=8085 [miniproxy-std]=8086 [floor]=8087 [floor-allocs]=8088 [floor-reuse]=8089 [floor-spin]=8090 [apimgw-tls]=8092 [nginx-tls]=8093 [apimgw-base-tls]=8094 [apimgw-pol]=8095 [apimgw-base-pol]=8096)
 declare -A PID_OF=() # proxy NAME -> the PID whose CPU time (with its children's) is NAME's
 PIDS=()
 
@@ -164,12 +165,12 @@ start_apimgw() {
 # APIMGW_BASE_BIN (say, an earlier commit's build), for an A/B comparison in
 # the same run.
 start_apimgw_base() {
-	local name=${1:-apimgw-base} admin=${2:-9191}
+	local name=${1:-apimgw-base} admin=${2:-9191} conf=${3:-$ROOT/bench/apimgw.yaml}
 	if [[ -z ${APIMGW_BASE_BIN:-} ]]; then
 		echo "$name needs APIMGW_BASE_BIN (an apimgw binary)" >&2
 		exit 2
 	fi
-	launch_apimgw "$name" "$APIMGW_BASE_BIN" "$admin"
+	launch_apimgw "$name" "$APIMGW_BASE_BIN" "$admin" "$conf"
 }
 
 # start_go_proxy NAME PROGRAM [FLAGS]: one of the Go proxies under bench/
@@ -334,7 +335,7 @@ make_jwt() {
 
 # headers NAME prints the wrk -H arguments NAME's requests carry, one a line.
 headers() {
-	[[ $1 == apimgw-pol ]] || return 0
+	[[ $1 == apimgw-pol || $1 == apimgw-base-pol ]] || return 0
 	echo "-H"
 	echo "Ocp-Apim-Subscription-Key: bench-subscription-key"
 	echo "-H"
@@ -404,8 +405,8 @@ run_loadgen() {
 }
 
 need
-if [[ -n $RATE && " $PROXIES " == *" apimgw-pol "* ]]; then
-	echo "apimgw-pol needs its request headers, which bench/loadgen does not send: run it without -R" >&2
+if [[ -n $RATE && ( " $PROXIES " == *" apimgw-pol "* || " $PROXIES " == *" apimgw-base-pol "* ) ]]; then
+	echo "apimgw-pol and apimgw-base-pol need their request headers, which bench/loadgen does not send: run them without -R" >&2
 	exit 2
 fi
 [[ -z $RATE ]] || go build -o "$WORK/loadgen" "$ROOT/bench/loadgen"
@@ -415,6 +416,7 @@ for p in $PROXIES; do
 	apimgw) start_apimgw ;;
 	apimgw-base) start_apimgw_base ;;
 	apimgw-base-tls) make_cert && start_apimgw_base apimgw-base-tls 9194 ;;
+	apimgw-base-pol) start_apimgw_base apimgw-base-pol 9196 "$ROOT/bench/apimgw-policies.yaml" ;;
 	miniproxy) start_go_proxy miniproxy miniproxy ;;
 	miniproxy-std) start_go_proxy miniproxy-std miniproxy -stdlib ;;
 	floor) start_go_proxy floor floor ;;
@@ -466,6 +468,7 @@ awk '{sum[$1] += $2; p99[$1] += $3; n[$1]++; if ($4 != "-") {cpu[$1] += $4; nc[$
 		print line
 	}
 	if (nc["apimgw-pol"] && nc["apimgw"]) printf "apimgw-pol CPU per request %.2f× apimgw'"'"'s (typical policies vs the empty pipeline)\n", (cpu["apimgw-pol"] / nc["apimgw-pol"]) / (cpu["apimgw"] / nc["apimgw"])
+	if (nc["apimgw-base-pol"] && nc["apimgw-base"]) printf "apimgw-base-pol CPU per request %.2f× apimgw-base'"'"'s\n", (cpu["apimgw-base-pol"] / nc["apimgw-base-pol"]) / (cpu["apimgw-base"] / nc["apimgw-base"])
 }' "$WORK/rps" | sort
 # TLS: keep-alive req/s and new connections/s as a ratio to nginx-tls.
 [[ ! -f $WORK/newconns ]] || awk '{sum[$1] += $2; n[$1]++; if ($4 != "-") {cpu[$1] += $4; nc[$1]++}} END {
