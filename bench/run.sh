@@ -73,6 +73,12 @@ WORK=$(mktemp -d /tmp/apimgw-bench.XXXXXX)
 BACKEND_PORT=9001
 BACKEND_STATS_PORT=9003 # the nginx backend's stub_status
 declare -A PORT=([apimgw-base]=8091 [apimgw]=8081 [nginx-ka]=8082 [nginx]=8083 [haproxy]=8084 [miniproxy]=8085 [miniproxy-std]=8086 [floor]=8087 [floor-allocs]=8088 [floor-reuse]=8089 [floor-spin]=8090 [apimgw-tls]=8092 [nginx-tls]=8093 [apimgw-base-tls]=8094 [apimgw-pol]=8095 [apimgw-base-pol]=8096)
+# BENCH_PORT_OFFSET moves every port (proxies, their admin listeners, the
+# backend) up by that much: a run beside processes holding the usual ones.
+PORT_OFFSET=${BENCH_PORT_OFFSET:-0}
+BACKEND_PORT=$((BACKEND_PORT + PORT_OFFSET))
+BACKEND_STATS_PORT=$((BACKEND_STATS_PORT + PORT_OFFSET))
+for k in "${!PORT[@]}"; do PORT[$k]=$((PORT[$k] + PORT_OFFSET)); done
 declare -A PID_OF=() # proxy NAME -> the PID whose CPU time (with its children's) is NAME's
 PIDS=()
 
@@ -99,6 +105,15 @@ need() {
 # scheme NAME: https for the TLS proxies, http otherwise.
 scheme() { if [[ $1 == *-tls ]]; then echo https; else echo http; fi; }
 
+# free PORT exits when something already listens on 127.0.0.1:PORT: the
+# run would measure that instead (BENCH_PORT_OFFSET moves the ports).
+free() {
+	if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+		echo "port $1 is taken by another process; set BENCH_PORT_OFFSET" >&2
+		exit 2
+	fi
+}
+
 wait_port() {
 	for _ in $(seq 1 100); do
 		if curl -sk -o /dev/null "${2:-http}://127.0.0.1:$1/"; then return 0; fi
@@ -109,6 +124,8 @@ wait_port() {
 }
 
 start_backend() {
+	free $BACKEND_PORT
+	free $BACKEND_STATS_PORT
 	if [[ $BACKEND == nginx ]]; then
 		start_nginx_backend
 		return
@@ -124,7 +141,8 @@ start_backend() {
 # with bench/apimgw.yaml, on PORT[NAME] (with the run's certificate for
 # the TLS proxies).
 launch_apimgw() {
-	local name=$1 bin=$2 admin=$3 conf=${4:-$ROOT/bench/apimgw.yaml}
+	local name=$1 bin=$2 admin=$(($3 + PORT_OFFSET)) conf=${4:-$ROOT/bench/apimgw.yaml}
+	free "$admin"
 	sed -e "s/127.0.0.1:8081/127.0.0.1:${PORT[$name]}/" -e "s/127.0.0.1:9091/127.0.0.1:$admin/" -e "s/127.0.0.1:9001/127.0.0.1:$BACKEND_PORT/" \
 		"$conf" >"$WORK/$name.yaml"
 	cp "$ROOT"/bench/*.xml "$WORK/" # policy files named by the configurations
@@ -412,6 +430,7 @@ fi
 [[ -z $RATE ]] || go build -o "$WORK/loadgen" "$ROOT/bench/loadgen"
 start_backend
 for p in $PROXIES; do
+	[[ -z ${PORT[$p]:-} ]] || [[ $p == nginx* && -f $WORK/nginx/nginx.conf ]] || free "${PORT[$p]}"
 	case $p in
 	apimgw) start_apimgw ;;
 	apimgw-base) start_apimgw_base ;;
