@@ -326,8 +326,9 @@ cpu_ticks() {
 	local pid=${PID_OF[$1]:-}
 	[[ -n $pid && -r /proc/$pid/stat ]] || return 0
 	# After the command (which may hold spaces and parentheses), the
-	# fields are state, ppid, ... utime (12th), stime (13th).
-	cat /proc/[0-9]*/stat 2>/dev/null | awk -v root="$pid" '{
+	# fields are state, ppid, ... utime (12th), stime (13th). A process
+	# that ends during the read makes cat fail: not an error here.
+	{ cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v root="$pid" '{
 		line = $0; sub(/^.*\) /, "", line); split(line, f, " ")
 		if ($1 == root || f[2] == root) t += f[12] + f[13]
 	} END { print t + 0 }'
