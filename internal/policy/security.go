@@ -796,7 +796,8 @@ type validateJWT struct {
 	toJwt         *expr.Program
 	// cache holds the tokens this policy accepted (nil when its keys are
 	// expressions); constChecks is set when its audience, issuer and claim
-	// checks have no expression, so a cached token needs them not again.
+	// checks have no expression, so they need not run again for a cached
+	// token.
 	cache       *jwtCache
 	constChecks bool
 }
