@@ -17,7 +17,8 @@
 # nginx-ka (one worker, upstream keepalive 128), nginx (one worker, nginx's
 # default: a new upstream connection per request), haproxy (one thread).
 # apimgw-base is another apimgw binary (APIMGW_BASE_BIN=path), for A/B runs;
-# apimgw-base-tls the same binary terminating TLS.
+# apimgw-base-tls the same binary terminating TLS, apimgw-base-pol the same
+# binary with apimgw-pol's policies.
 # apimgw-tls and nginx-tls terminate TLS (an ECDSA P-256 certificate made
 # for the run; nginx-tls is nginx-ka with ssl, session tickets on): wrk
 # measures their keep-alive req/s over TLS, then bench/tlsconns their new
@@ -79,7 +80,13 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d /tmp/apimgw-bench.XXXXXX)
 BACKEND_PORT=9001
 BACKEND_STATS_PORT=9003 # the nginx backend's stub_status
-declare -A PORT=([apimgw-base]=8091 [apimgw]=8081 [nginx-ka]=8082 [nginx]=8083 [haproxy]=8084 [miniproxy]=8085 [miniproxy-std]=8086 [floor]=8087 [floor-allocs]=8088 [floor-reuse]=8089 [floor-spin]=8090 [apimgw-tls]=8092 [nginx-tls]=8093 [apimgw-base-tls]=8094 [apimgw-pol]=8095 [apimgw-1api]=8096 [apimgw-1k]=8097)
+declare -A PORT=([apimgw-base]=8091 [apimgw]=8081 [nginx-ka]=8082 [nginx]=8083 [haproxy]=8084 [miniproxy]=8085 [miniproxy-std]=8086 [floor]=8087 [floor-allocs]=8088 [floor-reuse]=8089 [floor-spin]=8090 [apimgw-tls]=8092 [nginx-tls]=8093 [apimgw-base-tls]=8094 [apimgw-pol]=8095 [apimgw-base-pol]=8096 [apimgw-1api]=8097 [apimgw-1k]=8098)
+# BENCH_PORT_OFFSET moves every port (proxies, their admin listeners, the
+# backend) up by that much: a run beside processes holding the usual ones.
+PORT_OFFSET=${BENCH_PORT_OFFSET:-0}
+BACKEND_PORT=$((BACKEND_PORT + PORT_OFFSET))
+BACKEND_STATS_PORT=$((BACKEND_STATS_PORT + PORT_OFFSET))
+for k in "${!PORT[@]}"; do PORT[$k]=$((PORT[$k] + PORT_OFFSET)); done
 declare -A PID_OF=() # proxy NAME -> the PID whose CPU time (with its children's) is NAME's
 PIDS=()
 
@@ -106,6 +113,15 @@ need() {
 # scheme NAME: https for the TLS proxies, http otherwise.
 scheme() { if [[ $1 == *-tls ]]; then echo https; else echo http; fi; }
 
+# free PORT exits when something already listens on 127.0.0.1:PORT: the
+# run would measure that instead (BENCH_PORT_OFFSET moves the ports).
+free() {
+	if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+		echo "port $1 is taken by another process; set BENCH_PORT_OFFSET" >&2
+		exit 2
+	fi
+}
+
 wait_port() {
 	for _ in $(seq 1 100); do
 		if curl -sk -o /dev/null "${2:-http}://127.0.0.1:$1/"; then return 0; fi
@@ -116,6 +132,8 @@ wait_port() {
 }
 
 start_backend() {
+	free $BACKEND_PORT
+	free $BACKEND_STATS_PORT
 	if [[ $BACKEND == nginx ]]; then
 		start_nginx_backend
 		return
@@ -131,7 +149,8 @@ start_backend() {
 # with bench/apimgw.yaml, on PORT[NAME] (with the run's certificate for
 # the TLS proxies).
 launch_apimgw() {
-	local name=$1 bin=$2 admin=$3 conf=${4:-$ROOT/bench/apimgw.yaml}
+	local name=$1 bin=$2 admin=$(($3 + PORT_OFFSET)) conf=${4:-$ROOT/bench/apimgw.yaml}
+	free "$admin"
 	sed -e "s/127.0.0.1:8081/127.0.0.1:${PORT[$name]}/" -e "s/127.0.0.1:9091/127.0.0.1:$admin/" -e "s/127.0.0.1:9001/127.0.0.1:$BACKEND_PORT/" \
 		"$conf" >"$WORK/$name.yaml"
 	cp "$ROOT"/bench/*.xml "$WORK/" # policy files named by the configurations
@@ -172,12 +191,12 @@ start_apimgw() {
 # APIMGW_BASE_BIN (say, an earlier commit's build), for an A/B comparison in
 # the same run.
 start_apimgw_base() {
-	local name=${1:-apimgw-base} admin=${2:-9191}
+	local name=${1:-apimgw-base} admin=${2:-9191} conf=${3:-$ROOT/bench/apimgw.yaml}
 	if [[ -z ${APIMGW_BASE_BIN:-} ]]; then
 		echo "$name needs APIMGW_BASE_BIN (an apimgw binary)" >&2
 		exit 2
 	fi
-	launch_apimgw "$name" "$APIMGW_BASE_BIN" "$admin"
+	launch_apimgw "$name" "$APIMGW_BASE_BIN" "$admin" "$conf"
 }
 
 # start_go_proxy NAME PROGRAM [FLAGS]: one of the Go proxies under bench/
@@ -315,8 +334,9 @@ cpu_ticks() {
 	local pid=${PID_OF[$1]:-}
 	[[ -n $pid && -r /proc/$pid/stat ]] || return 0
 	# After the command (which may hold spaces and parentheses), the
-	# fields are state, ppid, ... utime (12th), stime (13th).
-	cat /proc/[0-9]*/stat 2>/dev/null | awk -v root="$pid" '{
+	# fields are state, ppid, ... utime (12th), stime (13th). A process
+	# that ends during the read makes cat fail: not an error here.
+	{ cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v root="$pid" '{
 		line = $0; sub(/^.*\) /, "", line); split(line, f, " ")
 		if ($1 == root || f[2] == root) t += f[12] + f[13]
 	} END { print t + 0 }'
@@ -387,7 +407,7 @@ rss_kb() {
 
 # headers NAME prints the wrk -H arguments NAME's requests carry, one a line.
 headers() {
-	[[ $1 == apimgw-pol ]] || return 0
+	[[ $1 == apimgw-pol || $1 == apimgw-base-pol ]] || return 0
 	echo "-H"
 	echo "Ocp-Apim-Subscription-Key: bench-subscription-key"
 	echo "-H"
@@ -457,17 +477,19 @@ run_loadgen() {
 }
 
 need
-if [[ -n $RATE && " $PROXIES " == *" apimgw-pol "* ]]; then
-	echo "apimgw-pol needs its request headers, which bench/loadgen does not send: run it without -R" >&2
+if [[ -n $RATE && ( " $PROXIES " == *" apimgw-pol "* || " $PROXIES " == *" apimgw-base-pol "* ) ]]; then
+	echo "apimgw-pol and apimgw-base-pol need their request headers, which bench/loadgen does not send: run them without -R" >&2
 	exit 2
 fi
 [[ -z $RATE ]] || go build -o "$WORK/loadgen" "$ROOT/bench/loadgen"
 start_backend
 for p in $PROXIES; do
+	[[ -z ${PORT[$p]:-} ]] || [[ $p == nginx* && -f $WORK/nginx/nginx.conf ]] || free "${PORT[$p]}"
 	case $p in
 	apimgw) start_apimgw ;;
 	apimgw-base) start_apimgw_base ;;
 	apimgw-base-tls) make_cert && start_apimgw_base apimgw-base-tls 9194 ;;
+	apimgw-base-pol) start_apimgw_base apimgw-base-pol 9196 "$ROOT/bench/apimgw-policies.yaml" ;;
 	miniproxy) start_go_proxy miniproxy miniproxy ;;
 	miniproxy-std) start_go_proxy miniproxy-std miniproxy -stdlib ;;
 	floor) start_go_proxy floor floor ;;
@@ -526,6 +548,7 @@ awk '{sum[$1] += $2; p99[$1] += $3; n[$1]++; if ($4 != "-") {cpu[$1] += $4; nc[$
 		printf "\n"
 	}
 	if (nc["apimgw-pol"] && nc["apimgw"]) printf "apimgw-pol CPU per request %.2f× apimgw'"'"'s (typical policies vs the empty pipeline)\n", (cpu["apimgw-pol"] / nc["apimgw-pol"]) / (cpu["apimgw"] / nc["apimgw"])
+	if (nc["apimgw-base-pol"] && nc["apimgw-base"]) printf "apimgw-base-pol CPU per request %.2f× apimgw-base'"'"'s\n", (cpu["apimgw-base-pol"] / nc["apimgw-base-pol"]) / (cpu["apimgw-base"] / nc["apimgw-base"])
 }' "$WORK/rps" | sort
 # TLS: keep-alive req/s and new connections/s as a ratio to nginx-tls.
 [[ ! -f $WORK/newconns ]] || awk '{sum[$1] += $2; n[$1]++; if ($4 != "-") {cpu[$1] += $4; nc[$1]++}} END {

@@ -110,6 +110,10 @@ var modelNames = [...]string{
 func isModel(st sType) bool { return st > stAny && st < stCount }
 
 type cx struct {
+	// cat, when set, are the operands of the string concatenation chain
+	// fn evaluates (concat.go); code that replaces fn must drop it.
+	cat []evalFn
+
 	fn      evalFn
 	st      sType
 	isConst bool
@@ -1701,6 +1705,9 @@ func (c *compiler) binary(x *binaryExpr) (cx, *Error) {
 		if v, err := arith(op, l.val, r.val); err == nil {
 			return constCx(v), nil
 		}
+	}
+	if op == "+" && st == stString {
+		return concatCx(x.l, l, r, st, ar), nil
 	}
 	return cx{st: st, fn: func(e *env) (any, error) {
 		a, err := lf(e)

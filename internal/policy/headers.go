@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 
 	"github.com/apimgw/apimgw/internal/expr"
@@ -29,6 +30,7 @@ type setNamed struct {
 	query  bool
 	target int
 	name   string
+	key    string // set-header: name in canonical form
 	action int
 	values []*expr.Value
 }
@@ -47,6 +49,7 @@ func compileSetNamed(b *builder, el *policyxml.Element, query bool) Step {
 		return nil
 	}
 	s := &setNamed{query: query, target: b.target, name: attrs["name"].Value}
+	s.key = http.CanonicalHeaderKey(s.name)
 	if strings.TrimSpace(s.name) == "" {
 		b.errorf(attrs["name"].ValuePos, "<%s> name must not be empty", el.Name)
 	}

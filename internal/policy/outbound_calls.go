@@ -184,7 +184,7 @@ func compileCall(b *builder, el *policyxml.Element, attrs map[string]policyxml.A
 
 // applyHeader applies a compiled set-header to h with its exists-action.
 func applyHeader(st *State, s *setNamed, h http.Header) error {
-	key := http.CanonicalHeaderKey(s.name)
+	key := s.key
 	_, exists := h[key]
 	switch s.action {
 	case actionDelete:

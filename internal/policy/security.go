@@ -774,6 +774,7 @@ const (
 type validateJWT struct {
 	policy        string
 	header        string
+	headerKey     string // header in canonical form
 	query         string
 	tokenValue    *expr.Value
 	scheme        string
@@ -793,6 +794,12 @@ type validateJWT struct {
 	claims        []requiredClaim
 	clientApps    []string // validate-azure-ad-token client-application-ids
 	toJwt         *expr.Program
+	// cache holds the tokens this policy accepted (nil when its keys are
+	// expressions); constChecks is set when its audience, issuer and claim
+	// checks have no expression, so they need not run again for a cached
+	// token.
+	cache       *jwtCache
+	constChecks bool
 }
 
 // signingKey is a verification key with its key id ("" matches any kid).
@@ -854,6 +861,7 @@ func compileValidateJWT(b *builder, el *policyxml.Element, path string) Step {
 	}
 	// A policy without keys is accepted, as APIM does: every signed token
 	// then fails with TokenSignatureKeyNotFound.
+	v.setupCache()
 	return v
 }
 
@@ -1041,7 +1049,9 @@ func (v *validateJWT) token(st *State) (string, error) {
 		}
 		raw = s
 	case v.header != "":
-		raw = st.X.Request.Headers.Get(v.header)
+		if vals := st.X.Request.Headers[v.headerKey]; len(vals) > 0 { // Headers.Get without canonicalizing per request
+			raw = vals[0]
+		}
 	case v.query != "":
 		raw, _ = st.X.Request.Url.Query.Get(v.query)
 	}
@@ -1073,20 +1083,40 @@ var (
 	errOIDC        = errors.New("openid configuration not available")
 )
 
+// The signing algorithms validate-jwt accepts, without and with unsigned
+// tokens (require-signed-tokens="false").
+var (
+	jwtMethods         = []string{"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+	jwtMethodsUnsigned = append(jwtMethods[:len(jwtMethods):len(jwtMethods)], "none")
+)
+
 func (v *validateJWT) Run(st *State) error {
 	raw, err := v.token(st)
 	if err != nil {
 		return err
 	}
-	methods := []string{"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+	if v.cache != nil {
+		if e := v.cache.get(raw); e != nil {
+			ok, err := v.cached(st, e)
+			if err != nil {
+				return err
+			}
+			if ok {
+				return v.output(st, raw)
+			}
+			v.cache.drop(raw, e)
+		}
+	}
+	methods := jwtMethods
 	if !v.requireSigned {
-		methods = append(methods, "none")
+		methods = jwtMethodsUnsigned
 	}
 	opts := []jwt.ParserOption{jwt.WithValidMethods(methods), jwt.WithLeeway(v.skew), jwt.WithTimeFunc(st.Env.now)}
 	if v.requireExp {
 		opts = append(opts, jwt.WithExpirationRequired())
 	}
 	var oidcIssuers []string
+	var keySets []*signingKey
 	var oidcErr error
 	claims := jwt.MapClaims{}
 	_, err = jwt.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) {
@@ -1097,14 +1127,14 @@ func (v *validateJWT) Run(st *State) error {
 			return jwt.UnsafeAllowNoneSignatureType, nil
 		}
 		kid, _ := t.Header["kid"].(string)
-		keys, err := v.candidates(st, t.Method.Alg(), kid, &oidcIssuers, false)
+		keys, err := v.candidates(st, t.Method.Alg(), kid, &oidcIssuers, &keySets, false)
 		if err != nil {
 			oidcErr = err
 			return nil, err
 		}
 		if len(keys) == 0 && kid != "" && len(v.oidc)+len(v.oidcExprs) > 0 {
-			oidcIssuers = oidcIssuers[:0]
-			if keys, err = v.candidates(st, t.Method.Alg(), kid, &oidcIssuers, true); err != nil {
+			oidcIssuers, keySets = oidcIssuers[:0], keySets[:0]
+			if keys, err = v.candidates(st, t.Method.Alg(), kid, &oidcIssuers, &keySets, true); err != nil {
 				oidcErr = err
 				return nil, err
 			}
@@ -1120,6 +1150,19 @@ func (v *validateJWT) Run(st *State) error {
 	if err := v.checkClaims(st, claims, oidcIssuers); err != nil {
 		return err
 	}
+	if v.cache != nil && (len(v.oidc) == 0 || len(keySets) == len(v.oidc)) {
+		// An unsigned token (alg none) has no key sets to record when the
+		// policy has openid-config sources: it is not cached.
+		if e := newJWTEntry(claims, keySets, oidcIssuers); e != nil {
+			v.cache.put(raw, e)
+		}
+	}
+	return v.output(st, raw)
+}
+
+// output sets the output-token-variable-name variable to the validated
+// token.
+func (v *validateJWT) output(st *State, raw string) error {
 	if v.outputVar != "" && v.toJwt != nil {
 		j, err := v.toJwt.Eval(&expr.Context{Variables: expr.Variables{"t": raw}})
 		if err != nil {
@@ -1174,7 +1217,10 @@ func (v *validateJWT) parseFailure(st *State, raw string, err, oidcErr error) er
 // candidates returns the keys that may verify a token signed with alg and
 // kid: the policy's own keys, then the openid-config keys (refreshed when
 // refresh is set).
-func (v *validateJWT) candidates(st *State, alg, kid string, issuers *[]string, refresh bool) ([]jwt.VerificationKey, error) {
+//
+// keySets receives the first key of each openid-config key set consulted,
+// in source order, which identifies the set (a fetch makes a new one).
+func (v *validateJWT) candidates(st *State, alg, kid string, issuers *[]string, keySets *[]*signingKey, refresh bool) ([]jwt.VerificationKey, error) {
 	var out []jwt.VerificationKey
 	add := func(k signingKey) {
 		if kid != "" && k.kid != "" && k.kid != kid {
@@ -1215,6 +1261,9 @@ func (v *validateJWT) candidates(st *State, alg, kid string, issuers *[]string, 
 		}
 		if iss != "" {
 			*issuers = append(*issuers, iss)
+		}
+		if len(keys) > 0 {
+			*keySets = append(*keySets, &keys[0])
 		}
 		for _, k := range keys {
 			add(k)
@@ -1448,6 +1497,7 @@ func compileValidateAzureADToken(b *builder, el *policyxml.Element, path string)
 	if !custom {
 		v.oidc = append(v.oidc, &oidcSource{url: authority + "/" + tenant + "/v2.0/.well-known/openid-configuration"})
 	}
+	v.setupCache()
 	return v
 }
 

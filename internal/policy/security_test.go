@@ -683,9 +683,14 @@ func BenchmarkValidateJWT(b *testing.B) {
 	rsTok := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)
 	rsTok.Header["kid"] = "k"
 	rs, _ := rsTok.SignedString(key)
-	for _, bc := range []struct{ name, keys, token string }{
-		{"HS256", `<issuer-signing-keys><key>` + hsSecretB64 + `</key></issuer-signing-keys>`, hs},
-		{"RS256-openid", `<openid-config url="` + filepath.Join(dir, "openid.json") + `"/>`, rs},
+	for _, bc := range []struct {
+		name, keys, token string
+		uncached          bool
+	}{
+		{"HS256", `<issuer-signing-keys><key>` + hsSecretB64 + `</key></issuer-signing-keys>`, hs, false},
+		{"HS256-uncached", `<issuer-signing-keys><key>` + hsSecretB64 + `</key></issuer-signing-keys>`, hs, true},
+		{"RS256-openid", `<openid-config url="` + filepath.Join(dir, "openid.json") + `"/>`, rs, false},
+		{"RS256-openid-uncached", `<openid-config url="` + filepath.Join(dir, "openid.json") + `"/>`, rs, true},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			c := &Compiler{}
@@ -697,6 +702,9 @@ func BenchmarkValidateJWT(b *testing.B) {
 				b.Fatal(c.Errors())
 			}
 			p := Compose(s)
+			if bc.uncached { // without the JWT cache: every request verifies
+				p.sections[secInbound][0].step.(*validateJWT).cache = nil
+			}
 			env := &Env{Now: fixedClock(testNow)}
 			h := http.Header{"Authorization": {"Bearer " + bc.token}}
 			b.ReportAllocs()

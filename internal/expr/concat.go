@@ -1,0 +1,80 @@
+package expr
+
+import "strings"
+
+// A chain of string concatenations, a + b + c + ..., compiles to one
+// function over the operands instead of one per +: the result is built
+// once, not once per operator with every intermediate string thrown away.
+// It evaluates like the left fold of the binary operator: operands left to
+// right, each step as arith does it (the first steps may be something else
+// than a string concatenation, an XName for instance), the length limit
+// checked at every step.
+
+// concatStep reports whether arith("+", a, b) concatenates strings.
+func concatStep(a, b any) bool {
+	if _, ok := a.(XNamespace); ok {
+		if _, ok := b.(string); ok {
+			return false // an XName
+		}
+	}
+	_, as := a.(string)
+	_, bs := b.(string)
+	return as || bs
+}
+
+// concatCx compiles l + r, a string-typed +, extending l's chain when l is
+// itself one (lx is l's node).
+func concatCx(lx node, l, r cx, st sType, ar func(op string, a, b any) (any, error)) cx {
+	var ops []evalFn
+	if b, ok := lx.(*binaryExpr); ok && b.op == "+" && l.cat != nil {
+		ops = append(ops, l.cat...)
+	} else {
+		ops = append(ops, l.fn)
+	}
+	ops = append(ops[:len(ops):len(ops)], r.fn)
+	return cx{st: st, cat: ops, fn: func(e *env) (any, error) { return concatChain(e, ops, ar) }}
+}
+
+func concatChain(e *env, ops []evalFn, ar func(op string, a, b any) (any, error)) (any, error) {
+	acc, err := ops[0](e)
+	if err != nil {
+		return nil, err
+	}
+	var buf [8]string
+	parts, total := buf[:0], 0
+	for _, f := range ops[1:] {
+		b, err := f(e)
+		if err != nil {
+			return nil, err
+		}
+		if len(parts) == 0 {
+			if !concatStep(acc, b) {
+				if acc, err = ar("+", acc, b); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			// From here on the left operand is a string: every step
+			// concatenates.
+			x := ToString(acc)
+			parts, total = append(parts, x), len(x)
+		} else if len(parts) == len(buf) {
+			s := strings.Join(parts, "")
+			parts = append(parts[:0], s)
+		}
+		y := ToString(b)
+		if err := checkStrLen(total + len(y)); err != nil {
+			return nil, err
+		}
+		parts, total = append(parts, y), total+len(y)
+	}
+	if len(parts) == 0 {
+		return acc, nil
+	}
+	var sb strings.Builder
+	sb.Grow(total)
+	for _, p := range parts {
+		sb.WriteString(p)
+	}
+	return sb.String(), nil
+}
