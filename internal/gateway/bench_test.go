@@ -93,21 +93,7 @@ apis:
 <set-header name="X-Tier" exists-action="override"><value>@(context.Request.Headers.GetValueOrDefault("x-tier", "bronze"))</value></set-header>
 <choose><when condition="@(context.Request.MatchedParameters["id"] == "0")"><return-response><set-status code="404"/></return-response></when></choose>
 </inbound><backend><base/></backend><outbound><base/></outbound></policies>`})
-	defer g.Close()
-	g.plan.Load().env.Transport = cannedTransport{}
-	req := httptest.NewRequest("GET", "http://gw/api/items/42", nil)
-	req.RemoteAddr = "127.0.0.1:5000"
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		r := req.Clone(req.Context())
-		r.Header.Set("Ocp-Apim-Subscription-Key", "key-1")
-		w := httptest.NewRecorder()
-		g.ServeHTTP(w, r)
-		if w.Code != 200 {
-			b.Fatalf("status %d", w.Code)
-		}
-	}
+	handlerBench(b, g, "http://gw/api/items/42", http.Header{"Ocp-Apim-Subscription-Key": {"key-1"}})
 }
 
 // BenchmarkProxyPath is the whole cleartext data plane in one process:
@@ -247,14 +233,14 @@ func proxyPath(b *testing.B, yaml func(backend string) string, files map[string]
 // profiles of what the policies add.
 // Run: go test -run XXX -bench 'Handler(Policies)?$' -benchmem ./internal/gateway
 func BenchmarkHandler(b *testing.B) {
-	handlerBench(b, `
+	handlerBench(b, benchGateway(b, `
 apis:
   - id: bench
     path: ""
     serviceUrl: http://backend.invalid
     subscriptionRequired: false
     operations: [{id: all, method: GET, urlTemplate: "/*"}]
-`, nil, nil)
+`, nil), "http://gw/bench", nil)
 }
 
 func BenchmarkHandlerPolicies(b *testing.B) {
@@ -262,7 +248,7 @@ func BenchmarkHandlerPolicies(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	handlerBench(b, `
+	handlerBench(b, benchGateway(b, `
 products:
   bench: {name: Bench, subscriptionRequired: true}
 subscriptions:
@@ -275,18 +261,19 @@ apis:
     products: [bench]
     policy: apimgw-policies.xml
     operations: [{id: all, method: GET, urlTemplate: "/*"}]
-`, map[string]string{"apimgw-policies.xml": string(xml)},
+`, map[string]string{"apimgw-policies.xml": string(xml)}), "http://gw/bench",
 		http.Header{"Ocp-Apim-Subscription-Key": {"bench-subscription-key"}, "Authorization": {"Bearer " + benchJWT(b)}})
 }
 
-func handlerBench(b *testing.B, yaml string, files map[string]string, header http.Header) {
+// handlerBench runs GET target through g's handler, the backend an
+// in-memory transport, each request with a copy of header.
+func handlerBench(b *testing.B, g *Gateway, target string, header http.Header) {
 	if header == nil {
 		header = http.Header{}
 	}
-	g := benchGateway(b, yaml, files)
 	defer g.Close()
 	g.plan.Load().env.Transport = cannedTransport{}
-	req := httptest.NewRequest("GET", "http://gw/bench", nil)
+	req := httptest.NewRequest("GET", target, nil)
 	req.RemoteAddr = "127.0.0.1:5000"
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"crypto/rand"
 	"crypto/rsa"
 	"fmt"
 	"net/http"
@@ -297,14 +296,7 @@ func TestJWTCacheNotForExpressionKeys(t *testing.T) {
 // token is removed, and the cached set expires) makes the cached token go
 // through the full validation again.
 func TestJWTCacheOpenIDKeyRotation(t *testing.T) {
-	k1, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k2, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
+	k1, k2 := newRSAKey(t), newRSAKey(t)
 	o := newOIDCServer(t)
 	o.setKeys([]string{"k1"}, []*rsa.PrivateKey{k1})
 	policy := `<validate-jwt header-name="Authorization">

@@ -185,6 +185,16 @@ func TestValidateJWT(t *testing.T) {
 	}
 }
 
+// newRSAKey makes a 2048-bit RSA key.
+func newRSAKey(t *testing.T) *rsa.PrivateKey {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
 // oidcServer serves a discovery document and a JWKS whose keys the test can
 // rotate; it counts key set fetches.
 type oidcServer struct {
@@ -253,14 +263,7 @@ func rsToken(t *testing.T, key *rsa.PrivateKey, kid string, claims jwt.MapClaims
 }
 
 func TestValidateJWTOpenIDConfig(t *testing.T) {
-	k1, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k2, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
+	k1, k2 := newRSAKey(t), newRSAKey(t)
 	o := newOIDCServer(t)
 	o.setKeys([]string{"k1"}, []*rsa.PrivateKey{k1})
 	claims := jwt.MapClaims{"iss": o.URL + "/", "aud": "api", "exp": testNow.Add(time.Hour).Unix()}
