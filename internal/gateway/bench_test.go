@@ -128,13 +128,16 @@ apis:
 // the policies cost (issue 21: at most 20% more CPU per request).
 // Run: go test -run XXX -bench 'ProxyPath(Policies)?$' -benchtime 100000x -count 5 ./internal/gateway
 func BenchmarkProxyPathPolicies(b *testing.B) {
-	xml, err := os.ReadFile(filepath.Join("..", "..", "bench", "apimgw-policies.xml"))
-	if err != nil {
-		b.Fatal(err)
-	}
 	proxyPath(b, func(backend string) string {
-		return `
-outbound: {maxConnsPerHost: 256, maxIdleConnsPerHost: 256, idleConnTimeout: 50s}
+		return "outbound: {maxConnsPerHost: 256, maxIdleConnsPerHost: 256, idleConnTimeout: 50s}\n" + policiesYAML("http://"+backend)
+	}, policiesFiles(b),
+		"Ocp-Apim-Subscription-Key: bench-subscription-key\r\nAuthorization: Bearer "+benchJWT(b)+"\r\n")
+}
+
+// policiesYAML is bench/apimgw-policies.yaml's API, product and
+// subscription, the API's backend at serviceURL.
+func policiesYAML(serviceURL string) string {
+	return `
 products:
   bench: {name: Bench, subscriptionRequired: true}
 subscriptions:
@@ -142,14 +145,21 @@ subscriptions:
 apis:
   - id: bench
     path: ""
-    serviceUrl: http://` + backend + `
+    serviceUrl: ` + serviceURL + `
     subscriptionRequired: true
     products: [bench]
     policy: apimgw-policies.xml
     operations: [{id: all, method: GET, urlTemplate: "/*"}]
 `
-	}, map[string]string{"apimgw-policies.xml": string(xml)},
-		"Ocp-Apim-Subscription-Key: bench-subscription-key\r\nAuthorization: Bearer "+benchJWT(b)+"\r\n")
+}
+
+// policiesFiles holds bench/apimgw-policies.xml, read from bench/.
+func policiesFiles(b *testing.B) map[string]string {
+	xml, err := os.ReadFile(filepath.Join("..", "..", "bench", "apimgw-policies.xml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return map[string]string{"apimgw-policies.xml": string(xml)}
 }
 
 // benchJWT is the token bench/run.sh's make_jwt sends: HS256 with the
@@ -244,24 +254,7 @@ apis:
 }
 
 func BenchmarkHandlerPolicies(b *testing.B) {
-	xml, err := os.ReadFile(filepath.Join("..", "..", "bench", "apimgw-policies.xml"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	handlerBench(b, benchGateway(b, `
-products:
-  bench: {name: Bench, subscriptionRequired: true}
-subscriptions:
-  - {id: bench-client, name: Bench client, primaryKey: "bench-subscription-key", product: bench}
-apis:
-  - id: bench
-    path: ""
-    serviceUrl: http://backend.invalid
-    subscriptionRequired: true
-    products: [bench]
-    policy: apimgw-policies.xml
-    operations: [{id: all, method: GET, urlTemplate: "/*"}]
-`, map[string]string{"apimgw-policies.xml": string(xml)}), "http://gw/bench",
+	handlerBench(b, benchGateway(b, policiesYAML("http://backend.invalid"), policiesFiles(b)), "http://gw/bench",
 		http.Header{"Ocp-Apim-Subscription-Key": {"bench-subscription-key"}, "Authorization": {"Bearer " + benchJWT(b)}})
 }
 
