@@ -45,6 +45,9 @@
 # summary gives each proxy's mean req/s, p99 and CPU/req, and their ratios
 # to nginx-ka (to nginx-tls for the TLS proxies), and apimgw-pol's CPU/req
 # over apimgw's.
+# apimgw-1p is apimgw with GOMAXPROCS=1 (one thread running Go code at a
+# time, as nginx and HAProxy run one worker or thread here; the others get
+# APIMGW_GOMAXPROCS, 2 by default).
 # apimgw-1k is apimgw with 1,000 APIs of 10 operations each (generated for
 # the run: APIs svc-0000 to svc-0999, operations with literal and templated
 # segments), and apimgw-1api the same gateway with only one of them
@@ -80,7 +83,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d /tmp/apimgw-bench.XXXXXX)
 BACKEND_PORT=9001
 BACKEND_STATS_PORT=9003 # the nginx backend's stub_status
-declare -A PORT=([apimgw-base]=8091 [apimgw]=8081 [nginx-ka]=8082 [nginx]=8083 [haproxy]=8084 [miniproxy]=8085 [miniproxy-std]=8086 [floor]=8087 [floor-allocs]=8088 [floor-reuse]=8089 [floor-spin]=8090 [apimgw-tls]=8092 [nginx-tls]=8093 [apimgw-base-tls]=8094 [apimgw-pol]=8095 [apimgw-base-pol]=8096 [apimgw-1api]=8097 [apimgw-1k]=8098)
+declare -A PORT=([apimgw-base]=8091 [apimgw]=8081 [nginx-ka]=8082 [nginx]=8083 [haproxy]=8084 [miniproxy]=8085 [miniproxy-std]=8086 [floor]=8087 [floor-allocs]=8088 [floor-reuse]=8089 [floor-spin]=8090 [apimgw-tls]=8092 [nginx-tls]=8093 [apimgw-base-tls]=8094 [apimgw-pol]=8095 [apimgw-base-pol]=8096 [apimgw-1api]=8097 [apimgw-1k]=8098 [apimgw-1p]=8099)
 # BENCH_PORT_OFFSET moves every port (proxies, their admin listeners, the
 # backend) up by that much: a run beside processes holding the usual ones.
 PORT_OFFSET=${BENCH_PORT_OFFSET:-0}
@@ -155,7 +158,9 @@ launch_apimgw() {
 		"$conf" >"$WORK/$name.yaml"
 	cp "$ROOT"/bench/*.xml "$WORK/" # policy files named by the configurations
 	[[ $(scheme "$name") == http ]] || echo "tls: {cert: $WORK/cert.pem, key: $WORK/key.pem}" >>"$WORK/$name.yaml"
-	GOMAXPROCS=${APIMGW_GOMAXPROCS:-2} "$bin" serve -c "$WORK/$name.yaml" >"$WORK/$name.log" 2>&1 &
+	local procs=${APIMGW_GOMAXPROCS:-2}
+	[[ $name != *-1p ]] || procs=1 # one OS thread running Go code, as nginx's one worker
+	GOMAXPROCS=$procs "$bin" serve -c "$WORK/$name.yaml" >"$WORK/$name.log" 2>&1 &
 	PIDS+=($!)
 	PID_OF[$name]=$!
 	wait_port "${PORT[$name]}" "$(scheme "$name")"
@@ -498,6 +503,7 @@ for p in $PROXIES; do
 	floor-spin) start_go_proxy floor-spin floor -spin 20us ;;
 	apimgw-tls) make_cert && start_apimgw apimgw-tls 9092 ;;
 	apimgw-pol) start_apimgw apimgw-pol 9095 "$ROOT/bench/apimgw-policies.yaml" ;;
+	apimgw-1p) start_apimgw apimgw-1p 9099 ;;
 	apimgw-1api) gen_apis 1 500 "$WORK/apis-1.yaml" && start_apimgw apimgw-1api 9096 "$WORK/apis-1.yaml" ;;
 	apimgw-1k) gen_apis 1000 0 "$WORK/apis-1000.yaml" && start_apimgw apimgw-1k 9097 "$WORK/apis-1000.yaml" ;;
 	nginx-ka | nginx | nginx-tls) make_cert && { [[ -f $WORK/nginx/nginx.conf ]] || start_nginx; } ;;
