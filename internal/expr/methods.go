@@ -184,7 +184,9 @@ func modelMethod(n *memberExpr, st sType, name string, targs []*typeRef, args []
 					return nil, 0, true, err
 				}
 				conv, rst = c, s
-			} else if st != stVariables {
+			} else if st != stVariables && (len(args) < 2 || args[1].st == stString) {
+				// GetValueOrDefault(name, string[] dflt) is the generic
+				// dictionary extension returning string[]
 				rst = stString
 			}
 			var dflt any

@@ -33,13 +33,27 @@ func (c *compiler) namedValues(fields []fieldInit) (cx, *Error) {
 
 // newExpr compiles object creation: JSON tokens, collections, arrays,
 // anonymous objects and the few framework types expressions construct.
+// newExpr compiles new T(...) { ... } and records its static type.
 func (c *compiler) newExpr(x *newExpr) (cx, *Error) {
+	var t *ty
+	r, err := c.newExprRaw(x, &t)
+	if err != nil {
+		return r, err
+	}
+	return withTy(r, t), nil
+}
+
+func (c *compiler) newExprRaw(x *newExpr, rt **ty) (cx, *Error) {
 	if x.anon {
 		return c.namedValues(x.fields)
 	}
 	elems := make([]evalFn, 0, len(x.elems))
 	type pairFn struct{ k, v evalFn }
 	var pairs []pairFn
+	var elemCx []cx
+	var elemNodes []node
+	var pairCx [][2]cx
+	var pairNodes [][2]node
 	for _, el := range x.elems {
 		switch p := el.(type) {
 		case *initPair:
@@ -55,6 +69,8 @@ func (c *compiler) newExpr(x *newExpr) (cx, *Error) {
 				return cx{}, err
 			}
 			pairs = append(pairs, pairFn{k.fn, v.fn})
+			pairCx = append(pairCx, [2]cx{k, v})
+			pairNodes = append(pairNodes, [2]node{p.items[0], p.items[1]})
 		case *indexInit:
 			k, err := c.expr(p.key)
 			if err != nil {
@@ -65,14 +81,23 @@ func (c *compiler) newExpr(x *newExpr) (cx, *Error) {
 				return cx{}, err
 			}
 			pairs = append(pairs, pairFn{k.fn, v.fn})
+			pairCx = append(pairCx, [2]cx{k, v})
+			pairNodes = append(pairNodes, [2]node{p.key, p.value})
 		default:
 			v, err := c.expr(el)
 			if err != nil {
 				return cx{}, err
 			}
 			elems = append(elems, v.fn)
+			elemCx = append(elemCx, v)
+			elemNodes = append(elemNodes, el)
 		}
 	}
+	nt, terr := newTy(x, elemCx, elemNodes, pairCx, pairNodes)
+	if terr != nil {
+		return cx{}, terr
+	}
+	*rt = nt
 	args, err := c.args(x.args)
 	if err != nil {
 		return cx{}, err
