@@ -74,6 +74,9 @@ func compile(src string) (*Program, *Error) {
 		if cerr != nil {
 			return nil, cerr
 		}
+		if derr := checkDefinite(b, true); derr != nil {
+			return nil, derr
+		}
 		if !hasReturn(b) {
 			return nil, &Error{off: start, Msg: "not all code paths return a value: a block expression needs a return statement"}
 		}
@@ -89,6 +92,9 @@ func compile(src string) (*Program, *Error) {
 		x, cerr := c.expr(n)
 		if cerr != nil {
 			return nil, cerr
+		}
+		if derr := checkDefinite(n, false); derr != nil {
+			return nil, derr
 		}
 		p.expr = x.fn
 	}
