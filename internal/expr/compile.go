@@ -979,8 +979,12 @@ func (c *compiler) expr(n node) (cx, *Error) {
 			return cx{}, err
 		}
 		if hasNullCond(n) {
+			// a?.b is null when a is: a value type becomes Nullable<T>
 			if isValueTy(x.t) {
 				x.t = nil
+			}
+			if isValueST(x.st) {
+				x.st = stAny
 			}
 			f := x.fn
 			x.fn = func(e *env) (any, error) {
@@ -1035,6 +1039,9 @@ func (c *compiler) chain(n node) (cx, *Error) {
 		var ct *ty
 		if rich(a.t) && rich(b.t) && complete(a.t) && identical(a.t, b.t) {
 			ct = a.t
+		}
+		if ta, tb := tyOf(a), tyOf(b); (rich(ta) || rich(tb)) && complete(ta) && complete(tb) && !convertible(ta, tb, a) && !convertible(tb, ta, b) {
+			return cx{}, errAt(x, "Type of conditional expression cannot be determined because there is no implicit conversion between '%s' and '%s'", tyName(ta), tyName(tb))
 		}
 		st := stAny
 		if a.st == b.st {

@@ -112,7 +112,7 @@ var jsonNames = map[string]bool{"JObject": true, "JArray": true, "JToken": true,
 // tyFromRef is the static type a type reference names, nil when it is not
 // tracked.
 func tyFromRef(tr *typeRef) *ty {
-	if tr == nil || tr.nullable {
+	if tr == nil || tr.nullable || tr.name == "dynamic" {
 		return nil
 	}
 	if tr.rank > 0 {
@@ -657,6 +657,15 @@ func callTy(n *memberExpr, rt *ty, name string, targs []*typeRef, args []compile
 		}
 		return nil
 	}
+	// Contains falls back to LINQ's Contains<T>(IEnumerable<T>, T), which
+	// infers T from both arguments: a base type of a reference element
+	// type is accepted through IEnumerable<out T>
+	checkContains := func(want *ty) *Error {
+		if len(args) >= 1 && isRefTy(want) && isRefTy(argTy(0)) && refConvertible(want, argTy(0)) {
+			return nil
+		}
+		return checkArg(0, want)
+	}
 	// the collections' own methods
 	switch rt.k {
 	case tkColl:
@@ -666,7 +675,11 @@ func callTy(n *memberExpr, rt *ty, name string, targs []*typeRef, args []compile
 			if rt.name == "IEnumerable" && name != "Contains" || len(args) != 1 {
 				break
 			}
-			if err := checkArg(0, rt.elem); err != nil {
+			check := checkArg
+			if name == "Contains" {
+				check = func(_ int, want *ty) *Error { return checkContains(want) }
+			}
+			if err := check(0, rt.elem); err != nil {
 				return nil, err
 			}
 			switch name {
@@ -754,11 +767,13 @@ func callTy(n *memberExpr, rt *ty, name string, targs []*typeRef, args []compile
 	}
 	switch name {
 	case "Where", "OrderBy", "OrderByDescending", "ThenBy", "ThenByDescending", "Skip", "Take", "SkipWhile",
-		"TakeWhile", "Distinct", "Concat", "Union", "Except", "Intersect", "SkipLast", "TakeLast":
-		if rt.k == tkColl && rt.name == "List" && (name == "Reverse") {
-			return nil, nil
-		}
+		"TakeWhile", "Distinct", "SkipLast", "TakeLast":
 		return seqOf(et), nil
+	case "Concat", "Union", "Except", "Intersect":
+		// T is inferred from both sequences
+		if len(args) >= 1 && complete(et) && complete(elemTy(argTy(0))) && identical(et, elemTy(argTy(0))) {
+			return seqOf(et), nil
+		}
 	case "Select":
 		if lam == 0 {
 			return seqOf(lambdaRet(args[0])), nil
@@ -786,35 +801,29 @@ func callTy(n *memberExpr, rt *ty, name string, targs []*typeRef, args []compile
 	case "Any", "All", "SequenceEqual":
 		return stTy(stBool), nil
 	case "Contains":
-		if len(args) == 1 {
-			if err := checkArg(0, et); err != nil {
-				return nil, err
-			}
+		if err := checkContains(et); err != nil {
+			return nil, err
 		}
 		return stTy(stBool), nil
-	case "Sum":
+	case "Sum", "Average":
 		t := et
 		if lam == 0 {
 			t = lambdaRet(args[0])
+			if complete(t) && !convertible(t, stTy(stDouble), cx{}) && !convertible(t, stTy(stDecimal), cx{}) {
+				return nil, errAt(args[0].node, "Cannot implicitly convert type '%s' to 'decimal'", tyName(t))
+			}
 		} else if len(args) > 0 {
 			return nil, nil
+		} else if complete(t) && !numericTy(t) && rt.k != tkNamed {
+			return nil, errAt(n, "'%s' does not contain a definition for '%s' and the best extension method overload requires a sequence of numbers", tyName(rt), name)
 		}
-		if numericTy(t) {
+		if !numericTy(t) {
+			return nil, nil
+		}
+		if name == "Sum" || t.st == stDecimal {
 			return t, nil
 		}
-	case "Average":
-		t := et
-		if lam == 0 {
-			t = lambdaRet(args[0])
-		} else if len(args) > 0 {
-			return nil, nil
-		}
-		if numericTy(t) {
-			if t.st == stDecimal {
-				return t, nil
-			}
-			return stTy(stDouble), nil
-		}
+		return stTy(stDouble), nil
 	case "ToList":
 		return &ty{k: tkColl, name: "List", elem: et}, nil
 	case "ToArray":

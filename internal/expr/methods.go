@@ -904,6 +904,20 @@ func linq(name string, items []any, a []any, targ string) (any, error) {
 		if len(a) != 1 {
 			return nil, errArg("Where takes a predicate")
 		}
+		if f, ok := a[0].(*Func); ok && len(f.slots) >= 2 {
+			// Where((x, i) => ...): the predicate takes the index
+			var out []any
+			for i, it := range items {
+				b, err := callPredIdx(f, it, i)
+				if err != nil {
+					return nil, err
+				}
+				if b {
+					out = append(out, it)
+				}
+			}
+			return &List{Items: out}, nil
+		}
 		out, err := filter()
 		return &List{Items: out}, err
 	case "Select":
@@ -1325,6 +1339,7 @@ var otherMethods = map[string]bool{
 	"Next": true, "NextDouble": true, "ComputeHash": true, "Dispose": true, "GetBytes": true, "GetString": true,
 	"GetValueOrDefault": true, "Sort": true, "Descendants": true, "Merge": true, "Replace": true, "HasValues": true,
 	"NextMatch": true, "Duration": true, "Negate": true, "Exists": true, "Find": true, "FindIndex": true, "ContainsValue": true,
+	"FindAll": true, "TrueForAll": true,
 	"Parse": false, "AddFirst": true, "ToUpper": true, "ToLower": true, "Equals": true, "CompareTo": true,
 	"Result": false, "Encrypt": true, "Decrypt": true, "Matches": true, "Match": true, "IsMatch": true,
 	"Append": true, "AppendLine": true, "AppendFormat": true, "Element": true, "Elements": true,
@@ -1342,7 +1357,7 @@ var dynMinArgs = map[string]int{
 	"Concat": 1, "Union": 1, "Except": 1, "Intersect": 1, "SequenceEqual": 1, "ToDictionary": 1,
 	"ElementAt": 1, "ElementAtOrDefault": 1, "Aggregate": 1, "AddSeconds": 1, "AddMinutes": 1, "AddHours": 1,
 	"AddDays": 1, "AddMonths": 1, "AddYears": 1, "AddMilliseconds": 1, "AddTicks": 1, "Subtract": 1,
-	"ComputeHash": 1, "GetBytes": 1, "GetString": 1, "GetValueOrDefault": 0, "Exists": 1, "Find": 1,
+	"ComputeHash": 1, "GetBytes": 1, "GetString": 1, "GetValueOrDefault": 0, "Exists": 1, "Find": 1, "FindAll": 1, "TrueForAll": 1,
 	"FindIndex": 1, "ContainsValue": 1, "IsMatch": 1, "Match": 1, "Matches": 1, "Append": 1, "AppendFormat": 1,
 	"Encrypt": 3, "Decrypt": 3, "Replace": 2, "Insert": 2, "TryGetValue": 2, "TryParseJwt": 1, "ThenBy": 1,
 	"ForEach": 1, "RemoveAll": 1, "GetRange": 2, "ConvertAll": 1, "GetByteCount": 1, "Enqueue": 1, "Push": 1, "ThenByDescending": 1,
@@ -1767,6 +1782,24 @@ func objectMethod(name string, r any, a []any, targ string, targConv func(any) (
 			}
 			copy(x.Items, v.(*List).Items)
 			return nil, nil, true
+		case "FindAll", "TrueForAll":
+			var out []any
+			for _, it := range x.Items {
+				ok, err := callPred(a[0], it)
+				if err != nil {
+					return nil, err, true
+				}
+				if name == "TrueForAll" && !ok {
+					return false, nil, true
+				}
+				if ok {
+					out = append(out, it)
+				}
+			}
+			if name == "TrueForAll" {
+				return true, nil, true
+			}
+			return &List{Items: out, Elem: x.Elem}, nil, true
 		case "Exists", "Find", "FindIndex":
 			for i, it := range x.Items {
 				ok, err := callPred(a[0], it)
