@@ -498,6 +498,9 @@ func timeProp(v any, name string) (any, error) {
 		if isUTCKind(t) {
 			return Enum{Type: "DateTimeKind", Name: "Utc", Val: 1}, nil
 		}
+		if isLocalKind(t) {
+			return Enum{Type: "DateTimeKind", Name: "Local", Val: 2}, nil
+		}
 		return Enum{Type: "DateTimeKind", Name: "Unspecified", Val: 0}, nil
 	}
 	return nil, errNoMember(v, name)

@@ -2142,7 +2142,7 @@ func timeMethod(name string, t time.Time, a []any) (any, error, bool) {
 	case "ToUniversalTime":
 		return t.UTC(), nil, true
 	case "ToLocalTime":
-		return t, nil, true
+		return asLocal(t), nil, true
 	}
 	return nil, nil, false
 }
