@@ -1721,6 +1721,24 @@ func (c *compiler) binary(x *binaryExpr) (cx, *Error) {
 			return cx{}, errAt(x, "Division by constant zero")
 		}
 	}
+	if (x.op == "==" || x.op == "!=") && jsonRefCompare(l, r) {
+		neg := x.op == "!="
+		return cx{st: stBool, fn: func(e *env) (any, error) {
+			a, err := lf(e)
+			if err != nil {
+				return nil, err
+			}
+			b, err := rf(e)
+			if err != nil {
+				return nil, err
+			}
+			if a == nil || b == nil {
+				return (a == nil && b == nil) != neg, nil
+			}
+			// a string or number converted to a new JValue: never the same
+			return (isJToken(a) && isJToken(b) && a == b) != neg, nil
+		}}, nil
+	}
 	if (x.op == "==" || x.op == "!=") && (l.st == stObject || r.st == stObject) && !(l.isConst && l.val == nil) && !(r.isConst && r.val == nil) {
 		// object == x compares references: boxed values are distinct
 		// objects, strings are the same object only when both are literals

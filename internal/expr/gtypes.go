@@ -529,8 +529,34 @@ func indexTy(kn node, t *ty, key cx) (*ty, *Error) {
 		if t.st == stString {
 			return stTy(stChar), intKey(false)
 		}
+	case tkNamed:
+		// JToken this[object key]
+		return &ty{k: tkNamed, name: "JToken"}, nil
 	}
 	return nil, nil
+}
+
+// isJSONTy reports a JSON token class (JToken and its subclasses).
+func isJSONTy(t *ty) bool { return t != nil && t.k == tkNamed }
+
+// jsonRefCompare reports whether l == r is C#'s reference comparison of
+// JSON tokens: JToken defines no == operator, so a token compared with a
+// token or object is the same object or not, and a string or number
+// converts to a new JValue, which is never the same object. A null
+// literal is a null check (a JSON null token is an object, not null).
+func jsonRefCompare(l, r cx) bool {
+	lt, rt := tyOf(l), tyOf(r)
+	if !isJSONTy(lt) && !isJSONTy(rt) {
+		return false
+	}
+	other := rt
+	if !isJSONTy(lt) {
+		other = lt
+	}
+	if other == nil {
+		return (l.isConst && l.val == nil) || (r.isConst && r.val == nil)
+	}
+	return true
 }
 
 // predicates are the methods whose lambda returns bool.
@@ -973,4 +999,13 @@ func richOnly(t *ty) *ty {
 		return t
 	}
 	return nil
+}
+
+// isJToken reports a JSON token object (compared by reference).
+func isJToken(v any) bool {
+	switch v.(type) {
+	case *JObject, *JArray, *JValue, *JProperty:
+		return true
+	}
+	return false
 }
