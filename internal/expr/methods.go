@@ -1605,12 +1605,14 @@ func objectMethod(name string, r any, a []any, targ string, targConv func(any) (
 				if err := checkListLen(len(x.Items) + 1); err != nil {
 					return nil, err, true
 				}
+				setParent(t, x)
 				x.Items = append(x.Items, t)
 				return nil, nil, true
 			}
 		case "Remove":
 			for i, it := range x.Items {
 				if it == a[0] {
+					clearParent(it, x)
 					x.Items = append(x.Items[:i], x.Items[i+1:]...)
 					return true, nil, true
 				}
@@ -1624,9 +1626,13 @@ func objectMethod(name string, r any, a []any, targ string, targConv func(any) (
 			if i < 0 || i >= len(x.Items) {
 				return nil, errIndexRange(), true
 			}
+			clearParent(x.Items[i], x)
 			x.Items = append(x.Items[:i], x.Items[i+1:]...)
 			return nil, nil, true
 		case "Clear":
+			for _, it := range x.Items {
+				clearParent(it, x)
+			}
 			x.Items = nil
 			return nil, nil, true
 		case "Insert":
@@ -1641,6 +1647,7 @@ func objectMethod(name string, r any, a []any, targ string, targConv func(any) (
 			if err != nil {
 				return nil, err, true
 			}
+			setParent(t, x)
 			x.Items = append(x.Items[:i], append([]any{t}, x.Items[i:]...)...)
 			return nil, nil, true
 		case "SelectToken":

@@ -301,6 +301,7 @@ func (c *compiler) newExprRaw(x *newExpr, rt **ty) (cx, *Error) {
 						if err != nil {
 							return nil, err
 						}
+						setParent(tv, arr)
 						arr.Items = append(arr.Items, tv)
 					}
 					continue
@@ -310,13 +311,18 @@ func (c *compiler) newExprRaw(x *newExpr, rt **ty) (cx, *Error) {
 					if err != nil {
 						return nil, err
 					}
-					arr.Items = append(arr.Items, c.(*JArray).Items...)
+					for _, it := range c.(*JArray).Items {
+						clearParent(it, c)
+						setParent(it, arr)
+						arr.Items = append(arr.Items, it)
+					}
 					continue
 				}
 				tv, err := toJToken(it, 0)
 				if err != nil {
 					return nil, err
 				}
+				setParent(tv, arr)
 				arr.Items = append(arr.Items, tv)
 			}
 			if len(pairs) > 0 {
@@ -346,7 +352,9 @@ func (c *compiler) newExprRaw(x *newExpr, rt **ty) (cx, *Error) {
 			if err != nil {
 				return nil, err
 			}
-			return &JProperty{Name: n, Value: v}, nil
+			jp := &JProperty{Name: n, Value: v}
+			setParent(v, jp)
+			return jp, nil
 		}}, nil
 	case "JValue":
 		return cx{fn: func(e *env) (any, error) {
