@@ -1329,7 +1329,8 @@ func elemName(items []any) string {
 var otherMethods = map[string]bool{
 	"ToString": true, "GetHashCode": true, "Value": true, "Values": true, "ToObject": true, "SelectToken": true, "SelectTokens": true,
 	"Add": true, "AddRange": true, "Remove": true, "RemoveAt": true, "Property": true, "Properties": true,
-	"ContainsKey": true, "TryGetValue": true, "TryParseJwt": true, "ForEach": true, "RemoveAll": true, "GetRange": true,
+	"SetAttributeValue": true,
+	"ContainsKey":       true, "TryGetValue": true, "TryParseJwt": true, "ForEach": true, "RemoveAll": true, "GetRange": true,
 	"ConvertAll": true, "GetType": true, "GetByteCount": true, "GetLeftPart": true,
 	"Enqueue": true, "Dequeue": true, "Push": true, "Pop": true, "Peek": true,
 	"ImportParameters": true, "FromXmlString": true, "VerifyData": true, "VerifyHash": true, "GetValue": true, "Children": true, "DeepClone": true, "Clear": true,
@@ -1357,7 +1358,7 @@ var dynMinArgs = map[string]int{
 	"Concat": 1, "Union": 1, "Except": 1, "Intersect": 1, "SequenceEqual": 1, "ToDictionary": 1,
 	"ElementAt": 1, "ElementAtOrDefault": 1, "Aggregate": 1, "AddSeconds": 1, "AddMinutes": 1, "AddHours": 1,
 	"AddDays": 1, "AddMonths": 1, "AddYears": 1, "AddMilliseconds": 1, "AddTicks": 1, "Subtract": 1,
-	"ComputeHash": 1, "GetBytes": 1, "GetString": 1, "GetValueOrDefault": 0, "Exists": 1, "Find": 1, "FindAll": 1, "TrueForAll": 1,
+	"ComputeHash": 1, "GetBytes": 1, "GetString": 1, "GetValueOrDefault": 0, "Exists": 1, "Find": 1, "FindAll": 1, "TrueForAll": 1, "SetAttributeValue": 2,
 	"FindIndex": 1, "ContainsValue": 1, "IsMatch": 1, "Match": 1, "Matches": 1, "Append": 1, "AppendFormat": 1,
 	"Encrypt": 3, "Decrypt": 3, "Replace": 2, "Insert": 2, "TryGetValue": 2, "TryParseJwt": 1, "ThenBy": 1,
 	"ForEach": 1, "RemoveAll": 1, "GetRange": 2, "ConvertAll": 1, "GetByteCount": 1, "Enqueue": 1, "Push": 1, "ThenByDescending": 1,

@@ -724,6 +724,48 @@ func (c *compiler) newExprRaw(x *newExpr, rt **ty) (cx, *Error) {
 			return ex, nil
 		}}, nil
 	}
+	switch name {
+	case "XElement":
+		if len(args) == 0 {
+			return cx{}, errAt(x, "new XElement needs a name")
+		}
+		return cx{fn: func(e *env) (any, error) {
+			a, err := evalArgs(e)
+			if err != nil {
+				return nil, err
+			}
+			if src, ok := a[0].(*XElement); ok && len(a) == 1 {
+				return cloneXElement(src, nil), nil
+			}
+			xn, err := xnameArg(a[0])
+			if err != nil {
+				return nil, err
+			}
+			el := &XElement{Name: xn}
+			if err := el.addContent(a[1:], 0); err != nil {
+				return nil, err
+			}
+			return el, nil
+		}}, nil
+	case "XAttribute":
+		if len(args) != 2 {
+			return cx{}, errAt(x, "new XAttribute takes a name and a value")
+		}
+		return cx{fn: func(e *env) (any, error) {
+			a, err := evalArgs(e)
+			if err != nil {
+				return nil, err
+			}
+			xn, err := xnameArg(a[0])
+			if err != nil {
+				return nil, err
+			}
+			if a[1] == nil {
+				return nil, errArgNull("value")
+			}
+			return &XAttribute{Name: xn, Value: xmlValueString(a[1])}, nil
+		}}, nil
+	}
 	return cx{}, errAt(x, "unsupported C# construct: new %s", t.name)
 }
 
