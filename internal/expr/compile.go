@@ -1056,6 +1056,10 @@ func (c *compiler) chain(n node) (cx, *Error) {
 				return cx{}, errAt(x, "Type of conditional expression cannot be determined because there is no implicit conversion between '%s' and '%s'", csName(a.st), csName(b.st))
 			}
 		}
+		if isNumericST(st) {
+			// c ? 1 : 2.5 is a double either way
+			af, bf = convTo(a, stTy(st)).fn, convTo(b, stTy(st)).fn
+		}
 		return cx{st: st, t: ct, fn: func(e *env) (any, error) {
 			ok, err := cond(e)
 			if err != nil {
@@ -1343,6 +1347,9 @@ func (c *compiler) index(x *indexExpr) (cx, *Error) {
 	it, kerr := indexTy(x.args[0], tyOf(recv), keys[0])
 	if kerr != nil {
 		return cx{}, kerr
+	}
+	if rt := tyOf(recv); rt != nil && rt.k == tkDict {
+		args[0] = convTo(keys[0], rt.key).fn
 	}
 	if hasNullCond(x) && isValueTy(it) {
 		it = nil
@@ -1937,8 +1944,11 @@ func (c *compiler) delegateArgsT(x *callExpr, ft *ty) ([]evalFn, *ty, *Error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		if ft != nil && ft.k == tkFunc && i < len(ft.params) && !convertible(tyOf(ax), ft.params[i], ax) {
-			return nil, nil, argTyError(a.x, i+1, tyOf(ax), ft.params[i])
+		if ft != nil && ft.k == tkFunc && i < len(ft.params) {
+			if !convertible(tyOf(ax), ft.params[i], ax) {
+				return nil, nil, argTyError(a.x, i+1, tyOf(ax), ft.params[i])
+			}
+			ax = convTo(ax, ft.params[i])
 		}
 		argFns[i] = ax.fn
 	}
@@ -2078,6 +2088,8 @@ func (c *compiler) lambdaT(x *lambdaExpr, params []*ty, wantRet *ty, strict bool
 	}
 	if wantRet != nil && strict {
 		ft.ret = wantRet
+		// Func<double> f = () => 1 returns 1.0
+		body = wrapConv(body, numConvTo(wantRet))
 	}
 	return cx{isFunc: true, t: ft, fn: func(e *env) (any, error) {
 		e.noPool = true
@@ -2195,6 +2207,9 @@ func (c *compiler) lvalue(n node) (lvalue, sType, *Error) {
 		if kerr != nil {
 			return lvalue{}, 0, kerr
 		}
+		if rt := tyOf(recv); rt != nil && rt.k == tkDict {
+			key = convTo(key, rt.key)
+		}
 		est := stAny
 		if et != nil && et.k == tkST {
 			est = et.st
@@ -2274,6 +2289,11 @@ func (c *compiler) assign(x *assignExpr) (cx, *Error) {
 	}
 	if x.op == "=" && (rich(lv.t) || rich(val.t)) && !convertible(tyOf(val), lv.t, val) {
 		return cx{}, convTyError(x.value, tyOf(val), lv.t)
+	}
+	if x.op == "=" {
+		// double d; d = 1; stores 1.0
+		val = convTo(val, lv.t)
+		vf = val.fn
 	}
 	if x.op != "=" && x.op != "??=" {
 		res, berr := checkBinary(x, strings.TrimSuffix(x.op, "="), cx{st: st}, val)

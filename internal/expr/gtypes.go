@@ -678,8 +678,12 @@ func callTy(n *memberExpr, rt *ty, name string, targs []*typeRef, args []compile
 		return nil
 	}
 	checkArg := func(i int, want *ty) *Error {
-		if i < len(args) && args[i].outSet == nil && !convertible(argTy(i), want, args[i].cx) {
-			return argTyError(args[i].node, i+1, argTy(i), want)
+		if i < len(args) && args[i].outSet == nil {
+			if !convertible(argTy(i), want, args[i].cx) {
+				return argTyError(args[i].node, i+1, argTy(i), want)
+			}
+			// List<double>.Add(1) adds 1.0
+			args[i].cx = convTo(args[i].cx, want)
 		}
 		return nil
 	}
@@ -1008,4 +1012,82 @@ func isJToken(v any) bool {
 		return true
 	}
 	return false
+}
+
+// numConv is the run-time implicit numeric conversion to a variable of
+// static type to (int to long/double/decimal, char to int...), nil when
+// values of static type from need none.
+func numConv(from, to *ty) func(any) (any, error) {
+	if from == nil || to == nil || from.k != tkST || to.k != tkST || from.st == to.st {
+		return nil
+	}
+	if !isNumericST(from.st) {
+		return nil
+	}
+	return numConvTo(to)
+}
+
+// numConvTo converts an int, long or char value to the numeric type to
+// (other values pass unchanged), nil when to is not a wider numeric type.
+func numConvTo(to *ty) func(any) (any, error) {
+	if to == nil || to.k != tkST {
+		return nil
+	}
+	var name string
+	switch to.st {
+	case stLong:
+		name = "long"
+	case stDouble:
+		name = "double"
+	case stDecimal:
+		name = "decimal"
+	case stInt:
+		name = "int"
+	default:
+		return nil
+	}
+	conv, _, err := implicitConv(&typeRef{name: name})
+	if err != nil {
+		return nil
+	}
+	return conv
+}
+
+// convTo applies the implicit numeric conversion of x to type to: a
+// constant is converted at load, another value when it is read.
+func convTo(x cx, to *ty) cx {
+	conv := numConv(tyOf(x), to)
+	if conv == nil {
+		return x
+	}
+	if x.isConst {
+		if v, err := conv(x.val); err == nil {
+			return constCx(v)
+		}
+		return x
+	}
+	f := x.fn
+	x.fn = func(e *env) (any, error) {
+		v, err := f(e)
+		if err != nil {
+			return nil, err
+		}
+		return conv(v)
+	}
+	x.st = to.st
+	return x
+}
+
+// wrapConv applies conv to the values of f.
+func wrapConv(f evalFn, conv func(any) (any, error)) evalFn {
+	if conv == nil {
+		return f
+	}
+	return func(e *env) (any, error) {
+		v, err := f(e)
+		if err != nil {
+			return nil, err
+		}
+		return conv(v)
+	}
 }

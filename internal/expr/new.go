@@ -98,6 +98,20 @@ func (c *compiler) newExprRaw(x *newExpr, rt **ty) (cx, *Error) {
 		return cx{}, terr
 	}
 	*rt = nt
+	if nt != nil {
+		// elements convert to the element type: new double[] { 1 } holds 1.0
+		switch nt.k {
+		case tkArray, tkColl:
+			for i, ec := range elemCx {
+				elems[i] = convTo(ec, nt.elem).fn
+			}
+		case tkDict:
+			for i, pc := range pairCx {
+				pairs[i].k = convTo(pc[0], nt.key).fn
+				pairs[i].v = convTo(pc[1], nt.elem).fn
+			}
+		}
+	}
 	args, err := c.args(x.args)
 	if err != nil {
 		return cx{}, err
