@@ -1206,7 +1206,8 @@ func linq(name string, items []any, a []any, targ string) (any, error) {
 		if len(a) < 1 {
 			return nil, errArg("ToDictionary takes a key selector")
 		}
-		d := newDict(false)
+		// ToDictionary(key[, value][, StringComparer.X])
+		d := newDict(ignoreCase(a, len(a)-1))
 		for i, it := range items {
 			k, err := callSel(a[0], it, i)
 			if err != nil {
