@@ -10,21 +10,37 @@ package expr
 
 type daState struct {
 	dead bool // unreachable: every variable counts as assigned
-	set  map[int]bool
+	bits [4]uint64
+	more map[int]bool // ids beyond the bits (copied on write)
 }
 
-func (s daState) has(id int) bool { return s.dead || s.set[id] }
+const daBits = 256
+
+func (s daState) has(id int) bool {
+	if s.dead {
+		return true
+	}
+	if id < daBits {
+		return s.bits[id/64]&(1<<(id%64)) != 0
+	}
+	return s.more[id]
+}
 
 func (s daState) with(id int) daState {
 	if s.dead {
 		return s
 	}
-	m := make(map[int]bool, len(s.set)+1)
-	for k := range s.set {
+	if id < daBits {
+		s.bits[id/64] |= 1 << (id % 64)
+		return s
+	}
+	m := make(map[int]bool, len(s.more)+1)
+	for k := range s.more {
 		m[k] = true
 	}
 	m[id] = true
-	return daState{set: m}
+	s.more = m
+	return s
 }
 
 var daDead = daState{dead: true}
@@ -37,13 +53,19 @@ func join(a, b daState) daState {
 	if b.dead {
 		return a
 	}
-	m := map[int]bool{}
-	for k := range a.set {
-		if b.set[k] {
-			m[k] = true
-		}
+	for i := range a.bits {
+		a.bits[i] &= b.bits[i]
 	}
-	return daState{set: m}
+	if len(a.more) > 0 {
+		m := map[int]bool{}
+		for k := range a.more {
+			if b.more[k] {
+				m[k] = true
+			}
+		}
+		a.more = m
+	}
+	return a
 }
 
 // union is assigned on either (the end of try-finally).
@@ -51,33 +73,50 @@ func union(a, b daState) daState {
 	if a.dead || b.dead {
 		return daDead
 	}
-	m := map[int]bool{}
-	for k := range a.set {
-		m[k] = true
+	for i := range a.bits {
+		a.bits[i] |= b.bits[i]
 	}
-	for k := range b.set {
-		m[k] = true
+	if len(b.more) > 0 {
+		m := map[int]bool{}
+		for k := range a.more {
+			m[k] = true
+		}
+		for k := range b.more {
+			m[k] = true
+		}
+		a.more = m
 	}
-	return daState{set: m}
+	return a
 }
 
 type daVar struct {
+	name       string
 	id         int
 	maybeConst bool // a local constant
 }
 
 type definite struct {
-	scopes    []map[string]daVar
-	next      int
-	err       *Error
-	breaks    []*[]daState
-	continues []*[]daState
+	vars  []daVar // the visible locals, innermost last
+	marks []int   // len(vars) where each open scope began
+	next  int
+	err   *Error
+	// the states at the break and continue statements of the enclosing
+	// loops and switches (innermost last); a switch has no continues
+	breaks    [][]daState
+	continues [][]daState
+	// initial storage, so that a typical expression allocates once
+	varsBuf  [8]daVar
+	marksBuf [8]int
+	brBuf    [4][]daState
+	coBuf    [4][]daState
 }
 
 // checkDefinite reports the first read of an unassigned local in a block
 // (stmt) or an expression's lambdas.
 func checkDefinite(n node, isBlock bool) *Error {
 	d := &definite{}
+	d.vars, d.marks = d.varsBuf[:0], d.marksBuf[:0]
+	d.breaks, d.continues = d.brBuf[:0], d.coBuf[:0]
 	d.push()
 	if isBlock {
 		d.stmts(n.(*blockStmt).stmts, daState{})
@@ -87,19 +126,23 @@ func checkDefinite(n node, isBlock bool) *Error {
 	return d.err
 }
 
-func (d *definite) push() { d.scopes = append(d.scopes, map[string]daVar{}) }
-func (d *definite) pop()  { d.scopes = d.scopes[:len(d.scopes)-1] }
+func (d *definite) push() { d.marks = append(d.marks, len(d.vars)) }
+
+func (d *definite) pop() {
+	k := len(d.marks) - 1
+	d.vars, d.marks = d.vars[:d.marks[k]], d.marks[:k]
+}
 
 func (d *definite) declare(name string, maybeConst bool) int {
 	d.next++
-	d.scopes[len(d.scopes)-1][name] = daVar{id: d.next, maybeConst: maybeConst}
+	d.vars = append(d.vars, daVar{name: name, id: d.next, maybeConst: maybeConst})
 	return d.next
 }
 
 func (d *definite) lookup(name string) (daVar, bool) {
-	for i := len(d.scopes) - 1; i >= 0; i-- {
-		if v, ok := d.scopes[i][name]; ok {
-			return v, true
+	for i := len(d.vars) - 1; i >= 0; i-- {
+		if d.vars[i].name == name {
+			return d.vars[i], true
 		}
 	}
 	return daVar{}, false
@@ -108,13 +151,11 @@ func (d *definite) lookup(name string) (daVar, bool) {
 // allAssigned is the state in which every visible local is assigned (the
 // body of a local function, which may run after any assignment).
 func (d *definite) allAssigned() daState {
-	m := map[int]bool{}
-	for _, sc := range d.scopes {
-		for _, v := range sc {
-			m[v.id] = true
-		}
+	var s daState
+	for _, v := range d.vars {
+		s = s.with(v.id)
 	}
-	return daState{set: m}
+	return s
 }
 
 func (d *definite) read(n *identExpr, s daState) {
@@ -399,16 +440,18 @@ func (d *definite) scoped(n node, s daState) daState {
 	return d.stmt(n, s)
 }
 
-// loop runs body with a new break/continue target and returns the end
-// state of the body and the states at its breaks and continues.
-func (d *definite) loop(body func() daState) (end daState, breaks, continues []daState) {
-	var b, c []daState
-	d.breaks = append(d.breaks, &b)
-	d.continues = append(d.continues, &c)
-	end = body()
-	d.breaks = d.breaks[:len(d.breaks)-1]
-	d.continues = d.continues[:len(d.continues)-1]
-	return end, b, c
+// loop analyses a loop body (in its own scope) with a new break/continue
+// target and returns its end state and the states at its breaks and
+// continues.
+func (d *definite) loop(body node, s daState) (end daState, breaks, continues []daState) {
+	d.breaks = append(d.breaks, nil)
+	d.continues = append(d.continues, nil)
+	end = d.scoped(body, s)
+	k := len(d.breaks) - 1
+	breaks, d.breaks = d.breaks[k], d.breaks[:k]
+	k = len(d.continues) - 1
+	continues, d.continues = d.continues[k], d.continues[:k]
+	return end, breaks, continues
 }
 
 func joinAll(s daState, others []daState) daState {
@@ -456,12 +499,12 @@ func (d *definite) stmt(n node, s daState) daState {
 		return daDead
 	case *breakStmt:
 		if k := len(d.breaks); k > 0 {
-			*d.breaks[k-1] = append(*d.breaks[k-1], s)
+			d.breaks[k-1] = append(d.breaks[k-1], s)
 		}
 		return daDead
 	case *continueStmt:
 		if k := len(d.continues); k > 0 {
-			*d.continues[k-1] = append(*d.continues[k-1], s)
+			d.continues[k-1] = append(d.continues[k-1], s)
 		}
 		return daDead
 	case *ifStmt:
@@ -474,10 +517,10 @@ func (d *definite) stmt(n node, s daState) daState {
 	case *whileStmt:
 		if !x.do {
 			t, f := d.cond(x.cond, s)
-			_, breaks, _ := d.loop(func() daState { return d.scoped(x.body, t) })
+			_, breaks, _ := d.loop(x.body, t)
 			return joinAll(f, breaks)
 		}
-		end, breaks, conts := d.loop(func() daState { return d.scoped(x.body, s) })
+		end, breaks, conts := d.loop(x.body, s)
 		_, f := d.cond(x.cond, joinAll(end, conts))
 		return joinAll(f, breaks)
 	case *forStmt:
@@ -488,14 +531,14 @@ func (d *definite) stmt(n node, s daState) daState {
 		if x.cond != nil {
 			t, f = d.cond(x.cond, s)
 		}
-		end, breaks, conts := d.loop(func() daState { return d.scoped(x.body, t) })
+		end, breaks, conts := d.loop(x.body, t)
 		d.stmts(x.post, joinAll(end, conts))
 		return joinAll(f, breaks)
 	case *foreachStmt:
 		s = d.ex(x.coll, s)
 		d.push()
 		id := d.declare(x.name, false)
-		d.loop(func() daState { return d.scoped(x.body, s.with(id)) })
+		d.loop(x.body, s.with(id))
 		d.pop()
 		return s
 	case *tryStmt:
@@ -529,8 +572,8 @@ func (d *definite) stmt(n node, s daState) daState {
 		s = d.ex(x.x, s)
 		d.push()
 		defer d.pop()
-		var b []daState
-		d.breaks = append(d.breaks, &b)
+		d.breaks = append(d.breaks, nil)
+		k := len(d.breaks) - 1
 		hasDefault := false
 		for _, c := range x.cases {
 			hasDefault = hasDefault || c.isDefault
@@ -539,10 +582,11 @@ func (d *definite) stmt(n node, s daState) daState {
 				cs = d.ex(l, cs)
 			}
 			if end := d.stmts(c.body, cs); !end.dead {
-				b = append(b, end)
+				d.breaks[k] = append(d.breaks[k], end)
 			}
 		}
-		d.breaks = d.breaks[:len(d.breaks)-1]
+		b := d.breaks[k]
+		d.breaks = d.breaks[:k]
 		after := daDead
 		if !hasDefault {
 			after = s

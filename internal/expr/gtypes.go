@@ -33,7 +33,22 @@ type ty struct {
 	nparam int // number of parameters; -1 when unknown (Func without type arguments)
 }
 
-func stTy(st sType) *ty { return &ty{k: tkST, st: st} }
+// stTys are the shared types of the sTypes (never modified).
+var stTys = func() (t [stObject + 1]ty) {
+	for i := range t {
+		t[i] = ty{k: tkST, st: sType(i)}
+	}
+	return t
+}()
+
+func stTy(st sType) *ty { return &stTys[st] }
+
+// the JSON token types (shared, never modified)
+var (
+	jtokenTy  = &ty{k: tkNamed, name: "JToken"}
+	jobjectTy = &ty{k: tkNamed, name: "JObject"}
+	jarrayTy  = &ty{k: tkNamed, name: "JArray"}
+)
 
 func arrayOf(t *ty) *ty { return &ty{k: tkArray, elem: t} }
 
@@ -155,6 +170,14 @@ func tyFromRef(tr *typeRef) *ty {
 		f.nparam = len(f.params)
 		return f
 	case jsonNames[name] && len(tr.args) == 0:
+		switch name {
+		case "JToken":
+			return jtokenTy
+		case "JObject":
+			return jobjectTy
+		case "JArray":
+			return jarrayTy
+		}
 		return &ty{k: tkNamed, name: name}
 	}
 	return nil
@@ -176,7 +199,7 @@ func elemTy(t *ty) *ty {
 		}
 	case tkNamed:
 		if t.name == "JArray" || t.name == "JToken" || t.name == "JContainer" {
-			return &ty{k: tkNamed, name: "JToken"}
+			return jtokenTy
 		}
 	}
 	return nil
@@ -531,7 +554,7 @@ func indexTy(kn node, t *ty, key cx) (*ty, *Error) {
 		}
 	case tkNamed:
 		// JToken this[object key]
-		return &ty{k: tkNamed, name: "JToken"}, nil
+		return jtokenTy, nil
 	}
 	return nil, nil
 }
@@ -908,11 +931,11 @@ func staticTy(typ, name string, targs []*typeRef, args []compiledArg) *ty {
 			return tyFromRef(targs[0])
 		}
 	case "JObject.Parse", "JObject.FromObject":
-		return &ty{k: tkNamed, name: "JObject"}
+		return jobjectTy
 	case "JArray.Parse", "JArray.FromObject":
-		return &ty{k: tkNamed, name: "JArray"}
+		return jarrayTy
 	case "JToken.Parse", "JToken.FromObject":
-		return &ty{k: tkNamed, name: "JToken"}
+		return jtokenTy
 	case "Enumerable.Range":
 		return seqOf(stTy(stInt))
 	case "Enumerable.Repeat":
