@@ -1264,7 +1264,11 @@ func (c *compiler) member(x *memberExpr) (cx, *Error) {
 	if name, ok := c.staticName(x.x); ok {
 		tn := stripNamespace(name)
 		if isStaticTypeName(tn) {
-			return staticProperty(x, tn, x.name)
+			r, err := staticProperty(x, tn, x.name)
+			if err != nil || r.isConst {
+				return r, err
+			}
+			return withTy(r, staticPropTy(canonType(tn), x.name)), nil
 		}
 		if err := c.unknownStatic(x.x, name); err != nil {
 			return cx{}, err

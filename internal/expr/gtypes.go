@@ -502,6 +502,29 @@ func memberTy(n node, t *ty, name string) (*ty, *Error) {
 		if name == "Key" {
 			return t.key, nil
 		}
+	case tkST:
+		switch t.st {
+		case stDateTime:
+			switch name {
+			case "Year", "Month", "Day", "Hour", "Minute", "Second", "Millisecond", "DayOfYear":
+				return stTy(stInt), nil
+			case "Ticks":
+				return stTy(stLong), nil
+			case "Date":
+				return stTy(stDateTime), nil
+			case "TimeOfDay":
+				return stTy(stTimeSpan), nil
+			}
+		case stTimeSpan:
+			switch name {
+			case "Days", "Hours", "Minutes", "Seconds", "Milliseconds":
+				return stTy(stInt), nil
+			case "TotalDays", "TotalHours", "TotalMinutes", "TotalSeconds", "TotalMilliseconds":
+				return stTy(stDouble), nil
+			case "Ticks":
+				return stTy(stLong), nil
+			}
+		}
 	case tkNamed:
 		switch name {
 		case "Count":
@@ -693,6 +716,25 @@ func callTy(n *memberExpr, rt *ty, name string, targs []*typeRef, args []compile
 	}
 	if rt.k == tkST && rt.st == stString {
 		return stringMethodTy(name), nil
+	}
+	if rt.k == tkST && rt.st == stDateTime {
+		switch name {
+		case "AddYears", "AddMonths", "AddDays", "AddHours", "AddMinutes", "AddSeconds", "AddMilliseconds",
+			"AddTicks", "Add", "ToUniversalTime", "ToLocalTime":
+			return stTy(stDateTime), nil
+		case "CompareTo":
+			return stTy(stInt), nil
+		}
+		return nil, nil
+	}
+	if rt.k == tkST && rt.st == stTimeSpan {
+		switch name {
+		case "Add", "Subtract", "Negate", "Duration":
+			return stTy(stTimeSpan), nil
+		case "CompareTo":
+			return stTy(stInt), nil
+		}
+		return nil, nil
 	}
 	argTy := func(i int) *ty {
 		if i < len(args) {
@@ -923,8 +965,86 @@ func stringMethodTy(name string) *ty {
 	return nil
 }
 
+// staticPropTy is the type of a static property Type.name.
+func staticPropTy(typ, name string) *ty {
+	switch typ + "." + name {
+	case "DateTime.UtcNow", "DateTime.Now", "DateTime.Today", "DateTime.MinValue", "DateTime.MaxValue":
+		return stTy(stDateTime)
+	case "string.Empty":
+		return stTy(stString)
+	case "TimeSpan.Zero", "TimeSpan.MaxValue", "TimeSpan.MinValue":
+		return stTy(stTimeSpan)
+	}
+	return nil
+}
+
+// staticResults are the result types of static methods whose overloads
+// all return the same type.
+var staticResults = map[string]sType{
+	"string.Join": stString, "string.Format": stString, "string.Concat": stString,
+	"string.IsNullOrEmpty": stBool, "string.IsNullOrWhiteSpace": stBool, "string.Equals": stBool,
+	"string.Compare": stInt, "string.CompareOrdinal": stInt,
+	"Convert.ToInt32": stInt, "Convert.ToInt64": stLong, "Convert.ToDouble": stDouble,
+	"Convert.ToDecimal": stDecimal, "Convert.ToBoolean": stBool, "Convert.ToString": stString,
+	"Convert.ToBase64String": stString, "Convert.ToChar": stChar, "Convert.ToDateTime": stDateTime,
+	"Convert.ToHexString": stString,
+	"int.Parse":           stInt, "long.Parse": stLong, "double.Parse": stDouble, "decimal.Parse": stDecimal,
+	"bool.Parse": stBool, "char.Parse": stChar, "DateTime.Parse": stDateTime, "DateTime.ParseExact": stDateTime,
+	"TimeSpan.Parse": stTimeSpan,
+	"int.TryParse":   stBool, "long.TryParse": stBool, "double.TryParse": stBool, "decimal.TryParse": stBool,
+	"bool.TryParse": stBool, "DateTime.TryParse": stBool, "DateTime.TryParseExact": stBool,
+	"DateTime.DaysInMonth": stInt, "DateTime.IsLeapYear": stBool, "DateTime.SpecifyKind": stDateTime,
+	"TimeSpan.FromDays": stTimeSpan, "TimeSpan.FromHours": stTimeSpan, "TimeSpan.FromMinutes": stTimeSpan,
+	"TimeSpan.FromSeconds": stTimeSpan, "TimeSpan.FromMilliseconds": stTimeSpan, "TimeSpan.FromTicks": stTimeSpan,
+	"Math.Pow": stDouble, "Math.Sqrt": stDouble, "Math.Log": stDouble, "Math.Log10": stDouble, "Math.Exp": stDouble,
+	"Math.Sin": stDouble, "Math.Cos": stDouble, "Math.Tan": stDouble, "Math.Sign": stInt,
+	"JsonConvert.SerializeObject": stString,
+	"Uri.EscapeDataString":        stString, "Uri.UnescapeDataString": stString, "Uri.EscapeUriString": stString,
+	"Uri.IsWellFormedUriString": stBool,
+	"WebUtility.UrlEncode":      stString, "WebUtility.UrlDecode": stString, "WebUtility.HtmlEncode": stString,
+	"WebUtility.HtmlDecode": stString, "HttpUtility.UrlEncode": stString, "HttpUtility.UrlDecode": stString,
+	"HttpUtility.HtmlEncode": stString, "HttpUtility.HtmlDecode": stString, "HttpUtility.UrlPathEncode": stString,
+	"Regex.Replace": stString, "Regex.Escape": stString, "Regex.Unescape": stString, "Regex.IsMatch": stBool,
+	"BitConverter.ToString": stString,
+	"char.IsDigit":          stBool, "char.IsLetter": stBool, "char.IsLetterOrDigit": stBool, "char.IsWhiteSpace": stBool,
+	"char.IsUpper": stBool, "char.IsLower": stBool, "char.IsPunctuation": stBool,
+}
+
 // staticTy is the result type of a static call Type.name<targs>(args).
 func staticTy(typ, name string, targs []*typeRef, args []compiledArg) *ty {
+	if st, ok := staticResults[typ+"."+name]; ok {
+		return stTy(st)
+	}
+	argTy := func(i int) *ty {
+		if i < len(args) {
+			return tyOf(args[i].cx)
+		}
+		return nil
+	}
+	switch typ + "." + name {
+	case "Convert.FromBase64String", "Convert.FromHexString":
+		return &ty{k: tkArray}
+	case "Regex.Split":
+		return arrayOf(stTy(stString))
+	case "char.ToUpper", "char.ToLower", "char.ToUpperInvariant", "char.ToLowerInvariant":
+		return stTy(stChar)
+	case "Math.Round", "Math.Floor", "Math.Ceiling", "Math.Truncate":
+		// the double and decimal overloads
+		if t := argTy(0); t != nil && t.k == tkST && (t.st == stDouble || t.st == stDecimal) {
+			return t
+		}
+	case "Math.Abs":
+		if t := argTy(0); numericTy(t) {
+			return t
+		}
+	case "Math.Max", "Math.Min":
+		a, b := argTy(0), argTy(1)
+		if numericTy(a) && numericTy(b) {
+			if p := promote(a.st, b.st); p != stAny {
+				return stTy(p)
+			}
+		}
+	}
 	switch typ + "." + name {
 	case "JsonConvert.DeserializeObject":
 		if len(targs) == 1 {
