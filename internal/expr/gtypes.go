@@ -533,6 +533,20 @@ func memberTy(n node, t *ty, name string) (*ty, *Error) {
 			}
 		case "HasValues":
 			return stTy(stBool), nil
+		case "Path":
+			return stTy(stString), nil
+		case "First", "Last", "Next", "Previous", "Root":
+			return jtokenTy, nil
+		case "Parent":
+			return &ty{k: tkNamed, name: "JContainer"}, nil
+		case "Name":
+			if t.name == "JProperty" {
+				return stTy(stString), nil
+			}
+		case "Value":
+			if t.name == "JProperty" {
+				return jtokenTy, nil
+			}
 		}
 	}
 	return nil, nil
@@ -839,6 +853,18 @@ func callTy(n *memberExpr, rt *ty, name string, targs []*typeRef, args []compile
 				}
 			}
 			return stTy(stBool), nil
+		}
+	}
+	if rt.k == tkNamed {
+		switch name {
+		case "SelectToken", "GetValue", "DeepClone":
+			return jtokenTy, nil
+		case "Property":
+			return &ty{k: tkNamed, name: "JProperty"}, nil
+		case "Properties":
+			return seqOf(&ty{k: tkNamed, name: "JProperty"}), nil
+		case "Children", "SelectTokens":
+			return seqOf(jtokenTy), nil
 		}
 	}
 	et := elemTy(rt)
