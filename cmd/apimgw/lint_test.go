@@ -147,3 +147,32 @@ func TestValidateDidYouMean(t *testing.T) {
 		}
 	}
 }
+
+// Type errors C# finds when APIM saves a policy — generic type arguments,
+// array elements, lambda parameters, unassigned locals — fail validate with
+// file:line:col.
+func TestValidateStaticTypingErrors(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"typed.xml": `<policies><inbound>
+  <set-header name="a"><value>@{ var l = new[] { 1 }.ToList(); l.Add("s"); return l.Count.ToString(); }</value></set-header>
+  <set-header name="b"><value>@(new[] { 1, 2 }.Where(x => x.Length > 1).Count().ToString())</value></set-header>
+  <set-header name="c"><value>@{ int[] a = { 1, 2 }; string s = a[0]; return s; }</value></set-header>
+  <set-header name="d"><value>@{ int n; if (context.Request.Method == "GET") { n = 1; } return n.ToString(); }</value></set-header>
+  <set-header name="ok"><value>@{ var l = new object[] { "s", 1 }.ToList(); int n; if (!int.TryParse("5", out n)) { return "0"; } return (l.Count + n).ToString(); }</value></set-header>
+</inbound></policies>`,
+	})
+	code, _, stderr := runBinary(t, "validate", "--policy", filepath.Join(dir, "typed.xml"))
+	for _, want := range []string{
+		`typed.xml:2:70: Argument 1: cannot convert from 'string' to 'int'`,
+		`typed.xml:3:61: 'int' does not contain a definition for 'Length'`,
+		`typed.xml:4:66: Cannot implicitly convert type 'int' to 'string'`,
+		`typed.xml:5:96: Use of unassigned local variable 'n'`,
+	} {
+		if code != 1 || !strings.Contains(stderr, want) {
+			t.Errorf("exit %d, stderr lacks %s:\n%s", code, want, stderr)
+		}
+	}
+	if strings.Contains(stderr, ":6:") {
+		t.Errorf("the valid expression on line 6 was rejected:\n%s", stderr)
+	}
+}

@@ -62,6 +62,31 @@ func compile(src string) (*Program, *Error) {
 			anon[toks[i].text] = true
 		}
 	}
+	// projection members: new { x, p.Name } has members x and Name
+	for i := 0; i+1 < len(toks); i++ {
+		if toks[i].kind != tkIdent || toks[i].text != "new" || toks[i+1].kind != tkOp || toks[i+1].text != "{" {
+			continue
+		}
+		depth := 0
+		for j := i + 1; j < len(toks); j++ {
+			if toks[j].kind == tkOp {
+				switch toks[j].text {
+				case "{", "(", "[":
+					depth++
+				case "}", ")", "]":
+					depth--
+				}
+			}
+			if depth == 0 || depth == 1 && toks[j].kind == tkOp && toks[j].text == "," {
+				if k := j - 1; k > i+1 && toks[k].kind == tkIdent {
+					anon[toks[k].text] = true
+				}
+				if depth == 0 {
+					break
+				}
+			}
+		}
+	}
 	c := &compiler{anonNames: anon}
 	c.push()
 	p := &Program{src: src, block: body[1] == '{'}
@@ -73,6 +98,9 @@ func compile(src string) (*Program, *Error) {
 		exec, cerr := c.stmts(b.stmts)
 		if cerr != nil {
 			return nil, cerr
+		}
+		if derr := checkDefinite(b, true); derr != nil {
+			return nil, derr
 		}
 		if !hasReturn(b) {
 			return nil, &Error{off: start, Msg: "not all code paths return a value: a block expression needs a return statement"}
@@ -89,6 +117,9 @@ func compile(src string) (*Program, *Error) {
 		x, cerr := c.expr(n)
 		if cerr != nil {
 			return nil, cerr
+		}
+		if derr := checkDefinite(n, false); derr != nil {
+			return nil, derr
 		}
 		p.expr = x.fn
 	}

@@ -172,6 +172,8 @@ type (
 		names []string
 		inits []node // nil entries for no initializer
 		fn    bool   // a local function (its init is the equivalent lambda)
+		// isConst marks a local constant (const int x = 4)
+		isConst bool
 	}
 	exprStmt struct {
 		pos int

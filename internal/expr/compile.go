@@ -119,7 +119,10 @@ type cx struct {
 	isConst bool
 	val     any
 	isFunc  bool // a lambda
+	t       *ty  // static type beyond st (collections, arrays, delegates, JSON tokens)
 }
+
+func (x cx) withT(t *ty) cx { return withTy(x, t) }
 
 func constCx(v any) cx {
 	st := stAny
@@ -145,6 +148,7 @@ func constCx(v any) cx {
 type local struct {
 	slot int
 	st   sType
+	t    *ty
 }
 
 type scope struct {
@@ -190,10 +194,11 @@ type compiler struct {
 	// captured[slot] is set when a lambda uses the local: its declaration
 	// then stores a fresh cell (read at run time, after compilation).
 	captured  *[]bool
-	checked   bool // inside checked( ) or checked { }: integer overflow throws
-	unchecked bool // inside unchecked( ): constant overflow is allowed
-	inLambda  int  // depth of lambda bodies being compiled
-	inCatch   int  // depth of catch clauses being compiled (throw; is allowed)
+	checked   bool       // inside checked( ) or checked { }: integer overflow throws
+	unchecked bool       // inside unchecked( ): constant overflow is allowed
+	inLambda  int        // depth of lambda bodies being compiled
+	rets      *[]retInfo // the returns of the lambda being compiled
+	inCatch   int        // depth of catch clauses being compiled (throw; is allowed)
 	nslots    int
 	sc        *scope
 	loops     int
@@ -258,6 +263,15 @@ func (c *compiler) declStore(slot int) func(e *env, v any) {
 }
 
 func (c *compiler) declare(pos int, name string, st sType) (int, *Error) {
+	return c.declareT(pos, name, st, nil)
+}
+
+// declareT declares a local of static type st, or t when t is a type only
+// ty describes.
+func (c *compiler) declareT(pos int, name string, st sType, t *ty) (int, *Error) {
+	if t != nil && t.k == tkST {
+		st, t = t.st, nil
+	}
 	if name == "context" {
 		return 0, &Error{off: pos, Msg: "a local variable named 'context' hides the policy context"}
 	}
@@ -266,7 +280,7 @@ func (c *compiler) declare(pos int, name string, st sType) (int, *Error) {
 	}
 	slot := c.nslots
 	c.nslots++
-	c.sc.vars[name] = local{slot: slot, st: st}
+	c.sc.vars[name] = local{slot: slot, st: st, t: t}
 	return slot, nil
 }
 
@@ -342,6 +356,9 @@ func (c *compiler) stmt(n node) (execFn, *Error) {
 		x, err := c.expr(s.x)
 		if err != nil {
 			return nil, err
+		}
+		if c.inLambda > 0 && c.rets != nil {
+			*c.rets = append(*c.rets, retInfo{n: s.x, x: x})
 		}
 		f := x.fn
 		return func(e *env) (ctrl, error) {
@@ -482,23 +499,33 @@ func (c *compiler) decl(s *declStmt) (execFn, *Error) {
 			return nil, err
 		}
 	}
+	var declTy *ty
+	if s.typ != nil {
+		declTy = tyFromRef(s.typ)
+	}
 	var fns []execFn
 	for i, name := range s.names {
 		var init cx
 		hasInit := s.inits[i] != nil
 		if hasInit {
 			var err *Error
-			if init, err = c.expr(s.inits[i]); err != nil {
+			if init, err = c.exprWant(s.inits[i], declTy); err != nil {
 				return nil, err
 			}
 		}
 		st := declST
+		var t *ty
+		if rich(declTy) {
+			t = declTy
+		}
 		if s.typ == nil {
-			st = init.st
+			st, t = init.st, init.t
 		} else if hasInit && !implicitOK(init.st, declST, init) && !constFits(init, declST) {
 			return nil, convError(s.inits[i], init.st, declST, init)
+		} else if hasInit && (rich(declTy) || rich(init.t)) && !convertible(tyOf(init), declTy, init) {
+			return nil, convTyError(s.inits[i], tyOf(init), declTy)
 		}
-		slot, err := c.declare(s.pos, name, st)
+		slot, err := c.declareT(s.pos, name, st, t)
 		if err != nil {
 			return nil, err
 		}
@@ -599,17 +626,29 @@ func (c *compiler) foreach(s *foreachStmt) (execFn, *Error) {
 	if err != nil {
 		return nil, err
 	}
+	ct := tyOf(coll)
+	if notEnumerable(ct) {
+		return nil, errAt(s.coll, "foreach statement cannot operate on variables of type '%s' because '%s' does not contain a public instance or extension definition for 'GetEnumerator'", tyName(ct), tyName(ct))
+	}
+	et := elemTy(ct)
 	c.push()
 	defer c.pop()
 	var conv func(any) (any, error)
 	st := stAny
+	var vt *ty
 	if s.typ != nil {
 		var cerr *Error
 		if conv, st, cerr = explicitConv(s.typ); cerr != nil {
 			return nil, cerr
 		}
+		vt = tyFromRef(s.typ)
+		if et != nil && et.k == tkST && !explicitOK(et.st, st) {
+			return nil, errAt(s, "Cannot convert type '%s' to '%s'", csName(et.st), csName(st))
+		}
+	} else {
+		vt = et
 	}
-	slot, err := c.declare(s.pos, s.name, st)
+	slot, err := c.declareT(s.pos, s.name, st, vt)
 	if err != nil {
 		return nil, err
 	}
@@ -944,6 +983,13 @@ func (c *compiler) expr(n node) (cx, *Error) {
 			return cx{}, err
 		}
 		if hasNullCond(n) {
+			// a?.b is null when a is: a value type becomes Nullable<T>
+			if isValueTy(x.t) {
+				x.t = nil
+			}
+			if isValueST(x.st) {
+				x.st = stAny
+			}
 			f := x.fn
 			x.fn = func(e *env) (any, error) {
 				v, err := f(e)
@@ -994,6 +1040,13 @@ func (c *compiler) chain(n node) (cx, *Error) {
 			return cx{}, err
 		}
 		af, bf := a.fn, b.fn
+		var ct *ty
+		if rich(a.t) && rich(b.t) && complete(a.t) && identical(a.t, b.t) {
+			ct = a.t
+		}
+		if ta, tb := tyOf(a), tyOf(b); (rich(ta) || rich(tb)) && complete(ta) && complete(tb) && !convertible(ta, tb, a) && !convertible(tb, ta, b) {
+			return cx{}, errAt(x, "Type of conditional expression cannot be determined because there is no implicit conversion between '%s' and '%s'", tyName(ta), tyName(tb))
+		}
 		st := stAny
 		if a.st == b.st {
 			st = a.st
@@ -1007,7 +1060,11 @@ func (c *compiler) chain(n node) (cx, *Error) {
 				return cx{}, errAt(x, "Type of conditional expression cannot be determined because there is no implicit conversion between '%s' and '%s'", csName(a.st), csName(b.st))
 			}
 		}
-		return cx{st: st, fn: func(e *env) (any, error) {
+		if isNumericST(st) {
+			// c ? 1 : 2.5 is a double either way
+			af, bf = convTo(a, stTy(st)).fn, convTo(b, stTy(st)).fn
+		}
+		return cx{st: st, t: ct, fn: func(e *env) (any, error) {
 			ok, err := cond(e)
 			if err != nil {
 				return nil, err
@@ -1061,7 +1118,7 @@ func (c *compiler) chain(n node) (cx, *Error) {
 			return k, nil
 		}
 		f := inner.fn
-		return cx{st: st, fn: func(e *env) (any, error) {
+		return cx{st: st, t: richOnly(tyFromRef(x.typ)), fn: func(e *env) (any, error) {
 			v, err := f(e)
 			if err != nil {
 				return nil, err
@@ -1078,7 +1135,7 @@ func (c *compiler) chain(n node) (cx, *Error) {
 			return cx{}, cerr
 		}
 		f := inner.fn
-		return cx{st: st, fn: func(e *env) (any, error) {
+		return cx{st: st, t: richOnly(tyFromRef(x.typ)), fn: func(e *env) (any, error) {
 			v, err := f(e)
 			if err != nil {
 				return nil, err
@@ -1130,7 +1187,7 @@ func (c *compiler) ident(x *identExpr) (cx, *Error) {
 	}
 	if l, ok := c.lookup(x.name); ok {
 		slot := l.slot
-		return cx{st: l.st, fn: func(e *env) (any, error) { return loadLocal(e, slot), nil }}, nil
+		return cx{st: l.st, t: l.t, fn: func(e *env) (any, error) { return loadLocal(e, slot), nil }}, nil
 	}
 	if isStaticTypeName(x.name) {
 		return cx{}, errAt(x, "'%s' is a type, which is not valid in the given context", x.name)
@@ -1211,7 +1268,11 @@ func (c *compiler) member(x *memberExpr) (cx, *Error) {
 	if name, ok := c.staticName(x.x); ok {
 		tn := stripNamespace(name)
 		if isStaticTypeName(tn) {
-			return staticProperty(x, tn, x.name)
+			r, err := staticProperty(x, tn, x.name)
+			if err != nil || r.isConst {
+				return r, err
+			}
+			return withTy(r, staticPropTy(canonType(tn), x.name)), nil
 		}
 		if err := c.unknownStatic(x.x, name); err != nil {
 			return cx{}, err
@@ -1238,6 +1299,10 @@ func (c *compiler) member(x *memberExpr) (cx, *Error) {
 			return v != nil, nil
 		}}, nil
 	}
+	mt, merr := memberTy(x, tyOf(recv), x.name)
+	if merr != nil {
+		return cx{}, merr
+	}
 	get, st, gerr := propertyGetter(x, recv.st, x.name, c.anonNames)
 	if recv.st == stString && x.name == "Length" {
 		st = stInt
@@ -1247,7 +1312,10 @@ func (c *compiler) member(x *memberExpr) (cx, *Error) {
 	}
 	rf := recv.fn
 	nullCond := x.nullCond
-	return cx{st: st, fn: func(e *env) (any, error) {
+	if hasNullCond(x) && isValueTy(mt) {
+		mt = nil // a?.Count is int?
+	}
+	return withTy(cx{st: st, fn: func(e *env) (any, error) {
 		v, err := rf(e)
 		if err != nil {
 			return nil, err
@@ -1259,7 +1327,7 @@ func (c *compiler) member(x *memberExpr) (cx, *Error) {
 			return nil, nullRef()
 		}
 		return get(v)
-	}}, nil
+	}}, mt), nil
 }
 
 func (c *compiler) index(x *indexExpr) (cx, *Error) {
@@ -1269,12 +1337,14 @@ func (c *compiler) index(x *indexExpr) (cx, *Error) {
 	}
 	args := make([]evalFn, len(x.args))
 	var constKey any
+	var keys []cx
 	for i, a := range x.args {
 		ax, err := c.expr(a)
 		if err != nil {
 			return cx{}, err
 		}
 		args[i] = ax.fn
+		keys = append(keys, ax)
 		if ax.isConst {
 			constKey = ax.val
 		}
@@ -1282,13 +1352,23 @@ func (c *compiler) index(x *indexExpr) (cx, *Error) {
 	if len(args) != 1 {
 		return cx{}, errAt(x, "unsupported C# construct: multi-dimensional index")
 	}
+	it, kerr := indexTy(x.args[0], tyOf(recv), keys[0])
+	if kerr != nil {
+		return cx{}, kerr
+	}
+	if rt := tyOf(recv); rt != nil && rt.k == tkDict {
+		args[0] = convTo(keys[0], rt.key).fn
+	}
+	if hasNullCond(x) && isValueTy(it) {
+		it = nil
+	}
 	get, st, ierr := indexGetter(x, recv.st, constKey)
 	if ierr != nil {
 		return cx{}, ierr
 	}
 	rf, af := recv.fn, args[0]
 	nullCond := x.nullCond
-	return cx{st: st, fn: func(e *env) (any, error) {
+	return withTy(cx{st: st, fn: func(e *env) (any, error) {
 		v, err := rf(e)
 		if err != nil {
 			return nil, err
@@ -1304,7 +1384,7 @@ func (c *compiler) index(x *indexExpr) (cx, *Error) {
 			return nil, err
 		}
 		return get(v, k)
-	}}, nil
+	}}, it), nil
 }
 
 // compiledArg is an argument after compilation.
@@ -1317,16 +1397,45 @@ type compiledArg struct {
 }
 
 func (c *compiler) args(list []argExpr) ([]compiledArg, *Error) {
+	return c.argsHint(list, nil)
+}
+
+// argHint is what the receiver's type says about an argument: the
+// parameter types of a lambda passed there (and the type its body must
+// convert to), or the type of an out parameter.
+type argHint struct {
+	params []*ty
+	ret    *ty
+	out    *ty
+}
+
+func (c *compiler) argsHint(list []argExpr, hints []argHint) ([]compiledArg, *Error) {
 	out := make([]compiledArg, 0, len(list))
-	for _, a := range list {
+	for i, a := range list {
+		var h argHint
+		if i < len(hints) {
+			h = hints[i]
+		}
 		ca := compiledArg{name: a.name, out: a.out}
 		switch {
 		case a.out && a.outVar != "":
 			st := stAny
+			var t *ty
 			if a.outTyp != nil {
 				_, st, _ = implicitConv(a.outTyp)
+				t = tyFromRef(a.outTyp)
+				if h.out != nil && !identical(t, h.out) {
+					return nil, errAt(a.outTyp, "Argument %d: cannot convert from 'out %s' to 'out %s'", i+1, tyName(t), tyName(h.out))
+				}
+			} else {
+				t = h.out
 			}
-			slot, err := c.declare(0, a.outVar, st)
+			if rich(t) {
+				st = stAny
+			} else if t != nil {
+				st, t = t.st, nil
+			}
+			slot, err := c.declareT(0, a.outVar, st, t)
 			if err != nil {
 				return nil, err
 			}
@@ -1341,6 +1450,9 @@ func (c *compiler) args(list []argExpr) ([]compiledArg, *Error) {
 			if !found {
 				return nil, errAt(a.x, "the name '%s' does not exist in the current context", id.name)
 			}
+			if lt := tyOf(cx{st: l.st, t: l.t}); h.out != nil && lt != nil && !identical(lt, h.out) {
+				return nil, errAt(a.x, "Argument %d: cannot convert from 'out %s' to 'out %s'", i+1, tyName(lt), tyName(h.out))
+			}
 			slot := l.slot
 			// a failed TryX leaves default(T) in the out variable
 			zero := zeroOfST(l.st)
@@ -1353,7 +1465,13 @@ func (c *compiler) args(list []argExpr) ([]compiledArg, *Error) {
 			ca.cx = constCx(nil)
 			ca.node = a.x
 		default:
-			x, err := c.expr(a.x)
+			var x cx
+			var err *Error
+			if lx, ok := a.x.(*lambdaExpr); ok && (h.params != nil || h.ret != nil) {
+				x, err = c.lambdaT(lx, h.params, h.ret, false)
+			} else {
+				x, err = c.expr(a.x)
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -1371,11 +1489,12 @@ func (c *compiler) call(x *callExpr) (cx, *Error) {
 		if fn.x == nil {
 			return cx{}, errAt(x, "unknown method '%s'", fn.name)
 		}
-		args, err := c.args(x.args)
-		if err != nil {
-			return cx{}, err
-		}
+		var args []compiledArg
+		var err *Error
 		if name, ok := c.staticName(fn.x); ok {
+			if args, err = c.args(x.args); err != nil {
+				return cx{}, err
+			}
 			tn := stripNamespace(name)
 			if isStaticTypeName(tn) {
 				if err := checkArgTypes(fn, canonType(tn), fn.name, args, true); err != nil {
@@ -1385,7 +1504,11 @@ func (c *compiler) call(x *callExpr) (cx, *Error) {
 					// a literal null binds to the params object[] overload
 					return cx{fn: func(*env) (any, error) { return nil, errArgNull("args") }}, nil
 				}
-				return staticCall(fn, tn, fn.name, fn.typeArgs, args)
+				r, err := staticCall(fn, tn, fn.name, fn.typeArgs, args)
+				if err != nil {
+					return r, err
+				}
+				return withTy(r, staticTy(canonType(tn), fn.name, fn.typeArgs, args)), nil
 			}
 			if err := c.unknownStatic(fn.x, name); err != nil {
 				return cx{}, err
@@ -1397,6 +1520,19 @@ func (c *compiler) call(x *callExpr) (cx, *Error) {
 		}
 		if err := checkMember(fn, recv.st, fn.name, true); err != nil {
 			return cx{}, err
+		}
+		recvTy := tyOf(recv)
+		if args == nil {
+			if args, err = c.argsHint(x.args, callHints(recvTy, fn.name, x.args)); err != nil {
+				return cx{}, err
+			}
+		}
+		resTy, terr := callTy(fn, recvTy, fn.name, fn.typeArgs, args)
+		if terr != nil {
+			return cx{}, terr
+		}
+		if hasNullCond(fn) && isValueTy(resTy) {
+			resTy = nil
 		}
 		if recv.st == stString {
 			if err := checkArgTypes(fn, "string", fn.name, args, false); err != nil {
@@ -1444,9 +1580,9 @@ func (c *compiler) call(x *callExpr) (cx, *Error) {
 					return nil, nullRef()
 				}
 				return direct(e, v, argFns)
-			}}, nil
+			}}.withT(resTy), nil
 		}
-		return cx{st: st, fn: func(e *env) (any, error) {
+		return withTy(cx{st: st, fn: func(e *env) (any, error) {
 			v, err := rf(e)
 			if err != nil {
 				return nil, err
@@ -1473,7 +1609,7 @@ func (c *compiler) call(x *callExpr) (cx, *Error) {
 				return m.callOut(e, v, av, outs)
 			}
 			return m.fn(e, v, av)
-		}}, nil
+		}}, resTy), nil
 	case *identExpr:
 		if fn.name == "nameof" {
 			return cx{}, errAt(x, "unsupported C# construct: nameof")
@@ -1482,7 +1618,7 @@ func (c *compiler) call(x *callExpr) (cx, *Error) {
 			if known(l.st) || l.st == stObject {
 				return cx{}, errAt(x, "'%s' is a variable but is used like a method", fn.name)
 			}
-			return c.invoke(x, l.slot)
+			return c.invoke(x, l.slot, l.t)
 		}
 		return cx{}, errAt(x, "unsupported C# construct: call to local function or delegate '%s'", fn.name)
 	case *callExpr, *indexExpr:
@@ -1599,6 +1735,24 @@ func (c *compiler) binary(x *binaryExpr) (cx, *Error) {
 		if i, ok := r.val.(int); ok && i == 0 {
 			return cx{}, errAt(x, "Division by constant zero")
 		}
+	}
+	if (x.op == "==" || x.op == "!=") && jsonRefCompare(l, r) {
+		neg := x.op == "!="
+		return cx{st: stBool, fn: func(e *env) (any, error) {
+			a, err := lf(e)
+			if err != nil {
+				return nil, err
+			}
+			b, err := rf(e)
+			if err != nil {
+				return nil, err
+			}
+			if a == nil || b == nil {
+				return (a == nil && b == nil) != neg, nil
+			}
+			// a string or number converted to a new JValue: never the same
+			return (isJToken(a) && isJToken(b) && a == b) != neg, nil
+		}}, nil
 	}
 	if (x.op == "==" || x.op == "!=") && (l.st == stObject || r.st == stObject) && !(l.isConst && l.val == nil) && !(r.isConst && r.val == nil) {
 		// object == x compares references: boxed values are distinct
@@ -1760,7 +1914,7 @@ func (c *compiler) isExpr(x *isExpr) (cx, *Error) {
 	}
 	slot := -1
 	if x.bind != "" {
-		s, err := c.declare(x.pos, x.bind, st)
+		s, err := c.declareT(x.pos, x.bind, st, richOnly(tyFromRef(x.typ)))
 		if err != nil {
 			return cx{}, err
 		}
@@ -1782,28 +1936,47 @@ func (c *compiler) isExpr(x *isExpr) (cx, *Error) {
 // delegateArgs compiles the arguments of a delegate call, which takes
 // neither named nor out arguments.
 func (c *compiler) delegateArgs(x *callExpr) ([]evalFn, *Error) {
+	argFns, _, err := c.delegateArgsT(x, nil)
+	return argFns, err
+}
+
+// delegateArgsT compiles the arguments of a call of a delegate of static
+// type ft (nil: unknown), checking their number and types.
+func (c *compiler) delegateArgsT(x *callExpr, ft *ty) ([]evalFn, *ty, *Error) {
+	if ft != nil && ft.k == tkFunc && len(x.args) != ft.nparam {
+		return nil, nil, errAt(x, "Delegate '%s' does not take %d arguments", tyName(ft), len(x.args))
+	}
 	argFns := make([]evalFn, len(x.args))
 	for i, a := range x.args {
 		if a.name != "" || a.out {
-			return nil, errAt(x, "unsupported C# construct: named or out argument in a delegate call")
+			return nil, nil, errAt(x, "unsupported C# construct: named or out argument in a delegate call")
 		}
 		ax, err := c.expr(a.x)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
+		}
+		if ft != nil && ft.k == tkFunc && i < len(ft.params) {
+			if !convertible(tyOf(ax), ft.params[i], ax) {
+				return nil, nil, argTyError(a.x, i+1, tyOf(ax), ft.params[i])
+			}
+			ax = convTo(ax, ft.params[i])
 		}
 		argFns[i] = ax.fn
 	}
-	return argFns, nil
+	if ft != nil && ft.k == tkFunc {
+		return argFns, ft.ret, nil
+	}
+	return argFns, nil, nil
 }
 
 // invoke calls the delegate (a lambda or a local function) held in a local
 // variable: f(a, b).
-func (c *compiler) invoke(x *callExpr, slot int) (cx, *Error) {
-	argFns, err := c.delegateArgs(x)
+func (c *compiler) invoke(x *callExpr, slot int, ft *ty) (cx, *Error) {
+	argFns, rt, err := c.delegateArgsT(x, ft)
 	if err != nil {
 		return cx{}, err
 	}
-	return cx{st: stAny, fn: func(e *env) (any, error) {
+	return withTy(cx{st: stAny, fn: func(e *env) (any, error) {
 		f, ok := loadLocal(e, slot).(*Func)
 		if !ok {
 			if loadLocal(e, slot) == nil {
@@ -1820,10 +1993,41 @@ func (c *compiler) invoke(x *callExpr, slot int) (cx, *Error) {
 			args[i] = v
 		}
 		return f.call(args...)
-	}}, nil
+	}}, rt), nil
 }
 
 func (c *compiler) lambda(x *lambdaExpr) (cx, *Error) {
+	return c.lambdaT(x, nil, nil, false)
+}
+
+// retInfo is a return statement (or the expression body) of a lambda.
+type retInfo struct {
+	n node
+	x cx
+}
+
+// exprWant compiles n where a value of type want is expected: a lambda
+// gets its parameter types from a delegate type and its returns are
+// checked against the delegate's return type.
+func (c *compiler) exprWant(n node, want *ty) (cx, *Error) {
+	if lx, ok := n.(*lambdaExpr); ok && want != nil && want.k == tkFunc {
+		if len(lx.params) != want.nparam {
+			return cx{}, errAt(lx, "Delegate '%s' does not take %d arguments", tyName(want), len(lx.params))
+		}
+		return c.lambdaT(lx, want.params, want.ret, !want.action)
+	}
+	return c.expr(n)
+}
+
+// lambdaT compiles a lambda whose parameters have the static types params
+// (nil entries or a short list: unknown). When wantRet is set, every
+// returned value must convert to it. The result's t is the delegate type
+// with the common type of the returned values.
+func (c *compiler) lambdaT(x *lambdaExpr, params []*ty, wantRet *ty, strict bool) (cx, *Error) {
+	savedRets := c.rets
+	var rets []retInfo
+	c.rets = &rets
+	defer func() { c.rets = savedRets }()
 	c.push()
 	defer c.pop()
 	lc := &lambdaCapture{}
@@ -1841,7 +2045,11 @@ func (c *compiler) lambda(x *lambdaExpr) (cx, *Error) {
 			c.nslots++
 			continue
 		}
-		s, err := c.declare(x.pos, p, stAny)
+		var pt *ty
+		if i < len(params) {
+			pt = params[i]
+		}
+		s, err := c.declareT(x.pos, p, stAny, pt)
 		if err != nil {
 			return cx{}, err
 		}
@@ -1875,8 +2083,26 @@ func (c *compiler) lambda(x *lambdaExpr) (cx, *Error) {
 			return cx{}, err
 		}
 		body = bx.fn
+		rets = append(rets, retInfo{n: x.body, x: bx})
 	}
-	return cx{isFunc: true, fn: func(e *env) (any, error) {
+	ft := &ty{k: tkFunc, params: params, nparam: len(x.params)}
+	for i, r := range rets {
+		rt := tyOf(r.x)
+		if wantRet != nil && !convertible(rt, wantRet, r.x) {
+			return cx{}, convTyError(r.n, rt, wantRet)
+		}
+		if i == 0 && complete(rt) {
+			ft.ret = rt
+		} else if ft.ret != nil && !(complete(rt) && identical(rt, ft.ret)) {
+			ft.ret = nil
+		}
+	}
+	if wantRet != nil && strict {
+		ft.ret = wantRet
+		// Func<double> f = () => 1 returns 1.0
+		body = wrapConv(body, numConvTo(wantRet))
+	}
+	return cx{isFunc: true, t: ft, fn: func(e *env) (any, error) {
 		e.noPool = true
 		f := &Func{e: e, slots: slots, body: body, capt: capt}
 		if len(lc.slots) > 0 {
@@ -1952,6 +2178,7 @@ type lvalue struct {
 	prepare func(e *env) (ref any, key any, err error)
 	get     func(e *env, ref, key any) (any, error)
 	set     func(e *env, ref, key, v any) error
+	t       *ty // the target's static type, when known
 }
 
 func (c *compiler) lvalue(n node) (lvalue, sType, *Error) {
@@ -1969,6 +2196,7 @@ func (c *compiler) lvalue(n node) (lvalue, sType, *Error) {
 			prepare: func(*env) (any, any, error) { return nil, nil, nil },
 			get:     func(e *env, _, _ any) (any, error) { return loadLocal(e, slot), nil },
 			set:     func(e *env, _, _, v any) error { storeLocal(e, slot, v); return nil },
+			t:       tyOf(cx{st: l.st, t: l.t}),
 		}, l.st, nil
 	case *indexExpr:
 		recv, err := c.expr(t.x)
@@ -1986,6 +2214,17 @@ func (c *compiler) lvalue(n node) (lvalue, sType, *Error) {
 		if gerr != nil {
 			return lvalue{}, 0, gerr
 		}
+		et, kerr := indexTy(t.args[0], tyOf(recv), key)
+		if kerr != nil {
+			return lvalue{}, 0, kerr
+		}
+		if rt := tyOf(recv); rt != nil && rt.k == tkDict {
+			key = convTo(key, rt.key)
+		}
+		est := stAny
+		if et != nil && et.k == tkST {
+			est = et.st
+		}
 		rf, kf := recv.fn, key.fn
 		return lvalue{
 			prepare: func(e *env) (any, any, error) {
@@ -2001,7 +2240,8 @@ func (c *compiler) lvalue(n node) (lvalue, sType, *Error) {
 			},
 			get: func(e *env, r, k any) (any, error) { return get(r, k) },
 			set: func(e *env, r, k, v any) error { return indexSet(r, k, v) },
-		}, stAny, nil
+			t:   et,
+		}, est, nil
 	case *memberExpr:
 		if t.x == nil {
 			return lvalue{}, 0, errAt(t, "invalid assignment target")
@@ -2045,13 +2285,26 @@ func (c *compiler) assign(x *assignExpr) (cx, *Error) {
 	if err != nil {
 		return cx{}, err
 	}
-	val, err := c.expr(x.value)
+	var val cx
+	if x.op == "=" {
+		val, err = c.exprWant(x.value, lv.t)
+	} else {
+		val, err = c.expr(x.value)
+	}
 	if err != nil {
 		return cx{}, err
 	}
 	vf := val.fn
 	if x.op == "=" && !implicitOK(val.st, st, val) && !constFits(val, st) {
 		return cx{}, convError(x.value, val.st, st, val)
+	}
+	if x.op == "=" && (rich(lv.t) || rich(val.t)) && !convertible(tyOf(val), lv.t, val) {
+		return cx{}, convTyError(x.value, tyOf(val), lv.t)
+	}
+	if x.op == "=" {
+		// double d; d = 1; stores 1.0
+		val = convTo(val, lv.t)
+		vf = val.fn
 	}
 	if x.op != "=" && x.op != "??=" {
 		res, berr := checkBinary(x, strings.TrimSuffix(x.op, "="), cx{st: st}, val)

@@ -26,6 +26,17 @@ func offsetString(t time.Time) string {
 // isUTCKind reports whether a DateTime has DateTimeKind.Utc (vs Unspecified).
 func isUTCKind(t time.Time) bool { return t.Location() == time.UTC }
 
+// isLocalKind reports whether a DateTime has DateTimeKind.Local: the
+// gateway's local time, UTC, kept in a +00:00 zone.
+func isLocalKind(t time.Time) bool { return t.Location() != time.UTC && t.Location() != unspecified }
+
+// asLocal is t converted to the gateway's local time (DateTimeKind.Local),
+// as DateTime.Parse does with a string that names a zone.
+func asLocal(t time.Time) time.Time {
+	u := t.UTC()
+	return time.Date(u.Year(), u.Month(), u.Day(), u.Hour(), u.Minute(), u.Second(), u.Nanosecond(), dtoLoc(0))
+}
+
 // unspecified is the location used for DateTimeKind.Unspecified values.
 var unspecified = time.FixedZone("", 0)
 
@@ -221,7 +232,8 @@ func parseDateTime(s string) (time.Time, error) {
 	for _, l := range layouts {
 		if t, err := time.Parse(l, s); err == nil {
 			if strings.ContainsAny(l, "Z") || strings.HasSuffix(l, "MST") || l == time.RFC1123Z {
-				return t.UTC(), nil
+				// a zone converts to local time: DateTimeKind.Local
+				return asLocal(t), nil
 			}
 			return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), unspecified), nil
 		}
@@ -240,7 +252,7 @@ func parseExact(s, f string) (time.Time, error) {
 		return time.Time{}, errFormat("String '" + s + "' was not recognized as a valid DateTime.")
 	}
 	if strings.ContainsAny(f, "zK") {
-		return t.UTC(), nil
+		return asLocal(t), nil
 	}
 	return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), unspecified), nil
 }

@@ -10,7 +10,8 @@ import (
 
 // JObject is Newtonsoft.Json.Linq.JObject: an ordered set of properties.
 type JObject struct {
-	props []*JProperty
+	props  []*JProperty
+	parent any // JToken.Parent: the *JProperty or *JArray holding it
 }
 
 // JProperty is a name/value pair of a JObject.
@@ -22,12 +23,14 @@ type JProperty struct {
 
 // JArray is Newtonsoft.Json.Linq.JArray.
 type JArray struct {
-	Items []any // JTokens
+	Items  []any // JTokens
+	parent any
 }
 
 // JValue is a primitive JSON value: nil, string, int64, float64, bool or time.Time.
 type JValue struct {
-	V any
+	V      any
+	parent any
 }
 
 // NewJObject returns an empty JObject.
@@ -59,10 +62,14 @@ func (o *JObject) Get(name string) any {
 // Set replaces or appends the named property.
 func (o *JObject) Set(name string, v any) {
 	if i := o.find(name); i >= 0 {
+		clearParent(o.props[i].Value, o.props[i])
 		o.props[i].Value = v
+		setParent(v, o.props[i])
 		return
 	}
-	o.props = append(o.props, &JProperty{Name: name, Value: v, parent: o})
+	p := &JProperty{Name: name, Value: v, parent: o}
+	setParent(v, p)
+	o.props = append(o.props, p)
 }
 
 // add appends a new property, failing on a duplicate name like Newtonsoft.
@@ -70,7 +77,9 @@ func (o *JObject) add(name string, v any) error {
 	if o.find(name) >= 0 {
 		return errArg("Can not add property %s to Newtonsoft.Json.Linq.JObject. Property with the same name already exists on object.", name)
 	}
-	o.props = append(o.props, &JProperty{Name: name, Value: v, parent: o})
+	p := &JProperty{Name: name, Value: v, parent: o}
+	setParent(v, p)
+	o.props = append(o.props, p)
 	return nil
 }
 
@@ -84,6 +93,7 @@ func (o *JObject) addProp(p *JProperty) error {
 		return o.add(p.Name, p.Value)
 	}
 	p.parent = o
+	setParent(p.Value, p)
 	o.props = append(o.props, p)
 	return nil
 }
@@ -149,6 +159,7 @@ func toJToken(v any, depth int) (any, error) {
 			if err != nil {
 				return nil, err
 			}
+			setParent(t, a)
 			a.Items = append(a.Items, t)
 		}
 		return a, nil
@@ -352,6 +363,7 @@ func (p *jsonParser) value(depth int) (any, error) {
 			if err != nil {
 				return nil, err
 			}
+			setParent(v, a)
 			a.Items = append(a.Items, v)
 			p.ws()
 			if p.i < len(p.s) && p.s[p.i] == ',' {
@@ -707,6 +719,7 @@ func cloneDepth(v any, depth int) (any, error) {
 				return nil, err
 			}
 			o.props[i] = &JProperty{Name: p.Name, Value: c, parent: o}
+			setParent(c, o.props[i])
 		}
 		return o, nil
 	case *JArray:
@@ -717,6 +730,7 @@ func cloneDepth(v any, depth int) (any, error) {
 				return nil, err
 			}
 			a.Items[i] = c
+			setParent(c, a)
 		}
 		return a, nil
 	case *JValue:
@@ -726,7 +740,9 @@ func cloneDepth(v any, depth int) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &JProperty{Name: x.Name, Value: c}, nil
+		np := &JProperty{Name: x.Name, Value: c}
+		setParent(c, np)
+		return np, nil
 	}
 	return v, nil
 }
@@ -763,6 +779,7 @@ func mergeJObject(dst, src *JObject, replaceArrays bool, depth int) error {
 					if err != nil {
 						return err
 					}
+					setParent(c, dv)
 					dv.Items = append(dv.Items, c)
 				}
 				continue
@@ -834,4 +851,96 @@ func newtonsoftDate(s string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return t, true
+}
+
+// setParent records the container of a token (JToken.Parent): the
+// JProperty for an object's value, the JArray for an item. A token that
+// already belongs to a container keeps it (Newtonsoft would add a copy).
+func setParent(child, parent any) {
+	switch c := child.(type) {
+	case *JObject:
+		if c.parent == nil {
+			c.parent = parent
+		}
+	case *JArray:
+		if c.parent == nil {
+			c.parent = parent
+		}
+	case *JValue:
+		if c.parent == nil {
+			c.parent = parent
+		}
+	}
+}
+
+// clearParent detaches a token removed from parent.
+func clearParent(child, parent any) {
+	switch c := child.(type) {
+	case *JObject:
+		if c.parent == parent {
+			c.parent = nil
+		}
+	case *JArray:
+		if c.parent == parent {
+			c.parent = nil
+		}
+	case *JValue:
+		if c.parent == parent {
+			c.parent = nil
+		}
+	}
+}
+
+// jsonParent is JToken.Parent (nil for a root token).
+func jsonParent(v any) any {
+	var p any
+	switch c := v.(type) {
+	case *JObject:
+		p = c.parent
+	case *JArray:
+		p = c.parent
+	case *JValue:
+		p = c.parent
+	case *JProperty:
+		if c.parent != nil {
+			return c.parent
+		}
+	}
+	return p
+}
+
+// jsonPathSpecial are the characters that make Newtonsoft write a property
+// name as ['name'] in JToken.Path.
+const jsonPathSpecial = ". '/\"[]()\t\n\r\f\b\\\u0085\u2028\u2029"
+
+// jsonPath is JToken.Path: the property names and array indexes from the
+// root to the token (a.b[1]['x y']).
+func jsonPath(v any) string {
+	var parts []string
+	var prev any
+	for cur := v; cur != nil; cur = jsonParent(cur) {
+		switch c := cur.(type) {
+		case *JProperty:
+			if strings.ContainsAny(c.Name, jsonPathSpecial) {
+				parts = append(parts, "['"+strings.NewReplacer("\\", "\\\\", "'", "\\'").Replace(c.Name)+"']")
+			} else {
+				parts = append(parts, "."+c.Name)
+			}
+		case *JArray:
+			if prev != nil {
+				for i, it := range c.Items {
+					if it == prev {
+						parts = append(parts, "["+strconv.Itoa(i)+"]")
+						break
+					}
+				}
+			}
+		}
+		prev = cur
+	}
+	var sb strings.Builder
+	for i := len(parts) - 1; i >= 0; i-- {
+		sb.WriteString(parts[i])
+	}
+	return strings.TrimPrefix(sb.String(), ".")
 }

@@ -88,6 +88,8 @@ func propertySetter(n node, name string) (func(r, v any) error, *Error) {
 				if err != nil {
 					return err
 				}
+				clearParent(x.Value, x)
+				setParent(t, x)
 				x.Value = t
 				return nil
 			case *JValue:
@@ -233,6 +235,27 @@ func dynProp(name string) getter {
 					return jtokenType("Date"), nil
 				}
 				return jtokenType("String"), nil
+			}
+			return nil, errNoMember(v, name)
+		}
+	case "Parent":
+		// JToken.Parent (XML parents are read before dynamic properties)
+		return func(v any) (any, error) {
+			switch v.(type) {
+			case *JObject, *JArray, *JValue, *JProperty:
+				p := jsonParent(v)
+				if p == nil {
+					return nil, nil
+				}
+				return p, nil
+			}
+			return nil, errNoMember(v, name)
+		}
+	case "Path":
+		return func(v any) (any, error) {
+			switch v.(type) {
+			case *JObject, *JArray, *JValue, *JProperty:
+				return jsonPath(v), nil
 			}
 			return nil, errNoMember(v, name)
 		}
@@ -498,6 +521,9 @@ func timeProp(v any, name string) (any, error) {
 		if isUTCKind(t) {
 			return Enum{Type: "DateTimeKind", Name: "Utc", Val: 1}, nil
 		}
+		if isLocalKind(t) {
+			return Enum{Type: "DateTimeKind", Name: "Local", Val: 2}, nil
+		}
 		return Enum{Type: "DateTimeKind", Name: "Unspecified", Val: 0}, nil
 	}
 	return nil, errNoMember(v, name)
@@ -702,6 +728,8 @@ func indexSet(v, k, val any) error {
 		if err != nil {
 			return err
 		}
+		clearParent(x.Items[i], x)
+		setParent(t, x)
 		x.Items[i] = t
 		return nil
 	case *List:

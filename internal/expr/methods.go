@@ -184,7 +184,9 @@ func modelMethod(n *memberExpr, st sType, name string, targs []*typeRef, args []
 					return nil, 0, true, err
 				}
 				conv, rst = c, s
-			} else if st != stVariables {
+			} else if st != stVariables && (len(args) < 2 || args[1].st == stString) {
+				// GetValueOrDefault(name, string[] dflt) is the generic
+				// dictionary extension returning string[]
 				rst = stString
 			}
 			var dflt any
@@ -902,6 +904,20 @@ func linq(name string, items []any, a []any, targ string) (any, error) {
 		if len(a) != 1 {
 			return nil, errArg("Where takes a predicate")
 		}
+		if f, ok := a[0].(*Func); ok && len(f.slots) >= 2 {
+			// Where((x, i) => ...): the predicate takes the index
+			var out []any
+			for i, it := range items {
+				b, err := callPredIdx(f, it, i)
+				if err != nil {
+					return nil, err
+				}
+				if b {
+					out = append(out, it)
+				}
+			}
+			return &List{Items: out}, nil
+		}
 		out, err := filter()
 		return &List{Items: out}, err
 	case "Select":
@@ -1190,7 +1206,8 @@ func linq(name string, items []any, a []any, targ string) (any, error) {
 		if len(a) < 1 {
 			return nil, errArg("ToDictionary takes a key selector")
 		}
-		d := newDict(false)
+		// ToDictionary(key[, value][, StringComparer.X])
+		d := newDict(ignoreCase(a, len(a)-1))
 		for i, it := range items {
 			k, err := callSel(a[0], it, i)
 			if err != nil {
@@ -1313,7 +1330,8 @@ func elemName(items []any) string {
 var otherMethods = map[string]bool{
 	"ToString": true, "GetHashCode": true, "Value": true, "Values": true, "ToObject": true, "SelectToken": true, "SelectTokens": true,
 	"Add": true, "AddRange": true, "Remove": true, "RemoveAt": true, "Property": true, "Properties": true,
-	"ContainsKey": true, "TryGetValue": true, "TryParseJwt": true, "ForEach": true, "RemoveAll": true, "GetRange": true,
+	"SetAttributeValue": true,
+	"ContainsKey":       true, "TryGetValue": true, "TryParseJwt": true, "ForEach": true, "RemoveAll": true, "GetRange": true,
 	"ConvertAll": true, "GetType": true, "GetByteCount": true, "GetLeftPart": true,
 	"Enqueue": true, "Dequeue": true, "Push": true, "Pop": true, "Peek": true,
 	"ImportParameters": true, "FromXmlString": true, "VerifyData": true, "VerifyHash": true, "GetValue": true, "Children": true, "DeepClone": true, "Clear": true,
@@ -1323,6 +1341,7 @@ var otherMethods = map[string]bool{
 	"Next": true, "NextDouble": true, "ComputeHash": true, "Dispose": true, "GetBytes": true, "GetString": true,
 	"GetValueOrDefault": true, "Sort": true, "Descendants": true, "Merge": true, "Replace": true, "HasValues": true,
 	"NextMatch": true, "Duration": true, "Negate": true, "Exists": true, "Find": true, "FindIndex": true, "ContainsValue": true,
+	"FindAll": true, "TrueForAll": true,
 	"Parse": false, "AddFirst": true, "ToUpper": true, "ToLower": true, "Equals": true, "CompareTo": true,
 	"Result": false, "Encrypt": true, "Decrypt": true, "Matches": true, "Match": true, "IsMatch": true,
 	"Append": true, "AppendLine": true, "AppendFormat": true, "Element": true, "Elements": true,
@@ -1340,7 +1359,7 @@ var dynMinArgs = map[string]int{
 	"Concat": 1, "Union": 1, "Except": 1, "Intersect": 1, "SequenceEqual": 1, "ToDictionary": 1,
 	"ElementAt": 1, "ElementAtOrDefault": 1, "Aggregate": 1, "AddSeconds": 1, "AddMinutes": 1, "AddHours": 1,
 	"AddDays": 1, "AddMonths": 1, "AddYears": 1, "AddMilliseconds": 1, "AddTicks": 1, "Subtract": 1,
-	"ComputeHash": 1, "GetBytes": 1, "GetString": 1, "GetValueOrDefault": 0, "Exists": 1, "Find": 1,
+	"ComputeHash": 1, "GetBytes": 1, "GetString": 1, "GetValueOrDefault": 0, "Exists": 1, "Find": 1, "FindAll": 1, "TrueForAll": 1, "SetAttributeValue": 2,
 	"FindIndex": 1, "ContainsValue": 1, "IsMatch": 1, "Match": 1, "Matches": 1, "Append": 1, "AppendFormat": 1,
 	"Encrypt": 3, "Decrypt": 3, "Replace": 2, "Insert": 2, "TryGetValue": 2, "TryParseJwt": 1, "ThenBy": 1,
 	"ForEach": 1, "RemoveAll": 1, "GetRange": 2, "ConvertAll": 1, "GetByteCount": 1, "Enqueue": 1, "Push": 1, "ThenByDescending": 1,
@@ -1588,12 +1607,14 @@ func objectMethod(name string, r any, a []any, targ string, targConv func(any) (
 				if err := checkListLen(len(x.Items) + 1); err != nil {
 					return nil, err, true
 				}
+				setParent(t, x)
 				x.Items = append(x.Items, t)
 				return nil, nil, true
 			}
 		case "Remove":
 			for i, it := range x.Items {
 				if it == a[0] {
+					clearParent(it, x)
 					x.Items = append(x.Items[:i], x.Items[i+1:]...)
 					return true, nil, true
 				}
@@ -1607,9 +1628,13 @@ func objectMethod(name string, r any, a []any, targ string, targConv func(any) (
 			if i < 0 || i >= len(x.Items) {
 				return nil, errIndexRange(), true
 			}
+			clearParent(x.Items[i], x)
 			x.Items = append(x.Items[:i], x.Items[i+1:]...)
 			return nil, nil, true
 		case "Clear":
+			for _, it := range x.Items {
+				clearParent(it, x)
+			}
 			x.Items = nil
 			return nil, nil, true
 		case "Insert":
@@ -1624,6 +1649,7 @@ func objectMethod(name string, r any, a []any, targ string, targConv func(any) (
 			if err != nil {
 				return nil, err, true
 			}
+			setParent(t, x)
 			x.Items = append(x.Items[:i], append([]any{t}, x.Items[i:]...)...)
 			return nil, nil, true
 		case "SelectToken":
@@ -1765,6 +1791,24 @@ func objectMethod(name string, r any, a []any, targ string, targConv func(any) (
 			}
 			copy(x.Items, v.(*List).Items)
 			return nil, nil, true
+		case "FindAll", "TrueForAll":
+			var out []any
+			for _, it := range x.Items {
+				ok, err := callPred(a[0], it)
+				if err != nil {
+					return nil, err, true
+				}
+				if name == "TrueForAll" && !ok {
+					return false, nil, true
+				}
+				if ok {
+					out = append(out, it)
+				}
+			}
+			if name == "TrueForAll" {
+				return true, nil, true
+			}
+			return &List{Items: out, Elem: x.Elem}, nil, true
 		case "Exists", "Find", "FindIndex":
 			for i, it := range x.Items {
 				ok, err := callPred(a[0], it)
@@ -2107,7 +2151,7 @@ func timeMethod(name string, t time.Time, a []any) (any, error, bool) {
 	case "ToUniversalTime":
 		return t.UTC(), nil, true
 	case "ToLocalTime":
-		return t, nil, true
+		return asLocal(t), nil, true
 	}
 	return nil, nil, false
 }

@@ -33,13 +33,27 @@ func (c *compiler) namedValues(fields []fieldInit) (cx, *Error) {
 
 // newExpr compiles object creation: JSON tokens, collections, arrays,
 // anonymous objects and the few framework types expressions construct.
+// newExpr compiles new T(...) { ... } and records its static type.
 func (c *compiler) newExpr(x *newExpr) (cx, *Error) {
+	var t *ty
+	r, err := c.newExprRaw(x, &t)
+	if err != nil {
+		return r, err
+	}
+	return withTy(r, t), nil
+}
+
+func (c *compiler) newExprRaw(x *newExpr, rt **ty) (cx, *Error) {
 	if x.anon {
 		return c.namedValues(x.fields)
 	}
 	elems := make([]evalFn, 0, len(x.elems))
 	type pairFn struct{ k, v evalFn }
 	var pairs []pairFn
+	var elemCx []cx
+	var elemNodes []node
+	var pairCx [][2]cx
+	var pairNodes [][2]node
 	for _, el := range x.elems {
 		switch p := el.(type) {
 		case *initPair:
@@ -55,6 +69,8 @@ func (c *compiler) newExpr(x *newExpr) (cx, *Error) {
 				return cx{}, err
 			}
 			pairs = append(pairs, pairFn{k.fn, v.fn})
+			pairCx = append(pairCx, [2]cx{k, v})
+			pairNodes = append(pairNodes, [2]node{p.items[0], p.items[1]})
 		case *indexInit:
 			k, err := c.expr(p.key)
 			if err != nil {
@@ -65,12 +81,35 @@ func (c *compiler) newExpr(x *newExpr) (cx, *Error) {
 				return cx{}, err
 			}
 			pairs = append(pairs, pairFn{k.fn, v.fn})
+			pairCx = append(pairCx, [2]cx{k, v})
+			pairNodes = append(pairNodes, [2]node{p.key, p.value})
 		default:
 			v, err := c.expr(el)
 			if err != nil {
 				return cx{}, err
 			}
 			elems = append(elems, v.fn)
+			elemCx = append(elemCx, v)
+			elemNodes = append(elemNodes, el)
+		}
+	}
+	nt, terr := newTy(x, elemCx, elemNodes, pairCx, pairNodes)
+	if terr != nil {
+		return cx{}, terr
+	}
+	*rt = nt
+	if nt != nil {
+		// elements convert to the element type: new double[] { 1 } holds 1.0
+		switch nt.k {
+		case tkArray, tkColl:
+			for i, ec := range elemCx {
+				elems[i] = convTo(ec, nt.elem).fn
+			}
+		case tkDict:
+			for i, pc := range pairCx {
+				pairs[i].k = convTo(pc[0], nt.key).fn
+				pairs[i].v = convTo(pc[1], nt.elem).fn
+			}
 		}
 	}
 	args, err := c.args(x.args)
@@ -276,6 +315,7 @@ func (c *compiler) newExpr(x *newExpr) (cx, *Error) {
 						if err != nil {
 							return nil, err
 						}
+						setParent(tv, arr)
 						arr.Items = append(arr.Items, tv)
 					}
 					continue
@@ -285,13 +325,18 @@ func (c *compiler) newExpr(x *newExpr) (cx, *Error) {
 					if err != nil {
 						return nil, err
 					}
-					arr.Items = append(arr.Items, c.(*JArray).Items...)
+					for _, it := range c.(*JArray).Items {
+						clearParent(it, c)
+						setParent(it, arr)
+						arr.Items = append(arr.Items, it)
+					}
 					continue
 				}
 				tv, err := toJToken(it, 0)
 				if err != nil {
 					return nil, err
 				}
+				setParent(tv, arr)
 				arr.Items = append(arr.Items, tv)
 			}
 			if len(pairs) > 0 {
@@ -321,7 +366,9 @@ func (c *compiler) newExpr(x *newExpr) (cx, *Error) {
 			if err != nil {
 				return nil, err
 			}
-			return &JProperty{Name: n, Value: v}, nil
+			jp := &JProperty{Name: n, Value: v}
+			setParent(v, jp)
+			return jp, nil
 		}}, nil
 	case "JValue":
 		return cx{fn: func(e *env) (any, error) {
@@ -689,6 +736,48 @@ func (c *compiler) newExpr(x *newExpr) (cx, *Error) {
 				}
 			}
 			return ex, nil
+		}}, nil
+	}
+	switch name {
+	case "XElement":
+		if len(args) == 0 {
+			return cx{}, errAt(x, "new XElement needs a name")
+		}
+		return cx{fn: func(e *env) (any, error) {
+			a, err := evalArgs(e)
+			if err != nil {
+				return nil, err
+			}
+			if src, ok := a[0].(*XElement); ok && len(a) == 1 {
+				return cloneXElement(src, nil), nil
+			}
+			xn, err := xnameArg(a[0])
+			if err != nil {
+				return nil, err
+			}
+			el := &XElement{Name: xn}
+			if err := el.addContent(a[1:], 0); err != nil {
+				return nil, err
+			}
+			return el, nil
+		}}, nil
+	case "XAttribute":
+		if len(args) != 2 {
+			return cx{}, errAt(x, "new XAttribute takes a name and a value")
+		}
+		return cx{fn: func(e *env) (any, error) {
+			a, err := evalArgs(e)
+			if err != nil {
+				return nil, err
+			}
+			xn, err := xnameArg(a[0])
+			if err != nil {
+				return nil, err
+			}
+			if a[1] == nil {
+				return nil, errArgNull("value")
+			}
+			return &XAttribute{Name: xn, Value: xmlValueString(a[1])}, nil
 		}}, nil
 	}
 	return cx{}, errAt(x, "unsupported C# construct: new %s", t.name)

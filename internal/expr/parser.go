@@ -365,6 +365,9 @@ func (p *parser) stmt() (node, *Error) {
 			if !ok {
 				return nil, p.errf(t, "expected a constant declaration")
 			}
+			if ds, ok := d.(*declStmt); ok {
+				ds.isConst = true
+			}
 			return d, p.expect(";")
 		case "checked", "unchecked":
 			if n := p.peekN(1); n.kind == tkOp && n.text == "{" {

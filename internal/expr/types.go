@@ -129,6 +129,10 @@ func explicitConv(t *typeRef) (func(any) (any, error), sType, *Error) {
 	if err := checkType(t); err != nil {
 		return nil, 0, err
 	}
+	if t.name == "dynamic" && t.rank == 0 {
+		// dynamic is bound at run time: not statically object
+		return func(v any) (any, error) { return v, nil }, stAny, nil
+	}
 	if st := modelTypeST(t.name); st != stAny {
 		test := modelTest(st)
 		name := t.name
@@ -176,6 +180,9 @@ func explicitConv(t *typeRef) (func(any) (any, error), sType, *Error) {
 func implicitConv(t *typeRef) (func(any) (any, error), sType, *Error) {
 	if err := checkType(t); err != nil {
 		return nil, 0, err
+	}
+	if t.name == "dynamic" && t.rank == 0 {
+		return nil, stAny, nil
 	}
 	if st := modelTypeST(t.name); st != stAny {
 		return nil, st, nil

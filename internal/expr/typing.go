@@ -255,6 +255,9 @@ func checkUnary(n node, op string, x sType) (sType, *Error) {
 // implicitly to a variable of static type to (constant ints convert to
 // narrower types when they fit; that is not checked here).
 func implicitOK(from, to sType, v cx) bool {
+	if from == stObject && known(to) {
+		return false // object needs a cast (unboxing or a downcast)
+	}
 	if from == to || !known(from) || !known(to) && to != stObject {
 		return true
 	}
@@ -467,7 +470,7 @@ func checkArgTypes(n *memberExpr, typ, name string, args []compiledArg, static b
 		return nil
 	}
 	for i, a := range args {
-		if i >= len(rule) || !known(a.st) {
+		if i >= len(rule) || !known(a.st) && a.st != stObject {
 			continue
 		}
 		okType := false

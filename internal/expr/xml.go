@@ -4,7 +4,9 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
+	"math"
 	"strings"
+	"time"
 	"unicode"
 )
 
@@ -169,7 +171,10 @@ func (e *XElement) write(sb *strings.Builder, pretty bool, depth int) {
 			onlyElems = false
 		}
 	}
-	if pretty && onlyElems {
+	switch {
+	case pretty && onlyElems && len(e.Children) == 0:
+		// only whitespace text (dropped when parsed) or empty text: <a></a>
+	case pretty && onlyElems:
 		for _, p := range e.parts {
 			if x, ok := p.(*XElement); ok {
 				sb.WriteString(xmlNewline)
@@ -179,7 +184,7 @@ func (e *XElement) write(sb *strings.Builder, pretty bool, depth int) {
 		}
 		sb.WriteString(xmlNewline)
 		sb.WriteString(strings.Repeat("  ", depth))
-	} else {
+	default:
 		for _, p := range e.parts {
 			switch x := p.(type) {
 			case string:
@@ -304,6 +309,20 @@ func xmlMethod(name string, r any, a []any) (any, error, bool) {
 	default:
 		return nil, nil, false
 	}
+	switch name {
+	case "Add":
+		return nil, el.addContent(a, 0), true
+	case "SetAttributeValue":
+		if len(a) != 2 {
+			return nil, errArg("SetAttributeValue takes a name and a value"), true
+		}
+		xn, err := xnameArg(a[0])
+		if err != nil {
+			return nil, err, true
+		}
+		el.setAttributeValue(xn, a[1])
+		return nil, nil, true
+	}
 	var want *XName
 	if len(a) > 0 {
 		switch n := a[0].(type) {
@@ -380,4 +399,142 @@ func validNCName(s string) bool {
 		}
 	}
 	return true
+}
+
+// xnameArg is the XName of a constructor or method argument: an XName, or
+// a string in "{namespace}local" form (XName's implicit conversion).
+func xnameArg(v any) (XName, error) {
+	var xn XName
+	switch n := v.(type) {
+	case XName:
+		xn = n
+	case string:
+		xn = parseXName(n)
+	case nil:
+		return XName{}, errArgNull("name")
+	default:
+		return XName{}, errInvalidCast(v, "System.Xml.Linq.XName")
+	}
+	if !validNCName(xn.Local) {
+		return XName{}, &RuntimeError{Type: "XmlException", Msg: "The '" + xn.Local + "' name is not a valid XML name."}
+	}
+	return xn, nil
+}
+
+// xmlValueString converts a content or attribute value to text the way
+// LINQ to XML does (XmlConvert: true/false, invariant numbers, ISO dates).
+func xmlValueString(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case bool:
+		if x {
+			return "true"
+		}
+		return "false"
+	case float64:
+		switch {
+		case math.IsInf(x, 1):
+			return "INF"
+		case math.IsInf(x, -1):
+			return "-INF"
+		}
+	case time.Time:
+		s, err := formatDateTime(x, "yyyy-MM-ddTHH:mm:ss.FFFFFFFK")
+		if err == nil {
+			return s
+		}
+	case *XAttribute:
+		return x.Name.Local + "=\"" + x.Value + "\""
+	case *XElement:
+		return x.String()
+	}
+	return ToString(v)
+}
+
+// cloneXElement is a deep copy of e under parent (XElement's copy
+// constructor; adding an element that already has a parent adds a copy).
+func cloneXElement(e *XElement, parent *XElement) *XElement {
+	c := &XElement{Name: e.Name, parent: parent}
+	for _, a := range e.Attrs {
+		c.Attrs = append(c.Attrs, &XAttribute{Name: a.Name, Value: a.Value})
+	}
+	for _, p := range e.parts {
+		switch x := p.(type) {
+		case string:
+			c.parts = append(c.parts, x)
+		case *XElement:
+			cc := cloneXElement(x, c)
+			c.Children = append(c.Children, cc)
+			c.parts = append(c.parts, cc)
+		}
+	}
+	return c
+}
+
+// addContent is XElement.Add / the content arguments of new XElement:
+// attributes, child elements (copied when they already have a parent),
+// text (adjacent text merges), sequences of these; null is ignored.
+func (e *XElement) addContent(items []any, depth int) error {
+	if depth > maxXMLDepth {
+		return errInvalidOp("content nested too deeply")
+	}
+	for _, it := range items {
+		switch x := it.(type) {
+		case nil:
+		case *XAttribute:
+			for _, a := range e.Attrs {
+				if a.Name == x.Name {
+					return errInvalidOp("Duplicate attribute.")
+				}
+			}
+			e.Attrs = append(e.Attrs, &XAttribute{Name: x.Name, Value: x.Value})
+		case *XElement:
+			if x == e {
+				x = cloneXElement(x, e)
+			} else if x.parent != nil {
+				x = cloneXElement(x, e)
+			} else {
+				x.parent = e
+			}
+			e.Children = append(e.Children, x)
+			e.parts = append(e.parts, x)
+		case *XDocument:
+			if err := e.addContent([]any{x.Root}, depth+1); err != nil {
+				return err
+			}
+		case *List:
+			if err := e.addContent(x.Items, depth+1); err != nil {
+				return err
+			}
+		default:
+			s := xmlValueString(x)
+			if n := len(e.parts); n > 0 {
+				if prev, ok := e.parts[n-1].(string); ok {
+					e.parts[n-1] = prev + s
+					continue
+				}
+			}
+			e.parts = append(e.parts, s)
+		}
+	}
+	return nil
+}
+
+// setAttributeValue is XElement.SetAttributeValue: null removes the
+// attribute, otherwise it is set or added.
+func (e *XElement) setAttributeValue(xn XName, v any) {
+	for i, a := range e.Attrs {
+		if a.Name == xn {
+			if v == nil {
+				e.Attrs = append(e.Attrs[:i], e.Attrs[i+1:]...)
+			} else {
+				a.Value = xmlValueString(v)
+			}
+			return
+		}
+	}
+	if v != nil {
+		e.Attrs = append(e.Attrs, &XAttribute{Name: xn, Value: xmlValueString(v)})
+	}
 }
