@@ -1483,7 +1483,88 @@ func (c *compiler) argsHint(list []argExpr, hints []argHint) ([]compiledArg, *Er
 	return out, nil
 }
 
-func (c *compiler) call(x *callExpr) (cx, *Error) {
+// defaultIfNil gives default(T) where a call of value type T (List<int>.Find)
+// found nothing.
+func defaultIfNil(x cx, t *ty) cx {
+	if x.fn == nil || !isValueTy(t) || t.k != tkST {
+		return x
+	}
+	zero := zeroOfST(t.st)
+	if zero == nil {
+		return x
+	}
+	f := x.fn
+	x.fn = func(e *env) (any, error) {
+		v, err := f(e)
+		if v == nil && err == nil {
+			return zero, nil
+		}
+		return v, err
+	}
+	return x
+}
+
+// linqStatics are the LINQ methods whose static form Enumerable.M(seq, ...)
+// compiles as seq.M(...). Reverse is left out: List<T>.Reverse() is the
+// list's own (in place) method.
+var linqStatics = map[string]bool{
+	"Where": true, "Select": true, "SelectMany": true, "Any": true, "All": true, "Count": true, "LongCount": true,
+	"First": true, "FirstOrDefault": true, "Last": true, "LastOrDefault": true, "Single": true, "SingleOrDefault": true,
+	"ElementAt": true, "ElementAtOrDefault": true, "OrderBy": true, "OrderByDescending": true, "ThenBy": true,
+	"ThenByDescending": true, "Skip": true, "Take": true, "SkipWhile": true, "TakeWhile": true, "Distinct": true,
+	"Concat": true, "Union": true, "Except": true, "Intersect": true, "Contains": true, "Sum": true, "Average": true,
+	"Max": true, "Min": true, "ToList": true, "ToArray": true, "ToDictionary": true, "ToHashSet": true,
+	"GroupBy": true, "Aggregate": true, "SequenceEqual": true, "Zip": true, "Cast": true, "OfType": true,
+	"DefaultIfEmpty": true,
+}
+
+// arrayLambdaStatics are Array's static methods taking (T[] array, delegate).
+var arrayLambdaStatics = map[string]bool{
+	"Exists": true, "Find": true, "FindAll": true, "FindIndex": true, "FindLast": true, "FindLastIndex": true,
+	"TrueForAll": true, "ConvertAll": true, "ForEach": true, "Sort": true,
+}
+
+// arrayStaticArgs compiles the arguments of Array.M(array, lambda): the
+// lambda's parameters take the array's element type, and an argument of a
+// known type that is not an array cannot infer T.
+func (c *compiler) arrayStaticArgs(fn *memberExpr, list []argExpr) ([]compiledArg, *Error) {
+	if list[0].out || list[0].name != "" || list[1].out || list[1].name != "" {
+		return c.args(list)
+	}
+	a0, err := c.expr(list[0].x)
+	if err != nil {
+		return nil, err
+	}
+	at := tyOf(a0)
+	var hints []argHint
+	if at != nil && at.k == tkArray && at.elem != nil {
+		if lx, ok := list[1].x.(*lambdaExpr); ok {
+			et := at.elem
+			h := argHint{}
+			switch {
+			case fn.name == "Sort":
+				if len(lx.params) == 2 {
+					h = argHint{params: []*ty{et, et}, ret: stTy(stInt)}
+				}
+			case len(lx.params) == 1:
+				h.params = []*ty{et}
+				if predicates[fn.name] {
+					h.ret = stTy(stBool)
+				}
+			}
+			hints = []argHint{h}
+		}
+	} else if at != nil && at.k != tkArray && (at.k != tkST || known(at.st)) && !(fn.name == "Sort" && at.k == tkST && at.st == stObject) {
+		return nil, errAt(fn, "The type arguments for method 'Array.%s' cannot be inferred from the usage. Try specifying the type arguments explicitly", fn.name)
+	}
+	rest, err := c.argsHint(list[1:], hints)
+	if err != nil {
+		return nil, err
+	}
+	return append([]compiledArg{{cx: a0, node: list[0].x}}, rest...), nil
+}
+
+func (c *compiler) call(x *callExpr) (res cx, cerr *Error) {
 	switch fn := x.fn.(type) {
 	case *memberExpr:
 		if fn.x == nil {
@@ -1492,10 +1573,19 @@ func (c *compiler) call(x *callExpr) (cx, *Error) {
 		var args []compiledArg
 		var err *Error
 		if name, ok := c.staticName(fn.x); ok {
-			if args, err = c.args(x.args); err != nil {
+			tn := stripNamespace(name)
+			if canonType(tn) == "Enumerable" && linqStatics[fn.name] && len(x.args) >= 1 && !x.args[0].out && x.args[0].name == "" {
+				// Enumerable.Where(seq, f) is the extension method seq.Where(f)
+				return c.call(&callExpr{pos: x.pos, fn: &memberExpr{pos: fn.pos, x: x.args[0].x, name: fn.name, typeArgs: fn.typeArgs}, args: x.args[1:]})
+			}
+			if canonType(tn) == "Array" && arrayLambdaStatics[fn.name] && len(x.args) == 2 {
+				args, err = c.arrayStaticArgs(fn, x.args)
+			} else {
+				args, err = c.args(x.args)
+			}
+			if err != nil {
 				return cx{}, err
 			}
-			tn := stripNamespace(name)
 			if isStaticTypeName(tn) {
 				if err := checkArgTypes(fn, canonType(tn), fn.name, args, true); err != nil {
 					return cx{}, err
@@ -1508,7 +1598,11 @@ func (c *compiler) call(x *callExpr) (cx, *Error) {
 				if err != nil {
 					return r, err
 				}
-				return withTy(r, staticTy(canonType(tn), fn.name, fn.typeArgs, args)), nil
+				rt := staticTy(canonType(tn), fn.name, fn.typeArgs, args)
+				if canonType(tn) == "Array" && (fn.name == "Find" || fn.name == "FindLast") {
+					r = defaultIfNil(r, rt)
+				}
+				return withTy(r, rt), nil
 			}
 			if err := c.unknownStatic(fn.x, name); err != nil {
 				return cx{}, err
@@ -1553,6 +1647,9 @@ func (c *compiler) call(x *callExpr) (cx, *Error) {
 		}
 		if m.outIdx >= 0 && (m.outIdx >= len(args) || args[m.outIdx].outSet == nil) {
 			return cx{}, errAt(fn, "argument %d of '%s' must be passed with the 'out' keyword", m.outIdx+1, fn.name)
+		}
+		if fn.name == "Find" || fn.name == "FindLast" {
+			defer func() { res = defaultIfNil(res, resTy) }()
 		}
 		rf := recv.fn
 		nullCond := fn.nullCond

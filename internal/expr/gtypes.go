@@ -1071,6 +1071,27 @@ func staticTy(typ, name string, targs []*typeRef, args []compiledArg) *ty {
 			}
 		}
 	}
+	if typ == "Array" && len(args) == 2 {
+		if at := argTy(0); at != nil && at.k == tkArray {
+			switch name {
+			case "Find", "FindLast":
+				return at.elem
+			case "FindAll":
+				return at
+			case "ConvertAll":
+				if r := lambdaRet(args[1]); r != nil {
+					return arrayOf(r)
+				}
+				return &ty{k: tkArray}
+			}
+		}
+		switch name {
+		case "Exists", "TrueForAll":
+			return stTy(stBool)
+		case "FindIndex", "FindLastIndex", "IndexOf":
+			return stTy(stInt)
+		}
+	}
 	switch typ + "." + name {
 	case "JsonConvert.DeserializeObject":
 		if len(targs) == 1 {
