@@ -32,6 +32,9 @@ type env struct {
 	// noPool is set when a lambda value was created: it references this
 	// frame and may outlive the evaluation, so the frame is not reused.
 	noPool bool
+	// depth is the nesting of local functions' calls of themselves (next
+	// to noPool, in its padding)
+	depth int32
 	// stack holds call arguments; a call appends its arguments, passes the
 	// window to the callee (which must not keep it) and truncates after.
 	stack []any
@@ -190,7 +193,23 @@ func storeLocal(e *env, slot int, v any) {
 	e.locals[slot] = v
 }
 
+// localFrame is a local function being compiled: its slot and the slots of
+// its parameters and locals [lo, hi).
+type localFrame struct {
+	slot, lo, hi int
+}
+
+// maxCallDepth bounds the nesting of a local function's calls of itself,
+// so that runaway recursion ends with an error rather than exhausting the
+// goroutine's stack.
+const maxCallDepth = 1000
+
+func errStackDepth() error {
+	return &RuntimeError{Type: "InsufficientExecutionStackException", Msg: "Insufficient stack to continue executing the program safely. This can happen from having too many functions on the call stack or function on the stack using too much stack space."}
+}
+
 type compiler struct {
+	localFns []*localFrame // the local functions whose bodies are being compiled
 	// captured[slot] is set when a lambda uses the local: its declaration
 	// then stores a fresh cell (read at run time, after compilation).
 	captured  *[]bool
@@ -504,6 +523,9 @@ func (c *compiler) decl(s *declStmt) (execFn, *Error) {
 		declTy = tyFromRef(s.typ)
 	}
 	var fns []execFn
+	if s.fn {
+		return c.localFunc(s, declTy)
+	}
 	for i, name := range s.names {
 		var init cx
 		hasInit := s.inits[i] != nil
@@ -562,6 +584,56 @@ func (c *compiler) decl(s *declStmt) (execFn, *Error) {
 			if _, err := f(e); err != nil {
 				return ctrlNormal, err
 			}
+		}
+		return ctrlNormal, nil
+	}, nil
+}
+
+// localFunc compiles a local function: a local of its delegate type,
+// declared before its body is compiled so that the body can call it
+// (recursion), holding the equivalent lambda.
+func (c *compiler) localFunc(s *declStmt, ft *ty) (execFn, *Error) {
+	lx, ok := s.inits[0].(*lambdaExpr)
+	if !ok || len(s.names) != 1 {
+		return nil, errAt(s, "unsupported C# construct: local function")
+	}
+	if ft != nil && (ft.k != tkFunc || ft.nparam != len(lx.params)) {
+		ft = nil
+	}
+	var t *ty
+	if ft != nil {
+		t = ft
+	}
+	slot, err := c.declareT(s.pos, s.names[0], stAny, t)
+	if err != nil {
+		return nil, err
+	}
+	var params []*ty
+	var ret *ty
+	if ft != nil {
+		params, ret = ft.params, ft.ret
+	}
+	// calls of the function in its own body save and restore its locals
+	frame := &localFrame{slot: slot, lo: c.nslots}
+	c.localFns = append(c.localFns, frame)
+	init, err := c.lambdaT(lx, params, ret, ft != nil && !ft.action)
+	c.localFns = c.localFns[:len(c.localFns)-1]
+	if err != nil {
+		return nil, err
+	}
+	frame.hi = c.nslots
+	mk := init.fn
+	return func(e *env) (ctrl, error) {
+		v, err := mk(e)
+		if err != nil {
+			return ctrlNormal, err
+		}
+		f := v.(*Func)
+		if cl, ok := e.locals[slot].(*cell); ok {
+			// the function captured itself: its cell is already in place
+			cl.v = f
+		} else {
+			e.locals[slot] = f
 		}
 		return ctrlNormal, nil
 	}, nil
@@ -2073,6 +2145,11 @@ func (c *compiler) invoke(x *callExpr, slot int, ft *ty) (cx, *Error) {
 	if err != nil {
 		return cx{}, err
 	}
+	for _, fr := range c.localFns {
+		if fr.slot == slot {
+			return withTy(c.recursiveCall(fr, slot, argFns), rt), nil
+		}
+	}
 	return withTy(cx{st: stAny, fn: func(e *env) (any, error) {
 		f, ok := loadLocal(e, slot).(*Func)
 		if !ok {
@@ -2091,6 +2168,36 @@ func (c *compiler) invoke(x *callExpr, slot int, ft *ty) (cx, *Error) {
 		}
 		return f.call(args...)
 	}}, rt), nil
+}
+
+// recursiveCall is a call of a local function in its own body: the
+// arguments are evaluated, the function's parameters and locals (which the
+// call overwrites) are saved and restored after it, and the nesting is
+// bounded by maxCallDepth.
+func (c *compiler) recursiveCall(fr *localFrame, slot int, argFns []evalFn) cx {
+	return cx{st: stAny, fn: func(e *env) (any, error) {
+		f, ok := loadLocal(e, slot).(*Func)
+		if !ok {
+			return nil, nullRef()
+		}
+		args := make([]any, len(argFns))
+		for i, af := range argFns {
+			v, err := af(e)
+			if err != nil {
+				return nil, err
+			}
+			args[i] = v
+		}
+		if e.depth >= maxCallDepth {
+			return nil, errStackDepth()
+		}
+		saved := append([]any(nil), e.locals[fr.lo:fr.hi]...)
+		e.depth++
+		v, err := f.call(args...)
+		e.depth--
+		copy(e.locals[fr.lo:fr.hi], saved)
+		return v, err
+	}}
 }
 
 func (c *compiler) lambda(x *lambdaExpr) (cx, *Error) {
@@ -2183,8 +2290,13 @@ func (c *compiler) lambdaT(x *lambdaExpr, params []*ty, wantRet *ty, strict bool
 		rets = append(rets, retInfo{n: x.body, x: bx})
 	}
 	ft := &ty{k: tkFunc, params: params, nparam: len(x.params)}
+	// no conversion is needed when every returned value has the type
+	sameRet := len(rets) > 0
 	for i, r := range rets {
 		rt := tyOf(r.x)
+		if !(complete(rt) && wantRet != nil && identical(rt, wantRet)) {
+			sameRet = false
+		}
 		if wantRet != nil && !convertible(rt, wantRet, r.x) {
 			return cx{}, convTyError(r.n, rt, wantRet)
 		}
@@ -2197,7 +2309,9 @@ func (c *compiler) lambdaT(x *lambdaExpr, params []*ty, wantRet *ty, strict bool
 	if wantRet != nil && strict {
 		ft.ret = wantRet
 		// Func<double> f = () => 1 returns 1.0
-		body = wrapConv(body, numConvTo(wantRet))
+		if !sameRet {
+			body = wrapConv(body, numConvTo(wantRet))
+		}
 	}
 	return cx{isFunc: true, t: ft, fn: func(e *env) (any, error) {
 		e.noPool = true
