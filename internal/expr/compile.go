@@ -32,8 +32,8 @@ type env struct {
 	// noPool is set when a lambda value was created: it references this
 	// frame and may outlive the evaluation, so the frame is not reused.
 	noPool bool
-	// depth is the nesting of local functions' calls of themselves (next
-	// to noPool, in its padding)
+	// depth is the nesting of lambda calls (next to noPool, in its
+	// padding)
 	depth int32
 	// stack holds call arguments; a call appends its arguments, passes the
 	// window to the callee (which must not keep it) and truncates after.
@@ -193,23 +193,7 @@ func storeLocal(e *env, slot int, v any) {
 	e.locals[slot] = v
 }
 
-// localFrame is a local function being compiled: its slot and the slots of
-// its parameters and locals [lo, hi).
-type localFrame struct {
-	slot, lo, hi int
-}
-
-// maxCallDepth bounds the nesting of a local function's calls of itself,
-// so that runaway recursion ends with an error rather than exhausting the
-// goroutine's stack.
-const maxCallDepth = 1000
-
-func errStackDepth() error {
-	return &RuntimeError{Type: "InsufficientExecutionStackException", Msg: "Insufficient stack to continue executing the program safely. This can happen from having too many functions on the call stack or function on the stack using too much stack space."}
-}
-
 type compiler struct {
-	localFns []*localFrame // the local functions whose bodies are being compiled
 	// captured[slot] is set when a lambda uses the local: its declaration
 	// then stores a fresh cell (read at run time, after compilation).
 	captured  *[]bool
@@ -613,15 +597,10 @@ func (c *compiler) localFunc(s *declStmt, ft *ty) (execFn, *Error) {
 	if ft != nil {
 		params, ret = ft.params, ft.ret
 	}
-	// calls of the function in its own body save and restore its locals
-	frame := &localFrame{slot: slot, lo: c.nslots}
-	c.localFns = append(c.localFns, frame)
 	init, err := c.lambdaT(lx, params, ret, ft != nil && !ft.action)
-	c.localFns = c.localFns[:len(c.localFns)-1]
 	if err != nil {
 		return nil, err
 	}
-	frame.hi = c.nslots
 	mk := init.fn
 	return func(e *env) (ctrl, error) {
 		v, err := mk(e)
@@ -2145,11 +2124,6 @@ func (c *compiler) invoke(x *callExpr, slot int, ft *ty) (cx, *Error) {
 	if err != nil {
 		return cx{}, err
 	}
-	for _, fr := range c.localFns {
-		if fr.slot == slot {
-			return withTy(c.recursiveCall(fr, slot, argFns), rt), nil
-		}
-	}
 	return withTy(cx{st: stAny, fn: func(e *env) (any, error) {
 		f, ok := loadLocal(e, slot).(*Func)
 		if !ok {
@@ -2168,36 +2142,6 @@ func (c *compiler) invoke(x *callExpr, slot int, ft *ty) (cx, *Error) {
 		}
 		return f.call(args...)
 	}}, rt), nil
-}
-
-// recursiveCall is a call of a local function in its own body: the
-// arguments are evaluated, the function's parameters and locals (which the
-// call overwrites) are saved and restored after it, and the nesting is
-// bounded by maxCallDepth.
-func (c *compiler) recursiveCall(fr *localFrame, slot int, argFns []evalFn) cx {
-	return cx{st: stAny, fn: func(e *env) (any, error) {
-		f, ok := loadLocal(e, slot).(*Func)
-		if !ok {
-			return nil, nullRef()
-		}
-		args := make([]any, len(argFns))
-		for i, af := range argFns {
-			v, err := af(e)
-			if err != nil {
-				return nil, err
-			}
-			args[i] = v
-		}
-		if e.depth >= maxCallDepth {
-			return nil, errStackDepth()
-		}
-		saved := append([]any(nil), e.locals[fr.lo:fr.hi]...)
-		e.depth++
-		v, err := f.call(args...)
-		e.depth--
-		copy(e.locals[fr.lo:fr.hi], saved)
-		return v, err
-	}}
 }
 
 func (c *compiler) lambda(x *lambdaExpr) (cx, *Error) {
@@ -2242,6 +2186,7 @@ func (c *compiler) lambdaT(x *lambdaExpr, params []*ty, wantRet *ty, strict bool
 		c.captured = new([]bool)
 	}
 	capt := c.captured
+	lo := c.nslots
 	slots := make([]int, len(x.params))
 	for i, p := range x.params {
 		if p == "_" {
@@ -2313,9 +2258,10 @@ func (c *compiler) lambdaT(x *lambdaExpr, params []*ty, wantRet *ty, strict bool
 			body = wrapConv(body, numConvTo(wantRet))
 		}
 	}
+	code := &funcCode{slots: slots, body: body, capt: capt, lo: lo, hi: c.nslots}
 	return cx{isFunc: true, t: ft, fn: func(e *env) (any, error) {
 		e.noPool = true
-		f := &Func{e: e, slots: slots, body: body, capt: capt}
+		f := &Func{e: e, code: code}
 		if len(lc.slots) > 0 {
 			f.cells = make([]capturedCell, len(lc.slots))
 			for i, s := range lc.slots {

@@ -93,6 +93,20 @@ func TestLocalFunctionTyping(t *testing.T) {
 	if re, ok := err.(*RuntimeError); !ok || re.Type != "InsufficientExecutionStackException" {
 		t.Errorf("deep recursion: %v; want InsufficientExecutionStackException", err)
 	}
+	// so does a lambda calling itself through its variable, also through LINQ
+	for _, src := range []string{
+		`@{ Func<int, int> f = null; f = n => f(n + 1); return f(0).ToString(); }`,
+		`@{ Func<int, int> f = null; f = x => new[] { x }.Select(f).First(); return f(0).ToString(); }`,
+	} {
+		p, err := Compile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = p.Eval(&Context{})
+		if re, ok := err.(*RuntimeError); !ok || re.Type != "InsufficientExecutionStackException" {
+			t.Errorf("%s: %v; want InsufficientExecutionStackException", src, err)
+		}
+	}
 	// an endless recursion within the depth limit still ends: the step limit
 	p, err = Compile(`@{ int Loop(int n) { for (;;) { } } return Loop(1).ToString(); }`)
 	if err != nil {

@@ -867,7 +867,7 @@ func callSel(f any, it any, idx int) (any, error) {
 	if !ok {
 		return nil, errArg("a lambda was expected")
 	}
-	if len(fn.slots) == 2 {
+	if len(fn.code.slots) == 2 {
 		return fn.call(it, idx)
 	}
 	return fn.call(it)
@@ -904,7 +904,7 @@ func linq(name string, items []any, a []any, targ string) (any, error) {
 		if len(a) != 1 {
 			return nil, errArg("Where takes a predicate")
 		}
-		if f, ok := a[0].(*Func); ok && len(f.slots) >= 2 {
+		if f, ok := a[0].(*Func); ok && len(f.code.slots) >= 2 {
 			// Where((x, i) => ...): the predicate takes the index
 			var out []any
 			for i, it := range items {
