@@ -19,6 +19,7 @@ const (
 	tkGroup               // IGrouping<key, elem>
 	tkFunc                // Func<params..., ret> or Action<params...> (ret nil, action set)
 	tkNamed               // JObject, JArray, JToken, JValue, JProperty, JContainer
+	tkClass               // name: Guid, DateTimeOffset (value types), Uri
 )
 
 type ty struct {
@@ -49,6 +50,16 @@ var (
 	jobjectTy = &ty{k: tkNamed, name: "JObject"}
 	jarrayTy  = &ty{k: tkNamed, name: "JArray"}
 )
+
+// the other types with members (shared, never modified)
+var (
+	guidTy = &ty{k: tkClass, name: "Guid"}
+	dtoTy  = &ty{k: tkClass, name: "DateTimeOffset"}
+	uriTy  = &ty{k: tkClass, name: "Uri"}
+)
+
+// classTys are the tkClass types by name.
+var classTys = map[string]*ty{"Guid": guidTy, "DateTimeOffset": dtoTy, "Uri": uriTy}
 
 func arrayOf(t *ty) *ty { return &ty{k: tkArray, elem: t} }
 
@@ -111,6 +122,8 @@ func tyName(t *ty) string {
 		return "Func<" + strings.Join(append(parts, tyName(t.ret)), ", ") + ">"
 	case tkNamed:
 		return "Newtonsoft.Json.Linq." + t.name
+	case tkClass:
+		return "System." + t.name
 	}
 	return "?"
 }
@@ -146,6 +159,9 @@ func tyFromRef(tr *typeRef) *ty {
 	}
 	if st := modelTypeST(tr.name); st != stAny {
 		return stTy(st)
+	}
+	if ct := classTys[name]; ct != nil && len(tr.args) == 0 {
+		return ct
 	}
 	switch {
 	case collNames[name] && len(tr.args) == 1:
@@ -215,7 +231,7 @@ func notEnumerable(t *ty) bool {
 
 // isValueTy reports a type that is certainly a value type.
 func isValueTy(t *ty) bool {
-	return t != nil && (t.k == tkST && isValueST(t.st) || t.k == tkKV)
+	return t != nil && (t.k == tkST && isValueST(t.st) || t.k == tkKV || t.k == tkClass && t.name != "Uri")
 }
 
 // complete reports whether t and all its parts are known.
@@ -230,7 +246,7 @@ func complete(t *ty) bool {
 		return complete(t.elem)
 	case tkDict, tkKV, tkGroup:
 		return complete(t.key) && complete(t.elem)
-	case tkNamed:
+	case tkNamed, tkClass:
 		return true
 	}
 	return false
@@ -262,7 +278,7 @@ func identical(a, b *ty) bool {
 		return a.name == b.name && identical(a.key, b.key) && identical(a.elem, b.elem)
 	case tkKV, tkGroup:
 		return identical(a.key, b.key) && identical(a.elem, b.elem)
-	case tkNamed:
+	case tkNamed, tkClass:
 		return a.name == b.name
 	}
 	return true
@@ -278,6 +294,8 @@ func isRefTy(t *ty) bool {
 		return t.st == stString || t.st == stObject
 	case tkArray, tkColl, tkDict, tkFunc, tkNamed, tkGroup:
 		return true
+	case tkClass:
+		return t.name == "Uri"
 	}
 	return false
 }
@@ -411,6 +429,16 @@ func convertible(from, to *ty, v cx) bool {
 	if to.k == tkST && to.st == stObject {
 		return true
 	}
+	if from.k == tkClass || to.k == tkClass {
+		// DateTime converts implicitly to DateTimeOffset
+		if to == dtoTy && from.k == tkST && from.st == stDateTime {
+			return true
+		}
+		if from.k == tkST && !known(from.st) || to.k == tkST && !known(to.st) {
+			return true
+		}
+		return identical(from, to)
+	}
 	if from.k == tkST && to.k == tkST {
 		return implicitOK(from.st, to.st, v) || constFits(v, to.st)
 	}
@@ -524,6 +552,27 @@ func memberTy(n node, t *ty, name string) (*ty, *Error) {
 			case "Ticks":
 				return stTy(stLong), nil
 			}
+		}
+	case tkClass:
+		switch t.name + "." + name {
+		case "DateTimeOffset.Year", "DateTimeOffset.Month", "DateTimeOffset.Day", "DateTimeOffset.Hour",
+			"DateTimeOffset.Minute", "DateTimeOffset.Second", "DateTimeOffset.Millisecond", "DateTimeOffset.DayOfYear",
+			"Uri.Port":
+			return stTy(stInt), nil
+		case "DateTimeOffset.Ticks", "DateTimeOffset.UtcTicks":
+			return stTy(stLong), nil
+		case "DateTimeOffset.Date", "DateTimeOffset.DateTime", "DateTimeOffset.UtcDateTime", "DateTimeOffset.LocalDateTime":
+			return stTy(stDateTime), nil
+		case "DateTimeOffset.Offset", "DateTimeOffset.TimeOfDay":
+			return stTy(stTimeSpan), nil
+		case "Uri.Host", "Uri.AbsolutePath", "Uri.AbsoluteUri", "Uri.Scheme", "Uri.Query", "Uri.PathAndQuery",
+			"Uri.Authority", "Uri.Fragment", "Uri.OriginalString", "Uri.DnsSafeHost", "Uri.LocalPath", "Uri.UserInfo",
+			"Uri.IdnHost":
+			return stTy(stString), nil
+		case "Uri.Segments":
+			return arrayOf(stTy(stString)), nil
+		case "Uri.IsAbsoluteUri", "Uri.IsDefaultPort", "Uri.IsFile", "Uri.IsLoopback", "Uri.IsUnc":
+			return stTy(stBool), nil
 		}
 	case tkNamed:
 		switch name {
@@ -738,6 +787,24 @@ func callTy(n *memberExpr, rt *ty, name string, targs []*typeRef, args []compile
 			return stTy(stDateTime), nil
 		case "CompareTo":
 			return stTy(stInt), nil
+		}
+		return nil, nil
+	}
+	if rt.k == tkClass {
+		switch rt.name + "." + name {
+		case "DateTimeOffset.AddYears", "DateTimeOffset.AddMonths", "DateTimeOffset.AddDays", "DateTimeOffset.AddHours",
+			"DateTimeOffset.AddMinutes", "DateTimeOffset.AddSeconds", "DateTimeOffset.AddMilliseconds",
+			"DateTimeOffset.AddTicks", "DateTimeOffset.Add", "DateTimeOffset.ToUniversalTime",
+			"DateTimeOffset.ToLocalTime", "DateTimeOffset.ToOffset":
+			return dtoTy, nil
+		case "DateTimeOffset.ToUnixTimeSeconds", "DateTimeOffset.ToUnixTimeMilliseconds":
+			return stTy(stLong), nil
+		case "DateTimeOffset.CompareTo", "Guid.CompareTo":
+			return stTy(stInt), nil
+		case "Guid.Equals", "DateTimeOffset.Equals", "Uri.IsBaseOf":
+			return stTy(stBool), nil
+		case "Uri.GetLeftPart", "Uri.GetComponents":
+			return stTy(stString), nil
 		}
 		return nil, nil
 	}
@@ -1000,6 +1067,11 @@ func staticPropTy(typ, name string) *ty {
 		return stTy(stString)
 	case "TimeSpan.Zero", "TimeSpan.MaxValue", "TimeSpan.MinValue":
 		return stTy(stTimeSpan)
+	case "DateTimeOffset.UtcNow", "DateTimeOffset.Now", "DateTimeOffset.MinValue", "DateTimeOffset.MaxValue",
+		"DateTimeOffset.UnixEpoch":
+		return dtoTy
+	case "Guid.Empty":
+		return guidTy
 	}
 	return nil
 }
@@ -1030,6 +1102,7 @@ var staticResults = map[string]sType{
 	"WebUtility.UrlEncode":      stString, "WebUtility.UrlDecode": stString, "WebUtility.HtmlEncode": stString,
 	"WebUtility.HtmlDecode": stString, "HttpUtility.UrlEncode": stString, "HttpUtility.UrlDecode": stString,
 	"HttpUtility.HtmlEncode": stString, "HttpUtility.HtmlDecode": stString, "HttpUtility.UrlPathEncode": stString,
+	"Guid.TryParse": stBool, "DateTimeOffset.TryParse": stBool,
 	"Regex.Replace": stString, "Regex.Escape": stString, "Regex.Unescape": stString, "Regex.IsMatch": stBool,
 	"BitConverter.ToString": stString,
 	"char.IsDigit":          stBool, "char.IsLetter": stBool, "char.IsLetterOrDigit": stBool, "char.IsWhiteSpace": stBool,
@@ -1093,6 +1166,11 @@ func staticTy(typ, name string, targs []*typeRef, args []compiledArg) *ty {
 		}
 	}
 	switch typ + "." + name {
+	case "Guid.NewGuid", "Guid.Parse", "Guid.ParseExact":
+		return guidTy
+	case "DateTimeOffset.Parse", "DateTimeOffset.ParseExact", "DateTimeOffset.FromUnixTimeSeconds",
+		"DateTimeOffset.FromUnixTimeMilliseconds":
+		return dtoTy
 	case "JsonConvert.DeserializeObject":
 		if len(targs) == 1 {
 			return tyFromRef(targs[0])
