@@ -495,7 +495,7 @@ func memberTy(n node, t *ty, name string) (*ty, *Error) {
 		case "SyncRoot":
 			return nil, nil
 		}
-		return nil, errAt(n, "'%s' does not contain a definition for '%s'", tyName(t), name)
+		return nil, noMemberError(n, t, "[]", name)
 	case tkColl:
 		switch name {
 		case "Count":
@@ -506,10 +506,16 @@ func memberTy(n node, t *ty, name string) (*ty, *Error) {
 			if t.name == "List" {
 				return stTy(stInt), nil
 			}
+		case "IsReadOnly":
+			if t.name == "IList" || t.name == "ICollection" || t.name == "ISet" {
+				return stTy(stBool), nil
+			}
+		case "Comparer":
+			if t.name == "HashSet" || t.name == "List" {
+				return nil, nil
+			}
 		}
-		if t.name == "List" && name != "Comparer" {
-			return nil, errAt(n, "'%s' does not contain a definition for '%s'", tyName(t), name)
-		}
+		return nil, noMemberError(n, t, t.name, name)
 	case tkDict:
 		switch name {
 		case "Count":
@@ -518,7 +524,16 @@ func memberTy(n node, t *ty, name string) (*ty, *Error) {
 			return &ty{k: tkColl, name: "ICollection", elem: t.key}, nil
 		case "Values":
 			return &ty{k: tkColl, name: "ICollection", elem: t.elem}, nil
+		case "IsReadOnly":
+			if t.name == "IDictionary" {
+				return stTy(stBool), nil
+			}
+		case "Comparer":
+			if t.name == "Dictionary" {
+				return nil, nil
+			}
 		}
+		return nil, noMemberError(n, t, t.name, name)
 	case tkKV:
 		switch name {
 		case "Key":
@@ -599,6 +614,44 @@ func memberTy(n node, t *ty, name string) (*ty, *Error) {
 		}
 	}
 	return nil, nil
+}
+
+// collProps are the properties of the collection types (their other
+// members are methods), for "did you mean" hints.
+var collProps = map[string][]string{
+	"[]":   {"Length", "LongLength", "Rank", "IsReadOnly", "IsFixedSize", "IsSynchronized", "SyncRoot"},
+	"List": {"Count", "Capacity"}, "IList": {"Count", "IsReadOnly"}, "ICollection": {"Count", "IsReadOnly"},
+	"IReadOnlyList": {"Count"}, "IReadOnlyCollection": {"Count"}, "HashSet": {"Count", "Comparer"},
+	"ISet": {"Count", "IsReadOnly"}, "Dictionary": {"Count", "Keys", "Values", "Comparer"},
+	"IDictionary": {"Count", "Keys", "Values", "IsReadOnly"}, "IReadOnlyDictionary": {"Count", "Keys", "Values"},
+}
+
+// noMemberError is C#'s error for a property a collection type does not
+// have, with the closest property as a hint (Count for Length and the
+// other way round).
+func noMemberError(n node, t *ty, kind, name string) *Error {
+	best, bestD := "", 3
+	for _, p := range collProps[kind] {
+		if d := editDistance(strings.ToLower(name), strings.ToLower(p)); d < bestD {
+			best, bestD = p, d
+		}
+	}
+	if best == "" {
+		switch {
+		case kind == "[]" && editDistance(strings.ToLower(name), "count") <= 2:
+			best = "Length"
+		case kind != "[]" && editDistance(strings.ToLower(name), "length") <= 2,
+			kind == "IEnumerable" && editDistance(strings.ToLower(name), "count") <= 2:
+			best = "Count"
+		}
+		if best == "Count" && kind == "IEnumerable" {
+			best = "Count()"
+		}
+	}
+	if best != "" {
+		return errAt(n, "'%s' does not contain a definition for '%s' (did you mean '%s'?)", tyName(t), name, best)
+	}
+	return errAt(n, "'%s' does not contain a definition for '%s'", tyName(t), name)
 }
 
 // indexTy is the element type of t[key], or an error when the key
