@@ -99,6 +99,8 @@ const (
 	stDateTime
 	stTimeSpan
 	stObject // statically object: casts to value types unbox
+	stByte
+	stShort
 )
 
 var modelNames = [...]string{

@@ -35,7 +35,7 @@ type ty struct {
 }
 
 // stTys are the shared types of the sTypes (never modified).
-var stTys = func() (t [stObject + 1]ty) {
+var stTys = func() (t [stShort + 1]ty) {
 	for i := range t {
 		t[i] = ty{k: tkST, st: sType(i)}
 	}
@@ -1193,6 +1193,16 @@ func staticTy(typ, name string, targs []*typeRef, args []compiledArg) *ty {
 		a, b := argTy(0), argTy(1)
 		if numericTy(a) && numericTy(b) {
 			if p := promote(a.st, b.st); p != stAny {
+				return stTy(p)
+			}
+		}
+		// byte and short: Max(byte, byte) is a byte, a wider operand's
+		// overload wins otherwise
+		if a != nil && b != nil && a.k == tkST && b.k == tkST && isNumericST(a.st) && isNumericST(b.st) && a.st != stChar && b.st != stChar {
+			if a.st == b.st {
+				return a
+			}
+			if p := promote(a.st, b.st); p != stAny && p != stInt {
 				return stTy(p)
 			}
 		}

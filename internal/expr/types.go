@@ -249,7 +249,7 @@ func implicitConv(t *typeRef) (func(any) (any, error), sType, *Error) {
 		}, stInt, nil
 	case "bool":
 		return nil, stBool, nil
-	case "char", "DateTime", "TimeSpan":
+	case "char", "DateTime", "TimeSpan", "byte", "short":
 		return nil, primST(name), nil
 	case "XNamespace":
 		return func(v any) (any, error) {
