@@ -1389,6 +1389,10 @@ var diffCases = []diffCase{
 	{area: "typing", src: `new List<int> { 1, 2 }.ConvertAll(x => x.Length)`},
 	{area: "typing", src: `{ int n = new List<int> { 1, 2 }.ConvertAll(x => x.ToString())[0]; return n; }`},
 	{area: "typing", src: `new List<int> { 1 }.Find(x => x > 5)`},
+	{area: "typing", src: `{ var l = new List<int> { 3, 1, 2 }; l.Sort((p, q) => q - p); return l; }`},
+	{area: "typing", src: `{ var l = new List<string> { "bb", "a", "ccc" }; l.Sort((p, q) => p.Length.CompareTo(q.Length)); return l; }`},
+	{area: "typing", src: `{ var l = new List<string> { "bb", "a" }; l.Sort((p, q) => p - q); return l; }`},
+	{area: "typing", src: `{ var l = new List<string> { "bb", "a" }; l.Sort((p, q) => p.Length > q.Length); return l; }`},
 	// Guid, DateTimeOffset, Uri
 	{area: "typing", src: `Guid.NewGuid().ToString().Length`},
 	{area: "typing", src: `{ string s = Guid.NewGuid(); return s; }`},
