@@ -1876,6 +1876,21 @@ func (c *compiler) binary(x *binaryExpr) (cx, *Error) {
 	if err != nil {
 		return cx{}, err
 	}
+	if rich(tyOf(l)) && tyOf(l).k == tkClass || rich(tyOf(r)) && tyOf(r).k == tkClass {
+		t, err := classBinary(x, &l, &r)
+		if err != nil {
+			return cx{}, err
+		}
+		res, err := c.binaryOf(x, l, r)
+		if err != nil {
+			return cx{}, err
+		}
+		return withTy(res, t), nil
+	}
+	return c.binaryOf(x, l, r)
+}
+
+func (c *compiler) binaryOf(x *binaryExpr, l, r cx) (cx, *Error) {
 	lf, rf := l.fn, r.fn
 	bst, berr := checkBinary(x, x.op, l, r)
 	if berr != nil {

@@ -1,6 +1,9 @@
 package expr
 
-import "strings"
+import (
+	"strings"
+	"time"
+)
 
 // Static types beyond sType: generic collections with their element types,
 // arrays, delegates and the JSON token classes, so that C#'s load-time
@@ -614,6 +617,58 @@ func memberTy(n node, t *ty, name string) (*ty, *Error) {
 		}
 	}
 	return nil, nil
+}
+
+// classBinary checks l op r where an operand is a Guid, DateTimeOffset or
+// Uri: == and != need both operands of the same type (a DateTime converts
+// to DateTimeOffset; null is a Uri or a lifted Guid? comparison), and gives
+// DateTimeOffset arithmetic its types.
+func classBinary(n *binaryExpr, l, r *cx) (*ty, *Error) {
+	lt, rt := tyOf(*l), tyOf(*r)
+	isDT := func(t *ty) bool { return t != nil && t.k == tkST && t.st == stDateTime }
+	if (n.op == "==" || n.op == "!=" || n.op == "-") && (lt == dtoTy && isDT(rt) || rt == dtoTy && isDT(lt)) {
+		// the DateTime converts to a DateTimeOffset
+		if lt == dtoTy {
+			r.fn = wrapConv(r.fn, dateTimeToDTO)
+		} else {
+			l.fn = wrapConv(l.fn, dateTimeToDTO)
+		}
+	}
+	isNull := func(x cx) bool { return x.isConst && x.val == nil }
+	certain := func(t *ty) bool {
+		return t != nil && (t.k == tkClass || t.k == tkST && known(t.st) || t.k == tkArray || t.k == tkColl || t.k == tkDict || t.k == tkNamed)
+	}
+	switch n.op {
+	case "==", "!=":
+		if isNull(*l) || isNull(*r) || !certain(lt) || !certain(rt) {
+			return nil, nil
+		}
+		if convertible(lt, rt, *l) || convertible(rt, lt, *r) {
+			return nil, nil
+		}
+		return nil, errAt(n, "Operator '%s' cannot be applied to operands of type '%s' and '%s'", n.op, tyName(lt), tyName(rt))
+	case "-":
+		if lt == dtoTy && rt != nil && rt.k == tkST && rt.st == stTimeSpan {
+			return dtoTy, nil
+		}
+		if lt == dtoTy && (rt == dtoTy || rt != nil && rt.k == tkST && rt.st == stDateTime) {
+			return stTy(stTimeSpan), nil
+		}
+	case "+":
+		if lt == dtoTy && rt != nil && rt.k == tkST && rt.st == stTimeSpan {
+			return dtoTy, nil
+		}
+	}
+	return nil, nil
+}
+
+// dateTimeToDTO is the implicit conversion of a DateTime to a
+// DateTimeOffset.
+func dateTimeToDTO(v any) (any, error) {
+	if t, ok := v.(time.Time); ok {
+		return newDTO(t), nil
+	}
+	return v, nil
 }
 
 // collProps are the properties of the collection types (their other
