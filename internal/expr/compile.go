@@ -154,6 +154,15 @@ type local struct {
 	slot int
 	st   sType
 	t    *ty
+	fn   *hoistedFn // a local function, callable before its declaration
+}
+
+// hoistedFn is a local function declared at the start of its block (C#
+// local functions may be called before their declaration): decl is its
+// declaration, mk creates its value once the body is compiled.
+type hoistedFn struct {
+	decl *declStmt
+	mk   evalFn
 }
 
 type scope struct {
@@ -302,6 +311,29 @@ func (c *compiler) block(b *blockStmt) (execFn, *Error) {
 }
 
 func (c *compiler) stmts(list []node) (execFn, *Error) {
+	// the block's local functions are in scope from its start
+	for _, n := range list {
+		d, ok := n.(*declStmt)
+		if !ok || !d.fn || len(d.names) != 1 {
+			continue
+		}
+		lx, ok := d.inits[0].(*lambdaExpr)
+		if !ok {
+			continue
+		}
+		ft := tyFromRef(d.typ)
+		if ft != nil && (ft.k != tkFunc || ft.nparam != len(lx.params)) {
+			ft = nil
+		}
+		slot, err := c.declareT(d.pos, d.names[0], stAny, ft)
+		if err != nil {
+			return nil, err
+		}
+		l := c.sc.vars[d.names[0]]
+		l.fn = &hoistedFn{decl: d}
+		c.sc.vars[d.names[0]] = l
+		_ = slot
+	}
 	fns := make([]execFn, 0, len(list))
 	for _, s := range list {
 		f, err := c.stmt(s)
@@ -590,9 +622,16 @@ func (c *compiler) localFunc(s *declStmt, ft *ty) (execFn, *Error) {
 	if ft != nil {
 		t = ft
 	}
-	slot, err := c.declareT(s.pos, s.names[0], stAny, t)
-	if err != nil {
-		return nil, err
+	var slot int
+	var hf *hoistedFn
+	if l, ok := c.sc.vars[s.names[0]]; ok && l.fn != nil && l.fn.decl == s {
+		// declared at the start of the block
+		slot, hf = l.slot, l.fn
+	} else {
+		var err *Error
+		if slot, err = c.declareT(s.pos, s.names[0], stAny, t); err != nil {
+			return nil, err
+		}
 	}
 	var params []*ty
 	var ret *ty
@@ -604,20 +643,27 @@ func (c *compiler) localFunc(s *declStmt, ft *ty) (execFn, *Error) {
 		return nil, err
 	}
 	mk := init.fn
+	if hf != nil {
+		hf.mk = mk
+	}
 	return func(e *env) (ctrl, error) {
-		v, err := mk(e)
-		if err != nil {
-			return ctrlNormal, err
-		}
-		f := v.(*Func)
-		if cl, ok := e.locals[slot].(*cell); ok {
-			// the function captured itself: its cell is already in place
-			cl.v = f
-		} else {
-			e.locals[slot] = f
-		}
-		return ctrlNormal, nil
+		return ctrlNormal, storeLocalFunc(e, slot, mk)
 	}, nil
+}
+
+// storeLocalFunc creates a local function's value and stores it in its
+// slot (in the cell there when the function captured itself).
+func storeLocalFunc(e *env, slot int, mk evalFn) error {
+	v, err := mk(e)
+	if err != nil {
+		return err
+	}
+	if cl, ok := e.locals[slot].(*cell); ok {
+		cl.v = v
+	} else {
+		e.locals[slot] = v
+	}
+	return nil
 }
 
 func (c *compiler) forStmt(s *forStmt) (execFn, *Error) {
@@ -1768,7 +1814,7 @@ func (c *compiler) call(x *callExpr) (res cx, cerr *Error) {
 			if known(l.st) || l.st == stObject {
 				return cx{}, errAt(x, "'%s' is a variable but is used like a method", fn.name)
 			}
-			return c.invoke(x, l.slot, l.t)
+			return c.invoke(x, l.slot, l.t, l.fn)
 		}
 		return cx{}, errAt(x, "unsupported C# construct: call to local function or delegate '%s'", fn.name)
 	case *callExpr, *indexExpr:
@@ -2136,12 +2182,18 @@ func (c *compiler) delegateArgsT(x *callExpr, ft *ty) ([]evalFn, *ty, *Error) {
 
 // invoke calls the delegate (a lambda or a local function) held in a local
 // variable: f(a, b).
-func (c *compiler) invoke(x *callExpr, slot int, ft *ty) (cx, *Error) {
+func (c *compiler) invoke(x *callExpr, slot int, ft *ty, hf *hoistedFn) (cx, *Error) {
 	argFns, rt, err := c.delegateArgsT(x, ft)
 	if err != nil {
 		return cx{}, err
 	}
 	return withTy(cx{st: stAny, fn: func(e *env) (any, error) {
+		if hf != nil && loadLocal(e, slot) == nil && hf.mk != nil {
+			// a local function called before its declaration ran
+			if err := storeLocalFunc(e, slot, hf.mk); err != nil {
+				return nil, err
+			}
+		}
 		f, ok := loadLocal(e, slot).(*Func)
 		if !ok {
 			if loadLocal(e, slot) == nil {

@@ -459,6 +459,7 @@ var diffCases = []diffCase{
 	{area: "lambdas", src: `{ Func<string, string> rev = null; rev = s => s.Length <= 1 ? s : rev(s.Substring(1)) + s[0]; return rev("hello"); }`},
 	{area: "lambdas", src: `{ Func<int, int> f = null; f = n => n == 0 ? 0 : new[] { n - 1 }.Select(f).First() + 1; return f(5); }`},
 	{area: "lambdas", src: `{ int Fact(int n) { return n <= 1 ? 1 : Fact(n - 1) * n; } return Fact(10); }`, net: "3628800", why: "mcs (Mono's C# 6 compiler) lacks C# 7 local functions, which APIM compiles"},
+	{area: "lambdas", src: `{ return Twice(21); int Twice(int v) { return v * 2; } }`, net: "42", why: "mcs (Mono's C# 6 compiler) lacks C# 7 local functions, which APIM compiles"},
 	{area: "lambdas", src: `{ double Half(int x) { return x / 2; } return Half(5) / 4; }`, net: "0.5", why: "mcs (Mono's C# 6 compiler) lacks C# 7 local functions, which APIM compiles"},
 	{area: "lambdas", src: `{ string Rev(string s) { return s.Length <= 1 ? s : Rev(s.Substring(1)) + s[0]; } return Rev("hello").Length; }`, net: "5", why: "mcs (Mono's C# 6 compiler) lacks C# 7 local functions, which APIM compiles"},
 	{area: "lambdas", src: `{ Func<int, int> sq = x => x * x; return Enumerable.Range(1, 3).Select(sq).Sum(); }`},

@@ -58,6 +58,11 @@ func TestLocalFunctionTyping(t *testing.T) {
 		{`@{ double Half(int x) { return x / 2; } return (Half(5) / 4).ToString(); }`, "0.5"},
 		{`@{ int Count(JToken t) { return t.Children().Count(); } return Count(JObject.Parse("{\"a\":1}")).ToString(); }`, "1"},
 		{`@{ string Show(dynamic d) { return d.ToString(); } return Show(1); }`, "1"},
+		// C# local functions are in scope in their whole block
+		{`@{ return Twice(21).ToString(); int Twice(int v) { return v * 2; } }`, "42"},
+		{`@{ int x = 3; return AddX(1).ToString(); int AddX(int v) { return v + x; } }`, "4"},
+		{`@{ return IsEven(10).ToString(); bool IsEven(int n) { return n == 0 ? true : IsOdd(n - 1); } bool IsOdd(int n) { return n == 0 ? false : IsEven(n - 1); } }`, "True"},
+		{`@{ var l = new List<int> { 1, 2, 3 }; return l.Select(x => Sq(x)).Sum().ToString(); int Sq(int v) { return v * v; } }`, "14"},
 	} {
 		p, err := Compile(c.src)
 		if err != nil {
@@ -76,6 +81,7 @@ func TestLocalFunctionTyping(t *testing.T) {
 		{`@{ int Twice(int v) { return v * 2; } string s = Twice(1); return s; }`, "Cannot implicitly convert type 'int' to 'string'"},
 		{`@{ int Twice(int v) { return v * 2; } return Twice(1).Length.ToString(); }`, "'int' does not contain a definition for 'Length'"},
 		{`@{ void Log(string m) { } Log(1); return "a"; }`, "Argument 1: cannot convert from 'int' to 'string'"},
+		{`@{ string s = Twice(2); return s; int Twice(int v) { return v * 2; } }`, "Cannot implicitly convert type 'int' to 'string'"},
 		{`@{ int Len(List<string> l) { return l.Count; } return Len(new List<int>()).ToString(); }`, "cannot convert from 'List<int>' to 'List<string>'"},
 	} {
 		_, err := Compile(c.src)
