@@ -2183,6 +2183,9 @@ func (c *compiler) delegateArgsT(x *callExpr, ft *ty) ([]evalFn, *ty, *Error) {
 // invoke calls the delegate (a lambda or a local function) held in a local
 // variable: f(a, b).
 func (c *compiler) invoke(x *callExpr, slot int, ft *ty, hf *hoistedFn) (cx, *Error) {
+	if hf != nil && ft != nil && ft.k == tkFunc && len(x.args) != ft.nparam {
+		return cx{}, errAt(x, "No overload for method '%s' takes %d arguments", hf.decl.names[0], len(x.args))
+	}
 	argFns, rt, err := c.delegateArgsT(x, ft)
 	if err != nil {
 		return cx{}, err

@@ -76,7 +76,7 @@ func TestLocalFunctionTyping(t *testing.T) {
 	}
 	for _, c := range []struct{ src, want string }{
 		{`@{ int Twice(int v) { return v * 2; } return Twice("a").ToString(); }`, "Argument 1: cannot convert from 'string' to 'int'"},
-		{`@{ int Twice(int v) { return v * 2; } return Twice(1, 2).ToString(); }`, "does not take 2 arguments"},
+		{`@{ int Twice(int v) { return v * 2; } return Twice(1, 2).ToString(); }`, "No overload for method 'Twice' takes 2 arguments"},
 		{`@{ int Twice(int v) { return "x"; } return Twice(1).ToString(); }`, "Cannot implicitly convert type 'string' to 'int'"},
 		{`@{ int Twice(int v) { return v * 2; } string s = Twice(1); return s; }`, "Cannot implicitly convert type 'int' to 'string'"},
 		{`@{ int Twice(int v) { return v * 2; } return Twice(1).Length.ToString(); }`, "'int' does not contain a definition for 'Length'"},
