@@ -59,6 +59,7 @@ var (
 	guidTy = &ty{k: tkClass, name: "Guid"}
 	dtoTy  = &ty{k: tkClass, name: "DateTimeOffset"}
 	uriTy  = &ty{k: tkClass, name: "Uri"}
+	encTy  = &ty{k: tkClass, name: "Text.Encoding"}
 )
 
 // classTys are the tkClass types by name.
@@ -234,7 +235,7 @@ func notEnumerable(t *ty) bool {
 
 // isValueTy reports a type that is certainly a value type.
 func isValueTy(t *ty) bool {
-	return t != nil && (t.k == tkST && isValueST(t.st) || t.k == tkKV || t.k == tkClass && t.name != "Uri")
+	return t != nil && (t.k == tkST && isValueST(t.st) || t.k == tkKV || t.k == tkClass && (t == guidTy || t == dtoTy))
 }
 
 // complete reports whether t and all its parts are known.
@@ -298,7 +299,7 @@ func isRefTy(t *ty) bool {
 	case tkArray, tkColl, tkDict, tkFunc, tkNamed, tkGroup:
 		return true
 	case tkClass:
-		return t.name == "Uri"
+		return t == uriTy || t == encTy
 	}
 	return false
 }
@@ -911,8 +912,12 @@ func callTy(n *memberExpr, rt *ty, name string, targs []*typeRef, args []compile
 			return stTy(stInt), nil
 		case "Guid.Equals", "DateTimeOffset.Equals", "Uri.IsBaseOf":
 			return stTy(stBool), nil
-		case "Uri.GetLeftPart", "Uri.GetComponents":
+		case "Uri.GetLeftPart", "Uri.GetComponents", "Text.Encoding.GetString":
 			return stTy(stString), nil
+		case "Text.Encoding.GetBytes":
+			return arrayOf(stTy(stByte)), nil
+		case "Text.Encoding.GetByteCount":
+			return stTy(stInt), nil
 		}
 		return nil, nil
 	}
@@ -1180,6 +1185,9 @@ func staticPropTy(typ, name string) *ty {
 		return dtoTy
 	case "Guid.Empty":
 		return guidTy
+	case "Encoding.UTF8", "Encoding.ASCII", "Encoding.Unicode", "Encoding.UTF32", "Encoding.Default", "Encoding.Latin1",
+		"Encoding.BigEndianUnicode":
+		return encTy
 	}
 	return nil
 }
