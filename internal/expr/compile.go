@@ -1630,6 +1630,10 @@ func (c *compiler) arrayStaticArgs(fn *memberExpr, list []argExpr) ([]compiledAr
 	if list[0].out || list[0].name != "" || list[1].out || list[1].name != "" {
 		return c.args(list)
 	}
+	if _, isLambda := list[1].x.(*lambdaExpr); fn.name == "Sort" && !isLambda {
+		// Array.Sort(keys, items) and Array.Sort(array, comparer) are not modelled
+		return nil, errAt(fn, "unsupported C# construct: Array.Sort with a second argument that is not a lambda")
+	}
 	a0, err := c.expr(list[0].x)
 	if err != nil {
 		return nil, err

@@ -1529,4 +1529,11 @@ var diffCases = []diffCase{
 	{area: "typing", src: `{ var e = Encoding.UTF8; return e.GetBytes("a").Length; }`},
 	{area: "typing", src: `{ Encoding e = Encoding.ASCII; return e.GetString(new byte[] { 65 }); }`},
 	{area: "typing", src: `{ int n = Encoding.UTF8.GetByteCount("é"); return n; }`},
+	{area: "typing", src: `{ byte b = 2; switch (b) { case 1: return "one"; case 2: return "two"; } return "x"; }`},
+	{area: "typing", src: `{ short s = 2; switch (s) { case 1: return "one"; default: return "d"; } }`},
+	{area: "typing", src: `{ byte b = 2; var x = b > 1 ? b : 0; return x; }`},
+	{area: "typing", src: `{ var a = new byte[2]; a[0] = 1; return a.Sum(x => x); }`},
+	{area: "typing", src: `{ var a = new byte[] { 3, 1 }; return a.Max(); }`},
+	{area: "typing", src: `{ var a = new byte[] { 3, 1 }; return a.OrderBy(x => x).First(); }`},
+	{area: "typing", src: `{ var a = new byte[] { 3, 1 }; int m = a.Max(); string f = a.First(); return m; }`},
 }
