@@ -325,14 +325,12 @@ func (c *compiler) stmts(list []node) (execFn, *Error) {
 		if ft != nil && (ft.k != tkFunc || ft.nparam != len(lx.params)) {
 			ft = nil
 		}
-		slot, err := c.declareT(d.pos, d.names[0], stAny, ft)
-		if err != nil {
+		if _, err := c.declareT(d.pos, d.names[0], stAny, ft); err != nil {
 			return nil, err
 		}
 		l := c.sc.vars[d.names[0]]
 		l.fn = &hoistedFn{decl: d}
 		c.sc.vars[d.names[0]] = l
-		_ = slot
 	}
 	fns := make([]execFn, 0, len(list))
 	for _, s := range list {
@@ -607,9 +605,9 @@ func (c *compiler) decl(s *declStmt) (execFn, *Error) {
 	}, nil
 }
 
-// localFunc compiles a local function: a local of its delegate type,
-// declared before its body is compiled so that the body can call it
-// (recursion), holding the equivalent lambda.
+// localFunc compiles a local function: a local of its delegate type
+// (declared by stmts at the start of the block, so that the body can call
+// it and calls may precede it), holding the equivalent lambda.
 func (c *compiler) localFunc(s *declStmt, ft *ty) (execFn, *Error) {
 	lx, ok := s.inits[0].(*lambdaExpr)
 	if !ok || len(s.names) != 1 {
