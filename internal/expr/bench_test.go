@@ -63,3 +63,20 @@ func BenchmarkCompileBlock(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkLambdaCalls: LINQ lambdas and a local function, the paths of
+// Func.call.
+func BenchmarkLambdaCalls(b *testing.B) {
+	p, err := Compile(`@{ int Sq(int v) { return v * v; } var a = new[] { 1, 2, 3, 4, 5, 6, 7, 8 }; return a.Where(x => x > 2).Select(x => Sq(x)).Sum(); }`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := testContext()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := p.Eval(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -32,6 +32,9 @@ type env struct {
 	// noPool is set when a lambda value was created: it references this
 	// frame and may outlive the evaluation, so the frame is not reused.
 	noPool bool
+	// depth is the nesting of lambda calls (next to noPool, in its
+	// padding)
+	depth int32
 	// stack holds call arguments; a call appends its arguments, passes the
 	// window to the callee (which must not keep it) and truncates after.
 	stack []any
@@ -96,6 +99,8 @@ const (
 	stDateTime
 	stTimeSpan
 	stObject // statically object: casts to value types unbox
+	stByte
+	stShort
 )
 
 var modelNames = [...]string{
@@ -149,6 +154,15 @@ type local struct {
 	slot int
 	st   sType
 	t    *ty
+	fn   *hoistedFn // a local function, callable before its declaration
+}
+
+// hoistedFn is a local function declared at the start of its block (C#
+// local functions may be called before their declaration): decl is its
+// declaration, mk creates its value once the body is compiled.
+type hoistedFn struct {
+	decl *declStmt
+	mk   evalFn
 }
 
 type scope struct {
@@ -297,6 +311,27 @@ func (c *compiler) block(b *blockStmt) (execFn, *Error) {
 }
 
 func (c *compiler) stmts(list []node) (execFn, *Error) {
+	// the block's local functions are in scope from its start
+	for _, n := range list {
+		d, ok := n.(*declStmt)
+		if !ok || !d.fn || len(d.names) != 1 {
+			continue
+		}
+		lx, ok := d.inits[0].(*lambdaExpr)
+		if !ok {
+			continue
+		}
+		ft := tyFromRef(d.typ)
+		if ft != nil && (ft.k != tkFunc || ft.nparam != len(lx.params)) {
+			ft = nil
+		}
+		if _, err := c.declareT(d.pos, d.names[0], stAny, ft); err != nil {
+			return nil, err
+		}
+		l := c.sc.vars[d.names[0]]
+		l.fn = &hoistedFn{decl: d}
+		c.sc.vars[d.names[0]] = l
+	}
 	fns := make([]execFn, 0, len(list))
 	for _, s := range list {
 		f, err := c.stmt(s)
@@ -504,6 +539,9 @@ func (c *compiler) decl(s *declStmt) (execFn, *Error) {
 		declTy = tyFromRef(s.typ)
 	}
 	var fns []execFn
+	if s.fn {
+		return c.localFunc(s, declTy)
+	}
 	for i, name := range s.names {
 		var init cx
 		hasInit := s.inits[i] != nil
@@ -565,6 +603,65 @@ func (c *compiler) decl(s *declStmt) (execFn, *Error) {
 		}
 		return ctrlNormal, nil
 	}, nil
+}
+
+// localFunc compiles a local function: a local of its delegate type
+// (declared by stmts at the start of the block, so that the body can call
+// it and calls may precede it), holding the equivalent lambda.
+func (c *compiler) localFunc(s *declStmt, ft *ty) (execFn, *Error) {
+	lx, ok := s.inits[0].(*lambdaExpr)
+	if !ok || len(s.names) != 1 {
+		return nil, errAt(s, "unsupported C# construct: local function")
+	}
+	if ft != nil && (ft.k != tkFunc || ft.nparam != len(lx.params)) {
+		ft = nil
+	}
+	var t *ty
+	if ft != nil {
+		t = ft
+	}
+	var slot int
+	var hf *hoistedFn
+	if l, ok := c.sc.vars[s.names[0]]; ok && l.fn != nil && l.fn.decl == s {
+		// declared at the start of the block
+		slot, hf = l.slot, l.fn
+	} else {
+		var err *Error
+		if slot, err = c.declareT(s.pos, s.names[0], stAny, t); err != nil {
+			return nil, err
+		}
+	}
+	var params []*ty
+	var ret *ty
+	if ft != nil {
+		params, ret = ft.params, ft.ret
+	}
+	init, err := c.lambdaT(lx, params, ret, ft != nil && !ft.action)
+	if err != nil {
+		return nil, err
+	}
+	mk := init.fn
+	if hf != nil {
+		hf.mk = mk
+	}
+	return func(e *env) (ctrl, error) {
+		return ctrlNormal, storeLocalFunc(e, slot, mk)
+	}, nil
+}
+
+// storeLocalFunc creates a local function's value and stores it in its
+// slot (in the cell there when the function captured itself).
+func storeLocalFunc(e *env, slot int, mk evalFn) error {
+	v, err := mk(e)
+	if err != nil {
+		return err
+	}
+	if cl, ok := e.locals[slot].(*cell); ok {
+		cl.v = v
+	} else {
+		e.locals[slot] = v
+	}
+	return nil
 }
 
 func (c *compiler) forStmt(s *forStmt) (execFn, *Error) {
@@ -1483,7 +1580,92 @@ func (c *compiler) argsHint(list []argExpr, hints []argHint) ([]compiledArg, *Er
 	return out, nil
 }
 
-func (c *compiler) call(x *callExpr) (cx, *Error) {
+// defaultIfNil gives default(T) where a call of value type T (List<int>.Find)
+// found nothing.
+func defaultIfNil(x cx, t *ty) cx {
+	if x.fn == nil || !isValueTy(t) || t.k != tkST {
+		return x
+	}
+	zero := zeroOfST(t.st)
+	if zero == nil {
+		return x
+	}
+	f := x.fn
+	x.fn = func(e *env) (any, error) {
+		v, err := f(e)
+		if v == nil && err == nil {
+			return zero, nil
+		}
+		return v, err
+	}
+	return x
+}
+
+// linqStatics are the LINQ methods whose static form Enumerable.M(seq, ...)
+// compiles as seq.M(...). Reverse is left out: List<T>.Reverse() is the
+// list's own (in place) method.
+var linqStatics = map[string]bool{
+	"Where": true, "Select": true, "SelectMany": true, "Any": true, "All": true, "Count": true, "LongCount": true,
+	"First": true, "FirstOrDefault": true, "Last": true, "LastOrDefault": true, "Single": true, "SingleOrDefault": true,
+	"ElementAt": true, "ElementAtOrDefault": true, "OrderBy": true, "OrderByDescending": true, "ThenBy": true,
+	"ThenByDescending": true, "Skip": true, "Take": true, "SkipWhile": true, "TakeWhile": true, "Distinct": true,
+	"Concat": true, "Union": true, "Except": true, "Intersect": true, "Contains": true, "Sum": true, "Average": true,
+	"Max": true, "Min": true, "ToList": true, "ToArray": true, "ToDictionary": true, "ToHashSet": true,
+	"GroupBy": true, "Aggregate": true, "SequenceEqual": true, "Zip": true, "Cast": true, "OfType": true,
+	"DefaultIfEmpty": true,
+}
+
+// arrayLambdaStatics are Array's static methods taking (T[] array, delegate).
+var arrayLambdaStatics = map[string]bool{
+	"Exists": true, "Find": true, "FindAll": true, "FindIndex": true, "FindLast": true, "FindLastIndex": true,
+	"TrueForAll": true, "ConvertAll": true, "ForEach": true, "Sort": true,
+}
+
+// arrayStaticArgs compiles the arguments of Array.M(array, lambda): the
+// lambda's parameters take the array's element type, and an argument of a
+// known type that is not an array cannot infer T.
+func (c *compiler) arrayStaticArgs(fn *memberExpr, list []argExpr) ([]compiledArg, *Error) {
+	if list[0].out || list[0].name != "" || list[1].out || list[1].name != "" {
+		return c.args(list)
+	}
+	if _, isLambda := list[1].x.(*lambdaExpr); fn.name == "Sort" && !isLambda {
+		// Array.Sort(keys, items) and Array.Sort(array, comparer) are not modelled
+		return nil, errAt(fn, "unsupported C# construct: Array.Sort with a second argument that is not a lambda")
+	}
+	a0, err := c.expr(list[0].x)
+	if err != nil {
+		return nil, err
+	}
+	at := tyOf(a0)
+	var hints []argHint
+	if at != nil && at.k == tkArray && at.elem != nil {
+		if lx, ok := list[1].x.(*lambdaExpr); ok {
+			et := at.elem
+			h := argHint{}
+			switch {
+			case fn.name == "Sort":
+				if len(lx.params) == 2 {
+					h = argHint{params: []*ty{et, et}, ret: stTy(stInt)}
+				}
+			case len(lx.params) == 1:
+				h.params = []*ty{et}
+				if predicates[fn.name] {
+					h.ret = stTy(stBool)
+				}
+			}
+			hints = []argHint{h}
+		}
+	} else if at != nil && at.k != tkArray && (at.k != tkST || known(at.st)) && !(fn.name == "Sort" && at.k == tkST && at.st == stObject) {
+		return nil, errAt(fn, "The type arguments for method 'Array.%s' cannot be inferred from the usage. Try specifying the type arguments explicitly", fn.name)
+	}
+	rest, err := c.argsHint(list[1:], hints)
+	if err != nil {
+		return nil, err
+	}
+	return append([]compiledArg{{cx: a0, node: list[0].x}}, rest...), nil
+}
+
+func (c *compiler) call(x *callExpr) (res cx, cerr *Error) {
 	switch fn := x.fn.(type) {
 	case *memberExpr:
 		if fn.x == nil {
@@ -1492,10 +1674,19 @@ func (c *compiler) call(x *callExpr) (cx, *Error) {
 		var args []compiledArg
 		var err *Error
 		if name, ok := c.staticName(fn.x); ok {
-			if args, err = c.args(x.args); err != nil {
+			tn := stripNamespace(name)
+			if canonType(tn) == "Enumerable" && linqStatics[fn.name] && len(x.args) >= 1 && !x.args[0].out && x.args[0].name == "" {
+				// Enumerable.Where(seq, f) is the extension method seq.Where(f)
+				return c.call(&callExpr{pos: x.pos, fn: &memberExpr{pos: fn.pos, x: x.args[0].x, name: fn.name, typeArgs: fn.typeArgs}, args: x.args[1:]})
+			}
+			if canonType(tn) == "Array" && arrayLambdaStatics[fn.name] && len(x.args) == 2 {
+				args, err = c.arrayStaticArgs(fn, x.args)
+			} else {
+				args, err = c.args(x.args)
+			}
+			if err != nil {
 				return cx{}, err
 			}
-			tn := stripNamespace(name)
 			if isStaticTypeName(tn) {
 				if err := checkArgTypes(fn, canonType(tn), fn.name, args, true); err != nil {
 					return cx{}, err
@@ -1508,7 +1699,11 @@ func (c *compiler) call(x *callExpr) (cx, *Error) {
 				if err != nil {
 					return r, err
 				}
-				return withTy(r, staticTy(canonType(tn), fn.name, fn.typeArgs, args)), nil
+				rt := staticTy(canonType(tn), fn.name, fn.typeArgs, args)
+				if canonType(tn) == "Array" && (fn.name == "Find" || fn.name == "FindLast") {
+					r = defaultIfNil(r, rt)
+				}
+				return withTy(r, rt), nil
 			}
 			if err := c.unknownStatic(fn.x, name); err != nil {
 				return cx{}, err
@@ -1553,6 +1748,9 @@ func (c *compiler) call(x *callExpr) (cx, *Error) {
 		}
 		if m.outIdx >= 0 && (m.outIdx >= len(args) || args[m.outIdx].outSet == nil) {
 			return cx{}, errAt(fn, "argument %d of '%s' must be passed with the 'out' keyword", m.outIdx+1, fn.name)
+		}
+		if fn.name == "Find" || fn.name == "FindLast" {
+			defer func() { res = defaultIfNil(res, resTy) }()
 		}
 		rf := recv.fn
 		nullCond := fn.nullCond
@@ -1618,7 +1816,7 @@ func (c *compiler) call(x *callExpr) (cx, *Error) {
 			if known(l.st) || l.st == stObject {
 				return cx{}, errAt(x, "'%s' is a variable but is used like a method", fn.name)
 			}
-			return c.invoke(x, l.slot, l.t)
+			return c.invoke(x, l.slot, l.t, l.fn)
 		}
 		return cx{}, errAt(x, "unsupported C# construct: call to local function or delegate '%s'", fn.name)
 	case *callExpr, *indexExpr:
@@ -1726,6 +1924,21 @@ func (c *compiler) binary(x *binaryExpr) (cx, *Error) {
 	if err != nil {
 		return cx{}, err
 	}
+	if rich(tyOf(l)) && tyOf(l).k == tkClass || rich(tyOf(r)) && tyOf(r).k == tkClass {
+		t, err := classBinary(x, &l, &r)
+		if err != nil {
+			return cx{}, err
+		}
+		res, err := c.binaryOf(x, l, r)
+		if err != nil {
+			return cx{}, err
+		}
+		return withTy(res, t), nil
+	}
+	return c.binaryOf(x, l, r)
+}
+
+func (c *compiler) binaryOf(x *binaryExpr, l, r cx) (cx, *Error) {
 	lf, rf := l.fn, r.fn
 	bst, berr := checkBinary(x, x.op, l, r)
 	if berr != nil {
@@ -1971,12 +2184,21 @@ func (c *compiler) delegateArgsT(x *callExpr, ft *ty) ([]evalFn, *ty, *Error) {
 
 // invoke calls the delegate (a lambda or a local function) held in a local
 // variable: f(a, b).
-func (c *compiler) invoke(x *callExpr, slot int, ft *ty) (cx, *Error) {
+func (c *compiler) invoke(x *callExpr, slot int, ft *ty, hf *hoistedFn) (cx, *Error) {
+	if hf != nil && ft != nil && ft.k == tkFunc && len(x.args) != ft.nparam {
+		return cx{}, errAt(x, "No overload for method '%s' takes %d arguments", hf.decl.names[0], len(x.args))
+	}
 	argFns, rt, err := c.delegateArgsT(x, ft)
 	if err != nil {
 		return cx{}, err
 	}
 	return withTy(cx{st: stAny, fn: func(e *env) (any, error) {
+		if hf != nil && loadLocal(e, slot) == nil && hf.mk != nil {
+			// a local function called before its declaration ran
+			if err := storeLocalFunc(e, slot, hf.mk); err != nil {
+				return nil, err
+			}
+		}
 		f, ok := loadLocal(e, slot).(*Func)
 		if !ok {
 			if loadLocal(e, slot) == nil {
@@ -2038,6 +2260,7 @@ func (c *compiler) lambdaT(x *lambdaExpr, params []*ty, wantRet *ty, strict bool
 		c.captured = new([]bool)
 	}
 	capt := c.captured
+	lo := c.nslots
 	slots := make([]int, len(x.params))
 	for i, p := range x.params {
 		if p == "_" {
@@ -2086,8 +2309,13 @@ func (c *compiler) lambdaT(x *lambdaExpr, params []*ty, wantRet *ty, strict bool
 		rets = append(rets, retInfo{n: x.body, x: bx})
 	}
 	ft := &ty{k: tkFunc, params: params, nparam: len(x.params)}
+	// no conversion is needed when every returned value has the type
+	sameRet := len(rets) > 0
 	for i, r := range rets {
 		rt := tyOf(r.x)
+		if !(complete(rt) && wantRet != nil && identical(rt, wantRet)) {
+			sameRet = false
+		}
 		if wantRet != nil && !convertible(rt, wantRet, r.x) {
 			return cx{}, convTyError(r.n, rt, wantRet)
 		}
@@ -2100,11 +2328,14 @@ func (c *compiler) lambdaT(x *lambdaExpr, params []*ty, wantRet *ty, strict bool
 	if wantRet != nil && strict {
 		ft.ret = wantRet
 		// Func<double> f = () => 1 returns 1.0
-		body = wrapConv(body, numConvTo(wantRet))
+		if !sameRet {
+			body = wrapConv(body, numConvTo(wantRet))
+		}
 	}
+	code := &funcCode{slots: slots, body: body, capt: capt, lo: lo, hi: c.nslots}
 	return cx{isFunc: true, t: ft, fn: func(e *env) (any, error) {
 		e.noPool = true
-		f := &Func{e: e, slots: slots, body: body, capt: capt}
+		f := &Func{e: e, code: code}
 		if len(lc.slots) > 0 {
 			f.cells = make([]capturedCell, len(lc.slots))
 			for i, s := range lc.slots {

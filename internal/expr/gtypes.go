@@ -1,6 +1,9 @@
 package expr
 
-import "strings"
+import (
+	"strings"
+	"time"
+)
 
 // Static types beyond sType: generic collections with their element types,
 // arrays, delegates and the JSON token classes, so that C#'s load-time
@@ -19,6 +22,7 @@ const (
 	tkGroup               // IGrouping<key, elem>
 	tkFunc                // Func<params..., ret> or Action<params...> (ret nil, action set)
 	tkNamed               // JObject, JArray, JToken, JValue, JProperty, JContainer
+	tkClass               // name: Guid, DateTimeOffset (value types), Uri
 )
 
 type ty struct {
@@ -34,7 +38,7 @@ type ty struct {
 }
 
 // stTys are the shared types of the sTypes (never modified).
-var stTys = func() (t [stObject + 1]ty) {
+var stTys = func() (t [stShort + 1]ty) {
 	for i := range t {
 		t[i] = ty{k: tkST, st: sType(i)}
 	}
@@ -49,6 +53,17 @@ var (
 	jobjectTy = &ty{k: tkNamed, name: "JObject"}
 	jarrayTy  = &ty{k: tkNamed, name: "JArray"}
 )
+
+// the other types with members (shared, never modified)
+var (
+	guidTy = &ty{k: tkClass, name: "Guid"}
+	dtoTy  = &ty{k: tkClass, name: "DateTimeOffset"}
+	uriTy  = &ty{k: tkClass, name: "Uri"}
+	encTy  = &ty{k: tkClass, name: "Text.Encoding"}
+)
+
+// classTys are the tkClass types by name.
+var classTys = map[string]*ty{"Guid": guidTy, "DateTimeOffset": dtoTy, "Uri": uriTy}
 
 func arrayOf(t *ty) *ty { return &ty{k: tkArray, elem: t} }
 
@@ -111,6 +126,8 @@ func tyName(t *ty) string {
 		return "Func<" + strings.Join(append(parts, tyName(t.ret)), ", ") + ">"
 	case tkNamed:
 		return "Newtonsoft.Json.Linq." + t.name
+	case tkClass:
+		return "System." + t.name
 	}
 	return "?"
 }
@@ -146,6 +163,9 @@ func tyFromRef(tr *typeRef) *ty {
 	}
 	if st := modelTypeST(tr.name); st != stAny {
 		return stTy(st)
+	}
+	if ct := classTys[name]; ct != nil && len(tr.args) == 0 {
+		return ct
 	}
 	switch {
 	case collNames[name] && len(tr.args) == 1:
@@ -215,7 +235,7 @@ func notEnumerable(t *ty) bool {
 
 // isValueTy reports a type that is certainly a value type.
 func isValueTy(t *ty) bool {
-	return t != nil && (t.k == tkST && isValueST(t.st) || t.k == tkKV)
+	return t != nil && (t.k == tkST && isValueST(t.st) || t.k == tkKV || t.k == tkClass && (t == guidTy || t == dtoTy))
 }
 
 // complete reports whether t and all its parts are known.
@@ -230,7 +250,7 @@ func complete(t *ty) bool {
 		return complete(t.elem)
 	case tkDict, tkKV, tkGroup:
 		return complete(t.key) && complete(t.elem)
-	case tkNamed:
+	case tkNamed, tkClass:
 		return true
 	}
 	return false
@@ -262,7 +282,7 @@ func identical(a, b *ty) bool {
 		return a.name == b.name && identical(a.key, b.key) && identical(a.elem, b.elem)
 	case tkKV, tkGroup:
 		return identical(a.key, b.key) && identical(a.elem, b.elem)
-	case tkNamed:
+	case tkNamed, tkClass:
 		return a.name == b.name
 	}
 	return true
@@ -278,6 +298,8 @@ func isRefTy(t *ty) bool {
 		return t.st == stString || t.st == stObject
 	case tkArray, tkColl, tkDict, tkFunc, tkNamed, tkGroup:
 		return true
+	case tkClass:
+		return t == uriTy || t == encTy
 	}
 	return false
 }
@@ -411,6 +433,16 @@ func convertible(from, to *ty, v cx) bool {
 	if to.k == tkST && to.st == stObject {
 		return true
 	}
+	if from.k == tkClass || to.k == tkClass {
+		// DateTime converts implicitly to DateTimeOffset
+		if to == dtoTy && from.k == tkST && from.st == stDateTime {
+			return true
+		}
+		if from.k == tkST && !known(from.st) || to.k == tkST && !known(to.st) {
+			return true
+		}
+		return identical(from, to)
+	}
 	if from.k == tkST && to.k == tkST {
 		return implicitOK(from.st, to.st, v) || constFits(v, to.st)
 	}
@@ -467,7 +499,7 @@ func memberTy(n node, t *ty, name string) (*ty, *Error) {
 		case "SyncRoot":
 			return nil, nil
 		}
-		return nil, errAt(n, "'%s' does not contain a definition for '%s'", tyName(t), name)
+		return nil, noMemberError(n, t, "[]", name)
 	case tkColl:
 		switch name {
 		case "Count":
@@ -478,10 +510,16 @@ func memberTy(n node, t *ty, name string) (*ty, *Error) {
 			if t.name == "List" {
 				return stTy(stInt), nil
 			}
+		case "IsReadOnly":
+			if t.name == "IList" || t.name == "ICollection" || t.name == "ISet" {
+				return stTy(stBool), nil
+			}
+		case "Comparer":
+			if t.name == "HashSet" || t.name == "List" {
+				return nil, nil
+			}
 		}
-		if t.name == "List" && name != "Comparer" {
-			return nil, errAt(n, "'%s' does not contain a definition for '%s'", tyName(t), name)
-		}
+		return nil, noMemberError(n, t, t.name, name)
 	case tkDict:
 		switch name {
 		case "Count":
@@ -490,7 +528,16 @@ func memberTy(n node, t *ty, name string) (*ty, *Error) {
 			return &ty{k: tkColl, name: "ICollection", elem: t.key}, nil
 		case "Values":
 			return &ty{k: tkColl, name: "ICollection", elem: t.elem}, nil
+		case "IsReadOnly":
+			if t.name == "IDictionary" {
+				return stTy(stBool), nil
+			}
+		case "Comparer":
+			if t.name == "Dictionary" {
+				return nil, nil
+			}
 		}
+		return nil, noMemberError(n, t, t.name, name)
 	case tkKV:
 		switch name {
 		case "Key":
@@ -525,6 +572,27 @@ func memberTy(n node, t *ty, name string) (*ty, *Error) {
 				return stTy(stLong), nil
 			}
 		}
+	case tkClass:
+		switch t.name + "." + name {
+		case "DateTimeOffset.Year", "DateTimeOffset.Month", "DateTimeOffset.Day", "DateTimeOffset.Hour",
+			"DateTimeOffset.Minute", "DateTimeOffset.Second", "DateTimeOffset.Millisecond", "DateTimeOffset.DayOfYear",
+			"Uri.Port":
+			return stTy(stInt), nil
+		case "DateTimeOffset.Ticks", "DateTimeOffset.UtcTicks":
+			return stTy(stLong), nil
+		case "DateTimeOffset.Date", "DateTimeOffset.DateTime", "DateTimeOffset.UtcDateTime", "DateTimeOffset.LocalDateTime":
+			return stTy(stDateTime), nil
+		case "DateTimeOffset.Offset", "DateTimeOffset.TimeOfDay":
+			return stTy(stTimeSpan), nil
+		case "Uri.Host", "Uri.AbsolutePath", "Uri.AbsoluteUri", "Uri.Scheme", "Uri.Query", "Uri.PathAndQuery",
+			"Uri.Authority", "Uri.Fragment", "Uri.OriginalString", "Uri.DnsSafeHost", "Uri.LocalPath", "Uri.UserInfo",
+			"Uri.IdnHost":
+			return stTy(stString), nil
+		case "Uri.Segments":
+			return arrayOf(stTy(stString)), nil
+		case "Uri.IsAbsoluteUri", "Uri.IsDefaultPort", "Uri.IsFile", "Uri.IsLoopback", "Uri.IsUnc":
+			return stTy(stBool), nil
+		}
 	case tkNamed:
 		switch name {
 		case "Count":
@@ -550,6 +618,96 @@ func memberTy(n node, t *ty, name string) (*ty, *Error) {
 		}
 	}
 	return nil, nil
+}
+
+// classBinary checks l op r where an operand is a Guid, DateTimeOffset or
+// Uri: == and != need both operands of the same type (a DateTime converts
+// to DateTimeOffset; null is a Uri or a lifted Guid? comparison), and gives
+// DateTimeOffset arithmetic its types.
+func classBinary(n *binaryExpr, l, r *cx) (*ty, *Error) {
+	lt, rt := tyOf(*l), tyOf(*r)
+	isDT := func(t *ty) bool { return t != nil && t.k == tkST && t.st == stDateTime }
+	if (n.op == "==" || n.op == "!=" || n.op == "-") && (lt == dtoTy && isDT(rt) || rt == dtoTy && isDT(lt)) {
+		// the DateTime converts to a DateTimeOffset
+		if lt == dtoTy {
+			r.fn = wrapConv(r.fn, dateTimeToDTO)
+		} else {
+			l.fn = wrapConv(l.fn, dateTimeToDTO)
+		}
+	}
+	isNull := func(x cx) bool { return x.isConst && x.val == nil }
+	certain := func(t *ty) bool {
+		return t != nil && (t.k == tkClass || t.k == tkST && known(t.st) || t.k == tkArray || t.k == tkColl || t.k == tkDict || t.k == tkNamed)
+	}
+	switch n.op {
+	case "==", "!=":
+		if isNull(*l) || isNull(*r) || !certain(lt) || !certain(rt) {
+			return nil, nil
+		}
+		if convertible(lt, rt, *l) || convertible(rt, lt, *r) {
+			return nil, nil
+		}
+		return nil, errAt(n, "Operator '%s' cannot be applied to operands of type '%s' and '%s'", n.op, tyName(lt), tyName(rt))
+	case "-":
+		if lt == dtoTy && rt != nil && rt.k == tkST && rt.st == stTimeSpan {
+			return dtoTy, nil
+		}
+		if lt == dtoTy && (rt == dtoTy || rt != nil && rt.k == tkST && rt.st == stDateTime) {
+			return stTy(stTimeSpan), nil
+		}
+	case "+":
+		if lt == dtoTy && rt != nil && rt.k == tkST && rt.st == stTimeSpan {
+			return dtoTy, nil
+		}
+	}
+	return nil, nil
+}
+
+// dateTimeToDTO is the implicit conversion of a DateTime to a
+// DateTimeOffset.
+func dateTimeToDTO(v any) (any, error) {
+	if t, ok := v.(time.Time); ok {
+		return newDTO(t), nil
+	}
+	return v, nil
+}
+
+// collProps are the properties of the collection types (their other
+// members are methods), for "did you mean" hints.
+var collProps = map[string][]string{
+	"[]":   {"Length", "LongLength", "Rank", "IsReadOnly", "IsFixedSize", "IsSynchronized", "SyncRoot"},
+	"List": {"Count", "Capacity"}, "IList": {"Count", "IsReadOnly"}, "ICollection": {"Count", "IsReadOnly"},
+	"IReadOnlyList": {"Count"}, "IReadOnlyCollection": {"Count"}, "HashSet": {"Count", "Comparer"},
+	"ISet": {"Count", "IsReadOnly"}, "Dictionary": {"Count", "Keys", "Values", "Comparer"},
+	"IDictionary": {"Count", "Keys", "Values", "IsReadOnly"}, "IReadOnlyDictionary": {"Count", "Keys", "Values"},
+}
+
+// noMemberError is C#'s error for a property a collection type does not
+// have, with the closest property as a hint (Count for Length and the
+// other way round).
+func noMemberError(n node, t *ty, kind, name string) *Error {
+	best, bestD := "", 3
+	for _, p := range collProps[kind] {
+		if d := editDistance(strings.ToLower(name), strings.ToLower(p)); d < bestD {
+			best, bestD = p, d
+		}
+	}
+	if best == "" {
+		switch {
+		case kind == "[]" && editDistance(strings.ToLower(name), "count") <= 2:
+			best = "Length"
+		case kind != "[]" && editDistance(strings.ToLower(name), "length") <= 2,
+			kind == "IEnumerable" && editDistance(strings.ToLower(name), "count") <= 2:
+			best = "Count"
+		}
+		if best == "Count" && kind == "IEnumerable" {
+			best = "Count()"
+		}
+	}
+	if best != "" {
+		return errAt(n, "'%s' does not contain a definition for '%s' (did you mean '%s'?)", tyName(t), name, best)
+	}
+	return errAt(n, "'%s' does not contain a definition for '%s'", tyName(t), name)
 }
 
 // indexTy is the element type of t[key], or an error when the key
@@ -737,6 +895,28 @@ func callTy(n *memberExpr, rt *ty, name string, targs []*typeRef, args []compile
 			"AddTicks", "Add", "ToUniversalTime", "ToLocalTime":
 			return stTy(stDateTime), nil
 		case "CompareTo":
+			return stTy(stInt), nil
+		}
+		return nil, nil
+	}
+	if rt.k == tkClass {
+		switch rt.name + "." + name {
+		case "DateTimeOffset.AddYears", "DateTimeOffset.AddMonths", "DateTimeOffset.AddDays", "DateTimeOffset.AddHours",
+			"DateTimeOffset.AddMinutes", "DateTimeOffset.AddSeconds", "DateTimeOffset.AddMilliseconds",
+			"DateTimeOffset.AddTicks", "DateTimeOffset.Add", "DateTimeOffset.ToUniversalTime",
+			"DateTimeOffset.ToLocalTime", "DateTimeOffset.ToOffset":
+			return dtoTy, nil
+		case "DateTimeOffset.ToUnixTimeSeconds", "DateTimeOffset.ToUnixTimeMilliseconds":
+			return stTy(stLong), nil
+		case "DateTimeOffset.CompareTo", "Guid.CompareTo":
+			return stTy(stInt), nil
+		case "Guid.Equals", "DateTimeOffset.Equals", "Uri.IsBaseOf":
+			return stTy(stBool), nil
+		case "Uri.GetLeftPart", "Uri.GetComponents", "Text.Encoding.GetString":
+			return stTy(stString), nil
+		case "Text.Encoding.GetBytes":
+			return arrayOf(stTy(stByte)), nil
+		case "Text.Encoding.GetByteCount":
 			return stTy(stInt), nil
 		}
 		return nil, nil
@@ -1000,6 +1180,14 @@ func staticPropTy(typ, name string) *ty {
 		return stTy(stString)
 	case "TimeSpan.Zero", "TimeSpan.MaxValue", "TimeSpan.MinValue":
 		return stTy(stTimeSpan)
+	case "DateTimeOffset.UtcNow", "DateTimeOffset.Now", "DateTimeOffset.MinValue", "DateTimeOffset.MaxValue",
+		"DateTimeOffset.UnixEpoch":
+		return dtoTy
+	case "Guid.Empty":
+		return guidTy
+	case "Encoding.UTF8", "Encoding.ASCII", "Encoding.Unicode", "Encoding.UTF32", "Encoding.Default", "Encoding.Latin1",
+		"Encoding.BigEndianUnicode":
+		return encTy
 	}
 	return nil
 }
@@ -1030,6 +1218,7 @@ var staticResults = map[string]sType{
 	"WebUtility.UrlEncode":      stString, "WebUtility.UrlDecode": stString, "WebUtility.HtmlEncode": stString,
 	"WebUtility.HtmlDecode": stString, "HttpUtility.UrlEncode": stString, "HttpUtility.UrlDecode": stString,
 	"HttpUtility.HtmlEncode": stString, "HttpUtility.HtmlDecode": stString, "HttpUtility.UrlPathEncode": stString,
+	"Guid.TryParse": stBool, "DateTimeOffset.TryParse": stBool,
 	"Regex.Replace": stString, "Regex.Escape": stString, "Regex.Unescape": stString, "Regex.IsMatch": stBool,
 	"BitConverter.ToString": stString,
 	"char.IsDigit":          stBool, "char.IsLetter": stBool, "char.IsLetterOrDigit": stBool, "char.IsWhiteSpace": stBool,
@@ -1070,8 +1259,44 @@ func staticTy(typ, name string, targs []*typeRef, args []compiledArg) *ty {
 				return stTy(p)
 			}
 		}
+		// byte and short: Max(byte, byte) is a byte, a wider operand's
+		// overload wins otherwise
+		if a != nil && b != nil && a.k == tkST && b.k == tkST && isNumericST(a.st) && isNumericST(b.st) && a.st != stChar && b.st != stChar {
+			if a.st == b.st {
+				return a
+			}
+			if p := promote(a.st, b.st); p != stAny && p != stInt {
+				return stTy(p)
+			}
+		}
+	}
+	if typ == "Array" && len(args) == 2 {
+		if at := argTy(0); at != nil && at.k == tkArray {
+			switch name {
+			case "Find", "FindLast":
+				return at.elem
+			case "FindAll":
+				return at
+			case "ConvertAll":
+				if r := lambdaRet(args[1]); r != nil {
+					return arrayOf(r)
+				}
+				return &ty{k: tkArray}
+			}
+		}
+		switch name {
+		case "Exists", "TrueForAll":
+			return stTy(stBool)
+		case "FindIndex", "FindLastIndex", "IndexOf":
+			return stTy(stInt)
+		}
 	}
 	switch typ + "." + name {
+	case "Guid.NewGuid", "Guid.Parse", "Guid.ParseExact":
+		return guidTy
+	case "DateTimeOffset.Parse", "DateTimeOffset.ParseExact", "DateTimeOffset.FromUnixTimeSeconds",
+		"DateTimeOffset.FromUnixTimeMilliseconds":
+		return dtoTy
 	case "JsonConvert.DeserializeObject":
 		if len(targs) == 1 {
 			return tyFromRef(targs[0])

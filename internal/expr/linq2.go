@@ -189,7 +189,7 @@ func callPredIdx(f any, it any, i int) (bool, error) {
 	}
 	var v any
 	var err error
-	if len(fn.slots) >= 2 {
+	if len(fn.code.slots) >= 2 {
 		v, err = fn.call(it, i)
 	} else {
 		v, err = fn.call(it)

@@ -867,7 +867,7 @@ func callSel(f any, it any, idx int) (any, error) {
 	if !ok {
 		return nil, errArg("a lambda was expected")
 	}
-	if len(fn.slots) == 2 {
+	if len(fn.code.slots) == 2 {
 		return fn.call(it, idx)
 	}
 	return fn.call(it)
@@ -904,7 +904,7 @@ func linq(name string, items []any, a []any, targ string) (any, error) {
 		if len(a) != 1 {
 			return nil, errArg("Where takes a predicate")
 		}
-		if f, ok := a[0].(*Func); ok && len(f.slots) >= 2 {
+		if f, ok := a[0].(*Func); ok && len(f.code.slots) >= 2 {
 			// Where((x, i) => ...): the predicate takes the index
 			var out []any
 			for i, it := range items {
@@ -1380,7 +1380,7 @@ var dynMaxArgs = map[string]int{
 	"Equals": 2, "IndexOf": 3, "LastIndexOf": 3, "Substring": 2, "PadLeft": 2, "PadRight": 2, "Remove": 2,
 	"Trim": 10, "TrimStart": 10, "TrimEnd": 10, "ToString": 2, "Next": 2, "ComputeHash": 3, "GetBytes": 1,
 	"GetString": 3, "Sum": 1, "Max": 1, "Min": 1, "Average": 1, "Value": 1, "Values": 0, "ToObject": 1,
-	"GetValue": 2, "Merge": 2, "Add": 2, "AddRange": 1, "ToDictionary": 3, "Aggregate": 3, "Sort": 0,
+	"GetValue": 2, "Merge": 2, "Add": 2, "AddRange": 1, "ToDictionary": 3, "Aggregate": 3, "Sort": 1,
 }
 
 // dynMethod compiles a method whose receiver type is known only at run time.
@@ -1785,6 +1785,14 @@ func objectMethod(name string, r any, a []any, targ string, targConv func(any) (
 			}
 			return -1, nil, true
 		case "Sort":
+			if len(a) == 1 {
+				// List<T>.Sort(Comparison<T>)
+				f, ok := a[0].(*Func)
+				if !ok {
+					return nil, errArgNull("comparison"), true
+				}
+				return nil, sortListBy(x.Items, f), true
+			}
 			v, err := linq("OrderBy", x.Items, nil, "")
 			if err != nil {
 				return nil, err, true

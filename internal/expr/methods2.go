@@ -204,6 +204,29 @@ func sortList(items []any) error {
 	return cerr
 }
 
+// sortListBy sorts items by a Comparison<T> lambda (a stable sort: .NET's
+// introsort may order elements the comparison calls equal differently).
+func sortListBy(items []any, f *Func) error {
+	var cerr error
+	sort.SliceStable(items, func(i, j int) bool {
+		if cerr != nil {
+			return false
+		}
+		v, err := f.call(items[i], items[j])
+		if err != nil {
+			cerr = err
+			return false
+		}
+		c, ok := v.(int)
+		if !ok {
+			cerr = errInvalidCast(v, "System.Int32")
+			return false
+		}
+		return c < 0
+	})
+	return cerr
+}
+
 // numericEquals is x.Equals(y) for a numeric receiver: true only when y is
 // of a type that converts implicitly to the receiver's type (else the
 // Equals(object) overload compares boxed types and fails).

@@ -488,12 +488,15 @@ func (p *parser) localFunction(start *token, ret *typeRef) (node, bool, *Error) 
 	p.advance() // name
 	p.advance() // (
 	var params []string
+	var ptypes []*typeRef
 	if !p.accept(")") {
 		for {
-			if _, err := p.parseType(); err != nil {
+			pt, err := p.parseType()
+			if err != nil {
 				p.i = save
 				return nil, false, nil
 			}
+			ptypes = append(ptypes, pt)
 			pn := p.peek()
 			if pn.kind != tkIdent || reserved[pn.text] {
 				p.i = save
@@ -519,7 +522,15 @@ func (p *parser) localFunction(start *token, ret *typeRef) (node, bool, *Error) 
 		return nil, false, err
 	}
 	fn := &lambdaExpr{pos: name.pos, params: params, body: body}
-	return &declStmt{pos: start.pos, typ: &typeRef{pos: start.pos, name: "Func"}, names: []string{name.text}, inits: []node{fn}, fn: true}, true, nil
+	// the function's type is the delegate type of its signature
+	typ := &typeRef{pos: start.pos, name: "Func", args: append(ptypes, ret)}
+	if ret.name == "void" && ret.rank == 0 && len(ret.args) == 0 {
+		typ = &typeRef{pos: start.pos, name: "Action", args: ptypes}
+	}
+	if len(typ.args) > 16 {
+		typ = &typeRef{pos: start.pos, name: "Func"}
+	}
+	return &declStmt{pos: start.pos, typ: typ, names: []string{name.text}, inits: []node{fn}, fn: true}, true, nil
 }
 
 func (p *parser) arrayInitializer(typ *typeRef) (node, *Error) {

@@ -891,6 +891,41 @@ func staticImplFor(n *memberExpr, t, name string, targs []*typeRef, args []compi
 				v, err, _ := objectMethod(name, &List{Items: items}, a[1:], "", nil)
 				return v, err
 			}, -1, nil
+		case "FindAll", "TrueForAll", "ConvertAll", "ForEach", "FindLast", "FindLastIndex":
+			// Array.X(array, lambda): the List<T> method on the array's
+			// elements; FindAll and ConvertAll give arrays
+			return func(e *env, a []any) (any, error) {
+				if a[0] == nil {
+					return nil, errArgNull("array")
+				}
+				items, err := iterate(a[0])
+				if err != nil {
+					return nil, err
+				}
+				if name == "FindLast" || name == "FindLastIndex" {
+					for i := len(items) - 1; i >= 0; i-- {
+						ok, err := callPred(a[1], items[i])
+						if err != nil {
+							return nil, err
+						}
+						if ok {
+							if name == "FindLast" {
+								return items[i], nil
+							}
+							return i, nil
+						}
+					}
+					if name == "FindLast" {
+						return nil, nil
+					}
+					return -1, nil
+				}
+				v, err, _ := objectMethod(name, &List{Items: items}, a[1:], "", nil)
+				if l, ok := v.(*List); ok {
+					l.Array = true
+				}
+				return v, err
+			}, -1, nil
 		case "Copy":
 			return func(e *env, a []any) (any, error) {
 				switch len(a) {
@@ -1431,7 +1466,8 @@ func staticMinArgs(t, name string) int {
 	case "NewGuid", "Empty", "Create":
 		return 0
 	case "Compare", "SpecifyKind", "DeepEquals", "Range", "Repeat", "Equals", "Max", "Min", "Pow", "DaysInMonth",
-		"IsMatch", "Match", "Matches", "ParseExact", "Exists", "Find", "FindIndex", "IndexOf", "Join", "TryParse":
+		"IsMatch", "Match", "Matches", "ParseExact", "Exists", "Find", "FindIndex", "IndexOf", "Join", "TryParse",
+		"FindAll", "TrueForAll", "ConvertAll", "ForEach", "FindLast", "FindLastIndex":
 		if t == "Regex" || name != "Split" {
 			return 2
 		}

@@ -151,6 +151,23 @@ func moreStatics(t, name string, nargs int) staticImpl {
 			}
 		}
 	case "Array":
+		if name == "Sort" && nargs == 2 {
+			// Array.Sort(array, Comparison<T>)
+			return func(e *env, a []any) (any, error) {
+				l, ok := a[0].(*List)
+				if !ok {
+					if a[0] == nil {
+						return nil, errArgNull("array")
+					}
+					return nil, errInvalidCast(a[0], "System.Array")
+				}
+				f, ok := a[1].(*Func)
+				if !ok {
+					return nil, errArgNull("comparison")
+				}
+				return nil, sortListBy(l.Items, f)
+			}
+		}
 		if name == "Sort" && nargs == 1 {
 			return func(e *env, a []any) (any, error) {
 				l, ok := a[0].(*List)

@@ -249,8 +249,10 @@ func implicitConv(t *typeRef) (func(any) (any, error), sType, *Error) {
 		}, stInt, nil
 	case "bool":
 		return nil, stBool, nil
-	case "char", "DateTime", "TimeSpan":
+	case "char", "DateTime", "TimeSpan", "byte", "short":
 		return nil, primST(name), nil
+	case "DateTimeOffset":
+		return dateTimeToDTO, stAny, nil
 	case "XNamespace":
 		return func(v any) (any, error) {
 			if s, ok := v.(string); ok {

@@ -33,6 +33,10 @@ func csName(st sType) string {
 		return "System.TimeSpan"
 	case stObject:
 		return "object"
+	case stByte:
+		return "byte"
+	case stShort:
+		return "short"
 	}
 	if isModel(st) {
 		return modelNames[st]
@@ -63,13 +67,17 @@ func primST(name string) sType {
 		return stTimeSpan
 	case "object":
 		return stObject
+	case "byte":
+		return stByte
+	case "short":
+		return stShort
 	}
 	return stAny
 }
 
 func isNumericST(st sType) bool {
 	switch st {
-	case stInt, stLong, stDouble, stDecimal, stChar:
+	case stInt, stLong, stDouble, stDecimal, stChar, stByte, stShort:
 		return true
 	}
 	return false
@@ -78,7 +86,7 @@ func isNumericST(st sType) bool {
 // known reports whether st is a type the checker reasons about.
 func known(st sType) bool {
 	switch st {
-	case stString, stInt, stBool, stLong, stDouble, stDecimal, stChar, stDateTime, stTimeSpan:
+	case stString, stInt, stBool, stLong, stDouble, stDecimal, stChar, stDateTime, stTimeSpan, stByte, stShort:
 		return true
 	}
 	return false
@@ -89,7 +97,7 @@ func isValueST(st sType) bool { return known(st) && st != stString }
 // numRank orders numeric types for promotion.
 func numRank(st sType) int {
 	switch st {
-	case stChar, stInt:
+	case stChar, stInt, stByte, stShort:
 		return 1
 	case stLong:
 		return 2
@@ -235,7 +243,7 @@ func checkUnary(n node, op string, x sType) (sType, *Error) {
 		}
 	case "-", "+":
 		if isNumericST(x) {
-			if x == stChar {
+			if x == stChar || x == stByte || x == stShort {
 				return stInt, nil
 			}
 			return x, nil
@@ -244,7 +252,7 @@ func checkUnary(n node, op string, x sType) (sType, *Error) {
 			return stTimeSpan, nil
 		}
 	case "~":
-		if x == stInt || x == stLong || x == stChar {
+		if x == stInt || x == stLong || x == stChar || x == stByte || x == stShort {
 			return promote(x, stInt), nil
 		}
 	}
@@ -267,15 +275,18 @@ func implicitOK(from, to sType, v cx) bool {
 	if v.isConst && v.val == nil {
 		return to == stString
 	}
+	small := from == stChar || from == stByte || from == stShort
 	switch to {
 	case stLong:
-		return from == stInt || from == stChar
+		return from == stInt || small
 	case stDouble:
-		return from == stInt || from == stLong || from == stChar
+		return from == stInt || from == stLong || small
 	case stDecimal:
-		return from == stInt || from == stLong || from == stChar
+		return from == stInt || from == stLong || small
 	case stInt:
-		return from == stChar
+		return small
+	case stShort:
+		return from == stByte
 	}
 	return false
 }
@@ -337,6 +348,10 @@ func constFits(v cx, to sType) bool {
 		return true
 	case stChar:
 		return i >= 0 && i <= 0xffff && false
+	case stByte:
+		return i >= 0 && i <= 255
+	case stShort:
+		return i >= math.MinInt16 && i <= math.MaxInt16
 	}
 	return false
 }
@@ -420,7 +435,7 @@ func unboxConv(to string) func(any) (any, error) {
 // (context.Response.StatusCode.Length).
 func checkMember(n node, st sType, name string, call bool) *Error {
 	switch st {
-	case stInt, stLong, stDouble, stDecimal, stBool, stChar:
+	case stInt, stLong, stDouble, stDecimal, stBool, stChar, stByte, stShort:
 		switch name {
 		case "ToString", "Equals", "GetHashCode", "CompareTo", "GetType", "GetTypeCode":
 			if call {

@@ -223,11 +223,27 @@ type Exception struct {
 
 // Func is a lambda value; it runs on the frame of the evaluation that created it.
 type Func struct {
-	e     *env
-	slots []int
-	body  evalFn
-	capt  *[]bool        // which slots are captured (parameters get cells)
-	cells []capturedCell // the outer variables the lambda captured
+	e      *env
+	code   *funcCode
+	cells  []capturedCell // the outer variables the lambda captured
+	active bool           // a call is in progress
+}
+
+// funcCode is the compiled lambda a Func runs (shared by its values).
+type funcCode struct {
+	slots  []int
+	body   evalFn
+	capt   *[]bool // which slots are captured (parameters get cells)
+	lo, hi int     // the slots of the parameters and the body's locals
+}
+
+// maxCallDepth bounds the nesting of lambda and local function calls, so
+// that runaway recursion ends with an error rather than exhausting the
+// goroutine's stack.
+const maxCallDepth = 1000
+
+func errStackDepth() error {
+	return &RuntimeError{Type: "InsufficientExecutionStackException", Msg: "Insufficient stack to continue executing the program safely. This can happen from having too many functions on the call stack or function on the stack using too much stack space."}
 }
 
 type capturedCell struct {
@@ -236,31 +252,56 @@ type capturedCell struct {
 }
 
 func (f *Func) call(args ...any) (any, error) {
-	if err := f.e.tick(); err != nil {
+	e := f.e
+	if err := e.tick(); err != nil {
 		return nil, err
 	}
+	if e.depth >= maxCallDepth {
+		return nil, errStackDepth()
+	}
+	if f.active {
+		return f.callNested(args)
+	}
+	fc := f.code
+	f.active = true
+	e.depth++
 	var saved [4]any
 	var old []any
 	if len(f.cells) > 0 {
 		old = saved[:0]
 		for _, cc := range f.cells {
-			old = append(old, f.e.locals[cc.slot])
-			f.e.locals[cc.slot] = cc.c
+			old = append(old, e.locals[cc.slot])
+			e.locals[cc.slot] = cc.c
 		}
 	}
-	for i, s := range f.slots {
+	for i, s := range fc.slots {
 		if i < len(args) {
-			if f.capt != nil && s < len(*f.capt) && (*f.capt)[s] {
-				f.e.locals[s] = &cell{v: args[i]}
+			if fc.capt != nil && s < len(*fc.capt) && (*fc.capt)[s] {
+				e.locals[s] = &cell{v: args[i]}
 			} else {
-				f.e.locals[s] = args[i]
+				e.locals[s] = args[i]
 			}
 		}
 	}
-	v, err := f.body(f.e)
+	v, err := fc.body(e)
 	for i, cc := range f.cells {
-		f.e.locals[cc.slot] = old[i]
+		e.locals[cc.slot] = old[i]
 	}
+	f.active = false
+	e.depth--
+	return v, err
+}
+
+// callNested is a call of a function from its own body (recursion): the
+// nested call overwrites the function's parameters and locals, which are
+// restored after it.
+func (f *Func) callNested(args []any) (any, error) {
+	fc := f.code
+	frame := append([]any(nil), f.e.locals[fc.lo:fc.hi]...)
+	f.active = false
+	v, err := f.call(args...)
+	f.active = true
+	copy(f.e.locals[fc.lo:fc.hi], frame)
 	return v, err
 }
 
