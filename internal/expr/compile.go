@@ -1952,11 +1952,7 @@ func (c *compiler) binaryOf(x *binaryExpr, l, r cx) (cx, *Error) {
 	if (x.op == "==" || x.op == "!=") && jsonRefCompare(l, r) {
 		neg := x.op == "!="
 		return cx{st: stBool, fn: func(e *env) (any, error) {
-			a, err := lf(e)
-			if err != nil {
-				return nil, err
-			}
-			b, err := rf(e)
+			a, b, err := operands(e, lf, rf)
 			if err != nil {
 				return nil, err
 			}
@@ -1973,11 +1969,7 @@ func (c *compiler) binaryOf(x *binaryExpr, l, r cx) (cx, *Error) {
 		neg := x.op == "!="
 		bothLit := l.isConst && r.isConst
 		return cx{st: stBool, fn: func(e *env) (any, error) {
-			a, err := lf(e)
-			if err != nil {
-				return nil, err
-			}
-			b, err := rf(e)
+			a, b, err := operands(e, lf, rf)
 			if err != nil {
 				return nil, err
 			}
@@ -2033,11 +2025,7 @@ func (c *compiler) binaryOf(x *binaryExpr, l, r cx) (cx, *Error) {
 			}
 		}
 		return cx{st: stBool, fn: func(e *env) (any, error) {
-			a, err := lf(e)
-			if err != nil {
-				return nil, err
-			}
-			b, err := rf(e)
+			a, b, err := operands(e, lf, rf)
 			if err != nil {
 				return nil, err
 			}
@@ -2046,11 +2034,7 @@ func (c *compiler) binaryOf(x *binaryExpr, l, r cx) (cx, *Error) {
 	case "<", ">", "<=", ">=":
 		op := x.op
 		return cx{st: stBool, fn: func(e *env) (any, error) {
-			a, err := lf(e)
-			if err != nil {
-				return nil, err
-			}
-			b, err := rf(e)
+			a, b, err := operands(e, lf, rf)
 			if err != nil {
 				return nil, err
 			}
@@ -2077,16 +2061,21 @@ func (c *compiler) binaryOf(x *binaryExpr, l, r cx) (cx, *Error) {
 		return concatCx(x.l, l, r, st, ar), nil
 	}
 	return cx{st: st, fn: func(e *env) (any, error) {
-		a, err := lf(e)
-		if err != nil {
-			return nil, err
-		}
-		b, err := rf(e)
+		a, b, err := operands(e, lf, rf)
 		if err != nil {
 			return nil, err
 		}
 		return ar(op, a, b)
 	}}, nil
+}
+
+// operands evaluates a binary operator's two operands, the left one first.
+func operands(e *env, lf, rf evalFn) (a, b any, err error) {
+	if a, err = lf(e); err != nil {
+		return nil, nil, err
+	}
+	b, err = rf(e)
+	return a, b, err
 }
 
 // arith returns the arithmetic of the current checked/unchecked context.
