@@ -17,15 +17,7 @@ func TestDelegatesAndLocalFunctions(t *testing.T) {
 		{`@{ string Hello() { return "hi"; } return Hello(); }`, "hi"},
 	}
 	for _, c := range cases {
-		p, err := Compile(c.src)
-		if err != nil {
-			t.Errorf("%s: %v", c.src, err)
-			continue
-		}
-		got, err := p.EvalString(&Context{})
-		if err != nil || got != c.want {
-			t.Errorf("%s = %q, %v; want %q", c.src, got, err, c.want)
-		}
+		wantString(t, c.src, c.want)
 	}
 	for _, bad := range []string{
 		`@{ int x = 1; return x(2); }`,
@@ -64,15 +56,7 @@ func TestLocalFunctionTyping(t *testing.T) {
 		{`@{ return IsEven(10).ToString(); bool IsEven(int n) { return n == 0 ? true : IsOdd(n - 1); } bool IsOdd(int n) { return n == 0 ? false : IsEven(n - 1); } }`, "True"},
 		{`@{ var l = new List<int> { 1, 2, 3 }; return l.Select(x => Sq(x)).Sum().ToString(); int Sq(int v) { return v * v; } }`, "14"},
 	} {
-		p, err := Compile(c.src)
-		if err != nil {
-			t.Errorf("%s: %v", c.src, err)
-			continue
-		}
-		got, err := p.EvalString(&Context{})
-		if err != nil || got != c.want {
-			t.Errorf("%s = %q, %v; want %q", c.src, got, err, c.want)
-		}
+		wantString(t, c.src, c.want)
 	}
 	for _, c := range []struct{ src, want string }{
 		{`@{ int Twice(int v) { return v * 2; } return Twice("a").ToString(); }`, "Argument 1: cannot convert from 'string' to 'int'"},
@@ -120,5 +104,19 @@ func TestLocalFunctionTyping(t *testing.T) {
 	}
 	if _, err = p.Eval(&Context{}); err == nil {
 		t.Error("endless loop in a local function: want an error")
+	}
+}
+
+// wantString compiles src and checks that it evaluates to want.
+func wantString(t *testing.T, src, want string) {
+	t.Helper()
+	p, err := Compile(src)
+	if err != nil {
+		t.Errorf("%s: %v", src, err)
+		return
+	}
+	got, err := p.EvalString(&Context{})
+	if err != nil || got != want {
+		t.Errorf("%s = %q, %v; want %q", src, got, err, want)
 	}
 }
