@@ -312,6 +312,7 @@ func (c *compiler) block(b *blockStmt) (execFn, *Error) {
 
 func (c *compiler) stmts(list []node) (execFn, *Error) {
 	// the block's local functions are in scope from its start
+	var fnSlots []int
 	for _, n := range list {
 		d, ok := n.(*declStmt)
 		if !ok || !d.fn || len(d.names) != 1 {
@@ -325,14 +326,28 @@ func (c *compiler) stmts(list []node) (execFn, *Error) {
 		if ft != nil && (ft.k != tkFunc || ft.nparam != len(lx.params)) {
 			ft = nil
 		}
-		if _, err := c.declareT(d.pos, d.names[0], stAny, ft); err != nil {
+		slot, err := c.declareT(d.pos, d.names[0], stAny, ft)
+		if err != nil {
 			return nil, err
 		}
+		fnSlots = append(fnSlots, slot)
 		l := c.sc.vars[d.names[0]]
 		l.fn = &hoistedFn{decl: d}
 		c.sc.vars[d.names[0]] = l
 	}
-	fns := make([]execFn, 0, len(list))
+	fns := make([]execFn, 0, len(list)+1)
+	if len(fnSlots) > 0 {
+		// Each time the block is entered (a loop's next pass), its local
+		// functions are not made yet: a call before the declaration makes
+		// one then, over the variables of this pass, instead of calling
+		// the previous pass's.
+		fns = append(fns, func(e *env) (ctrl, error) {
+			for _, s := range fnSlots {
+				e.locals[s] = nil
+			}
+			return ctrlNormal, nil
+		})
+	}
 	for _, s := range list {
 		f, err := c.stmt(s)
 		if err != nil {

@@ -52,6 +52,9 @@ func TestLocalFunctionTyping(t *testing.T) {
 		{`@{ string Show(dynamic d) { return d.ToString(); } return Show(1); }`, "1"},
 		// C# local functions are in scope in their whole block
 		{`@{ return Twice(21).ToString(); int Twice(int v) { return v * 2; } }`, "42"},
+		// called before its declaration in a loop's body: this pass's variables, not the last pass's function
+		{`@{ int s = 0; for (int i = 0; i < 3; i++) { int j = i * 10; s += F(); int F() { return j; } } return s.ToString(); }`, "30"},
+		{`@{ int s = 0; foreach (var w in new[] { "a", "bb" }) { s += Len(); int Len() { return w.Length; } } return s.ToString(); }`, "3"},
 		{`@{ int x = 3; return AddX(1).ToString(); int AddX(int v) { return v + x; } }`, "4"},
 		{`@{ return IsEven(10).ToString(); bool IsEven(int n) { return n == 0 ? true : IsOdd(n - 1); } bool IsOdd(int n) { return n == 0 ? false : IsEven(n - 1); } }`, "True"},
 		{`@{ var l = new List<int> { 1, 2, 3 }; return l.Select(x => Sq(x)).Sum().ToString(); int Sq(int v) { return v * v; } }`, "14"},
