@@ -303,6 +303,17 @@ func (u *Uri) absoluteURI() string {
 	return sb.String()
 }
 
+// equalKey is what Uri.Equals compares: the canonical URI without its user
+// information and fragment (a relative Uri: its text).
+func (u *Uri) equalKey() string {
+	if u.relative {
+		return u.original
+	}
+	c := *u.u
+	c.User, c.Fragment, c.RawFragment = nil, "", ""
+	return (&Uri{u: &c}).absoluteURI()
+}
+
 func (u *Uri) port() int {
 	if p := u.u.Port(); p != "" {
 		n := 0

@@ -138,6 +138,11 @@ func valuesEqual(a, b any) bool {
 	case Guid:
 		y, ok := b.(Guid)
 		return ok && x == y
+	case *Uri:
+		// Uri's == and Equals compare the canonical forms, without the
+		// user information and the fragment.
+		y, ok := b.(*Uri)
+		return ok && (x == y || x.equalKey() == y.equalKey())
 	case Enum:
 		y, ok := b.(Enum)
 		return ok && x.Type == y.Type && x.Val == y.Val

@@ -14,6 +14,11 @@ import (
 	"unicode/utf16"
 )
 
+// encodings are the Encoding objects, one of each as in .NET (so that
+// Encoding.UTF8 == Encoding.UTF8, and GetEncoding("utf-8") is the same
+// object).
+var encodings = map[string]*textEncoding{"UTF8": {name: "UTF8"}, "ASCII": {name: "ASCII"}, "Unicode": {name: "Unicode"}}
+
 // textEncoding is System.Text.Encoding.UTF8 / ASCII / Unicode.
 type textEncoding struct{ name string }
 
@@ -164,7 +169,7 @@ func staticProperty(n node, typ, name string) (cx, *Error) {
 			if name == "Default" {
 				name = "UTF8"
 			}
-			enc := &textEncoding{name: name}
+			enc := encodings[name]
 			return cx{fn: func(*env) (any, error) { return enc, nil }}, nil
 		}
 	case "Math":
@@ -690,9 +695,9 @@ func staticImplFor(n *memberExpr, t, name string, targs []*typeRef, args []compi
 				s, _ := argStr(a[0])
 				switch strings.ToLower(s) {
 				case "utf-8", "utf8":
-					return &textEncoding{name: "UTF8"}, nil
+					return encodings["UTF8"], nil
 				case "ascii", "us-ascii":
-					return &textEncoding{name: "ASCII"}, nil
+					return encodings["ASCII"], nil
 				}
 				return nil, errArg("'%s' is not a supported encoding name.", s)
 			}, -1, nil
