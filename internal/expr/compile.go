@@ -1690,6 +1690,13 @@ func (c *compiler) call(x *callExpr) (res cx, cerr *Error) {
 		var err *Error
 		if name, ok := c.staticName(fn.x); ok {
 			tn := stripNamespace(name)
+			if canonType(tn) == "Enumerable" && fn.name == "Reverse" && len(x.args) == 1 && !x.args[0].out && x.args[0].name == "" {
+				// Enumerable.Reverse(seq) is LINQ's Reverse, a new sequence,
+				// even over a List<T> (whose own Reverse() works in place):
+				// seq.ToArray().Reverse()
+				arr := &callExpr{pos: x.pos, fn: &memberExpr{pos: fn.pos, x: x.args[0].x, name: "ToArray"}}
+				return c.call(&callExpr{pos: x.pos, fn: &memberExpr{pos: fn.pos, x: arr, name: "Reverse"}})
+			}
 			if canonType(tn) == "Enumerable" && linqStatics[fn.name] && len(x.args) >= 1 && !x.args[0].out && x.args[0].name == "" {
 				// Enumerable.Where(seq, f) is the extension method seq.Where(f)
 				return c.call(&callExpr{pos: x.pos, fn: &memberExpr{pos: fn.pos, x: x.args[0].x, name: fn.name, typeArgs: fn.typeArgs}, args: x.args[1:]})

@@ -375,6 +375,8 @@ var diffCases = []diffCase{
 
 	// ---- LINQ ----
 	{area: "linq", src: `new[] { 3, 1, 2 }.OrderBy(x => x)`},
+	{area: "linq", src: `string.Join(",", Enumerable.Reverse(new[] { 1, 2, 3 }))`},
+	{area: "linq", src: `{ var l = new List<int> { 1, 2, 3 }; var r = Enumerable.Reverse(l).ToList(); return string.Join(",", r) + "|" + string.Join(",", l); }`},
 	{area: "linq", src: `new[] { 3, 1, 2 }.OrderByDescending(x => x).First()`},
 	{area: "linq", src: `new[] { 1, 2, 3, 4 }.Where(x => x % 2 == 0).Select(x => x * 10)`},
 	{area: "linq", src: `new[] { 1, 2, 3 }.Sum()`},
