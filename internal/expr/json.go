@@ -853,41 +853,32 @@ func newtonsoftDate(s string) (time.Time, bool) {
 	return t, true
 }
 
+// parentField is the Parent field of a JSON token (nil for other values).
+func parentField(t any) *any {
+	switch c := t.(type) {
+	case *JObject:
+		return &c.parent
+	case *JArray:
+		return &c.parent
+	case *JValue:
+		return &c.parent
+	}
+	return nil
+}
+
 // setParent records the container of a token (JToken.Parent): the
 // JProperty for an object's value, the JArray for an item. A token that
 // already belongs to a container keeps it (Newtonsoft would add a copy).
 func setParent(child, parent any) {
-	switch c := child.(type) {
-	case *JObject:
-		if c.parent == nil {
-			c.parent = parent
-		}
-	case *JArray:
-		if c.parent == nil {
-			c.parent = parent
-		}
-	case *JValue:
-		if c.parent == nil {
-			c.parent = parent
-		}
+	if p := parentField(child); p != nil && *p == nil {
+		*p = parent
 	}
 }
 
 // clearParent detaches a token removed from parent.
 func clearParent(child, parent any) {
-	switch c := child.(type) {
-	case *JObject:
-		if c.parent == parent {
-			c.parent = nil
-		}
-	case *JArray:
-		if c.parent == parent {
-			c.parent = nil
-		}
-	case *JValue:
-		if c.parent == parent {
-			c.parent = nil
-		}
+	if p := parentField(child); p != nil && *p == parent {
+		*p = nil
 	}
 }
 
