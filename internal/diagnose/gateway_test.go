@@ -122,28 +122,35 @@ apis:
 		t.Fatalf("apimgw serve did not start\n%s", stderrText())
 	}
 
-	// A bounded burst: 4 workers, 200 requests, at most 30 s.
-	const total, workers = 200, 4
+	// A bounded burst in two waves 300 ms apart (so that the log spans
+	// more than one of the report's finest bins, however fast the calls
+	// are): 4 workers, 200 requests, at most 30 s.
+	const total, workers, waves = 200, 4, 2
 	client := &http.Client{Timeout: 5 * time.Second}
-	var wg sync.WaitGroup
 	codes := make(chan int, total)
 	deadline := time.Now().Add(30 * time.Second)
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < total && time.Now().Before(deadline); i += workers {
-				resp, err := client.Get(fmt.Sprintf("http://%s/orders/orders/%d", addr, i))
-				if err != nil {
-					codes <- 0
-					continue
+	for wave := range waves {
+		if wave > 0 {
+			time.Sleep(300 * time.Millisecond)
+		}
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := wave*total/waves + w; i < (wave+1)*total/waves && time.Now().Before(deadline); i += workers {
+					resp, err := client.Get(fmt.Sprintf("http://%s/orders/orders/%d", addr, i))
+					if err != nil {
+						codes <- 0
+						continue
+					}
+					resp.Body.Close()
+					codes <- resp.StatusCode
 				}
-				resp.Body.Close()
-				codes <- resp.StatusCode
-			}
-		}()
+			}()
+		}
+		wg.Wait()
 	}
-	wg.Wait()
 	close(codes)
 	count := map[int]int{}
 	for c := range codes {
