@@ -292,40 +292,35 @@ type jpFilter func(v any) (bool, error)
 
 // parseFilter parses a filter expression: terms joined by || and &&.
 func parseFilter(s string) (jpFilter, error) {
-	if parts := splitOp(s, "||"); len(parts) > 1 {
-		var fs []jpFilter
-		for _, p := range parts {
+	// || stops at the first true term, && at the first false one.
+	for _, op := range [...]struct {
+		sep  string
+		stop bool
+	}{{"||", true}, {"&&", false}} {
+		parts := splitOp(s, op.sep)
+		if len(parts) < 2 {
+			continue
+		}
+		fs := make([]jpFilter, len(parts))
+		for i, p := range parts {
 			f, err := parseFilter(p)
 			if err != nil {
 				return nil, err
 			}
-			fs = append(fs, f)
+			fs[i] = f
 		}
+		stop := op.stop
 		return func(v any) (bool, error) {
 			for _, f := range fs {
-				if ok, err := f(v); err != nil || ok {
-					return ok, err
-				}
-			}
-			return false, nil
-		}, nil
-	}
-	if parts := splitOp(s, "&&"); len(parts) > 1 {
-		var fs []jpFilter
-		for _, p := range parts {
-			f, err := parseFilter(p)
-			if err != nil {
-				return nil, err
-			}
-			fs = append(fs, f)
-		}
-		return func(v any) (bool, error) {
-			for _, f := range fs {
-				if ok, err := f(v); err != nil || !ok {
+				ok, err := f(v)
+				if err != nil {
 					return false, err
 				}
+				if ok == stop {
+					return stop, nil
+				}
 			}
-			return true, nil
+			return !stop, nil
 		}, nil
 	}
 	s = strings.TrimSpace(s)
