@@ -208,14 +208,25 @@ type nvProps struct {
 	} `json:"keyVault"`
 }
 
+// overlaid applies the overlay's entry for kind/name to r's properties and
+// decodes them into a T; false, with the error recorded against r's file
+// as what, when they do not decode.
+func overlaid[T any](c *converter, kind, name string, r *resource, what string) (T, bool) {
+	var p T
+	c.ov.get(kind, name).apply(r.props)
+	if err := decode(r.props, &p); err != nil {
+		c.x.errorf(r.file, what, "%v", err)
+		return p, false
+	}
+	return p, true
+}
+
 func (c *converter) namedValues() {
 	c.cfg.NamedValues = map[string]string{}
 	c.secretNV = map[string]*resource{}
 	for _, r := range c.x.namedValues {
-		c.ov.get("namedValues", r.name).apply(r.props)
-		var p nvProps
-		if err := decode(r.props, &p); err != nil {
-			c.x.errorf(r.file, fmt.Sprintf("named value %q", r.name), "%v", err)
+		p, ok := overlaid[nvProps](c, "namedValues", r.name, r, fmt.Sprintf("named value %q", r.name))
+		if !ok {
 			continue
 		}
 		name := p.DisplayName
@@ -265,10 +276,8 @@ type vsProps struct {
 
 func (c *converter) versionSets() {
 	add := func(name string, r *resource) {
-		c.ov.get("versionSets", name).apply(r.props)
-		var p vsProps
-		if err := decode(r.props, &p); err != nil {
-			c.x.errorf(r.file, fmt.Sprintf("version set %q", name), "%v", err)
+		p, ok := overlaid[vsProps](c, "versionSets", name, r, fmt.Sprintf("version set %q", name))
+		if !ok {
 			return
 		}
 		switch strings.ToLower(p.VersioningScheme) {
@@ -369,11 +378,9 @@ type backendProps struct {
 
 func (c *converter) backends() {
 	for _, r := range c.x.backends {
-		c.ov.get("backends", r.name).apply(r.props)
 		what := fmt.Sprintf("backend %q", r.name)
-		var p backendProps
-		if err := decode(r.props, &p); err != nil {
-			c.x.errorf(r.file, what, "%v", err)
+		p, ok := overlaid[backendProps](c, "backends", r.name, r, what)
+		if !ok {
 			continue
 		}
 		b := &config.Backend{URL: p.URL, Description: p.Description}
@@ -769,10 +776,8 @@ type loggerProps struct {
 
 func (c *converter) loggers() {
 	for _, r := range c.x.loggers {
-		c.ov.get("loggers", r.name).apply(r.props)
-		var p loggerProps
-		if err := decode(r.props, &p); err != nil {
-			c.x.errorf(r.file, fmt.Sprintf("logger %q", r.name), "%v", err)
+		p, ok := overlaid[loggerProps](c, "loggers", r.name, r, fmt.Sprintf("logger %q", r.name))
+		if !ok {
 			continue
 		}
 		if strings.EqualFold(p.LoggerType, "azureEventHub") {
@@ -798,10 +803,8 @@ type diagProps struct {
 func (c *converter) diagnostics() {
 	var max *float64
 	for _, r := range c.x.diagnostics {
-		c.ov.get("diagnostics", r.name).apply(r.props)
-		var p diagProps
-		if err := decode(r.props, &p); err != nil {
-			c.x.errorf(r.file, fmt.Sprintf("diagnostic %q", r.name), "%v", err)
+		p, ok := overlaid[diagProps](c, "diagnostics", r.name, r, fmt.Sprintf("diagnostic %q", r.name))
+		if !ok {
 			continue
 		}
 		if p.Sampling == nil || p.Sampling.Percentage == nil {
@@ -830,11 +833,9 @@ type subProps struct {
 
 func (c *converter) subscriptions() {
 	for _, r := range c.x.subs {
-		c.ov.get("subscriptions", r.name).apply(r.props)
 		what := fmt.Sprintf("subscription %q", r.name)
-		var p subProps
-		if err := decode(r.props, &p); err != nil {
-			c.x.errorf(r.file, what, "%v", err)
+		p, ok := overlaid[subProps](c, "subscriptions", r.name, r, what)
+		if !ok {
 			continue
 		}
 		s := &config.Subscription{ID: r.name, Name: p.DisplayName, State: p.State}
