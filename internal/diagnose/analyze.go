@@ -277,6 +277,21 @@ func bytesStr(b float64) string {
 	return fmt.Sprintf("%.0f B", b)
 }
 
+// point is the chart point of bin b, widthMs wide.
+func (b *bin) point(widthMs int64, reclaimSeconds float64) Point {
+	return Point{
+		T:                         msTime(b.start),
+		Requests:                  b.all.requests,
+		Failed:                    b.failed,
+		AvgBackendTime:            round1(ratioF(float64(b.all.btSum), float64(b.all.btN))),
+		P95BackendTime:            b.hist.quantile(0.95, b.all.btN),
+		BackendConnectionFailures: b.all.out[outConnFailure],
+		Throttled:                 b.all.out[outThrottled],
+		Concurrency:               round1(concurrencyIn(&b.all, widthMs)),
+		PortsWithoutReuse:         math.Round(portsWithoutReuseIn(&b.all, reclaimSeconds, widthMs)),
+	}
+}
+
 // buildReport turns the aggregated bins into the report.
 func buildReport(agg *aggregator, dests *destTable, bad *badLog, inputs []InputSummary, th Thresholds) *Report {
 	minutes := agg.sorted()
@@ -298,33 +313,13 @@ func buildReport(agg *aggregator, dests *destTable, bad *badLog, inputs []InputS
 	for _, m := range minutes {
 		all.all.add(&m.all)
 		all.failed += m.failed
-		r.Series.OneMinute = append(r.Series.OneMinute, Point{
-			T:                         msTime(m.start),
-			Requests:                  m.all.requests,
-			Failed:                    m.failed,
-			AvgBackendTime:            round1(ratioF(float64(m.all.btSum), float64(m.all.btN))),
-			P95BackendTime:            m.hist.quantile(0.95, m.all.btN),
-			BackendConnectionFailures: m.all.out[outConnFailure],
-			Throttled:                 m.all.out[outThrottled],
-			Concurrency:               round1(concurrency(&m.all)),
-			PortsWithoutReuse:         math.Round(portsWithoutReuse(&m.all, reclaim)),
-		})
+		r.Series.OneMinute = append(r.Series.OneMinute, m.point(binWidthMs, reclaim))
 	}
 	if fine, width := agg.fineBins(); fine != nil {
 		r.Series.FineBinMs = width
 		r.Series.Fine = make([]Point, 0, len(fine))
 		for _, m := range fine {
-			r.Series.Fine = append(r.Series.Fine, Point{
-				T:                         msTime(m.start),
-				Requests:                  m.all.requests,
-				Failed:                    m.failed,
-				AvgBackendTime:            round1(ratioF(float64(m.all.btSum), float64(m.all.btN))),
-				P95BackendTime:            m.hist.quantile(0.95, m.all.btN),
-				BackendConnectionFailures: m.all.out[outConnFailure],
-				Throttled:                 m.all.out[outThrottled],
-				Concurrency:               round1(concurrencyIn(&m.all, width)),
-				PortsWithoutReuse:         math.Round(portsWithoutReuseIn(&m.all, reclaim, width)),
-			})
+			r.Series.Fine = append(r.Series.Fine, m.point(width, reclaim))
 		}
 	}
 	r.Totals = Totals{
