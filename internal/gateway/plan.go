@@ -505,20 +505,28 @@ func (a *apiPlan) matchOperation(method, path string, params map[string]string) 
 		a.opTree.walk(strings.TrimPrefix(path, "/"), &m)
 		best = m.best
 	} else {
-		for _, op := range a.ops {
-			if op.method != method && op.method != "*" {
-				continue
-			}
-			if best != nil && !op.tmpl.better(best.tmpl) {
-				continue
-			}
-			if op.tmpl.match(path, nil) {
-				best = op
-			}
-		}
+		best = a.scanOperations(method, path)
 	}
 	if best != nil {
 		best.tmpl.match(path, params)
+	}
+	return best
+}
+
+// scanOperations is matchOperation without the tree: every operation in
+// turn, the best match kept (its parameters not filled in).
+func (a *apiPlan) scanOperations(method, path string) *opPlan {
+	var best *opPlan
+	for _, op := range a.ops {
+		if op.method != method && op.method != "*" {
+			continue
+		}
+		if best != nil && !op.tmpl.better(best.tmpl) {
+			continue
+		}
+		if op.tmpl.match(path, nil) {
+			best = op
+		}
 	}
 	return best
 }

@@ -63,18 +63,7 @@ func refMatchRequest(r *apiRouter, path string, query *expr.Query, header http.H
 // refMatchOperation is operation matching as it was before the index:
 // every operation in turn.
 func refMatchOperation(a *apiPlan, method, path string, params map[string]string) *opPlan {
-	var best *opPlan
-	for _, op := range a.ops {
-		if op.method != method && op.method != "*" {
-			continue
-		}
-		if best != nil && !op.tmpl.better(best.tmpl) {
-			continue
-		}
-		if op.tmpl.match(path, nil) {
-			best = op
-		}
-	}
+	best := a.scanOperations(method, path)
 	if best != nil {
 		best.tmpl.match(path, params)
 	}
