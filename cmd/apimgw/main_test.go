@@ -14,13 +14,13 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/apimgw/apimgw/internal/logs"
+	"github.com/apimgw/apimgw/internal/testnet"
 )
 
 var binary string
@@ -61,29 +61,11 @@ func writeFiles(t *testing.T, files map[string]string) string {
 
 var servingLine = regexp.MustCompile(`apimgw serving"? listen=(\S+) admin=(\S+)`)
 
-// lockedBuffer is a goroutine-safe buffer for a process's stderr.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // apimgwProc is a running `apimgw serve` started with any arguments.
 type apimgwProc struct {
 	cmd         *exec.Cmd
 	data, admin string
-	stderr      *lockedBuffer
+	stderr      *testnet.Buffer
 	done        chan error    // the exit, once
 	exited      chan struct{} // closed on exit
 }
@@ -99,7 +81,7 @@ func startApimgw(t *testing.T, env []string, args ...string) *apimgwProc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &apimgwProc{cmd: cmd, stderr: &lockedBuffer{}, done: make(chan error, 1), exited: make(chan struct{})}
+	p := &apimgwProc{cmd: cmd, stderr: &testnet.Buffer{}, done: make(chan error, 1), exited: make(chan struct{})}
 	found := make(chan [2]string, 1)
 	go func() {
 		sc := bufio.NewScanner(pipe)

@@ -4,31 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/apimgw/apimgw/internal/testnet"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
-
-// lockedBuffer is a goroutine-safe output for Watch.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // gatewayLines renders n apimgw log lines: ok ones, or the SNAT incident's
 // BackendConnectionFailure, to the backend the gateway calls "naive".
@@ -58,7 +40,7 @@ func appendFile(t *testing.T, path, s string) {
 }
 
 // waitOutput waits (bounded) until out has n lines containing want.
-func waitOutput(t *testing.T, out *lockedBuffer, want string, n int) {
+func waitOutput(t *testing.T, out *testnet.Buffer, want string, n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for strings.Count(out.String(), want) < n {
@@ -76,7 +58,7 @@ func TestWatchFollowsIncidents(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "gateway.log")
 	// Lines already in the file before the watch starts do not count.
 	appendFile(t, path, gatewayLines(50, true))
-	var out lockedBuffer
+	var out testnet.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	started := make(chan struct{})

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"net"
@@ -19,25 +18,15 @@ import (
 	"github.com/apimgw/apimgw/internal/config"
 	"github.com/apimgw/apimgw/internal/httpserver"
 	"github.com/apimgw/apimgw/internal/logs"
+	"github.com/apimgw/apimgw/internal/testnet"
 )
 
 // syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
+type syncBuffer struct{ testnet.Buffer }
 
 func (s *syncBuffer) records(t *testing.T) []logs.Record {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	var out []logs.Record
-	for _, line := range strings.Split(strings.TrimSpace(s.b.String()), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(s.String()), "\n") {
 		if line == "" {
 			continue
 		}

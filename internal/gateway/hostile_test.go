@@ -423,12 +423,6 @@ apis:
 	}
 }
 
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestAdminPortChecks: POST /reload and /debug/pprof refuse a foreign
 // Host (DNS rebinding) and cross-origin requests, reload asks for the
 // bearer token when one is configured, pprof is served only when asked

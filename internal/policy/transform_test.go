@@ -9,13 +9,13 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/apimgw/apimgw/internal/expr"
+	"github.com/apimgw/apimgw/internal/testnet"
 )
 
 // transformBackend answers /json, /xml and /text with fixed bodies and
@@ -113,31 +113,13 @@ func TestTransformPolicies(t *testing.T) {
 	}
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestLogToEventHub(t *testing.T) {
 	src, err := os.ReadFile(corpusDir + "/azure-api-management-policy-toolkit/test/Test.Decompiling/TestData/log-to-eventhub.xml")
 	if err != nil {
 		t.Skipf("corpus file: %v", err)
 	}
 	srv := backendEcho(t)
-	sink := &syncBuffer{}
+	sink := &testnet.Buffer{}
 	cases := []struct {
 		name       string
 		policy     string

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
@@ -11,37 +10,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apimgw/apimgw/internal/testnet"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 )
 
-// syncBuffer is a log sink safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type replica struct {
 	store Store
 	reg   *prometheus.Registry
-	log   *syncBuffer
+	log   *testnet.Buffer
 }
 
 func newReplica(t *testing.T, rc RedisConfig) replica {
 	t.Helper()
-	r := replica{reg: prometheus.NewRegistry(), log: &syncBuffer{}}
+	r := replica{reg: prometheus.NewRegistry(), log: &testnet.Buffer{}}
 	s, err := New(Config{Type: TypeRedis, Redis: rc}, r.reg, slog.New(slog.NewTextHandler(r.log, nil)))
 	if err != nil {
 		t.Fatalf("New redis store: %v", err)
