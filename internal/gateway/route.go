@@ -289,12 +289,8 @@ func (r *apiRouter) find(p string) *routeEntry {
 	end := min(len(p), r.maxLen)
 	for i := 0; i <= end; i++ {
 		if i > 0 && (i == len(p) || p[i] == '/' || r.revisions && p[i] == ';' && strings.HasPrefix(p[i:], ";rev=")) {
-			es := r.byPath[p[:i]]
-			for j := range es {
-				if len(es[j].api.path) == i {
-					found = &es[j]
-					break
-				}
+			if e := entryOfLen(r.byPath[p[:i]], i); e != nil {
+				found = e
 			}
 		}
 		if i == len(p) {
@@ -308,6 +304,17 @@ func (r *apiRouter) find(p string) *routeEntry {
 		return r.root
 	}
 	return found
+}
+
+// entryOfLen is the entry of es whose API path is n bytes long (the
+// prefix that was looked up), nil when there is none.
+func entryOfLen(es []routeEntry, n int) *routeEntry {
+	for j := range es {
+		if len(es[j].api.path) == n {
+			return &es[j]
+		}
+	}
+	return nil
 }
 
 // findFolded is find for a path with upper-case letters or non-ASCII
@@ -328,11 +335,8 @@ func (r *apiRouter) findFolded(p string) *routeEntry {
 			} else {
 				es = r.byPath[string(key)]
 			}
-			for j := range es {
-				if len(es[j].api.path) == i {
-					found = &es[j]
-					break
-				}
+			if e := entryOfLen(es, i); e != nil {
+				found = e
 			}
 		}
 		if i == len(p) {
