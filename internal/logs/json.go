@@ -1,6 +1,9 @@
 package logs
 
-import "unicode/utf8"
+import (
+	"math/bits"
+	"unicode/utf8"
+)
 
 const hexDigits = "0123456789abcdef"
 
@@ -14,18 +17,103 @@ var plainASCII = func() (t [utf8.RuneSelf]bool) {
 	return t
 }()
 
+// Word-at-a-time constants: every byte of lsb is 0x01, of msb 0x80.
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// plainBytes returns a word whose top bit is set in each byte of w that is
+// plainASCII. On the low seven bits of each byte (x) additions cannot carry
+// into the next byte: x^c + 0x7f has its top bit set unless x is c, and
+// x + 0x60 unless x < 0x20. '<' and '>' differ only in bit 1, '"' and '&'
+// in bit 2, so each pair takes one test. Bytes >= 0x80 (w's top bit) are
+// not plain either.
+func plainBytes(w uint64) uint64 {
+	x := w &^ msb
+	t := (x ^ '\\'*lsb) + 0x7f*lsb
+	t &= (x | 0x02*lsb ^ '>'*lsb) + 0x7f*lsb
+	t &= (x | 0x04*lsb ^ '&'*lsb) + 0x7f*lsb
+	t &= x + 0x60*lsb
+	return t &^ w
+}
+
+// load64 returns the first eight bytes of s, little-endian (one load).
+func load64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// load32 returns the first four bytes of s, little-endian (one load).
+func load32(s string) uint64 {
+	_ = s[3]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24
+}
+
+// plainRun returns the length of the longest prefix of s that is plain
+// ASCII, looking at eight bytes at a time.
+func plainRun(s string) int {
+	n := len(s)
+	if n < 8 {
+		if n < 4 {
+			for i := 0; i < n; i++ {
+				if c := s[i]; c >= utf8.RuneSelf || !plainASCII[c] {
+					return i
+				}
+			}
+			return n
+		}
+		// s[0:4] and s[n-4:n], overlapping: one word.
+		m := ^plainBytes(load32(s)|load32(s[n-4:])<<32) & msb
+		if m == 0 {
+			return n
+		}
+		if k := bits.TrailingZeros64(m) / 8; k < 4 {
+			return k
+		} else {
+			return n - 8 + k
+		}
+	}
+	i := 0
+	for ; i < n-8; i += 8 {
+		if m := ^plainBytes(load64(s[i:])) & msb; m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	// The last word, overlapping bytes already known to be plain.
+	if m := ^plainBytes(load64(s[n-8:])) & msb; m != 0 {
+		return n - 8 + bits.TrailingZeros64(m)/8
+	}
+	return n
+}
+
 // AppendJSONString appends s to dst as a JSON string literal, escaping what
 // JSON requires and replacing invalid UTF-8 with U+FFFD.
 func AppendJSONString(dst []byte, s string) []byte {
+	i := plainRun(s)
+	if i == len(s) {
+		// Most strings need no escape.
+		dst = append(dst, '"')
+		dst = append(dst, s...)
+		return append(dst, '"')
+	}
+	return appendJSONStringFrom(dst, s, i)
+}
+
+// appendJSONStringFrom is AppendJSONString for s whose first byte that is
+// not plain ASCII is s[i].
+func appendJSONStringFrom(dst []byte, s string, i int) []byte {
 	dst = append(dst, '"')
 	start := 0
-	for i := 0; i < len(s); {
+	for {
+		// Plain runs go out in one append.
+		i += plainRun(s[i:])
+		if i >= len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if plainASCII[c] {
-				i++
-				continue
-			}
 			dst = append(dst, s[start:i]...)
 			switch c {
 			case '"', '\\':

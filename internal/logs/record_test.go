@@ -113,3 +113,32 @@ func FuzzAppendJSONString(f *testing.F) {
 		}
 	})
 }
+
+// TestAppendJSONStringEveryByteEveryPlace puts each byte value, and a
+// multi-byte rune, at each place of plain strings of every length the
+// word-at-a-time scan treats differently (short, whole words, tails).
+func TestAppendJSONStringEveryByteEveryPlace(t *testing.T) {
+	for n := 1; n <= 26; n++ {
+		for pos := 0; pos < n; pos++ {
+			b := []byte(strings.Repeat("a", n))
+			check := func(b []byte) {
+				t.Helper()
+				s := string(b)
+				want, _ := json.Marshal(s)
+				if got := AppendJSONString(nil, s); !bytes.Equal(got, want) {
+					t.Fatalf("%q: got %s, encoding/json %s", s, got, want)
+				}
+			}
+			for c := range 256 {
+				b[pos] = byte(c)
+				check(b)
+			}
+			if pos+3 <= n {
+				copy(b[pos:], "\u2028")
+				check(b)
+				copy(b[pos:], "€")
+				check(b)
+			}
+		}
+	}
+}
