@@ -127,45 +127,47 @@ func (w *Writer) Close() error {
 func (r *Record) AppendJSON(b []byte) []byte {
 	b = append(b, `{"TimeGenerated":"`...)
 	b = appendTimestamp(b, r.TimeGenerated)
-	b = append(b, '"')
-	b = appendStr(b, "CorrelationId", r.CorrelationId)
-	b = appendStr(b, "Method", r.Method)
-	b = appendStr(b, "Url", r.Url)
-	b = appendInt(b, "ResponseCode", int64(r.ResponseCode))
-	b = appendInt(b, "ResponseSize", r.ResponseSize)
-	b = appendStrOmit(b, "BackendMethod", r.BackendMethod)
-	b = appendStrOmit(b, "BackendUrl", r.BackendUrl)
-	b = appendInt(b, "BackendResponseCode", int64(r.BackendResponseCode))
-	b = appendInt(b, "BackendTime", r.BackendTime)
-	b = appendInt(b, "ClientTime", r.ClientTime)
-	b = appendInt(b, "TotalTime", r.TotalTime)
-	b = appendStr(b, "Cache", r.Cache)
-	b = appendStr(b, "CallerIpAddress", r.CallerIpAddress)
-	b = appendStrOmit(b, "ApiId", r.ApiId)
-	b = appendStrOmit(b, "OperationId", r.OperationId)
-	b = appendStrOmit(b, "ProductId", r.ProductId)
-	b = appendStrOmit(b, "ApimSubscriptionId", r.ApimSubscriptionId)
-	b = appendStrOmit(b, "BackendId", r.BackendId)
-	b = append(b, `,"IsRequestSuccess":`...)
-	b = strconv.AppendBool(b, r.IsRequestSuccess)
-	b = appendStrOmit(b, "LastErrorReason", r.LastErrorReason)
-	b = appendStrOmit(b, "LastErrorMessage", r.LastErrorMessage)
-	b = appendStrOmit(b, "LastErrorSource", r.LastErrorSource)
-	b = appendStrOmit(b, "LastErrorSection", r.LastErrorSection)
-	b = appendStrOmit(b, "LastErrorScope", r.LastErrorScope)
-	b = appendStrOmit(b, "LastErrorDetail", r.LastErrorDetail)
+	// Each key goes out with its punctuation in one append.
+	b = appendStr(b, `","CorrelationId":`, r.CorrelationId)
+	b = appendStr(b, `,"Method":`, r.Method)
+	b = appendStr(b, `,"Url":`, r.Url)
+	b = appendInt(b, `,"ResponseCode":`, int64(r.ResponseCode))
+	b = appendInt(b, `,"ResponseSize":`, r.ResponseSize)
+	b = appendStrOmit(b, `,"BackendMethod":`, r.BackendMethod)
+	b = appendStrOmit(b, `,"BackendUrl":`, r.BackendUrl)
+	b = appendInt(b, `,"BackendResponseCode":`, int64(r.BackendResponseCode))
+	b = appendInt(b, `,"BackendTime":`, r.BackendTime)
+	b = appendInt(b, `,"ClientTime":`, r.ClientTime)
+	b = appendInt(b, `,"TotalTime":`, r.TotalTime)
+	b = appendStr(b, `,"Cache":`, r.Cache)
+	b = appendStr(b, `,"CallerIpAddress":`, r.CallerIpAddress)
+	b = appendStrOmit(b, `,"ApiId":`, r.ApiId)
+	b = appendStrOmit(b, `,"OperationId":`, r.OperationId)
+	b = appendStrOmit(b, `,"ProductId":`, r.ProductId)
+	b = appendStrOmit(b, `,"ApimSubscriptionId":`, r.ApimSubscriptionId)
+	b = appendStrOmit(b, `,"BackendId":`, r.BackendId)
+	if r.IsRequestSuccess {
+		b = append(b, `,"IsRequestSuccess":true`...)
+	} else {
+		b = append(b, `,"IsRequestSuccess":false`...)
+	}
+	b = appendStrOmit(b, `,"LastErrorReason":`, r.LastErrorReason)
+	b = appendStrOmit(b, `,"LastErrorMessage":`, r.LastErrorMessage)
+	b = appendStrOmit(b, `,"LastErrorSource":`, r.LastErrorSource)
+	b = appendStrOmit(b, `,"LastErrorSection":`, r.LastErrorSection)
+	b = appendStrOmit(b, `,"LastErrorScope":`, r.LastErrorScope)
+	b = appendStrOmit(b, `,"LastErrorDetail":`, r.LastErrorDetail)
 	if len(r.Errors) > 0 {
 		b = append(b, `,"Errors":[`...)
 		for i, e := range r.Errors {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = append(b, `{"Source":`...)
-			b = AppendJSONString(b, e.Source)
-			b = appendStr(b, "Reason", e.Reason)
-			b = appendStr(b, "Message", e.Message)
-			b = appendStr(b, "Section", e.Section)
-			b = appendInt(b, "Elapsed", e.Elapsed)
+			b = appendStr(b, `{"Source":`, e.Source)
+			b = appendStr(b, `,"Reason":`, e.Reason)
+			b = appendStr(b, `,"Message":`, e.Message)
+			b = appendStr(b, `,"Section":`, e.Section)
+			b = appendInt(b, `,"Elapsed":`, e.Elapsed)
 			b = append(b, '}')
 		}
 		b = append(b, ']')
@@ -173,24 +175,32 @@ func (r *Record) AppendJSON(b []byte) []byte {
 	return append(b, '}')
 }
 
+// appendStr appends key, a member's name with its punctuation, and v.
 func appendStr(b []byte, key, v string) []byte {
-	b = append(b, ',', '"')
-	b = append(b, key...)
-	b = append(b, '"', ':')
-	return AppendJSONString(b, v)
+	return AppendJSONString(append(b, key...), v)
 }
 
+// appendStrOmit is appendStr for an omitempty member.
 func appendStrOmit(b []byte, key, v string) []byte {
 	if v == "" {
 		return b
 	}
-	return appendStr(b, key, v)
+	return AppendJSONString(append(b, key...), v)
 }
 
+// appendInt appends key, a member's name with its punctuation, and v.
 func appendInt(b []byte, key string, v int64) []byte {
-	b = append(b, ',', '"')
 	b = append(b, key...)
-	b = append(b, '"', ':')
+	if uint64(v) < 1000 {
+		// Status codes and most sizes and times, as strconv would.
+		switch {
+		case v < 10:
+			return append(b, byte('0'+v))
+		case v < 100:
+			return append(b, byte('0'+v/10), byte('0'+v%10))
+		}
+		return append(b, byte('0'+v/100), byte('0'+v/10%10), byte('0'+v%10))
+	}
 	return strconv.AppendInt(b, v, 10)
 }
 
