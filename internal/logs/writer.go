@@ -20,7 +20,7 @@ type Writer struct {
 	out      io.Writer
 	closer   io.Closer
 	sampling float64
-	scratch  sync.Pool // of *[]byte: lines are encoded outside the lock
+	scratch  sync.Pool // of *lineBuf: lines are encoded outside the lock
 	dirty    bool
 	stop     chan struct{}
 	done     chan struct{}
@@ -80,19 +80,25 @@ func (w *Writer) Write(r *Record) {
 	if r.IsRequestSuccess && w.sampling < 1 && rand.Float64() >= w.sampling {
 		return
 	}
-	bp, _ := w.scratch.Get().(*[]byte)
-	if bp == nil {
-		bp = new([]byte)
+	lb, _ := w.scratch.Get().(*lineBuf)
+	if lb == nil {
+		lb = new(lineBuf)
 	}
-	line := append(r.AppendJSON((*bp)[:0]), '\n')
+	line := append(r.appendJSON(lb.line[:0], &lb.stamp), '\n')
 	w.mu.Lock()
 	w.buf.Write(line)
 	w.dirty = true
 	w.mu.Unlock()
 	if cap(line) <= maxScratch {
-		*bp = line
-		w.scratch.Put(bp)
+		lb.line = line
+		w.scratch.Put(lb)
 	}
+}
+
+// lineBuf is Write's scratch space for one line.
+type lineBuf struct {
+	line  []byte
+	stamp stampCache
 }
 
 // maxScratch bounds the line buffers Write keeps for reuse.
@@ -125,8 +131,15 @@ func (w *Writer) Close() error {
 // AppendJSON appends r as a JSON object (no newline). It writes the same
 // document encoding/json would, without reflection.
 func (r *Record) AppendJSON(b []byte) []byte {
+	var c stampCache
+	return r.appendJSON(b, &c)
+}
+
+// appendJSON is AppendJSON with c to remember the current second's
+// timestamp text.
+func (r *Record) appendJSON(b []byte, c *stampCache) []byte {
 	b = append(b, `{"TimeGenerated":"`...)
-	b = appendTimestamp(b, r.TimeGenerated)
+	b = c.append(b, r.TimeGenerated)
 	// Each key goes out with its punctuation in one append.
 	b = appendStr(b, `","CorrelationId":`, r.CorrelationId)
 	b = appendStr(b, `,"Method":`, r.Method)
@@ -206,6 +219,33 @@ func appendInt(b []byte, key string, v int64) []byte {
 
 // timestampLayout is TimeGenerated's format: UTC, milliseconds.
 const timestampLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// stampCache holds the text of a second in timestampLayout up to the
+// milliseconds, which the log lines written in that second share.
+type stampCache struct {
+	unix   int64 // the second, when valid
+	valid  bool
+	prefix [len("2006-01-02T15:04:05.")]byte
+}
+
+// append appends t in timestampLayout, as appendTimestamp does.
+func (c *stampCache) append(b []byte, t time.Time) []byte {
+	unix := t.Unix()
+	if !c.valid || unix != c.unix {
+		n := len(b)
+		b = appendTimestamp(b, t)
+		// Years 0-9999 only, which appendTimestamp writes itself in
+		// the layout's fixed width.
+		if year := t.UTC().Year(); 0 <= year && year <= 9999 {
+			c.unix, c.valid = unix, true
+			copy(c.prefix[:], b[n:])
+		}
+		return b
+	}
+	ms := t.Nanosecond() / 1e6
+	b = append(b, c.prefix[:]...)
+	return append(b, byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z')
+}
 
 // appendTimestamp appends t in timestampLayout, as t.UTC().AppendFormat
 // does but without interpreting the layout on every log line.
