@@ -201,11 +201,16 @@ func appendStrOmit(b []byte, key, v string) []byte {
 	return AppendJSONString(append(b, key...), v)
 }
 
-// appendInt appends key, a member's name with its punctuation, and v.
+// appendInt appends key, a member's name with its punctuation, and v. It
+// inlines, so the constant key's copy does too.
 func appendInt(b []byte, key string, v int64) []byte {
-	b = append(b, key...)
+	return appendDecimal(append(b, key...), v)
+}
+
+// appendDecimal appends v in decimal, as strconv.AppendInt does.
+func appendDecimal(b []byte, v int64) []byte {
 	if uint64(v) < 1000 {
-		// Status codes and most sizes and times, as strconv would.
+		// Status codes and most sizes and times.
 		switch {
 		case v < 10:
 			return append(b, byte('0'+v))
