@@ -23,18 +23,18 @@ const (
 	msb = 0x8080808080808080
 )
 
-// plainBytes returns a word whose top bit is set in each byte of w that is
-// plainASCII. On the low seven bits of each byte (x) additions cannot carry
-// into the next byte: x^c + 0x7f has its top bit set unless x is c, and
-// x + 0x60 unless x < 0x20. '<' and '>' differ only in bit 1, '"' and '&'
-// in bit 2, so each pair takes one test. Bytes >= 0x80 (w's top bit) are
-// not plain either.
+// plainBytes returns a word whose top bit is set in each byte of w up to
+// the first that is not plainASCII, and clear in that byte. In a byte
+// below 0x80, w^c + 0x7f has its top bit set unless the byte is c, and
+// w + 0x60 unless the byte is below 0x20; these additions carry into the
+// next byte only from a byte >= 0x80, which is not plain (&^ w) and
+// comes first. '<' and '>' differ only in bit 1, '"' and '&' in bit 2, so
+// each pair takes one test.
 func plainBytes(w uint64) uint64 {
-	x := w &^ msb
-	t := (x ^ '\\'*lsb) + 0x7f*lsb
-	t &= (x | 0x02*lsb ^ '>'*lsb) + 0x7f*lsb
-	t &= (x | 0x04*lsb ^ '&'*lsb) + 0x7f*lsb
-	t &= x + 0x60*lsb
+	t := (w ^ '\\'*lsb) + 0x7f*lsb
+	t &= (w | 0x02*lsb ^ '>'*lsb) + 0x7f*lsb
+	t &= (w | 0x04*lsb ^ '&'*lsb) + 0x7f*lsb
+	t &= w + 0x60*lsb
 	return t &^ w
 }
 
