@@ -215,12 +215,25 @@ func appendDecimal(b []byte, v int64) []byte {
 		case v < 10:
 			return append(b, byte('0'+v))
 		case v < 100:
-			return append(b, byte('0'+v/10), byte('0'+v%10))
+			return append(b, digitPairs[2*v], digitPairs[2*v+1])
 		}
-		return append(b, byte('0'+v/100), byte('0'+v/10%10), byte('0'+v%10))
+		q, r := v/100, v%100
+		return append(b, byte('0'+q), digitPairs[2*r], digitPairs[2*r+1])
 	}
 	return strconv.AppendInt(b, v, 10)
 }
+
+// digitPairs holds the two digits of 0-99 at twice the number.
+const digitPairs = "00010203040506070809" +
+	"10111213141516171819" +
+	"20212223242526272829" +
+	"30313233343536373839" +
+	"40414243444546474849" +
+	"50515253545556575859" +
+	"60616263646566676869" +
+	"70717273747576777879" +
+	"80818283848586878889" +
+	"90919293949596979899"
 
 // timestampLayout is TimeGenerated's format: UTC, milliseconds.
 const timestampLayout = "2006-01-02T15:04:05.000Z07:00"
@@ -249,7 +262,8 @@ func (c *stampCache) append(b []byte, t time.Time) []byte {
 	}
 	ms := t.Nanosecond() / 1e6
 	b = append(b, c.prefix[:]...)
-	return append(b, byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z')
+	q, r := ms/100, ms%100
+	return append(b, byte('0'+q), digitPairs[2*r], digitPairs[2*r+1], 'Z')
 }
 
 // appendTimestamp appends t in timestampLayout, as t.UTC().AppendFormat
