@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -578,10 +577,21 @@ func requestURL(u *expr.URL, q *expr.Query, r *http.Request) {
 	} else {
 		u.Port, _ = strconv.Atoi(port)
 	}
-	u.Host = strings.Trim(host, "[]")
+	u.Host = trimBrackets(host)
 	if u.Path == "" {
 		u.Path = "/"
 	}
+}
+
+// trimBrackets is strings.Trim(s, "[]") without its set of the cut bytes.
+func trimBrackets(s string) string {
+	for len(s) > 0 && (s[0] == '[' || s[0] == ']') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == '[' || s[len(s)-1] == ']') {
+		s = s[:len(s)-1]
+	}
+	return s
 }
 
 // clientIP is clientIP(r), worked out again only for another address than
