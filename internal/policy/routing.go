@@ -298,7 +298,7 @@ func (f *forwardRequest) Run(st *State) error {
 		}
 		return pe
 	}
-	if rwc, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
+	if rwc, ok := switched(resp); ok {
 		// The backend switched protocols (a WebSocket): its connection is
 		// the gateway's to relay; the backend call lasts as long.
 		st.UpgradeProtocol = httplex.First(resp.Header, "Upgrade")
@@ -329,6 +329,17 @@ func (f *forwardRequest) Run(st *State) error {
 		return &Error{Reason: ReasonBackendStatusCode, Message: fmt.Sprintf("Backend service returned status code %d", resp.StatusCode), Status: resp.StatusCode, ClientMessage: http.StatusText(resp.StatusCode)}
 	}
 	return nil
+}
+
+// switched returns the backend connection of a 101 response: its body,
+// when it can be written to. (The status is checked first: the type
+// assertion costs more.)
+func switched(resp *http.Response) (io.ReadWriteCloser, bool) {
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		return nil, false
+	}
+	rwc, ok := resp.Body.(io.ReadWriteCloser)
+	return rwc, ok
 }
 
 // intoTransport is a transport that can read a response into the caller's
