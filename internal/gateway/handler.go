@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -67,7 +66,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st.X.Clock = plan.env.Now
 	rec := &x.rec
 	*rec = logs.Record{TimeGenerated: start.UTC(), CorrelationId: st.X.RequestId, Method: r.Method, Cache: logs.CacheNone}
-	ip := clientIP(r)
+	ip := x.clientIP(r)
 	rec.CallerIpAddress = ip
 
 	pathOK := cleanRequestURL(r.URL)
@@ -124,7 +123,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if op != nil {
 			rec.OperationId = op.cfg.ID
 			st.X.Operation = op.expr
-			p = op.pipelines[""]
+			p = op.pipeline
 		}
 		p.Run(st)
 	case api == nil || op == nil:
@@ -177,9 +176,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				st.X.Product = sub.exprPrd
 			}
 		}
-		pipeline = op.pipelines[productID]
-		if pipeline == nil {
-			pipeline = op.pipelines[""]
+		pipeline = op.pipeline
+		if productID != "" {
+			if p := op.pipelines[productID]; p != nil {
+				pipeline = p
+			}
 		}
 		if wsHandshake = api.websocket && upgrade; wsHandshake {
 			// The opening handshake is forwarded as a handshake.
@@ -257,6 +258,10 @@ type exchange struct {
 	params           map[string]string // MatchedParameters, cleared
 	conn             policy.ConnStorage
 	body             limitedBody // the request body, within its operation's limit
+	// The client address of the last request and its IP: a connection's
+	// requests have the same (net/http's and apimgw's server give them
+	// the same string, whose storage the connection holds anyway).
+	remoteAddr, ip string
 }
 
 // limitedBody is a request body that fails with http.MaxBytesError once
@@ -572,10 +577,30 @@ func requestURL(u *expr.URL, q *expr.Query, r *http.Request) {
 	} else {
 		u.Port, _ = strconv.Atoi(port)
 	}
-	u.Host = strings.Trim(host, "[]")
+	u.Host = trimBrackets(host)
 	if u.Path == "" {
 		u.Path = "/"
 	}
+}
+
+// trimBrackets is strings.Trim(s, "[]") without its set of the cut bytes.
+func trimBrackets(s string) string {
+	for len(s) > 0 && (s[0] == '[' || s[0] == ']') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == '[' || s[len(s)-1] == ']') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// clientIP is clientIP(r), worked out again only for another address than
+// the last request's.
+func (x *exchange) clientIP(r *http.Request) string {
+	if r.RemoteAddr != x.remoteAddr {
+		x.remoteAddr, x.ip = r.RemoteAddr, clientIP(r)
+	}
+	return x.ip
 }
 
 func clientIP(r *http.Request) string {

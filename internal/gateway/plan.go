@@ -89,6 +89,7 @@ type opPlan struct {
 	tmpl      *template
 	expr      *expr.Operation
 	pipelines map[string]*policy.Pipeline // by product id; "" = no product
+	pipeline  *policy.Pipeline            // pipelines[""], without a map lookup
 	queryKeys []string
 	spec      *policy.SpecOperation // the operation's OpenAPI definition, if any
 	// bufferedLimit bounds what policies buffer of a request body;
@@ -314,6 +315,7 @@ func Build(cfg *config.Config, env *policy.Env, rm *resilience.Metrics) (*Plan, 
 			for pid := range ap.products {
 				op.pipelines[pid] = policy.Compose(global, productScopes[pid], apiScope, opScope)
 			}
+			op.pipeline = op.pipelines[""]
 			if ap.serviceURL == nil && a.BackendID == "" && !noBackendReported[a.ID] {
 				if why := noBackend(ap, o.ID, global, productScopes, apiScope, opScope); why != "" {
 					noBackendReported[a.ID] = true

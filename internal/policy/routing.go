@@ -254,7 +254,7 @@ func (f *forwardRequest) Run(st *State) error {
 	}
 	st.BackendCalled = true
 	st.BackendMethod = out.Method
-	st.BackendURLUsed = out.URL.String()
+	st.BackendURLUsed = urlString(out.URL, st.origin(target))
 	if entity != nil {
 		st.BackendID = entity.ID
 	}
@@ -298,7 +298,7 @@ func (f *forwardRequest) Run(st *State) error {
 		}
 		return pe
 	}
-	if rwc, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
+	if rwc, ok := switched(resp); ok {
 		// The backend switched protocols (a WebSocket): its connection is
 		// the gateway's to relay; the backend call lasts as long.
 		st.UpgradeProtocol = httplex.First(resp.Header, "Upgrade")
@@ -329,6 +329,17 @@ func (f *forwardRequest) Run(st *State) error {
 		return &Error{Reason: ReasonBackendStatusCode, Message: fmt.Sprintf("Backend service returned status code %d", resp.StatusCode), Status: resp.StatusCode, ClientMessage: http.StatusText(resp.StatusCode)}
 	}
 	return nil
+}
+
+// switched returns the backend connection of a 101 response: its body,
+// when it can be written to. (The status is checked first: the type
+// assertion costs more.)
+func switched(resp *http.Response) (io.ReadWriteCloser, bool) {
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		return nil, false
+	}
+	rwc, ok := resp.Body.(io.ReadWriteCloser)
+	return rwc, ok
 }
 
 // intoTransport is a transport that can read a response into the caller's
@@ -371,6 +382,10 @@ type ConnStorage struct {
 	parent   context.Context // the context call's was derived from
 	request  uint64          // Begin's count
 	keptIn   uint64          // the request that kept call
+	// The backend URL of the connection's last request and its
+	// plainOrigin, for the next (see State.origin).
+	originOf *url.URL
+	origin   string
 }
 
 // Begin marks the start of the connection's next request: what the last
@@ -547,6 +562,89 @@ type backendCall struct {
 // resets), for a call kept for the connection's next request.
 func (c *backendCall) clear() {
 	c.url, c.req, c.fwd, c.body, c.exprBody, c.resp, c.src = url.URL{}, http.Request{}, [3]string{}, cancelBody{}, expr.Body{}, expr.Response{}, sentBody{}
+}
+
+// urlString is u.String(), without escaping a host and a path that need
+// none (the outbound URL's, nearly always). origin, when not "", is
+// plainOrigin of u's scheme, host and user.
+func urlString(u *url.URL, origin string) string {
+	if u.Opaque != "" || u.RawPath != "" || u.Fragment != "" || u.ForceQuery || u.OmitHost ||
+		u.Path != "" && u.Path[0] != '/' || !plainURLPart(u.Path, plainPath) {
+		return u.String()
+	}
+	if origin == "" {
+		if origin = plainOrigin(u); origin == "" {
+			return u.String()
+		}
+	}
+	if u.Path == "" && u.RawQuery == "" {
+		return origin
+	}
+	// A Builder grown to size costs less than a concatenation.
+	var b strings.Builder
+	b.Grow(len(origin) + len(u.Path) + len("?") + len(u.RawQuery))
+	b.WriteString(origin)
+	b.WriteString(u.Path)
+	if u.RawQuery != "" {
+		b.WriteByte('?')
+		b.WriteString(u.RawQuery)
+	}
+	return b.String()
+}
+
+// plainOrigin is "scheme://host" for a URL with both, no user and a host
+// that needs no escaping, or "".
+func plainOrigin(u *url.URL) string {
+	if u.Scheme == "" || u.Host == "" || u.User != nil || !plainURLPart(u.Host, plainHost) {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// origin returns plainOrigin(base), worked out once for the connection's
+// requests to the same backend URL (which nothing modifies).
+func (st *State) origin(base *url.URL) string {
+	c := st.Conn
+	if c == nil {
+		return ""
+	}
+	if c.originOf != base {
+		c.originOf, c.origin = base, plainOrigin(base)
+	}
+	return c.origin
+}
+
+// plainHost and plainPath mark the bytes net/url leaves as they are in a
+// URL's host and path.
+const (
+	plainHost = 1 << iota
+	plainPath
+)
+
+var urlPlain = func() (t [256]uint8) {
+	for c := 0; c < 256; c++ {
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~", byte(c)) >= 0 {
+			t[c] = plainHost | plainPath
+		}
+	}
+	for _, c := range []byte(":[]") {
+		t[c] |= plainHost
+	}
+	for _, c := range []byte("$&+,/:;=@") {
+		t[c] |= plainPath
+	}
+	return t
+}()
+
+// plainURLPart reports whether every byte of s is marked with class in
+// urlPlain.
+func plainURLPart(s string, class uint8) bool {
+	for i := 0; i < len(s); i++ {
+		if urlPlain[s[i]]&class == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func atoiEquals(s string, n int) bool {

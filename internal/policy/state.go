@@ -123,6 +123,7 @@ func (e *Env) now() time.Time {
 // State is one request's run through a pipeline.
 type State struct {
 	drain io.LimitedReader // Close's reader of an unread backend body (no allocation)
+	probe [1]byte          // Close's first read of it
 	Ctx   context.Context
 	Env   *Env
 	// X is the object model policy expressions see as `context`.
@@ -356,9 +357,14 @@ func (st *State) Close() {
 		st.upgraded = nil
 	}
 	if st.backendResp != nil {
-		st.drain = io.LimitedReader{R: st.backendResp.Body, N: 64 << 10}
-		io.Copy(io.Discard, &st.drain)
-		st.backendResp.Body.Close()
+		// Most often the body was read to its end: one small read tells,
+		// without io.Copy's buffer from a pool.
+		body := st.backendResp.Body
+		if n, err := body.Read(st.probe[:]); err == nil {
+			st.drain = io.LimitedReader{R: body, N: 64<<10 - int64(n)}
+			io.Copy(io.Discard, &st.drain)
+		}
+		body.Close()
 		st.backendResp = nil
 	}
 }
