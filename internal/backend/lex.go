@@ -2,11 +2,10 @@ package backend
 
 import "github.com/apimgw/apimgw/internal/httplex"
 
-// The RFC 9110 rules the gateway's server shares.
-var (
-	validToken      = httplex.ValidToken
-	validFieldValue = httplex.ValidFieldValue
-)
+// The RFC 9110 rules the gateway's server shares (functions, not func
+// variables, so that calls are direct).
+func validToken(s string) bool      { return httplex.ValidToken(s) }
+func validFieldValue(v string) bool { return httplex.ValidFieldValue(v) }
 
 // validHost reports whether h may be sent as the Host header: non-empty
 // and free of whitespace, control characters and characters that cannot

@@ -262,7 +262,7 @@ func (w *response) writeHeaderLines() {
 			continue
 		}
 		for _, v := range vv {
-			if strings.IndexByte(v, '\r') >= 0 || strings.IndexByte(v, '\n') >= 0 { // not ContainsAny: it builds a set per call
+			if httplex.HasCRLF(v) {
 				v = strings.NewReplacer("\r", " ", "\n", " ").Replace(v)
 			}
 			httplex.WriteField(bw, k, v)

@@ -1,0 +1,102 @@
+package httplex
+
+import (
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+// The byte-at-a-time validators the table and SWAR versions replaced, as
+// references.
+
+var refTchar = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+		t[c-'a'+'A'] = true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
+
+func refValidToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !refTchar[s[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+func refValidFieldValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func refHasCRLF(s string) bool { return strings.ContainsAny(s, "\r\n") }
+
+func checkLex(t *testing.T, s string) {
+	t.Helper()
+	if got, want := ValidToken(s), refValidToken(s); got != want {
+		t.Fatalf("ValidToken(%q) = %v, want %v", s, got, want)
+	}
+	if got, want := ValidFieldValue(s), refValidFieldValue(s); got != want {
+		t.Fatalf("ValidFieldValue(%q) = %v, want %v", s, got, want)
+	}
+	if got, want := HasCRLF(s), refHasCRLF(s); got != want {
+		t.Fatalf("HasCRLF(%q) = %v, want %v", s, got, want)
+	}
+}
+
+// TestValidatorsMatchReference puts each byte value at each position of
+// strings of every length up to 24 (so in every group and tail the
+// validators split them into), then random strings.
+func TestValidatorsMatchReference(t *testing.T) {
+	for n := 0; n <= 24; n++ {
+		for _, fill := range []byte{'a', ' ', '\t', 0x80} {
+			base := []byte(strings.Repeat(string(fill), n))
+			checkLex(t, string(base))
+			for i := 0; i < n; i++ {
+				for c := 0; c < 256; c++ {
+					b := append([]byte(nil), base...)
+					b[i] = byte(c)
+					checkLex(t, string(b))
+				}
+			}
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	alphabets := []string{
+		"abcXYZ-_09!~", "abc\t \r\n\x00\x1f\x7f\x80\xff:\"", "ab\x0d\x0e\x0a\x09\x20\x21\x7e\x7f",
+	}
+	for range 200000 {
+		alpha := alphabets[r.IntN(len(alphabets))]
+		b := make([]byte, r.IntN(40))
+		for i := range b {
+			if r.IntN(4) == 0 {
+				b[i] = byte(r.IntN(256))
+			} else {
+				b[i] = alpha[r.IntN(len(alpha))]
+			}
+		}
+		checkLex(t, string(b))
+	}
+}
+
+func FuzzValidators(f *testing.F) {
+	for _, s := range []string{"", "GET", "Content-Type", "text/plain; charset=utf-8", "a\tb", "a\r\nb", "\x7f", "ünï"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) { checkLex(t, s) })
+}
