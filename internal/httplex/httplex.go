@@ -13,8 +13,8 @@ import (
 	"strings"
 )
 
-// tchar per RFC 9110 §5.6.2: 1 for a token byte, 0 for any other, so that
-// ValidToken can AND the entries of several bytes together.
+// tchar per RFC 9110 §5.6.2: 1 for a token byte, 0 for any other (for
+// AllIn).
 var isTchar = func() (t [256]uint8) {
 	for c := '0'; c <= '9'; c++ {
 		t[c] = 1
@@ -34,40 +34,40 @@ func IsTokenByte(b byte) bool { return isTchar[b] != 0 }
 
 // ValidToken reports whether s is a non-empty token (a method, a header
 // field name).
-func ValidToken(s string) bool {
-	// Eight (or four) bytes at a time, the table entries ANDed together:
-	// one branch per eight bytes instead of one per byte. The last group
-	// overlaps the one before it rather than leaving a tail.
+func ValidToken(s string) bool { return s != "" && AllIn(s, &isTchar) }
+
+// AllIn reports whether t[c] is 1 for every byte c of s, for a table of
+// 0s and 1s. Eight (or four) bytes at a time, their entries ANDed
+// together: one branch per group instead of one per byte. The last group
+// overlaps the one before it rather than leaving a tail.
+func AllIn(s string, t *[256]uint8) bool {
 	switch n := len(s); {
 	case n >= 8:
 		for i := 0; i < n-8; i += 8 {
-			if !token8(s[i:]) {
+			if !all8(s[i:], t) {
 				return false
 			}
 		}
-		return token8(s[n-8:])
+		return all8(s[n-8:], t)
 	case n >= 4:
-		return token4(s) && token4(s[n-4:])
-	case n > 0:
-		for i := 0; i < n; i++ {
-			if isTchar[s[i]] == 0 {
-				return false
-			}
-		}
-		return true
+		return all4(s, t) && all4(s[n-4:], t)
 	}
-	return false
+	for i := 0; i < len(s); i++ {
+		if t[s[i]] == 0 {
+			return false
+		}
+	}
+	return true
 }
 
-func token8(s string) bool {
+func all8(s string, t *[256]uint8) bool {
 	_ = s[7]
-	return isTchar[s[0]]&isTchar[s[1]]&isTchar[s[2]]&isTchar[s[3]]&
-		isTchar[s[4]]&isTchar[s[5]]&isTchar[s[6]]&isTchar[s[7]] != 0
+	return t[s[0]]&t[s[1]]&t[s[2]]&t[s[3]]&t[s[4]]&t[s[5]]&t[s[6]]&t[s[7]] != 0
 }
 
-func token4(s string) bool {
+func all4(s string, t *[256]uint8) bool {
 	_ = s[3]
-	return isTchar[s[0]]&isTchar[s[1]]&isTchar[s[2]]&isTchar[s[3]] != 0
+	return t[s[0]]&t[s[1]]&t[s[2]]&t[s[3]] != 0
 }
 
 // Byte-wise (SWAR) constants: lsb has 0x01 in each byte, msb 0x80.

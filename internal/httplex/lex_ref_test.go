@@ -2,6 +2,7 @@ package httplex
 
 import (
 	"math/rand/v2"
+	"net/textproto"
 	"strings"
 	"testing"
 )
@@ -54,6 +55,14 @@ func checkLex(t *testing.T, s string) {
 	if got, want := ValidFieldValue(s), refValidFieldValue(s); got != want {
 		t.Fatalf("ValidFieldValue(%q) = %v, want %v", s, got, want)
 	}
+	if got, want := CanonicalKey(s, nil), canonicalBytes(s, nil); got != want {
+		t.Fatalf("CanonicalKey(%q) = %q, want %q", s, got, want)
+	}
+	if refValidToken(s) {
+		if got, want := CanonicalKey(s, nil), textproto.CanonicalMIMEHeaderKey(s); got != want {
+			t.Fatalf("CanonicalKey(%q) = %q, want %q", s, got, want)
+		}
+	}
 	if got, want := HasCRLF(s), refHasCRLF(s); got != want {
 		t.Fatalf("HasCRLF(%q) = %v, want %v", s, got, want)
 	}
@@ -64,7 +73,7 @@ func checkLex(t *testing.T, s string) {
 // validators split them into), then random strings.
 func TestValidatorsMatchReference(t *testing.T) {
 	for n := 0; n <= 24; n++ {
-		for _, fill := range []byte{'a', ' ', '\t', 0x80} {
+		for _, fill := range []byte{'a', 'A', '-', ' ', '\t', 0x80} {
 			base := []byte(strings.Repeat(string(fill), n))
 			checkLex(t, string(base))
 			for i := 0; i < n; i++ {
@@ -78,7 +87,7 @@ func TestValidatorsMatchReference(t *testing.T) {
 	}
 	r := rand.New(rand.NewPCG(1, 2))
 	alphabets := []string{
-		"abcXYZ-_09!~", "abc\t \r\n\x00\x1f\x7f\x80\xff:\"", "ab\x0d\x0e\x0a\x09\x20\x21\x7e\x7f",
+		"abcXYZ-_09!~", "aA-", "aZ-z`{@[", "abc\t \r\n\x00\x1f\x7f\x80\xff:\"", "ab\x0d\x0e\x0a\x09\x20\x21\x7e\x7f",
 	}
 	for range 200000 {
 		alpha := alphabets[r.IntN(len(alphabets))]

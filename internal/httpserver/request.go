@@ -296,19 +296,27 @@ func validTarget(s string) bool {
 
 // validHost accepts the characters of a URI host and port (reg-name,
 // IPv4, IP-literal), percent-encodings included.
-func validHost(s string) bool {
-	for i := 0; i < len(s); i++ {
-		b := s[i]
-		if httplex.IsTokenByte(b) && b != '`' && b != '^' && b != '|' && b != '#' {
-			continue
+func validHost(s string) bool { return httplex.AllIn(s, &hostByte) }
+
+// hostByte is 1 for the bytes validHost accepts.
+var hostByte = func() (t [256]uint8) {
+	for c := range t {
+		if isHostByte(byte(c)) {
+			t[c] = 1
 		}
-		switch b {
-		case ':', '[', ']', '(', ')', ',', ';', '=', '@':
-			continue
-		}
-		return false
 	}
-	return true
+	return t
+}()
+
+func isHostByte(b byte) bool {
+	if httplex.IsTokenByte(b) && b != '`' && b != '^' && b != '|' && b != '#' {
+		return true
+	}
+	switch b {
+	case ':', '[', ']', '(', ')', ',', ';', '=', '@':
+		return true
+	}
+	return false
 }
 
 // forbiddenTrailer reports the fields a trailer may not carry: those that
