@@ -1,6 +1,10 @@
 package backend
 
-import "github.com/apimgw/apimgw/internal/httplex"
+import (
+	"net/url"
+
+	"github.com/apimgw/apimgw/internal/httplex"
+)
 
 // The RFC 9110 rules the gateway's server shares (functions, not func
 // variables, so that calls are direct).
@@ -21,4 +25,28 @@ func validHost(h string) bool {
 		}
 	}
 	return true
+}
+
+// plainPathByte[c] is 1 when net/url leaves c as it is in a path
+// (url.URL.EscapedPath): asked of net/url itself, so the two cannot
+// disagree.
+var plainPathByte = func() (t [256]uint8) {
+	for c := range t {
+		p := string([]byte{'/', byte(c)}) // not "*" alone, which EscapedPath keeps as a special case
+		if (&url.URL{Path: p}).EscapedPath() == p {
+			t[c] = 1
+		}
+	}
+	return t
+}()
+
+// requestURI is u.RequestURI(). The usual target, a path that needs no
+// escaping and no query, is the path itself (no escaping pass), and then
+// clean reports that it holds no space, CR or LF.
+func requestURI(u *url.URL) (uri string, clean bool) {
+	if u.Opaque != "" || u.RawPath != "" || u.RawQuery != "" || u.ForceQuery || u.Path == "" ||
+		!httplex.AllIn(u.Path, &plainPathByte) {
+		return u.RequestURI(), false
+	}
+	return u.Path, true
 }
