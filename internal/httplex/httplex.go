@@ -318,17 +318,37 @@ func headEnd(br *bufio.Reader, limit int) int {
 	if len(p) == 0 || p[0] == '\r' || p[0] == '\n' {
 		return 0
 	}
-	end := -1
-	if i := bytes.Index(p, []byte("\n\n")); i >= 0 {
-		end = i + 2
+	return headLen(p, limit)
+}
+
+// headLen is the length of the head at the start of p: up to the first
+// LF that an LF or a CRLF follows (the empty line), or 0 when there is
+// none within limit (limit > 0). One IndexByte per line, stopping at the
+// head's end: not two searches for "\n\n" and "\n\r\n" that go on
+// through the body the buffer also holds.
+func headLen(p []byte, limit int) int {
+	for i := 0; ; {
+		j := bytes.IndexByte(p[i:], '\n')
+		if j < 0 {
+			return 0
+		}
+		i += j + 1 // the start of the next line
+		end := 0
+		if i < len(p) && p[i] == '\n' {
+			end = i + 1
+		} else if i+1 < len(p) && p[i] == '\r' && p[i+1] == '\n' {
+			end = i + 2
+		}
+		if end > 0 {
+			if limit > 0 && end > limit {
+				return 0
+			}
+			return end
+		}
+		if limit > 0 && i >= limit {
+			return 0 // any end is past limit
+		}
 	}
-	if i := bytes.Index(p, []byte("\n\r\n")); i >= 0 && (end < 0 || i+3 < end) {
-		end = i + 3
-	}
-	if end < 0 || limit > 0 && end > limit {
-		return 0
-	}
-	return end
 }
 
 // readHeadLines is ReadHead line by line, reading from the connection as

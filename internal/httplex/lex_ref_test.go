@@ -1,6 +1,7 @@
 package httplex
 
 import (
+	"bytes"
 	"math/rand/v2"
 	"net/textproto"
 	"strings"
@@ -108,4 +109,45 @@ func FuzzValidators(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) { checkLex(t, s) })
+}
+
+// refHeadLen is headEnd's search as it was: the earlier of the first
+// "\n\n" and the first "\n\r\n".
+func refHeadLen(p []byte, limit int) int {
+	end := -1
+	if i := bytes.Index(p, []byte("\n\n")); i >= 0 {
+		end = i + 2
+	}
+	if i := bytes.Index(p, []byte("\n\r\n")); i >= 0 && (end < 0 || i+3 < end) {
+		end = i + 3
+	}
+	if end < 0 || limit > 0 && end > limit {
+		return 0
+	}
+	return end
+}
+
+func checkHeadLen(t *testing.T, p []byte, limit int) {
+	t.Helper()
+	if got, want := headLen(p, limit), refHeadLen(p, limit); got != want {
+		t.Fatalf("headLen(%q, %d) = %d, want %d", p, limit, got, want)
+	}
+}
+
+func TestHeadLenMatchesReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	const alpha = "\r\n\r\n\r\nab: "
+	for range 300000 {
+		b := make([]byte, r.IntN(40))
+		for i := range b {
+			b[i] = alpha[r.IntN(len(alpha))]
+		}
+		checkHeadLen(t, b, r.IntN(45)-2)
+	}
+}
+
+func FuzzHeadLen(f *testing.F) {
+	f.Add([]byte("GET / HTTP/1.1\r\nHost: a\r\n\r\nbody"), 0)
+	f.Add([]byte("HTTP/1.1 200 OK\nA: b\n\n"), 10)
+	f.Fuzz(func(t *testing.T, p []byte, limit int) { checkHeadLen(t, p, limit) })
 }
