@@ -14,17 +14,20 @@ func validFieldValue(v string) bool { return httplex.ValidFieldValue(v) }
 // validHost reports whether h may be sent as the Host header: non-empty
 // and free of whitespace, control characters and characters that cannot
 // appear in an authority.
-func validHost(h string) bool {
-	if h == "" {
-		return false
-	}
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		if c <= ' ' || c == 0x7f || c == '/' || c == '?' || c == '#' || c == '\\' {
-			return false
+func validHost(h string) bool { return h != "" && httplex.AllIn(h, &hostByte) }
+
+// hostByte is 1 for the bytes validHost accepts.
+var hostByte = func() (t [256]uint8) {
+	for c := range t {
+		if isHostByte(byte(c)) {
+			t[c] = 1
 		}
 	}
-	return true
+	return t
+}()
+
+func isHostByte(c byte) bool {
+	return !(c <= ' ' || c == 0x7f || c == '/' || c == '?' || c == '#' || c == '\\')
 }
 
 // plainPathByte[c] is 1 when net/url leaves c as it is in a path

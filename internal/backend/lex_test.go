@@ -55,3 +55,47 @@ func TestRequestURIMatchesNetURL(t *testing.T) {
 		checkRequestURI(t, u)
 	}
 }
+
+// refValidHost is validHost a byte at a time, as it was before the table.
+func refValidHost(h string) bool {
+	if h == "" {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if c <= ' ' || c == 0x7f || c == '/' || c == '?' || c == '#' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+func TestValidHostMatchesReference(t *testing.T) {
+	check := func(h string) {
+		if got, want := validHost(h), refValidHost(h); got != want {
+			t.Fatalf("validHost(%q) = %v, want %v", h, got, want)
+		}
+	}
+	for n := 0; n <= 20; n++ {
+		check("backend.example:8443"[:n])
+		for i := 0; i < n; i++ {
+			for c := 0; c < 256; c++ {
+				b := []byte("backend.example:8443"[:n])
+				b[i] = byte(c)
+				check(string(b))
+			}
+		}
+	}
+	r := rand.New(rand.NewPCG(9, 10))
+	for range 100000 {
+		b := make([]byte, r.IntN(30))
+		for i := range b {
+			if r.IntN(8) == 0 {
+				b[i] = byte(r.IntN(256))
+			} else {
+				b[i] = "ab.9:[]-%"[r.IntN(9)]
+			}
+		}
+		check(string(b))
+	}
+}
