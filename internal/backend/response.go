@@ -191,7 +191,7 @@ func frameResponseBodyInto(resp *http.Response, br *bufio.Reader, req *http.Requ
 				return protocolError("message cannot contain multiple Content-Length headers; got %q", vv)
 			}
 		}
-		n, ok := httplex.ParseContentLength(strings.TrimSpace(vv[0]))
+		n, ok := httplex.ParseContentLength(httplex.TrimSpace(vv[0]))
 		if !ok {
 			return protocolError("bad Content-Length %q", vv[0])
 		}

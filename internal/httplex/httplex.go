@@ -175,6 +175,16 @@ func TrimOWS(s string) string {
 	return s
 }
 
+// TrimSpace is strings.TrimSpace, answering at once for the usual value
+// that starts and ends with a printable ASCII byte (no space, ASCII or
+// Unicode, can be at either end then).
+func TrimSpace(s string) string {
+	if n := len(s); n > 0 && s[0]-0x21 < 0x5e && s[n-1]-0x21 < 0x5e {
+		return s
+	}
+	return strings.TrimSpace(s)
+}
+
 // HasToken reports whether the comma-separated values of a header
 // (Connection, for one) contain token, case-insensitively.
 func HasToken(values []string, token string) bool {

@@ -1,6 +1,7 @@
 package httplex
 
 import (
+	"bufio"
 	"bytes"
 	"math/rand/v2"
 	"net/textproto"
@@ -64,6 +65,9 @@ func checkLex(t *testing.T, s string) {
 			t.Fatalf("CanonicalKey(%q) = %q, want %q", s, got, want)
 		}
 	}
+	if got, want := TrimSpace(s), strings.TrimSpace(s); got != want {
+		t.Fatalf("TrimSpace(%q) = %q, want %q", s, got, want)
+	}
 	if got, want := HasCRLF(s), refHasCRLF(s); got != want {
 		t.Fatalf("HasCRLF(%q) = %v, want %v", s, got, want)
 	}
@@ -85,6 +89,9 @@ func TestValidatorsMatchReference(t *testing.T) {
 				}
 			}
 		}
+	}
+	for _, s := range []string{" a", "a ", "a\u00a0", "\u0085a", "\u2000x\u3000", "\ufeffa", "!", "~", "\x7f1", "1\x7f", "\x20"} {
+		checkLex(t, s)
 	}
 	r := rand.New(rand.NewPCG(1, 2))
 	alphabets := []string{
@@ -150,4 +157,22 @@ func FuzzHeadLen(f *testing.F) {
 	f.Add([]byte("GET / HTTP/1.1\r\nHost: a\r\n\r\nbody"), 0)
 	f.Add([]byte("HTTP/1.1 200 OK\nA: b\n\n"), 10)
 	f.Fuzz(func(t *testing.T, p []byte, limit int) { checkHeadLen(t, p, limit) })
+}
+
+func TestWriteField(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for range 20000 {
+		var out bytes.Buffer
+		bw := bufio.NewWriterSize(&out, 16+r.IntN(48))
+		var want strings.Builder
+		for range r.IntN(5) {
+			k, v := strings.Repeat("K", r.IntN(20)), strings.Repeat("v", r.IntN(40))
+			WriteField(bw, k, v)
+			want.WriteString(k + ": " + v + "\r\n")
+		}
+		bw.Flush()
+		if out.String() != want.String() {
+			t.Fatalf("wrote %q, want %q", out.String(), want.String())
+		}
+	}
 }

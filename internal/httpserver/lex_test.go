@@ -42,3 +42,27 @@ func TestValidHostMatchesReference(t *testing.T) {
 		}
 	}
 }
+
+// refPlainPath is plainPath a byte at a time, as it was before the table.
+func refPlainPath(p string) bool {
+	for i := 0; i < len(p); i++ {
+		if !isPlainPathByte(p[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func TestPlainPathMatchesReference(t *testing.T) {
+	for n := 0; n <= 20; n++ {
+		for i := 0; i < n; i++ {
+			for c := 0; c < 256; c++ {
+				b := []byte("/api/v1/items;x=1@a~"[:n])
+				b[i] = byte(c)
+				if got, want := plainPath(string(b)), refPlainPath(string(b)); got != want {
+					t.Fatalf("plainPath(%q) = %v, want %v", b, got, want)
+				}
+			}
+		}
+	}
+}

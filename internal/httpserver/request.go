@@ -273,16 +273,24 @@ func (c *conn) parseTarget(target string) (*url.URL, error) {
 
 // plainPath reports whether a path is the same escaped and unescaped: no
 // percent-encoding, and nothing net/url would escape (so RawPath is "").
-func plainPath(p string) bool {
-	for i := 0; i < len(p); i++ {
-		switch b := p[i]; {
-		case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9':
-		case strings.IndexByte("-_.~$&+,;=:@/", b) >= 0:
-		default:
-			return false
+func plainPath(p string) bool { return httplex.AllIn(p, &plainPathByte) }
+
+// plainPathByte is 1 for the bytes plainPath accepts.
+var plainPathByte = func() (t [256]uint8) {
+	for c := range t {
+		if isPlainPathByte(byte(c)) {
+			t[c] = 1
 		}
 	}
-	return true
+	return t
+}()
+
+func isPlainPathByte(b byte) bool {
+	switch {
+	case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9':
+		return true
+	}
+	return strings.IndexByte("-_.~$&+,;=:@/", b) >= 0
 }
 
 func validTarget(s string) bool {

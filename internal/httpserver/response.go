@@ -63,7 +63,7 @@ func (w *response) WriteHeader(code int) {
 	w.status = code
 	w.wroteHeader = true
 	if v := w.header["Content-Length"]; len(v) > 0 {
-		if n, ok := httplex.ParseContentLength(strings.TrimSpace(v[0])); ok {
+		if n, ok := httplex.ParseContentLength(httplex.TrimSpace(v[0])); ok {
 			w.cl = n
 		} else {
 			delete(w.header, "Content-Length")
