@@ -302,13 +302,23 @@ var ErrTrailerTooLarge = errors.New("http: chunked trailer too large")
 // before the first byte gives io.EOF, one that ends inside the head
 // io.ErrUnexpectedEOF.
 func ReadHead(br *bufio.Reader, buf []byte, limit, skipBlank int) ([]byte, error) {
+	return ReadHeadLines(br, buf, limit, skipBlank, nil)
+}
+
+// ReadHeadLines is ReadHead recording in lines (when not nil) the lengths
+// of the head's lines as it finds them, for a Cursor, so that the parser
+// need not look for the line ends again.
+func ReadHeadLines(br *bufio.Reader, buf []byte, limit, skipBlank int, lines *Lines) ([]byte, error) {
+	if lines != nil {
+		lines.n = 0
+	}
 	if br.Buffered() == 0 {
 		// Wait for the first bytes: a head usually arrives whole.
 		if _, err := br.Peek(1); err != nil {
 			return buf, err
 		}
 	}
-	if n := headEnd(br, limit); n > 0 {
+	if n := headEnd(br, limit, lines); n > 0 {
 		// The whole head is buffered already (the usual case): one scan
 		// and one copy instead of a read and an append per line.
 		p, _ := br.Peek(n)
@@ -316,31 +326,107 @@ func ReadHead(br *bufio.Reader, buf []byte, limit, skipBlank int) ([]byte, error
 		br.Discard(n)
 		return buf, nil
 	}
+	if lines != nil {
+		lines.n = 0
+	}
 	return readHeadLines(br, buf, limit, skipBlank)
+}
+
+// maxLines is how many lines a Lines records; a head with more is parsed
+// by looking for its line ends again.
+const maxLines = 32
+
+// Lines holds the lengths (line ending included) of the lines of the head
+// ReadHeadLines last read, when it found the head whole in the buffer and
+// with at most maxLines lines; n is 0 otherwise.
+type Lines struct {
+	n    int
+	lens [maxLines]uint16
+}
+
+// record notes the next line's length, or that the head has too many
+// lines (or too long a line) to record.
+func (l *Lines) record(n int) {
+	switch {
+	case l.n > maxLines:
+	case l.n == maxLines || n > 0xffff:
+		l.n = maxLines + 1
+	default:
+		l.lens[l.n] = uint16(n)
+		l.n++
+	}
+}
+
+// Cursor yields the lines of a head one at a time, as NextLine does, by
+// the lengths ReadHeadLines recorded when there are.
+type Cursor struct {
+	rest  string
+	i     int   // the next line's index in lines
+	lines Lines // a copy, not a pointer: Next's stores through c would move a Lines to the heap
+}
+
+// NewCursor returns a Cursor over head, with the line lengths in lines
+// (nil, or those recorded when head was read).
+func NewCursor(head string, lines *Lines) Cursor {
+	c := Cursor{rest: head}
+	if lines != nil && lines.n <= maxLines {
+		c.lines = *lines
+	}
+	return c
+}
+
+// More reports whether there is a line left.
+func (c *Cursor) More() bool { return c.rest != "" }
+
+// Next returns the next line, without its line ending (LF or CRLF).
+func (c *Cursor) Next() (line string) {
+	if c.i >= c.lines.n {
+		line, c.rest = NextLine(c.rest)
+		return line
+	}
+	n := int(c.lines.lens[c.i])
+	c.i++
+	line, c.rest = c.rest[:n-1], c.rest[n:]
+	if k := len(line); k > 0 && line[k-1] == '\r' {
+		line = line[:k-1]
+	}
+	return line
+}
+
+// Count returns the number of LFs left (the lines left, each ended).
+func (c *Cursor) Count() int {
+	if c.i < c.lines.n {
+		return c.lines.n - c.i
+	}
+	return strings.Count(c.rest, "\n")
 }
 
 // headEnd returns the length of the head at the start of br's buffered
 // bytes, up to and including its empty line, or 0 when the buffer does not
 // hold a whole head within limit (or starts with blank lines to skip),
 // for readHeadLines to deal with.
-func headEnd(br *bufio.Reader, limit int) int {
+func headEnd(br *bufio.Reader, limit int, lines *Lines) int {
 	p, _ := br.Peek(br.Buffered())
 	if len(p) == 0 || p[0] == '\r' || p[0] == '\n' {
 		return 0
 	}
-	return headLen(p, limit)
+	return headLen(p, limit, lines)
 }
 
 // headLen is the length of the head at the start of p: up to the first
 // LF that an LF or a CRLF follows (the empty line), or 0 when there is
 // none within limit (limit > 0). One IndexByte per line, stopping at the
 // head's end: not two searches for "\n\n" and "\n\r\n" that go on
-// through the body the buffer also holds.
-func headLen(p []byte, limit int) int {
+// through the body the buffer also holds. lines (when not nil) gets the
+// lines' lengths.
+func headLen(p []byte, limit int, lines *Lines) int {
 	for i := 0; ; {
 		j := bytes.IndexByte(p[i:], '\n')
 		if j < 0 {
 			return 0
+		}
+		if lines != nil {
+			lines.record(j + 1)
 		}
 		i += j + 1 // the start of the next line
 		end := 0
@@ -352,6 +438,9 @@ func headLen(p []byte, limit int) int {
 		if end > 0 {
 			if limit > 0 && end > limit {
 				return 0
+			}
+			if lines != nil {
+				lines.record(end - i) // the empty line
 			}
 			return end
 		}

@@ -136,8 +136,34 @@ func refHeadLen(p []byte, limit int) int {
 
 func checkHeadLen(t *testing.T, p []byte, limit int) {
 	t.Helper()
-	if got, want := headLen(p, limit), refHeadLen(p, limit); got != want {
+	var lines Lines
+	got, want := headLen(p, limit, &lines), refHeadLen(p, limit)
+	if got != want {
 		t.Fatalf("headLen(%q, %d) = %d, want %d", p, limit, got, want)
+	}
+	if got > 0 {
+		checkCursor(t, string(p[:got]), &lines)
+	}
+}
+
+// checkCursor compares the lines and counts of a Cursor using the
+// recorded lines with NextLine and strings.Count.
+func checkCursor(t *testing.T, head string, lines *Lines) {
+	t.Helper()
+	c := NewCursor(head, lines)
+	rest := head
+	for {
+		if c.More() != (rest != "") || c.Count() != strings.Count(rest, "\n") {
+			t.Fatalf("head %q (lines %v): More %v, Count %d at %q", head, lines, c.More(), c.Count(), rest)
+		}
+		if rest == "" {
+			return
+		}
+		var want string
+		want, rest = NextLine(rest)
+		if got := c.Next(); got != want {
+			t.Fatalf("head %q (lines %v): Next = %q, want %q", head, lines, got, want)
+		}
 	}
 }
 
@@ -151,6 +177,12 @@ func TestHeadLenMatchesReference(t *testing.T) {
 		}
 		checkHeadLen(t, b, r.IntN(45)-2)
 	}
+	// More lines than a Lines records, and a line too long for it.
+	for _, n := range []int{maxLines - 2, maxLines - 1, maxLines, maxLines + 1, 100} {
+		head := "GET / HTTP/1.1\r\n" + strings.Repeat("A: b\r\n", n) + "\r\nbody"
+		checkHeadLen(t, []byte(head), 0)
+	}
+	checkHeadLen(t, []byte("GET / HTTP/1.1\r\nA: "+strings.Repeat("b", 70000)+"\r\n\r\n"), 0)
 }
 
 func FuzzHeadLen(f *testing.F) {
