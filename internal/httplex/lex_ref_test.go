@@ -74,10 +74,10 @@ func checkLex(t *testing.T, s string) {
 }
 
 // TestValidatorsMatchReference puts each byte value at each position of
-// strings of every length up to 24 (so in every group and tail the
+// strings of every length up to 40 (so in every group and tail the
 // validators split them into), then random strings.
 func TestValidatorsMatchReference(t *testing.T) {
-	for n := 0; n <= 24; n++ {
+	for n := 0; n <= 40; n++ {
 		for _, fill := range []byte{'a', 'A', '-', ' ', '\t', 0x80} {
 			base := []byte(strings.Repeat(string(fill), n))
 			checkLex(t, string(base))
