@@ -318,7 +318,7 @@ func (pc *pconn) writeHead(req *http.Request, closeConn bool) error {
 	if !validHost(host) {
 		return fmt.Errorf("%w: Host header %q", errInvalidRequest, host)
 	}
-	uri := req.URL.RequestURI()
+	uri, clean := requestURI(req.URL)
 	px := pc.p.proxy
 	if px != nil && pc.p.tunnels(pc.p.cfg.Load()) {
 		px = nil // the tunnel reaches the backend itself
@@ -326,8 +326,9 @@ func (pc *pconn) writeHead(req *http.Request, closeConn bool) error {
 	if px != nil {
 		// To a forward proxy: the absolute form (RFC 9112 §3.2.2).
 		uri = pc.p.scheme + "://" + req.URL.Host + uri
+		clean = false
 	}
-	if strings.IndexByte(uri, ' ') >= 0 || strings.IndexByte(uri, '\r') >= 0 || strings.IndexByte(uri, '\n') >= 0 {
+	if !clean && (strings.IndexByte(uri, ' ') >= 0 || strings.IndexByte(uri, '\r') >= 0 || strings.IndexByte(uri, '\n') >= 0) {
 		return fmt.Errorf("%w: request URI %q", errInvalidRequest, uri)
 	}
 	bw := pc.bw

@@ -28,7 +28,8 @@ const maxTrailerBytes = 64 << 10
 // of a new exchange.
 func (pc *pconn) readResponseHead(req *http.Request, rb *ResponseBuffer) (*exchange, error) {
 	var err error
-	pc.head, err = httplex.ReadHead(pc.br, pc.head[:0], 0, 0) // bounded by pc.cr.limit
+	var lines httplex.Lines
+	pc.head, err = httplex.ReadHeadLines(pc.br, pc.head[:0], 0, 0, &lines) // bounded by pc.cr.limit
 	if err != nil {
 		return nil, err
 	}
@@ -38,7 +39,7 @@ func (pc *pconn) readResponseHead(req *http.Request, rb *ResponseBuffer) (*excha
 	} else {
 		x = new(exchange)
 	}
-	if err := parseResponseHeadInto(&x.resp, string(pc.head), req, rb); err != nil {
+	if err := parseResponseHeadInto(&x.resp, string(pc.head), &lines, req, rb); err != nil {
 		return nil, err
 	}
 	if err := frameResponseBodyInto(&x.resp, pc.br, req, &x.fixed); err != nil {
@@ -85,16 +86,18 @@ func protocolError(format string, args ...any) error {
 // parseResponseHead parses a status line and headers.
 func parseResponseHead(head string, req *http.Request) (*http.Response, error) {
 	resp := new(http.Response)
-	if err := parseResponseHeadInto(resp, head, req, nil); err != nil {
+	if err := parseResponseHeadInto(resp, head, nil, req, nil); err != nil {
 		return nil, err
 	}
 	return resp, nil
 }
 
 // parseResponseHeadInto is parseResponseHead filling resp, with its header
-// map from rb when rb is not nil.
-func parseResponseHeadInto(resp *http.Response, head string, req *http.Request, rb *ResponseBuffer) error {
-	line, rest := httplex.NextLine(head)
+// map from rb when rb is not nil. lines is what ReadHeadLines recorded of
+// head's lines (nil: nothing).
+func parseResponseHeadInto(resp *http.Response, head string, lines *httplex.Lines, req *http.Request, rb *ResponseBuffer) error {
+	cur := httplex.NewCursor(head, lines)
+	line := cur.Next()
 	proto, status, ok := strings.Cut(line, " ")
 	if !ok {
 		return protocolError("malformed HTTP response %q", line)
@@ -117,7 +120,7 @@ func parseResponseHeadInto(resp *http.Response, head string, req *http.Request, 
 		return protocolError("malformed HTTP version %q", proto)
 	}
 
-	n := strings.Count(rest, "\n")
+	n := cur.Count()
 	var hdr http.Header
 	var vals []string
 	if rb != nil {
@@ -126,8 +129,8 @@ func parseResponseHeadInto(resp *http.Response, head string, req *http.Request, 
 		hdr, vals = make(http.Header, n), make([]string, n)
 	}
 	var last string // the previous field, for obsolete line folding
-	for rest != "" {
-		line, rest = httplex.NextLine(rest)
+	for cur.More() {
+		line = cur.Next()
 		if line == "" {
 			break
 		}
@@ -191,7 +194,7 @@ func frameResponseBodyInto(resp *http.Response, br *bufio.Reader, req *http.Requ
 				return protocolError("message cannot contain multiple Content-Length headers; got %q", vv)
 			}
 		}
-		n, ok := httplex.ParseContentLength(strings.TrimSpace(vv[0]))
+		n, ok := httplex.ParseContentLength(httplex.TrimSpace(vv[0]))
 		if !ok {
 			return protocolError("bad Content-Length %q", vv[0])
 		}

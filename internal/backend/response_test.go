@@ -20,17 +20,18 @@ import (
 // method.
 func parseOurs(in, method string) (*http.Response, string, error) {
 	var rb ResponseBuffer
-	if err := parseResponseHeadInto(&rb.x.resp, "HTTP/1.1 200 OK\r\nX-Old: 1\r\nContent-Length: 3\r\nConnection: close\r\nX-Old: 2\r\n\r\n", nil, &rb); err != nil {
+	if err := parseResponseHeadInto(&rb.x.resp, "HTTP/1.1 200 OK\r\nX-Old: 1\r\nContent-Length: 3\r\nConnection: close\r\nX-Old: 2\r\n\r\n", nil, nil, &rb); err != nil {
 		panic(err)
 	}
-	br := bufio.NewReaderSize(strings.NewReader(in), 64)
+	br := bufio.NewReaderSize(strings.NewReader(in), 64+len(in)%256) // the head whole in the buffer, or not
 	req := &http.Request{Method: method}
-	head, err := httplex.ReadHead(br, nil, 0, 0)
+	var lines httplex.Lines
+	head, err := httplex.ReadHeadLines(br, nil, 0, 0, &lines)
 	if err != nil {
 		return nil, "", err
 	}
 	resp := &rb.x.resp
-	if err := parseResponseHeadInto(resp, string(head), req, &rb); err != nil {
+	if err := parseResponseHeadInto(resp, string(head), &lines, req, &rb); err != nil {
 		return nil, "", err
 	}
 	if err := frameResponseBodyInto(resp, br, req, &rb.x.fixed); err != nil {

@@ -11,6 +11,54 @@ import (
 // new string. scratch is reused across calls (nil is fine); the result
 // never refers to it.
 func CanonicalKey(name string, scratch *[]byte) string {
+	// Each byte's rule (upper case to start the name or after a '-',
+	// else lower case) depends only on the byte before it, so groups of
+	// eight (or four) bytes are checked at once, the last group
+	// overlapping the one before it.
+	switch n := len(name); {
+	case n >= 8:
+		for i := 0; i < n-8; i += 8 {
+			if !canonical8(load64(name[i:]), i == 0 || name[i-1] == '-', 8) {
+				return canonicalBytes(name, scratch)
+			}
+		}
+		if canonical8(load64(name[n-8:]), n == 8 || name[n-9] == '-', 8) {
+			return name
+		}
+	case n >= 4:
+		if canonical8(load32(name), true, 4) && canonical8(load32(name[n-4:]), n == 4 || name[n-5] == '-', 4) {
+			return name
+		}
+	}
+	return canonicalBytes(name, scratch)
+}
+
+// canonical8 reports whether the low n (4 or 8) bytes of x are ASCII and
+// in canonical form, the first starting a word when start is set. False
+// may only mean "ask canonicalBytes" (a byte above 0x7f).
+func canonical8(x uint64, start bool, n uint) bool {
+	mask := uint64(msb) >> (64 - 8*n)
+	if x&mask != 0 {
+		return false // a byte above 0x7f: canonicalBytes decides
+	}
+	// For bytes below 0x80, adding 0x80-c sets a byte's top bit exactly
+	// when the byte is at least c, without carrying into the next byte;
+	// x|0x20 folds upper-case letters onto lower-case ones.
+	y := x | 0x20*lsb
+	letter := (y + (0x80-'a')*lsb) &^ (y + (0x80-'z'-1)*lsb)
+	lower := x << 2                     // a letter's lower-case bit (0x20), moved to the top bit
+	dash := ^((x ^ '-'*lsb) + 0x7f*lsb) // top bit set where the byte is '-'
+	starts := dash << 8
+	if start {
+		starts |= 0x80
+	}
+	// A letter is wrong when it is lower case where a word starts, or
+	// upper case elsewhere.
+	return letter&^(lower^starts)&mask == 0
+}
+
+// canonicalBytes is CanonicalKey a byte at a time.
+func canonicalBytes(name string, scratch *[]byte) string {
 	upper := true
 	for i := 0; i < len(name); i++ {
 		ch := name[i]

@@ -13,48 +13,166 @@ import (
 	"strings"
 )
 
-// tchar per RFC 9110 §5.6.2.
-var isTchar = func() (t [256]bool) {
+// tchar per RFC 9110 §5.6.2: 1 for a token byte, 0 for any other (for
+// AllIn).
+var isTchar = func() (t [256]uint8) {
 	for c := '0'; c <= '9'; c++ {
-		t[c] = true
+		t[c] = 1
 	}
 	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-		t[c-'a'+'A'] = true
+		t[c] = 1
+		t[c-'a'+'A'] = 1
 	}
 	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
+		t[c] = 1
 	}
 	return t
 }()
 
 // IsTokenByte reports whether b may appear in a token.
-func IsTokenByte(b byte) bool { return isTchar[b] }
+func IsTokenByte(b byte) bool { return isTchar[b] != 0 }
 
 // ValidToken reports whether s is a non-empty token (a method, a header
 // field name).
-func ValidToken(s string) bool {
-	if s == "" {
-		return false
+func ValidToken(s string) bool { return s != "" && AllIn(s, &isTchar) }
+
+// AllIn reports whether t[c] is 1 for every byte c of s, for a table of
+// 0s and 1s. Eight (or four) bytes at a time, their entries ANDed
+// together: one branch per group instead of one per byte. The last group
+// overlaps the one before it rather than leaving a tail.
+func AllIn(s string, t *[256]uint8) bool {
+	switch n := len(s); {
+	case n >= 8:
+		for i := 0; i < n-8; i += 8 {
+			if !all8(s[i:], t) {
+				return false
+			}
+		}
+		return all8(s[n-8:], t)
+	case n >= 4:
+		return all4(s, t) && all4(s[n-4:], t)
 	}
 	for i := 0; i < len(s); i++ {
-		if !isTchar[s[i]] {
+		if t[s[i]] == 0 {
 			return false
 		}
 	}
 	return true
 }
 
+func all8(s string, t *[256]uint8) bool {
+	_ = s[7]
+	return t[s[0]]&t[s[1]]&t[s[2]]&t[s[3]]&t[s[4]]&t[s[5]]&t[s[6]]&t[s[7]] != 0
+}
+
+func all4(s string, t *[256]uint8) bool {
+	_ = s[3]
+	return t[s[0]]&t[s[1]]&t[s[2]]&t[s[3]] != 0
+}
+
+// Byte-wise (SWAR) constants: lsb has 0x01 in each byte, msb 0x80.
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// load64 is the little-endian uint64 of s[0:8] (one load).
+func load64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// load32 is the little-endian uint32 of s[0:4], in a uint64.
+func load32(s string) uint64 {
+	_ = s[3]
+	return uint64(uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24)
+}
+
+// ctlOrDel reports whether a byte of x is a control character (below
+// 0x20, tab included) or DEL (0x7f): the "has a byte less than n" and "has
+// a zero byte" tests of Bit Twiddling Hacks, which are exact as to whether
+// there is one. The bytes of x above its low n (4 or 8) must be zero, and
+// are not looked at.
+func ctlOrDel(x uint64, n uint) bool {
+	return ctlBits(x)&(msb>>(64-8*n)) != 0
+}
+
+// ctlBits is ctlOrDel's test for eight bytes, as bits to OR with
+// another's.
+func ctlBits(x uint64) uint64 {
+	y := x ^ 0x7f*lsb
+	return ((x-0x20*lsb)&^x | (y-lsb)&^y) & msb
+}
+
 // ValidFieldValue reports whether v may be a header field value: no
 // control characters other than horizontal tab, so no CR, LF or NUL that
 // would let a value inject header lines.
 func ValidFieldValue(v string) bool {
+	// Eight (or four) bytes at a time, as ValidToken; a group with a
+	// control character (a tab, usually) is looked at byte by byte.
+	switch n := len(v); {
+	case n >= 8:
+		i := 0
+		for ; i < n-16; i += 16 { // two words per test in long values (tokens, cookies)
+			if ctlBits(load64(v[i:]))|ctlBits(load64(v[i+8:])) != 0 && !validFieldBytes(v[i:i+16]) {
+				return false
+			}
+		}
+		for ; i < n-8; i += 8 {
+			if ctlOrDel(load64(v[i:]), 8) && !validFieldBytes(v[i:i+8]) {
+				return false
+			}
+		}
+		return !ctlOrDel(load64(v[n-8:]), 8) || validFieldBytes(v[n-8:])
+	case n >= 4:
+		return !ctlOrDel(load32(v), 4) && !ctlOrDel(load32(v[n-4:]), 4) || validFieldBytes(v)
+	}
+	return validFieldBytes(v)
+}
+
+// validFieldBytes is ValidFieldValue a byte at a time.
+func validFieldBytes(v string) bool {
 	for i := 0; i < len(v); i++ {
 		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
 			return false
 		}
 	}
 	return true
+}
+
+// HasCRLF reports whether s contains a CR or an LF, in one pass (two
+// strings.IndexByte calls cost more for the short values of a head).
+func HasCRLF(s string) bool {
+	// A group of eight (or four) bytes with a byte below 0x0e may hold
+	// one: only then are its bytes looked at.
+	switch n := len(s); {
+	case n >= 8:
+		for i := 0; i < n-8; i += 8 {
+			if below(load64(s[i:]), 0x0e, 8) && hasCRLFBytes(s[i:i+8]) {
+				return true
+			}
+		}
+		return below(load64(s[n-8:]), 0x0e, 8) && hasCRLFBytes(s[n-8:])
+	case n >= 4:
+		return (below(load32(s), 0x0e, 4) || below(load32(s[n-4:]), 0x0e, 4)) && hasCRLFBytes(s)
+	}
+	return hasCRLFBytes(s)
+}
+
+// below reports whether one of the low n bytes of x is below c (c <= 0x80),
+// as ctlOrDel.
+func below(x uint64, c byte, n uint) bool {
+	return (x-uint64(c)*lsb)&^x&(msb>>(64-8*n)) != 0
+}
+
+func hasCRLFBytes(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\r' || s[i] == '\n' {
+			return true
+		}
+	}
+	return false
 }
 
 // TrimOWS trims optional whitespace (spaces and tabs) from both ends.
@@ -66,6 +184,16 @@ func TrimOWS(s string) string {
 		s = s[:len(s)-1]
 	}
 	return s
+}
+
+// TrimSpace is strings.TrimSpace, answering at once for the usual value
+// that starts and ends with a printable ASCII byte (no space, ASCII or
+// Unicode, can be at either end then).
+func TrimSpace(s string) string {
+	if n := len(s); n > 0 && s[0]-0x21 < 0x5e && s[n-1]-0x21 < 0x5e {
+		return s
+	}
+	return strings.TrimSpace(s)
 }
 
 // HasToken reports whether the comma-separated values of a header
@@ -185,13 +313,23 @@ var ErrTrailerTooLarge = errors.New("http: chunked trailer too large")
 // before the first byte gives io.EOF, one that ends inside the head
 // io.ErrUnexpectedEOF.
 func ReadHead(br *bufio.Reader, buf []byte, limit, skipBlank int) ([]byte, error) {
+	return ReadHeadLines(br, buf, limit, skipBlank, nil)
+}
+
+// ReadHeadLines is ReadHead recording in lines (when not nil) the lengths
+// of the head's lines as it finds them, for a Cursor, so that the parser
+// need not look for the line ends again.
+func ReadHeadLines(br *bufio.Reader, buf []byte, limit, skipBlank int, lines *Lines) ([]byte, error) {
+	if lines != nil {
+		lines.n = 0
+	}
 	if br.Buffered() == 0 {
 		// Wait for the first bytes: a head usually arrives whole.
 		if _, err := br.Peek(1); err != nil {
 			return buf, err
 		}
 	}
-	if n := headEnd(br, limit); n > 0 {
+	if n := headEnd(br, limit, lines); n > 0 {
 		// The whole head is buffered already (the usual case): one scan
 		// and one copy instead of a read and an append per line.
 		p, _ := br.Peek(n)
@@ -199,29 +337,128 @@ func ReadHead(br *bufio.Reader, buf []byte, limit, skipBlank int) ([]byte, error
 		br.Discard(n)
 		return buf, nil
 	}
+	if lines != nil {
+		lines.n = 0
+	}
 	return readHeadLines(br, buf, limit, skipBlank)
+}
+
+// maxLines is how many lines a Lines records; a head with more is parsed
+// by looking for its line ends again.
+const maxLines = 32
+
+// Lines holds the lengths (line ending included) of the lines of the head
+// ReadHeadLines last read, when it found the head whole in the buffer and
+// with at most maxLines lines; n is 0 otherwise.
+type Lines struct {
+	n    int
+	lens [maxLines]uint16
+}
+
+// record notes the next line's length, or that the head has too many
+// lines (or too long a line) to record.
+func (l *Lines) record(n int) {
+	switch {
+	case l.n > maxLines:
+	case l.n == maxLines || n > 0xffff:
+		l.n = maxLines + 1
+	default:
+		l.lens[l.n] = uint16(n)
+		l.n++
+	}
+}
+
+// Cursor yields the lines of a head one at a time, as NextLine does, by
+// the lengths ReadHeadLines recorded when there are.
+type Cursor struct {
+	rest  string
+	i     int   // the next line's index in lines
+	lines Lines // a copy, not a pointer: Next's stores through c would move a Lines to the heap
+}
+
+// NewCursor returns a Cursor over head, with the line lengths in lines
+// (nil, or those recorded when head was read).
+func NewCursor(head string, lines *Lines) Cursor {
+	c := Cursor{rest: head}
+	if lines != nil && lines.n <= maxLines {
+		c.lines = *lines
+	}
+	return c
+}
+
+// More reports whether there is a line left.
+func (c *Cursor) More() bool { return c.rest != "" }
+
+// Next returns the next line, without its line ending (LF or CRLF).
+func (c *Cursor) Next() (line string) {
+	if c.i >= c.lines.n {
+		line, c.rest = NextLine(c.rest)
+		return line
+	}
+	n := int(c.lines.lens[c.i])
+	c.i++
+	line, c.rest = c.rest[:n-1], c.rest[n:]
+	if k := len(line); k > 0 && line[k-1] == '\r' {
+		line = line[:k-1]
+	}
+	return line
+}
+
+// Count returns the number of LFs left (the lines left, each ended).
+func (c *Cursor) Count() int {
+	if c.i < c.lines.n {
+		return c.lines.n - c.i
+	}
+	return strings.Count(c.rest, "\n")
 }
 
 // headEnd returns the length of the head at the start of br's buffered
 // bytes, up to and including its empty line, or 0 when the buffer does not
 // hold a whole head within limit (or starts with blank lines to skip),
 // for readHeadLines to deal with.
-func headEnd(br *bufio.Reader, limit int) int {
+func headEnd(br *bufio.Reader, limit int, lines *Lines) int {
 	p, _ := br.Peek(br.Buffered())
 	if len(p) == 0 || p[0] == '\r' || p[0] == '\n' {
 		return 0
 	}
-	end := -1
-	if i := bytes.Index(p, []byte("\n\n")); i >= 0 {
-		end = i + 2
+	return headLen(p, limit, lines)
+}
+
+// headLen is the length of the head at the start of p: up to the first
+// LF that an LF or a CRLF follows (the empty line), or 0 when there is
+// none within limit (limit > 0). One IndexByte per line, stopping at the
+// head's end: not two searches for "\n\n" and "\n\r\n" that go on
+// through the body the buffer also holds. lines (when not nil) gets the
+// lines' lengths.
+func headLen(p []byte, limit int, lines *Lines) int {
+	for i := 0; ; {
+		j := bytes.IndexByte(p[i:], '\n')
+		if j < 0 {
+			return 0
+		}
+		if lines != nil {
+			lines.record(j + 1)
+		}
+		i += j + 1 // the start of the next line
+		end := 0
+		if i < len(p) && p[i] == '\n' {
+			end = i + 1
+		} else if i+1 < len(p) && p[i] == '\r' && p[i+1] == '\n' {
+			end = i + 2
+		}
+		if end > 0 {
+			if limit > 0 && end > limit {
+				return 0
+			}
+			if lines != nil {
+				lines.record(end - i) // the empty line
+			}
+			return end
+		}
+		if limit > 0 && i >= limit {
+			return 0 // any end is past limit
+		}
 	}
-	if i := bytes.Index(p, []byte("\n\r\n")); i >= 0 && (end < 0 || i+3 < end) {
-		end = i + 3
-	}
-	if end < 0 || limit > 0 && end > limit {
-		return 0
-	}
-	return end
 }
 
 // readHeadLines is ReadHead line by line, reading from the connection as

@@ -24,22 +24,24 @@ func badRequest(msg string) *protoError { return &protoError{http.StatusBadReque
 // (nil when it has none). Errors are *protoError (answer, then close) or
 // I/O errors (close).
 func (c *conn) readRequest() (*http.Request, *body, error) {
-	if err := c.readHead(); err != nil {
+	var lines httplex.Lines
+	if err := c.readHead(&lines); err != nil {
 		return nil, nil, err
 	}
 	head := string(c.head)
 	if cap(c.head) > 64<<10 {
 		c.head = nil // do not keep a huge head's buffer for the connection's life
 	}
-	return c.parse(head)
+	return c.parse(head, &lines)
 }
 
 // readHead reads the request line and headers, up to and including the
 // empty line, into c.head. Up to four empty lines before the request line
-// are skipped (RFC 9112 §2.2).
-func (c *conn) readHead() error {
+// are skipped (RFC 9112 §2.2). lines gets the lengths of its lines, for
+// parse.
+func (c *conn) readHead(lines *httplex.Lines) error {
 	var err error
-	c.head, err = httplex.ReadHead(c.br, c.head[:0], c.srv.maxHeaderBytes(), 4)
+	c.head, err = httplex.ReadHeadLines(c.br, c.head[:0], c.srv.maxHeaderBytes(), 4, lines)
 	switch {
 	case err == httplex.ErrHeadTooLarge:
 		if bytes.IndexByte(c.head, '\n') < 0 {
@@ -57,9 +59,11 @@ func (c *conn) readHead() error {
 
 // parse builds the request from its head. All strings (method, target,
 // header names already in canonical form, header values) are substrings of
-// head: one allocation for the whole head.
-func (c *conn) parse(head string) (*http.Request, *body, error) {
-	line, rest := httplex.NextLine(head)
+// head: one allocation for the whole head. lines is what readHead recorded
+// of head's lines (nil: nothing).
+func (c *conn) parse(head string, lines *httplex.Lines) (*http.Request, *body, error) {
+	cur := httplex.NewCursor(head, lines)
+	line := cur.Next()
 	method, rest1, ok1 := strings.Cut(line, " ")
 	target, proto, ok2 := strings.Cut(rest1, " ")
 	if !ok1 || !ok2 {
@@ -81,8 +85,8 @@ func (c *conn) parse(head string) (*http.Request, *body, error) {
 	if len(target) > c.srv.maxURLBytes() {
 		return nil, nil, &protoError{http.StatusRequestURITooLong, "request URI too long"}
 	}
-	lines := strings.Count(rest, "\n") // the header lines and the empty line
-	if lines > c.srv.maxHeaders()+1 {
+	nlines := cur.Count() // the header lines and the empty line
+	if nlines > c.srv.maxHeaders()+1 {
 		return nil, nil, &protoError{http.StatusRequestHeaderFieldsTooLarge, "too many header fields"}
 	}
 	maxLine, underscores := c.srv.maxHeaderLineBytes(), c.srv.AllowUnderscoreHeaders
@@ -90,11 +94,11 @@ func (c *conn) parse(head string) (*http.Request, *body, error) {
 	// The connection's header storage: the handler must not keep the
 	// request's header map past its return, as the next request reuses it
 	// (net/http allocates one per request).
-	hdr, vals := c.reqHeader.Take(lines)
+	hdr, vals := c.reqHeader.Take(nlines)
 	var host string
 	hosts := 0
-	for rest != "" {
-		line, rest = httplex.NextLine(rest)
+	for cur.More() {
+		line = cur.Next()
 		if line == "" {
 			break
 		}
@@ -273,16 +277,24 @@ func (c *conn) parseTarget(target string) (*url.URL, error) {
 
 // plainPath reports whether a path is the same escaped and unescaped: no
 // percent-encoding, and nothing net/url would escape (so RawPath is "").
-func plainPath(p string) bool {
-	for i := 0; i < len(p); i++ {
-		switch b := p[i]; {
-		case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9':
-		case strings.IndexByte("-_.~$&+,;=:@/", b) >= 0:
-		default:
-			return false
+func plainPath(p string) bool { return httplex.AllIn(p, &plainPathByte) }
+
+// plainPathByte is 1 for the bytes plainPath accepts.
+var plainPathByte = func() (t [256]uint8) {
+	for c := range t {
+		if isPlainPathByte(byte(c)) {
+			t[c] = 1
 		}
 	}
-	return true
+	return t
+}()
+
+func isPlainPathByte(b byte) bool {
+	switch {
+	case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9':
+		return true
+	}
+	return strings.IndexByte("-_.~$&+,;=:@/", b) >= 0
 }
 
 func validTarget(s string) bool {
@@ -296,19 +308,27 @@ func validTarget(s string) bool {
 
 // validHost accepts the characters of a URI host and port (reg-name,
 // IPv4, IP-literal), percent-encodings included.
-func validHost(s string) bool {
-	for i := 0; i < len(s); i++ {
-		b := s[i]
-		if httplex.IsTokenByte(b) && b != '`' && b != '^' && b != '|' && b != '#' {
-			continue
+func validHost(s string) bool { return httplex.AllIn(s, &hostByte) }
+
+// hostByte is 1 for the bytes validHost accepts.
+var hostByte = func() (t [256]uint8) {
+	for c := range t {
+		if isHostByte(byte(c)) {
+			t[c] = 1
 		}
-		switch b {
-		case ':', '[', ']', '(', ')', ',', ';', '=', '@':
-			continue
-		}
-		return false
 	}
-	return true
+	return t
+}()
+
+func isHostByte(b byte) bool {
+	if httplex.IsTokenByte(b) && b != '`' && b != '^' && b != '|' && b != '#' {
+		return true
+	}
+	switch b {
+	case ':', '[', ']', '(', ')', ',', ';', '=', '@':
+		return true
+	}
+	return false
 }
 
 // forbiddenTrailer reports the fields a trailer may not carry: those that

@@ -63,7 +63,7 @@ func (w *response) WriteHeader(code int) {
 	w.status = code
 	w.wroteHeader = true
 	if v := w.header["Content-Length"]; len(v) > 0 {
-		if n, ok := httplex.ParseContentLength(strings.TrimSpace(v[0])); ok {
+		if n, ok := httplex.ParseContentLength(httplex.TrimSpace(v[0])); ok {
 			w.cl = n
 		} else {
 			delete(w.header, "Content-Length")
@@ -262,7 +262,7 @@ func (w *response) writeHeaderLines() {
 			continue
 		}
 		for _, v := range vv {
-			if strings.IndexByte(v, '\r') >= 0 || strings.IndexByte(v, '\n') >= 0 { // not ContainsAny: it builds a set per call
+			if httplex.HasCRLF(v) {
 				v = strings.NewReplacer("\r", " ", "\n", " ").Replace(v)
 			}
 			httplex.WriteField(bw, k, v)
