@@ -325,21 +325,23 @@ func TestTimeoutPrecision(t *testing.T) {
 				start := time.Now()
 				c.Renew(d)
 				switch i % 3 {
-				case 0: // stopped early: must not end
+				case 0: // stopped early (unless a loaded machine slept past d)
 					time.Sleep(d / 3)
-					if !c.StopTimer() {
-						report("StopTimer before the deadline reported the timeout fired")
+					stopped := c.StopTimer()
+					if el := time.Since(start); !stopped && el < d {
+						report("StopTimer " + el.String() + " into a timeout of " + d.String() + " reported it fired")
 					}
 					time.Sleep(d)
-					if c.Err() != nil {
+					if stopped && c.Err() != nil {
 						report("a stopped timeout fired: " + c.Err().Error())
 					}
 					c.Cancel(nil)
-				case 1: // cancelled early
+				case 1: // cancelled early (idem)
 					time.Sleep(d / 4)
 					c.Cancel(nil)
+					el := time.Since(start)
 					time.Sleep(d)
-					if c.Err() != context.Canceled {
+					if err := c.Err(); err != context.Canceled && !(err == context.DeadlineExceeded && el >= d) {
 						report("a cancelled Ctx ended otherwise")
 					}
 				default: // runs out
