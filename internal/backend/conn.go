@@ -62,7 +62,7 @@ type pconn struct {
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	gen    uint64
-	idleAt time.Time
+	idleAt int64  // when the connection went idle, by monoNow
 	head   []byte // the response head being read
 	// interruptFn is interrupt as a func value, made once per connection
 	// rather than per request.
@@ -157,8 +157,8 @@ func (s stopper) stop() bool {
 
 func (s stopper) registered() bool { return s.f != nil || s.w != reqctx.Watch{} }
 
-func (pc *pconn) expired(now time.Time, idleTimeout time.Duration) bool {
-	idle := now.Sub(pc.idleAt)
+func (pc *pconn) expired(now int64, idleTimeout time.Duration) bool {
+	idle := time.Duration(now - pc.idleAt)
 	if pc.idleLimit > 0 && idle >= pc.idleLimit {
 		return true
 	}
@@ -168,11 +168,11 @@ func (pc *pconn) expired(now time.Time, idleTimeout time.Duration) bool {
 // peerClosed reports whether an idle connection can be seen to have been
 // closed by the backend (or to carry unexpected bytes), so that it is not
 // reused. It only probes connections idle for a while.
-func (pc *pconn) peerClosed(now time.Time) bool {
+func (pc *pconn) peerClosed(now int64) bool {
 	if pc.br.Buffered() > 0 {
 		return true
 	}
-	if pc.tcp == nil || now.Sub(pc.idleAt) < staleCheckAfter {
+	if pc.tcp == nil || time.Duration(now-pc.idleAt) < staleCheckAfter {
 		return false
 	}
 	return peerClosed(pc.tcp)

@@ -44,7 +44,7 @@ type Manager struct {
 	waitHist *prometheus.HistogramVec
 
 	opts  atomic.Pointer[Options]
-	hosts atomic.Pointer[map[hostKey]*hostEntry] // copy on write
+	hosts atomic.Pointer[hostTable] // copy on write
 
 	mu      sync.Mutex // guards the fields below and writes to hosts
 	pools   map[poolKey]*pool
@@ -72,6 +72,30 @@ type Manager struct {
 type hostKey struct{ scheme, host, cert, proxy string }
 
 type poolKey struct{ scheme, authority, addr, cert, proxy string }
+
+// hostTable holds the host entries by hostKey and, for requests without
+// a client certificate or a proxy (most), also by the URL's host alone,
+// a lookup that hashes one short string instead of four.
+type hostTable struct {
+	byKey map[hostKey]*hostEntry
+	plain [2]map[string]*hostEntry // http, https
+}
+
+func emptyHostTable() *hostTable {
+	return &hostTable{byKey: map[hostKey]*hostEntry{}, plain: [2]map[string]*hostEntry{{}, {}}}
+}
+
+// plainIndex is the index in hostTable.plain of a URL scheme, -1 for
+// none.
+func plainIndex(scheme string) int {
+	switch scheme {
+	case "http":
+		return 0
+	case "https":
+		return 1
+	}
+	return -1
+}
 
 // seriesKey is what the connection metrics are labelled by: pools for the
 // same destination and host (with different client certificates, say) are
@@ -118,7 +142,7 @@ func NewManager(o Options, reg prometheus.Registerer, log *slog.Logger) (*Manage
 		}
 	}
 	m.opts.Store(&o)
-	m.hosts.Store(&map[hostKey]*hostEntry{})
+	m.hosts.Store(emptyHostTable())
 	ctx, cancel := context.WithCancel(context.Background())
 	m.stop = cancel
 	go m.reapLoop(ctx)
@@ -147,7 +171,7 @@ func (m *Manager) Update(o Options) error {
 		old := p.cfg.Load()
 		p.configure(m.poolConfig(&o, p.scheme, old.serverName, old))
 	}
-	m.hosts.Store(&map[hostKey]*hostEntry{})
+	m.hosts.Store(emptyHostTable())
 	return nil
 }
 
@@ -256,8 +280,17 @@ func (m *Manager) RoundTripInto(req *http.Request, rb *ResponseBuffer) (*http.Re
 // entry returns the host entry for u's scheme and authority, the client
 // certificate cc and the proxy px (nil: none).
 func (m *Manager) entry(u *url.URL, cc *ClientCert, px *Proxy) (*hostEntry, error) {
+	plain := -1
+	if cc == nil && px == nil {
+		plain = plainIndex(u.Scheme)
+		if plain >= 0 {
+			if e, ok := m.hosts.Load().plain[plain][u.Host]; ok {
+				return e, nil
+			}
+		}
+	}
 	k := hostKey{u.Scheme, u.Host, cc.thumbprint(), px.key()}
-	if e, ok := (*m.hosts.Load())[k]; ok {
+	if e, ok := m.hosts.Load().byKey[k]; ok {
 		return e, nil
 	}
 	var port string
@@ -285,7 +318,8 @@ func (m *Manager) entry(u *url.URL, cc *ClientCert, px *Proxy) (*hostEntry, erro
 	if m.closed {
 		return nil, &Error{Reason: ReasonBackendConnectionFailure, Message: MsgUnableToConnect, Err: errManagerClosed}
 	}
-	cur := *m.hosts.Load()
+	t := m.hosts.Load()
+	cur := t.byKey
 	if e, ok := cur[k]; ok {
 		return e, nil
 	}
@@ -308,12 +342,19 @@ func (m *Manager) entry(u *url.URL, cc *ClientCert, px *Proxy) (*hostEntry, erro
 			return nil, err
 		}
 	}
-	next := make(map[hostKey]*hostEntry, len(cur)+1)
+	next := &hostTable{byKey: make(map[hostKey]*hostEntry, len(cur)+1), plain: t.plain}
 	for kk, v := range cur {
-		next[kk] = v
+		next.byKey[kk] = v
 	}
-	next[k] = e
-	m.hosts.Store(&next)
+	next.byKey[k] = e
+	if plain >= 0 {
+		next.plain[plain] = make(map[string]*hostEntry, len(t.plain[plain])+1)
+		for h, v := range t.plain[plain] {
+			next.plain[plain][h] = v
+		}
+		next.plain[plain][u.Host] = e
+	}
+	m.hosts.Store(next)
 	return e, nil
 }
 
@@ -374,7 +415,7 @@ func (m *Manager) Close() error {
 	}
 	m.closed = true
 	ps := slices.Clone(m.order)
-	m.hosts.Store(&map[hostKey]*hostEntry{})
+	m.hosts.Store(emptyHostTable())
 	m.mu.Unlock()
 	m.stop()
 	<-m.done
@@ -416,7 +457,7 @@ func (m *Manager) prune(now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	live := map[*pool]bool{}
-	for _, e := range *m.hosts.Load() {
+	for _, e := range m.hosts.Load().byKey {
 		if ps := e.pools.Load(); ps != nil {
 			for _, p := range *ps {
 				live[p] = true

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"runtime"
 	"strings"
 	"sync"
@@ -754,6 +755,67 @@ func TestRoundTripIntoReusesBuffer(t *testing.T) {
 			first = resp.Header
 		case i > 1 && fmt.Sprintf("%p", resp.Header) != fmt.Sprintf("%p", first):
 			t.Fatalf("%s: a new header map, want the buffer's", path)
+		}
+	}
+}
+
+// TestEntryLookup: the host entry a request gets is the one of its
+// scheme, host, client certificate and proxy, whether it is found by the
+// lookup for requests with neither (by host alone) or by the full key,
+// and another spelling of an authority shares it, as before.
+func TestEntryLookup(t *testing.T) {
+	m, err := NewManager(Options{}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	cc := &ClientCert{Thumbprint: "AB12"}
+	cc0 := &ClientCert{} // no thumbprint: keyed as none, but not "plain"
+	px, err := NewProxy("http://127.0.0.1:3128", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type want struct {
+		cert  *ClientCert
+		proxy *Proxy
+		auth  string
+	}
+	urls := []string{"http://127.0.0.1:9/a", "http://127.0.0.1:80/", "HTTP://127.0.0.1/", "https://127.0.0.1/", "https://127.0.0.1:443/", "http://127.0.0.1:9/b"}
+	got := map[string]*hostEntry{}
+	for round := range 3 {
+		for _, raw := range urls {
+			u, err := url.Parse(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			u.Scheme = strings.ToLower(u.Scheme)
+			for i, c := range []struct {
+				cc *ClientCert
+				px *Proxy
+			}{{nil, nil}, {cc, nil}, {nil, px}, {cc, px}, {cc0, nil}} {
+				if u.Scheme == "http" && c.cc != nil {
+					continue // certificates are for https
+				}
+				e, err := m.entry(u, c.cc, c.px)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if e.cert.thumbprint() != c.cc.thumbprint() || e.proxy.key() != c.px.key() || e.scheme != u.Scheme {
+					t.Fatalf("%s with case %d: entry of %s cert %q proxy %q", raw, i, e.scheme, e.cert.thumbprint(), e.proxy.key())
+				}
+				port := map[string]string{"http": "80", "https": "443"}[u.Scheme]
+				if u.Port() != "" {
+					port = u.Port()
+				}
+				if e.authority != "127.0.0.1:"+port {
+					t.Fatalf("%s: authority %s", raw, e.authority)
+				}
+				k := fmt.Sprint(u.Scheme, e.authority, c.cc.thumbprint(), c.px.key())
+				if prev, ok := got[k]; ok && prev != e {
+					t.Fatalf("round %d, %s with case %d: a second entry for one authority", round, raw, i)
+				}
+				got[k] = e
+			}
 		}
 	}
 }

@@ -111,7 +111,7 @@ func (p *pool) acquire(ctx context.Context, fresh bool) (*pconn, error) {
 		return nil, errManagerClosed
 	}
 	if !fresh {
-		now := time.Now()
+		now := monoNow()
 		for len(p.idle) > 0 {
 			n := len(p.idle) - 1
 			pc := p.idle[n]
@@ -338,7 +338,7 @@ func (p *pool) release(pc *pconn, reuse bool) {
 			return
 		}
 		if len(p.idle) < cfg.maxIdle {
-			pc.idleAt = time.Now()
+			pc.idleAt = monoNow()
 			p.idle = append(p.idle, pc)
 			p.mu.Unlock()
 			return
@@ -390,10 +390,11 @@ func (p *pool) reap(now time.Time) {
 		p.reapH2(cfg)
 	}
 	var stale []*pconn
+	mono := int64(now.Sub(monoEpoch))
 	p.mu.Lock()
 	kept := p.idle[:0]
 	for _, pc := range p.idle {
-		if pc.expired(now, cfg.idleTimeout) {
+		if pc.expired(mono, cfg.idleTimeout) {
 			stale = append(stale, pc)
 		} else {
 			kept = append(kept, pc)
@@ -525,6 +526,13 @@ func closeBody(req *http.Request) {
 		_ = req.Body.Close()
 	}
 }
+
+// monoEpoch anchors monoNow.
+var monoEpoch = time.Now()
+
+// monoNow reads the monotonic clock, in nanoseconds since monoEpoch: the
+// idle times of connections need no wall clock, and time.Now reads both.
+func monoNow() int64 { return int64(time.Since(monoEpoch)) }
 
 // downCooldown is how long a destination whose connection attempt failed
 // is avoided while its host has other destinations.

@@ -11,7 +11,9 @@
 //   - AfterFunc registers a function without allocating a context for it,
 //     and runs it synchronously when the Ctx is cancelled: functions given
 //     to AfterFunc must be quick and must not block (closing a socket,
-//     cancelling another context).
+//     cancelling another context);
+//   - its timeout waits in a queue with those of the same duration rather
+//     than on a runtime timer of its own (see timer.go).
 //
 // A standard-library context derived from a Ctx works as usual (through
 // the AfterFunc hook Go's context package looks for).

@@ -3,7 +3,6 @@ package reqctx
 import (
 	"context"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -22,8 +21,20 @@ type Ctx struct {
 	f0Used bool
 	fs     [1]*afterFunc
 	kids   [1]*Ctx
-	timer  *ctxTimer
 	unlink func() bool // stops the registration with a non-Ctx parent
+
+	// The timeout: tq is the queue it waits in while it runs (nil when
+	// there is none, it was stopped or it fired), tgen counts c's
+	// timeouts so that a late expiry of an earlier one is told apart.
+	// lastQ is the queue of c's last timeout, which a renewed Ctx usually
+	// needs again.
+	tq, lastQ *timerQueue
+	tgen      uint64
+	// Guarded by the mutex of the queue c is in (see timerQueue).
+	tprev, tnext *Ctx
+	deadline     int64  // on the monotonic clock (mono)
+	qgen         uint64 // tgen of the timeout queued
+	queued       bool
 }
 
 type afterFunc struct{ f func() }
@@ -61,7 +72,7 @@ func (c *Ctx) Renew(timeout time.Duration) {
 		panic("reqctx: Renew of a Ctx not cancelled")
 	}
 	c.done, c.err, c.funcs, c.children = nil, nil, nil, nil
-	c.f0, c.f0Used, c.fs, c.kids, c.timer, c.unlink = afterFunc{}, false, [1]*afterFunc{}, [1]*Ctx{}, nil, nil
+	c.f0, c.f0Used, c.fs, c.kids, c.unlink = afterFunc{}, false, [1]*afterFunc{}, [1]*Ctx{}, nil
 	c.mu.Unlock()
 	c.link(timeout)
 }
@@ -91,61 +102,8 @@ func (c *Ctx) link(timeout time.Duration) {
 		}
 	}
 	if timeout > 0 && c.err == nil {
-		c.timer = startTimer(c, timeout)
+		c.startTimer(timeout)
 	}
-}
-
-// expireBy cancels c with context.DeadlineExceeded if t is still c's
-// timer: not when c was cancelled before t fired, and renewed since.
-func (c *Ctx) expireBy(t *ctxTimer) {
-	c.mu.Lock()
-	if c.timer != t {
-		c.mu.Unlock()
-		return
-	}
-	c.cancelLocked(context.DeadlineExceeded)
-}
-
-// ctxTimer expires the Ctx it is lent to. A timer stopped before it fired
-// goes back to a pool, so that a request's timeout costs no allocation.
-type ctxTimer struct {
-	t *time.Timer
-	c atomic.Pointer[Ctx]
-}
-
-var timers sync.Pool // of *ctxTimer, stopped
-
-func startTimer(c *Ctx, d time.Duration) *ctxTimer {
-	t, _ := timers.Get().(*ctxTimer)
-	t0 := t == nil
-	if t0 {
-		t = new(ctxTimer)
-	}
-	t.c.Store(c)
-	if t0 {
-		t.t = time.AfterFunc(d, t.fire)
-	} else {
-		t.t.Reset(d)
-	}
-	return t
-}
-
-func (t *ctxTimer) fire() {
-	if c := t.c.Load(); c != nil {
-		c.expireBy(t)
-	}
-}
-
-// stop stops t and reports whether it had not fired yet. Once Stop says
-// so, fire will not run for this start, so t can be lent again; a timer
-// that fired (or is firing) is left to the garbage collector.
-func (t *ctxTimer) stop() bool {
-	if !t.t.Stop() {
-		return false
-	}
-	t.c.Store(nil)
-	timers.Put(t)
-	return true
 }
 
 // Deadline reports the parent's deadline: a timeout given to New is not
@@ -181,10 +139,13 @@ func (c *Ctx) Err() error {
 // fired yet (true also when there was none).
 func (c *Ctx) StopTimer() bool {
 	c.mu.Lock()
-	t := c.timer
-	c.timer = nil
-	c.mu.Unlock()
-	return t == nil && c.Err() != context.DeadlineExceeded || t != nil && t.stop()
+	defer c.mu.Unlock()
+	q := c.tq
+	if q == nil {
+		return c.err != context.DeadlineExceeded
+	}
+	c.tq = nil // an expiry already under way leaves c alone
+	return q.remove(c)
 }
 
 // TimedOut reports whether the Ctx ended by its own timeout (not by an
@@ -233,12 +194,14 @@ func (c *Ctx) cancelLocked(err error) {
 			more[i] = a.f
 		}
 	}
-	timer, unlink := c.timer, c.unlink
-	c.funcs, c.children, c.timer, c.unlink = nil, nil, nil, nil
-	c.mu.Unlock()
-	if timer != nil {
-		timer.stop()
+	if c.tq != nil {
+		// Under c.mu: a Renew may queue c again as soon as it is unlocked.
+		c.tq.remove(c)
+		c.tq = nil
 	}
+	unlink := c.unlink
+	c.funcs, c.children, c.unlink = nil, nil, nil
+	c.mu.Unlock()
 	if unlink != nil {
 		unlink()
 	}

@@ -141,10 +141,11 @@ func TestConcurrentUse(t *testing.T) {
 	}
 }
 
-// TestPooledTimers checks the timers that stopped Ctxs give back: a
-// reused timer expires its new Ctx, at its new timeout, and never an old
-// one, also when timers are stopped and started from many goroutines.
-func TestPooledTimers(t *testing.T) {
+// TestQueuedTimeouts checks the queues timeouts wait in: a queue whose
+// earlier Ctxs stopped their timeouts expires its new Ctx, at its new
+// timeout, and never an old one, also when timeouts are stopped and
+// started from many goroutines.
+func TestQueuedTimeouts(t *testing.T) {
 	for range 50 {
 		c := New(context.Background(), time.Hour)
 		if !c.StopTimer() {
@@ -297,4 +298,99 @@ func TestRenew(t *testing.T) {
 	}()
 	c.Renew(0)
 	c.Renew(0)
+}
+
+// TestTimeoutPrecision: every Ctx ends by its timeout at its deadline,
+// not before, whatever the Ctxs queued with it did (stopped, cancelled,
+// renewed with another timeout): the queue's timer, armed for an earlier
+// deadline, sets itself again for the later ones.
+func TestTimeoutPrecision(t *testing.T) {
+	durations := []time.Duration{3 * time.Millisecond, 7 * time.Millisecond, 7 * time.Millisecond, 15 * time.Millisecond, 40 * time.Millisecond}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var wrong []string
+	report := func(s string) {
+		mu.Lock()
+		wrong = append(wrong, s)
+		mu.Unlock()
+	}
+	for g := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := New(context.Background(), time.Hour)
+			c.Cancel(nil)
+			for i := range 40 {
+				d := durations[(g+i)%len(durations)]
+				start := time.Now()
+				c.Renew(d)
+				switch i % 3 {
+				case 0: // stopped early (unless a loaded machine slept past d)
+					time.Sleep(d / 3)
+					stopped := c.StopTimer()
+					if el := time.Since(start); !stopped && el < d {
+						report("StopTimer " + el.String() + " into a timeout of " + d.String() + " reported it fired")
+					}
+					time.Sleep(d)
+					if stopped && c.Err() != nil {
+						report("a stopped timeout fired: " + c.Err().Error())
+					}
+					c.Cancel(nil)
+				case 1: // cancelled early (idem)
+					time.Sleep(d / 4)
+					c.Cancel(nil)
+					el := time.Since(start)
+					time.Sleep(d)
+					if err := c.Err(); err != context.Canceled && !(err == context.DeadlineExceeded && el >= d) {
+						report("a cancelled Ctx ended otherwise")
+					}
+				default: // runs out
+					<-c.Done()
+					if el := time.Since(start); el < d {
+						report("timeout of " + d.String() + " fired after " + el.String())
+					}
+					if !c.TimedOut() || c.StopTimer() {
+						report("not ended by its own timeout")
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if len(wrong) > 0 {
+		t.Fatalf("%d wrong outcomes, first: %s", len(wrong), wrong[0])
+	}
+}
+
+// TestStopTimerRacesExpiry: a timeout stopped while it fires either was
+// stopped in time (StopTimer true, the Ctx open) or had fired (false);
+// the Ctx is never left expired while StopTimer said it was not.
+func TestStopTimerRacesExpiry(t *testing.T) {
+	for i := range 300 {
+		c := New(context.Background(), time.Duration(i%50)*time.Microsecond+time.Microsecond)
+		time.Sleep(time.Duration(i%7) * 10 * time.Microsecond)
+		stopped := c.StopTimer()
+		time.Sleep(200 * time.Microsecond) // a late expiry would show by now
+		if stopped && c.Err() != nil {
+			t.Fatalf("StopTimer reported the timeout stopped, but the Ctx ended: %v", c.Err())
+		}
+		if c.Err() == context.DeadlineExceeded && c.StopTimer() {
+			t.Fatal("StopTimer after the expiry reported true")
+		}
+		c.Cancel(nil)
+	}
+}
+
+// TestTimeoutAllocatesNothing: starting and stopping the timeout of a
+// renewed Ctx costs no allocation.
+func TestTimeoutAllocatesNothing(t *testing.T) {
+	c := New(context.Background(), time.Minute)
+	c.Cancel(nil)
+	if n := testing.AllocsPerRun(100, func() {
+		c.Renew(time.Minute)
+		c.StopTimer()
+		c.Cancel(nil)
+	}); n != 0 {
+		t.Fatalf("%v allocations per timeout, want 0", n)
+	}
 }
