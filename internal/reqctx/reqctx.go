@@ -30,6 +30,8 @@ type Ctx struct {
 	// needs again.
 	tq, lastQ *timerQueue
 	tgen      uint64
+	// own is the timeout's runtime timer when its duration has no queue.
+	own *time.Timer
 	// Guarded by the mutex of the queue c is in (see timerQueue).
 	tprev, tnext *Ctx
 	deadline     int64  // on the monotonic clock (mono)
@@ -140,6 +142,10 @@ func (c *Ctx) Err() error {
 func (c *Ctx) StopTimer() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if t := c.own; t != nil {
+		c.own = nil // a firing under way leaves c alone
+		return t.Stop()
+	}
 	q := c.tq
 	if q == nil {
 		return c.err != context.DeadlineExceeded
@@ -198,6 +204,10 @@ func (c *Ctx) cancelLocked(err error) {
 		// Under c.mu: a Renew may queue c again as soon as it is unlocked.
 		c.tq.remove(c)
 		c.tq = nil
+	}
+	if c.own != nil {
+		c.own.Stop()
+		c.own = nil
 	}
 	unlink := c.unlink
 	c.funcs, c.children, c.unlink = nil, nil, nil

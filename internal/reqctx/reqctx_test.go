@@ -394,3 +394,54 @@ func TestTimeoutAllocatesNothing(t *testing.T) {
 		t.Fatalf("%v allocations per timeout, want 0", n)
 	}
 }
+
+// TestManyDurations: timeouts of more distinct durations than get queues
+// (an expression may take its timeout from the request) keep queues
+// bounded, and the others still fire, stop and cancel as queued ones do.
+func TestManyDurations(t *testing.T) {
+	var long []*Ctx
+	for i := range maxQueued + 8 {
+		long = append(long, New(context.Background(), time.Hour+time.Duration(i)*time.Nanosecond))
+	}
+	queuedMu.Lock()
+	n := queuedLen
+	queuedMu.Unlock()
+	if n > maxQueued {
+		t.Fatalf("%d durations with queues, want at most %d", n, maxQueued)
+	}
+	// A duration beyond the bound fires at its deadline, not before.
+	start := time.Now()
+	c := New(context.Background(), 20*time.Millisecond+7*time.Nanosecond)
+	if c.own == nil {
+		t.Fatal("a duration beyond the bound got a queue")
+	}
+	select {
+	case <-c.Done():
+	case <-time.After(2 * time.Second):
+		t.Fatal("timeout did not fire")
+	}
+	if el := time.Since(start); el < 20*time.Millisecond {
+		t.Fatalf("fired after %v, before its 20ms", el)
+	}
+	if !c.TimedOut() || c.StopTimer() {
+		t.Fatalf("err %v timedOut %v after the expiry", c.Err(), c.TimedOut())
+	}
+	// Stopped before its deadline, it never fires; renewed, it runs again.
+	c.Renew(5*time.Millisecond + 7*time.Nanosecond)
+	if !c.StopTimer() {
+		t.Fatal("StopTimer of a running timeout reported false")
+	}
+	time.Sleep(20 * time.Millisecond)
+	if c.Err() != nil {
+		t.Fatalf("stopped timeout ended the Ctx: %v", c.Err())
+	}
+	c.Cancel(nil)
+	c.Renew(time.Hour + 3*time.Nanosecond)
+	c.Cancel(nil) // stops its timer
+	if c.own != nil || !errors.Is(c.Err(), context.Canceled) {
+		t.Fatalf("after Cancel: own timer %v, err %v", c.own, c.Err())
+	}
+	for _, l := range long {
+		l.Cancel(nil)
+	}
+}

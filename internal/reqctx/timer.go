@@ -23,7 +23,10 @@ import (
 // Each duration has a few queues (shards), so that Ctxs on different
 // cores seldom share a lock. Queues are made on first use and kept: a
 // process uses few distinct durations (forward-request's timeout is
-// configured in whole milliseconds, or seconds by expression).
+// configured in whole milliseconds, or seconds by expression). Since an
+// expression may take its timeout from the request, the durations that get
+// queues are bounded (maxQueued); a timeout of any other duration waits on
+// a runtime timer of its own, as every timeout did before the queues.
 
 // queueShards is the number of queues per duration.
 const queueShards = 8
@@ -37,17 +40,35 @@ type timerQueue struct {
 	armed      bool        // t will fire
 }
 
-var queues sync.Map // time.Duration → *[queueShards]timerQueue
+// maxQueued is the number of distinct durations that get queues.
+const maxQueued = 64
 
-// queueFor returns a queue for timeout d.
+var (
+	queues    sync.Map // time.Duration → *[queueShards]timerQueue
+	queuedMu  sync.Mutex
+	queuedLen int // durations in queues, under queuedMu
+)
+
+// queueFor returns a queue for timeout d, or nil when maxQueued other
+// durations have queues already.
 func queueFor(d time.Duration) *timerQueue {
 	v, ok := queues.Load(d)
 	if !ok {
-		qs := new([queueShards]timerQueue)
-		for i := range qs {
-			qs[i].d = d
+		queuedMu.Lock()
+		if v, ok = queues.Load(d); !ok {
+			if queuedLen >= maxQueued {
+				queuedMu.Unlock()
+				return nil
+			}
+			qs := new([queueShards]timerQueue)
+			for i := range qs {
+				qs[i].d = d
+			}
+			queues.Store(d, qs)
+			queuedLen++
+			v = qs
 		}
-		v, _ = queues.LoadOrStore(d, qs)
+		queuedMu.Unlock()
 	}
 	return &v.(*[queueShards]timerQueue)[rand.N(queueShards)]
 }
@@ -61,14 +82,30 @@ func mono() int64 { return int64(time.Since(epoch)) }
 
 // startTimer starts c's timeout. c.mu must be held.
 func (c *Ctx) startTimer(d time.Duration) {
+	c.tgen++
 	q := c.lastQ
 	if q == nil || q.d != d {
-		q = queueFor(d)
+		if q = queueFor(d); q == nil {
+			gen := c.tgen
+			c.own = time.AfterFunc(d, func() { c.expireOwn(gen) })
+			return
+		}
 		c.lastQ = q
 	}
-	c.tgen++
 	c.tq = q
 	q.add(c)
+}
+
+// expireOwn cancels c with context.DeadlineExceeded if its timeout gen,
+// on a runtime timer of its own, still runs.
+func (c *Ctx) expireOwn(gen uint64) {
+	c.mu.Lock()
+	if c.own == nil || c.tgen != gen {
+		c.mu.Unlock()
+		return
+	}
+	c.own = nil
+	c.cancelLocked(context.DeadlineExceeded)
 }
 
 // add queues c, whose tgen is that of the timeout starting now.
