@@ -21,6 +21,8 @@ type Program struct {
 	stmts  execFn
 	nslots int
 	pool   sync.Pool
+	// str is expr evaluated as a string without boxing, when it can be.
+	str strFn
 }
 
 // Compile parses and type-checks "@(expr)" or "@{ statements }" once.
@@ -122,6 +124,7 @@ func compile(src string) (*Program, *Error) {
 			return nil, derr
 		}
 		p.expr = x.fn
+		p.str = x.str
 	}
 	p.nslots = c.nslots
 	return p, nil
@@ -132,29 +135,12 @@ func (p *Program) Source() string { return p.src }
 
 // Eval runs the program. Runtime failures are *RuntimeError.
 func (p *Program) Eval(c *Context) (v any, err error) {
-	if c == nil {
-		c = &Context{}
-	}
-	var e *env
-	if x := p.pool.Get(); x != nil {
-		e = x.(*env)
-	} else {
-		e = &env{locals: make([]any, p.nslots)}
-	}
-	e.c = c
+	e := p.env(c)
 	defer func() {
 		if r := recover(); r != nil {
-			// a Go runtime error inside a built-in is reported like a .NET
-			// exception instead of crashing the gateway
-			v, err = nil, &RuntimeError{Type: "Exception", Msg: fmt.Sprintf("internal error evaluating expression: %v", r)}
+			v, err = nil, internalError(r)
 		}
-		if e.noPool {
-			return
-		}
-		clear(e.locals)
-		e.popArgs(0)
-		e.c, e.ret, e.steps, e.caught = nil, nil, 0, nil
-		p.pool.Put(e)
+		p.release(e)
 	}()
 	if !p.block {
 		v, err = p.expr(e)
@@ -171,22 +157,78 @@ func (p *Program) Eval(c *Context) (v any, err error) {
 		if err == errShortCircuit {
 			return nil, nil
 		}
-		if _, ok := err.(*RuntimeError); !ok {
-			err = &RuntimeError{Type: "Exception", Msg: err.Error()}
-		}
-		return nil, err
+		return nil, runtimeError(err)
 	}
 	return v, nil
 }
 
+// env returns a frame for one evaluation with context c.
+func (p *Program) env(c *Context) *env {
+	if c == nil {
+		c = &Context{}
+	}
+	var e *env
+	if x := p.pool.Get(); x != nil {
+		e = x.(*env)
+	} else {
+		e = &env{locals: make([]any, p.nslots)}
+	}
+	e.c = c
+	return e
+}
+
+// release returns e to the pool unless a lambda may still use it.
+func (p *Program) release(e *env) {
+	if e.noPool {
+		return
+	}
+	clear(e.locals)
+	e.popArgs(0)
+	e.c, e.ret, e.steps, e.caught = nil, nil, 0, nil
+	p.pool.Put(e)
+}
+
+// internalError reports a Go runtime error inside a built-in like a .NET
+// exception instead of crashing the gateway.
+func internalError(r any) *RuntimeError {
+	return &RuntimeError{Type: "Exception", Msg: fmt.Sprintf("internal error evaluating expression: %v", r)}
+}
+
+// runtimeError is err as Eval returns it.
+func runtimeError(err error) error {
+	if _, ok := err.(*RuntimeError); !ok {
+		return &RuntimeError{Type: "Exception", Msg: err.Error()}
+	}
+	return err
+}
+
 // EvalString runs the program and converts the result with C# ToString
 // semantics (bool → "True"/"False", null → "").
-func (p *Program) EvalString(c *Context) (string, error) {
-	v, err := p.Eval(c)
-	if err != nil {
-		return "", err
+func (p *Program) EvalString(c *Context) (s string, err error) {
+	if p.str == nil {
+		v, err := p.Eval(c)
+		if err != nil {
+			return "", err
+		}
+		return ToString(v), nil
 	}
-	return ToString(v), nil
+	// A string-typed expression, evaluated as Eval does without boxing
+	// its result and operands.
+	e := p.env(c)
+	defer func() {
+		if r := recover(); r != nil {
+			s, err = "", internalError(r)
+		}
+		p.release(e)
+	}()
+	s, err = p.str(e)
+	if err != nil {
+		if err == errShortCircuit {
+			return "", nil
+		}
+		return "", runtimeError(err)
+	}
+	return s, nil
 }
 
 // EvalBool runs the program and requires a bool result.

@@ -114,10 +114,19 @@ var modelNames = [...]string{
 
 func isModel(st sType) bool { return st > stAny && st < stCount }
 
+// strFn evaluates a string-typed expression as a string.
+type strFn func(*env) (string, error)
+
 type cx struct {
 	// cat, when set, are the operands of the string concatenation chain
 	// fn evaluates (concat.go); code that replaces fn must drop it.
 	cat []evalFn
+	// str, when set, evaluates a string-typed fn to the same string
+	// without boxing it in an interface (an allocation); catStr are the
+	// operands of cat so evaluated, when every one has a str. Code that
+	// replaces fn must drop them too.
+	str    strFn
+	catStr []strFn
 
 	fn      evalFn
 	st      sType
@@ -1110,6 +1119,7 @@ func (c *compiler) expr(n node) (cx, *Error) {
 				}
 				return v, err
 			}
+			x.str, x.catStr = nil, nil
 		}
 		return x, nil
 	}
@@ -1427,7 +1437,23 @@ func (c *compiler) member(x *memberExpr) (cx, *Error) {
 	if hasNullCond(x) && isValueTy(mt) {
 		mt = nil // a?.Count is int?
 	}
-	return withTy(cx{st: st, fn: func(e *env) (any, error) {
+	var str strFn
+	if sget := modelStrProp(recv.st, x.name); sget != nil && st == stString {
+		str = func(e *env) (string, error) {
+			v, err := rf(e)
+			if err != nil {
+				return "", err
+			}
+			if v == nil || isNilModel(v) {
+				if nullCond {
+					return "", errShortCircuit
+				}
+				return "", nullRef()
+			}
+			return sget(v), nil
+		}
+	}
+	return withTy(cx{st: st, str: str, fn: func(e *env) (any, error) {
 		v, err := rf(e)
 		if err != nil {
 			return nil, err
@@ -1613,6 +1639,7 @@ func defaultIfNil(x cx, t *ty) cx {
 		}
 		return v, err
 	}
+	x.str, x.catStr = nil, nil
 	return x
 }
 

@@ -32,7 +32,73 @@ func concatCx(lx node, l, r cx, st sType, ar func(op string, a, b any) (any, err
 		ops = append(ops, l.fn)
 	}
 	ops = append(ops[:len(ops):len(ops)], r.fn)
-	return cx{st: st, cat: ops, fn: func(e *env) (any, error) { return concatChain(e, ops, ar) }}
+	x := cx{st: st, cat: ops, fn: func(e *env) (any, error) { return concatChain(e, ops, ar) }}
+	// When every operand is a string its str (or constant) gives it without
+	// boxing, and the chain has a str of its own.
+	var strs []strFn
+	if b, ok := lx.(*binaryExpr); ok && b.op == "+" && l.cat != nil {
+		strs = append(strs, l.catStr...)
+		if l.catStr == nil {
+			return x
+		}
+	} else if f := strOf(l); f != nil {
+		strs = append(strs, f)
+	} else {
+		return x
+	}
+	f := strOf(r)
+	if f == nil {
+		return x
+	}
+	strs = append(strs[:len(strs):len(strs)], f)
+	x.catStr = strs
+	x.str = func(e *env) (string, error) { return concatStrings(e, strs) }
+	return x
+}
+
+// strOf returns x's evaluation as a string without boxing, or nil.
+func strOf(x cx) strFn {
+	if x.isConst {
+		if s, ok := x.val.(string); ok {
+			return func(*env) (string, error) { return s, nil }
+		}
+		return nil
+	}
+	if x.st != stString {
+		return nil
+	}
+	return x.str
+}
+
+// concatStrings is concatChain over operands that are all strings: the
+// same operands evaluated in the same order, the same length checks.
+func concatStrings(e *env, ops []strFn) (string, error) {
+	acc, err := ops[0](e)
+	if err != nil {
+		return "", err
+	}
+	var buf [8]string
+	parts, total := append(buf[:0], acc), len(acc)
+	for _, f := range ops[1:] {
+		y, err := f(e)
+		if err != nil {
+			return "", err
+		}
+		if len(parts) == len(buf) {
+			s := strings.Join(parts, "")
+			parts = append(parts[:0], s)
+		}
+		if err := checkStrLen(total + len(y)); err != nil {
+			return "", err
+		}
+		parts, total = append(parts, y), total+len(y)
+	}
+	var sb strings.Builder
+	sb.Grow(total)
+	for _, p := range parts {
+		sb.WriteString(p)
+	}
+	return sb.String(), nil
 }
 
 func concatChain(e *env, ops []evalFn, ar func(op string, a, b any) (any, error)) (any, error) {

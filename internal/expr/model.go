@@ -514,3 +514,75 @@ func joinedValue(v any) any {
 	}
 	return v
 }
+
+// modelStrProp returns the getter of a string property of a model type
+// that reads a field as is, for evaluation without boxing (cx.str); nil for
+// any other property. Each must give what modelProp's getter gives.
+func modelStrProp(st sType, name string) func(any) string {
+	switch st {
+	case stRequest:
+		switch name {
+		case "Method":
+			return func(v any) string { return v.(*Request).Method }
+		case "IpAddress":
+			return func(v any) string { return v.(*Request).IpAddress }
+		}
+	case stURL:
+		switch name {
+		case "Scheme":
+			return func(v any) string { return v.(*URL).Scheme }
+		case "Host":
+			return func(v any) string { return v.(*URL).Host }
+		case "Path":
+			return func(v any) string { return v.(*URL).Path }
+		}
+	case stSubscription:
+		switch name {
+		case "Id":
+			return func(v any) string { return v.(*Subscription).Id }
+		case "Name":
+			return func(v any) string { return v.(*Subscription).Name }
+		case "Key":
+			return func(v any) string { return v.(*Subscription).Key }
+		case "PrimaryKey":
+			return func(v any) string { return v.(*Subscription).PrimaryKey }
+		case "SecondaryKey":
+			return func(v any) string { return v.(*Subscription).SecondaryKey }
+		}
+	case stUser:
+		switch name {
+		case "Id":
+			return func(v any) string { return v.(*User).Id }
+		case "Email":
+			return func(v any) string { return v.(*User).Email }
+		}
+	case stProduct:
+		switch name {
+		case "Id":
+			return func(v any) string { return v.(*Product).Id }
+		case "Name":
+			return func(v any) string { return v.(*Product).Name }
+		}
+	case stApi:
+		switch name {
+		case "Id":
+			return func(v any) string { return v.(*Api).Id }
+		case "Name":
+			return func(v any) string { return v.(*Api).Name }
+		case "Path":
+			return func(v any) string { return v.(*Api).Path }
+		}
+	case stOperation:
+		switch name {
+		case "Id":
+			return func(v any) string { return v.(*Operation).Id }
+		case "Name":
+			return func(v any) string { return v.(*Operation).Name }
+		case "Method":
+			return func(v any) string { return v.(*Operation).Method }
+		case "UrlTemplate":
+			return func(v any) string { return v.(*Operation).UrlTemplate }
+		}
+	}
+	return nil
+}
