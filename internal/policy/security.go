@@ -1064,7 +1064,7 @@ func (v *validateJWT) token(st *State) (string, error) {
 		hasScheme = false
 	}
 	if v.scheme != "" {
-		if !hasScheme || !strings.EqualFold(scheme, v.scheme) {
+		if !hasScheme || scheme != v.scheme && !strings.EqualFold(scheme, v.scheme) {
 			return "", v.fail(st, ReasonTokenSchemeNotAllowed, fmt.Sprintf("JWT must use the %s scheme.", v.scheme), nil)
 		}
 	}
