@@ -212,16 +212,18 @@ func (p *Program) EvalString(c *Context) (s string, err error) {
 		}
 		return ToString(v), nil
 	}
-	// A string-typed expression, evaluated as Eval does without boxing
-	// its result and operands.
-	e := p.env(c)
+	// A string-typed expression of context's members, evaluated as Eval
+	// does without boxing its result and operands, nor an evaluation
+	// frame.
+	if c == nil {
+		c = &Context{}
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			s, err = "", internalError(r)
 		}
-		p.release(e)
 	}()
-	s, err = p.str(e)
+	s, err = p.str(c)
 	if err != nil {
 		if err == errShortCircuit {
 			return "", nil

@@ -115,16 +115,19 @@ var modelNames = [...]string{
 func isModel(st sType) bool { return st > stAny && st < stCount }
 
 // strFn evaluates a string-typed expression as a string.
-type strFn func(*env) (string, error)
+type strFn func(*Context) (string, error)
 
 type cx struct {
 	// cat, when set, are the operands of the string concatenation chain
 	// fn evaluates (concat.go); code that replaces fn must drop it.
 	cat []evalFn
-	// str, when set, evaluates a string-typed fn to the same string
-	// without boxing it in an interface (an allocation); catStr are the
-	// operands of cat so evaluated, when every one has a str. Code that
-	// replaces fn must drop them too.
+	// ctx, when set, is fn for a chain of model members rooted at context:
+	// it needs only the Context, not an evaluation frame. str, when set,
+	// evaluates such a string-typed fn (or a concatenation of them) to the
+	// same string without boxing it in an interface (an allocation);
+	// catStr are the operands of cat so evaluated, when every one has a
+	// str. Code that replaces fn must drop them too.
+	ctx    func(*Context) (any, error)
 	str    strFn
 	catStr []strFn
 
@@ -1119,7 +1122,7 @@ func (c *compiler) expr(n node) (cx, *Error) {
 				}
 				return v, err
 			}
-			x.str, x.catStr = nil, nil
+			x.ctx, x.str, x.catStr = nil, nil, nil
 		}
 		return x, nil
 	}
@@ -1304,7 +1307,8 @@ func (c *compiler) chain(n node) (cx, *Error) {
 func (c *compiler) ident(x *identExpr) (cx, *Error) {
 	if x.name == "context" {
 		if _, ok := c.lookup("context"); !ok {
-			return cx{st: stContext, fn: func(e *env) (any, error) { return e.c, nil }}, nil
+			return cx{st: stContext, fn: func(e *env) (any, error) { return e.c, nil },
+				ctx: func(c *Context) (any, error) { return c, nil }}, nil
 		}
 	}
 	if l, ok := c.lookup(x.name); ok {
@@ -1437,23 +1441,39 @@ func (c *compiler) member(x *memberExpr) (cx, *Error) {
 	if hasNullCond(x) && isValueTy(mt) {
 		mt = nil // a?.Count is int?
 	}
+	var ctx func(*Context) (any, error)
 	var str strFn
-	if sget := modelStrProp(recv.st, x.name); sget != nil && st == stString {
-		str = func(e *env) (string, error) {
-			v, err := rf(e)
+	if rctx := recv.ctx; rctx != nil && isModel(recv.st) {
+		ctx = func(c *Context) (any, error) {
+			v, err := rctx(c)
 			if err != nil {
-				return "", err
+				return nil, err
 			}
 			if v == nil || isNilModel(v) {
 				if nullCond {
-					return "", errShortCircuit
+					return nil, errShortCircuit
 				}
-				return "", nullRef()
+				return nil, nullRef()
 			}
-			return sget(v), nil
+			return get(v)
+		}
+		if sget := modelStrProp(recv.st, x.name); sget != nil && st == stString {
+			str = func(c *Context) (string, error) {
+				v, err := rctx(c)
+				if err != nil {
+					return "", err
+				}
+				if v == nil || isNilModel(v) {
+					if nullCond {
+						return "", errShortCircuit
+					}
+					return "", nullRef()
+				}
+				return sget(v), nil
+			}
 		}
 	}
-	return withTy(cx{st: st, str: str, fn: func(e *env) (any, error) {
+	return withTy(cx{st: st, ctx: ctx, str: str, fn: func(e *env) (any, error) {
 		v, err := rf(e)
 		if err != nil {
 			return nil, err
@@ -1639,7 +1659,7 @@ func defaultIfNil(x cx, t *ty) cx {
 		}
 		return v, err
 	}
-	x.str, x.catStr = nil, nil
+	x.ctx, x.str, x.catStr = nil, nil, nil
 	return x
 }
 

@@ -52,7 +52,7 @@ func concatCx(lx node, l, r cx, st sType, ar func(op string, a, b any) (any, err
 	}
 	strs = append(strs[:len(strs):len(strs)], f)
 	x.catStr = strs
-	x.str = func(e *env) (string, error) { return concatStrings(e, strs) }
+	x.str = func(c *Context) (string, error) { return concatStrings(c, strs) }
 	return x
 }
 
@@ -60,7 +60,7 @@ func concatCx(lx node, l, r cx, st sType, ar func(op string, a, b any) (any, err
 func strOf(x cx) strFn {
 	if x.isConst {
 		if s, ok := x.val.(string); ok {
-			return func(*env) (string, error) { return s, nil }
+			return func(*Context) (string, error) { return s, nil }
 		}
 		return nil
 	}
@@ -72,15 +72,15 @@ func strOf(x cx) strFn {
 
 // concatStrings is concatChain over operands that are all strings: the
 // same operands evaluated in the same order, the same length checks.
-func concatStrings(e *env, ops []strFn) (string, error) {
-	acc, err := ops[0](e)
+func concatStrings(c *Context, ops []strFn) (string, error) {
+	acc, err := ops[0](c)
 	if err != nil {
 		return "", err
 	}
 	var buf [8]string
 	parts, total := append(buf[:0], acc), len(acc)
 	for _, f := range ops[1:] {
-		y, err := f(e)
+		y, err := f(c)
 		if err != nil {
 			return "", err
 		}

@@ -630,9 +630,9 @@ func classBinary(n *binaryExpr, l, r *cx) (*ty, *Error) {
 	if (n.op == "==" || n.op == "!=" || n.op == "-") && (lt == dtoTy && isDT(rt) || rt == dtoTy && isDT(lt)) {
 		// the DateTime converts to a DateTimeOffset
 		if lt == dtoTy {
-			r.fn, r.cat, r.str, r.catStr = wrapConv(r.fn, dateTimeToDTO), nil, nil, nil
+			r.fn, r.cat, r.ctx, r.str, r.catStr = wrapConv(r.fn, dateTimeToDTO), nil, nil, nil, nil
 		} else {
-			l.fn, l.cat, l.str, l.catStr = wrapConv(l.fn, dateTimeToDTO), nil, nil, nil
+			l.fn, l.cat, l.ctx, l.str, l.catStr = wrapConv(l.fn, dateTimeToDTO), nil, nil, nil, nil
 		}
 	}
 	isNull := func(x cx) bool { return x.isConst && x.val == nil }
@@ -1468,7 +1468,7 @@ func convTo(x cx, to *ty) cx {
 		}
 		return conv(v)
 	}
-	x.cat, x.str, x.catStr = nil, nil, nil
+	x.cat, x.ctx, x.str, x.catStr = nil, nil, nil, nil
 	x.st = to.st
 	return x
 }
