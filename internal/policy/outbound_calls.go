@@ -185,13 +185,12 @@ func compileCall(b *builder, el *policyxml.Element, attrs map[string]policyxml.A
 // applyHeader applies a compiled set-header to h with its exists-action.
 func applyHeader(st *State, s *setNamed, h http.Header) error {
 	key := s.key
-	_, exists := h[key]
 	switch s.action {
 	case actionDelete:
 		delete(h, key)
 		return nil
 	case actionSkip:
-		if exists {
+		if _, exists := h[key]; exists {
 			return nil
 		}
 	}
