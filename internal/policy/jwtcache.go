@@ -48,6 +48,10 @@ type jwtEntry struct {
 	claims         jwt.MapClaims
 	exp, nbf       time.Time
 	hasExp, hasNbf bool
+	// expSkew and nbfSkew are exp and nbf moved by the policy's clock skew
+	// (the cache is the policy's own), the bounds the clock is checked
+	// against.
+	expSkew, nbfSkew time.Time
 	// keySets are the openid-config key sets (their first element, in the
 	// policy's source order) the token was verified with, and issuers the
 	// issuers those documents named.
@@ -120,9 +124,9 @@ func (v *validateJWT) setupCache() {
 	}
 }
 
-// newJWTEntry records a token the full validation accepted; nil when it
-// cannot be cached.
-func newJWTEntry(claims jwt.MapClaims, keySets []*signingKey, issuers []string) *jwtEntry {
+// newJWTEntry records a token the full validation accepted, for a policy
+// with clock skew skew; nil when it cannot be cached.
+func newJWTEntry(claims jwt.MapClaims, keySets []*signingKey, issuers []string, skew time.Duration) *jwtEntry {
 	e := &jwtEntry{claims: claims, keySets: keySets, issuers: issuers}
 	exp, err := claims.GetExpirationTime()
 	if err != nil {
@@ -138,6 +142,7 @@ func newJWTEntry(claims jwt.MapClaims, keySets []*signingKey, issuers []string) 
 	if nbf != nil {
 		e.nbf, e.hasNbf = nbf.Time, true
 	}
+	e.expSkew, e.nbfSkew = e.exp.Add(skew), e.nbf.Add(-skew)
 	return e
 }
 
@@ -149,10 +154,10 @@ func (v *validateJWT) cached(st *State, e *jwtEntry) (bool, error) {
 	// each with the leeway.
 	if e.hasExp || e.hasNbf {
 		now := st.Env.now()
-		if e.hasExp && !now.Before(e.exp.Add(v.skew)) {
+		if e.hasExp && !now.Before(e.expSkew) {
 			return false, nil
 		}
-		if e.hasNbf && now.Before(e.nbf.Add(-v.skew)) {
+		if e.hasNbf && now.Before(e.nbfSkew) {
 			return false, nil
 		}
 	}

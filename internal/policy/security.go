@@ -1153,7 +1153,7 @@ func (v *validateJWT) Run(st *State) error {
 	if v.cache != nil && (len(v.oidc) == 0 || len(keySets) == len(v.oidc)) {
 		// An unsigned token (alg none) has no key sets to record when the
 		// policy has openid-config sources: it is not cached.
-		if e := newJWTEntry(claims, keySets, oidcIssuers); e != nil {
+		if e := newJWTEntry(claims, keySets, oidcIssuers, v.skew); e != nil {
 			v.cache.put(raw, e)
 		}
 	}
