@@ -10,18 +10,20 @@ import (
 // concatenations of them, unboxed) gives what Eval and ToString give: the
 // same string, the same error, for contexts with and without the objects
 // the members read.
+var strPathOperands = []string{
+	`"a"`, `""`, `" "`, `context.Request.Method`, `context.Request.IpAddress`,
+	`context.Request.Url.Path`, `context.Request.Url.Host`, `context.Request.Url.Scheme`,
+	`context.Request.OriginalUrl.Path`, `context.Api.ServiceUrl.Host`,
+	`context.Subscription.Id`, `context.Subscription.Name`,
+	`context.Subscription.PrimaryKey`, `context.Subscription.SecondaryKey`,
+	`context.Subscription?.Name`, `context.User.Id`, `context.User.Email`, `context.User?.Email`,
+	`context.Product.Id`, `context.Product.Name`, `context.Api.Id`, `context.Api.Name`, `context.Api.Path`,
+	`context.Operation.Id`, `context.Operation.Name`, `context.Operation.Method`, `context.Operation.UrlTemplate`,
+	`context.Variables["str"]`, `1`, `context.Request.Url.Port`, `(string)null`,
+}
+
 func TestEvalStringPathIsEval(t *testing.T) {
-	operands := []string{
-		`"a"`, `""`, `" "`, `context.Request.Method`, `context.Request.IpAddress`,
-		`context.Request.Url.Path`, `context.Request.Url.Host`, `context.Request.Url.Scheme`,
-		`context.Request.OriginalUrl.Path`, `context.Api.ServiceUrl.Host`,
-		`context.Subscription.Id`, `context.Subscription.Name`,
-		`context.Subscription.PrimaryKey`, `context.Subscription.SecondaryKey`,
-		`context.Subscription?.Name`, `context.User.Id`, `context.User.Email`, `context.User?.Email`,
-		`context.Product.Id`, `context.Product.Name`, `context.Api.Id`, `context.Api.Name`, `context.Api.Path`,
-		`context.Operation.Id`, `context.Operation.Name`, `context.Operation.Method`, `context.Operation.UrlTemplate`,
-		`context.Variables["str"]`, `1`, `context.Request.Url.Port`, `(string)null`,
-	}
+	operands := strPathOperands
 	full := testContext()
 	bare := &Context{Request: &Request{Method: "GET"}}
 	empty := &Context{Request: &Request{Url: &URL{}}, Subscription: &Subscription{}}
@@ -94,4 +96,38 @@ func TestEvalStringAllocs(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { key.EvalString(c) }); n != 0 {
 		t.Errorf("counter key: %v allocations, want 0", n)
 	}
+}
+
+// FuzzEvalStringPath compares EvalString with Eval and ToString over
+// concatenations of the operands chosen by the input's bytes.
+func FuzzEvalStringPath(f *testing.F) {
+	f.Add([]byte{11, 0, 3, 2, 5})
+	f.Add([]byte{10})
+	f.Add([]byte{15, 1, 20, 0xff})
+	contexts := []*Context{testContext(), {Request: &Request{Method: "GET"}}, {Request: &Request{Url: &URL{}}, Subscription: &Subscription{}}, nil}
+	f.Fuzz(func(t *testing.T, sel []byte) {
+		if len(sel) == 0 || len(sel) > 20 {
+			return
+		}
+		ops := make([]string, len(sel))
+		for i, b := range sel {
+			ops[i] = strPathOperands[int(b)%len(strPathOperands)]
+		}
+		src := "@(" + strings.Join(ops, " + ") + ")"
+		p, err := Compile(src)
+		if err != nil {
+			return
+		}
+		for _, c := range contexts {
+			v, werr := p.Eval(c)
+			want := ToString(v)
+			if werr != nil {
+				want = ""
+			}
+			got, gerr := p.EvalString(c)
+			if got != want || (gerr == nil) != (werr == nil) || gerr != nil && gerr.Error() != werr.Error() {
+				t.Fatalf("%s: EvalString = %q, %v; Eval = %q, %v", src, got, gerr, want, werr)
+			}
+		}
+	})
 }
