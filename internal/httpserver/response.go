@@ -41,6 +41,21 @@ type response struct {
 // Header returns the response header map.
 func (w *response) Header() http.Header { return w.header }
 
+// ReplaceHeader makes h the response's header map, in place of the
+// server's own, which must still be empty: a handler with the headers
+// already in a map of its own spares itself copying them. The server reads
+// and changes h until the response is finished (after the handler
+// returns, possibly), so the handler must leave h to it until then; the
+// connection's next request starts later. ReplaceHeader reports false,
+// changing nothing, once the status is written or headers are set.
+func (w *response) ReplaceHeader(h http.Header) bool {
+	if w.done || w.wroteHeader || len(w.header) > 0 || h == nil {
+		return false
+	}
+	w.header = h
+	return true
+}
+
 // WriteHeader sends (or, for 1xx, writes at once) the status code.
 func (w *response) WriteHeader(code int) {
 	if w.done || w.wroteHeader {
