@@ -170,6 +170,13 @@ func TestResponseHeaderHandover(t *testing.T) {
 					}
 					path := "/s/" + op + "/" + name
 					got, want := exchange(handing, method, path), exchange(copying, method, path)
+					if name == "conn" && op == "p" {
+						for _, k := range []string{"Connection", "X-Secret", "Keep-Alive", "Upgrade", "Proxy-Connection", "Te", "Trailer", "Proxy-Authenticate"} {
+							if v, ok := got.Header[k]; ok {
+								t.Errorf("%s %s: hop-by-hop %s: %q reached the client", method, path, k, v)
+							}
+						}
+					}
 					if !reflect.DeepEqual(got, want) {
 						t.Errorf("%s %s:\nhanded over %+v\ncopied      %+v", method, path, got, want)
 					}

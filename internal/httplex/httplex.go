@@ -526,3 +526,79 @@ func ReadTrailer(br *bufio.Reader, limit int, field func(name, value string) err
 		}
 	}
 }
+
+// Fields is a set of the header fields that framing and hop-by-hop
+// handling look for, noted by a parser as it fills a header map, so that
+// their lookups can be skipped for fields the map does not have. It
+// describes the map only as the parser left it: whoever changes the map
+// after must not rely on it.
+type Fields uint16
+
+const (
+	FieldConnection Fields = 1 << iota
+	FieldContentLength
+	FieldTransferEncoding
+	FieldTrailer
+	FieldExpect
+	FieldUpgrade
+	// FieldOtherHop is one of the other hop-by-hop fields: Keep-Alive,
+	// Proxy-Connection, Proxy-Authenticate, Proxy-Authorization, Te.
+	FieldOtherHop
+
+	// FieldsHop are the hop-by-hop fields (RFC 9110 §7.6.1), of which a
+	// message that has none needs no removal when it crosses a proxy.
+	FieldsHop = FieldConnection | FieldTransferEncoding | FieldTrailer | FieldUpgrade | FieldOtherHop
+
+	// FieldsAll is the set to use for a map whose fields are not known:
+	// every lookup is made.
+	FieldsAll Fields = 1<<16 - 1
+)
+
+// FieldOf returns the bit of the canonical header name key in Fields, or 0.
+func FieldOf(key string) Fields {
+	switch len(key) {
+	case 2:
+		if key == "Te" {
+			return FieldOtherHop
+		}
+	case 6:
+		if key == "Expect" {
+			return FieldExpect
+		}
+	case 7:
+		switch key {
+		case "Upgrade":
+			return FieldUpgrade
+		case "Trailer":
+			return FieldTrailer
+		}
+	case 10:
+		switch key {
+		case "Connection":
+			return FieldConnection
+		case "Keep-Alive":
+			return FieldOtherHop
+		}
+	case 14:
+		if key == "Content-Length" {
+			return FieldContentLength
+		}
+	case 16:
+		if key == "Proxy-Connection" {
+			return FieldOtherHop
+		}
+	case 17:
+		if key == "Transfer-Encoding" {
+			return FieldTransferEncoding
+		}
+	case 18:
+		if key == "Proxy-Authenticate" {
+			return FieldOtherHop
+		}
+	case 19:
+		if key == "Proxy-Authorization" {
+			return FieldOtherHop
+		}
+	}
+	return 0
+}

@@ -129,3 +129,28 @@ func FuzzReadHead(f *testing.F) {
 		}
 	})
 }
+
+// TestFieldOf: FieldOf knows exactly the names of its bits, and
+// FieldsHop exactly the hop-by-hop names (policy's list).
+func TestFieldOf(t *testing.T) {
+	want := map[string]Fields{
+		"Connection": FieldConnection, "Content-Length": FieldContentLength, "Transfer-Encoding": FieldTransferEncoding,
+		"Trailer": FieldTrailer, "Expect": FieldExpect, "Upgrade": FieldUpgrade, "Keep-Alive": FieldOtherHop,
+		"Proxy-Connection": FieldOtherHop, "Proxy-Authenticate": FieldOtherHop, "Proxy-Authorization": FieldOtherHop, "Te": FieldOtherHop,
+	}
+	hop := map[string]bool{"Connection": true, "Proxy-Connection": true, "Keep-Alive": true, "Proxy-Authenticate": true,
+		"Proxy-Authorization": true, "Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true}
+	for k, f := range want {
+		if got := FieldOf(k); got != f {
+			t.Errorf("FieldOf(%q) = %b, want %b", k, got, f)
+		}
+		if got := FieldOf(k)&FieldsHop != 0; got != hop[k] {
+			t.Errorf("%q in FieldsHop: %v", k, got)
+		}
+	}
+	for _, k := range []string{"", "TE", "te", "connection", "Content-Type", "Host", "Date", "Expected", "Upgrades", "Keep-alive", "X-Connection", "Trailers", "Content-Length2"} {
+		if f := FieldOf(k); f != 0 {
+			t.Errorf("FieldOf(%q) = %b, want 0", k, f)
+		}
+	}
+}

@@ -309,7 +309,11 @@ func (f *forwardRequest) Run(st *State) error {
 		call.body = cancelBody{ReadCloser: resp.Body, ctx: ctx}
 		resp.Body = &call.body
 	}
-	RemoveHopHeaders(resp.Header)
+	if st.Conn == nil || !st.Conn.Response.HopFree(resp) {
+		// (A response read into the connection's buffer says whether
+		// its head had a hop-by-hop field at all.)
+		RemoveHopHeaders(resp.Header)
+	}
 	st.BackendStatus = resp.StatusCode
 	st.backendResp = resp
 	if report != nil {
