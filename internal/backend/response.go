@@ -146,6 +146,7 @@ func parseResponseHeadFields(resp *http.Response, head string, lines *httplex.Li
 	} else {
 		hdr, vals = make(http.Header, n), make([]string, n)
 	}
+	fill := httplex.NewFiller(hdr, vals)
 	var last string // the previous field, for obsolete line folding
 	for cur.More() {
 		line = cur.Next()
@@ -187,7 +188,7 @@ func parseResponseHeadFields(resp *http.Response, head string, lines *httplex.Li
 		key := httplex.CanonicalKey(line[:colon], scratch)
 		last = key
 		fields |= httplex.FieldOf(key)
-		vals = httplex.AddValue(hdr, key, value, vals)
+		fill.Add(key, value)
 	}
 	resp.Header = hdr
 	return fields, nil

@@ -298,6 +298,43 @@ func AddValue(h http.Header, key, value string, vals []string) []string {
 	return vals[1:]
 }
 
+// Filler fills an empty header map with a head's fields, one after the
+// other, as AddValue does. It keeps a small summary of the names added so
+// far (one bit of 64 per name, from its length and end bytes), so that a
+// name whose bit is not set yet, certainly new (nearly every one), is
+// stored without first being looked up in the map, which costs a hash.
+// The zero Filler is not ready: use NewFiller.
+type Filler struct {
+	h    http.Header
+	vals []string
+	seen uint64
+}
+
+// NewFiller returns a Filler of h, which must be empty, with room for
+// values vals (as AddValue's).
+func NewFiller(h http.Header, vals []string) Filler {
+	return Filler{h: h, vals: vals}
+}
+
+// Add appends value to the map's field key.
+func (f *Filler) Add(key, value string) {
+	if len(key) == 0 {
+		f.vals = AddValue(f.h, key, value, f.vals)
+		return
+	}
+	bit := uint64(1) << ((uint(len(key))*5 + uint(key[0])*3 + uint(key[len(key)-1])) & 63)
+	if f.seen&bit != 0 || len(f.vals) == 0 {
+		f.seen |= bit
+		f.vals = AddValue(f.h, key, value, f.vals) // maybe there already
+		return
+	}
+	f.seen |= bit
+	vv := f.vals[:1:1]
+	vv[0] = value
+	f.h[key] = vv
+	f.vals = f.vals[1:]
+}
+
 // ErrHeadTooLarge is ReadHead's error for a head over its limit.
 var ErrHeadTooLarge = errors.New("http: message head too large")
 

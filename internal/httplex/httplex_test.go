@@ -3,8 +3,10 @@ package httplex
 import (
 	"bufio"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -151,6 +153,30 @@ func TestFieldOf(t *testing.T) {
 	for _, k := range []string{"", "TE", "te", "connection", "Content-Type", "Host", "Date", "Expected", "Upgrades", "Keep-alive", "X-Connection", "Trailers", "Content-Length2"} {
 		if f := FieldOf(k); f != 0 {
 			t.Errorf("FieldOf(%q) = %b, want 0", k, f)
+		}
+	}
+}
+
+// TestFillerMatchesAddValue: Filler builds the same map as AddValue (and
+// http.Header.Add) for heads of few and many fields, repeated or not.
+func TestFillerMatchesAddValue(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	names := []string{"A", "B", "Content-Length", "X-Forwarded-For", "Cookie", "Accept", "X-1", "X-2", "X-3", "X-4", "X-5", "X-6",
+		"X-7", "X-8", "X-9", "X-10", "X-11", "X-12", "X-13", "X-14", "X-15", "X-16", "X-17", "X-18", "Bb", "Ab"}
+	for i := 0; i < 20000; i++ {
+		n := rng.IntN(40)
+		spare := rng.IntN(n + 2)
+		want, got := http.Header{}, http.Header{}
+		wantVals := make([]string, spare)
+		f := NewFiller(got, make([]string, spare))
+		for j := 0; j < n; j++ {
+			k := names[rng.IntN(1+rng.IntN(len(names)))]
+			v := strconv.Itoa(j)
+			wantVals = AddValue(want, k, v, wantVals)
+			f.Add(k, v)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("Filler %v, AddValue %v", got, want)
 		}
 	}
 }
