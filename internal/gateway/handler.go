@@ -85,8 +85,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
 		st.X.Request.Certificate = r.TLS.PeerCertificates[0]
 	}
-	upgradeTo, upgrade := isUpgrade(r.Header)
-	policy.RemoveHopHeaders(r.Header)
+	var upgradeTo string
+	var upgrade bool
+	if f, ok := requestFields(w, r); !ok || f&httplex.FieldsHop != 0 {
+		// (Unless the server saw no hop-by-hop field in the head: then
+		// there is neither an upgrade nor anything to remove.)
+		upgradeTo, upgrade = isUpgrade(r.Header)
+		policy.RemoveHopHeaders(r.Header)
+	}
 	if r.Body != nil && r.Body != http.NoBody {
 		// The client's request trailer is not forwarded (as nginx): fields
 		// after the body escape every check made on the head (a key, an
@@ -292,6 +298,17 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 }
 
 func (b *limitedBody) Close() error { return b.rc.Close() }
+
+// requestFields returns which of httplex.Fields r's head had, when the
+// server (httpserver's) knows them for r's header map as it is.
+func requestFields(w http.ResponseWriter, r *http.Request) (httplex.Fields, bool) {
+	if rf, ok := w.(interface {
+		RequestFields(http.Header) (httplex.Fields, bool)
+	}); ok {
+		return rf.RequestFields(r.Header)
+	}
+	return 0, false
+}
 
 // headerReplacer is a ResponseWriter that can take a header map for the
 // response in place of its own (httpserver's).

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -180,6 +181,77 @@ func TestResponseHeaderHandover(t *testing.T) {
 					if !reflect.DeepEqual(got, want) {
 						t.Errorf("%s %s:\nhanded over %+v\ncopied      %+v", method, path, got, want)
 					}
+				}
+			}
+		}
+	}
+}
+
+// TestRequestHopHeadersRemoved: a client's hop-by-hop fields, and those its
+// Connection names, do not reach the backend, over both servers (apimgw's
+// skips the removal for a head without any), while the other fields and
+// those an inbound policy sets (a hop-by-hop name too) do.
+func TestRequestHopHeadersRemoved(t *testing.T) {
+	seen := make(chan http.Header, 1)
+	backendAddr := testnet.RawServer(t, 10*time.Second, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			seen <- req.Header
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	const setHop = `<policies><inbound><base/>
+<set-header name="Keep-Alive" exists-action="override"><value>timeout=1</value></set-header>
+<set-header name="X-P" exists-action="override"><value>p</value></set-header>
+</inbound><backend><base/></backend><outbound><base/></outbound><on-error><base/></on-error></policies>`
+	h := start(t, map[string]string{"set.xml": setHop, "gateway.yaml": `apis:
+  - id: s
+    path: s
+    serviceUrl: http://` + backendAddr + `
+    subscriptionRequired: false
+    operations:
+      - {id: get, method: GET, urlTemplate: "/p"}
+      - {id: set, method: GET, urlTemplate: "/set", policy: set.xml}
+`})
+	hop := []string{"Connection", "X-Secret", "X-Other", "Keep-Alive", "Te", "Upgrade", "Proxy-Connection", "Trailer", "Proxy-Authorization"}
+	cases := []struct {
+		path, head string
+		want       []string // fields the backend must get
+	}{
+		{"/s/p", "X-A: 1\r\nAccept: */*\r\nUser-Agent: t\r\n", []string{"X-A", "Accept", "User-Agent"}},
+		{"/s/p", "X-A: 1\r\nConnection: X-Secret, x-other\r\nX-Secret: s\r\nX-Other: o\r\n", []string{"X-A"}},
+		{"/s/p", "Keep-Alive: timeout=5\r\nX-A: 1\r\n", []string{"X-A"}},
+		{"/s/p", "TE: trailers\r\nUpgrade: websocket\r\nProxy-Connection: keep-alive\r\nProxy-Authorization: Basic eA==\r\nX-A: 1\r\n", []string{"X-A"}},
+		{"/s/p", "Trailer: X-T\r\nX-A: 1\r\n", []string{"X-A"}},
+		{"/s/set", "X-A: 1\r\n", []string{"X-A", "X-P", "Keep-Alive"}},
+		{"/s/set", "Connection: x-p\r\nX-A: 1\r\n", []string{"X-A", "X-P", "Keep-Alive"}},
+	}
+	for name, base := range h.servers() {
+		addr := strings.TrimPrefix(base, "http://")
+		for _, tc := range cases {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.WriteString(c, "GET "+tc.path+" HTTP/1.1\r\nHost: gw\r\n"+tc.head+"\r\n")
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			c.Close()
+			if err != nil || resp.StatusCode != 200 {
+				t.Fatalf("%s %q: %v %v", name, tc.head, resp, err)
+			}
+			got := <-seen
+			for _, k := range tc.want {
+				if _, ok := got[k]; !ok {
+					t.Errorf("%s %s %q: %s missing at the backend: %v", name, tc.path, tc.head, k, got)
+				}
+			}
+			for _, k := range hop {
+				if _, ok := got[k]; ok && !slices.Contains(tc.want, k) {
+					t.Errorf("%s %s %q: %s reached the backend: %v", name, tc.path, tc.head, k, got)
 				}
 			}
 		}

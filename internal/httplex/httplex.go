@@ -262,6 +262,9 @@ type HeaderStore struct {
 // much as its largest size, so an unusually large one is let go.
 const maxStoredHeaders = 32
 
+// Map returns the header map Take returned last (nil before).
+func (s *HeaderStore) Map() http.Header { return s.h }
+
 // Take returns an empty header map and room for n values (for AddValue).
 // Whatever Take returned before is the new message's from now on: the
 // previous message, its map and its value slices must no longer be used.

@@ -259,6 +259,7 @@ func (c *conn) parse(head string, lines *httplex.Lines) (*http.Request, *body, e
 	if b != nil {
 		req.Body = b
 	}
+	c.reqFields, c.reqLen = fields, len(hdr)
 	return req, b, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -40,6 +41,19 @@ type response struct {
 
 // Header returns the response header map.
 func (w *response) Header() http.Header { return w.header }
+
+// RequestFields reports which of httplex.Fields the request's head had
+// (among them some the server acted on and removed: Transfer-Encoding,
+// Trailer, Expect), so that the handler can skip looking up the others. ok
+// is false unless h is still the request's header map with as many fields
+// as the server left in it: then the map must be asked.
+func (w *response) RequestFields(h http.Header) (f httplex.Fields, ok bool) {
+	if w.done || h == nil || len(h) != w.c.reqLen ||
+		reflect.ValueOf(h).UnsafePointer() != reflect.ValueOf(w.c.reqHeader.Map()).UnsafePointer() {
+		return 0, false
+	}
+	return w.c.reqFields, true
+}
 
 // ReplaceHeader makes h the response's header map, in place of the
 // server's own, which must still be empty: a handler with the headers
