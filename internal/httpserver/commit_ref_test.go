@@ -83,7 +83,9 @@ func TestCommitMatchesReference(t *testing.T) {
 	}
 	run := func(commit func(*response, bool), status int, method string, minor int, set uint, cl int64, final bool, pending string) (string, http.Header, [2]bool) {
 		var buf bytes.Buffer
-		c := &conn{srv: &Server{}, bw: bufio.NewWriter(&buf), date: []byte("Mon, 07 Dec 2026 00:00:01 GMT"), dateSec: 1 << 62}
+		srv := &Server{}
+		srv.clock.Store(1e18) // one Date for both
+		c := &conn{srv: srv, bw: bufio.NewWriter(&buf)}
 		c.pending = append(c.pending, pending...)
 		h := http.Header{}
 		for i, f := range fields {
