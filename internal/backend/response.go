@@ -39,12 +39,14 @@ func (pc *pconn) readResponseHead(req *http.Request, rb *ResponseBuffer) (*excha
 	} else {
 		x = new(exchange)
 	}
-	if err := parseResponseHeadInto(&x.resp, string(pc.head), &lines, req, rb); err != nil {
+	fields, err := parseResponseHeadFields(&x.resp, string(pc.head), &lines, req, rb)
+	if err != nil {
 		return nil, err
 	}
-	if err := frameResponseBodyInto(&x.resp, pc.br, req, &x.fixed); err != nil {
+	if err := frameResponseBodyFields(&x.resp, pc.br, req, &x.fixed, fields); err != nil {
 		return nil, err
 	}
+	x.fields = fields
 	return x, nil
 }
 
@@ -52,9 +54,10 @@ func (pc *pconn) readResponseHead(req *http.Request, rb *ResponseBuffer) (*excha
 // body the caller reads (which owns the connection until it is done) and
 // the reader of a body of known length.
 type exchange struct {
-	resp  http.Response
-	body  body
-	fixed fixedBody
+	resp   http.Response
+	body   body
+	fixed  fixedBody
+	fields httplex.Fields // of the fields the head had
 }
 
 // ResponseBuffer is a caller's storage for its HTTP/1.1 responses, one at a
@@ -73,6 +76,13 @@ type ResponseBuffer struct {
 
 // Holds reports whether resp is the response last read into rb.
 func (rb *ResponseBuffer) Holds(resp *http.Response) bool { return resp != nil && resp == &rb.x.resp }
+
+// HopFree reports whether resp is the response last read into rb and its
+// head had no hop-by-hop field (httplex.FieldsHop): its header map, as long
+// as nobody added to it, needs no removal of them.
+func (rb *ResponseBuffer) HopFree(resp *http.Response) bool {
+	return rb.Holds(resp) && rb.x.fields&httplex.FieldsHop == 0
+}
 
 // Release lets go of the last response read into rb (its request, body and
 // connection), so that a buffer kept for later does not keep them alive;
@@ -96,15 +106,23 @@ func parseResponseHead(head string, req *http.Request) (*http.Response, error) {
 // map from rb when rb is not nil. lines is what ReadHeadLines recorded of
 // head's lines (nil: nothing).
 func parseResponseHeadInto(resp *http.Response, head string, lines *httplex.Lines, req *http.Request, rb *ResponseBuffer) error {
+	_, err := parseResponseHeadFields(resp, head, lines, req, rb)
+	return err
+}
+
+// parseResponseHeadFields is parseResponseHeadInto also returning which of
+// httplex.Fields the head has.
+func parseResponseHeadFields(resp *http.Response, head string, lines *httplex.Lines, req *http.Request, rb *ResponseBuffer) (httplex.Fields, error) {
+	var fields httplex.Fields
 	cur := httplex.NewCursor(head, lines)
 	line := cur.Next()
 	proto, status, ok := strings.Cut(line, " ")
 	if !ok {
-		return protocolError("malformed HTTP response %q", line)
+		return 0, protocolError("malformed HTTP response %q", line)
 	}
 	status = strings.TrimLeft(status, " ")
 	if len(status) < 3 || !httplex.IsDigit(status[0]) || !httplex.IsDigit(status[1]) || !httplex.IsDigit(status[2]) || len(status) > 3 && status[3] != ' ' {
-		return protocolError("malformed HTTP status code %q", status)
+		return 0, protocolError("malformed HTTP status code %q", status)
 	}
 	*resp = http.Response{
 		Status:     status,
@@ -113,11 +131,11 @@ func parseResponseHeadInto(resp *http.Response, head string, lines *httplex.Line
 		Request:    req,
 	}
 	if resp.StatusCode < 100 {
-		return protocolError("malformed HTTP status code %q", status)
+		return 0, protocolError("malformed HTTP status code %q", status)
 	}
 	var ok2 bool
 	if resp.ProtoMajor, resp.ProtoMinor, ok2 = http.ParseHTTPVersion(proto); !ok2 {
-		return protocolError("malformed HTTP version %q", proto)
+		return 0, protocolError("malformed HTTP version %q", proto)
 	}
 
 	n := cur.Count()
@@ -128,6 +146,7 @@ func parseResponseHeadInto(resp *http.Response, head string, lines *httplex.Line
 	} else {
 		hdr, vals = make(http.Header, n), make([]string, n)
 	}
+	fill := httplex.NewFiller(hdr, vals)
 	var last string // the previous field, for obsolete line folding
 	for cur.More() {
 		line = cur.Next()
@@ -139,11 +158,11 @@ func parseResponseHeadInto(resp *http.Response, head string, lines *httplex.Line
 			// a space.
 			vv := hdr[last]
 			if last == "" || len(vv) == 0 {
-				return protocolError("malformed MIME header initial line: %q", line)
+				return 0, protocolError("malformed MIME header initial line: %q", line)
 			}
 			cont := httplex.TrimOWS(line)
 			if !validFieldValue(cont) {
-				return protocolError("malformed MIME header line: %q", line)
+				return 0, protocolError("malformed MIME header line: %q", line)
 			}
 			switch prev := vv[len(vv)-1]; {
 			case cont == "":
@@ -156,11 +175,11 @@ func parseResponseHeadInto(resp *http.Response, head string, lines *httplex.Line
 		}
 		colon := strings.IndexByte(line, ':')
 		if colon <= 0 || !validToken(line[:colon]) {
-			return protocolError("malformed MIME header line: %q", line)
+			return 0, protocolError("malformed MIME header line: %q", line)
 		}
 		value := httplex.TrimOWS(line[colon+1:])
 		if !validFieldValue(value) {
-			return protocolError("malformed MIME header line: %q", line)
+			return 0, protocolError("malformed MIME header line: %q", line)
 		}
 		var scratch *[]byte
 		if rb != nil {
@@ -168,10 +187,11 @@ func parseResponseHeadInto(resp *http.Response, head string, lines *httplex.Line
 		}
 		key := httplex.CanonicalKey(line[:colon], scratch)
 		last = key
-		vals = httplex.AddValue(hdr, key, value, vals)
+		fields |= httplex.FieldOf(key)
+		fill.Add(key, value)
 	}
 	resp.Header = hdr
-	return nil
+	return fields, nil
 }
 
 // frameResponseBody decides how the body is delimited and sets Body,
@@ -183,12 +203,27 @@ func frameResponseBody(resp *http.Response, br *bufio.Reader, req *http.Request)
 // frameResponseBodyInto is frameResponseBody using fixed as the reader of
 // a body of known length.
 func frameResponseBodyInto(resp *http.Response, br *bufio.Reader, req *http.Request, fixed *fixedBody) error {
+	return frameResponseBodyFields(resp, br, req, fixed, httplex.FieldsAll)
+}
+
+// frameResponseBodyFields is frameResponseBodyInto for a header map that
+// has none of httplex.Fields but those in fields: the others are not
+// looked up.
+func frameResponseBodyFields(resp *http.Response, br *bufio.Reader, req *http.Request, fixed *fixedBody, fields httplex.Fields) error {
 	h := resp.Header
 	http11 := resp.ProtoAtLeast(1, 1)
-	resp.Close = httplex.HasToken(h["Connection"], "close") || !http11 && !httplex.HasToken(h["Connection"], "keep-alive")
+	var conn []string
+	if fields&httplex.FieldConnection != 0 {
+		conn = h["Connection"]
+	}
+	resp.Close = httplex.HasToken(conn, "close") || !http11 && !httplex.HasToken(conn, "keep-alive")
 
 	cl := int64(-1)
-	if vv := h["Content-Length"]; len(vv) > 0 {
+	var vv []string
+	if fields&httplex.FieldContentLength != 0 {
+		vv = h["Content-Length"]
+	}
+	if len(vv) > 0 {
 		for _, v := range vv[1:] {
 			if strings.TrimSpace(v) != strings.TrimSpace(vv[0]) {
 				return protocolError("message cannot contain multiple Content-Length headers; got %q", vv)
@@ -204,7 +239,11 @@ func frameResponseBodyInto(resp *http.Response, br *bufio.Reader, req *http.Requ
 		}
 	}
 	chunked := false
-	if te := h["Transfer-Encoding"]; len(te) > 0 && http11 {
+	var te []string
+	if fields&httplex.FieldTransferEncoding != 0 {
+		te = h["Transfer-Encoding"]
+	}
+	if len(te) > 0 && http11 {
 		if len(te) != 1 || !strings.EqualFold(strings.TrimSpace(te[0]), "chunked") {
 			return protocolError("unsupported transfer encoding: %q", te)
 		}
@@ -225,9 +264,12 @@ func frameResponseBodyInto(resp *http.Response, br *bufio.Reader, req *http.Requ
 		resp.Close = true
 	}
 
-	if tr, ok := h["Trailer"]; ok && chunked {
-		// The announced trailer fields, filled in when the body ends.
-		delete(h, "Trailer")
+	if chunked && fields&httplex.FieldTrailer != 0 {
+		tr, ok := h["Trailer"]
+		if ok {
+			// The announced trailer fields, filled in when the body ends.
+			delete(h, "Trailer")
+		}
 		for _, v := range tr {
 			for _, k := range strings.Split(v, ",") {
 				if k = strings.TrimSpace(k); k != "" {

@@ -31,11 +31,25 @@ func parseOurs(in, method string) (*http.Response, string, error) {
 		return nil, "", err
 	}
 	resp := &rb.x.resp
-	if err := parseResponseHeadInto(resp, string(head), &lines, req, &rb); err != nil {
+	fields, err := parseResponseHeadFields(resp, string(head), &lines, req, &rb)
+	if err != nil {
 		return nil, "", err
 	}
-	if err := frameResponseBodyInto(resp, br, req, &rb.x.fixed); err != nil {
+	for k := range resp.Header {
+		if f := httplex.FieldOf(k); fields&f != f {
+			panic("field " + k + " not noted")
+		}
+	}
+	if err := frameResponseBodyFields(resp, br, req, &rb.x.fixed, fields); err != nil {
 		return nil, "", err
+	}
+	rb.x.fields = fields
+	if rb.HopFree(resp) {
+		for k := range resp.Header {
+			if httplex.FieldOf(k)&httplex.FieldsHop != 0 {
+				panic("hop-by-hop field " + k + " in a response said to have none")
+			}
+		}
 	}
 	b, err := io.ReadAll(resp.Body)
 	return resp, string(b), err

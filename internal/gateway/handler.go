@@ -85,8 +85,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
 		st.X.Request.Certificate = r.TLS.PeerCertificates[0]
 	}
-	upgradeTo, upgrade := isUpgrade(r.Header)
-	policy.RemoveHopHeaders(r.Header)
+	var upgradeTo string
+	var upgrade bool
+	if f, ok := requestFields(w, r); !ok || f&httplex.FieldsHop != 0 {
+		// (Unless the server saw no hop-by-hop field in the head: then
+		// there is neither an upgrade nor anything to remove.)
+		upgradeTo, upgrade = isUpgrade(r.Header)
+		policy.RemoveHopHeaders(r.Header)
+	}
 	if r.Body != nil && r.Body != http.NoBody {
 		// The client's request trailer is not forwarded (as nginx): fields
 		// after the body escape every check made on the head (a key, an
@@ -293,6 +299,21 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 
 func (b *limitedBody) Close() error { return b.rc.Close() }
 
+// requestFields returns which of httplex.Fields r's head had, when the
+// server (httpserver's) knows them for r's header map as it is.
+func requestFields(w http.ResponseWriter, r *http.Request) (httplex.Fields, bool) {
+	if rf, ok := w.(interface {
+		RequestFields(http.Header) (httplex.Fields, bool)
+	}); ok {
+		return rf.RequestFields(r.Header)
+	}
+	return 0, false
+}
+
+// headerReplacer is a ResponseWriter that can take a header map for the
+// response in place of its own (httpserver's).
+type headerReplacer interface{ ReplaceHeader(http.Header) bool }
+
 // connValuer is a ResponseWriter with a per-connection slot
 // (httpserver's).
 type connValuer interface{ ConnValue() *any }
@@ -375,20 +396,37 @@ func (g *Gateway) subscription(plan *Plan, api *apiPlan, r *http.Request, st *po
 // backend) returned.
 func (g *Gateway) writeResponse(w http.ResponseWriter, st *policy.State) (int64, error, error) {
 	resp := st.X.Response
-	h := w.Header()
+	length := st.ResponseBodyLen()
+	var h http.Header
 	var backendLength []string
-	for k, v := range resp.Headers {
-		if k == "Content-Length" {
-			backendLength = v
-			continue
+	keepLength := false // the head's Content-Length is the backend's, as it is
+	if hr, ok := w.(headerReplacer); ok && st.ResponseHeaderOwned() && hr.ReplaceHeader(resp.Headers) {
+		// The backend response's map, which nothing else uses, becomes the
+		// response's as it is: the same fields as the copy below makes.
+		h = resp.Headers
+		var hasLength bool
+		backendLength, hasLength = h["Content-Length"]
+		if length >= 0 {
+			n, ok := httplex.ParseContentLength(firstOf(backendLength))
+			keepLength = ok && n == length && len(backendLength) == 1 && len(st.ExtraHeaders) == 0
 		}
-		h[k] = v
+		if hasLength && !keepLength {
+			delete(h, "Content-Length") // as the copy, which leaves it out
+		}
+	} else {
+		h = w.Header()
+		for k, v := range resp.Headers {
+			if k == "Content-Length" {
+				backendLength = v
+				continue
+			}
+			h[k] = v
+		}
 	}
 	for k, v := range st.ExtraHeaders {
 		h[k] = append(h[k], v...)
 	}
-	length := st.ResponseBodyLen()
-	if length >= 0 {
+	if length >= 0 && !keepLength {
 		if n, ok := httplex.ParseContentLength(firstOf(backendLength)); ok && n == length && len(backendLength) == 1 {
 			h["Content-Length"] = backendLength // the backend's own value, unchanged
 		} else {

@@ -262,6 +262,9 @@ type HeaderStore struct {
 // much as its largest size, so an unusually large one is let go.
 const maxStoredHeaders = 32
 
+// Map returns the header map Take returned last (nil before).
+func (s *HeaderStore) Map() http.Header { return s.h }
+
 // Take returns an empty header map and room for n values (for AddValue).
 // Whatever Take returned before is the new message's from now on: the
 // previous message, its map and its value slices must no longer be used.
@@ -296,6 +299,43 @@ func AddValue(h http.Header, key, value string, vals []string) []string {
 	vv[0] = value
 	h[key] = vv
 	return vals[1:]
+}
+
+// Filler fills an empty header map with a head's fields, one after the
+// other, as AddValue does. It keeps a small summary of the names added so
+// far (one bit of 64 per name, from its length and end bytes), so that a
+// name whose bit is not set yet, certainly new (nearly every one), is
+// stored without first being looked up in the map, which costs a hash.
+// The zero Filler is not ready: use NewFiller.
+type Filler struct {
+	h    http.Header
+	vals []string
+	seen uint64
+}
+
+// NewFiller returns a Filler of h, which must be empty, with room for
+// values vals (as AddValue's).
+func NewFiller(h http.Header, vals []string) Filler {
+	return Filler{h: h, vals: vals}
+}
+
+// Add appends value to the map's field key.
+func (f *Filler) Add(key, value string) {
+	if len(key) == 0 {
+		f.vals = AddValue(f.h, key, value, f.vals)
+		return
+	}
+	bit := uint64(1) << ((uint(len(key))*5 + uint(key[0])*3 + uint(key[len(key)-1])) & 63)
+	if f.seen&bit != 0 || len(f.vals) == 0 {
+		f.seen |= bit
+		f.vals = AddValue(f.h, key, value, f.vals) // maybe there already
+		return
+	}
+	f.seen |= bit
+	vv := f.vals[:1:1]
+	vv[0] = value
+	f.h[key] = vv
+	f.vals = f.vals[1:]
 }
 
 // ErrHeadTooLarge is ReadHead's error for a head over its limit.
@@ -525,4 +565,80 @@ func ReadTrailer(br *bufio.Reader, limit int, field func(name, value string) err
 			}
 		}
 	}
+}
+
+// Fields is a set of the header fields that framing and hop-by-hop
+// handling look for, noted by a parser as it fills a header map, so that
+// their lookups can be skipped for fields the map does not have. It
+// describes the map only as the parser left it: whoever changes the map
+// after must not rely on it.
+type Fields uint16
+
+const (
+	FieldConnection Fields = 1 << iota
+	FieldContentLength
+	FieldTransferEncoding
+	FieldTrailer
+	FieldExpect
+	FieldUpgrade
+	// FieldOtherHop is one of the other hop-by-hop fields: Keep-Alive,
+	// Proxy-Connection, Proxy-Authenticate, Proxy-Authorization, Te.
+	FieldOtherHop
+
+	// FieldsHop are the hop-by-hop fields (RFC 9110 §7.6.1), of which a
+	// message that has none needs no removal when it crosses a proxy.
+	FieldsHop = FieldConnection | FieldTransferEncoding | FieldTrailer | FieldUpgrade | FieldOtherHop
+
+	// FieldsAll is the set to use for a map whose fields are not known:
+	// every lookup is made.
+	FieldsAll Fields = 1<<16 - 1
+)
+
+// FieldOf returns the bit of the canonical header name key in Fields, or 0.
+func FieldOf(key string) Fields {
+	switch len(key) {
+	case 2:
+		if key == "Te" {
+			return FieldOtherHop
+		}
+	case 6:
+		if key == "Expect" {
+			return FieldExpect
+		}
+	case 7:
+		switch key {
+		case "Upgrade":
+			return FieldUpgrade
+		case "Trailer":
+			return FieldTrailer
+		}
+	case 10:
+		switch key {
+		case "Connection":
+			return FieldConnection
+		case "Keep-Alive":
+			return FieldOtherHop
+		}
+	case 14:
+		if key == "Content-Length" {
+			return FieldContentLength
+		}
+	case 16:
+		if key == "Proxy-Connection" {
+			return FieldOtherHop
+		}
+	case 17:
+		if key == "Transfer-Encoding" {
+			return FieldTransferEncoding
+		}
+	case 18:
+		if key == "Proxy-Authenticate" {
+			return FieldOtherHop
+		}
+	case 19:
+		if key == "Proxy-Authorization" {
+			return FieldOtherHop
+		}
+	}
+	return 0
 }

@@ -3,8 +3,10 @@ package httplex
 import (
 	"bufio"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -128,4 +130,53 @@ func FuzzReadHead(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestFieldOf: FieldOf knows exactly the names of its bits, and
+// FieldsHop exactly the hop-by-hop names (policy's list).
+func TestFieldOf(t *testing.T) {
+	want := map[string]Fields{
+		"Connection": FieldConnection, "Content-Length": FieldContentLength, "Transfer-Encoding": FieldTransferEncoding,
+		"Trailer": FieldTrailer, "Expect": FieldExpect, "Upgrade": FieldUpgrade, "Keep-Alive": FieldOtherHop,
+		"Proxy-Connection": FieldOtherHop, "Proxy-Authenticate": FieldOtherHop, "Proxy-Authorization": FieldOtherHop, "Te": FieldOtherHop,
+	}
+	hop := map[string]bool{"Connection": true, "Proxy-Connection": true, "Keep-Alive": true, "Proxy-Authenticate": true,
+		"Proxy-Authorization": true, "Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true}
+	for k, f := range want {
+		if got := FieldOf(k); got != f {
+			t.Errorf("FieldOf(%q) = %b, want %b", k, got, f)
+		}
+		if got := FieldOf(k)&FieldsHop != 0; got != hop[k] {
+			t.Errorf("%q in FieldsHop: %v", k, got)
+		}
+	}
+	for _, k := range []string{"", "TE", "te", "connection", "Content-Type", "Host", "Date", "Expected", "Upgrades", "Keep-alive", "X-Connection", "Trailers", "Content-Length2"} {
+		if f := FieldOf(k); f != 0 {
+			t.Errorf("FieldOf(%q) = %b, want 0", k, f)
+		}
+	}
+}
+
+// TestFillerMatchesAddValue: Filler builds the same map as AddValue (and
+// http.Header.Add) for heads of few and many fields, repeated or not.
+func TestFillerMatchesAddValue(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	names := []string{"A", "B", "Content-Length", "X-Forwarded-For", "Cookie", "Accept", "X-1", "X-2", "X-3", "X-4", "X-5", "X-6",
+		"X-7", "X-8", "X-9", "X-10", "X-11", "X-12", "X-13", "X-14", "X-15", "X-16", "X-17", "X-18", "Bb", "Ab"}
+	for i := 0; i < 20000; i++ {
+		n := rng.IntN(40)
+		spare := rng.IntN(n + 2)
+		want, got := http.Header{}, http.Header{}
+		wantVals := make([]string, spare)
+		f := NewFiller(got, make([]string, spare))
+		for j := 0; j < n; j++ {
+			k := names[rng.IntN(1+rng.IntN(len(names)))]
+			v := strconv.Itoa(j)
+			wantVals = AddValue(want, k, v, wantVals)
+			f.Add(k, v)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("Filler %v, AddValue %v", got, want)
+		}
+	}
 }

@@ -127,10 +127,14 @@ type conn struct {
 	head      []byte              // the request head being read
 	reqHeader httplex.HeaderStore // the request header map, reused per request
 	canon     []byte              // scratch for canonicalising header names
-	header    http.Header         // the response header map, cleared per request
-	pending   []byte              // response body held back to learn its length
-	scratch   [24]byte            // for chunk sizes
-	date      []byte              // the Date header value, recomputed once a second
+	// Which of httplex.Fields the request's head had, and how many
+	// fields the parser left in its map (see response.RequestFields).
+	reqFields httplex.Fields
+	reqLen    int
+	header    http.Header // the response header map, cleared per request
+	pending   []byte      // response body held back to learn its length
+	scratch   [24]byte    // for chunk sizes
+	date      []byte      // the Date header value, recomputed once a second
 	dateSec   int64
 
 	// A request whose 100-continue has not been sent when its handler

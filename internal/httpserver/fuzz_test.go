@@ -73,6 +73,20 @@ func FuzzReadRequest(f *testing.F) {
 					}
 				}
 			}
+			// Framing fields are acted on, whatever else the head has:
+			// removed once used, or the request refused.
+			if _, ok := req.Header["Transfer-Encoding"]; ok {
+				t.Fatalf("Transfer-Encoding left in %v", req.Header)
+			}
+			if _, ok := req.Header["Expect"]; ok {
+				t.Fatalf("Expect left in %v", req.Header)
+			}
+			if cl := req.Header["Content-Length"]; len(cl) > 1 || len(cl) == 1 && req.ContentLength < 0 {
+				t.Fatalf("Content-Length %q, ContentLength %d", cl, req.ContentLength)
+			}
+			if httplex.HasToken(req.Header["Connection"], "close") && !req.Close {
+				t.Fatalf("Connection: close, but the connection is kept")
+			}
 			if fields > s.MaxHeaders {
 				t.Fatalf("%d header fields accepted", fields)
 			}

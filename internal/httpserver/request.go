@@ -95,6 +95,8 @@ func (c *conn) parse(head string, lines *httplex.Lines) (*http.Request, *body, e
 	// request's header map past its return, as the next request reuses it
 	// (net/http allocates one per request).
 	hdr, vals := c.reqHeader.Take(nlines)
+	fill := httplex.NewFiller(hdr, vals)
+	var fields httplex.Fields // the framing fields seen: the others need no lookup
 	var host string
 	hosts := 0
 	for cur.More() {
@@ -131,7 +133,8 @@ func (c *conn) parse(head string, lines *httplex.Lines) (*http.Request, *body, e
 			host = value
 			continue
 		}
-		vals = httplex.AddValue(hdr, key, value, vals)
+		fields |= httplex.FieldOf(key)
+		fill.Add(key, value)
 	}
 
 	// The request is built in the connection's exchange, where the
@@ -169,13 +172,22 @@ func (c *conn) parse(head string, lines *httplex.Lines) (*http.Request, *body, e
 
 	// Connection management: HTTP/1.1 keeps the connection unless told
 	// "close"; HTTP/1.0 closes it unless told "keep-alive".
-	conn := hdr["Connection"]
+	var conn []string
+	if fields&httplex.FieldConnection != 0 {
+		conn = hdr["Connection"]
+	}
 	req.Close = !http11 && !httplex.HasToken(conn, "keep-alive") || httplex.HasToken(conn, "close")
 
 	// Framing. Both Content-Length and Transfer-Encoding, or differing
 	// lengths, are the classic smuggling vectors: refuse them.
 	var b *body
-	te, cl := hdr["Transfer-Encoding"], hdr["Content-Length"]
+	var te, cl []string
+	if fields&httplex.FieldTransferEncoding != 0 {
+		te = hdr["Transfer-Encoding"]
+	}
+	if fields&httplex.FieldContentLength != 0 {
+		cl = hdr["Content-Length"]
+	}
 	switch {
 	case len(te) > 0:
 		if !http11 {
@@ -229,7 +241,11 @@ func (c *conn) parse(head string, lines *httplex.Lines) (*http.Request, *body, e
 			b = &body{c: c, remaining: length}
 		}
 	}
-	if ex := hdr["Expect"]; len(ex) > 0 {
+	var ex []string
+	if fields&httplex.FieldExpect != 0 {
+		ex = hdr["Expect"]
+	}
+	if len(ex) > 0 {
 		if len(ex) != 1 || !strings.EqualFold(ex[0], "100-continue") || !http11 {
 			return nil, nil, &protoError{http.StatusExpectationFailed, "unsupported Expect"}
 		}
@@ -243,6 +259,7 @@ func (c *conn) parse(head string, lines *httplex.Lines) (*http.Request, *body, e
 	if b != nil {
 		req.Body = b
 	}
+	c.reqFields, c.reqLen = fields, len(hdr)
 	return req, b, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -41,6 +42,34 @@ type response struct {
 // Header returns the response header map.
 func (w *response) Header() http.Header { return w.header }
 
+// RequestFields reports which of httplex.Fields the request's head had
+// (among them some the server acted on and removed: Transfer-Encoding,
+// Trailer, Expect), so that the handler can skip looking up the others. ok
+// is false unless h is still the request's header map with as many fields
+// as the server left in it: then the map must be asked.
+func (w *response) RequestFields(h http.Header) (f httplex.Fields, ok bool) {
+	if w.done || h == nil || len(h) != w.c.reqLen ||
+		reflect.ValueOf(h).UnsafePointer() != reflect.ValueOf(w.c.reqHeader.Map()).UnsafePointer() {
+		return 0, false
+	}
+	return w.c.reqFields, true
+}
+
+// ReplaceHeader makes h the response's header map, in place of the
+// server's own, which must still be empty: a handler with the headers
+// already in a map of its own spares itself copying them. The server reads
+// and changes h until the response is finished (after the handler
+// returns, possibly), so the handler must leave h to it until then; the
+// connection's next request starts later. ReplaceHeader reports false,
+// changing nothing, once the status is written or headers are set.
+func (w *response) ReplaceHeader(h http.Header) bool {
+	if w.done || w.wroteHeader || len(w.header) > 0 || h == nil {
+		return false
+	}
+	w.header = h
+	return true
+}
+
 // WriteHeader sends (or, for 1xx, writes at once) the status code.
 func (w *response) WriteHeader(code int) {
 	if w.done || w.wroteHeader {
@@ -54,7 +83,7 @@ func (w *response) WriteHeader(code int) {
 		// final status follows.
 		if w.req.ProtoAtLeast(1, 1) && !w.committed {
 			w.c.bw.WriteString(statusLine(code))
-			w.writeHeaderLines()
+			w.writeHeaderLines(nil, false)
 			w.c.bw.WriteString("\r\n")
 			w.c.bw.Flush()
 		}
@@ -190,13 +219,9 @@ func (w *response) writeBody(p []byte) (int, error) {
 func (w *response) commit(final bool) {
 	w.committed = true
 	h := w.header
-	delete(h, "Transfer-Encoding")
 	var length string
 	switch {
 	case !w.bodyAllowed():
-		if w.status != http.StatusNotModified {
-			delete(h, "Content-Length")
-		}
 	case w.cl >= 0:
 	case w.isHEAD:
 		if final && w.written > 0 {
@@ -217,13 +242,24 @@ func (w *response) commit(final bool) {
 			w.closeAfter = true
 		}
 	}
-	if w.req.Close || w.c.srv.inShutdown.Load() || httplex.HasToken(h["Connection"], "close") {
-		w.closeAfter = true
-	}
 
 	bw := w.c.bw
 	bw.WriteString(statusLine(w.status))
-	w.writeHeaderLines()
+	// The fields the head needs to know of are noted as they are written
+	// (one walk of the map instead of a lookup each); Transfer-Encoding,
+	// and Content-Length where no body is allowed (but in a 304, RFC 9110
+	// §8.6), are the server's to decide and are dropped from the map.
+	var f headFields
+	w.writeHeaderLines(&f, !w.bodyAllowed() && w.status != http.StatusNotModified)
+	if f.dropped {
+		delete(h, "Transfer-Encoding")
+		if !w.bodyAllowed() && w.status != http.StatusNotModified {
+			delete(h, "Content-Length")
+		}
+	}
+	if w.req.Close || w.c.srv.inShutdown.Load() || httplex.HasToken(f.connection, "close") {
+		w.closeAfter = true
+	}
 	if length != "" {
 		bw.WriteString("Content-Length: ")
 		bw.WriteString(length)
@@ -232,12 +268,12 @@ func (w *response) commit(final bool) {
 	if w.chunked {
 		bw.WriteString("Transfer-Encoding: chunked\r\n")
 	}
-	if _, ok := h["Date"]; !ok {
+	if !f.date {
 		bw.WriteString("Date: ")
 		bw.Write(w.c.dateValue())
 		bw.WriteString("\r\n")
 	}
-	if _, ok := h["Connection"]; !ok {
+	if !f.hasConnection {
 		if w.closeAfter {
 			bw.WriteString("Connection: close\r\n")
 		} else if !w.req.ProtoAtLeast(1, 1) {
@@ -252,12 +288,38 @@ func (w *response) commit(final bool) {
 	}
 }
 
+// headFields is what commit needs to know of the handler's header map.
+type headFields struct {
+	connection    []string // the Connection field's values
+	hasConnection bool     // the map has Connection (maybe without values)
+	date          bool     // the map has Date
+	dropped       bool     // a field was left out that must go from the map
+}
+
 // writeHeaderLines writes the handler's headers. Names that are not tokens
 // are dropped and CR/LF in values become spaces, so no header set from a
-// policy expression can split the response.
-func (w *response) writeHeaderLines() {
+// policy expression can split the response. With f (not nil) it leaves out
+// Transfer-Encoding, and Content-Length when noLength, noting that in f
+// with the fields commit needs.
+func (w *response) writeHeaderLines(f *headFields, noLength bool) {
 	bw := w.c.bw
 	for k, vv := range w.header {
+		if f != nil {
+			switch k {
+			case "Transfer-Encoding":
+				f.dropped = true
+				continue
+			case "Content-Length":
+				if noLength {
+					f.dropped = true
+					continue
+				}
+			case "Connection":
+				f.connection, f.hasConnection = vv, true
+			case "Date":
+				f.date = true
+			}
+		}
 		if !httplex.ValidToken(k) {
 			continue
 		}

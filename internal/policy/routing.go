@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -308,7 +309,11 @@ func (f *forwardRequest) Run(st *State) error {
 		call.body = cancelBody{ReadCloser: resp.Body, ctx: ctx}
 		resp.Body = &call.body
 	}
-	RemoveHopHeaders(resp.Header)
+	if st.Conn == nil || !st.Conn.Response.HopFree(resp) {
+		// (A response read into the connection's buffer says whether
+		// its head had a hop-by-hop field at all.)
+		RemoveHopHeaders(resp.Header)
+	}
 	st.BackendStatus = resp.StatusCode
 	st.backendResp = resp
 	if report != nil {
@@ -367,6 +372,17 @@ func (st *State) roundTrip(out *http.Request) (*http.Response, error) {
 // may still hold the request and its context).
 func (st *State) readIntoBuffer(resp *http.Response, err error) bool {
 	return err == nil && st.Conn != nil && st.Conn.Response.Holds(resp)
+}
+
+// ResponseHeaderOwned reports whether the response's header map is the
+// backend response's held in the connection's storage (see
+// backend.ResponseBuffer): a map that nothing outside this request refers
+// to and that nobody touches until the connection's next request, so the
+// server may take it for the response it writes instead of a copy.
+func (st *State) ResponseHeaderOwned() bool {
+	r, b := st.X.Response, st.backendResp
+	return r != nil && b != nil && st.Conn != nil && st.Conn.Response.Holds(b) && r.Headers != nil &&
+		reflect.ValueOf(r.Headers).UnsafePointer() == reflect.ValueOf(b.Header).UnsafePointer() // a policy may have set another map
 }
 
 // ConnStorage is what forward-request reuses from one request to the next
