@@ -3,8 +3,12 @@ package policy
 import (
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"net/http"
+	"strings"
 	"testing"
+
+	"github.com/apimgw/apimgw/internal/httplex"
 )
 
 // TestRemoveHopHeaders: hop-by-hop fields and those Connection names go,
@@ -30,5 +34,67 @@ func TestRemoveHopHeaders(t *testing.T) {
 				t.Errorf("RemoveHopHeaders(%v)\n got %v\nwant %v", c.in, in, want)
 			}
 		}
+	}
+}
+
+// removeHopHeadersRef is RemoveHopHeaders as it was before it skipped the
+// canonical form of hop-by-hop names in Connection.
+func removeHopHeadersRef(h http.Header) {
+	for _, v := range h["Connection"] {
+		for _, name := range strings.Split(v, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				if httplex.ValidToken(name) {
+					name = httplex.CanonicalKey(name, nil)
+				}
+				delete(h, name)
+			}
+		}
+	}
+	for _, name := range hopHeaders {
+		delete(h, name)
+	}
+}
+
+// TestRemoveHopHeadersMatchesRef: random maps and Connection values (names
+// in any case, hop-by-hop or not, spaces, empty elements, non-tokens).
+func TestRemoveHopHeadersMatchesRef(t *testing.T) {
+	names := []string{"Keep-Alive", "keep-alive", "KEEP-ALIVE", "close", "Te", "te", "TE", "trailer", "Upgrade", "upgrade",
+		"X-Drop", "x-drop", "X-Keep", "Proxy-Connection", "proxy-authorization", "Transfer-Encoding", "transfer-encodinG",
+		"Connection", "x y", "é", "", " ", "Accept", "Proxy-Authenticate", "Keep-Alivee", "Te2"}
+	fields := []string{"Accept", "X-Drop", "X-Keep", "Keep-Alive", "Te", "Trailer", "Upgrade", "Proxy-Connection",
+		"Transfer-Encoding", "Proxy-Authorization", "Proxy-Authenticate", "x y", "é", "Keep-Alivee", "Te2"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 20000 {
+		h := http.Header{}
+		for range rng.IntN(12) {
+			h[fields[rng.IntN(len(fields))]] = []string{"v"}
+		}
+		for range rng.IntN(3) {
+			var parts []string
+			for range rng.IntN(5) {
+				sp := []string{"", " ", "\t"}[rng.IntN(3)]
+				parts = append(parts, sp+names[rng.IntN(len(names))]+sp)
+			}
+			h["Connection"] = append(h["Connection"], strings.Join(parts, ","))
+		}
+		in := fmt.Sprint(h)
+		want := maps.Clone(h)
+		removeHopHeadersRef(want)
+		RemoveHopHeaders(h)
+		if fmt.Sprint(h) != fmt.Sprint(want) {
+			t.Fatalf("RemoveHopHeaders(%s)\n got %v\nwant %v", in, h, want)
+		}
+	}
+}
+
+// TestRemoveHopHeadersKeepAliveAllocs: the usual response of a keep-alive
+// backend (nginx's "Connection: keep-alive") costs no allocation.
+func TestRemoveHopHeadersKeepAliveAllocs(t *testing.T) {
+	h, ct, conn := http.Header{}, []string{"text/plain"}, []string{"keep-alive"}
+	if n := testing.AllocsPerRun(100, func() {
+		h["Content-Type"], h["Connection"] = ct, conn
+		RemoveHopHeaders(h)
+	}); n != 0 || len(h) != 1 {
+		t.Fatalf("%v allocations, %v left; want 0, Content-Type", n, h)
 	}
 }

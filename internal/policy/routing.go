@@ -180,7 +180,8 @@ var hopHeaders = []string{
 // RemoveHopHeaders deletes hop-by-hop headers, including those named in
 // Connection.
 func RemoveHopHeaders(h http.Header) {
-	if len(h) <= 8 {
+	small := len(h) <= 8
+	if small {
 		// A small map is cheaper to walk than to probe for nine names.
 		hop := false
 		for k := range h {
@@ -194,8 +195,12 @@ func RemoveHopHeaders(h http.Header) {
 		}
 	}
 	for _, v := range h["Connection"] {
-		for _, name := range strings.Split(v, ",") {
-			if name = strings.TrimSpace(name); name != "" {
+		for v != "" {
+			var name string
+			name, v, _ = strings.Cut(v, ",")
+			// A hop-by-hop name (keep-alive, close is none) goes below
+			// anyway: no need to put it in canonical form first.
+			if name = strings.TrimSpace(name); name != "" && !isHopFold(name) {
 				if httplex.ValidToken(name) {
 					name = httplex.CanonicalKey(name, nil)
 				}
@@ -203,9 +208,39 @@ func RemoveHopHeaders(h http.Header) {
 			}
 		}
 	}
+	if small {
+		for k := range h {
+			if isHopHeader(k) {
+				delete(h, k)
+			}
+		}
+		return
+	}
 	for _, name := range hopHeaders {
 		delete(h, name)
 	}
+}
+
+// isHopFold reports whether name is a hop-by-hop header's name in any
+// case.
+func isHopFold(name string) bool {
+	switch len(name) {
+	case 2:
+		return strings.EqualFold(name, "Te")
+	case 7:
+		return strings.EqualFold(name, "Trailer") || strings.EqualFold(name, "Upgrade")
+	case 10:
+		return strings.EqualFold(name, "Connection") || strings.EqualFold(name, "Keep-Alive")
+	case 16:
+		return strings.EqualFold(name, "Proxy-Connection")
+	case 17:
+		return strings.EqualFold(name, "Transfer-Encoding")
+	case 18:
+		return strings.EqualFold(name, "Proxy-Authenticate")
+	case 19:
+		return strings.EqualFold(name, "Proxy-Authorization")
+	}
+	return false
 }
 
 func (f *forwardRequest) Run(st *State) error {
