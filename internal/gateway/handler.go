@@ -20,6 +20,7 @@ import (
 	"github.com/apimgw/apimgw/internal/logs"
 	"github.com/apimgw/apimgw/internal/metrics"
 	"github.com/apimgw/apimgw/internal/policy"
+	"github.com/apimgw/apimgw/internal/swar"
 )
 
 // APIM's messages for requests the gateway rejects itself.
@@ -683,7 +684,7 @@ func formatRequestID(lo, hi uint64) string {
 // (little-endian) as the bytes of a little-endian word, in the order they
 // are written: the first byte's high and low nibble first.
 func hexDigits8(x uint32) uint64 {
-	const lsb = 0x0101010101010101
+	const lsb = swar.LSB
 	y := uint64(x)
 	y = (y | y<<16) & 0x0000ffff0000ffff
 	y = (y | y<<8) & 0x00ff00ff00ff00ff // byte k of x in byte 2k

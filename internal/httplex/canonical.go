@@ -3,6 +3,8 @@ package httplex
 import (
 	"bufio"
 	"net/http"
+
+	"github.com/apimgw/apimgw/internal/swar"
 )
 
 // CanonicalKey returns the canonical form of a valid header field name
@@ -18,15 +20,15 @@ func CanonicalKey(name string, scratch *[]byte) string {
 	switch n := len(name); {
 	case n >= 8:
 		for i := 0; i < n-8; i += 8 {
-			if !canonical8(load64(name[i:]), i == 0 || name[i-1] == '-', 8) {
+			if !canonical8(swar.Load64(name[i:]), i == 0 || name[i-1] == '-', 8) {
 				return canonicalBytes(name, scratch)
 			}
 		}
-		if canonical8(load64(name[n-8:]), n == 8 || name[n-9] == '-', 8) {
+		if canonical8(swar.Load64(name[n-8:]), n == 8 || name[n-9] == '-', 8) {
 			return name
 		}
 	case n >= 4:
-		if canonical8(load32(name), true, 4) && canonical8(load32(name[n-4:]), n == 4 || name[n-5] == '-', 4) {
+		if canonical8(swar.Load32(name), true, 4) && canonical8(swar.Load32(name[n-4:]), n == 4 || name[n-5] == '-', 4) {
 			return name
 		}
 	}
@@ -37,17 +39,17 @@ func CanonicalKey(name string, scratch *[]byte) string {
 // in canonical form, the first starting a word when start is set. False
 // may only mean "ask canonicalBytes" (a byte above 0x7f).
 func canonical8(x uint64, start bool, n uint) bool {
-	mask := uint64(msb) >> (64 - 8*n)
+	mask := uint64(swar.MSB) >> (64 - 8*n)
 	if x&mask != 0 {
 		return false // a byte above 0x7f: canonicalBytes decides
 	}
 	// For bytes below 0x80, adding 0x80-c sets a byte's top bit exactly
 	// when the byte is at least c, without carrying into the next byte;
 	// x|0x20 folds upper-case letters onto lower-case ones.
-	y := x | 0x20*lsb
-	letter := (y + (0x80-'a')*lsb) &^ (y + (0x80-'z'-1)*lsb)
-	lower := x << 2                     // a letter's lower-case bit (0x20), moved to the top bit
-	dash := ^((x ^ '-'*lsb) + 0x7f*lsb) // top bit set where the byte is '-'
+	y := x | 0x20*swar.LSB
+	letter := (y + (0x80-'a')*swar.LSB) &^ (y + (0x80-'z'-1)*swar.LSB)
+	lower := x << 2                               // a letter's lower-case bit (0x20), moved to the top bit
+	dash := ^((x ^ '-'*swar.LSB) + 0x7f*swar.LSB) // top bit set where the byte is '-'
 	starts := dash << 8
 	if start {
 		starts |= 0x80

@@ -9,8 +9,11 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/apimgw/apimgw/internal/swar"
 )
 
 // tchar per RFC 9110 §5.6.2: 1 for a token byte, 0 for any other (for
@@ -35,6 +38,27 @@ func IsTokenByte(b byte) bool { return isTchar[b] != 0 }
 // ValidToken reports whether s is a non-empty token (a method, a header
 // field name).
 func ValidToken(s string) bool { return s != "" && AllIn(s, &isTchar) }
+
+// ByteTable is the table for AllIn of the bytes in accepts.
+func ByteTable(in func(byte) bool) (t [256]uint8) {
+	for c := range t {
+		if in(byte(c)) {
+			t[c] = 1
+		}
+	}
+	return t
+}
+
+// PlainPath reports whether net/url leaves every byte of path p as it is
+// (url.URL.EscapedPath): no percent-encoding, nothing it would escape.
+func PlainPath(p string) bool { return AllIn(p, &plainPathByte) }
+
+// plainPathByte is asked of net/url itself, so that the two cannot
+// disagree.
+var plainPathByte = ByteTable(func(c byte) bool {
+	p := string([]byte{'/', c}) // not "*" alone, which EscapedPath keeps as a special case
+	return (&url.URL{Path: p}).EscapedPath() == p
+})
 
 // AllIn reports whether t[c] is 1 for every byte c of s, for a table of
 // 0s and 1s. Eight (or four) bytes at a time, their entries ANDed
@@ -70,39 +94,20 @@ func all4(s string, t *[256]uint8) bool {
 	return t[s[0]]&t[s[1]]&t[s[2]]&t[s[3]] != 0
 }
 
-// Byte-wise (SWAR) constants: lsb has 0x01 in each byte, msb 0x80.
-const (
-	lsb = 0x0101010101010101
-	msb = 0x8080808080808080
-)
-
-// load64 is the little-endian uint64 of s[0:8] (one load).
-func load64(s string) uint64 {
-	_ = s[7]
-	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
-		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
-}
-
-// load32 is the little-endian uint32 of s[0:4], in a uint64.
-func load32(s string) uint64 {
-	_ = s[3]
-	return uint64(uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24)
-}
-
 // ctlOrDel reports whether a byte of x is a control character (below
 // 0x20, tab included) or DEL (0x7f): the "has a byte less than n" and "has
 // a zero byte" tests of Bit Twiddling Hacks, which are exact as to whether
 // there is one. The bytes of x above its low n (4 or 8) must be zero, and
 // are not looked at.
 func ctlOrDel(x uint64, n uint) bool {
-	return ctlBits(x)&(msb>>(64-8*n)) != 0
+	return ctlBits(x)&(swar.MSB>>(64-8*n)) != 0
 }
 
 // ctlBits is ctlOrDel's test for eight bytes, as bits to OR with
 // another's.
 func ctlBits(x uint64) uint64 {
-	y := x ^ 0x7f*lsb
-	return ((x-0x20*lsb)&^x | (y-lsb)&^y) & msb
+	y := x ^ 0x7f*swar.LSB
+	return ((x-0x20*swar.LSB)&^x | (y-swar.LSB)&^y) & swar.MSB
 }
 
 // ValidFieldValue reports whether v may be a header field value: no
@@ -115,18 +120,18 @@ func ValidFieldValue(v string) bool {
 	case n >= 8:
 		i := 0
 		for ; i < n-16; i += 16 { // two words per test in long values (tokens, cookies)
-			if ctlBits(load64(v[i:]))|ctlBits(load64(v[i+8:])) != 0 && !validFieldBytes(v[i:i+16]) {
+			if ctlBits(swar.Load64(v[i:]))|ctlBits(swar.Load64(v[i+8:])) != 0 && !validFieldBytes(v[i:i+16]) {
 				return false
 			}
 		}
 		for ; i < n-8; i += 8 {
-			if ctlOrDel(load64(v[i:]), 8) && !validFieldBytes(v[i:i+8]) {
+			if ctlOrDel(swar.Load64(v[i:]), 8) && !validFieldBytes(v[i:i+8]) {
 				return false
 			}
 		}
-		return !ctlOrDel(load64(v[n-8:]), 8) || validFieldBytes(v[n-8:])
+		return !ctlOrDel(swar.Load64(v[n-8:]), 8) || validFieldBytes(v[n-8:])
 	case n >= 4:
-		return !ctlOrDel(load32(v), 4) && !ctlOrDel(load32(v[n-4:]), 4) || validFieldBytes(v)
+		return !ctlOrDel(swar.Load32(v), 4) && !ctlOrDel(swar.Load32(v[n-4:]), 4) || validFieldBytes(v)
 	}
 	return validFieldBytes(v)
 }
@@ -149,13 +154,13 @@ func HasCRLF(s string) bool {
 	switch n := len(s); {
 	case n >= 8:
 		for i := 0; i < n-8; i += 8 {
-			if below(load64(s[i:]), 0x0e, 8) && hasCRLFBytes(s[i:i+8]) {
+			if below(swar.Load64(s[i:]), 0x0e, 8) && hasCRLFBytes(s[i:i+8]) {
 				return true
 			}
 		}
-		return below(load64(s[n-8:]), 0x0e, 8) && hasCRLFBytes(s[n-8:])
+		return below(swar.Load64(s[n-8:]), 0x0e, 8) && hasCRLFBytes(s[n-8:])
 	case n >= 4:
-		return (below(load32(s), 0x0e, 4) || below(load32(s[n-4:]), 0x0e, 4)) && hasCRLFBytes(s)
+		return (below(swar.Load32(s), 0x0e, 4) || below(swar.Load32(s[n-4:]), 0x0e, 4)) && hasCRLFBytes(s)
 	}
 	return hasCRLFBytes(s)
 }
@@ -163,7 +168,7 @@ func HasCRLF(s string) bool {
 // below reports whether one of the low n bytes of x is below c (c <= 0x80),
 // as ctlOrDel.
 func below(x uint64, c byte, n uint) bool {
-	return (x-uint64(c)*lsb)&^x&(msb>>(64-8*n)) != 0
+	return (x-uint64(c)*swar.LSB)&^x&(swar.MSB>>(64-8*n)) != 0
 }
 
 func hasCRLFBytes(s string) bool {

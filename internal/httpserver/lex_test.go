@@ -2,6 +2,7 @@ package httpserver
 
 import (
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -65,4 +66,14 @@ func TestPlainPathMatchesReference(t *testing.T) {
 			}
 		}
 	}
+}
+
+// isPlainPathByte is the server's own rule for plainPath before it asked
+// net/url (httplex.PlainPath): the same bytes.
+func isPlainPathByte(b byte) bool {
+	switch {
+	case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9':
+		return true
+	}
+	return strings.IndexByte("-_.~$&+,;=:@/", b) >= 0
 }

@@ -294,25 +294,8 @@ func (c *conn) parseTarget(target string) (*url.URL, error) {
 
 // plainPath reports whether a path is the same escaped and unescaped: no
 // percent-encoding, and nothing net/url would escape (so RawPath is "").
-func plainPath(p string) bool { return httplex.AllIn(p, &plainPathByte) }
+func plainPath(p string) bool { return httplex.PlainPath(p) }
 
-// plainPathByte is 1 for the bytes plainPath accepts.
-var plainPathByte = func() (t [256]uint8) {
-	for c := range t {
-		if isPlainPathByte(byte(c)) {
-			t[c] = 1
-		}
-	}
-	return t
-}()
-
-func isPlainPathByte(b byte) bool {
-	switch {
-	case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9':
-		return true
-	}
-	return strings.IndexByte("-_.~$&+,;=:@/", b) >= 0
-}
 
 func validTarget(s string) bool {
 	for i := 0; i < len(s); i++ {
@@ -328,14 +311,7 @@ func validTarget(s string) bool {
 func validHost(s string) bool { return httplex.AllIn(s, &hostByte) }
 
 // hostByte is 1 for the bytes validHost accepts.
-var hostByte = func() (t [256]uint8) {
-	for c := range t {
-		if isHostByte(byte(c)) {
-			t[c] = 1
-		}
-	}
-	return t
-}()
+var hostByte = httplex.ByteTable(isHostByte)
 
 func isHostByte(b byte) bool {
 	if httplex.IsTokenByte(b) && b != '`' && b != '^' && b != '|' && b != '#' {

@@ -3,6 +3,8 @@ package logs
 import (
 	"math/bits"
 	"unicode/utf8"
+
+	"github.com/apimgw/apimgw/internal/swar"
 )
 
 const hexDigits = "0123456789abcdef"
@@ -17,12 +19,6 @@ var plainASCII = func() (t [utf8.RuneSelf]bool) {
 	return t
 }()
 
-// Word-at-a-time constants: every byte of lsb is 0x01, of msb 0x80.
-const (
-	lsb = 0x0101010101010101
-	msb = 0x8080808080808080
-)
-
 // plainBytes returns a word whose top bit is set in each byte of w up to
 // the first that is not plainASCII, and clear in that byte. In a byte
 // below 0x80, w^c + 0x7f has its top bit set unless the byte is c, and
@@ -31,24 +27,11 @@ const (
 // comes first. '<' and '>' differ only in bit 1, '"' and '&' in bit 2, so
 // each pair takes one test.
 func plainBytes(w uint64) uint64 {
-	t := (w ^ '\\'*lsb) + 0x7f*lsb
-	t &= (w | 0x02*lsb ^ '>'*lsb) + 0x7f*lsb
-	t &= (w | 0x04*lsb ^ '&'*lsb) + 0x7f*lsb
-	t &= w + 0x60*lsb
+	t := (w ^ '\\'*swar.LSB) + 0x7f*swar.LSB
+	t &= (w | 0x02*swar.LSB ^ '>'*swar.LSB) + 0x7f*swar.LSB
+	t &= (w | 0x04*swar.LSB ^ '&'*swar.LSB) + 0x7f*swar.LSB
+	t &= w + 0x60*swar.LSB
 	return t &^ w
-}
-
-// load64 returns the first eight bytes of s, little-endian (one load).
-func load64(s string) uint64 {
-	_ = s[7]
-	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
-		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
-}
-
-// load32 returns the first four bytes of s, little-endian (one load).
-func load32(s string) uint64 {
-	_ = s[3]
-	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24
 }
 
 // plainRun returns the length of the longest prefix of s that is plain
@@ -65,7 +48,7 @@ func plainRun(s string) int {
 			return n
 		}
 		// s[0:4] and s[n-4:n], overlapping: one word.
-		m := ^plainBytes(load32(s)|load32(s[n-4:])<<32) & msb
+		m := ^plainBytes(swar.Load32(s)|swar.Load32(s[n-4:])<<32) & swar.MSB
 		if m == 0 {
 			return n
 		}
@@ -77,12 +60,12 @@ func plainRun(s string) int {
 	}
 	i := 0
 	for ; i < n-8; i += 8 {
-		if m := ^plainBytes(load64(s[i:])) & msb; m != 0 {
+		if m := ^plainBytes(swar.Load64(s[i:])) & swar.MSB; m != 0 {
 			return i + bits.TrailingZeros64(m)/8
 		}
 	}
 	// The last word, overlapping bytes already known to be plain.
-	if m := ^plainBytes(load64(s[n-8:])) & msb; m != 0 {
+	if m := ^plainBytes(swar.Load64(s[n-8:])) & swar.MSB; m != 0 {
 		return n - 8 + bits.TrailingZeros64(m)/8
 	}
 	return n
