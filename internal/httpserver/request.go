@@ -296,7 +296,6 @@ func (c *conn) parseTarget(target string) (*url.URL, error) {
 // percent-encoding, and nothing net/url would escape (so RawPath is "").
 func plainPath(p string) bool { return httplex.PlainPath(p) }
 
-
 func validTarget(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if b := s[i]; b <= ' ' || b == 0x7f {
