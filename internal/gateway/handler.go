@@ -398,37 +398,37 @@ func (g *Gateway) subscription(plan *Plan, api *apiPlan, r *http.Request, st *po
 func (g *Gateway) writeResponse(w http.ResponseWriter, st *policy.State) (int64, error, error) {
 	resp := st.X.Response
 	length := st.ResponseBodyLen()
+	// sameLength: the backend's Content-Length is the body's, and goes out
+	// as it is.
+	backendLength, hasLength := resp.Headers["Content-Length"]
+	sameLength := false
+	if length >= 0 {
+		n, ok := httplex.ParseContentLength(firstOf(backendLength))
+		sameLength = ok && n == length && len(backendLength) == 1
+	}
 	var h http.Header
-	var backendLength []string
-	keepLength := false // the head's Content-Length is the backend's, as it is
+	keepLength := false // the handed-over map's Content-Length stays
 	if hr, ok := w.(headerReplacer); ok && st.ResponseHeaderOwned() && hr.ReplaceHeader(resp.Headers) {
 		// The backend response's map, which nothing else uses, becomes the
 		// response's as it is: the same fields as the copy below makes.
 		h = resp.Headers
-		var hasLength bool
-		backendLength, hasLength = h["Content-Length"]
-		if length >= 0 {
-			n, ok := httplex.ParseContentLength(firstOf(backendLength))
-			keepLength = ok && n == length && len(backendLength) == 1 && len(st.ExtraHeaders) == 0
-		}
+		keepLength = sameLength && len(st.ExtraHeaders) == 0
 		if hasLength && !keepLength {
 			delete(h, "Content-Length") // as the copy, which leaves it out
 		}
 	} else {
 		h = w.Header()
 		for k, v := range resp.Headers {
-			if k == "Content-Length" {
-				backendLength = v
-				continue
+			if k != "Content-Length" {
+				h[k] = v
 			}
-			h[k] = v
 		}
 	}
 	for k, v := range st.ExtraHeaders {
 		h[k] = append(h[k], v...)
 	}
 	if length >= 0 && !keepLength {
-		if n, ok := httplex.ParseContentLength(firstOf(backendLength)); ok && n == length && len(backendLength) == 1 {
+		if sameLength {
 			h["Content-Length"] = backendLength // the backend's own value, unchanged
 		} else {
 			h["Content-Length"] = []string{strconv.FormatInt(length, 10)}
