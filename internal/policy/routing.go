@@ -162,14 +162,7 @@ func compileForwardRequest(b *builder, el *policyxml.Element, path string) Step 
 
 // isHopHeader reports whether a canonical header name is one of
 // hopHeaders.
-func isHopHeader(k string) bool {
-	switch k {
-	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-		"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
-		return true
-	}
-	return false
-}
+func isHopHeader(k string) bool { return httplex.FieldOf(k)&httplex.FieldsHop != 0 }
 
 // hopHeaders are removed when a message crosses the gateway (RFC 9110 §7.6.1).
 var hopHeaders = []string{
@@ -221,24 +214,12 @@ func RemoveHopHeaders(h http.Header) {
 	}
 }
 
-// isHopFold reports whether name is a hop-by-hop header's name in any
-// case.
+// isHopFold reports whether name is one of hopHeaders in any case.
 func isHopFold(name string) bool {
-	switch len(name) {
-	case 2:
-		return strings.EqualFold(name, "Te")
-	case 7:
-		return strings.EqualFold(name, "Trailer") || strings.EqualFold(name, "Upgrade")
-	case 10:
-		return strings.EqualFold(name, "Connection") || strings.EqualFold(name, "Keep-Alive")
-	case 16:
-		return strings.EqualFold(name, "Proxy-Connection")
-	case 17:
-		return strings.EqualFold(name, "Transfer-Encoding")
-	case 18:
-		return strings.EqualFold(name, "Proxy-Authenticate")
-	case 19:
-		return strings.EqualFold(name, "Proxy-Authorization")
+	for _, h := range hopHeaders {
+		if len(h) == len(name) && strings.EqualFold(h, name) {
+			return true
+		}
 	}
 	return false
 }
@@ -620,7 +601,7 @@ func (c *backendCall) clear() {
 // plainOrigin of u's scheme, host and user.
 func urlString(u *url.URL, origin string) string {
 	if u.Opaque != "" || u.RawPath != "" || u.Fragment != "" || u.ForceQuery || u.OmitHost ||
-		u.Path != "" && u.Path[0] != '/' || !plainURLPart(u.Path, plainPath) {
+		u.Path != "" && u.Path[0] != '/' || !httplex.PlainPath(u.Path) {
 		return u.String()
 	}
 	if origin == "" {
@@ -646,7 +627,7 @@ func urlString(u *url.URL, origin string) string {
 // plainOrigin is "scheme://host" for a URL with both, no user and a host
 // that needs no escaping, or "".
 func plainOrigin(u *url.URL) string {
-	if u.Scheme == "" || u.Host == "" || u.User != nil || !plainURLPart(u.Host, plainHost) {
+	if u.Scheme == "" || u.Host == "" || u.User != nil || !httplex.AllIn(u.Host, &plainHost) {
 		return ""
 	}
 	return u.Scheme + "://" + u.Host
@@ -665,38 +646,11 @@ func (st *State) origin(base *url.URL) string {
 	return c.origin
 }
 
-// plainHost and plainPath mark the bytes net/url leaves as they are in a
-// URL's host and path.
-const (
-	plainHost = 1 << iota
-	plainPath
-)
-
-var urlPlain = func() (t [256]uint8) {
-	for c := 0; c < 256; c++ {
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~", byte(c)) >= 0 {
-			t[c] = plainHost | plainPath
-		}
-	}
-	for _, c := range []byte(":[]") {
-		t[c] |= plainHost
-	}
-	for _, c := range []byte("$&+,/:;=@") {
-		t[c] |= plainPath
-	}
-	return t
-}()
-
-// plainURLPart reports whether every byte of s is marked with class in
-// urlPlain.
-func plainURLPart(s string, class uint8) bool {
-	for i := 0; i < len(s); i++ {
-		if urlPlain[s[i]]&class == 0 {
-			return false
-		}
-	}
-	return true
-}
+// plainHost is 1 for the bytes net/url leaves as they are in a host
+// (unreserved, and the port's and IP literal's ":[]"; it escapes no more).
+var plainHost = httplex.ByteTable(func(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~:[]", c) >= 0
+})
 
 func atoiEquals(s string, n int) bool {
 	v, err := strconv.Atoi(s)
