@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -266,6 +267,11 @@ type HeaderStore struct {
 // maxStoredHeaders bounds what a HeaderStore keeps: clearing a map costs as
 // much as its largest size, so an unusually large one is let go.
 const maxStoredHeaders = 32
+
+// SameMap reports whether a and b are the same map (not only equal ones).
+func SameMap(a, b http.Header) bool {
+	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+}
 
 // Map returns the header map Take returned last (nil before).
 func (s *HeaderStore) Map() http.Header { return s.h }

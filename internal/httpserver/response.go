@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -49,7 +48,7 @@ func (w *response) Header() http.Header { return w.header }
 // as the server left in it: then the map must be asked.
 func (w *response) RequestFields(h http.Header) (f httplex.Fields, ok bool) {
 	if w.done || h == nil || len(h) != w.c.reqLen ||
-		reflect.ValueOf(h).UnsafePointer() != reflect.ValueOf(w.c.reqHeader.Map()).UnsafePointer() {
+		!httplex.SameMap(h, w.c.reqHeader.Map()) {
 		return 0, false
 	}
 	return w.c.reqFields, true

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -398,7 +397,7 @@ func (st *State) readIntoBuffer(resp *http.Response, err error) bool {
 func (st *State) ResponseHeaderOwned() bool {
 	r, b := st.X.Response, st.backendResp
 	return r != nil && b != nil && st.Conn != nil && st.Conn.Response.Holds(b) && r.Headers != nil &&
-		reflect.ValueOf(r.Headers).UnsafePointer() == reflect.ValueOf(b.Header).UnsafePointer() // a policy may have set another map
+		httplex.SameMap(r.Headers, b.Header) // a policy may have set another map
 }
 
 // ConnStorage is what forward-request reuses from one request to the next
