@@ -77,28 +77,18 @@ func concatStrings(c *Context, ops []strFn) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var buf [8]string
-	parts, total := append(buf[:0], acc), len(acc)
+	var j joiner
+	j.start(acc)
 	for _, f := range ops[1:] {
 		y, err := f(c)
 		if err != nil {
 			return "", err
 		}
-		if len(parts) == len(buf) {
-			s := strings.Join(parts, "")
-			parts = append(parts[:0], s)
-		}
-		if err := checkStrLen(total + len(y)); err != nil {
+		if err := j.add(y); err != nil {
 			return "", err
 		}
-		parts, total = append(parts, y), total+len(y)
 	}
-	var sb strings.Builder
-	sb.Grow(total)
-	for _, p := range parts {
-		sb.WriteString(p)
-	}
-	return sb.String(), nil
+	return j.String(), nil
 }
 
 func concatChain(e *env, ops []evalFn, ar func(op string, a, b any) (any, error)) (any, error) {
@@ -106,14 +96,13 @@ func concatChain(e *env, ops []evalFn, ar func(op string, a, b any) (any, error)
 	if err != nil {
 		return nil, err
 	}
-	var buf [8]string
-	parts, total := buf[:0], 0
+	var j joiner
 	for _, f := range ops[1:] {
 		b, err := f(e)
 		if err != nil {
 			return nil, err
 		}
-		if len(parts) == 0 {
+		if j.n == 0 {
 			if !concatStep(acc, b) {
 				if acc, err = ar("+", acc, b); err != nil {
 					return nil, err
@@ -122,25 +111,46 @@ func concatChain(e *env, ops []evalFn, ar func(op string, a, b any) (any, error)
 			}
 			// From here on the left operand is a string: every step
 			// concatenates.
-			x := ToString(acc)
-			parts, total = append(parts, x), len(x)
-		} else if len(parts) == len(buf) {
-			s := strings.Join(parts, "")
-			parts = append(parts[:0], s)
+			j.start(ToString(acc))
 		}
-		y := ToString(b)
-		if err := checkStrLen(total + len(y)); err != nil {
+		if err := j.add(ToString(b)); err != nil {
 			return nil, err
 		}
-		parts, total = append(parts, y), total+len(y)
 	}
-	if len(parts) == 0 {
+	if j.n == 0 {
 		return acc, nil
 	}
+	return j.String(), nil
+}
+
+// joiner gathers the parts of a concatenation and joins them once, at
+// the end (and every eight parts): one allocation instead of one per +.
+type joiner struct {
+	buf      [8]string
+	n, total int
+}
+
+// start sets the first part, a string that exists already (its length
+// is not checked again).
+func (j *joiner) start(s string) { j.buf[0], j.n, j.total = s, 1, len(s) }
+
+// add appends a part, failing as .NET does past the longest string.
+func (j *joiner) add(s string) error {
+	if j.n == len(j.buf) {
+		j.buf[0], j.n = strings.Join(j.buf[:], ""), 1
+	}
+	if err := checkStrLen(j.total + len(s)); err != nil {
+		return err
+	}
+	j.buf[j.n], j.n, j.total = s, j.n+1, j.total+len(s)
+	return nil
+}
+
+func (j *joiner) String() string {
 	var sb strings.Builder
-	sb.Grow(total)
-	for _, p := range parts {
+	sb.Grow(j.total)
+	for _, p := range j.buf[:j.n] {
 		sb.WriteString(p)
 	}
-	return sb.String(), nil
+	return sb.String()
 }
