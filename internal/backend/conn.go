@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/apimgw/apimgw/internal/httplex"
@@ -102,9 +103,20 @@ func (c *countingReader) Read(p []byte) (int, error) {
 type countingWriter struct {
 	w io.Writer
 	n int64
+	// raw is the socket of a cleartext TCP connection (nil otherwise):
+	// with await set, the next Write is the request's last and goes
+	// through writeAwait.
+	raw   syscall.RawConn
+	await bool
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {
+	if c.await {
+		c.await = false
+		n, err := c.writeAwait(p)
+		c.n += int64(n)
+		return n, err
+	}
 	n, err := c.w.Write(p)
 	c.n += int64(n)
 	return n, err
@@ -115,6 +127,9 @@ func newPconn(p *pool, c net.Conn, tcp *net.TCPConn, gen uint64) *pconn {
 	pc.interruptFn = pc.interrupt
 	pc.cr.r = c
 	pc.cw.w = c
+	if tcp != nil && c == net.Conn(tcp) {
+		pc.cw.raw, _ = tcp.SyscallConn()
+	}
 	pc.br = bufio.NewReaderSize(&pc.cr, 4096)
 	pc.bw = bufio.NewWriterSize(&pc.cw, 4096)
 	return pc
@@ -299,8 +314,15 @@ func (pc *pconn) writeRequest(req *http.Request, closeConn bool) error {
 		if err != nil {
 			return err
 		}
+		return pc.bw.Flush()
 	}
-	return pc.bw.Flush()
+	// The request is whole once this goes out, and its writer is the
+	// response's reader (no body goroutine): the last write can wait for
+	// the response (countingWriter.writeAwait).
+	pc.cw.await = pc.cw.raw != nil
+	err := pc.bw.Flush()
+	pc.cw.await = false
+	return err
 }
 
 func (pc *pconn) writeHead(req *http.Request, closeConn bool) error {

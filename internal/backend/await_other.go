@@ -1,0 +1,5 @@
+//go:build !unix
+
+package backend
+
+func (c *countingWriter) writeAwait(p []byte) (int, error) { return c.w.Write(p) }

@@ -1,0 +1,259 @@
+//go:build unix
+
+package backend
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// tcpPair returns the two ends of a loopback TCP connection.
+func tcpPair(t *testing.T) (client, server *net.TCPConn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	done := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		done <- c
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := <-done
+	if s == nil {
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { c.Close(); s.Close() })
+	return c.(*net.TCPConn), s.(*net.TCPConn)
+}
+
+func awaitWriter(t *testing.T, c *net.TCPConn) *countingWriter {
+	t.Helper()
+	raw, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &countingWriter{w: c, raw: raw, await: true}
+}
+
+// writeAwait returns once the peer has answered, not before: the write is
+// followed by a wait for readability, and the read after it finds bytes.
+func TestWriteAwaitWaitsForTheAnswer(t *testing.T) {
+	c, s := tcpPair(t)
+	cw := awaitWriter(t, c)
+	var answered atomic.Bool
+	go func() {
+		buf := make([]byte, 5)
+		if _, err := io.ReadFull(s, buf); err != nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+		answered.Store(true)
+		s.Write([]byte("answer"))
+	}()
+	n, err := cw.Write([]byte("hello"))
+	if n != 5 || err != nil {
+		t.Fatalf("Write = %d, %v", n, err)
+	}
+	if !answered.Load() {
+		t.Fatal("writeAwait returned before the peer answered")
+	}
+	if cw.n != 5 || cw.await {
+		t.Fatalf("counted %d bytes, await still %v", cw.n, cw.await)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 16)
+	m, err := c.Read(buf)
+	if string(buf[:m]) != "answer" || err != nil {
+		t.Fatalf("read after the wait = %q, %v", buf[:m], err)
+	}
+	// Only the one Write waits: the next goes out as usual.
+	if n, err := cw.Write([]byte("again")); n != 5 || err != nil {
+		t.Fatalf("second Write = %d, %v", n, err)
+	}
+}
+
+// What the socket cannot take at once goes out with a blocking write: all
+// of it arrives, in order, once the peer reads.
+func TestWriteAwaitFullSocketBuffer(t *testing.T) {
+	c, s := tcpPair(t)
+	cw := awaitWriter(t, c)
+	p := bytes.Repeat([]byte("0123456789abcdef"), 1<<20) // 16 MiB: more than the socket buffers hold
+	got := make(chan []byte, 1)
+	go func() {
+		time.Sleep(50 * time.Millisecond) // let the socket buffers fill first
+		b := make([]byte, len(p))
+		if _, err := io.ReadFull(s, b); err != nil {
+			got <- nil
+			return
+		}
+		got <- b
+		s.Write([]byte("ok"))
+	}()
+	c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	n, err := cw.Write(p)
+	if n != len(p) || err != nil {
+		t.Fatalf("Write = %d, %v; want %d, nil", n, err, len(p))
+	}
+	if b := <-got; !bytes.Equal(b, p) {
+		t.Fatal("the peer did not get the bytes written, in order")
+	}
+	if cw.n != int64(len(p)) {
+		t.Fatalf("counted %d bytes, want %d", cw.n, len(p))
+	}
+}
+
+// A write to a connection the peer reset fails as a net.Error, which the
+// exchange treats as a connection failure.
+func TestWriteAwaitResetPeer(t *testing.T) {
+	c, s := tcpPair(t)
+	s.SetLinger(0)
+	s.Close() // RST
+	time.Sleep(20 * time.Millisecond)
+	cw := awaitWriter(t, c)
+	var err error
+	for i := 0; i < 3 && err == nil; i++ { // the first write may be taken before the RST is seen
+		cw.await = true
+		_, err = cw.Write([]byte("GET / HTTP/1.1\r\n\r\n"))
+	}
+	if err == nil {
+		t.Fatal("writes to a reset connection succeeded")
+	}
+	var ne net.Error
+	if !errors.As(err, &ne) || !isConnError(err) {
+		t.Fatalf("error %v (%T) is not a connection error", err, err)
+	}
+}
+
+// An interrupted connection (the deadline in the past, as pconn.interrupt
+// sets it) fails the write with a timeout and sends nothing.
+func TestWriteAwaitInterrupted(t *testing.T) {
+	c, s := tcpPair(t)
+	c.SetDeadline(aLongTimeAgo)
+	cw := awaitWriter(t, c)
+	n, err := cw.Write([]byte("hello"))
+	if n != 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Write = %d, %v; want 0 and a deadline error", n, err)
+	}
+	s.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if m, _ := s.Read(make([]byte, 8)); m != 0 {
+		t.Fatalf("the peer got %d bytes", m)
+	}
+}
+
+// A read deadline that passes during the wait ends it without an error:
+// the write succeeded, and the read that follows reports the timeout.
+func TestWriteAwaitDeadlineDuringWait(t *testing.T) {
+	c, s := tcpPair(t)
+	cw := awaitWriter(t, c)
+	c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	n, err := cw.Write([]byte("hello"))
+	if n != 5 || err != nil {
+		t.Fatalf("Write = %d, %v", n, err)
+	}
+	if _, err := c.Read(make([]byte, 8)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read after the wait: %v, want a deadline error", err)
+	}
+	buf := make([]byte, 5)
+	s.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(s, buf); err != nil || string(buf) != "hello" {
+		t.Fatalf("the peer got %q, %v", buf, err)
+	}
+}
+
+// Over a cleartext keep-alive connection, a request without a body costs
+// one read of the socket, the response's, and no read that fails with
+// EAGAIN. Counted with /proc/self/io's syscr (the process's read system
+// calls); the raw backend runs in this process, and its own two reads per
+// request (the request's, then one that waits) are counted too: 3 in all,
+// 4 without writeAwait.
+func TestRequestWithoutBodyReadsOnce(t *testing.T) {
+	if _, err := readSyscalls(); err != nil {
+		t.Skip("no /proc/self/io:", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	const answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		buf := make([]byte, 4096)
+		var pending []byte
+		for {
+			n, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			pending = append(pending, buf[:n]...)
+			for {
+				i := bytes.Index(pending, []byte("\r\n\r\n"))
+				if i < 0 {
+					break
+				}
+				pending = pending[i+4:]
+				if _, err := c.Write([]byte(answer)); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	m, _ := newTestManager(t, Options{})
+	url := "http://" + ln.Addr().String() + "/x"
+	get := func() {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		resp, err := m.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != "ok" {
+			t.Fatalf("body %q", b)
+		}
+	}
+	get() // the connection is dialled and pooled
+	const n = 400
+	before, _ := readSyscalls()
+	for range n {
+		get()
+	}
+	after, _ := readSyscalls()
+	perRequest := float64(after-before) / n
+	t.Logf("%.2f read system calls per request (client and backend)", perRequest)
+	if perRequest > 3.5 {
+		t.Fatalf("%.2f reads per request; want about 3 (the backend's two, the response's one)", perRequest)
+	}
+}
+
+func readSyscalls() (int64, error) {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "syscr: "); ok {
+			return strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return 0, errors.New("no syscr in /proc/self/io")
+}

@@ -1,0 +1,66 @@
+//go:build unix
+
+package backend
+
+import (
+	"net"
+	"os"
+	"syscall"
+)
+
+// writeAwait writes p, the last bytes of a request, then waits for the
+// socket to turn readable (the response has begun) before it returns, as
+// an event loop writes and waits for the next readiness event. The
+// response read that follows then finds bytes. Without it, that read
+// comes before the backend could answer: it fails with EAGAIN, and only
+// then does the runtime wait for readiness, one system call per request
+// more than needed.
+//
+// The write and the wait happen in one RawConn.Read, which resets the
+// socket's readiness before calling f. Readiness from before the write is
+// forgotten, and a response cannot begin before its request is written.
+// Bytes the backend sent unasked into an idle connection are the pool's
+// concern (peerClosed).
+//
+// What one non-blocking write could not send (a full socket buffer) goes
+// the usual way, with the write deadline. A wait ended by a deadline, an
+// interrupt or a closed socket is not an error here: the read that
+// follows reports it.
+func (c *countingWriter) writeAwait(p []byte) (int, error) {
+	n := 0
+	var werr error
+	wrote := false
+	_ = c.raw.Read(func(fd uintptr) bool {
+		if wrote {
+			return true // readable, or woken by a deadline
+		}
+		wrote = true
+		for n < len(p) {
+			m, err := syscall.Write(int(fd), p[n:])
+			if m > 0 {
+				n += m
+			}
+			switch {
+			case err == syscall.EINTR:
+			case err == syscall.EAGAIN || err == nil && m <= 0:
+				return true
+			case err != nil:
+				werr = err
+				return true
+			}
+		}
+		return false
+	})
+	if werr != nil {
+		var laddr, raddr net.Addr
+		if conn, ok := c.w.(net.Conn); ok {
+			laddr, raddr = conn.LocalAddr(), conn.RemoteAddr()
+		}
+		return n, &net.OpError{Op: "write", Net: "tcp", Source: laddr, Addr: raddr, Err: os.NewSyscallError("write", werr)}
+	}
+	if n < len(p) {
+		m, err := c.w.Write(p[n:])
+		return n + m, err
+	}
+	return n, nil
+}
