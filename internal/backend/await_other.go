@@ -3,3 +3,5 @@
 package backend
 
 func (c *countingWriter) writeAwait(p []byte) (int, error) { return c.w.Write(p) }
+
+func (c *countingWriter) awaitStep(uintptr) bool { return true }

@@ -47,7 +47,9 @@ func awaitWriter(t *testing.T, c *net.TCPConn) *countingWriter {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &countingWriter{w: c, raw: raw, await: true}
+	cw := &countingWriter{w: c, raw: raw, await: true}
+	cw.awaitFn = cw.awaitStep
+	return cw
 }
 
 // writeAwait returns once the peer has answered, not before: the write is

@@ -27,30 +27,10 @@ import (
 // interrupt or a closed socket is not an error here: the read that
 // follows reports it.
 func (c *countingWriter) writeAwait(p []byte) (int, error) {
-	n := 0
-	var werr error
-	wrote := false
-	_ = c.raw.Read(func(fd uintptr) bool {
-		if wrote {
-			return true // readable, or woken by a deadline
-		}
-		wrote = true
-		for n < len(p) {
-			m, err := syscall.Write(int(fd), p[n:])
-			if m > 0 {
-				n += m
-			}
-			switch {
-			case err == syscall.EINTR:
-			case err == syscall.EAGAIN || err == nil && m <= 0:
-				return true
-			case err != nil:
-				werr = err
-				return true
-			}
-		}
-		return false
-	})
+	c.awaitP, c.awaitN, c.awaitErr, c.awaitWrote = p, 0, nil, false
+	_ = c.raw.Read(c.awaitFn)
+	n, werr := c.awaitN, c.awaitErr
+	c.awaitP, c.awaitErr = nil, nil
 	if werr != nil {
 		var laddr, raddr net.Addr
 		if conn, ok := c.w.(net.Conn); ok {
@@ -63,4 +43,30 @@ func (c *countingWriter) writeAwait(p []byte) (int, error) {
 		return n + m, err
 	}
 	return n, nil
+}
+
+// awaitStep is writeAwait's callback: the first call writes, and asks to
+// wait unless the write was cut short; the next one comes once the socket
+// is readable (or a deadline or a closed socket ended the wait).
+func (c *countingWriter) awaitStep(fd uintptr) bool {
+	if c.awaitWrote {
+		return true
+	}
+	c.awaitWrote = true
+	p := c.awaitP
+	for c.awaitN < len(p) {
+		m, err := syscall.Write(int(fd), p[c.awaitN:])
+		if m > 0 {
+			c.awaitN += m
+		}
+		switch {
+		case err == syscall.EINTR:
+		case err == syscall.EAGAIN || err == nil && m <= 0:
+			return true
+		case err != nil:
+			c.awaitErr = err
+			return true
+		}
+	}
+	return false
 }

@@ -108,6 +108,13 @@ type countingWriter struct {
 	// through writeAwait.
 	raw   syscall.RawConn
 	await bool
+	// The state of writeAwait's RawConn.Read callback, awaitFn, which is
+	// made once per connection: a closure per request would be allocated.
+	awaitP     []byte
+	awaitN     int
+	awaitErr   error
+	awaitWrote bool
+	awaitFn    func(fd uintptr) bool
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {
@@ -128,7 +135,10 @@ func newPconn(p *pool, c net.Conn, tcp *net.TCPConn, gen uint64) *pconn {
 	pc.cr.r = c
 	pc.cw.w = c
 	if tcp != nil && c == net.Conn(tcp) {
-		pc.cw.raw, _ = tcp.SyscallConn()
+		if raw, err := tcp.SyscallConn(); err == nil {
+			pc.cw.raw = raw
+			pc.cw.awaitFn = pc.cw.awaitStep
+		}
 	}
 	pc.br = bufio.NewReaderSize(&pc.cr, 4096)
 	pc.bw = bufio.NewWriterSize(&pc.cw, 4096)
