@@ -449,7 +449,12 @@ func (g *Gateway) writeResponse(w http.ResponseWriter, st *policy.State) (int64,
 			flush = http.NewResponseController(w).Flush
 		}
 	}
-	n, rerr, werr := copyBody(w, resp.Body.Reader(), *buf, flush)
+	// A body of known length has no trailer to follow it: its last chunk
+	// can go out with the end of the response, as the handler returns
+	// (the server then writes it and waits for the next request at once).
+	// A body that may end in a trailer must have the response's head out
+	// before its end, for the response to be chunked and carry it.
+	n, rerr, werr := copyBody(w, resp.Body.Reader(), *buf, flush, length < 0)
 	if rerr != nil && st.Ctx.Err() != nil {
 		werr, rerr = rerr, nil // the client went away, which stopped the read
 	}
@@ -482,10 +487,10 @@ func firstOf(v []string) string {
 }
 
 // copyBody copies src to w through buf, calling flush (when not nil)
-// after every chunk. It is io.CopyBuffer without the interface values that
+// after every chunk, the last one only with flushLast. It is io.CopyBuffer without the interface values that
 // would cost allocations on every response; unlike it, it tells the
 // source's error (rerr) from the writer's (werr).
-func copyBody(w io.Writer, src io.Reader, buf []byte, flush func() error) (n int64, rerr, werr error) {
+func copyBody(w io.Writer, src io.Reader, buf []byte, flush func() error, flushLast bool) (n int64, rerr, werr error) {
 	for {
 		nr, err := src.Read(buf)
 		if nr > 0 {
@@ -494,7 +499,7 @@ func copyBody(w io.Writer, src io.Reader, buf []byte, flush func() error) (n int
 			if werr == nil && nw < nr {
 				werr = io.ErrShortWrite
 			}
-			if werr == nil && flush != nil {
+			if werr == nil && flush != nil && (err != io.EOF || flushLast) {
 				werr = flush()
 			}
 			if werr != nil {

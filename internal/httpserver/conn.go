@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/apimgw/apimgw/internal/httplex"
@@ -146,6 +147,26 @@ type conn struct {
 	value any
 	// x is the storage of the connection's requests, one at a time.
 	x *exchange
+
+	// Write-then-wait (await_unix.go). rawConn is the socket of a
+	// cleartext TCP connection, nil otherwise. deferred: finish left the
+	// response's last bytes in bw, for serve to write as the connection
+	// starts waiting for its next request (flushAwait). awaiting: that
+	// wait is on (for the sweeper); kicked (under cr.mu): the sweeper
+	// ended it. noAwait: the client was seen to send a request before the
+	// response to the one before it; this connection waits the usual way.
+	rawConn    syscall.RawConn
+	awaitFn    func(fd uintptr) bool
+	awaitP     []byte
+	awaitN     int
+	awaitErr   error
+	awaitWrote bool
+	awaitEnded bool // the wait ended by a deadline or an error, not readability
+	awaitNext  bool
+	deferred   bool
+	noAwait    bool
+	awaiting   atomic.Bool
+	kicked     bool
 }
 
 func newConn(s *Server, rwc net.Conn, base context.Context) *conn {
@@ -153,6 +174,12 @@ func newConn(s *Server, rwc net.Conn, base context.Context) *conn {
 	c := &conn{srv: s, rwc: rwc, raw: raw, baseCtx: base, remoteAddr: rwc.RemoteAddr().String()}
 	c.cr.c = c
 	c.cr.cond.L = &c.cr.mu
+	if tcp, ok := rwc.(*net.TCPConn); ok && awaitSupported {
+		if rc, err := tcp.SyscallConn(); err == nil {
+			c.rawConn = rc
+			c.awaitFn = c.awaitStep
+		}
+	}
 	c.setState(stateIdle)
 	return c
 }
@@ -196,6 +223,9 @@ func (c *conn) serve() {
 			return // HandedConn.Done untracks it
 		}
 		if !c.hijacked {
+			if c.deferred {
+				c.bw.Flush()
+			}
 			c.rwc.Close()
 		}
 		c.srv.trackConn(c, false)
@@ -212,6 +242,12 @@ func (c *conn) serve() {
 		}
 	}
 	for {
+		if c.deferred {
+			c.deferred = false
+			if !c.flushAwait() {
+				return
+			}
+		}
 		c.toIdle()
 		if _, err := c.br.Peek(1); err != nil {
 			if c.state.Load() == stateParking && isTimeout(err) {
@@ -238,6 +274,10 @@ func (c *conn) serve() {
 		}
 		c.setState(stateActive)
 		if !c.handle(req, body) || c.srv.inShutdown.Load() {
+			if c.deferred {
+				c.deferred = false
+				c.bw.Flush()
+			}
 			return
 		}
 	}
@@ -529,6 +569,10 @@ func (c *conn) lingerClose() {
 type stallWriter struct{ c *conn }
 
 func (w stallWriter) Write(p []byte) (int, error) {
+	if w.c.awaitNext {
+		w.c.awaitNext = false
+		return w.c.writeAwait(p)
+	}
 	w.c.writeSince.Store(w.c.srv.clock.Load())
 	n, err := w.c.rwc.Write(p)
 	w.c.writeSince.Store(0)

@@ -368,8 +368,13 @@ func (w *response) finish() bool {
 	}
 	w.done = true
 	truncated := w.cl >= 0 && w.written < w.cl && !w.isHEAD && w.bodyAllowed()
+	keep := !w.closeAfter && !truncated
+	if keep && w.c.canDefer(w) {
+		w.c.deferred = true // serve writes it (conn.flushAwait)
+		return true
+	}
 	err := w.c.bw.Flush()
-	return err == nil && !w.closeAfter && !truncated
+	return err == nil && keep
 }
 
 var statusLines = func() (t [600]string) {

@@ -359,6 +359,7 @@ func (s *Server) sweep(stop chan struct{}) {
 	idle, header, stall := s.idleTimeout().Nanoseconds()+slack, s.readHeaderTimeout().Nanoseconds()+slack, s.writeStallTimeout().Nanoseconds()+slack
 	watch := watchDelay.Nanoseconds() + slack
 	park := orDefault(s.parkAfter, parkDelay).Nanoseconds() + slack
+	kick := interval.Nanoseconds() + slack // a write-then-wait a tick old
 	grace, rate := s.bodyGrace().Nanoseconds()+slack, int64(s.bodyMinRate())
 	for {
 		select {
@@ -382,6 +383,8 @@ func (s *Server) sweep(stop chan struct{}) {
 					if rate > 0 {
 						c.checkBodyRate(n, grace, rate)
 					}
+				case st == stateIdle && n-since > kick && c.awaiting.Load():
+					c.kickAwait()
 				case st == stateIdle && n-since > park:
 					c.askPark()
 				}

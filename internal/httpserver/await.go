@@ -1,0 +1,74 @@
+package httpserver
+
+import "time"
+
+// Write-then-wait. Go's netpoller reads first and waits for readiness only
+// after a read fails with EAGAIN. After a response, the next request is
+// rarely there yet: the read that follows fails, and the connection pays
+// a system call per request that an event loop, which reads when epoll
+// says so, does not. Where the socket is a cleartext TCP connection,
+// finish leaves the response's last bytes in the write buffer, and serve
+// writes them and waits for readability in one RawConn.Read (writeAwait)
+// before reading the next request.
+//
+// RawConn.Read forgets readiness reported before it starts, so a request
+// already in the socket when the wait begins would wait unannounced. A
+// client that waits for each response before it sends the next request
+// (every browser and HTTP library by default) cannot have sent one; a
+// pipelining client can. finish does not defer when it can see bytes of
+// the next request (in the read buffer, or the watch's byte), and the
+// sweeper ends a wait older than a tick (kickAwait). When the kick, not
+// readability, ended the wait, the connection peeks at the socket, and if
+// a request is there (all along, or, rarely, since the kick) it stops
+// deferring for good (noAwait). A pipelined request thus waits at most
+// three sweeper ticks, once per connection.
+
+// canDefer reports whether finish may leave w's last bytes for serve to
+// write with flushAwait: the response is complete and kept alive, and the
+// connection has nothing of the next request in hand.
+func (c *conn) canDefer(w *response) bool {
+	if c.rawConn == nil || c.noAwait || w.body != nil || c.hijacked || c.bw.Buffered() == 0 ||
+		c.br.Buffered() > 0 || c.srv.inShutdown.Load() {
+		return false
+	}
+	c.cr.mu.Lock()
+	has := c.cr.hasByte
+	c.cr.mu.Unlock()
+	return !has
+}
+
+// flushAwait writes the bytes finish left in the write buffer, entering
+// the idle state once they are out, and waits for the next request to
+// begin; it reports whether the write succeeded. (A wait ended by a
+// deadline, the sweeper or a closed socket is left to the read that
+// follows.)
+func (c *conn) flushAwait() bool {
+	c.awaitNext = true
+	err := c.bw.Flush()
+	c.awaitNext = false
+	c.cr.mu.Lock()
+	c.awaiting.Store(false)
+	kicked := c.kicked
+	c.kicked = false
+	if kicked && c.state.Load() != stateParking {
+		c.rwc.SetReadDeadline(time.Time{})
+	}
+	c.cr.mu.Unlock()
+	if kicked && c.awaitEnded && pendingBytes(c.rawConn) {
+		// The kick, not readability, ended the wait, and a request is
+		// there: the client pipelines (see above).
+		c.noAwait = true
+	}
+	return err == nil
+}
+
+// kickAwait (on the sweeper's goroutine) ends a write-then-wait that has
+// lasted a sweeper tick, so that the connection reads the usual way.
+func (c *conn) kickAwait() {
+	c.cr.mu.Lock()
+	if c.awaiting.Load() && !c.kicked {
+		c.kicked = true
+		c.rwc.SetReadDeadline(aLongTimeAgo)
+	}
+	c.cr.mu.Unlock()
+}

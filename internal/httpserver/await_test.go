@@ -1,0 +1,112 @@
+//go:build unix
+
+package httpserver
+
+import (
+	"errors"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A request the client sends before the response to the one before it
+// (pipelining), which reaches the socket while the handler still runs, is
+// answered: the write-then-wait that would not see it is ended by the
+// sweeper, and the connection stops waiting that way. The idle timeout is
+// long, so a wait that nothing ended would fail the test at the client's
+// deadline.
+func TestPipelinedRequestArrivingDuringTheHandler(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/1" {
+			entered <- struct{}{}
+			<-release
+		}
+		w.Write([]byte("answer " + r.URL.Path))
+	})
+	addr, _ := start(t, h, func(s *Server) { s.IdleTimeout = time.Minute })
+	c := dial(t, addr)
+	for round := 0; round < 3; round++ {
+		c.send("GET /1 HTTP/1.1\r\nHost: a\r\n\r\n")
+		<-entered // /1 was read alone
+		c.send("GET /2 HTTP/1.1\r\nHost: a\r\n\r\n")
+		// /2 reaches the socket, and the runtime's poller notes it, while
+		// the handler runs: well within watchDelay, so that no watch
+		// reads a byte of it.
+		time.Sleep(5 * time.Millisecond)
+		release <- struct{}{}
+		c.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for _, want := range []string{"answer /1", "answer /2"} {
+			if _, body := c.response("GET"); body != want {
+				t.Fatalf("round %d: %q, want %q", round, body, want)
+			}
+		}
+	}
+}
+
+// A connection that waits for its next request longer than a sweeper tick
+// (the sweeper ends the write-then-wait) serves it as usual, and so do
+// those after it.
+func TestIdleClientAfterWriteThenWait(t *testing.T) {
+	addr, _ := start(t, echo)
+	c := dial(t, addr)
+	for i := 0; i < 4; i++ {
+		c.send("GET /" + strconv.Itoa(i) + " HTTP/1.1\r\nHost: a\r\n\r\n")
+		if _, body := c.response("GET"); !strings.HasPrefix(body, "GET /"+strconv.Itoa(i)+" ") {
+			t.Fatalf("request %d: %q", i, body)
+		}
+		if i%2 == 0 {
+			time.Sleep(60 * time.Millisecond) // several sweeper ticks
+		}
+	}
+}
+
+// A keep-alive request without a body costs the server one read of the
+// socket, the request's, and no read that fails with EAGAIN (counted
+// with /proc/self/io's syscr, the process's read system calls). The raw
+// client here is in the same process, and its reads are counted too: one
+// for the response, one before it that fails (it reads first, as Go's
+// net.Conn does). 3 in all; 4 when the server reads first as well.
+func TestKeepAliveRequestReadsOnce(t *testing.T) {
+	if _, err := processReads(); err != nil {
+		t.Skip("no /proc/self/io:", err)
+	}
+	addr, _ := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok"))
+	}))
+	c := dial(t, addr)
+	get := func() {
+		c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+		if _, body := c.response("GET"); body != "ok" {
+			t.Fatalf("body %q", body)
+		}
+	}
+	get()
+	const n = 400
+	before, _ := processReads()
+	for range n {
+		get()
+	}
+	after, _ := processReads()
+	perRequest := float64(after-before) / n
+	t.Logf("%.2f read system calls per request (client and server)", perRequest)
+	if perRequest > 3.5 {
+		t.Fatalf("%.2f reads per request; want about 3", perRequest)
+	}
+}
+
+func processReads() (int64, error) {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "syscr: "); ok {
+			return strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return 0, errors.New("no syscr in /proc/self/io")
+}

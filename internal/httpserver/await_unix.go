@@ -1,0 +1,70 @@
+//go:build unix
+
+package httpserver
+
+import (
+	"net"
+	"os"
+	"syscall"
+)
+
+const awaitSupported = true
+
+// writeAwait writes p, then, unless the socket took less than all of it,
+// enters the idle state and waits in the same RawConn.Read until the
+// socket is readable (see await.go). What the socket did not take goes
+// out the usual way, through stallWriter.
+func (c *conn) writeAwait(p []byte) (int, error) {
+	c.awaitP, c.awaitN, c.awaitErr, c.awaitWrote = p, 0, nil, false
+	c.awaitEnded = c.rawConn.Read(c.awaitFn) != nil
+	n, werr := c.awaitN, c.awaitErr
+	c.awaitP, c.awaitErr = nil, nil
+	if werr != nil {
+		return n, &net.OpError{Op: "write", Net: "tcp", Source: c.rwc.LocalAddr(), Addr: c.rwc.RemoteAddr(), Err: os.NewSyscallError("write", werr)}
+	}
+	if n < len(p) {
+		m, err := stallWriter{c}.Write(p[n:])
+		return n + m, err
+	}
+	return n, nil
+}
+
+// awaitStep is writeAwait's RawConn.Read callback, made once per
+// connection (a closure per response would be allocated).
+func (c *conn) awaitStep(fd uintptr) bool {
+	if c.awaitWrote {
+		return true // readable, or a deadline or a closed socket ended the wait
+	}
+	c.awaitWrote = true
+	p := c.awaitP
+	for c.awaitN < len(p) {
+		m, err := syscall.Write(int(fd), p[c.awaitN:])
+		if m > 0 {
+			c.awaitN += m
+		}
+		switch {
+		case err == syscall.EINTR:
+		case err == syscall.EAGAIN || err == nil && m <= 0:
+			return true
+		case err != nil:
+			c.awaitErr = err
+			return true
+		}
+	}
+	c.toIdle()
+	c.awaiting.Store(true)
+	return false
+}
+
+// pendingBytes reports whether bytes wait unread in the socket, without
+// blocking.
+func pendingBytes(rc syscall.RawConn) bool {
+	var buf [1]byte
+	pending := false
+	_ = rc.Read(func(fd uintptr) bool {
+		n, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		pending = err == nil && n > 0
+		return true
+	})
+	return pending
+}
