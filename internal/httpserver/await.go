@@ -6,10 +6,10 @@ import "time"
 // after a read fails with EAGAIN. After a response, the next request is
 // rarely there yet: the read that follows fails, and the connection pays
 // a system call per request that an event loop, which reads when epoll
-// says so, does not. Where the socket is a cleartext TCP connection,
-// finish leaves the response's last bytes in the write buffer, and serve
-// writes them and waits for readability in one RawConn.Read (writeAwait)
-// before reading the next request.
+// says so, does not. Where the socket is a TCP connection, finish leaves
+// the response's last bytes in the write buffer, and serve writes them
+// (under TLS, their record: tlsSocket) and waits for readability in one
+// RawConn.Read (writeAwait) before reading the next request.
 //
 // RawConn.Read forgets readiness reported before it starts, so a request
 // already in the socket when the wait begins would wait unannounced. A
@@ -54,9 +54,11 @@ func (c *conn) flushAwait() bool {
 		c.rwc.SetReadDeadline(time.Time{})
 	}
 	c.cr.mu.Unlock()
-	if kicked && c.awaitEnded && pendingBytes(c.rawConn) {
+	if kicked && c.awaitEnded && (c.tlsSock != nil || pendingBytes(c.rawConn)) {
 		// The kick, not readability, ended the wait, and a request is
-		// there: the client pipelines (see above).
+		// there: the client pipelines (see above). Under TLS the request
+		// may be in the TLS connection's buffer, out of sight: any
+		// kicked wait ends write-then-wait there.
 		c.noAwait = true
 	}
 	return err == nil

@@ -3,7 +3,10 @@
 package httpserver
 
 import (
+	"bufio"
+	"crypto/tls"
 	"errors"
+	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -12,6 +15,38 @@ import (
 	"time"
 )
 
+// awaitModes runs f over a cleartext and a TLS server, with a raw client
+// for each (start and dial's, or their TLS counterparts).
+func awaitModes(t *testing.T, f func(t *testing.T, serve func(http.Handler, ...func(*Server)) func() *rawConn)) {
+	t.Run("cleartext", func(t *testing.T) {
+		f(t, func(h http.Handler, configure ...func(*Server)) func() *rawConn {
+			addr, _ := start(t, h, configure...)
+			return func() *rawConn { return dial(t, addr) }
+		})
+	})
+	t.Run("tls", func(t *testing.T) {
+		ts := newTLSSetup(t)
+		f(t, func(h http.Handler, configure ...func(*Server)) func() *rawConn {
+			addr, _ := start(t, h, append([]func(*Server){func(s *Server) {
+				s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{ts.server}, NextProtos: []string{"http/1.1"}}
+			}}, configure...)...)
+			return func() *rawConn {
+				nc, err := net.Dial("tcp", addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				c := tls.Client(nc, &tls.Config{RootCAs: ts.pool, ServerName: "localhost", NextProtos: []string{"http/1.1"}})
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				if err := c.Handshake(); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { c.Close() })
+				return &rawConn{t: t, c: c, br: bufio.NewReader(c)}
+			}
+		})
+	})
+}
+
 // A request the client sends before the response to the one before it
 // (pipelining), which reaches the socket while the handler still runs, is
 // answered: the write-then-wait that would not see it is ended by the
@@ -19,49 +54,51 @@ import (
 // long, so a wait that nothing ended would fail the test at the client's
 // deadline.
 func TestPipelinedRequestArrivingDuringTheHandler(t *testing.T) {
-	entered, release := make(chan struct{}), make(chan struct{})
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/1" {
-			entered <- struct{}{}
-			<-release
-		}
-		w.Write([]byte("answer " + r.URL.Path))
-	})
-	addr, _ := start(t, h, func(s *Server) { s.IdleTimeout = time.Minute })
-	c := dial(t, addr)
-	for round := 0; round < 3; round++ {
-		c.send("GET /1 HTTP/1.1\r\nHost: a\r\n\r\n")
-		<-entered // /1 was read alone
-		c.send("GET /2 HTTP/1.1\r\nHost: a\r\n\r\n")
-		// /2 reaches the socket, and the runtime's poller notes it, while
-		// the handler runs: well within watchDelay, so that no watch
-		// reads a byte of it.
-		time.Sleep(5 * time.Millisecond)
-		release <- struct{}{}
-		c.c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		for _, want := range []string{"answer /1", "answer /2"} {
-			if _, body := c.response("GET"); body != want {
-				t.Fatalf("round %d: %q, want %q", round, body, want)
+	awaitModes(t, func(t *testing.T, serve func(http.Handler, ...func(*Server)) func() *rawConn) {
+		entered, release := make(chan struct{}), make(chan struct{})
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/1" {
+				entered <- struct{}{}
+				<-release
+			}
+			w.Write([]byte("answer " + r.URL.Path))
+		})
+		c := serve(h, func(s *Server) { s.IdleTimeout = time.Minute })()
+		for round := 0; round < 3; round++ {
+			c.send("GET /1 HTTP/1.1\r\nHost: a\r\n\r\n")
+			<-entered // /1 was read alone
+			c.send("GET /2 HTTP/1.1\r\nHost: a\r\n\r\n")
+			// /2 reaches the socket, and the runtime's poller notes it,
+			// while the handler runs: well within watchDelay, so that no
+			// watch reads a byte of it.
+			time.Sleep(5 * time.Millisecond)
+			release <- struct{}{}
+			c.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			for _, want := range []string{"answer /1", "answer /2"} {
+				if _, body := c.response("GET"); body != want {
+					t.Fatalf("round %d: %q, want %q", round, body, want)
+				}
 			}
 		}
-	}
+	})
 }
 
 // A connection that waits for its next request longer than a sweeper tick
 // (the sweeper ends the write-then-wait) serves it as usual, and so do
 // those after it.
 func TestIdleClientAfterWriteThenWait(t *testing.T) {
-	addr, _ := start(t, echo)
-	c := dial(t, addr)
-	for i := 0; i < 4; i++ {
-		c.send("GET /" + strconv.Itoa(i) + " HTTP/1.1\r\nHost: a\r\n\r\n")
-		if _, body := c.response("GET"); !strings.HasPrefix(body, "GET /"+strconv.Itoa(i)+" ") {
-			t.Fatalf("request %d: %q", i, body)
+	awaitModes(t, func(t *testing.T, serve func(http.Handler, ...func(*Server)) func() *rawConn) {
+		c := serve(echo)()
+		for i := 0; i < 4; i++ {
+			c.send("GET /" + strconv.Itoa(i) + " HTTP/1.1\r\nHost: a\r\n\r\n")
+			if _, body := c.response("GET"); !strings.HasPrefix(body, "GET /"+strconv.Itoa(i)+" ") {
+				t.Fatalf("request %d: %q", i, body)
+			}
+			if i%2 == 0 {
+				time.Sleep(60 * time.Millisecond) // several sweeper ticks
+			}
 		}
-		if i%2 == 0 {
-			time.Sleep(60 * time.Millisecond) // several sweeper ticks
-		}
-	}
+	})
 }
 
 // A keep-alive request without a body costs the server one read of the
@@ -74,28 +111,29 @@ func TestKeepAliveRequestReadsOnce(t *testing.T) {
 	if _, err := processReads(); err != nil {
 		t.Skip("no /proc/self/io:", err)
 	}
-	addr, _ := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Write([]byte("ok"))
-	}))
-	c := dial(t, addr)
-	get := func() {
-		c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-		if _, body := c.response("GET"); body != "ok" {
-			t.Fatalf("body %q", body)
+	awaitModes(t, func(t *testing.T, serve func(http.Handler, ...func(*Server)) func() *rawConn) {
+		c := serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Write([]byte("ok"))
+		}))()
+		get := func() {
+			c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+			if _, body := c.response("GET"); body != "ok" {
+				t.Fatalf("body %q", body)
+			}
 		}
-	}
-	get()
-	const n = 400
-	before, _ := processReads()
-	for range n {
 		get()
-	}
-	after, _ := processReads()
-	perRequest := float64(after-before) / n
-	t.Logf("%.2f read system calls per request (client and server)", perRequest)
-	if perRequest > 3.5 {
-		t.Fatalf("%.2f reads per request; want about 3", perRequest)
-	}
+		const n = 400
+		before, _ := processReads()
+		for range n {
+			get()
+		}
+		after, _ := processReads()
+		perRequest := float64(after-before) / n
+		t.Logf("%.2f read system calls per request (client and server)", perRequest)
+		if perRequest > 3.5 {
+			t.Fatalf("%.2f reads per request; want about 3", perRequest)
+		}
+	})
 }
 
 func processReads() (int64, error) {

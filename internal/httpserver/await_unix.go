@@ -23,7 +23,7 @@ func (c *conn) writeAwait(p []byte) (int, error) {
 		return n, &net.OpError{Op: "write", Net: "tcp", Source: c.rwc.LocalAddr(), Addr: c.rwc.RemoteAddr(), Err: os.NewSyscallError("write", werr)}
 	}
 	if n < len(p) {
-		m, err := stallWriter{c}.Write(p[n:])
+		m, err := c.writeSocket(c.raw, p[n:])
 		return n + m, err
 	}
 	return n, nil

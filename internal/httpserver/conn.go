@@ -148,8 +148,8 @@ type conn struct {
 	// x is the storage of the connection's requests, one at a time.
 	x *exchange
 
-	// Write-then-wait (await_unix.go). rawConn is the socket of a
-	// cleartext TCP connection, nil otherwise. deferred: finish left the
+	// Write-then-wait (await.go). rawConn is the socket when it is a TCP
+	// connection (under TLS or not), nil otherwise. deferred: finish left the
 	// response's last bytes in bw, for serve to write as the connection
 	// starts waiting for its next request (flushAwait). awaiting: that
 	// wait is on (for the sweeper); kicked (under cr.mu): the sweeper
@@ -167,18 +167,29 @@ type conn struct {
 	noAwait    bool
 	awaiting   atomic.Bool
 	kicked     bool
+	tlsSock    *tlsSocket // the socket under a TLS connection
 }
 
 func newConn(s *Server, rwc net.Conn, base context.Context) *conn {
-	rwc, raw := s.wrapTLS(rwc)
-	c := &conn{srv: s, rwc: rwc, raw: raw, baseCtx: base, remoteAddr: rwc.RemoteAddr().String()}
+	c := &conn{srv: s, rwc: rwc, raw: rwc, baseCtx: base, remoteAddr: rwc.RemoteAddr().String()}
 	c.cr.c = c
 	c.cr.cond.L = &c.cr.mu
-	if tcp, ok := rwc.(*net.TCPConn); ok && awaitSupported {
+	tcp, _ := rwc.(*net.TCPConn)
+	if tcp != nil && awaitSupported {
 		if rc, err := tcp.SyscallConn(); err == nil {
 			c.rawConn = rc
 			c.awaitFn = c.awaitStep
 		}
+	}
+	if s.TLSConfig != nil {
+		under := rwc
+		if c.rawConn != nil {
+			// The TLS connection writes its records through tlsSocket,
+			// whose write-then-wait flushAwait arms.
+			c.tlsSock = &tlsSocket{TCPConn: tcp, c: c}
+			under = c.tlsSock
+		}
+		c.rwc = tls.Server(under, s.tlsConfig())
 	}
 	c.setState(stateIdle)
 	return c
@@ -569,14 +580,44 @@ func (c *conn) lingerClose() {
 type stallWriter struct{ c *conn }
 
 func (w stallWriter) Write(p []byte) (int, error) {
-	if w.c.awaitNext {
-		w.c.awaitNext = false
-		return w.c.writeAwait(p)
+	c := w.c
+	if c.awaitNext {
+		c.awaitNext = false
+		if c.tlsSock == nil {
+			return c.writeAwait(p)
+		}
+		// The record the TLS connection writes for p is the one.
+		c.tlsSock.armed = true
+		n, err := c.rwc.Write(p)
+		c.tlsSock.armed = false
+		return n, err
 	}
-	w.c.writeSince.Store(w.c.srv.clock.Load())
-	n, err := w.c.rwc.Write(p)
-	w.c.writeSince.Store(0)
+	return c.writeSocket(c.rwc, p)
+}
+
+// writeSocket writes p to w (the connection, or for writeAwait the socket
+// under it), marking the time for the sweeper's write-stall check.
+func (c *conn) writeSocket(w io.Writer, p []byte) (int, error) {
+	c.writeSince.Store(c.srv.clock.Load())
+	n, err := w.Write(p)
+	c.writeSince.Store(0)
 	return n, err
+}
+
+// tlsSocket is the TCP socket under a TLS connection: armed, its next
+// write (the record of the response's last bytes) is a write-then-wait.
+type tlsSocket struct {
+	*net.TCPConn
+	c     *conn
+	armed bool
+}
+
+func (s *tlsSocket) Write(p []byte) (int, error) {
+	if s.armed {
+		s.armed = false
+		return s.c.writeAwait(p)
+	}
+	return s.TCPConn.Write(p)
 }
 
 // dateValue returns the Date header for now, by the server's clock (at

@@ -2,7 +2,6 @@ package httpserver
 
 import (
 	"crypto/tls"
-	"net"
 	"sync"
 )
 
@@ -63,15 +62,6 @@ func (h *HandedConn) Done() {
 
 // tlsConfig is the configuration connections are served with.
 func (s *Server) tlsConfig() *tls.Config { return s.TLSConfig }
-
-// wrapTLS returns rwc as a TLS server connection, and the TCP socket
-// under it, when the server speaks TLS; rwc twice otherwise.
-func (s *Server) wrapTLS(rwc net.Conn) (net.Conn, net.Conn) {
-	if s.TLSConfig == nil {
-		return rwc, rwc
-	}
-	return tls.Server(rwc, s.tlsConfig()), rwc
-}
 
 // handshake runs a TLS connection's handshake before its first request and
 // reports whether the connection is to be served here; when it is not,
