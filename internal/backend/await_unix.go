@@ -5,7 +5,8 @@ package backend
 import (
 	"net"
 	"os"
-	"syscall"
+
+	"github.com/apimgw/apimgw/internal/sockio"
 )
 
 // writeAwait writes p, the last bytes of a request, then waits for the
@@ -53,20 +54,7 @@ func (c *countingWriter) awaitStep(fd uintptr) bool {
 		return true
 	}
 	c.awaitWrote = true
-	p := c.awaitP
-	for c.awaitN < len(p) {
-		m, err := syscall.Write(int(fd), p[c.awaitN:])
-		if m > 0 {
-			c.awaitN += m
-		}
-		switch {
-		case err == syscall.EINTR:
-		case err == syscall.EAGAIN || err == nil && m <= 0:
-			return true
-		case err != nil:
-			c.awaitErr = err
-			return true
-		}
-	}
-	return false
+	n, err := sockio.Write(fd, c.awaitP)
+	c.awaitN, c.awaitErr = n, err
+	return err != nil || n < len(c.awaitP) // else wait
 }

@@ -3,6 +3,8 @@ package backend
 import (
 	"net"
 	"syscall"
+
+	"github.com/apimgw/apimgw/internal/sockio"
 )
 
 // peerClosed peeks at an idle connection without blocking: a pending EOF
@@ -13,10 +15,9 @@ func peerClosed(c *net.TCPConn) bool {
 	if err != nil {
 		return false
 	}
-	var buf [1]byte
 	closed := false
 	err = rc.Read(func(fd uintptr) bool {
-		n, _, rerr := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		n, rerr := sockio.Peek(fd)
 		switch {
 		case rerr == syscall.EAGAIN || rerr == syscall.EINTR:
 		case rerr != nil, n >= 0:

@@ -6,6 +6,8 @@ import (
 	"net"
 	"os"
 	"syscall"
+
+	"github.com/apimgw/apimgw/internal/sockio"
 )
 
 const awaitSupported = true
@@ -36,20 +38,10 @@ func (c *conn) awaitStep(fd uintptr) bool {
 		return true // readable, or a deadline or a closed socket ended the wait
 	}
 	c.awaitWrote = true
-	p := c.awaitP
-	for c.awaitN < len(p) {
-		m, err := syscall.Write(int(fd), p[c.awaitN:])
-		if m > 0 {
-			c.awaitN += m
-		}
-		switch {
-		case err == syscall.EINTR:
-		case err == syscall.EAGAIN || err == nil && m <= 0:
-			return true
-		case err != nil:
-			c.awaitErr = err
-			return true
-		}
+	n, err := sockio.Write(fd, c.awaitP)
+	c.awaitN, c.awaitErr = n, err
+	if err != nil || n < len(c.awaitP) {
+		return true
 	}
 	c.toIdle()
 	c.awaiting.Store(true)
@@ -59,12 +51,11 @@ func (c *conn) awaitStep(fd uintptr) bool {
 // pendingBytes reports whether bytes wait unread in the socket, without
 // blocking.
 func pendingBytes(rc syscall.RawConn) bool {
-	var buf [1]byte
 	pending := false
 	_ = rc.Read(func(fd uintptr) bool {
-		n, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		n, err := sockio.Peek(fd)
 		pending = err == nil && n > 0
-		return true
+		return true // never wait for readiness
 	})
 	return pending
 }

@@ -1,0 +1,112 @@
+//go:build unix
+
+package sockio
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func pair(t *testing.T) (*net.TCPConn, *net.TCPConn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := <-accepted
+	if s == nil {
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { c.Close(); s.Close() })
+	return c.(*net.TCPConn), s.(*net.TCPConn)
+}
+
+func write(t *testing.T, c *net.TCPConn, p []byte) (n int, err error) {
+	t.Helper()
+	rc, rerr := c.SyscallConn()
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	if cerr := rc.Write(func(fd uintptr) bool { n, err = Write(fd, p); return true }); cerr != nil {
+		t.Fatal(cerr)
+	}
+	return n, err
+}
+
+// What the socket takes arrives whole; a full socket stops the write
+// short, without an error.
+func TestWrite(t *testing.T) {
+	c, s := pair(t)
+	if n, err := write(t, c, []byte("hello")); n != 5 || err != nil {
+		t.Fatalf("Write = %d, %v", n, err)
+	}
+	buf := make([]byte, 5)
+	s.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(s, buf); err != nil || string(buf) != "hello" {
+		t.Fatalf("peer got %q, %v", buf, err)
+	}
+	big := bytes.Repeat([]byte("x"), 16<<20) // more than the socket buffers hold
+	n, err := write(t, c, big)
+	if err != nil || n == 0 || n >= len(big) {
+		t.Fatalf("Write of 16 MiB to an unread socket = %d, %v; want a short write and no error", n, err)
+	}
+}
+
+// A write to a reset connection reports the system's error.
+func TestWriteReset(t *testing.T) {
+	c, s := pair(t)
+	s.SetLinger(0)
+	s.Close()
+	time.Sleep(20 * time.Millisecond)
+	var err error
+	for i := 0; i < 3 && err == nil; i++ {
+		_, err = write(t, c, []byte("hello"))
+	}
+	if !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) {
+		t.Fatalf("err = %v, want ECONNRESET or EPIPE", err)
+	}
+}
+
+// Peek sees a waiting byte without taking it, nothing (EAGAIN) on an
+// empty socket, and the end of the stream.
+func TestPeek(t *testing.T) {
+	c, s := pair(t)
+	peek := func() (n int, err error) {
+		rc, _ := c.SyscallConn()
+		rc.Read(func(fd uintptr) bool { n, err = Peek(fd); return true })
+		return n, err
+	}
+	if n, err := peek(); n > 0 || err != syscall.EAGAIN {
+		t.Fatalf("empty socket: %d, %v; want EAGAIN", n, err)
+	}
+	s.Write([]byte("ab"))
+	time.Sleep(20 * time.Millisecond)
+	if n, err := peek(); n != 1 || err != nil {
+		t.Fatalf("waiting bytes: %d, %v", n, err)
+	}
+	buf := make([]byte, 2)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ab" {
+		t.Fatalf("read after Peek: %q, %v", buf, err)
+	}
+	s.Close()
+	time.Sleep(20 * time.Millisecond)
+	if n, err := peek(); n != 0 || err != nil {
+		t.Fatalf("closed peer: %d, %v; want 0, nil", n, err)
+	}
+}
