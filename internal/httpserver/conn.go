@@ -586,14 +586,32 @@ func (w stallWriter) Write(p []byte) (int, error) {
 		if c.tlsSock == nil {
 			return c.writeAwait(p)
 		}
-		// The record the TLS connection writes for p is the one.
-		c.tlsSock.armed = true
+		// The TLS connection's records for p (several, on a new
+		// connection, whose first records Go sizes to a TCP segment)
+		// are collected, then written and waited after together.
+		s := c.tlsSock
+		s.armed = true
 		n, err := c.rwc.Write(p)
-		c.tlsSock.armed = false
+		s.armed = false
+		if len(s.records) > 0 {
+			_, werr := c.writeAwait(s.records)
+			s.records = s.records[:0]
+			if cap(s.records) > maxKeptRecords {
+				s.records = nil
+			}
+			if err == nil && werr != nil {
+				n, err = 0, werr
+			}
+		}
 		return n, err
 	}
 	return c.writeSocket(c.rwc, p)
 }
+
+// maxKeptRecords bounds the record buffer a TLS connection keeps: a
+// response's last bytes (a write buffer's worth) and their records'
+// overhead.
+const maxKeptRecords = bufSize + 1024
 
 // writeSocket writes p to w (the connection, or for writeAwait the socket
 // under it), marking the time for the sweeper's write-stall check.
@@ -604,18 +622,20 @@ func (c *conn) writeSocket(w io.Writer, p []byte) (int, error) {
 	return n, err
 }
 
-// tlsSocket is the TCP socket under a TLS connection: armed, its next
-// write (the record of the response's last bytes) is a write-then-wait.
+// tlsSocket is the TCP socket under a TLS connection: armed, it collects
+// what the TLS connection writes (the records of the response's last
+// bytes), for stallWriter to write and wait after (writeAwait).
 type tlsSocket struct {
 	*net.TCPConn
-	c     *conn
-	armed bool
+	c       *conn
+	armed   bool
+	records []byte
 }
 
 func (s *tlsSocket) Write(p []byte) (int, error) {
 	if s.armed {
-		s.armed = false
-		return s.c.writeAwait(p)
+		s.records = append(s.records, p...)
+		return len(p), nil
 	}
 	return s.TCPConn.Write(p)
 }
