@@ -2,6 +2,6 @@
 
 package backend
 
-func (c *countingWriter) writeAwait(p []byte) (int, error) { return c.w.Write(p) }
+func (c *countingWriter) writeAwait(p []byte) (int, error) { return c.rest.Write(p) }
 
 func (c *countingWriter) awaitStep(uintptr) bool { return true }

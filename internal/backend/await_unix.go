@@ -9,7 +9,8 @@ import (
 	"github.com/apimgw/apimgw/internal/sockio"
 )
 
-// writeAwait writes p, the last bytes of a request, then waits for the
+// writeAwait writes p, the last bytes of a request (or their TLS
+// records) to the socket, then waits for the
 // socket to turn readable (the response has begun) before it returns, as
 // an event loop writes and waits for the next readiness event. The
 // response read that follows then finds bytes. Without it, that read
@@ -33,14 +34,10 @@ func (c *countingWriter) writeAwait(p []byte) (int, error) {
 	n, werr := c.awaitN, c.awaitErr
 	c.awaitP, c.awaitErr = nil, nil
 	if werr != nil {
-		var laddr, raddr net.Addr
-		if conn, ok := c.w.(net.Conn); ok {
-			laddr, raddr = conn.LocalAddr(), conn.RemoteAddr()
-		}
-		return n, &net.OpError{Op: "write", Net: "tcp", Source: laddr, Addr: raddr, Err: os.NewSyscallError("write", werr)}
+		return n, &net.OpError{Op: "write", Net: "tcp", Source: c.rest.LocalAddr(), Addr: c.rest.RemoteAddr(), Err: os.NewSyscallError("write", werr)}
 	}
 	if n < len(p) {
-		m, err := c.w.Write(p[n:])
+		m, err := c.rest.Write(p[n:])
 		return n + m, err
 	}
 	return n, nil

@@ -103,11 +103,14 @@ func (c *countingReader) Read(p []byte) (int, error) {
 type countingWriter struct {
 	w io.Writer
 	n int64
-	// raw is the socket of a cleartext TCP connection (nil otherwise):
-	// with await set, the next Write is the request's last and goes
-	// through writeAwait.
+	// raw is the TCP socket (nil when unavailable): with await set, the
+	// next Write is the request's last and goes through writeAwait. rest
+	// is that socket as a writer, for what one non-blocking write leaves;
+	// sock is set when the connection is TLS over it.
 	raw   syscall.RawConn
 	await bool
+	rest  net.Conn
+	sock  *awaitSocket
 	// The state of writeAwait's RawConn.Read callback, awaitFn, which is
 	// made once per connection: a closure per request would be allocated.
 	awaitP     []byte
@@ -120,7 +123,31 @@ type countingWriter struct {
 func (c *countingWriter) Write(p []byte) (int, error) {
 	if c.await {
 		c.await = false
-		n, err := c.writeAwait(p)
+		var n int
+		var err error
+		if s := c.sock; s != nil {
+			// The TLS connection's records for p (several, on a new
+			// connection, whose first records Go sizes to a TCP
+			// segment) are collected, then written and waited after.
+			s.armed = true
+			n, err = c.w.Write(p)
+			s.armed = false
+			if len(s.records) > 0 {
+				wn, werr := c.writeAwait(s.records)
+				s.records = s.records[:0]
+				if cap(s.records) > maxKeptRecords {
+					s.records = nil
+				}
+				if err == nil && werr != nil {
+					if wn == 0 {
+						n = 0 // nothing reached the socket
+					}
+					err = werr
+				}
+			}
+		} else {
+			n, err = c.writeAwait(p)
+		}
 		c.n += int64(n)
 		return n, err
 	}
@@ -129,14 +156,39 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// awaitSocket is the TCP socket under an HTTP/1.1 TLS connection to a
+// backend: armed, it collects what the TLS connection writes (the records
+// of a request's last bytes), for countingWriter to write and wait after.
+type awaitSocket struct {
+	*net.TCPConn
+	armed   bool
+	records []byte
+}
+
+func (s *awaitSocket) Write(p []byte) (int, error) {
+	if s.armed {
+		s.records = append(s.records, p...)
+		return len(p), nil
+	}
+	return s.TCPConn.Write(p)
+}
+
+// maxKeptRecords bounds the record buffer a TLS connection keeps: a write
+// buffer's worth of request and the records' overhead.
+const maxKeptRecords = 4096 + 1024
+
 func newPconn(p *pool, c net.Conn, tcp *net.TCPConn, gen uint64) *pconn {
 	pc := &pconn{p: p, conn: c, tcp: tcp, gen: gen}
 	pc.interruptFn = pc.interrupt
 	pc.cr.r = c
 	pc.cw.w = c
-	if tcp != nil && c == net.Conn(tcp) {
+	var sock *awaitSocket
+	if tc, ok := c.(*tls.Conn); ok {
+		sock, _ = tc.NetConn().(*awaitSocket)
+	}
+	if tcp != nil && (c == net.Conn(tcp) || sock != nil) {
 		if raw, err := tcp.SyscallConn(); err == nil {
-			pc.cw.raw = raw
+			pc.cw.raw, pc.cw.rest, pc.cw.sock = raw, tcp, sock
 			pc.cw.awaitFn = pc.cw.awaitStep
 		}
 	}

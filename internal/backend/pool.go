@@ -256,7 +256,13 @@ func (p *pool) connect(ctx context.Context, cfg *poolConfig, tlsCfg *tls.Config,
 	if tlsCfg == nil {
 		return c, tcp, nil
 	}
-	tc := tls.Client(c, tlsCfg)
+	under := c
+	if !h2 && tcp != nil {
+		// HTTP/1.1 requests write their last record through it
+		// (countingWriter's write-then-wait).
+		under = &awaitSocket{TCPConn: tcp}
+	}
+	tc := tls.Client(under, tlsCfg)
 	err = tc.HandshakeContext(dctx)
 	what := ""
 	if h2 {
