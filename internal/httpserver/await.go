@@ -24,10 +24,11 @@ import "time"
 // three sweeper ticks, once per connection.
 
 // canDefer reports whether finish may leave w's last bytes for serve to
-// write with flushAwait: the response is complete and kept alive, and the
-// connection has nothing of the next request in hand.
+// write with flushAwait: the response is complete and kept alive, the
+// request's body (if any) was read to its end, so that nothing is left to
+// drain, and the connection has nothing of the next request in hand.
 func (c *conn) canDefer(w *response) bool {
-	if c.rawConn == nil || c.noAwait || w.body != nil || c.hijacked || c.bw.Buffered() == 0 ||
+	if c.rawConn == nil || c.noAwait || w.body != nil && !w.body.sawEOF || c.hijacked || c.bw.Buffered() == 0 ||
 		c.br.Buffered() > 0 || c.srv.inShutdown.Load() {
 		return false
 	}
