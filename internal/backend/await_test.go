@@ -17,32 +17,8 @@ import (
 	"time"
 
 	"github.com/apimgw/apimgw/internal/testcerts"
+	"github.com/apimgw/apimgw/internal/testnet"
 )
-
-// tcpPair returns the two ends of a loopback TCP connection.
-func tcpPair(t *testing.T) (client, server *net.TCPConn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	done := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		done <- c
-	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := <-done
-	if s == nil {
-		t.Fatal("accept failed")
-	}
-	t.Cleanup(func() { c.Close(); s.Close() })
-	return c.(*net.TCPConn), s.(*net.TCPConn)
-}
 
 func awaitWriter(t *testing.T, c *net.TCPConn) *countingWriter {
 	t.Helper()
@@ -58,7 +34,7 @@ func awaitWriter(t *testing.T, c *net.TCPConn) *countingWriter {
 // writeAwait returns once the peer has answered, not before: the write is
 // followed by a wait for readability, and the read after it finds bytes.
 func TestWriteAwaitWaitsForTheAnswer(t *testing.T) {
-	c, s := tcpPair(t)
+	c, s := testnet.TCPPair(t)
 	cw := awaitWriter(t, c)
 	var answered atomic.Bool
 	go func() {
@@ -95,7 +71,7 @@ func TestWriteAwaitWaitsForTheAnswer(t *testing.T) {
 // What the socket cannot take at once goes out with a blocking write: all
 // of it arrives, in order, once the peer reads.
 func TestWriteAwaitFullSocketBuffer(t *testing.T) {
-	c, s := tcpPair(t)
+	c, s := testnet.TCPPair(t)
 	cw := awaitWriter(t, c)
 	p := bytes.Repeat([]byte("0123456789abcdef"), 1<<20) // 16 MiB: more than the socket buffers hold
 	got := make(chan []byte, 1)
@@ -125,7 +101,7 @@ func TestWriteAwaitFullSocketBuffer(t *testing.T) {
 // A write to a connection the peer reset fails as a net.Error, which the
 // exchange treats as a connection failure.
 func TestWriteAwaitResetPeer(t *testing.T) {
-	c, s := tcpPair(t)
+	c, s := testnet.TCPPair(t)
 	s.SetLinger(0)
 	s.Close() // RST
 	time.Sleep(20 * time.Millisecond)
@@ -147,7 +123,7 @@ func TestWriteAwaitResetPeer(t *testing.T) {
 // An interrupted connection (the deadline in the past, as pconn.interrupt
 // sets it) fails the write with a timeout and sends nothing.
 func TestWriteAwaitInterrupted(t *testing.T) {
-	c, s := tcpPair(t)
+	c, s := testnet.TCPPair(t)
 	c.SetDeadline(aLongTimeAgo)
 	cw := awaitWriter(t, c)
 	n, err := cw.Write([]byte("hello"))
@@ -163,7 +139,7 @@ func TestWriteAwaitInterrupted(t *testing.T) {
 // A read deadline that passes during the wait ends it without an error:
 // the write succeeded, and the read that follows reports the timeout.
 func TestWriteAwaitDeadlineDuringWait(t *testing.T) {
-	c, s := tcpPair(t)
+	c, s := testnet.TCPPair(t)
 	cw := awaitWriter(t, c)
 	c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
 	n, err := cw.Write([]byte("hello"))
@@ -189,9 +165,6 @@ func TestWriteAwaitDeadlineDuringWait(t *testing.T) {
 // bytes takes two records on a new connection (Go sizes its first records
 // to one TCP segment), which must both go out before the wait.
 func TestRequestWithoutBodyReadsOnce(t *testing.T) {
-	if _, err := readSyscalls(); err != nil {
-		t.Skip("no /proc/self/io:", err)
-	}
 	ca := testcerts.NewCA(t, "backend CA")
 	cert := ca.Server(t, "127.0.0.1")
 	for _, mode := range []string{"cleartext", "tls"} {
@@ -224,14 +197,7 @@ func TestRequestWithoutBodyReadsOnce(t *testing.T) {
 						t.Fatalf("body %q", b)
 					}
 				}
-				get() // the connection is dialled and pooled
-				const n = 400
-				before, _ := readSyscalls()
-				for range n {
-					get()
-				}
-				after, _ := readSyscalls()
-				perRequest := float64(after-before) / n
+				perRequest := testnet.ReadsPerCall(t, 400, get)
 				t.Logf("%.2f read system calls per request (client and backend)", perRequest)
 				if perRequest > 3.5 {
 					t.Fatalf("%.2f reads per request; want about 3 (the backend's two, the response's one)", perRequest)
@@ -269,17 +235,4 @@ func rawAnswerer(ln net.Listener) {
 			}
 		}
 	}
-}
-
-func readSyscalls() (int64, error) {
-	b, err := os.ReadFile("/proc/self/io")
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "syscr: "); ok {
-			return strconv.ParseInt(v, 10, 64)
-		}
-	}
-	return 0, errors.New("no syscr in /proc/self/io")
 }

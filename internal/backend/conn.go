@@ -20,6 +20,7 @@ import (
 
 	"github.com/apimgw/apimgw/internal/httplex"
 	"github.com/apimgw/apimgw/internal/reqctx"
+	"github.com/apimgw/apimgw/internal/sockio"
 )
 
 // staleCheckAfter is how long a connection must have been idle before it
@@ -110,7 +111,7 @@ type countingWriter struct {
 	raw   syscall.RawConn
 	await bool
 	rest  net.Conn
-	sock  *awaitSocket
+	sock  *sockio.Collecting
 	// The state of writeAwait's RawConn.Read callback, awaitFn, which is
 	// made once per connection: a closure per request would be allocated.
 	awaitP     []byte
@@ -129,15 +130,12 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 			// The TLS connection's records for p (several, on a new
 			// connection, whose first records Go sizes to a TCP
 			// segment) are collected, then written and waited after.
-			s.armed = true
+			s.Armed = true
 			n, err = c.w.Write(p)
-			s.armed = false
-			if len(s.records) > 0 {
-				wn, werr := c.writeAwait(s.records)
-				s.records = s.records[:0]
-				if cap(s.records) > maxKeptRecords {
-					s.records = nil
-				}
+			s.Armed = false
+			if records := s.Collected(); len(records) > 0 {
+				wn, werr := c.writeAwait(records)
+				s.Reset()
 				if err == nil && werr != nil {
 					if wn == 0 {
 						n = 0 // nothing reached the socket
@@ -156,35 +154,14 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// awaitSocket is the TCP socket under an HTTP/1.1 TLS connection to a
-// backend: armed, it collects what the TLS connection writes (the records
-// of a request's last bytes), for countingWriter to write and wait after.
-type awaitSocket struct {
-	*net.TCPConn
-	armed   bool
-	records []byte
-}
-
-func (s *awaitSocket) Write(p []byte) (int, error) {
-	if s.armed {
-		s.records = append(s.records, p...)
-		return len(p), nil
-	}
-	return s.TCPConn.Write(p)
-}
-
-// maxKeptRecords bounds the record buffer a TLS connection keeps: a write
-// buffer's worth of request and the records' overhead.
-const maxKeptRecords = 4096 + 1024
-
 func newPconn(p *pool, c net.Conn, tcp *net.TCPConn, gen uint64) *pconn {
 	pc := &pconn{p: p, conn: c, tcp: tcp, gen: gen}
 	pc.interruptFn = pc.interrupt
 	pc.cr.r = c
 	pc.cw.w = c
-	var sock *awaitSocket
+	var sock *sockio.Collecting
 	if tc, ok := c.(*tls.Conn); ok {
-		sock, _ = tc.NetConn().(*awaitSocket)
+		sock, _ = tc.NetConn().(*sockio.Collecting)
 	}
 	if tcp != nil && (c == net.Conn(tcp) || sock != nil) {
 		if raw, err := tcp.SyscallConn(); err == nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/apimgw/apimgw/internal/logs"
+	"github.com/apimgw/apimgw/internal/sockio"
 )
 
 // poolConfig is the part of the Options one pool runs with. A pool's
@@ -260,7 +261,7 @@ func (p *pool) connect(ctx context.Context, cfg *poolConfig, tlsCfg *tls.Config,
 	if !h2 && tcp != nil {
 		// HTTP/1.1 requests write their last record through it
 		// (countingWriter's write-then-wait).
-		under = &awaitSocket{TCPConn: tcp}
+		under = &sockio.Collecting{TCPConn: tcp}
 	}
 	tc := tls.Client(under, tlsCfg)
 	err = tc.HandshakeContext(dctx)

@@ -8,7 +8,7 @@ import "time"
 // a system call per request that an event loop, which reads when epoll
 // says so, does not. Where the socket is a TCP connection, finish leaves
 // the response's last bytes in the write buffer, and serve writes them
-// (under TLS, their record: tlsSocket) and waits for readability in one
+// (under TLS, their records, collected below the TLS connection) and waits for readability in one
 // RawConn.Read (writeAwait) before reading the next request.
 //
 // RawConn.Read forgets readiness reported before it starts, so a request

@@ -5,15 +5,15 @@ package httpserver
 import (
 	"bufio"
 	"crypto/tls"
-	"errors"
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/apimgw/apimgw/internal/testnet"
 )
 
 // awaitModes runs f over a cleartext and a TLS server, with a raw client
@@ -112,9 +112,6 @@ func TestIdleClientAfterWriteThenWait(t *testing.T) {
 // sizes its first records to one TCP segment), all of which must go out
 // before the wait.
 func TestKeepAliveRequestReadsOnce(t *testing.T) {
-	if _, err := processReads(); err != nil {
-		t.Skip("no /proc/self/io:", err)
-	}
 	for _, tc := range []struct {
 		size int
 		req  string
@@ -139,31 +136,11 @@ func TestKeepAliveRequestReadsOnce(t *testing.T) {
 					t.Fatalf("body of %d bytes, want %d", len(body), size)
 				}
 			}
-			get()
-			const n = 400
-			before, _ := processReads()
-			for range n {
-				get()
-			}
-			after, _ := processReads()
-			perRequest := float64(after-before) / n
+			perRequest := testnet.ReadsPerCall(t, 400, get)
 			t.Logf("%s, %d-byte answers: %.2f read system calls per request (client and server)", tc.req[:4], size, perRequest)
 			if perRequest > 3.5 {
 				t.Fatalf("%.2f reads per request; want about 3", perRequest)
 			}
 		})
 	}
-}
-
-func processReads() (int64, error) {
-	b, err := os.ReadFile("/proc/self/io")
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "syscr: "); ok {
-			return strconv.ParseInt(v, 10, 64)
-		}
-	}
-	return 0, errors.New("no syscr in /proc/self/io")
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/apimgw/apimgw/internal/httplex"
 	"github.com/apimgw/apimgw/internal/reqctx"
+	"github.com/apimgw/apimgw/internal/sockio"
 )
 
 // Connection states, as seen by the sweeper and Shutdown.
@@ -167,7 +168,7 @@ type conn struct {
 	noAwait    bool
 	awaiting   atomic.Bool
 	kicked     bool
-	tlsSock    *tlsSocket // the socket under a TLS connection
+	tlsSock    *sockio.Collecting // the socket under a TLS connection
 }
 
 func newConn(s *Server, rwc net.Conn, base context.Context) *conn {
@@ -184,9 +185,9 @@ func newConn(s *Server, rwc net.Conn, base context.Context) *conn {
 	if s.TLSConfig != nil {
 		under := rwc
 		if c.rawConn != nil {
-			// The TLS connection writes its records through tlsSocket,
-			// whose write-then-wait flushAwait arms.
-			c.tlsSock = &tlsSocket{TCPConn: tcp, c: c}
+			// The TLS connection writes its records through tlsSock,
+			// which stallWriter arms for write-then-wait.
+			c.tlsSock = &sockio.Collecting{TCPConn: tcp}
 			under = c.tlsSock
 		}
 		c.rwc = tls.Server(under, s.tlsConfig())
@@ -590,15 +591,12 @@ func (w stallWriter) Write(p []byte) (int, error) {
 		// connection, whose first records Go sizes to a TCP segment)
 		// are collected, then written and waited after together.
 		s := c.tlsSock
-		s.armed = true
+		s.Armed = true
 		n, err := c.rwc.Write(p)
-		s.armed = false
-		if len(s.records) > 0 {
-			_, werr := c.writeAwait(s.records)
-			s.records = s.records[:0]
-			if cap(s.records) > maxKeptRecords {
-				s.records = nil
-			}
+		s.Armed = false
+		if records := s.Collected(); len(records) > 0 {
+			_, werr := c.writeAwait(records)
+			s.Reset()
 			if err == nil && werr != nil {
 				n, err = 0, werr
 			}
@@ -608,11 +606,6 @@ func (w stallWriter) Write(p []byte) (int, error) {
 	return c.writeSocket(c.rwc, p)
 }
 
-// maxKeptRecords bounds the record buffer a TLS connection keeps: a
-// response's last bytes (a write buffer's worth) and their records'
-// overhead.
-const maxKeptRecords = bufSize + 1024
-
 // writeSocket writes p to w (the connection, or for writeAwait the socket
 // under it), marking the time for the sweeper's write-stall check.
 func (c *conn) writeSocket(w io.Writer, p []byte) (int, error) {
@@ -620,24 +613,6 @@ func (c *conn) writeSocket(w io.Writer, p []byte) (int, error) {
 	n, err := w.Write(p)
 	c.writeSince.Store(0)
 	return n, err
-}
-
-// tlsSocket is the TCP socket under a TLS connection: armed, it collects
-// what the TLS connection writes (the records of the response's last
-// bytes), for stallWriter to write and wait after (writeAwait).
-type tlsSocket struct {
-	*net.TCPConn
-	c       *conn
-	armed   bool
-	records []byte
-}
-
-func (s *tlsSocket) Write(p []byte) (int, error) {
-	if s.armed {
-		s.records = append(s.records, p...)
-		return len(p), nil
-	}
-	return s.TCPConn.Write(p)
 }
 
 // dateValue returns the Date header for now, by the server's clock (at

@@ -1,8 +1,5 @@
 //go:build unix
 
-// Package sockio has the system call that write-then-wait (the HTTP
-// server's and the backend client's) makes itself, inside a
-// syscall.RawConn callback: a write to a non-blocking socket.
 package sockio
 
 import "syscall"

@@ -10,31 +10,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-func pair(t *testing.T) (*net.TCPConn, *net.TCPConn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		accepted <- c
-	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := <-accepted
-	if s == nil {
-		t.Fatal("accept failed")
-	}
-	t.Cleanup(func() { c.Close(); s.Close() })
-	return c.(*net.TCPConn), s.(*net.TCPConn)
-}
+	"github.com/apimgw/apimgw/internal/testnet"
+)
 
 func write(t *testing.T, c *net.TCPConn, p []byte) (n int, err error) {
 	t.Helper()
@@ -51,7 +29,7 @@ func write(t *testing.T, c *net.TCPConn, p []byte) (n int, err error) {
 // What the socket takes arrives whole; a full socket stops the write
 // short, without an error.
 func TestWrite(t *testing.T) {
-	c, s := pair(t)
+	c, s := testnet.TCPPair(t)
 	if n, err := write(t, c, []byte("hello")); n != 5 || err != nil {
 		t.Fatalf("Write = %d, %v", n, err)
 	}
@@ -69,7 +47,7 @@ func TestWrite(t *testing.T) {
 
 // A write to a reset connection reports the system's error.
 func TestWriteReset(t *testing.T) {
-	c, s := pair(t)
+	c, s := testnet.TCPPair(t)
 	s.SetLinger(0)
 	s.Close()
 	time.Sleep(20 * time.Millisecond)
@@ -85,7 +63,7 @@ func TestWriteReset(t *testing.T) {
 // Peek sees a waiting byte without taking it, nothing (EAGAIN) on an
 // empty socket, and the end of the stream.
 func TestPeek(t *testing.T) {
-	c, s := pair(t)
+	c, s := testnet.TCPPair(t)
 	peek := func() (n int, err error) {
 		rc, _ := c.SyscallConn()
 		rc.Read(func(fd uintptr) bool { n, err = Peek(fd); return true })
