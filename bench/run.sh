@@ -4,7 +4,7 @@
 # alternating proxies in one run. Prints, per proxy and round: requests/s,
 # p50 and p99 latency, backend connections opened, TIME_WAIT sockets.
 #
-# Usage: bench/run.sh [-d 10s] [-c 64] [-r ROUNDS] [-p "apimgw nginx-ka nginx haproxy"] [-R RATE] [-B go|nginx]
+# Usage: bench/run.sh [-d 10s] [-c 64] [-r ROUNDS] [-p "apimgw nginx-ka nginx haproxy"] [-R RATE] [-B go|nginx] [-A]
 # Proxies: apimgw (./cmd/apimgw with bench/apimgw.yaml), miniproxy (the bare
 # outbound manager behind a minimal net/http reverse proxy, bench/miniproxy),
 # miniproxy-std (the same proxy over a tuned net/http Transport),
@@ -55,9 +55,15 @@
 # which matches a templated operation. The summary gives apimgw-1k's req/s
 # and CPU/req as a ratio to apimgw-1api's, and each process's resident
 # memory after its last run (VmRSS).
+# -A pins the proxy under test to CPU 0 and the backend, wrk, tlsconns and
+# loadgen to CPU 1 (taskset): one core for the proxy, as nginx and HAProxy
+# get one worker or thread here, and apimgw then runs GOMAXPROCS=1 unless
+# APIMGW_GOMAXPROCS says otherwise. Unpinned, where the kernel puts three
+# busy processes on two cores changes between runs, and with it the CPU per
+# request of the same proxy by up to half.
 # The issue-21 comparison, with a backend that costs almost
 # nothing:
-#   bench/run.sh -B nginx -d 5s -r 3 -p "apimgw apimgw-pol nginx-ka haproxy apimgw-tls nginx-tls apimgw-1api apimgw-1k"
+#   bench/run.sh -A -B nginx -d 5s -r 3 -p "apimgw apimgw-pol nginx-ka haproxy floor apimgw-tls nginx-tls apimgw-1api apimgw-1k"
 # Loopback only. Installs wrk, nginx and haproxy with apt-get when missing.
 set -euo pipefail
 
@@ -67,7 +73,8 @@ ROUNDS=2
 PROXIES="apimgw nginx-ka nginx haproxy"
 RATE=
 BACKEND=go
-while getopts "d:c:r:p:R:B:" opt; do
+PIN=0
+while getopts "d:c:r:p:R:B:A" opt; do
 	case $opt in
 	d) DURATION=$OPTARG ;;
 	c) CONNS=$OPTARG ;;
@@ -75,7 +82,8 @@ while getopts "d:c:r:p:R:B:" opt; do
 	p) PROXIES=$OPTARG ;;
 	R) RATE=$OPTARG ;;
 	B) BACKEND=$OPTARG ;;
-	*) echo "usage: $0 [-d duration] [-c connections] [-r rounds] [-p proxies] [-R rate] [-B go|nginx]" >&2; exit 2 ;;
+	A) PIN=1 ;;
+	*) echo "usage: $0 [-d duration] [-c connections] [-r rounds] [-p proxies] [-R rate] [-B go|nginx] [-A]" >&2; exit 2 ;;
 	esac
 done
 
@@ -90,6 +98,14 @@ PORT_OFFSET=${BENCH_PORT_OFFSET:-0}
 BACKEND_PORT=$((BACKEND_PORT + PORT_OFFSET))
 BACKEND_STATS_PORT=$((BACKEND_STATS_PORT + PORT_OFFSET))
 for k in "${!PORT[@]}"; do PORT[$k]=$((PORT[$k] + PORT_OFFSET)); done
+# -A: the proxy under test on CPU 0, the backend and the load generator on
+# CPU 1 (taskset), so that where the scheduler places three busy processes
+# on two cores does not change from run to run.
+ON_PROXY_CPU=() ON_LOAD_CPU=()
+if ((PIN)); then
+	command -v taskset >/dev/null || { echo "-A needs taskset (util-linux)" >&2; exit 2; }
+	ON_PROXY_CPU=(taskset -c 0) ON_LOAD_CPU=(taskset -c 1)
+fi
 declare -A PID_OF=() # proxy NAME -> the PID whose CPU time (with its children's) is NAME's
 PIDS=()
 
@@ -142,7 +158,7 @@ start_backend() {
 		return
 	fi
 	go build -o "$WORK/backend" "$ROOT/bench/backend"
-	"$WORK/backend" -listen 127.0.0.1:$BACKEND_PORT >"$WORK/backend.log" 2>&1 &
+	"${ON_LOAD_CPU[@]}" "$WORK/backend" -listen 127.0.0.1:$BACKEND_PORT >"$WORK/backend.log" 2>&1 &
 	PIDS+=($!)
 	PID_OF[direct]=$!
 	wait_port $BACKEND_PORT
@@ -158,9 +174,9 @@ launch_apimgw() {
 		"$conf" >"$WORK/$name.yaml"
 	cp "$ROOT"/bench/*.xml "$WORK/" # policy files named by the configurations
 	[[ $(scheme "$name") == http ]] || echo "tls: {cert: $WORK/cert.pem, key: $WORK/key.pem}" >>"$WORK/$name.yaml"
-	local procs=${APIMGW_GOMAXPROCS:-2}
+	local procs=${APIMGW_GOMAXPROCS:-$((PIN ? 1 : 2))}
 	[[ $name != *-1p ]] || procs=1 # one OS thread running Go code, as nginx's one worker
-	GOMAXPROCS=$procs "$bin" serve -c "$WORK/$name.yaml" >"$WORK/$name.log" 2>&1 &
+	GOMAXPROCS=$procs "${ON_PROXY_CPU[@]}" "$bin" serve -c "$WORK/$name.yaml" >"$WORK/$name.log" 2>&1 &
 	PIDS+=($!)
 	PID_OF[$name]=$!
 	wait_port "${PORT[$name]}" "$(scheme "$name")"
@@ -211,7 +227,7 @@ start_go_proxy() {
 	local name=$1 prog=$2
 	shift 2
 	[[ -x $WORK/$prog ]] || go build -o "$WORK/$prog" "$ROOT/bench/$prog"
-	"$WORK/$prog" -listen "127.0.0.1:${PORT[$name]}" -backend "http://127.0.0.1:$BACKEND_PORT" "$@" >"$WORK/$name.log" 2>&1 &
+	"${ON_PROXY_CPU[@]}" "$WORK/$prog" -listen "127.0.0.1:${PORT[$name]}" -backend "http://127.0.0.1:$BACKEND_PORT" "$@" >"$WORK/$name.log" 2>&1 &
 	PIDS+=($!)
 	PID_OF[$name]=$!
 	wait_port "${PORT[$name]}"
@@ -246,7 +262,7 @@ http {
 	}
 }
 CONF
-	nginx -p "$WORK/nginx-backend" -c "$WORK/nginx-backend/nginx.conf" &
+	"${ON_LOAD_CPU[@]}" nginx -p "$WORK/nginx-backend" -c "$WORK/nginx-backend/nginx.conf" &
 	PIDS+=($!)
 	PID_OF[direct]=$!
 	wait_port $BACKEND_PORT
@@ -287,7 +303,7 @@ http {
 	}
 }
 CONF
-	nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" &
+	"${ON_PROXY_CPU[@]}" nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" &
 	PIDS+=($!)
 	# One master and one worker serve nginx-ka, nginx and nginx-tls; runs
 	# alternate, so the tree's CPU time during a run is that run's.
@@ -312,7 +328,7 @@ frontend fe
 backend be
 	server b1 127.0.0.1:$BACKEND_PORT
 CONF
-	haproxy -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.log" 2>&1 &
+	"${ON_PROXY_CPU[@]}" haproxy -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.log" 2>&1 &
 	PIDS+=($!)
 	PID_OF[haproxy]=$!
 	wait_port "${PORT[haproxy]}"
@@ -439,7 +455,7 @@ run_one() {
 	local hdrs=() t0 t1 reqs cpu
 	mapfile -t hdrs < <(headers "$name")
 	t0=$(cpu_ticks "$name")
-	out=$(wrk -t1 -c"$CONNS" -d"$DURATION" --latency "${hdrs[@]}" "$(scheme "$name")://127.0.0.1:$port$(target "$name")")
+	out=$("${ON_LOAD_CPU[@]}" wrk -t1 -c"$CONNS" -d"$DURATION" --latency "${hdrs[@]}" "$(scheme "$name")://127.0.0.1:$port$(target "$name")")
 	t1=$(cpu_ticks "$name")
 	after=$(backend_accepted)
 	# TIME_WAIT sockets of backend connections (either side), which
@@ -462,7 +478,7 @@ run_one() {
 run_newconns() {
 	local name=$1 port=$2 out rate t0 t1 n cpu
 	t0=$(cpu_ticks "$name")
-	out=$("$WORK/tlsconns" -url "https://127.0.0.1:$port/bench" -c "$((CONNS < 16 ? CONNS : 16))" -d "$DURATION")
+	out=$("${ON_LOAD_CPU[@]}" "$WORK/tlsconns" -url "https://127.0.0.1:$port/bench" -c "$((CONNS < 16 ? CONNS : 16))" -d "$DURATION")
 	t1=$(cpu_ticks "$name")
 	n=$(sed -E 's/.*conns=([0-9]+).*/\1/' <<<"$out")
 	cpu=$(cpu_us_per "${t0:+$((t1 - t0))}" "$n")
@@ -474,7 +490,7 @@ run_newconns() {
 # run_loadgen NAME PORT BEFORE: one fixed-rate run (-R).
 run_loadgen() {
 	local name=$1 port=$2 before=$3 out after tw
-	out=$("$WORK/loadgen" -url "http://127.0.0.1:$port/bench" -rate "$RATE" -c "$CONNS" -d "$DURATION")
+	out=$("${ON_LOAD_CPU[@]}" "$WORK/loadgen" -url "http://127.0.0.1:$port/bench" -rate "$RATE" -c "$CONNS" -d "$DURATION")
 	after=$(backend_accepted)
 	tw=$(ss -Htan state time-wait "( sport = :$BACKEND_PORT or dport = :$BACKEND_PORT )" | wc -l)
 	printf "%-13s %6s %s backendConns=%s TIME_WAIT=%s\n" "$name" "$ROUND" "$out" "$((after - before - STATS_CONNS))" "$tw"
@@ -517,7 +533,7 @@ PORT[direct]=$BACKEND_PORT
 if [[ -n $RATE ]]; then
 	echo "loadgen -rate $RATE -c $CONNS -d $DURATION (latencies in ms), $BACKEND backend 127.0.0.1:$BACKEND_PORT, $(nproc) cores"
 else
-	echo "wrk -t1 -c$CONNS -d$DURATION --latency, $BACKEND backend 127.0.0.1:$BACKEND_PORT, $(nproc) cores"
+	echo "wrk -t1 -c$CONNS -d$DURATION --latency, $BACKEND backend 127.0.0.1:$BACKEND_PORT, $(nproc) cores$( ((PIN)) && echo ", proxy on CPU 0, backend and wrk on CPU 1")"
 	printf "%-13s %6s %12s %9s %9s %12s %10s %10s\n" proxy round "req/s" "p50(ms)" "p99(ms)" "backendConns" "TIME_WAIT" "CPU/req(µs)"
 fi
 for ROUND in $(seq 1 "$ROUNDS"); do

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -234,5 +235,127 @@ func rawAnswerer(ln net.Listener) {
 				return
 			}
 		}
+	}
+}
+
+// readPair is a connection's counting reader and writer over c, as
+// newPconn links them, with the request's last bytes left for the read.
+func readPair(t *testing.T, c *net.TCPConn) (*countingReader, *countingWriter) {
+	cw := awaitWriter(t, c)
+	cw.await, cw.toRead = false, true
+	return &countingReader{r: c, w: cw}, cw
+}
+
+// With toRead, the request's last bytes wait for the response's first
+// read, which sends them, waits for the answer and reads it; the bytes
+// are counted once sent.
+func TestReadAwaitSendsThenReads(t *testing.T) {
+	c, s := testnet.TCPPair(t)
+	cr, cw := readPair(t, c)
+	if n, err := cw.Write([]byte("hello")); n != 5 || err != nil {
+		t.Fatalf("Write = %d, %v", n, err)
+	}
+	if cw.n != 0 || cw.toRead {
+		t.Fatalf("before the read: %d bytes counted, toRead %v", cw.n, cw.toRead)
+	}
+	s.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if n, err := s.Read(make([]byte, 5)); n != 0 || !os.IsTimeout(err) {
+		t.Fatalf("the peer got %d bytes before the read: %v", n, err)
+	}
+	go func() {
+		buf := make([]byte, 5)
+		s.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.ReadFull(s, buf); err != nil || string(buf) != "hello" {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+		s.Write([]byte("answer"))
+		s.Close()
+	}()
+	buf := make([]byte, 16)
+	n, err := cr.Read(buf)
+	if string(buf[:n]) != "answer" || err != nil {
+		t.Fatalf("Read = %q, %v", buf[:n], err)
+	}
+	if cw.n != 5 || cr.n != 6 || cw.pending != nil {
+		t.Fatalf("counted %d written, %d read; pending %q", cw.n, cr.n, cw.pending)
+	}
+	// The next read is the usual one: the end of the stream.
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := cr.Read(buf); n != 0 || err != io.EOF {
+		t.Fatalf("read at the end = %d, %v; want io.EOF", n, err)
+	}
+}
+
+// A peer that closes without answering: the read after the send reports
+// the end of the stream.
+func TestReadAwaitEndOfStream(t *testing.T) {
+	c, s := testnet.TCPPair(t)
+	cr, cw := readPair(t, c)
+	cw.Write([]byte("hello"))
+	go func() {
+		io.ReadFull(s, make([]byte, 5))
+		s.Close()
+	}()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := cr.Read(make([]byte, 16)); n != 0 || err != io.EOF {
+		t.Fatalf("Read = %d, %v; want io.EOF", n, err)
+	}
+}
+
+// A send that fails comes back from the read as a sendError (for
+// roundTrip to report as a failed send), with nothing counted as written.
+func TestReadAwaitSendFails(t *testing.T) {
+	c, _ := testnet.TCPPair(t)
+	cr, cw := readPair(t, c)
+	cw.Write([]byte("hello"))
+	c.CloseWrite() // the write fails: EPIPE
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := cr.Read(make([]byte, 16))
+	var se *sendError
+	if n != 0 || !errors.As(err, &se) || !errors.Is(err, syscall.EPIPE) {
+		t.Fatalf("Read = %d, %v; want a sendError for EPIPE", n, err)
+	}
+	if cw.n != 0 {
+		t.Fatalf("%d bytes counted as written", cw.n)
+	}
+}
+
+// Through the manager: a pooled connection that can no longer send (its
+// writing side shut; the stale check or the failed send finds it,
+// whichever comes first) costs the request nothing: it goes out on a new
+// connection and succeeds.
+func TestPooledConnectionSendFailsRetries(t *testing.T) {
+	b := newTestBackend(t, "", okHandler, nil)
+	m, _ := newTestManager(t, Options{})
+	get := func() {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, b.URL, nil)
+		resp, err := m.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	get()
+	m.mu.Lock()
+	var idle []*pconn
+	for _, p := range m.pools {
+		p.mu.Lock()
+		idle = append(idle, p.idle...)
+		p.mu.Unlock()
+	}
+	m.mu.Unlock()
+	if len(idle) != 1 || idle[0].tcp == nil {
+		t.Fatalf("%d idle connections, want 1 over TCP", len(idle))
+	}
+	idle[0].tcp.CloseWrite()
+	get()
+	if got := b.accepted.Load(); got != 2 {
+		t.Errorf("accepted %d connections, want 2 (the retry's)", got)
 	}
 }

@@ -3,8 +3,10 @@
 package backend
 
 import (
+	"io"
 	"net"
 	"os"
+	"syscall"
 
 	"github.com/apimgw/apimgw/internal/sockio"
 )
@@ -48,10 +50,46 @@ func (c *countingWriter) writeAwait(p []byte) (int, error) {
 // is readable (or a deadline or a closed socket ended the wait).
 func (c *countingWriter) awaitStep(fd uintptr) bool {
 	if c.awaitWrote {
+		if c.awaitRead == nil {
+			return true
+		}
+		n, err := sockio.Read(fd, c.awaitRead)
+		if err == syscall.EAGAIN {
+			return false // woken with nothing to read: wait on
+		}
+		c.awaitReadN, c.awaitReadErr = n, err
 		return true
 	}
 	c.awaitWrote = true
 	n, err := sockio.Write(fd, c.awaitP)
 	c.awaitN, c.awaitErr = n, err
 	return err != nil || n < len(c.awaitP) // else wait
+}
+
+// readAwait is the response's first read when writeRequest left the
+// request's last bytes pending (cleartext): they are written, the socket
+// awaited and read into p in one RawConn.Read, with no read of its own
+// through net.Conn. A failed write comes back as a sendError, for
+// roundTrip to report as the failed send it is; a wait that ended
+// without readability (a deadline, an interrupt) reads the usual way,
+// which reports it.
+func (c *countingWriter) readAwait(p []byte) (int, error) {
+	pending := c.pending
+	c.pending = nil
+	c.awaitRead, c.awaitReadN, c.awaitReadErr = p, -1, nil
+	n, err := c.writeAwait(pending)
+	rn, rerr := c.awaitReadN, c.awaitReadErr
+	c.awaitRead, c.awaitReadErr = nil, nil
+	c.n += int64(n)
+	switch {
+	case err != nil:
+		return 0, &sendError{err}
+	case rn < 0:
+		return c.rest.Read(p)
+	case rerr != nil:
+		return 0, &net.OpError{Op: "read", Net: "tcp", Source: c.rest.LocalAddr(), Addr: c.rest.RemoteAddr(), Err: os.NewSyscallError("read", rerr)}
+	case rn == 0:
+		return 0, io.EOF
+	}
+	return rn, nil
 }

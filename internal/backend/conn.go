@@ -82,6 +82,7 @@ type countingReader struct {
 	r     io.Reader
 	n     int64
 	limit int64
+	w     *countingWriter // the connection's, whose pending bytes a read sends first
 }
 
 var errHeadTooLarge = fmt.Errorf("response head larger than %d bytes", maxResponseHeadBytes)
@@ -96,7 +97,13 @@ func (c *countingReader) Read(p []byte) (int, error) {
 			p = p[:left]
 		}
 	}
-	n, err := c.r.Read(p)
+	var n int
+	var err error
+	if w := c.w; w != nil && w.pending != nil {
+		n, err = w.readAwait(p)
+	} else {
+		n, err = c.r.Read(p)
+	}
 	c.n += int64(n)
 	return n, err
 }
@@ -119,9 +126,25 @@ type countingWriter struct {
 	awaitErr   error
 	awaitWrote bool
 	awaitFn    func(fd uintptr) bool
+	// pending: with toRead set, the request's last bytes are left for the
+	// response's first read, which writes them, waits and reads in one
+	// RawConn.Read (readAwait, cleartext only). They are bw's buffer,
+	// which nothing writes to before that read. awaitRead is where that
+	// read puts what it gets, and awaitReadN (< 0: no read) and
+	// awaitReadErr its result.
+	toRead       bool
+	pending      []byte
+	awaitRead    []byte
+	awaitReadN   int
+	awaitReadErr error
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {
+	if c.toRead {
+		c.toRead, c.await = false, false
+		c.pending = p // counted in n once written
+		return len(p), nil
+	}
 	if c.await {
 		c.await = false
 		var n int
@@ -157,7 +180,7 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 func newPconn(p *pool, c net.Conn, tcp *net.TCPConn, gen uint64) *pconn {
 	pc := &pconn{p: p, conn: c, tcp: tcp, gen: gen}
 	pc.interruptFn = pc.interrupt
-	pc.cr.r = c
+	pc.cr.r, pc.cr.w = c, &pc.cw
 	pc.cw.w = c
 	var sock *sockio.Collecting
 	if tc, ok := c.(*tls.Conn); ok {
@@ -268,7 +291,18 @@ func (pc *pconn) roundTrip(ctx context.Context, req *http.Request, rb *ResponseB
 	}
 
 	x, err := pc.readResponse(req, rb)
+	if pc.cw.pending != nil {
+		// Not sent, which a read would have (it cannot be, see
+		// writeRequest): the connection is not fit for another request.
+		pc.cw.pending = nil
+		if err == nil {
+			err = errors.New("request not sent")
+		}
+	}
 	if err != nil {
+		if se, ok := errors.AsType[*sendError](err); ok {
+			return pc.fail(ctx, stop, writeDone, se.err, MsgClosedOnSend, reused, true, written, req)
+		}
 		msg := MsgClosedUnexpected
 		if !isConnError(err) {
 			msg = MsgProtocolViolation
@@ -323,6 +357,13 @@ func (pc *pconn) fail(ctx context.Context, stop stopper, writeDone chan error, e
 
 var errBodyWrite = errors.New("write request body")
 
+// sendError is the failed write of a request's last bytes, which the
+// response's first read made (countingWriter.readAwait).
+type sendError struct{ err error }
+
+func (e *sendError) Error() string { return e.err.Error() }
+func (e *sendError) Unwrap() error { return e.err }
+
 // readResponse reads the response head, skipping informational responses.
 func (pc *pconn) readResponse(req *http.Request, rb *ResponseBuffer) (*exchange, error) {
 	defer func() { pc.cr.limit = 0 }()
@@ -358,9 +399,13 @@ func (pc *pconn) writeRequest(req *http.Request, closeConn bool) error {
 	// The request is whole once this goes out, and its writer is the
 	// response's reader (no body goroutine): the last write can wait for
 	// the response (countingWriter.writeAwait).
+	// On a cleartext connection that write is left to the response's
+	// first read, which comes next (the head is read from an empty buffer),
+	// and also reads (countingWriter.readAwait).
 	pc.cw.await = pc.cw.raw != nil
+	pc.cw.toRead = pc.cw.await && pc.cw.sock == nil && pc.br.Buffered() == 0
 	err := pc.bw.Flush()
-	pc.cw.await = false
+	pc.cw.await, pc.cw.toRead = false, false
 	return err
 }
 

@@ -40,10 +40,9 @@ func (c *conn) canDefer(w *response) bool {
 
 // flushAwait writes the bytes finish left in the write buffer, entering
 // the idle state once they are out, and waits for the next request to
-// begin; it reports whether the write succeeded. (A wait ended by a
-// deadline, the sweeper or a closed socket is left to the read that
-// follows.)
-func (c *conn) flushAwait() bool {
+// begin; it returns the write's error. (A wait ended by a deadline, the
+// sweeper or a closed socket is left to the read that follows.)
+func (c *conn) flushAwait() error {
 	c.awaitNext = true
 	err := c.bw.Flush()
 	c.awaitNext = false
@@ -62,8 +61,34 @@ func (c *conn) flushAwait() bool {
 		// kicked wait ends write-then-wait there.
 		c.noAwait = true
 	}
-	return err == nil
+	return err
 }
+
+// readAwait is the read of the next request's first bytes on a cleartext
+// connection whose last response finish deferred: the write, the wait and
+// the read into p all happen in one RawConn.Read, no read of its own
+// through net.Conn. serve leaves the deferred bytes to it (readsAwait),
+// and does not enter the idle state before them: awaitStep does once they
+// are out. A wait that ended without readability reads the usual way.
+func (c *conn) readAwait(p []byte) (int, error) {
+	c.deferred = false
+	c.awaitRead, c.awaitReadN, c.awaitReadErr = p, -1, nil
+	err := c.flushAwait()
+	n, rerr := c.awaitReadN, c.awaitReadErr
+	c.awaitRead, c.awaitReadErr = nil, nil
+	if err != nil {
+		return 0, err
+	}
+	if n >= 0 {
+		return n, rerr
+	}
+	c.toIdle() // if the write did not go through awaitStep
+	return c.rwc.Read(p)
+}
+
+// readsAwait reports whether the connection's next read writes the
+// deferred bytes (readAwait): cleartext, where that read is the socket's.
+func (c *conn) readsAwait() bool { return c.deferred && c.tlsSock == nil }
 
 // kickAwait (on the sweeper's goroutine) ends a write-then-wait that has
 // lasted a sweeper tick, so that the connection reads the usual way.

@@ -3,6 +3,7 @@
 package httpserver
 
 import (
+	"io"
 	"net"
 	"os"
 	"syscall"
@@ -35,7 +36,17 @@ func (c *conn) writeAwait(p []byte) (int, error) {
 // connection (a closure per response would be allocated).
 func (c *conn) awaitStep(fd uintptr) bool {
 	if c.awaitWrote {
-		return true // readable, or a deadline or a closed socket ended the wait
+		// Readable (or a deadline or a closed socket ended the wait, and
+		// this is not called).
+		if c.awaitRead == nil {
+			return true
+		}
+		n, err := sockio.Read(fd, c.awaitRead)
+		if err == syscall.EAGAIN {
+			return false // woken with nothing to read: wait on
+		}
+		c.awaitReadN, c.awaitReadErr = n, c.readError(n, err)
+		return true
 	}
 	c.awaitWrote = true
 	n, err := sockio.Write(fd, c.awaitP)
@@ -46,6 +57,18 @@ func (c *conn) awaitStep(fd uintptr) bool {
 	c.toIdle()
 	c.awaiting.Store(true)
 	return false
+}
+
+// readError is what net.Conn's Read returns for a read system call that
+// returned n and err.
+func (c *conn) readError(n int, err error) error {
+	switch {
+	case err != nil:
+		return &net.OpError{Op: "read", Net: "tcp", Source: c.rwc.LocalAddr(), Addr: c.rwc.RemoteAddr(), Err: os.NewSyscallError("read", err)}
+	case n == 0:
+		return io.EOF
+	}
+	return nil
 }
 
 // pendingBytes reports whether bytes wait unread in the socket, without

@@ -163,12 +163,17 @@ type conn struct {
 	awaitErr   error
 	awaitWrote bool
 	awaitEnded bool // the wait ended by a deadline or an error, not readability
-	awaitNext  bool
-	deferred   bool
-	noAwait    bool
-	awaiting   atomic.Bool
-	kicked     bool
-	tlsSock    *sockio.Collecting // the socket under a TLS connection
+	// readAwait's: where the bytes read after the wait go, and the read's
+	// result (awaitReadN < 0: no read happened).
+	awaitRead    []byte
+	awaitReadN   int
+	awaitReadErr error
+	awaitNext    bool
+	deferred     bool
+	noAwait      bool
+	awaiting     atomic.Bool
+	kicked       bool
+	tlsSock      *sockio.Collecting // the socket under a TLS connection
 }
 
 func newConn(s *Server, rwc net.Conn, base context.Context) *conn {
@@ -254,13 +259,18 @@ func (c *conn) serve() {
 		}
 	}
 	for {
-		if c.deferred {
-			c.deferred = false
-			if !c.flushAwait() {
-				return
+		// On a cleartext connection the read below writes what finish
+		// deferred, waits and reads, entering the idle state after the
+		// write (readAwait).
+		if !c.readsAwait() {
+			if c.deferred {
+				c.deferred = false
+				if c.flushAwait() != nil {
+					return
+				}
 			}
+			c.toIdle()
 		}
-		c.toIdle()
 		if _, err := c.br.Peek(1); err != nil {
 			if c.state.Load() == stateParking && isTimeout(err) {
 				c.park()
@@ -671,6 +681,9 @@ func (cr *connReader) Read(p []byte) (int, error) {
 	cr.mu.Unlock()
 	if cr.c.inBody.Load() {
 		return cr.c.readBody(p)
+	}
+	if cr.c.readsAwait() {
+		return cr.c.readAwait(p)
 	}
 	return cr.c.rwc.Read(p)
 }

@@ -38,6 +38,7 @@ func newTLSSetup(t *testing.T) tlsSetup {
 // carry its reqctx.Ctx), the protocol, and the request's TLS state.
 func whoServes(by string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		by := by // handlers run concurrently: not the shared variable
 		if _, ok := r.Context().(*reqctx.Ctx); ok {
 			by = "httpserver"
 		}

@@ -88,3 +88,31 @@ func TestPeek(t *testing.T) {
 		t.Fatalf("closed peer: %d, %v; want 0, nil", n, err)
 	}
 }
+
+// Read takes what waits (no more than p holds), reports EAGAIN on an empty
+// socket and 0 at the end of the stream.
+func TestRead(t *testing.T) {
+	c, s := testnet.TCPPair(t)
+	read := func(p []byte) (n int, err error) {
+		rc, _ := c.SyscallConn()
+		rc.Read(func(fd uintptr) bool { n, err = Read(fd, p); return true })
+		return n, err
+	}
+	buf := make([]byte, 3)
+	if n, err := read(buf); n != 0 || err != syscall.EAGAIN {
+		t.Fatalf("empty socket: %d, %v; want EAGAIN", n, err)
+	}
+	s.Write([]byte("hello"))
+	time.Sleep(20 * time.Millisecond)
+	if n, err := read(buf); n != 3 || err != nil || string(buf) != "hel" {
+		t.Fatalf("first read: %d %q, %v", n, buf[:n], err)
+	}
+	if n, err := read(buf); n != 2 || err != nil || string(buf[:2]) != "lo" {
+		t.Fatalf("second read: %d %q, %v", n, buf[:n], err)
+	}
+	s.Close()
+	time.Sleep(20 * time.Millisecond)
+	if n, err := read(buf); n != 0 || err != nil {
+		t.Fatalf("closed peer: %d, %v; want 0, nil", n, err)
+	}
+}
