@@ -587,6 +587,41 @@ awk '{sum[$1] += $2; p99[$1] += $3; n[$1]++; if ($4 != "-") {cpu[$1] += $4; nc[$
 		printf "\n"
 	}
 }' "$WORK/rps" "$WORK/newconns" | sort
+# Per-round ratios, median and range: on a shared machine the CPU a run
+# gets changes over seconds, and a ratio of two runs made one after the
+# other in the same round is steadier than a ratio of means.
+((ROUNDS < 2)) || echo "per-round ratios, median (range):"
+((ROUNDS < 2)) || cat "$WORK/rps" "$WORK/newconns" 2>/dev/null | awk '
+function med(a, k,   i, j, t) { # sorts a[1..k] in place, returns its median
+	for (i = 2; i <= k; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+	return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
+}
+function show(label, a, k,   m) { m = med(a, k); return sprintf("%s %.2f (%.2f-%.2f)", label, m, a[1], a[k]) }
+function pair(p, ref, what,   r, k, x, y, z, line) {
+	k = 0
+	for (r = 1; r <= rounds[p]; r++) if ((p SUBSEP r) in v2 && (ref SUBSEP r) in v2) {
+		k++; x[k] = v2[p, r] / v2[ref, r]
+		if (v3[p, r] != "-" && v3[ref, r] != "-") y[k] = v3[p, r] / v3[ref, r]
+		if (v4[p, r] != "-" && v4[ref, r] != "-") z[k] = v4[p, r] / v4[ref, r]
+	}
+	if (k < 2) return
+	line = sprintf("%-13s / %-13s %2d rounds: ", p, ref, k) show(what, x, k)
+	if (length(y) == k) line = line "  " show("p99", y, k)
+	if (length(z) == k) line = line "  " show("CPU/" (what == "conns/s" ? "conn" : "req"), z, k)
+	print line
+}
+{ r = ++rounds[$1]; v2[$1, r] = $2; v3[$1, r] = $3; v4[$1, r] = $4 }
+END {
+	for (p in rounds) {
+		if (p == "direct" || p == "nginx-ka" || p == "nginx-tls" || p == "nginx-tls-new") continue
+		if (p ~ /-new$/) pair(p, "nginx-tls-new", "conns/s")
+		else if (p ~ /-tls$/) pair(p, "nginx-tls", "req/s")
+		else pair(p, "nginx-ka", "req/s")
+	}
+	pair("apimgw-pol", "apimgw", "req/s")
+	pair("apimgw-1k", "apimgw-1api", "req/s")
+	pair("apimgw", "apimgw-base", "req/s")
+}' | sort
 # Resident memory of the large-configuration proxies after their runs.
 for p in apimgw-1api apimgw-1k; do
 	[[ " $PROXIES " == *" $p "* ]] || continue

@@ -17,11 +17,12 @@ import "time"
 // (every browser and HTTP library by default) cannot have sent one; a
 // pipelining client can. finish does not defer when it can see bytes of
 // the next request (in the read buffer, or the watch's byte), and the
-// sweeper ends a wait older than a tick (kickAwait). When the kick, not
-// readability, ended the wait, the connection peeks at the socket, and if
+// sweeper ends a wait older than a tick that the next tick finds still on
+// (kickAwait). When the kick, not readability, ended the wait, the
+// connection peeks at the socket, and if
 // a request is there (all along, or, rarely, since the kick) it stops
 // deferring for good (noAwait). A pipelined request thus waits at most
-// three sweeper ticks, once per connection.
+// four sweeper ticks, once per connection.
 
 // canDefer reports whether finish may leave w's last bytes for serve to
 // write with flushAwait: the response is complete and kept alive, the
@@ -91,8 +92,18 @@ func (c *conn) readAwait(p []byte) (int, error) {
 func (c *conn) readsAwait() bool { return c.deferred && c.tlsSock == nil }
 
 // kickAwait (on the sweeper's goroutine) ends a write-then-wait that has
-// lasted a sweeper tick, so that the connection reads the usual way.
+// lasted a sweeper tick, so that the connection reads the usual way, once
+// the next tick has found the same wait still on. A tick that comes late
+// after the whole process stalled (a CPU quota's throttling, a busy host
+// preempting its virtual CPU) finds every wait a tick old, and the next
+// requests in their sockets, arrived during the stall: the poller has
+// readiness to deliver, and kicking then would take every connection for
+// a pipelining one (noAwait). The first sighting only notes the wait.
 func (c *conn) kickAwait() {
+	if seq := c.awaitSeq.Load(); seq != c.awaitSeen {
+		c.awaitSeen = seq
+		return
+	}
 	c.cr.mu.Lock()
 	if c.awaiting.Load() && !c.kicked {
 		c.kicked = true

@@ -144,3 +144,38 @@ func TestKeepAliveRequestReadsOnce(t *testing.T) {
 		})
 	}
 }
+
+// The sweeper ends a wait only when a second tick finds the same wait on:
+// the first tick after a stall of the whole process finds every wait a
+// tick old with a request arrived meanwhile, which the poller is about
+// to deliver, and kicking them would end write-then-wait on every
+// connection for good. A new wait between the ticks starts over.
+func TestKickAwaitNeedsTwoTicks(t *testing.T) {
+	c, _ := testnet.TCPPair(t)
+	cn := &conn{rwc: c}
+	wait := func() { cn.awaitSeq.Add(1); cn.awaiting.Store(true) }
+	wait()
+	cn.kickAwait()
+	if cn.kicked {
+		t.Fatal("the first tick ended the wait")
+	}
+	cn.kickAwait()
+	if !cn.kicked {
+		t.Fatal("the second tick did not end the wait")
+	}
+	cn.kicked = false
+	cn.awaiting.Store(false)
+	c.SetReadDeadline(time.Time{})
+	wait()
+	cn.kickAwait()
+	cn.awaiting.Store(false) // the wait ended (readable); the next begins
+	wait()
+	cn.kickAwait()
+	if cn.kicked {
+		t.Fatal("a wait seen once was ended: the tick saw an earlier one")
+	}
+	cn.kickAwait()
+	if !cn.kicked {
+		t.Fatal("the second tick on the new wait did not end it")
+	}
+}

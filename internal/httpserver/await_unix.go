@@ -55,6 +55,7 @@ func (c *conn) awaitStep(fd uintptr) bool {
 		return true
 	}
 	c.toIdle()
+	c.awaitSeq.Add(1)
 	c.awaiting.Store(true)
 	return false
 }

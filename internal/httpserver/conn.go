@@ -172,6 +172,8 @@ type conn struct {
 	deferred     bool
 	noAwait      bool
 	awaiting     atomic.Bool
+	awaitSeq     atomic.Uint32 // counts the waits, for the sweeper's awaitSeen
+	awaitSeen    uint32        // the wait the sweeper last found a tick old
 	kicked       bool
 	tlsSock      *sockio.Collecting // the socket under a TLS connection
 }
@@ -214,11 +216,16 @@ func (c *conn) setState(st int32) {
 // since (stateParking, its read deadline passed): that is left for Peek to
 // find, and the connection parks again, so that the deadline cannot fail
 // the next request's read.
+// A connection idle already keeps the time it became so: the longest-idle
+// one is the one waitForRoom closes.
 func (c *conn) toIdle() {
-	c.since.Store(c.srv.clock.Load())
 	for {
 		st := c.state.Load()
-		if st == stateIdle || st == stateParking || c.state.CompareAndSwap(st, stateIdle) {
+		if st == stateIdle || st == stateParking {
+			return
+		}
+		c.since.Store(c.srv.clock.Load())
+		if c.state.CompareAndSwap(st, stateIdle) {
 			return
 		}
 	}
