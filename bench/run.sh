@@ -44,7 +44,9 @@
 # and nginx-tls share one worker, measured during each one's own run. The
 # summary gives each proxy's mean req/s, p99 and CPU/req, and their ratios
 # to nginx-ka (to nginx-tls for the TLS proxies), and apimgw-pol's CPU/req
-# over apimgw's.
+# over apimgw's; then, with two rounds or more, the median and range of
+# the same ratios taken round by round (the steadier figure on a shared
+# machine, whose speed changes over seconds).
 # apimgw-1p is apimgw with GOMAXPROCS=1 (one thread running Go code at a
 # time, as nginx and HAProxy run one worker or thread here; the others get
 # APIMGW_GOMAXPROCS, 2 by default).
