@@ -154,28 +154,23 @@ func TestKickAwaitNeedsTwoTicks(t *testing.T) {
 	c, _ := testnet.TCPPair(t)
 	cn := &conn{rwc: c}
 	wait := func() { cn.awaitSeq.Add(1); cn.awaiting.Store(true) }
+	tick := func(wantKicked bool, why string) {
+		t.Helper()
+		cn.kickAwait()
+		if cn.kicked != wantKicked {
+			t.Fatal(why)
+		}
+	}
 	wait()
-	cn.kickAwait()
-	if cn.kicked {
-		t.Fatal("the first tick ended the wait")
-	}
-	cn.kickAwait()
-	if !cn.kicked {
-		t.Fatal("the second tick did not end the wait")
-	}
+	tick(false, "the first tick ended the wait")
+	tick(true, "the second tick did not end the wait")
 	cn.kicked = false
 	cn.awaiting.Store(false)
 	c.SetReadDeadline(time.Time{})
 	wait()
-	cn.kickAwait()
+	tick(false, "the first tick ended the wait")
 	cn.awaiting.Store(false) // the wait ended (readable); the next begins
 	wait()
-	cn.kickAwait()
-	if cn.kicked {
-		t.Fatal("a wait seen once was ended: the tick saw an earlier one")
-	}
-	cn.kickAwait()
-	if !cn.kicked {
-		t.Fatal("the second tick on the new wait did not end it")
-	}
+	tick(false, "a wait seen once was ended: the tick saw an earlier one")
+	tick(true, "the second tick on the new wait did not end it")
 }
