@@ -216,6 +216,7 @@ func (c *conn) setState(st int32) {
 // since (stateParking, its read deadline passed): that is left for Peek to
 // find, and the connection parks again, so that the deadline cannot fail
 // the next request's read.
+//
 // A connection idle already keeps the time it became so: the longest-idle
 // one is the one waitForRoom closes.
 func (c *conn) toIdle() {
