@@ -2,14 +2,7 @@
 
 package backend
 
-import (
-	"io"
-	"net"
-	"os"
-	"syscall"
-
-	"github.com/apimgw/apimgw/internal/sockio"
-)
+import "github.com/apimgw/apimgw/internal/sockio"
 
 // writeAwait writes p, the last bytes of a request (or their TLS
 // records) to the socket, then waits for the
@@ -36,7 +29,7 @@ func (c *countingWriter) writeAwait(p []byte) (int, error) {
 	n, werr := c.awaitN, c.awaitErr
 	c.awaitP, c.awaitErr = nil, nil
 	if werr != nil {
-		return n, &net.OpError{Op: "write", Net: "tcp", Source: c.rest.LocalAddr(), Addr: c.rest.RemoteAddr(), Err: os.NewSyscallError("write", werr)}
+		return n, sockio.ConnError("write", c.rest, werr)
 	}
 	if n < len(p) {
 		m, err := c.rest.Write(p[n:])
@@ -53,12 +46,9 @@ func (c *countingWriter) awaitStep(fd uintptr) bool {
 		if c.awaitRead == nil {
 			return true
 		}
-		n, err := sockio.Read(fd, c.awaitRead)
-		if err == syscall.EAGAIN {
-			return false // woken with nothing to read: wait on
-		}
+		n, again, err := sockio.ReadReady(fd, c.awaitRead, c.rest)
 		c.awaitReadN, c.awaitReadErr = n, err
-		return true
+		return !again
 	}
 	c.awaitWrote = true
 	n, err := sockio.Write(fd, c.awaitP)
@@ -86,10 +76,6 @@ func (c *countingWriter) readAwait(p []byte) (int, error) {
 		return 0, &sendError{err}
 	case rn < 0:
 		return c.rest.Read(p)
-	case rerr != nil:
-		return 0, &net.OpError{Op: "read", Net: "tcp", Source: c.rest.LocalAddr(), Addr: c.rest.RemoteAddr(), Err: os.NewSyscallError("read", rerr)}
-	case rn == 0:
-		return 0, io.EOF
 	}
-	return rn, nil
+	return rn, rerr
 }

@@ -3,9 +3,6 @@
 package httpserver
 
 import (
-	"io"
-	"net"
-	"os"
 	"syscall"
 
 	"github.com/apimgw/apimgw/internal/sockio"
@@ -23,7 +20,7 @@ func (c *conn) writeAwait(p []byte) (int, error) {
 	n, werr := c.awaitN, c.awaitErr
 	c.awaitP, c.awaitErr = nil, nil
 	if werr != nil {
-		return n, &net.OpError{Op: "write", Net: "tcp", Source: c.rwc.LocalAddr(), Addr: c.rwc.RemoteAddr(), Err: os.NewSyscallError("write", werr)}
+		return n, sockio.ConnError("write", c.rwc, werr)
 	}
 	if n < len(p) {
 		m, err := c.writeSocket(c.raw, p[n:])
@@ -41,12 +38,9 @@ func (c *conn) awaitStep(fd uintptr) bool {
 		if c.awaitRead == nil {
 			return true
 		}
-		n, err := sockio.Read(fd, c.awaitRead)
-		if err == syscall.EAGAIN {
-			return false // woken with nothing to read: wait on
-		}
-		c.awaitReadN, c.awaitReadErr = n, c.readError(n, err)
-		return true
+		n, again, err := sockio.ReadReady(fd, c.awaitRead, c.rwc)
+		c.awaitReadN, c.awaitReadErr = n, err
+		return !again
 	}
 	c.awaitWrote = true
 	n, err := sockio.Write(fd, c.awaitP)
@@ -58,18 +52,6 @@ func (c *conn) awaitStep(fd uintptr) bool {
 	c.awaitSeq.Add(1)
 	c.awaiting.Store(true)
 	return false
-}
-
-// readError is what net.Conn's Read returns for a read system call that
-// returned n and err.
-func (c *conn) readError(n int, err error) error {
-	switch {
-	case err != nil:
-		return &net.OpError{Op: "read", Net: "tcp", Source: c.rwc.LocalAddr(), Addr: c.rwc.RemoteAddr(), Err: os.NewSyscallError("read", err)}
-	case n == 0:
-		return io.EOF
-	}
-	return nil
 }
 
 // pendingBytes reports whether bytes wait unread in the socket, without

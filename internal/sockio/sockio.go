@@ -2,7 +2,12 @@
 
 package sockio
 
-import "syscall"
+import (
+	"io"
+	"net"
+	"os"
+	"syscall"
+)
 
 // The system calls here go to non-blocking sockets, which never block: they
 // are made raw, without telling the scheduler that the goroutine enters a
@@ -46,6 +51,29 @@ func Read(fd uintptr, p []byte) (int, error) {
 		}
 		return n, nil
 	}
+}
+
+// ReadReady is the read a write-then-wait's callback makes once socket fd
+// (c's) is readable: n bytes into p, with the error c's Read would have
+// returned (io.EOF at the end of the stream), or again when nothing waits
+// after all (woken with nothing to read): the callback waits on.
+func ReadReady(fd uintptr, p []byte, c net.Conn) (n int, again bool, err error) {
+	n, err = Read(fd, p)
+	switch {
+	case err == syscall.EAGAIN:
+		return 0, true, nil
+	case err != nil:
+		return 0, false, ConnError("read", c, err)
+	case n == 0:
+		return 0, false, io.EOF
+	}
+	return n, false, nil
+}
+
+// ConnError is the error c's op ("read" or "write") returns for a failed
+// system call's err, as net.Conn reports it.
+func ConnError(op string, c net.Conn, err error) error {
+	return &net.OpError{Op: op, Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError(op, err)}
 }
 
 // Peek looks at socket fd for a byte waiting to be read, without taking it

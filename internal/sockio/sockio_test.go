@@ -116,3 +116,37 @@ func TestRead(t *testing.T) {
 		t.Fatalf("closed peer: %d, %v; want 0, nil", n, err)
 	}
 }
+
+// ReadReady reports an empty socket as a wait to go on, and the end of the
+// stream and a failure as c's Read would: io.EOF, a *net.OpError.
+func TestReadReady(t *testing.T) {
+	c, s := testnet.TCPPair(t)
+	ready := func(p []byte) (n int, again bool, err error) {
+		rc, _ := c.SyscallConn()
+		rc.Read(func(fd uintptr) bool { n, again, err = ReadReady(fd, p, c); return true })
+		return n, again, err
+	}
+	buf := make([]byte, 8)
+	if n, again, err := ready(buf); n != 0 || !again || err != nil {
+		t.Fatalf("empty socket: %d, %v, %v; want again", n, again, err)
+	}
+	s.Write([]byte("hi"))
+	time.Sleep(20 * time.Millisecond)
+	if n, again, err := ready(buf); n != 2 || again || err != nil || string(buf[:2]) != "hi" {
+		t.Fatalf("waiting bytes: %d %q, %v, %v", n, buf[:n], again, err)
+	}
+	s.SetLinger(0)
+	s.Close() // a reset
+	time.Sleep(20 * time.Millisecond)
+	var oe *net.OpError
+	if n, again, err := ready(buf); n != 0 || again || !errors.As(err, &oe) || oe.Op != "read" || !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("reset peer: %d, %v, %v; want a read *net.OpError for ECONNRESET", n, again, err)
+	}
+	c2, s2 := testnet.TCPPair(t)
+	c = c2
+	s2.Close()
+	time.Sleep(20 * time.Millisecond)
+	if n, again, err := ready(buf); n != 0 || again || err != io.EOF {
+		t.Fatalf("closed peer: %d, %v, %v; want io.EOF", n, again, err)
+	}
+}
