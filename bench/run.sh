@@ -100,9 +100,8 @@ PORT_OFFSET=${BENCH_PORT_OFFSET:-0}
 BACKEND_PORT=$((BACKEND_PORT + PORT_OFFSET))
 BACKEND_STATS_PORT=$((BACKEND_STATS_PORT + PORT_OFFSET))
 for k in "${!PORT[@]}"; do PORT[$k]=$((PORT[$k] + PORT_OFFSET)); done
-# -A: the proxy under test on CPU 0, the backend and the load generator on
-# CPU 1 (taskset), so that where the scheduler places three busy processes
-# on two cores does not change from run to run.
+# -A (see the top): the commands that start proxies, and those that start
+# the backend and the load generators.
 ON_PROXY_CPU=() ON_LOAD_CPU=()
 if ((PIN)); then
 	command -v taskset >/dev/null || { echo "-A needs taskset (util-linux)" >&2; exit 2; }
