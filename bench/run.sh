@@ -13,7 +13,9 @@
 # Go's runtime and the system calls alone cost; floor-allocs: the same with
 # 40 small allocations per request; floor-reuse: the same 40 objects made
 # once per connection and cleared per request; floor-spin: 20 µs of CPU per
-# request and no allocation),
+# request and no allocation; floor-tls: the same terminating TLS with
+# crypto/tls's defaults, measured like apimgw-tls: what Go's TLS alone
+# costs),
 # nginx-ka (one worker, upstream keepalive 128), nginx (one worker, nginx's
 # default: a new upstream connection per request), haproxy (one thread).
 # apimgw-base is another apimgw binary (APIMGW_BASE_BIN=path), for A/B runs;
@@ -93,7 +95,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d /tmp/apimgw-bench.XXXXXX)
 BACKEND_PORT=9001
 BACKEND_STATS_PORT=9003 # the nginx backend's stub_status
-declare -A PORT=([apimgw-base]=8091 [apimgw]=8081 [nginx-ka]=8082 [nginx]=8083 [haproxy]=8084 [miniproxy]=8085 [miniproxy-std]=8086 [floor]=8087 [floor-allocs]=8088 [floor-reuse]=8089 [floor-spin]=8090 [apimgw-tls]=8092 [nginx-tls]=8093 [apimgw-base-tls]=8094 [apimgw-pol]=8095 [apimgw-base-pol]=8096 [apimgw-1api]=8097 [apimgw-1k]=8098 [apimgw-1p]=8099)
+declare -A PORT=([apimgw-base]=8091 [apimgw]=8081 [nginx-ka]=8082 [nginx]=8083 [haproxy]=8084 [miniproxy]=8085 [miniproxy-std]=8086 [floor]=8087 [floor-allocs]=8088 [floor-reuse]=8089 [floor-spin]=8090 [apimgw-tls]=8092 [nginx-tls]=8093 [apimgw-base-tls]=8094 [apimgw-pol]=8095 [apimgw-base-pol]=8096 [apimgw-1api]=8097 [apimgw-1k]=8098 [apimgw-1p]=8099 [floor-tls]=8100)
 # BENCH_PORT_OFFSET moves every port (proxies, their admin listeners, the
 # backend) up by that much: a run beside processes holding the usual ones.
 PORT_OFFSET=${BENCH_PORT_OFFSET:-0}
@@ -231,7 +233,7 @@ start_go_proxy() {
 	"${ON_PROXY_CPU[@]}" "$WORK/$prog" -listen "127.0.0.1:${PORT[$name]}" -backend "http://127.0.0.1:$BACKEND_PORT" "$@" >"$WORK/$name.log" 2>&1 &
 	PIDS+=($!)
 	PID_OF[$name]=$!
-	wait_port "${PORT[$name]}"
+	wait_port "${PORT[$name]}" "$(scheme "$name")"
 }
 
 # start_nginx_backend: the -B nginx backend, one worker, the Go backend's
@@ -518,6 +520,7 @@ for p in $PROXIES; do
 	floor-allocs) start_go_proxy floor-allocs floor -allocs 40 ;;
 	floor-reuse) start_go_proxy floor-reuse floor -allocs 40 -reuse ;;
 	floor-spin) start_go_proxy floor-spin floor -spin 20us ;;
+	floor-tls) make_cert && start_go_proxy floor-tls floor -cert "$WORK/cert.pem" -key "$WORK/key.pem" ;;
 	apimgw-tls) make_cert && start_apimgw apimgw-tls 9092 ;;
 	apimgw-pol) start_apimgw apimgw-pol 9095 "$ROOT/bench/apimgw-policies.yaml" ;;
 	apimgw-1p) start_apimgw apimgw-1p 9099 ;;

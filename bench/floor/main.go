@@ -14,11 +14,20 @@
 // each request instead, to measure what reusing memory saves. -spin D
 // burns D of CPU per request, allocating nothing: a gateway's work without
 // its allocations.
+//
+// With -cert and -key it terminates TLS (crypto/tls, HTTP/1.1 by ALPN,
+// session tickets on, Go's defaults otherwise): what Go's TLS alone costs a
+// TLS-terminating proxy, per request on a kept-alive connection and per new
+// connection with a resumed session (bench/run.sh's floor-tls). A client
+// connection that ends after a whole answer hands its backend connection
+// to the next one, so that a connection per request does not also cost a
+// backend connection per request, as with a proxy's upstream pool.
 package main
 
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"flag"
 	"io"
 	"log"
@@ -40,10 +49,19 @@ func main() {
 	flag.IntVar(&allocs, "allocs", 0, "small objects allocated per request (0: none)")
 	flag.BoolVar(&reuse, "reuse", false, "with -allocs: clear per-connection objects instead of allocating")
 	flag.DurationVar(&spin, "spin", 0, "CPU to burn per request, allocating nothing")
+	certFile := flag.String("cert", "", "with -key: terminate TLS with this certificate (PEM)")
+	keyFile := flag.String("key", "", "the certificate's private key (PEM)")
 	flag.Parse()
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		log.Fatal(err)
+	}
+	if *certFile != "" || *keyFile != "" {
+		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}})
 	}
 	for {
 		c, err := ln.Accept()
@@ -54,25 +72,63 @@ func main() {
 	}
 }
 
+// upstream is a backend connection and its reader.
+type upstream struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+// idle holds backend connections left after a whole answer, for the next
+// client connection.
+var idle = make(chan *upstream, 1024)
+
+func dial(backend string) (*upstream, error) {
+	select {
+	case u := <-idle:
+		return u, nil
+	default:
+	}
+	b, err := net.Dial("tcp", backend)
+	if err != nil {
+		return nil, err
+	}
+	return &upstream{Conn: b, r: bufio.NewReaderSize(b, 4096)}, nil
+}
+
+// release keeps u for another client connection if it is between answers,
+// and closes it otherwise.
+func release(u *upstream, clean bool) {
+	if clean && u.r.Buffered() == 0 {
+		select {
+		case idle <- u:
+			return
+		default:
+		}
+	}
+	u.Close()
+}
+
 var contentLength = []byte("content-length:")
 
 func serve(c net.Conn, backend string) {
 	defer c.Close()
-	b, err := net.Dial("tcp", backend)
+	b, err := dial(backend)
 	if err != nil {
 		log.Print(err)
 		return
 	}
-	defer b.Close()
+	clean := true // b is between answers
+	defer func() { release(b, clean) }()
 	cr := bufio.NewReaderSize(c, 4096)
-	br := bufio.NewReaderSize(b, 4096)
+	br := b.r
 	buf := make([]byte, 0, 4096)
 	var arena *connArena
 	if reuse && allocs > 0 {
 		arena = newArena()
 	}
 	for {
-		buf, err = readHead(cr, buf[:0], nil)
+		closing := false
+		buf, err = readRequestHead(cr, buf[:0], &closing)
 		if err != nil {
 			return
 		}
@@ -84,6 +140,7 @@ func serve(c net.Conn, backend string) {
 		}
 		for end := time.Now().Add(spin); spin > 0 && time.Now().Before(end); {
 		}
+		clean = false
 		if _, err := b.Write(buf); err != nil {
 			return
 		}
@@ -96,10 +153,33 @@ func serve(c net.Conn, backend string) {
 		if _, err := io.ReadFull(br, buf[head:]); err != nil {
 			return
 		}
-		if _, err := c.Write(buf); err != nil {
+		clean = true
+		if _, err := c.Write(buf); err != nil || closing {
 			return
 		}
 		_ = keep
+	}
+}
+
+var connection = []byte("connection:")
+
+// readRequestHead appends a request head to buf, leaving out its
+// Connection field (the backend connection is kept whatever the client
+// asks); it sets *closing when that field asked to close.
+func readRequestHead(r *bufio.Reader, buf []byte, closing *bool) ([]byte, error) {
+	for {
+		line, err := r.ReadSlice('\n')
+		if err != nil {
+			return buf, err
+		}
+		if len(line) > len(connection) && bytes.EqualFold(line[:len(connection)], connection) {
+			*closing = bytes.Contains(bytes.ToLower(line), []byte("close"))
+			continue
+		}
+		buf = append(buf, line...)
+		if len(line) <= 2 {
+			return buf, nil
+		}
 	}
 }
 
