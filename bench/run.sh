@@ -67,7 +67,7 @@
 # request of the same proxy by up to half.
 # The issue-21 comparison, with a backend that costs almost
 # nothing:
-#   bench/run.sh -A -B nginx -d 5s -r 3 -p "apimgw apimgw-pol nginx-ka haproxy floor apimgw-tls nginx-tls apimgw-1api apimgw-1k"
+#   bench/run.sh -A -B nginx -d 3s -r 8 -p "apimgw apimgw-pol nginx-ka haproxy floor apimgw-tls floor-tls nginx-tls apimgw-1api apimgw-1k"
 # Loopback only. Installs wrk, nginx and haproxy with apt-get when missing.
 set -euo pipefail
 
