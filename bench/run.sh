@@ -4,7 +4,7 @@
 # alternating proxies in one run. Prints, per proxy and round: requests/s,
 # p50 and p99 latency, backend connections opened, TIME_WAIT sockets.
 #
-# Usage: bench/run.sh [-d 10s] [-c 64] [-r ROUNDS] [-p "apimgw nginx-ka nginx haproxy"] [-R RATE] [-B go|nginx] [-A]
+# Usage: bench/run.sh [-d 10s] [-c 64] [-r ROUNDS] [-p "apimgw nginx-ka nginx haproxy"] [-R RATE] [-B go|nginx] [-A] [-P FILE]
 # Proxies: apimgw (./cmd/apimgw with bench/apimgw.yaml), miniproxy (the bare
 # outbound manager behind a minimal net/http reverse proxy, bench/miniproxy),
 # miniproxy-std (the same proxy over a tuned net/http Transport),
@@ -65,6 +65,13 @@
 # APIMGW_GOMAXPROCS says otherwise. Unpinned, where the kernel puts three
 # busy processes on two cores changes between runs, and with it the CPU per
 # request of the same proxy by up to half.
+# -P FILE profiles the apimgw proxies of the current build (apimgw,
+# apimgw-pol, apimgw-tls, apimgw-1p, apimgw-1api, apimgw-1k): during each
+# of their runs (and apimgw-tls's new connections) a CPU profile of the
+# process is taken from its admin port (admin.pprof on), and at the end all
+# are merged into FILE (pprof's format: go tool pprof FILE, or go build
+# -pgo=FILE), e.g.
+#   bench/run.sh -A -B nginx -d 15s -r 1 -p "apimgw apimgw-pol apimgw-tls" -P /tmp/apimgw.pprof
 # The issue-21 comparison, with a backend that costs almost
 # nothing:
 #   bench/run.sh -A -B nginx -d 3s -r 8 -p "apimgw apimgw-pol nginx-ka haproxy floor apimgw-tls floor-tls nginx-tls apimgw-1api apimgw-1k"
@@ -78,7 +85,8 @@ PROXIES="apimgw nginx-ka nginx haproxy"
 RATE=
 BACKEND=go
 PIN=0
-while getopts "d:c:r:p:R:B:A" opt; do
+PROFILE=
+while getopts "d:c:r:p:R:B:AP:" opt; do
 	case $opt in
 	d) DURATION=$OPTARG ;;
 	c) CONNS=$OPTARG ;;
@@ -87,9 +95,14 @@ while getopts "d:c:r:p:R:B:A" opt; do
 	R) RATE=$OPTARG ;;
 	B) BACKEND=$OPTARG ;;
 	A) PIN=1 ;;
-	*) echo "usage: $0 [-d duration] [-c connections] [-r rounds] [-p proxies] [-R rate] [-B go|nginx] [-A]" >&2; exit 2 ;;
+	P) PROFILE=$(realpath -m "$OPTARG") ;;
+	*) echo "usage: $0 [-d duration] [-c connections] [-r rounds] [-p proxies] [-R rate] [-B go|nginx] [-A] [-P profile]" >&2; exit 2 ;;
 	esac
 done
+if [[ -n $PROFILE && ! ${DURATION%s} =~ ^[0-9]+$ ]]; then
+	echo "-P needs -d in whole seconds (15s, say)" >&2
+	exit 2
+fi
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d /tmp/apimgw-bench.XXXXXX)
@@ -110,6 +123,7 @@ if ((PIN)); then
 	ON_PROXY_CPU=(taskset -c 0) ON_LOAD_CPU=(taskset -c 1)
 fi
 declare -A PID_OF=() # proxy NAME -> the PID whose CPU time (with its children's) is NAME's
+declare -A PROFILED=() # proxy NAME -> its admin port, for the apimgw proxies -P profiles
 PIDS=()
 
 cleanup() {
@@ -175,6 +189,10 @@ launch_apimgw() {
 	free "$admin"
 	sed -e "s/127.0.0.1:8081/127.0.0.1:${PORT[$name]}/" -e "s/127.0.0.1:9091/127.0.0.1:$admin/" -e "s/127.0.0.1:9001/127.0.0.1:$BACKEND_PORT/" \
 		"$conf" >"$WORK/$name.yaml"
+	if [[ -n $PROFILE && $bin == "$WORK/apimgw" ]]; then
+		sed -i "s/^admin: 127.0.0.1:$admin\$/admin: {listen: 127.0.0.1:$admin, pprof: true}/" "$WORK/$name.yaml"
+		PROFILED[$name]=$admin
+	fi
 	cp "$ROOT"/bench/*.xml "$WORK/" # policy files named by the configurations
 	[[ $(scheme "$name") == http ]] || echo "tls: {cert: $WORK/cert.pem, key: $WORK/key.pem}" >>"$WORK/$name.yaml"
 	local procs=${APIMGW_GOMAXPROCS:-$((PIN ? 1 : 2))}
@@ -458,7 +476,9 @@ run_one() {
 	local hdrs=() t0 t1 reqs cpu
 	mapfile -t hdrs < <(headers "$name")
 	t0=$(cpu_ticks "$name")
+	profile_start "$name" keepalive
 	out=$("${ON_LOAD_CPU[@]}" wrk -t1 -c"$CONNS" -d"$DURATION" --latency "${hdrs[@]}" "$(scheme "$name")://127.0.0.1:$port$(target "$name")")
+	profile_wait
 	t1=$(cpu_ticks "$name")
 	after=$(backend_accepted)
 	# TIME_WAIT sockets of backend connections (either side), which
@@ -476,12 +496,31 @@ run_one() {
 	[[ $(scheme "$name") == http ]] || run_newconns "$name" "$port"
 }
 
+# profile_start NAME KIND: with -P, a CPU profile of NAME's process for
+# the run about to start (a second shorter than it, so that it ends
+# within it), in the background; profile_wait waits for it.
+PROFILING=
+profile_start() {
+	local admin=${PROFILED[$1]:-}
+	PROFILING=
+	[[ -n $admin ]] || return 0
+	curl -sf -o "$WORK/profile.$1.$2.$ROUND.pprof" \
+		"http://127.0.0.1:$admin/debug/pprof/profile?seconds=$((${DURATION%s} > 1 ? ${DURATION%s} - 1 : 1))" &
+	PROFILING=$!
+}
+profile_wait() {
+	[[ -z $PROFILING ]] || wait "$PROFILING" || echo "no CPU profile from this run" >&2
+	PROFILING=
+}
+
 # run_newconns NAME PORT: new TLS connections per second, one request each,
 # sessions resumed (bench/tlsconns, as many workers as -c, capped at 16).
 run_newconns() {
 	local name=$1 port=$2 out rate t0 t1 n cpu
 	t0=$(cpu_ticks "$name")
+	profile_start "$name" newconns
 	out=$("${ON_LOAD_CPU[@]}" "$WORK/tlsconns" -url "https://127.0.0.1:$port/bench" -c "$((CONNS < 16 ? CONNS : 16))" -d "$DURATION")
+	profile_wait
 	t1=$(cpu_ticks "$name")
 	n=$(sed -E 's/.*conns=([0-9]+).*/\1/' <<<"$out")
 	cpu=$(cpu_us_per "${t0:+$((t1 - t0))}" "$n")
@@ -547,6 +586,14 @@ for ROUND in $(seq 1 "$ROUNDS"); do
 	done
 done
 echo
+if [[ -n $PROFILE ]]; then
+	if compgen -G "$WORK/profile.*.pprof" >/dev/null; then
+		go tool pprof -proto "$WORK"/profile.*.pprof >"$PROFILE" 2>/dev/null
+		echo "CPU profiles merged into $PROFILE: $(cd "$WORK" && echo profile.*.pprof)"
+	else
+		echo "-P: no apimgw proxy of this build was profiled" >&2
+	fi
+fi
 if [[ -n $RATE ]]; then
 	awk '{p50[$1] += $2; p99[$1] += $3; n[$1]++} END {
 		d50 = p50["direct"] / n["direct"]; d99 = p99["direct"] / n["direct"]
