@@ -43,12 +43,7 @@ func (c *countingWriter) writeAwait(p []byte) (int, error) {
 // is readable (or a deadline or a closed socket ended the wait).
 func (c *countingWriter) awaitStep(fd uintptr) bool {
 	if c.awaitWrote {
-		if c.awaitRead == nil {
-			return true
-		}
-		n, again, err := sockio.ReadReady(fd, c.awaitRead, c.rest)
-		c.awaitReadN, c.awaitReadErr = n, err
-		return !again
+		return c.awaitRead.Step(fd, c.rest)
 	}
 	c.awaitWrote = true
 	n, err := sockio.Write(fd, c.awaitP)
@@ -66,10 +61,9 @@ func (c *countingWriter) awaitStep(fd uintptr) bool {
 func (c *countingWriter) readAwait(p []byte) (int, error) {
 	pending := c.pending
 	c.pending = nil
-	c.awaitRead, c.awaitReadN, c.awaitReadErr = p, -1, nil
+	c.awaitRead.Begin(p)
 	n, err := c.writeAwait(pending)
-	rn, rerr := c.awaitReadN, c.awaitReadErr
-	c.awaitRead, c.awaitReadErr = nil, nil
+	rn, rerr := c.awaitRead.End()
 	c.n += int64(n)
 	switch {
 	case err != nil:

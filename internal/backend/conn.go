@@ -129,14 +129,11 @@ type countingWriter struct {
 	// pending: with toRead set, the request's last bytes are left for the
 	// response's first read, which writes them, waits and reads in one
 	// RawConn.Read (readAwait, cleartext only). They are bw's buffer,
-	// which nothing writes to before that read. awaitRead is where that
-	// read puts what it gets, and awaitReadN (< 0: no read) and
-	// awaitReadErr its result.
-	toRead       bool
-	pending      []byte
-	awaitRead    []byte
-	awaitReadN   int
-	awaitReadErr error
+	// which nothing writes to before that read, made in the wait
+	// (awaitRead).
+	toRead    bool
+	pending   []byte
+	awaitRead sockio.AwaitRead
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {

@@ -73,10 +73,9 @@ func (c *conn) flushAwait() error {
 // are out. A wait that ended without readability reads the usual way.
 func (c *conn) readAwait(p []byte) (int, error) {
 	c.deferred = false
-	c.awaitRead, c.awaitReadN, c.awaitReadErr = p, -1, nil
+	c.awaitRead.Begin(p)
 	err := c.flushAwait()
-	n, rerr := c.awaitReadN, c.awaitReadErr
-	c.awaitRead, c.awaitReadErr = nil, nil
+	n, rerr := c.awaitRead.End()
 	if err != nil {
 		return 0, err
 	}

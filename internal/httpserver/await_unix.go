@@ -35,12 +35,7 @@ func (c *conn) awaitStep(fd uintptr) bool {
 	if c.awaitWrote {
 		// Readable (or a deadline or a closed socket ended the wait, and
 		// this is not called).
-		if c.awaitRead == nil {
-			return true
-		}
-		n, again, err := sockio.ReadReady(fd, c.awaitRead, c.rwc)
-		c.awaitReadN, c.awaitReadErr = n, err
-		return !again
+		return c.awaitRead.Step(fd, c.rwc)
 	}
 	c.awaitWrote = true
 	n, err := sockio.Write(fd, c.awaitP)

@@ -162,20 +162,16 @@ type conn struct {
 	awaitN     int
 	awaitErr   error
 	awaitWrote bool
-	awaitEnded bool // the wait ended by a deadline or an error, not readability
-	// readAwait's: where the bytes read after the wait go, and the read's
-	// result (awaitReadN < 0: no read happened).
-	awaitRead    []byte
-	awaitReadN   int
-	awaitReadErr error
-	awaitNext    bool
-	deferred     bool
-	noAwait      bool
-	awaiting     atomic.Bool
-	awaitSeq     atomic.Uint32 // counts the waits, for the sweeper's awaitSeen
-	awaitSeen    uint32        // the wait the sweeper last found a tick old
-	kicked       bool
-	tlsSock      *sockio.Collecting // the socket under a TLS connection
+	awaitEnded bool             // the wait ended by a deadline or an error, not readability
+	awaitRead  sockio.AwaitRead // readAwait's read, in the wait
+	awaitNext  bool
+	deferred   bool
+	noAwait    bool
+	awaiting   atomic.Bool
+	awaitSeq   atomic.Uint32 // counts the waits, for the sweeper's awaitSeen
+	awaitSeen  uint32        // the wait the sweeper last found a tick old
+	kicked     bool
+	tlsSock    *sockio.Collecting // the socket under a TLS connection
 }
 
 func newConn(s *Server, rwc net.Conn, base context.Context) *conn {

@@ -70,6 +70,19 @@ func ReadReady(fd uintptr, p []byte, c net.Conn) (n int, again bool, err error) 
 	return n, false, nil
 }
 
+// Step is a write-then-wait callback's step once socket fd (c's) is
+// readable: it reads into Begin's p (ReadReady) and reports whether the
+// wait is over; without Begin it is over at once. It returns false when
+// nothing waits after all, for the callback to wait on.
+func (r *AwaitRead) Step(fd uintptr, c net.Conn) bool {
+	if r.p == nil {
+		return true
+	}
+	n, again, err := ReadReady(fd, r.p, c)
+	r.n, r.err = n, err
+	return !again
+}
+
 // ConnError is the error c's op ("read" or "write") returns for a failed
 // system call's err, as net.Conn reports it.
 func ConnError(op string, c net.Conn, err error) error {
