@@ -128,7 +128,7 @@ func serve(c net.Conn, backend string) {
 	}
 	for {
 		closing := false
-		buf, err = readRequestHead(cr, buf[:0], &closing)
+		buf, err = readHead(cr, buf[:0], nil, &closing)
 		if err != nil {
 			return
 		}
@@ -145,7 +145,7 @@ func serve(c net.Conn, backend string) {
 			return
 		}
 		n := 0
-		if buf, err = readHead(br, buf[:0], &n); err != nil {
+		if buf, err = readHead(br, buf[:0], &n, nil); err != nil {
 			return
 		}
 		head := len(buf)
@@ -163,16 +163,18 @@ func serve(c net.Conn, backend string) {
 
 var connection = []byte("connection:")
 
-// readRequestHead appends a request head to buf, leaving out its
-// Connection field (the backend connection is kept whatever the client
-// asks); it sets *closing when that field asked to close.
-func readRequestHead(r *bufio.Reader, buf []byte, closing *bool) ([]byte, error) {
+// readHead appends a message head to buf. For a response (cl not nil) it
+// stores the Content-Length in *cl; for a request (closing not nil) it
+// leaves out the Connection field (the backend connection is kept
+// whatever the client asks) and sets *closing when that field asked to
+// close.
+func readHead(r *bufio.Reader, buf []byte, cl *int, closing *bool) ([]byte, error) {
 	for {
 		line, err := r.ReadSlice('\n')
 		if err != nil {
 			return buf, err
 		}
-		if len(line) > len(connection) && bytes.EqualFold(line[:len(connection)], connection) {
+		if closing != nil && isField(line, connection) {
 			*closing = bytes.Contains(bytes.ToLower(line), []byte("close"))
 			continue
 		}
@@ -180,25 +182,16 @@ func readRequestHead(r *bufio.Reader, buf []byte, closing *bool) ([]byte, error)
 		if len(line) <= 2 {
 			return buf, nil
 		}
-	}
-}
-
-// readHead appends a message head to buf; with cl not nil it stores the
-// Content-Length there.
-func readHead(r *bufio.Reader, buf []byte, cl *int) ([]byte, error) {
-	for {
-		line, err := r.ReadSlice('\n')
-		if err != nil {
-			return buf, err
-		}
-		buf = append(buf, line...)
-		if len(line) <= 2 {
-			return buf, nil
-		}
-		if cl != nil && len(line) > len(contentLength) && bytes.EqualFold(line[:len(contentLength)], contentLength) {
+		if cl != nil && isField(line, contentLength) {
 			*cl, _ = strconv.Atoi(string(bytes.TrimSpace(line[len(contentLength):])))
 		}
 	}
+}
+
+// isField reports whether line is a field named by name (lower case, with
+// its colon).
+func isField(line, name []byte) bool {
+	return len(line) > len(name) && bytes.EqualFold(line[:len(name)], name)
 }
 
 // object is the pointer-holding kind of churn's objects.
