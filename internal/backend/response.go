@@ -46,6 +46,11 @@ func (pc *pconn) readResponseHead(req *http.Request, rb *ResponseBuffer) (*excha
 	if err := frameResponseBodyFields(&x.resp, pc.br, req, &x.fixed, fields); err != nil {
 		return nil, err
 	}
+	if rb != nil {
+		// Framing has read Connection: a Connection (and Keep-Alive) about
+		// this connection alone goes now, at no walk of the map.
+		fields = fields&^httplex.FieldsHop | httplex.DropConnectionOnly(x.resp.Header, fields)
+	}
 	x.fields = fields
 	return x, nil
 }
@@ -66,8 +71,11 @@ type exchange struct {
 // responses do not use it). A response read into it lives until the next
 // RoundTripInto with the same buffer, by which time the caller must have
 // closed its body and let go of it: the response, its header map and the
-// map's value slices. The zero value is ready to use; a buffer is for one
-// goroutine at a time.
+// map's value slices. The map lacks the head's Connection and Keep-Alive
+// fields when Connection named only keep-alive or close and the head had
+// no other hop-by-hop field (httplex.DropConnectionOnly): they concern the
+// connection only, which has used them. The zero value is ready to use; a
+// buffer is for one goroutine at a time.
 type ResponseBuffer struct {
 	x     exchange
 	hdr   httplex.HeaderStore

@@ -106,8 +106,23 @@ apis:
 // of, measured without wrk and a backend competing for the two cores.
 // Run: go test -run XXX -bench ProxyPath -benchtime 100000x -count 5 ./internal/gateway
 func BenchmarkProxyPath(b *testing.B) {
-	proxyPath(b, func(backend string) string {
-		return `
+	proxyPath(b, emptyPipelineYAML, nil, "")
+}
+
+// BenchmarkProxyPathNginxHeads is BenchmarkProxyPath with the heads of
+// bench/run.sh -B nginx's backend (nginx's answer, Server and Connection:
+// keep-alive included) and of a client that says keep-alive, as Python's
+// requests and Java's HttpURLConnection do.
+// Run: go test -run XXX -bench 'ProxyPath(NginxHeads)?$' -benchtime 100000x -count 5 ./internal/gateway
+func BenchmarkProxyPathNginxHeads(b *testing.B) {
+	proxyPathAnswer(b, emptyPipelineYAML, nil, "Connection: keep-alive\r\n",
+		"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Sat, 05 Dec 2026 13:00:00 GMT\r\nContent-Type: text/plain\r\nContent-Length: 64\r\nConnection: keep-alive\r\n\r\n")
+}
+
+// emptyPipelineYAML is bench/apimgw.yaml's configuration with its backend
+// at backend.
+func emptyPipelineYAML(backend string) string {
+	return `
 outbound: {maxConnsPerHost: 256, maxIdleConnsPerHost: 256, idleConnTimeout: 50s}
 apis:
   - id: bench
@@ -116,7 +131,6 @@ apis:
     subscriptionRequired: false
     operations: [{id: all, method: GET, urlTemplate: "/*"}]
 `
-	}, nil, "")
 }
 
 // BenchmarkProxyPathPolicies is BenchmarkProxyPath with the end-to-end
@@ -182,7 +196,13 @@ func benchJWT(b *testing.B) string {
 // yaml(backend address) with its files, and requests carrying the header
 // lines headers ("Name: value\r\n" each).
 func proxyPath(b *testing.B, yaml func(backend string) string, files map[string]string, headers string) {
-	const answer = "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nDate: Sat, 05 Dec 2026 13:00:00 GMT\r\nContent-Length: 64\r\n\r\n"
+	proxyPathAnswer(b, yaml, files, headers,
+		"HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nDate: Sat, 05 Dec 2026 13:00:00 GMT\r\nContent-Length: 64\r\n\r\n")
+}
+
+// proxyPathAnswer is proxyPath with the backend's response head answer
+// (its body is 64 bytes of "x").
+func proxyPathAnswer(b *testing.B, yaml func(backend string) string, files map[string]string, headers, answer string) {
 	payload := []byte(answer + strings.Repeat("x", 64))
 	backend := testnet.RawServer(b, 0, func(c net.Conn) {
 		br := bufio.NewReaderSize(c, 4<<10)

@@ -88,9 +88,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var upgradeTo string
 	var upgrade bool
-	if f, ok := requestFields(w, r); !ok || f&httplex.FieldsHop != 0 {
-		// (Unless the server saw no hop-by-hop field in the head: then
-		// there is neither an upgrade nor anything to remove.)
+	if f, ok := requestFields(w, r); !ok || httplex.DropConnectionOnly(r.Header, f) != 0 {
+		// (Unless the server saw no hop-by-hop field in the head, or
+		// only a Connection about keep-alive, which is gone now: then
+		// there is neither an upgrade nor anything else to remove.)
 		upgradeTo, upgrade = isUpgrade(r.Header)
 		policy.RemoveHopHeaders(r.Header)
 	}

@@ -34,10 +34,14 @@ var handoverAnswers = map[string]string{
 	"chunk": "HTTP/1.1 200 OK\r\nTrailer: X-T, Grpc-Status\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-T: 1\r\nGrpc-Status: 0\r\n\r\n",
 	"conn": "HTTP/1.1 200 OK\r\nConnection: X-Secret, keep-alive\r\nX-Secret: s\r\nKeep-Alive: timeout=5\r\nUpgrade: foo\r\n" +
 		"Proxy-Connection: x\r\nTE: trailers\r\nTrailer: X-T\r\nProxy-Authenticate: Basic\r\nContent-Length: 2\r\n\r\nok",
-	"err":   "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\nContent-Length: 4\r\n\r\nfail",
-	"nolen": "HTTP/1.1 200 OK\r\nX-C: c\r\nConnection: close\r\n\r\nuntil close",
-	"empty": "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
-	"odd":   "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello",
+	// What nginx, Node.js and Apache send on a kept-alive connection
+	// (taken out as the head is read), and the same saying close.
+	"ka":      "HTTP/1.1 200 OK\r\nServer: nginx\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nContent-Length: 2\r\n\r\nok",
+	"kaclose": "HTTP/1.1 200 OK\r\nConnection: close, Keep-Alive\r\nClose: c\r\nX-C: c\r\nContent-Length: 2\r\n\r\nok",
+	"err":     "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\nContent-Length: 4\r\n\r\nfail",
+	"nolen":   "HTTP/1.1 200 OK\r\nX-C: c\r\nConnection: close\r\n\r\nuntil close",
+	"empty":   "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+	"odd":     "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello",
 }
 
 // activityID matches the request ID in an error body, which differs.
@@ -171,8 +175,8 @@ func TestResponseHeaderHandover(t *testing.T) {
 					}
 					path := "/s/" + op + "/" + name
 					got, want := exchange(handing, method, path), exchange(copying, method, path)
-					if name == "conn" && op == "p" {
-						for _, k := range []string{"Connection", "X-Secret", "Keep-Alive", "Upgrade", "Proxy-Connection", "Te", "Trailer", "Proxy-Authenticate"} {
+					if (name == "conn" || name == "ka" || name == "kaclose") && op == "p" {
+						for _, k := range []string{"Connection", "X-Secret", "Keep-Alive", "Upgrade", "Proxy-Connection", "Te", "Trailer", "Proxy-Authenticate", "Close"} {
 							if v, ok := got.Header[k]; ok {
 								t.Errorf("%s %s: hop-by-hop %s: %q reached the client", method, path, k, v)
 							}
@@ -217,7 +221,7 @@ func TestRequestHopHeadersRemoved(t *testing.T) {
       - {id: get, method: GET, urlTemplate: "/p"}
       - {id: set, method: GET, urlTemplate: "/set", policy: set.xml}
 `})
-	hop := []string{"Connection", "X-Secret", "X-Other", "Keep-Alive", "Te", "Upgrade", "Proxy-Connection", "Trailer", "Proxy-Authorization"}
+	hop := []string{"Connection", "X-Secret", "X-Other", "Keep-Alive", "Te", "Upgrade", "Proxy-Connection", "Trailer", "Proxy-Authorization", "Close"}
 	cases := []struct {
 		path, head string
 		want       []string // fields the backend must get
@@ -225,6 +229,9 @@ func TestRequestHopHeadersRemoved(t *testing.T) {
 		{"/s/p", "X-A: 1\r\nAccept: */*\r\nUser-Agent: t\r\n", []string{"X-A", "Accept", "User-Agent"}},
 		{"/s/p", "X-A: 1\r\nConnection: X-Secret, x-other\r\nX-Secret: s\r\nX-Other: o\r\n", []string{"X-A"}},
 		{"/s/p", "Keep-Alive: timeout=5\r\nX-A: 1\r\n", []string{"X-A"}},
+		{"/s/p", "Connection: keep-alive\r\nKeep-Alive: timeout=5\r\nX-A: 1\r\n", []string{"X-A"}},
+		{"/s/p", "Connection: Keep-Alive, close\r\nClose: c\r\nX-A: 1\r\n", []string{"X-A"}},
+		{"/s/p", "Connection: keep-alive, X-Secret\r\nX-Secret: s\r\nX-A: 1\r\n", []string{"X-A"}},
 		{"/s/p", "TE: trailers\r\nUpgrade: websocket\r\nProxy-Connection: keep-alive\r\nProxy-Authorization: Basic eA==\r\nX-A: 1\r\n", []string{"X-A"}},
 		{"/s/p", "Trailer: X-T\r\nX-A: 1\r\n", []string{"X-A"}},
 		{"/s/set", "X-A: 1\r\n", []string{"X-A", "X-P", "Keep-Alive"}},

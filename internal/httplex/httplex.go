@@ -592,18 +592,64 @@ const (
 	FieldTrailer
 	FieldExpect
 	FieldUpgrade
-	// FieldOtherHop is one of the other hop-by-hop fields: Keep-Alive,
+	FieldKeepAlive
+	// FieldOtherHop is one of the other hop-by-hop fields:
 	// Proxy-Connection, Proxy-Authenticate, Proxy-Authorization, Te.
 	FieldOtherHop
 
 	// FieldsHop are the hop-by-hop fields (RFC 9110 §7.6.1), of which a
 	// message that has none needs no removal when it crosses a proxy.
-	FieldsHop = FieldConnection | FieldTransferEncoding | FieldTrailer | FieldUpgrade | FieldOtherHop
+	FieldsHop = FieldConnection | FieldTransferEncoding | FieldTrailer | FieldUpgrade | FieldKeepAlive | FieldOtherHop
 
 	// FieldsAll is the set to use for a map whose fields are not known:
 	// every lookup is made.
 	FieldsAll Fields = 1<<16 - 1
 )
+
+// DropConnectionOnly removes from h, a header map whose fields
+// are those in fields, its hop-by-hop fields when they concern only the
+// connection the message came on: Connection naming nothing but
+// keep-alive or close (in any case), and Keep-Alive (and a field named
+// Close with a close option, as a removal of the fields Connection names
+// would). That is what most
+// servers and many clients send on every kept-alive exchange (nginx,
+// Node.js, Apache, Python's requests, Java's HttpURLConnection), and
+// what RemoveHopHeaders-style removal would take out anyway, only after
+// walking the whole map. It returns the hop-by-hop fields h still has:
+// none (0) once it has removed these, and otherwise fields&FieldsHop,
+// with h unchanged, for the general removal to deal with. Connection's
+// values must have been read (for framing and keep-alive) before.
+func DropConnectionOnly(h map[string][]string, fields Fields) Fields {
+	hop := fields & FieldsHop
+	if hop == 0 || hop&^(FieldConnection|FieldKeepAlive) != 0 {
+		return hop
+	}
+	if hop&FieldConnection != 0 {
+		closed := false
+		for _, v := range h["Connection"] {
+			for v != "" {
+				var t string
+				t, v, _ = strings.Cut(v, ",")
+				t = TrimOWS(t)
+				switch {
+				case t == "" || strings.EqualFold(t, "keep-alive"):
+				case strings.EqualFold(t, "close"):
+					closed = true
+				default:
+					return hop
+				}
+			}
+		}
+		delete(h, "Connection")
+		if closed {
+			delete(h, "Close")
+		}
+	}
+	if hop&FieldKeepAlive != 0 {
+		delete(h, "Keep-Alive")
+	}
+	return 0
+}
 
 // FieldOf returns the bit of the canonical header name key in Fields, or 0.
 func FieldOf(key string) Fields {
@@ -628,7 +674,7 @@ func FieldOf(key string) Fields {
 		case "Connection":
 			return FieldConnection
 		case "Keep-Alive":
-			return FieldOtherHop
+			return FieldKeepAlive
 		}
 	case 14:
 		if key == "Content-Length" {

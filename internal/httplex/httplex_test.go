@@ -137,7 +137,7 @@ func FuzzReadHead(f *testing.F) {
 func TestFieldOf(t *testing.T) {
 	want := map[string]Fields{
 		"Connection": FieldConnection, "Content-Length": FieldContentLength, "Transfer-Encoding": FieldTransferEncoding,
-		"Trailer": FieldTrailer, "Expect": FieldExpect, "Upgrade": FieldUpgrade, "Keep-Alive": FieldOtherHop,
+		"Trailer": FieldTrailer, "Expect": FieldExpect, "Upgrade": FieldUpgrade, "Keep-Alive": FieldKeepAlive,
 		"Proxy-Connection": FieldOtherHop, "Proxy-Authenticate": FieldOtherHop, "Proxy-Authorization": FieldOtherHop, "Te": FieldOtherHop,
 	}
 	hop := map[string]bool{"Connection": true, "Proxy-Connection": true, "Keep-Alive": true, "Proxy-Authenticate": true,

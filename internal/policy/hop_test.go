@@ -98,3 +98,67 @@ func TestRemoveHopHeadersKeepAliveAllocs(t *testing.T) {
 		t.Fatalf("%v allocations, %v left; want 0, Content-Type", n, h)
 	}
 }
+
+// TestDropConnectionOnlyMatchesRemoveHopHeaders: the parsers' shortcut
+// (httplex.DropConnectionOnly, then RemoveHopHeaders only for what it
+// leaves) removes what the reference removal does, on random maps whose
+// fields it is told as a parser notes them; and it takes the shortcut for
+// the keep-alive and close Connections that are its purpose.
+func TestDropConnectionOnlyMatchesRemoveHopHeaders(t *testing.T) {
+	tokens := []string{"keep-alive", "Keep-Alive", "KEEP-ALIVE", "close", "Close", "cLoSe", "", " ", "Te", "upgrade", "X-Drop", "Close2"}
+	fields := []string{"Accept", "X-Drop", "Close", "Keep-Alive", "Te", "Trailer", "Upgrade", "Proxy-Connection",
+		"Transfer-Encoding", "Proxy-Authenticate", "Keep-Alivee", "Close2"}
+	rng := rand.New(rand.NewPCG(3, 4))
+	shortcuts := 0
+	for range 20000 {
+		h := http.Header{}
+		for range rng.IntN(6) {
+			h[fields[rng.IntN(len(fields))]] = []string{"v"}
+		}
+		if rng.IntN(4) > 0 {
+			// Mostly fields apart from Connection that are no hop-by-hop
+			// ones, for the shortcut to be taken.
+			for k := range h {
+				if httplex.FieldOf(k)&httplex.FieldsHop&^httplex.FieldKeepAlive != 0 {
+					delete(h, k)
+				}
+			}
+		}
+		for range rng.IntN(3) {
+			var parts []string
+			for range 1 + rng.IntN(3) {
+				sp := []string{"", " ", "\t"}[rng.IntN(3)]
+				tok := tokens[rng.IntN(3)] // keep-alive, mostly
+				if rng.IntN(3) == 0 {
+					tok = tokens[rng.IntN(len(tokens))]
+				}
+				parts = append(parts, sp+tok+sp)
+			}
+			h["Connection"] = append(h["Connection"], strings.Join(parts, ","))
+		}
+		var f httplex.Fields
+		for k := range h {
+			f |= httplex.FieldOf(k)
+		}
+		in := fmt.Sprint(h)
+		want := maps.Clone(h)
+		removeHopHeadersRef(want)
+		rest := httplex.DropConnectionOnly(h, f)
+		if rest == 0 {
+			if f&httplex.FieldsHop != 0 {
+				shortcuts++
+			}
+		} else {
+			if rest != f&httplex.FieldsHop || fmt.Sprint(h) != in {
+				t.Fatalf("DropConnectionOnly(%s) left %v with %b; want it unchanged with %b", in, h, rest, f&httplex.FieldsHop)
+			}
+			RemoveHopHeaders(h)
+		}
+		if fmt.Sprint(h) != fmt.Sprint(want) {
+			t.Fatalf("DropConnectionOnly(%s) (rest %b)\n got %v\nwant %v", in, rest, h, want)
+		}
+	}
+	if shortcuts < 5000 {
+		t.Fatalf("the shortcut was taken %d times in 20,000; want most Connection-only maps", shortcuts)
+	}
+}
