@@ -632,8 +632,8 @@ func DropConnectionOnly(h map[string][]string, fields Fields) Fields {
 				t, v, _ = strings.Cut(v, ",")
 				t = TrimOWS(t)
 				switch {
-				case t == "" || strings.EqualFold(t, "keep-alive"):
-				case strings.EqualFold(t, "close"):
+				case t == "" || t == "keep-alive" || len(t) == 10 && strings.EqualFold(t, "keep-alive"):
+				case t == "close" || len(t) == 5 && strings.EqualFold(t, "close"):
 					closed = true
 				default:
 					return hop

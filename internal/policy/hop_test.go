@@ -162,3 +162,38 @@ func TestDropConnectionOnlyMatchesRemoveHopHeaders(t *testing.T) {
 		t.Fatalf("the shortcut was taken %d times in 20,000; want most Connection-only maps", shortcuts)
 	}
 }
+
+// FuzzDropConnectionOnly: for any Connection values and fields beside
+// them, the shortcut and then the general removal for what it leaves
+// remove what the reference removal does.
+// Run: go test -run XXX -fuzz FuzzDropConnectionOnly ./internal/policy
+func FuzzDropConnectionOnly(f *testing.F) {
+	f.Add("keep-alive", "", "Server,Keep-Alive")
+	f.Add("close, Keep-Alive", "x", "Close,X-A")
+	f.Add("keep-alive, X-Secret", "", "X-Secret")
+	f.Add(" , \tclose ,", "keep-alive", "Te,Upgrade")
+	f.Fuzz(func(t *testing.T, conn1, conn2, names string) {
+		h := http.Header{"Connection": {conn1}}
+		if conn2 != "" {
+			h["Connection"] = append(h["Connection"], conn2)
+		}
+		for _, k := range strings.Split(names, ",") {
+			if k != "" && len(h) < 16 {
+				h[http.CanonicalHeaderKey(k)] = []string{"v"}
+			}
+		}
+		var fields httplex.Fields
+		for k := range h {
+			fields |= httplex.FieldOf(k)
+		}
+		in := fmt.Sprint(h)
+		want := maps.Clone(h)
+		removeHopHeadersRef(want)
+		if httplex.DropConnectionOnly(h, fields) != 0 {
+			RemoveHopHeaders(h)
+		}
+		if fmt.Sprint(h) != fmt.Sprint(want) {
+			t.Fatalf("%s:\n got %v\nwant %v", in, h, want)
+		}
+	})
+}
