@@ -42,8 +42,11 @@
 # with an expression); wrk sends it the key and a valid token. Not with -R.
 # CPU/req is the CPU time (user + system, /proc/PID/stat) the proxy's
 # process and its children used during the run, over the requests wrk
-# completed (10 ms ticks: over a 5 s run, well under 1 %). nginx-ka, nginx
-# and nginx-tls share one worker, measured during each one's own run. The
+# completed (10 ms ticks: over a 5 s run, well under 1 %), and user(µs)
+# the user part of it: the system part is the kernel's work for the same
+# system calls, alike for the proxies here, so the summary's per-round
+# user ratio of apimgw to floor is the gateway's own work against the
+# leanest Go proxy's. nginx-ka, nginx and nginx-tls share one worker, measured during each one's own run. The
 # summary gives each proxy's mean req/s, p99 and CPU/req, and their ratios
 # to nginx-ka (to nginx-tls for the TLS proxies), and apimgw-pol's CPU/req
 # over apimgw's; then, with two rounds or more, the median and range of
@@ -370,7 +373,8 @@ backend_accepted() {
 
 # cpu_ticks NAME prints the CPU time (user + system, in clock ticks) that
 # NAME's process and its children (nginx's worker) have used so far, from
-# /proc/PID/stat; empty when NAME has no process of its own.
+# /proc/PID/stat, then a space and the user time alone; nothing when NAME
+# has no process of its own.
 CLK_TCK=$(getconf CLK_TCK)
 cpu_ticks() {
 	local pid=${PID_OF[$1]:-}
@@ -380,13 +384,20 @@ cpu_ticks() {
 	# that ends during the read makes cat fail: not an error here.
 	{ cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v root="$pid" '{
 		line = $0; sub(/^.*\) /, "", line); split(line, f, " ")
-		if ($1 == root || f[2] == root) t += f[12] + f[13]
-	} END { print t + 0 }'
+		if ($1 == root || f[2] == root) { t += f[12] + f[13]; u += f[12] }
+	} END { print t + 0, u + 0 }'
+}
+
+# cpu_used BEFORE AFTER (cpu_ticks outputs) prints the total and the user
+# ticks used between them, or "- -" when there are none.
+cpu_used() {
+	if [[ -z $1 || -z $2 ]]; then echo "- -"; return; fi
+	awk -v b="$1" -v a="$2" 'BEGIN { split(b, x, " "); split(a, y, " "); print y[1] - x[1], y[2] - x[2] }'
 }
 
 # cpu_us_per TICKS COUNT prints TICKS of CPU time per item, in µs.
 cpu_us_per() {
-	awk -v t="$1" -v n="$2" -v hz="$CLK_TCK" 'BEGIN { if (t == "" || n <= 0) print "-"; else printf "%.1f", t * 1e6 / hz / n }'
+	awk -v t="$1" -v n="$2" -v hz="$CLK_TCK" 'BEGIN { if (t == "" || t == "-" || n <= 0) print "-"; else printf "%.1f", t * 1e6 / hz / n }'
 }
 
 # The apimgw-pol proxy's credentials: its subscription key, and a JWT
@@ -473,7 +484,7 @@ run_one() {
 		run_loadgen "$name" "$port" "$before"
 		return
 	fi
-	local hdrs=() t0 t1 reqs cpu
+	local hdrs=() t0 t1 reqs cpu user used
 	mapfile -t hdrs < <(headers "$name")
 	t0=$(cpu_ticks "$name")
 	profile_start "$name" keepalive
@@ -490,9 +501,11 @@ run_one() {
 	local errs
 	errs=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out" | tr '\n' ' ')
 	reqs=$(awk '/requests in/ {print $1}' <<<"$out")
-	cpu=$(cpu_us_per "${t0:+$((t1 - t0))}" "$reqs")
-	printf "%-13s %6s %12s %9s %9s %12s %10s %10s %s\n" "$name" "$ROUND" "$rps" "$p50" "$p99" "$((after - before - STATS_CONNS))" "$tw" "$cpu" "$errs"
-	echo "$name $rps $p99 $cpu" >>"$WORK/rps"
+	read -r used user <<<"$(cpu_used "$t0" "$t1")"
+	cpu=$(cpu_us_per "$used" "$reqs")
+	user=$(cpu_us_per "$user" "$reqs")
+	printf "%-13s %6s %12s %9s %9s %12s %10s %10s %9s %s\n" "$name" "$ROUND" "$rps" "$p50" "$p99" "$((after - before - STATS_CONNS))" "$tw" "$cpu" "$user" "$errs"
+	echo "$name $rps $p99 $cpu $user" >>"$WORK/rps"
 	[[ $(scheme "$name") == http ]] || run_newconns "$name" "$port"
 }
 
@@ -516,17 +529,19 @@ profile_wait() {
 # run_newconns NAME PORT: new TLS connections per second, one request each,
 # sessions resumed (bench/tlsconns, as many workers as -c, capped at 16).
 run_newconns() {
-	local name=$1 port=$2 out rate t0 t1 n cpu
+	local name=$1 port=$2 out rate t0 t1 n cpu user used
 	t0=$(cpu_ticks "$name")
 	profile_start "$name" newconns
 	out=$("${ON_LOAD_CPU[@]}" "$WORK/tlsconns" -url "https://127.0.0.1:$port/bench" -c "$((CONNS < 16 ? CONNS : 16))" -d "$DURATION")
 	profile_wait
 	t1=$(cpu_ticks "$name")
 	n=$(sed -E 's/.*conns=([0-9]+).*/\1/' <<<"$out")
-	cpu=$(cpu_us_per "${t0:+$((t1 - t0))}" "$n")
-	printf "%-13s %6s %s CPU/conn(µs)=%s\n" "$name-new" "$ROUND" "$out" "$cpu"
+	read -r used user <<<"$(cpu_used "$t0" "$t1")"
+	cpu=$(cpu_us_per "$used" "$n")
+	user=$(cpu_us_per "$user" "$n")
+	printf "%-13s %6s %s CPU/conn(µs)=%s user=%s\n" "$name-new" "$ROUND" "$out" "$cpu" "$user"
 	rate=$(sed -E 's/conns\/s=([0-9.]+).*/\1/' <<<"$out")
-	echo "$name-new $rate - $cpu" >>"$WORK/newconns"
+	echo "$name-new $rate - $cpu $user" >>"$WORK/newconns"
 }
 
 # run_loadgen NAME PORT BEFORE: one fixed-rate run (-R).
@@ -577,7 +592,7 @@ if [[ -n $RATE ]]; then
 	echo "loadgen -rate $RATE -c $CONNS -d $DURATION (latencies in ms), $BACKEND backend 127.0.0.1:$BACKEND_PORT, $(nproc) cores"
 else
 	echo "wrk -t1 -c$CONNS -d$DURATION --latency, $BACKEND backend 127.0.0.1:$BACKEND_PORT, $(nproc) cores$( ((PIN)) && echo ", proxy on CPU 0, backend and wrk on CPU 1")"
-	printf "%-13s %6s %12s %9s %9s %12s %10s %10s\n" proxy round "req/s" "p50(ms)" "p99(ms)" "backendConns" "TIME_WAIT" "CPU/req(µs)"
+	printf "%-13s %6s %12s %9s %9s %12s %10s %10s %9s\n" proxy round "req/s" "p50(ms)" "p99(ms)" "backendConns" "TIME_WAIT" "CPU/req(µs)" "user(µs)"
 fi
 for ROUND in $(seq 1 "$ROUNDS"); do
 	for p in direct $PROXIES; do
@@ -603,11 +618,11 @@ if [[ -n $RATE ]]; then
 fi
 # Means per proxy, each as a ratio to nginx-ka (to nginx-tls for the TLS
 # proxies): req/s, p99, and the proxy process's CPU time per request.
-awk '{sum[$1] += $2; p99[$1] += $3; n[$1]++; if ($4 != "-") {cpu[$1] += $4; nc[$1]++}} END {
+awk '{sum[$1] += $2; p99[$1] += $3; n[$1]++; if ($4 != "-") {cpu[$1] += $4; usr[$1] += $5; nc[$1]++}} END {
 	for (p in sum) {
 		ref = (p ~ /-tls$/ ? "nginx-tls" : "nginx-ka")
 		rps = sum[p] / n[p]; lat = p99[p] / n[p]; c = (nc[p] ? cpu[p] / nc[p] : 0)
-		line = sprintf("%-13s mean %8.0f req/s  p99 %6.2f ms  CPU %6.1f µs/req", p, rps, lat, c)
+		line = sprintf("%-13s mean %8.0f req/s  p99 %6.2f ms  CPU %6.1f µs/req (user %5.1f)", p, rps, lat, c, (nc[p] ? usr[p] / nc[p] : 0))
 		if (n[ref] && p != ref) {
 			rc = (nc[ref] ? cpu[ref] / nc[ref] : 0)
 			line = line sprintf("  | vs %s: req/s %.2f  p99 %.2f", ref, rps / (sum[ref] / n[ref]), lat / (p99[ref] / n[ref]))
@@ -648,20 +663,22 @@ function med(a, k,   i, j, t) { # sorts a[1..k] in place, returns its median
 	return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
 }
 function show(label, a, k,   m) { m = med(a, k); return sprintf("%s %.2f (%.2f-%.2f)", label, m, a[1], a[k]) }
-function pair(p, ref, what,   r, k, x, y, z, line) {
+function pair(p, ref, what,   r, k, x, y, z, u, line) {
 	k = 0
 	for (r = 1; r <= rounds[p]; r++) if ((p SUBSEP r) in v2 && (ref SUBSEP r) in v2) {
 		k++; x[k] = v2[p, r] / v2[ref, r]
 		if (v3[p, r] != "-" && v3[ref, r] != "-") y[k] = v3[p, r] / v3[ref, r]
 		if (v4[p, r] != "-" && v4[ref, r] != "-") z[k] = v4[p, r] / v4[ref, r]
+		if (v5[p, r] != "-" && v5[ref, r] > 0) u[k] = v5[p, r] / v5[ref, r]
 	}
 	if (k < 2) return
 	line = sprintf("%-13s / %-13s %2d rounds: ", p, ref, k) show(what, x, k)
 	if (length(y) == k) line = line "  " show("p99", y, k)
 	if (length(z) == k) line = line "  " show("CPU/" (what == "conns/s" ? "conn" : "req"), z, k)
+	if (length(u) == k) line = line "  " show("user", u, k)
 	print line
 }
-{ r = ++rounds[$1]; v2[$1, r] = $2; v3[$1, r] = $3; v4[$1, r] = $4 }
+{ r = ++rounds[$1]; v2[$1, r] = $2; v3[$1, r] = $3; v4[$1, r] = $4; v5[$1, r] = ($5 == "" ? "-" : $5) }
 END {
 	for (p in rounds) {
 		if (p == "direct" || p == "nginx-ka" || p == "nginx-tls" || p == "nginx-tls-new") continue
@@ -672,6 +689,10 @@ END {
 	pair("apimgw-pol", "apimgw", "req/s")
 	pair("apimgw-1k", "apimgw-1api", "req/s")
 	pair("apimgw", "apimgw-base", "req/s")
+	# The work of the gateway itself: its user time over that of the
+	# leanest Go proxy, whose system calls are the same.
+	pair("apimgw", "floor", "req/s")
+	pair("apimgw-tls", "floor-tls", "req/s")
 }' | sort
 # Resident memory of the large-configuration proxies after their runs.
 for p in apimgw-1api apimgw-1k; do
