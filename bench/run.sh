@@ -17,7 +17,10 @@
 # crypto/tls's defaults, measured like apimgw-tls: what Go's TLS alone
 # costs),
 # nginx-ka (one worker, upstream keepalive 128), nginx (one worker, nginx's
-# default: a new upstream connection per request), haproxy (one thread).
+# default: a new upstream connection per request), nginx-log (nginx-ka
+# writing a JSON request log line as apimgw does, buffered, to /dev/null
+# as bench/apimgw.yaml's log; nginx-ka's access log is off), haproxy (one
+# thread).
 # apimgw-base is another apimgw binary (APIMGW_BASE_BIN=path), for A/B runs;
 # apimgw-base-tls the same binary terminating TLS, apimgw-base-pol the same
 # binary with apimgw-pol's policies.
@@ -46,12 +49,16 @@
 # the user part of it: the system part is the kernel's work for the same
 # system calls, alike for the proxies here, so the summary's per-round
 # user ratio of apimgw to floor is the gateway's own work against the
-# leanest Go proxy's. nginx-ka, nginx and nginx-tls share one worker, measured during each one's own run. The
-# summary gives each proxy's mean req/s, p99 and CPU/req, and their ratios
-# to nginx-ka (to nginx-tls for the TLS proxies), and apimgw-pol's CPU/req
-# over apimgw's; then, with two rounds or more, the median and range of
-# the same ratios taken round by round (the steadier figure on a shared
-# machine, whose speed changes over seconds).
+# leanest Go proxy's. nginx-ka, nginx, nginx-tls and nginx-log share one
+# worker, measured during each one's own run. The summary gives each
+# proxy's mean req/s, p99 and CPU/req, and their ratios to nginx-ka (to
+# nginx-tls for the TLS proxies), and apimgw-pol's CPU/req over apimgw's;
+# then, with two rounds or more, the median and range of the same ratios
+# taken round by round (the steadier figure on a shared machine, whose
+# speed changes over seconds), and of apimgw's to nginx-log's.
+# apimgw-nolog is apimgw with its request log sampled out (logs.sampling
+# 0: no line for a successful request), as nginx-ka has its access log
+# off; apimgw and nginx-log both write a line for every request.
 # apimgw-1p is apimgw with GOMAXPROCS=1 (one thread running Go code at a
 # time, as nginx and HAProxy run one worker or thread here; the others get
 # APIMGW_GOMAXPROCS, 2 by default).
@@ -69,7 +76,7 @@
 # busy processes on two cores changes between runs, and with it the CPU per
 # request of the same proxy by up to half.
 # -P FILE profiles the apimgw proxies of the current build (apimgw,
-# apimgw-pol, apimgw-tls, apimgw-1p, apimgw-1api, apimgw-1k): during each
+# apimgw-pol, apimgw-tls, apimgw-1p, apimgw-nolog, apimgw-1api, apimgw-1k): during each
 # of their runs (and apimgw-tls's new connections) a CPU profile of the
 # process is taken from its admin port (admin.pprof on), and at the end all
 # are merged into FILE (pprof's format: go tool pprof FILE, or go build
@@ -77,7 +84,7 @@
 #   bench/run.sh -A -B nginx -d 15s -r 1 -p "apimgw apimgw-pol apimgw-tls" -P /tmp/apimgw.pprof
 # The issue-21 comparison, with a backend that costs almost
 # nothing:
-#   bench/run.sh -A -B nginx -d 3s -r 8 -p "apimgw apimgw-pol nginx-ka haproxy floor apimgw-tls floor-tls nginx-tls apimgw-1api apimgw-1k"
+#   bench/run.sh -A -B nginx -d 3s -r 8 -p "apimgw apimgw-nolog apimgw-pol nginx-ka nginx-log haproxy floor apimgw-tls floor-tls nginx-tls apimgw-1api apimgw-1k"
 # Loopback only. Installs wrk, nginx and haproxy with apt-get when missing.
 set -euo pipefail
 
@@ -111,7 +118,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d /tmp/apimgw-bench.XXXXXX)
 BACKEND_PORT=9001
 BACKEND_STATS_PORT=9003 # the nginx backend's stub_status
-declare -A PORT=([apimgw-base]=8091 [apimgw]=8081 [nginx-ka]=8082 [nginx]=8083 [haproxy]=8084 [miniproxy]=8085 [miniproxy-std]=8086 [floor]=8087 [floor-allocs]=8088 [floor-reuse]=8089 [floor-spin]=8090 [apimgw-tls]=8092 [nginx-tls]=8093 [apimgw-base-tls]=8094 [apimgw-pol]=8095 [apimgw-base-pol]=8096 [apimgw-1api]=8097 [apimgw-1k]=8098 [apimgw-1p]=8099 [floor-tls]=8100)
+declare -A PORT=([apimgw-base]=8091 [apimgw]=8081 [nginx-ka]=8082 [nginx]=8083 [haproxy]=8084 [miniproxy]=8085 [miniproxy-std]=8086 [floor]=8087 [floor-allocs]=8088 [floor-reuse]=8089 [floor-spin]=8090 [apimgw-tls]=8092 [nginx-tls]=8093 [apimgw-base-tls]=8094 [apimgw-pol]=8095 [apimgw-base-pol]=8096 [apimgw-1api]=8097 [apimgw-1k]=8098 [apimgw-1p]=8099 [floor-tls]=8100 [nginx-log]=8101 [apimgw-nolog]=8102)
 # BENCH_PORT_OFFSET moves every port (proxies, their admin listeners, the
 # backend) up by that much: a run beside processes holding the usual ones.
 PORT_OFFSET=${BENCH_PORT_OFFSET:-0}
@@ -316,6 +323,19 @@ http {
 		listen 127.0.0.1:${PORT[nginx]};
 		location / { proxy_pass http://127.0.0.1:$BACKEND_PORT; }
 	}
+	# nginx-log: nginx-ka writing a request log line as apimgw does (the
+	# same JSON members where nginx has the value, a request ID of its
+	# own, buffered, to /dev/null as bench/apimgw.yaml's log).
+	log_format apimgw escape=json '{"TimeGenerated":"\$time_iso8601","CorrelationId":"\$request_id",'
+		'"Method":"\$request_method","Url":"\$scheme://\$host\$request_uri","ResponseCode":\$status,'
+		'"ResponseSize":\$bytes_sent,"BackendMethod":"\$request_method","BackendUrl":"http://\$upstream_addr\$request_uri",'
+		'"BackendResponseCode":"\$upstream_status","BackendTime":"\$upstream_response_time","TotalTime":\$request_time,'
+		'"Cache":"none","CallerIpAddress":"\$remote_addr","ApiId":"bench","OperationId":"all","IsRequestSuccess":true}';
+	server {
+		listen 127.0.0.1:${PORT[nginx-log]};
+		access_log /dev/null apimgw buffer=64k flush=1s;
+		location / { proxy_pass http://backend_ka; proxy_http_version 1.1; proxy_set_header Connection ""; }
+	}
 	server {
 		listen 127.0.0.1:${PORT[nginx-tls]} ssl;
 		ssl_certificate $WORK/cert.pem;
@@ -329,9 +349,10 @@ http {
 CONF
 	"${ON_PROXY_CPU[@]}" nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" &
 	PIDS+=($!)
-	# One master and one worker serve nginx-ka, nginx and nginx-tls; runs
-	# alternate, so the tree's CPU time during a run is that run's.
-	PID_OF[nginx-ka]=$! PID_OF[nginx]=$! PID_OF[nginx-tls]=$!
+	# One master and one worker serve nginx-ka, nginx, nginx-tls and
+	# nginx-log; runs alternate, so the tree's CPU time during a run is
+	# that run's.
+	PID_OF[nginx-ka]=$! PID_OF[nginx]=$! PID_OF[nginx-tls]=$! PID_OF[nginx-log]=$!
 	wait_port "${PORT[nginx-ka]}"
 }
 
@@ -578,9 +599,13 @@ for p in $PROXIES; do
 	apimgw-tls) make_cert && start_apimgw apimgw-tls 9092 ;;
 	apimgw-pol) start_apimgw apimgw-pol 9095 "$ROOT/bench/apimgw-policies.yaml" ;;
 	apimgw-1p) start_apimgw apimgw-1p 9099 ;;
+	apimgw-nolog)
+		sed 's|^logs: {path: /dev/null}$|logs: {path: /dev/null, sampling: 0}|' "$ROOT/bench/apimgw.yaml" >"$WORK/apimgw-nolog.src.yaml"
+		start_apimgw apimgw-nolog 9102 "$WORK/apimgw-nolog.src.yaml"
+		;;
 	apimgw-1api) gen_apis 1 500 "$WORK/apis-1.yaml" && start_apimgw apimgw-1api 9096 "$WORK/apis-1.yaml" ;;
 	apimgw-1k) gen_apis 1000 0 "$WORK/apis-1000.yaml" && start_apimgw apimgw-1k 9097 "$WORK/apis-1000.yaml" ;;
-	nginx-ka | nginx | nginx-tls) make_cert && { [[ -f $WORK/nginx/nginx.conf ]] || start_nginx; } ;;
+	nginx-ka | nginx | nginx-tls | nginx-log) make_cert && { [[ -f $WORK/nginx/nginx.conf ]] || start_nginx; } ;;
 	haproxy) start_haproxy ;;
 	*) echo "unknown proxy $p" >&2; exit 2 ;;
 	esac
@@ -692,6 +717,7 @@ END {
 	# The work of the gateway itself: its user time over that of the
 	# leanest Go proxy, whose system calls are the same.
 	pair("apimgw", "floor", "req/s")
+	pair("apimgw", "nginx-log", "req/s")
 	pair("apimgw-tls", "floor-tls", "req/s")
 }' | sort
 # Resident memory of the large-configuration proxies after their runs.
