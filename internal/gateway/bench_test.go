@@ -168,7 +168,7 @@ apis:
 }
 
 // policiesFiles holds bench/apimgw-policies.xml, read from bench/.
-func policiesFiles(b *testing.B) map[string]string {
+func policiesFiles(b testing.TB) map[string]string {
 	xml, err := os.ReadFile(filepath.Join("..", "..", "bench", "apimgw-policies.xml"))
 	if err != nil {
 		b.Fatal(err)
@@ -179,7 +179,7 @@ func policiesFiles(b *testing.B) map[string]string {
 // benchJWT is the token bench/run.sh's make_jwt sends: HS256 with the
 // secret whose base64 form is in bench/apimgw-policies.xml, issuer and
 // audience apimgw-bench, expiring in 2100.
-func benchJWT(b *testing.B) string {
+func benchJWT(b testing.TB) string {
 	secret, err := hex.DecodeString("e129c6a534a0396d9ba2ed8860d05928cbe141ba0e04ec3812bde759dfda2e03")
 	if err != nil {
 		b.Fatal(err)
@@ -203,34 +203,15 @@ func proxyPath(b *testing.B, yaml func(backend string) string, files map[string]
 // proxyPathAnswer is proxyPath with the backend's response head answer
 // (its body is 64 bytes of "x").
 func proxyPathAnswer(b *testing.B, yaml func(backend string) string, files map[string]string, headers, answer string) {
-	payload := []byte(answer + strings.Repeat("x", 64))
-	backend := testnet.RawServer(b, 0, func(c net.Conn) {
-		br := bufio.NewReaderSize(c, 4<<10)
-		for {
-			if err := skipHead(br); err != nil {
-				return
-			}
-			if _, err := c.Write(payload); err != nil {
-				return
-			}
-		}
-	})
-	g := benchGateway(b, yaml(backend), files)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := &httpserver.Server{Handler: g, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 4 * time.Minute}
-	go srv.Serve(ln)
-	b.Cleanup(func() { srv.Close(); g.Close() }) // before the backend's cleanup waits for its connections
-	req := []byte("GET /bench HTTP/1.1\r\nHost: " + ln.Addr().String() + "\r\n" + headers + "\r\n")
+	addr := startDataPlane(b, yaml, files, answer)
+	req := []byte("GET /bench HTTP/1.1\r\nHost: " + addr + "\r\n" + headers + "\r\n")
 	var before, after syscall.Rusage
 	b.ReportAllocs()
 	b.SetParallelism(8) // 16 client connections on two cores
 	syscall.Getrusage(syscall.RUSAGE_SELF, &before)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
-		c, err := net.Dial("tcp", ln.Addr().String())
+		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			b.Error(err)
 			return
@@ -302,6 +283,35 @@ func handlerBench(b *testing.B, g *Gateway, target string, header http.Header) {
 }
 
 // skipHead reads a message head up to its empty line.
+// startDataPlane starts the in-process data plane of proxyPath: a raw
+// backend answering every request with the head answer and 64 bytes of
+// "x", the gateway with the configuration yaml(backend address) and its
+// files, and apimgw's HTTP/1.1 server in front of it, whose address it
+// returns. All of it stops when tb's test ends.
+func startDataPlane(tb testing.TB, yaml func(backend string) string, files map[string]string, answer string) string {
+	payload := []byte(answer + strings.Repeat("x", 64))
+	backend := testnet.RawServer(tb, 0, func(c net.Conn) {
+		br := bufio.NewReaderSize(c, 4<<10)
+		for {
+			if err := skipHead(br); err != nil {
+				return
+			}
+			if _, err := c.Write(payload); err != nil {
+				return
+			}
+		}
+	})
+	g := benchGateway(tb, yaml(backend), files)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv := &httpserver.Server{Handler: g, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 4 * time.Minute}
+	go srv.Serve(ln)
+	tb.Cleanup(func() { srv.Close(); g.Close() }) // before the backend's cleanup waits for its connections
+	return ln.Addr().String()
+}
+
 func skipHead(br *bufio.Reader) error {
 	for {
 		line, err := br.ReadSlice('\n')
@@ -339,7 +349,7 @@ func readAnswer(br *bufio.Reader) (int, error) {
 
 // benchGateway builds a gateway from the configuration yaml and the files
 // it refers to (name → content), its request log discarded.
-func benchGateway(b *testing.B, yaml string, files map[string]string) *Gateway {
+func benchGateway(b testing.TB, yaml string, files map[string]string) *Gateway {
 	dir := b.TempDir()
 	for name, content := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
