@@ -76,11 +76,11 @@
 # busy processes on two cores changes between runs, and with it the CPU per
 # request of the same proxy by up to half.
 # -P FILE profiles the apimgw proxies of the current build (apimgw,
-# apimgw-pol, apimgw-tls, apimgw-1p, apimgw-nolog, apimgw-1api, apimgw-1k): during each
-# of their runs (and apimgw-tls's new connections) a CPU profile of the
-# process is taken from its admin port (admin.pprof on), and at the end all
-# are merged into FILE (pprof's format: go tool pprof FILE, or go build
-# -pgo=FILE), e.g.
+# apimgw-pol, apimgw-tls, apimgw-1p, apimgw-nolog, apimgw-1api,
+# apimgw-1k): during each of their runs (and apimgw-tls's new connections)
+# a CPU profile of the process is taken from its admin port (admin.pprof
+# on), and at the end all are merged into FILE (pprof's format: go tool
+# pprof FILE, or go build -pgo=FILE), e.g.
 #   bench/run.sh -A -B nginx -d 15s -r 1 -p "apimgw apimgw-pol apimgw-tls" -P /tmp/apimgw.pprof
 # The issue-21 comparison, with a backend that costs almost
 # nothing:
