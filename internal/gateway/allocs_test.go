@@ -25,24 +25,19 @@ func TestProxyPathAllocations(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
 	}
-	const plain = "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nDate: Sat, 05 Dec 2026 13:00:00 GMT\r\nContent-Length: 64\r\n\r\n"
-	const nginx = "HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Sat, 05 Dec 2026 13:00:00 GMT\r\nContent-Type: text/plain\r\nContent-Length: 64\r\nConnection: keep-alive\r\n\r\n"
 	for _, c := range []struct {
 		name, answer, headers string
 		policies              bool
 		want                  float64
 	}{
-		{"empty", plain, "", false, 5},
-		{"nginx heads", nginx, "Connection: keep-alive\r\n", false, 5},
-		{"policies", plain, "Ocp-Apim-Subscription-Key: bench-subscription-key\r\nAuthorization: Bearer " + benchJWT(t) + "\r\n", true, 8},
+		{"empty", plainAnswer, "", false, 5},
+		{"nginx heads", nginxAnswer, "Connection: keep-alive\r\n", false, 5},
+		{"policies", plainAnswer, "Ocp-Apim-Subscription-Key: bench-subscription-key\r\nAuthorization: Bearer " + benchJWT(t) + "\r\n", true, 8},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			yaml, files := emptyPipelineYAML, map[string]string(nil)
 			if c.policies {
-				yaml = func(backend string) string {
-					return "outbound: {maxConnsPerHost: 256, maxIdleConnsPerHost: 256, idleConnTimeout: 50s}\n" + policiesYAML("http://"+backend)
-				}
-				files = policiesFiles(t)
+				yaml, files = policiesPipelineYAML, policiesFiles(t)
 			}
 			addr := startDataPlane(t, yaml, files, c.answer)
 			conn, err := net.Dial("tcp", addr)
