@@ -14,9 +14,9 @@ type AwaitRead struct {
 // Begin asks the next wait to read into p once the socket is readable.
 func (r *AwaitRead) Begin(p []byte) { r.p, r.n, r.err = p, -1, nil }
 
-// End returns what the read Begin asked for got, n < 0 when none happened (the wait ended
-// without readability: a deadline, an interrupt, a closed socket, or a
-// write cut short), and forgets p.
+// End returns what the read Begin asked for got, n < 0 when none
+// happened (the wait ended without readability: a deadline, an interrupt,
+// a closed socket, or a write cut short), and forgets p.
 func (r *AwaitRead) End() (n int, err error) {
 	n, err = r.n, r.err
 	r.p, r.err = nil, nil
