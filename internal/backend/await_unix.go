@@ -2,8 +2,6 @@
 
 package backend
 
-import "github.com/apimgw/apimgw/internal/sockio"
-
 // writeAwait writes p, the last bytes of a request (or their TLS
 // records) to the socket, then waits for the
 // socket to turn readable (the response has begun) before it returns, as
@@ -24,12 +22,11 @@ import "github.com/apimgw/apimgw/internal/sockio"
 // interrupt or a closed socket is not an error here: the read that
 // follows reports it.
 func (c *countingWriter) writeAwait(p []byte) (int, error) {
-	c.awaitP, c.awaitN, c.awaitErr, c.awaitWrote = p, 0, nil, false
+	c.awaitWrite.Begin(p)
 	_ = c.raw.Read(c.awaitFn)
-	n, werr := c.awaitN, c.awaitErr
-	c.awaitP, c.awaitErr = nil, nil
-	if werr != nil {
-		return n, sockio.ConnError("write", c.rest, werr)
+	n, err := c.awaitWrite.End(c.rest)
+	if err != nil {
+		return n, err
 	}
 	if n < len(p) {
 		m, err := c.rest.Write(p[n:])
@@ -42,13 +39,10 @@ func (c *countingWriter) writeAwait(p []byte) (int, error) {
 // wait unless the write was cut short; the next one comes once the socket
 // is readable (or a deadline or a closed socket ended the wait).
 func (c *countingWriter) awaitStep(fd uintptr) bool {
-	if c.awaitWrote {
-		return c.awaitRead.Step(fd, c.rest)
+	if first, done := c.awaitWrite.Step(fd); first {
+		return done // else wait
 	}
-	c.awaitWrote = true
-	n, err := sockio.Write(fd, c.awaitP)
-	c.awaitN, c.awaitErr = n, err
-	return err != nil || n < len(c.awaitP) // else wait
+	return c.awaitRead.Step(fd, c.rest)
 }
 
 // readAwait is the response's first read when writeRequest left the

@@ -121,10 +121,7 @@ type countingWriter struct {
 	sock  *sockio.Collecting
 	// The state of writeAwait's RawConn.Read callback, awaitFn, which is
 	// made once per connection: a closure per request would be allocated.
-	awaitP     []byte
-	awaitN     int
-	awaitErr   error
-	awaitWrote bool
+	awaitWrite sockio.AwaitWrite
 	awaitFn    func(fd uintptr) bool
 	// pending: with toRead set, the request's last bytes are left for the
 	// response's first read, which writes them, waits and reads in one

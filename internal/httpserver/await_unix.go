@@ -15,12 +15,11 @@ const awaitSupported = true
 // socket is readable (see await.go). What the socket did not take goes
 // out the usual way, through stallWriter.
 func (c *conn) writeAwait(p []byte) (int, error) {
-	c.awaitP, c.awaitN, c.awaitErr, c.awaitWrote = p, 0, nil, false
+	c.awaitWrite.Begin(p)
 	c.awaitEnded = c.rawConn.Read(c.awaitFn) != nil
-	n, werr := c.awaitN, c.awaitErr
-	c.awaitP, c.awaitErr = nil, nil
-	if werr != nil {
-		return n, sockio.ConnError("write", c.rwc, werr)
+	n, err := c.awaitWrite.End(c.rwc)
+	if err != nil {
+		return n, err
 	}
 	if n < len(p) {
 		m, err := c.writeSocket(c.raw, p[n:])
@@ -32,15 +31,13 @@ func (c *conn) writeAwait(p []byte) (int, error) {
 // awaitStep is writeAwait's RawConn.Read callback, made once per
 // connection (a closure per response would be allocated).
 func (c *conn) awaitStep(fd uintptr) bool {
-	if c.awaitWrote {
+	first, done := c.awaitWrite.Step(fd)
+	if !first {
 		// Readable (or a deadline or a closed socket ended the wait, and
 		// this is not called).
 		return c.awaitRead.Step(fd, c.rwc)
 	}
-	c.awaitWrote = true
-	n, err := sockio.Write(fd, c.awaitP)
-	c.awaitN, c.awaitErr = n, err
-	if err != nil || n < len(c.awaitP) {
+	if done {
 		return true
 	}
 	c.toIdle()

@@ -158,12 +158,9 @@ type conn struct {
 	// response to the one before it; this connection waits the usual way.
 	rawConn    syscall.RawConn
 	awaitFn    func(fd uintptr) bool
-	awaitP     []byte
-	awaitN     int
-	awaitErr   error
-	awaitWrote bool
-	awaitEnded bool             // the wait ended by a deadline or an error, not readability
-	awaitRead  sockio.AwaitRead // readAwait's read, in the wait
+	awaitWrite sockio.AwaitWrite // writeAwait's write, before the wait
+	awaitEnded bool              // the wait ended by a deadline or an error, not readability
+	awaitRead  sockio.AwaitRead  // readAwait's read, in the wait
 	awaitNext  bool
 	deferred   bool
 	noAwait    bool

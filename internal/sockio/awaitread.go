@@ -1,5 +1,19 @@
 package sockio
 
+// AwaitWrite is the write a write-then-wait makes in its RawConn.Read
+// callback, before it waits: the HTTP server's response and the backend
+// client's request (their last bytes) go out there, and the wait begins
+// only if all of them did.
+type AwaitWrite struct {
+	p     []byte
+	n     int
+	err   error
+	wrote bool
+}
+
+// Begin asks the next wait to write p first.
+func (w *AwaitWrite) Begin(p []byte) { w.p, w.n, w.err, w.wrote = p, 0, nil, false }
+
 // AwaitRead is the read a write-then-wait makes in its RawConn.Read
 // callback once the socket is readable, when the caller asked for one
 // (Begin): the HTTP server's next request and the backend client's

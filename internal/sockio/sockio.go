@@ -70,6 +70,31 @@ func ReadReady(fd uintptr, p []byte, c net.Conn) (n int, again bool, err error) 
 	return n, false, nil
 }
 
+// Step is a write-then-wait callback's step: its first call (first)
+// writes Begin's p to socket fd and reports whether the wait is over
+// already (done: the write failed or was cut short); the later ones, made
+// once the socket is readable, report first false and leave the rest to
+// the caller.
+func (w *AwaitWrite) Step(fd uintptr) (first, done bool) {
+	if w.wrote {
+		return false, false
+	}
+	w.wrote = true
+	w.n, w.err = Write(fd, w.p)
+	return true, w.err != nil || w.n < len(w.p)
+}
+
+// End returns how much of Begin's p the write took and its error as c's
+// Write would report it, and forgets p.
+func (w *AwaitWrite) End(c net.Conn) (int, error) {
+	n, err := w.n, w.err
+	w.p, w.err = nil, nil
+	if err != nil {
+		return n, ConnError("write", c, err)
+	}
+	return n, nil
+}
+
 // Step is a write-then-wait callback's step once socket fd (c's) is
 // readable: it reads into Begin's p (ReadReady) and reports whether the
 // wait is over; without Begin it is over at once. It returns false when

@@ -150,3 +150,41 @@ func TestReadReady(t *testing.T) {
 		t.Fatalf("closed peer: %d, %v, %v; want io.EOF", n, again, err)
 	}
 }
+
+// AwaitWrite writes on the first step and says to wait when all of it
+// went; later steps leave the rest to the caller; a failed write ends the
+// wait and comes back from End as c's Write would report it.
+func TestAwaitWrite(t *testing.T) {
+	c, s := testnet.TCPPair(t)
+	step := func(w *AwaitWrite) (first, done bool) {
+		rc, _ := c.SyscallConn()
+		rc.Read(func(fd uintptr) bool { first, done = w.Step(fd); return true })
+		return first, done
+	}
+	var w AwaitWrite
+	w.Begin([]byte("hello"))
+	if first, done := step(&w); !first || done {
+		t.Fatalf("first step: first %v, done %v; want a write and a wait", first, done)
+	}
+	if first, done := step(&w); first || done {
+		t.Fatalf("second step: first %v, done %v; want neither", first, done)
+	}
+	if n, err := w.End(c); n != 5 || err != nil {
+		t.Fatalf("End: %d, %v; want 5, nil", n, err)
+	}
+	buf := make([]byte, 5)
+	if _, err := io.ReadFull(s, buf); err != nil || string(buf) != "hello" {
+		t.Fatalf("peer read %q, %v", buf, err)
+	}
+	s.SetLinger(0)
+	s.Close() // a reset
+	time.Sleep(20 * time.Millisecond)
+	w.Begin([]byte("again"))
+	if first, done := step(&w); !first || !done {
+		t.Fatalf("step on a reset socket: first %v, done %v; want a failed write", first, done)
+	}
+	var oe *net.OpError
+	if n, err := w.End(c); n != 0 || !errors.As(err, &oe) || oe.Op != "write" {
+		t.Fatalf("End on a reset socket: %d, %v; want a write *net.OpError", n, err)
+	}
+}
