@@ -59,6 +59,11 @@
 # apimgw-nolog is apimgw with its request log sampled out (logs.sampling
 # 0: no line for a successful request), as nginx-ka has its access log
 # off; apimgw and nginx-log both write a line for every request.
+# apimgw and the Go proxies under bench/ are built with scripts/build, as
+# apimgw ships: Go's poller serving the goroutines one epoll_wait wakes in
+# the order epoll returns them. apimgw-gopoll and floor-gopoll are apimgw
+# and floor built with Go's own order (APIMGW_POLL_ORDER=go: the reverse),
+# and the per-round ratios compare apimgw and floor with them.
 # apimgw-1p is apimgw with GOMAXPROCS=1 (one thread running Go code at a
 # time, as nginx and HAProxy run one worker or thread here; the others get
 # APIMGW_GOMAXPROCS, 2 by default).
@@ -84,7 +89,7 @@
 #   bench/run.sh -A -B nginx -d 15s -r 1 -p "apimgw apimgw-pol apimgw-tls" -P /tmp/apimgw.pprof
 # The issue-21 comparison, with a backend that costs almost
 # nothing:
-#   bench/run.sh -A -B nginx -d 3s -r 8 -p "apimgw apimgw-nolog apimgw-pol nginx-ka nginx-log haproxy floor apimgw-tls floor-tls nginx-tls apimgw-1api apimgw-1k"
+#   bench/run.sh -A -B nginx -d 3s -r 8 -p "apimgw apimgw-gopoll apimgw-nolog apimgw-pol nginx-ka nginx-log haproxy floor apimgw-tls floor-tls nginx-tls apimgw-1api apimgw-1k"
 # Loopback only. Installs wrk, nginx and haproxy with apt-get when missing.
 set -euo pipefail
 
@@ -118,7 +123,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d /tmp/apimgw-bench.XXXXXX)
 BACKEND_PORT=9001
 BACKEND_STATS_PORT=9003 # the nginx backend's stub_status
-declare -A PORT=([apimgw-base]=8091 [apimgw]=8081 [nginx-ka]=8082 [nginx]=8083 [haproxy]=8084 [miniproxy]=8085 [miniproxy-std]=8086 [floor]=8087 [floor-allocs]=8088 [floor-reuse]=8089 [floor-spin]=8090 [apimgw-tls]=8092 [nginx-tls]=8093 [apimgw-base-tls]=8094 [apimgw-pol]=8095 [apimgw-base-pol]=8096 [apimgw-1api]=8097 [apimgw-1k]=8098 [apimgw-1p]=8099 [floor-tls]=8100 [nginx-log]=8101 [apimgw-nolog]=8102)
+declare -A PORT=([apimgw-base]=8091 [apimgw]=8081 [nginx-ka]=8082 [nginx]=8083 [haproxy]=8084 [miniproxy]=8085 [miniproxy-std]=8086 [floor]=8087 [floor-allocs]=8088 [floor-reuse]=8089 [floor-spin]=8090 [apimgw-tls]=8092 [nginx-tls]=8093 [apimgw-base-tls]=8094 [apimgw-pol]=8095 [apimgw-base-pol]=8096 [apimgw-1api]=8097 [apimgw-1k]=8098 [apimgw-1p]=8099 [floor-tls]=8100 [nginx-log]=8101 [apimgw-nolog]=8102 [apimgw-gopoll]=8103 [floor-gopoll]=8104)
 # BENCH_PORT_OFFSET moves every port (proxies, their admin listeners, the
 # backend) up by that much: a run beside processes holding the usual ones.
 PORT_OFFSET=${BENCH_PORT_OFFSET:-0}
@@ -230,9 +235,10 @@ drop_proxy() {
 }
 
 start_apimgw() {
-	local name=${1:-apimgw} admin=${2:-9091} conf=${3:-}
-	if [[ -x $WORK/apimgw ]] || go build -o "$WORK/apimgw" "$ROOT/cmd/apimgw" 2>"$WORK/apimgw-build.log"; then
-		launch_apimgw "$name" "$WORK/apimgw" "$admin" $conf
+	local name=${1:-apimgw} admin=${2:-9091} conf=${3:-} bin order
+	read -r bin order <<<"$(go_binary apimgw "$name")"
+	if [[ -x $bin ]] || APIMGW_POLL_ORDER=$order "$ROOT/scripts/build" -o "$bin" "$ROOT/cmd/apimgw" 2>"$WORK/apimgw-build.log"; then
+		launch_apimgw "$name" "$bin" "$admin" $conf
 	else
 		echo "cmd/apimgw does not build (see $WORK/apimgw-build.log): skipping $name" >&2
 		drop_proxy "$name"
@@ -251,14 +257,23 @@ start_apimgw_base() {
 	launch_apimgw "$name" "$APIMGW_BASE_BIN" "$admin" "$conf"
 }
 
+# go_binary PROGRAM NAME prints the binary that runs proxy NAME and the
+# poller order it is built with (scripts/build's APIMGW_POLL_ORDER): Go's
+# own for a NAME ending in -gopoll, epoll's (as apimgw ships) otherwise.
+go_binary() {
+	if [[ $2 == *-gopoll ]]; then echo "$WORK/$1-gopoll go"; else echo "$WORK/$1 epoll"; fi
+}
+
 # start_go_proxy NAME PROGRAM [FLAGS]: one of the Go proxies under bench/
 # (miniproxy: the bare outbound manager, or with -stdlib a tuned net/http
-# Transport, behind a minimal reverse proxy; floor: the leanest Go proxy).
+# Transport, behind a minimal reverse proxy; floor: the leanest Go proxy),
+# built as apimgw is (scripts/build).
 start_go_proxy() {
-	local name=$1 prog=$2
+	local name=$1 prog=$2 bin order
 	shift 2
-	[[ -x $WORK/$prog ]] || go build -o "$WORK/$prog" "$ROOT/bench/$prog"
-	"${ON_PROXY_CPU[@]}" "$WORK/$prog" -listen "127.0.0.1:${PORT[$name]}" -backend "http://127.0.0.1:$BACKEND_PORT" "$@" >"$WORK/$name.log" 2>&1 &
+	read -r bin order <<<"$(go_binary "$prog" "$name")"
+	[[ -x $bin ]] || APIMGW_POLL_ORDER=$order "$ROOT/scripts/build" -o "$bin" "$ROOT/bench/$prog"
+	"${ON_PROXY_CPU[@]}" "$bin" -listen "127.0.0.1:${PORT[$name]}" -backend "http://127.0.0.1:$BACKEND_PORT" "$@" >"$WORK/$name.log" 2>&1 &
 	PIDS+=($!)
 	PID_OF[$name]=$!
 	wait_port "${PORT[$name]}" "$(scheme "$name")"
@@ -592,6 +607,7 @@ for p in $PROXIES; do
 	miniproxy) start_go_proxy miniproxy miniproxy ;;
 	miniproxy-std) start_go_proxy miniproxy-std miniproxy -stdlib ;;
 	floor) start_go_proxy floor floor ;;
+	floor-gopoll) start_go_proxy floor-gopoll floor ;;
 	floor-allocs) start_go_proxy floor-allocs floor -allocs 40 ;;
 	floor-reuse) start_go_proxy floor-reuse floor -allocs 40 -reuse ;;
 	floor-spin) start_go_proxy floor-spin floor -spin 20us ;;
@@ -599,6 +615,7 @@ for p in $PROXIES; do
 	apimgw-tls) make_cert && start_apimgw apimgw-tls 9092 ;;
 	apimgw-pol) start_apimgw apimgw-pol 9095 "$ROOT/bench/apimgw-policies.yaml" ;;
 	apimgw-1p) start_apimgw apimgw-1p 9099 ;;
+	apimgw-gopoll) start_apimgw apimgw-gopoll 9103 ;;
 	apimgw-nolog)
 		sed 's|^logs: {path: /dev/null}$|logs: {path: /dev/null, sampling: 0}|' "$ROOT/bench/apimgw.yaml" >"$WORK/apimgw-nolog.src.yaml"
 		start_apimgw apimgw-nolog 9102 "$WORK/apimgw-nolog.src.yaml"
@@ -718,6 +735,9 @@ END {
 	# leanest Go proxy, whose system calls are the same.
 	pair("apimgw", "floor", "req/s")
 	pair("apimgw", "nginx-log", "req/s")
+	# The order in which the poller serves ready connections.
+	pair("apimgw", "apimgw-gopoll", "req/s")
+	pair("floor", "floor-gopoll", "req/s")
 	pair("apimgw-tls", "floor-tls", "req/s")
 }' | sort
 # Resident memory of the large-configuration proxies after their runs.

@@ -35,7 +35,12 @@ func TestMain(m *testing.M) {
 	if runtime.GOOS == "windows" {
 		binary += ".exe"
 	}
+	// The binary as it ships: scripts/build (Go's poller serving
+	// goroutines in epoll's order), on the systems it changes.
 	build := exec.Command("go", "build", "-o", binary, ".")
+	if runtime.GOOS == "linux" {
+		build = exec.Command("../../scripts/build", "-o", binary, ".")
+	}
 	build.Stderr = os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build apimgw:", err)
