@@ -22,7 +22,7 @@ func TestPollOrder(t *testing.T) {
 	}
 	dir := t.TempDir()
 	for _, c := range []struct {
-		name, env string
+		name, env   string
 		wantInOrder bool
 	}{
 		{"go", "APIMGW_POLL_ORDER=go", false},
