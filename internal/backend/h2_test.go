@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -500,9 +501,9 @@ func TestNoLostWakeup(t *testing.T) {
 			}
 			dest := hostPort(b.URL)
 			m, _ := newTestManager(t, Options{MaxConnsPerHost: 1, Hosts: map[string]HostOptions{dest: {Protocol: proto}}})
-			slow, worst := patientLoad(m, b.URL, 150, nil)
+			slow, worst, first := patientLoad(m, b.URL, 150, nil)
 			if slow != 0 {
-				t.Errorf("%d requests failed or waited over 2 s (worst %v): a waiter was left beside a free connection or stream", slow, worst)
+				t.Errorf("%d requests failed or waited over 2 s (worst %v; the first: %s): a waiter was left beside a free connection or stream", slow, worst, first)
 			}
 			if got := b.accepted.Load(); got != 1 {
 				t.Errorf("backend accepted %d connections, want 1", got)
@@ -521,14 +522,14 @@ func TestH2NoLostWakeupWithCancellations(t *testing.T) {
 	dest := hostPort(b.URL)
 	m, _ := newTestManager(t, Options{MaxConnsPerHost: 1, Hosts: map[string]HostOptions{dest: {Protocol: ProtocolH2C}}})
 	// A quarter of the requests give up after 1-3 ms.
-	slow, worst := patientLoad(m, b.URL, 100, func(c, i int) time.Duration {
+	slow, worst, first := patientLoad(m, b.URL, 100, func(c, i int) time.Duration {
 		if (i+c)%4 == 0 {
 			return time.Duration(1+i%3) * time.Millisecond
 		}
 		return 0
 	})
 	if slow != 0 {
-		t.Errorf("%d patient requests failed or waited over 2 s (worst %v)", slow, worst)
+		t.Errorf("%d patient requests failed or waited over 2 s (worst %v; the first: %s)", slow, worst, first)
 	}
 	waitFor(t, func() bool {
 		st := m.Stats()
@@ -540,9 +541,11 @@ func TestH2NoLostWakeupWithCancellations(t *testing.T) {
 // patientLoad sends perClient GETs from each of 16 clients (within 20 s).
 // A request for which quit (if set) gives a duration gives up after it;
 // the others, the patient ones, allow 2 s. It returns how many patient
-// requests failed and the longest one took.
-func patientLoad(m *Manager, url string, perClient int, quit func(client, i int) time.Duration) (slow int64, worst time.Duration) {
+// requests failed, the longest one took, and what the first failure was
+// (its error or status, and how long it had waited).
+func patientLoad(m *Manager, url string, perClient int, quit func(client, i int) time.Duration) (slow int64, worst time.Duration, first string) {
 	var nSlow, nWorst atomic.Int64
+	var firstFailure atomic.Pointer[string]
 	var wg sync.WaitGroup
 	deadline := time.Now().Add(20 * time.Second)
 	for c := range 16 {
@@ -567,10 +570,15 @@ func patientLoad(m *Manager, url string, perClient int, quit func(client, i int)
 				}
 				if err != nil || code != http.StatusOK {
 					nSlow.Add(1)
+					f := fmt.Sprintf("status %d, error %v, after %v", code, err, time.Duration(took))
+					firstFailure.CompareAndSwap(nil, &f)
 				}
 			}
 		})
 	}
 	wg.Wait()
-	return nSlow.Load(), time.Duration(nWorst.Load())
+	if f := firstFailure.Load(); f != nil {
+		first = *f
+	}
+	return nSlow.Load(), time.Duration(nWorst.Load()), first
 }
