@@ -246,6 +246,40 @@ func proxyPathAnswer(b *testing.B, yaml func(backend string) string, files map[s
 	b.ReportMetric((usec(after.Stime)-usec(before.Stime))*1e3/float64(b.N), "sys-ns/op")
 }
 
+// BenchmarkProxyPathNewConnections is BenchmarkProxyPath with every
+// request on a new client connection, which the client closes once the
+// answer is in (as bench/tlsconns does, without TLS): what a connection
+// costs the data plane beyond its request, allocations above all (the
+// client's dial and reader count too).
+// Run: go test -run XXX -bench 'ProxyPathNewConnections$' -benchmem ./internal/gateway
+func BenchmarkProxyPathNewConnections(b *testing.B) {
+	addr := startDataPlane(b, emptyPipelineYAML, nil, plainAnswer)
+	req := []byte("GET /bench HTTP/1.1\r\nHost: " + addr + "\r\n\r\n")
+	b.ReportAllocs()
+	b.SetParallelism(4)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			if _, err := c.Write(req); err != nil {
+				c.Close()
+				b.Error(err)
+				return
+			}
+			n, err := readAnswer(bufio.NewReaderSize(c, 512))
+			c.Close()
+			if err != nil || n != 64 {
+				b.Errorf("answer: %d bytes, %v", n, err)
+				return
+			}
+		}
+	})
+}
+
 // BenchmarkHandler and BenchmarkHandlerPolicies are bench/run.sh's two
 // apimgw configurations (no policy; the typical policies) through the
 // gateway's handler without sockets, the backend answered from memory: the

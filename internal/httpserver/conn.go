@@ -245,6 +245,11 @@ func (c *conn) serve() {
 				c.bw.Flush()
 			}
 			c.rwc.Close()
+			// Its buffers and handler storage go to the next connection,
+			// as a parked connection's do: a client that opens a
+			// connection per request (TLS with resumption, say) would
+			// otherwise have each one allocate them again.
+			c.giveBack()
 		}
 		c.srv.trackConn(c, false)
 	}()
@@ -321,14 +326,15 @@ func (c *conn) askPark() {
 	c.cr.mu.Unlock()
 }
 
-// park gives back what an idle connection holds (see parkDelay) and waits
-// for its next request on a new goroutine, which serve starts as it returns.
-func (c *conn) park() {
+// giveBack puts the connection's read and write buffers and its handler
+// storage (ConnValue) on the server's free lists, for other connections.
+func (c *conn) giveBack() {
 	s := c.srv
-	c.rwc.SetReadDeadline(time.Time{})
-	c.br.Reset(nil)
-	s.readers.put(c.br)
-	c.br = nil
+	if c.br != nil {
+		c.br.Reset(nil)
+		s.readers.put(c.br)
+		c.br = nil
+	}
 	if c.bw != nil {
 		c.bw.Reset(nil)
 		s.writers.put(c.bw)
@@ -338,6 +344,13 @@ func (c *conn) park() {
 		s.values.put(c.value)
 		c.value = nil
 	}
+}
+
+// park gives back what an idle connection holds (see parkDelay) and waits
+// for its next request on a new goroutine, which serve starts as it returns.
+func (c *conn) park() {
+	c.rwc.SetReadDeadline(time.Time{})
+	c.giveBack()
 	c.x = nil
 	c.head, c.canon, c.pending, c.date = nil, nil, nil, nil
 	c.reqHeader = httplex.HeaderStore{}

@@ -398,6 +398,50 @@ func TestMaxConns(t *testing.T) {
 	}
 }
 
+// TestClosedConnectionsGiveBack: connections that end one after another,
+// one request each (Connection: close, or the client gone), hand their
+// buffers and the handler's ConnValue storage to the next: the handler
+// makes its storage once, and the free lists hold one of each after.
+func TestClosedConnectionsGiveBack(t *testing.T) {
+	var made atomic.Int32
+	addr, s := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		slot := w.(interface{ ConnValue() *any }).ConnValue()
+		if *slot == nil {
+			made.Add(1)
+			*slot = new(int)
+		}
+		io.WriteString(w, "ok")
+	}))
+	for i := 0; i < 5; i++ {
+		c := dial(t, addr)
+		if i%2 == 0 {
+			c.send("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+			if _, body := c.response("GET"); body != "ok" {
+				t.Fatalf("connection %d: %q", i, body)
+			}
+			if !c.closed() {
+				t.Fatalf("connection %d not closed after Connection: close", i)
+			}
+		} else {
+			c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+			if _, body := c.response("GET"); body != "ok" {
+				t.Fatalf("connection %d: %q", i, body)
+			}
+			c.c.Close() // the client goes; the server's next read ends it
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for s.values.len() != 1 || s.readers.len() != 1 || s.writers.len() != 1 {
+			if time.Now().After(deadline) {
+				t.Fatalf("after connection %d the free lists hold %d readers, %d writers, %d values, want 1 each", i, s.readers.len(), s.writers.len(), s.values.len())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	if n := made.Load(); n != 1 {
+		t.Errorf("the handler made its connection storage %d times for 5 connections one after another, want 1", n)
+	}
+}
+
 // TestIdleConnectionParked: a keep-alive connection idle for parkDelay
 // gives back its buffers and storage, and serves its next request as
 // before, the handler's ConnValue slot included (from the pool).
