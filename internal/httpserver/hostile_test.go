@@ -398,20 +398,26 @@ func TestMaxConns(t *testing.T) {
 	}
 }
 
+// slotHandler is answer behind a use of the connection's ConnValue slot:
+// a request that finds the slot empty counts in made and fills it.
+func slotHandler(made *atomic.Int32, answer http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		slot := w.(interface{ ConnValue() *any }).ConnValue()
+		if *slot == nil {
+			made.Add(1)
+			*slot = new(int)
+		}
+		answer(w, r)
+	})
+}
+
 // TestClosedConnectionsGiveBack: connections that end one after another,
 // one request each (Connection: close, or the client gone), hand their
 // buffers and the handler's ConnValue storage to the next: the handler
 // makes its storage once, and the free lists hold one of each after.
 func TestClosedConnectionsGiveBack(t *testing.T) {
 	var made atomic.Int32
-	addr, s := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		slot := w.(interface{ ConnValue() *any }).ConnValue()
-		if *slot == nil {
-			made.Add(1)
-			*slot = new(int)
-		}
-		io.WriteString(w, "ok")
-	}))
+	addr, s := start(t, slotHandler(&made, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
 	for i := 0; i < 5; i++ {
 		c := dial(t, addr)
 		if i%2 == 0 {
@@ -447,14 +453,7 @@ func TestClosedConnectionsGiveBack(t *testing.T) {
 // before, the handler's ConnValue slot included (from the pool).
 func TestIdleConnectionParked(t *testing.T) {
 	var made atomic.Int32
-	addr, s := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		slot := w.(interface{ ConnValue() *any }).ConnValue()
-		if *slot == nil {
-			made.Add(1)
-			*slot = new(int)
-		}
-		io.WriteString(w, "ok "+r.URL.Path)
-	}))
+	addr, s := start(t, slotHandler(&made, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok "+r.URL.Path) }))
 	c := dial(t, addr)
 	c.send("GET /1 HTTP/1.1\r\nHost: a\r\n\r\n")
 	c.response("GET")
