@@ -325,7 +325,6 @@ func handlerBench(b *testing.B, g *Gateway, target string, header http.Header) {
 	}
 }
 
-// skipHead reads a message head up to its empty line.
 // startDataPlane starts the in-process data plane of proxyPath: a raw
 // backend answering every request with the head answer and 64 bytes of
 // "x", the gateway with the configuration yaml(backend address) and its
@@ -355,6 +354,7 @@ func startDataPlane(tb testing.TB, yaml func(backend string) string, files map[s
 	return ln.Addr().String()
 }
 
+// skipHead reads a message head up to its empty line.
 func skipHead(br *bufio.Reader) error {
 	for {
 		line, err := br.ReadSlice('\n')

@@ -253,7 +253,7 @@ func (c *conn) serve() {
 			// cancelled now and then (TestReloadsUnderLoad, reloads
 			// switching the backend between HTTP/1.1 and HTTP/2), a cause
 			// not traced yet.
-			c.giveBack(false)
+			c.giveBackBuffers()
 		}
 		c.srv.trackConn(c, false)
 	}()
@@ -330,10 +330,9 @@ func (c *conn) askPark() {
 	c.cr.mu.Unlock()
 }
 
-// giveBack puts the connection's read and write buffers and, with value,
-// its handler storage (ConnValue) on the server's free lists, for other
-// connections.
-func (c *conn) giveBack(value bool) {
+// giveBackBuffers puts the connection's read and write buffers on the
+// server's free lists, for other connections.
+func (c *conn) giveBackBuffers() {
 	s := c.srv
 	if c.br != nil {
 		c.br.Reset(nil)
@@ -345,17 +344,17 @@ func (c *conn) giveBack(value bool) {
 		s.writers.put(c.bw)
 		c.bw = nil
 	}
-	if value && c.value != nil {
-		s.values.put(c.value)
-		c.value = nil
-	}
 }
 
 // park gives back what an idle connection holds (see parkDelay) and waits
 // for its next request on a new goroutine, which serve starts as it returns.
 func (c *conn) park() {
 	c.rwc.SetReadDeadline(time.Time{})
-	c.giveBack(true)
+	c.giveBackBuffers()
+	if c.value != nil {
+		c.srv.values.put(c.value)
+		c.value = nil
+	}
 	c.x = nil
 	c.head, c.canon, c.pending, c.date = nil, nil, nil, nil
 	c.reqHeader = httplex.HeaderStore{}
