@@ -85,7 +85,9 @@
 # apimgw-1k): during each of their runs (and apimgw-tls's new connections)
 # a CPU profile of the process is taken from its admin port (admin.pprof
 # on), and at the end all are merged into FILE (pprof's format: go tool
-# pprof FILE, or go build -pgo=FILE), e.g.
+# pprof FILE, or go build -pgo=FILE), and each run's own is kept beside
+# it (FILE without .pprof, then .NAME.KIND.ROUND.pprof; KIND is keepalive
+# or newconns), e.g.
 #   bench/run.sh -A -B nginx -d 15s -r 1 -p "apimgw apimgw-pol apimgw-tls" -P /tmp/apimgw.pprof
 # The issue-21 comparison, with a backend that costs almost
 # nothing:
@@ -647,6 +649,11 @@ if [[ -n $PROFILE ]]; then
 	if compgen -G "$WORK/profile.*.pprof" >/dev/null; then
 		go tool pprof -proto "$WORK"/profile.*.pprof >"$PROFILE" 2>/dev/null
 		echo "CPU profiles merged into $PROFILE: $(cd "$WORK" && echo profile.*.pprof)"
+		for f in "$WORK"/profile.*.pprof; do
+			f=${f##*/profile.}
+			cp "$WORK/profile.$f" "${PROFILE%.pprof}.$f"
+		done
+		echo "each run's own beside it: ${PROFILE%.pprof}.NAME.KIND.ROUND.pprof"
 	else
 		echo "-P: no apimgw proxy of this build was profiled" >&2
 	fi

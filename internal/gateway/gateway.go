@@ -473,11 +473,11 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	g.load = o.Load
 	defer g.Close()
 	releaseLoadGarbage()
-	dataLn, err := net.Listen("tcp", cfg.Listen)
+	dataLn, err := httpserver.Listen(cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
-	adminLn, err := net.Listen("tcp", cfg.Admin)
+	adminLn, err := httpserver.Listen(cfg.Admin)
 	if err != nil {
 		dataLn.Close()
 		return fmt.Errorf("admin listen %s: %w", cfg.Admin, err)
