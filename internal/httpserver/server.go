@@ -94,8 +94,9 @@ type Server struct {
 	clock atomic.Int64
 
 	// readers, writers and values keep some of the buffers and handler
-	// storage (ConnValue) that parked connections gave back, for the
-	// connections that wake up; the rest is left to the garbage collector
+	// storage (ConnValue) that parked and ended connections gave back, for
+	// the connections that wake up or start; the rest is left to the
+	// garbage collector
 	// (a sync.Pool would keep all of them for two collections).
 	poller  poller // waits for parked connections' requests
 	readers freeList[*bufio.Reader]

@@ -410,9 +410,8 @@ func (st *State) ResponseHeaderOwned() bool {
 type ConnStorage struct {
 	Response backend.ResponseBuffer
 	call     *backendCall
-	parent   context.Context // the context call's was derived from
-	request  uint64          // Begin's count
-	keptIn   uint64          // the request that kept call
+	request  uint64 // Begin's count
+	keptIn   uint64 // the request that kept call
 	// The backend URL of the connection's last request and its
 	// plainOrigin, for the next (see State.origin).
 	originOf *url.URL
@@ -438,9 +437,14 @@ func (c *ConnStorage) keep(call *backendCall) {
 
 // newCall returns the backend call for a forward-request, bound to st.Ctx
 // with timeout: the connection's, once an earlier request is done with it,
-// or a new one.
+// or a new one. A kept call is reused only when its context was made from
+// st.Ctx, the context the server gives each request of one connection:
+// renewed, the call's context is linked to the parent it was made from,
+// which, from another connection (the storage moves between connections
+// when one parks or ends), is that connection's, cancelled with it or with
+// its next request.
 func (st *State) newCall(timeout time.Duration) *backendCall {
-	if c := st.Conn; c != nil && c.call != nil && c.keptIn < c.request && c.parent == st.Ctx && c.call.ctx.Err() != nil {
+	if c := st.Conn; c != nil && c.call != nil && c.keptIn < c.request && c.call.ctx.Parent() == st.Ctx && c.call.ctx.Err() != nil {
 		call := c.call
 		c.call = nil // in use: kept again only if this call is HTTP/1.1 too
 		call.ctx.Renew(timeout)
@@ -448,9 +452,6 @@ func (st *State) newCall(timeout time.Duration) *backendCall {
 	}
 	call := new(backendCall)
 	call.ctx.Init(st.Ctx, timeout)
-	if st.Conn != nil {
-		st.Conn.parent = st.Ctx
-	}
 	return call
 }
 

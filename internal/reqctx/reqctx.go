@@ -61,6 +61,10 @@ func (c *Ctx) Init(parent context.Context, timeout time.Duration) {
 	c.link(timeout)
 }
 
+// Parent returns the context c was made from (by Init, or New), which
+// Renew keeps.
+func (c *Ctx) Parent() context.Context { return c.parent }
+
 // Renew makes c, once cancelled, a new Ctx with the same parent, as if
 // just made by Init(parent, timeout), for storage that serves request after
 // request. Whoever kept c from before may still ask its Value and
