@@ -348,7 +348,9 @@ apis:
 // must not take up the ended connection's call, whose context would
 // follow the ended connection's, cancelled. Each round: a connection
 // that ends after one HTTP/1.1 request, then one with an h2c and an
-// HTTP/1.1 request; every answer must be 200 and its own.
+// HTTP/1.1 request; every answer must be 200 and its own. Then the same
+// with a connection that stays open and parks (idle a second and more),
+// which gives its storage away too.
 func TestBackendCallStaysWithItsConnection(t *testing.T) {
 	be := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, r.Proto+" "+r.URL.Path)
@@ -395,25 +397,28 @@ apis:
 		c.SetDeadline(time.Now().Add(10 * time.Second))
 		return c, bufio.NewReader(c)
 	}
-	for round := range 20 {
+	for round := range 21 {
+		parks := round == 20
 		x, xr := dial()
-		status, body := get(x, xr, fmt.Sprintf("/one/x%d", round), true)
+		status, body := get(x, xr, fmt.Sprintf("/one/x%d", round), !parks)
 		if status != 200 || body != fmt.Sprintf("HTTP/1.1 /x%d", round) {
-			t.Fatalf("round %d, the connection that ends: %d %q", round, status, body)
+			t.Fatalf("round %d, the first connection: %d %q", round, status, body)
 		}
-		if _, err := xr.ReadByte(); err != io.EOF { // the server closed it
+		if parks {
+			time.Sleep(1500 * time.Millisecond) // httpserver's parkDelay, 1 s, and a sweep
+		} else if _, err := xr.ReadByte(); err != io.EOF { // the server closed it
 			t.Fatalf("round %d: the connection that ends: %v after the response, want EOF", round, err)
 		}
-		x.Close()
 		y, yr := dial()
 		for _, c := range []struct{ path, want string }{
 			{fmt.Sprintf("/two/y%d", round), fmt.Sprintf("HTTP/2.0 /y%d", round)},
 			{fmt.Sprintf("/one/z%d", round), fmt.Sprintf("HTTP/1.1 /z%d", round)},
 		} {
 			if status, body := get(y, yr, c.path, false); status != 200 || body != c.want {
-				t.Errorf("round %d, %s on the next connection: %d %q, want 200 %q", round, c.path, status, body, c.want)
+				t.Errorf("round %d (first connection parked: %v), %s on the next connection: %d %q, want 200 %q", round, parks, c.path, status, body, c.want)
 			}
 		}
+		x.Close()
 		y.Close()
 	}
 }
