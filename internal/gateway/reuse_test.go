@@ -276,7 +276,7 @@ func (f *faults) check(t *testing.T) {
 // an HTTP/1.1 and an h2c backend, timeouts among them, follow one another
 // on the same connections: every answer is its own request's.
 func TestReusedBackendCallAcrossProtocols(t *testing.T) {
-	be := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := oneBackendTwoProtocols(t, func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/slow") {
 			select {
 			case <-r.Context().Done():
@@ -285,24 +285,7 @@ func TestReusedBackendCallAcrossProtocols(t *testing.T) {
 			return
 		}
 		io.WriteString(w, r.Proto+" "+r.URL.Path+" "+r.Header.Get("X-Forwarded-For"))
-	}))
-	be.Config.Protocols = new(http.Protocols)
-	be.Config.Protocols.SetHTTP1(true)
-	be.Config.Protocols.SetUnencryptedHTTP2(true)
-	be.Start()
-	defer be.Close()
-	_, port, _ := net.SplitHostPort(strings.TrimPrefix(be.URL, "http://"))
-	h := start(t, map[string]string{
-		"gateway.yaml": `
-backends:
-  h1: {url: "http://127.0.0.1:` + port + `", protocol: http1}
-  h2: {url: "http://localhost:` + port + `", protocol: h2c}
-apis:
-  - {id: one, path: one, backendId: h1, subscriptionRequired: false, policy: p.xml, operations: [{id: all, method: GET, urlTemplate: "/*"}]}
-  - {id: two, path: two, backendId: h2, subscriptionRequired: false, policy: p.xml, operations: [{id: all, method: GET, urlTemplate: "/*"}]}
-`,
-		"p.xml": `<policies><inbound><base/></inbound><backend><forward-request timeout="1"/></backend><outbound><base/></outbound><on-error><base/></on-error></policies>`,
-	})
+	}, `<policies><inbound><base/></inbound><backend><forward-request timeout="1"/></backend><outbound><base/></outbound><on-error><base/></on-error></policies>`)
 	base := h.servers()["httpserver"]
 	var wg sync.WaitGroup
 	var wrong faults
@@ -352,25 +335,9 @@ apis:
 // with a connection that stays open and parks (idle a second and more),
 // which gives its storage away too.
 func TestBackendCallStaysWithItsConnection(t *testing.T) {
-	be := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := oneBackendTwoProtocols(t, func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, r.Proto+" "+r.URL.Path)
-	}))
-	be.Config.Protocols = new(http.Protocols)
-	be.Config.Protocols.SetHTTP1(true)
-	be.Config.Protocols.SetUnencryptedHTTP2(true)
-	be.Start()
-	defer be.Close()
-	_, port, _ := net.SplitHostPort(strings.TrimPrefix(be.URL, "http://"))
-	h := start(t, map[string]string{
-		"gateway.yaml": `
-backends:
-  h1: {url: "http://127.0.0.1:` + port + `", protocol: http1}
-  h2: {url: "http://localhost:` + port + `", protocol: h2c}
-apis:
-  - {id: one, path: one, backendId: h1, subscriptionRequired: false, operations: [{id: all, method: GET, urlTemplate: "/*"}]}
-  - {id: two, path: two, backendId: h2, subscriptionRequired: false, operations: [{id: all, method: GET, urlTemplate: "/*"}]}
-`,
-	})
+	}, "")
 	addr := strings.TrimPrefix(h.servers()["httpserver"], "http://")
 	get := func(c net.Conn, br *bufio.Reader, path string, close bool) (int, string) {
 		t.Helper()
@@ -421,4 +388,32 @@ apis:
 		x.Close()
 		y.Close()
 	}
+}
+
+// oneBackendTwoProtocols serves a gateway with two APIs on one backend
+// (handler, on loopback, speaking HTTP/1.1 and h2c): /one/... forwards
+// over HTTP/1.1, /two/... over h2c; with policy, both APIs have it.
+func oneBackendTwoProtocols(t *testing.T, handler http.HandlerFunc, policy string) *harness {
+	t.Helper()
+	be := httptest.NewUnstartedServer(handler)
+	be.Config.Protocols = new(http.Protocols)
+	be.Config.Protocols.SetHTTP1(true)
+	be.Config.Protocols.SetUnencryptedHTTP2(true)
+	be.Start()
+	t.Cleanup(be.Close)
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(be.URL, "http://"))
+	files := map[string]string{}
+	ref := ""
+	if policy != "" {
+		files["p.xml"], ref = policy, "policy: p.xml, "
+	}
+	files["gateway.yaml"] = `
+backends:
+  h1: {url: "http://127.0.0.1:` + port + `", protocol: http1}
+  h2: {url: "http://localhost:` + port + `", protocol: h2c}
+apis:
+  - {id: one, path: one, backendId: h1, subscriptionRequired: false, ` + ref + `operations: [{id: all, method: GET, urlTemplate: "/*"}]}
+  - {id: two, path: two, backendId: h2, subscriptionRequired: false, ` + ref + `operations: [{id: all, method: GET, urlTemplate: "/*"}]}
+`
+	return start(t, files)
 }
