@@ -61,9 +61,11 @@
 # off; apimgw and nginx-log both write a line for every request.
 # apimgw and the Go proxies under bench/ are built with scripts/build, as
 # apimgw ships: Go's poller serving the goroutines one epoll_wait wakes in
-# the order epoll returns them. apimgw-gopoll and floor-gopoll are apimgw
-# and floor built with Go's own order (APIMGW_POLL_ORDER=go: the reverse),
-# and the per-round ratios compare apimgw and floor with them.
+# the order epoll returns them, and X25519 public keys from precomputed
+# tables (bench/tlsconns is built with it too). apimgw-gopoll and
+# floor-gopoll are apimgw and floor built with Go's own order
+# (APIMGW_POLL_ORDER=go: the reverse; their X25519 keys as apimgw's), and
+# the per-round ratios compare apimgw and floor with them.
 # apimgw-1p is apimgw with GOMAXPROCS=1 (one thread running Go code at a
 # time, as nginx and HAProxy run one worker or thread here; the others get
 # APIMGW_GOMAXPROCS, 2 by default).
