@@ -23,27 +23,31 @@ const (
 // this one sets them once, on the listening socket, and Linux gives
 // accepted sockets its options. At a few microseconds a call, that is a
 // measurable share of a new TLS connection's cost (docs/benchmarks.md).
+// Where the listening socket refuses one of the options (a sandbox's
+// network stack, say), the listener is net.Listen's.
 func Listen(addr string) (net.Listener, error) {
+	var refused bool
 	lc := net.ListenConfig{
 		KeepAlive: -1, // not per connection: inherited from the listener
 		Control: func(_, _ string, c syscall.RawConn) error {
-			var err error
-			if cerr := c.Control(func(fd uintptr) {
+			return c.Control(func(fd uintptr) {
 				for _, o := range []struct{ level, name, value int }{
 					{syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, 1},
 					{syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE, int(keepAliveIdle / time.Second)},
 					{syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL, int(keepAliveInterval / time.Second)},
 					{syscall.IPPROTO_TCP, syscall.TCP_KEEPCNT, keepAliveCount},
 				} {
-					if err == nil {
-						err = syscall.SetsockoptInt(int(fd), o.level, o.name, o.value)
+					if !refused && syscall.SetsockoptInt(int(fd), o.level, o.name, o.value) != nil {
+						refused = true
 					}
 				}
-			}); cerr != nil {
-				return cerr
-			}
-			return err
+			})
 		},
 	}
-	return lc.Listen(context.Background(), "tcp", addr)
+	ln, err := lc.Listen(context.Background(), "tcp", addr)
+	if err == nil && refused {
+		ln.Close()
+		return net.Listen("tcp", addr)
+	}
+	return ln, err
 }
