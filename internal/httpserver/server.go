@@ -110,6 +110,11 @@ type Server struct {
 	conns       map[*conn]struct{}
 	sweeping    bool
 	stopSweep   chan struct{}
+	// sweepAsleep: the sweeper found no connection and waits for
+	// sweepWake (which trackConn sends on when adding one) instead of
+	// ticking.
+	sweepAsleep bool
+	sweepWake   chan struct{}
 	inShutdown  atomic.Bool
 }
 
@@ -269,9 +274,9 @@ func (s *Server) trackListener(ln *net.Listener, add bool) bool {
 		s.listeners[ln] = struct{}{}
 		if !s.sweeping {
 			s.clock.Store(time.Now().UnixNano()) // before the first connection reads it
-			s.sweeping = true
-			s.stopSweep = make(chan struct{})
-			go s.sweep(s.stopSweep)
+			s.sweeping, s.sweepAsleep = true, false
+			s.stopSweep, s.sweepWake = make(chan struct{}), make(chan struct{}, 1)
+			go s.sweep(s.stopSweep, s.sweepWake)
 		}
 		return true
 	}
@@ -290,6 +295,16 @@ func (s *Server) trackConn(c *conn, add bool) bool {
 			s.conns = make(map[*conn]struct{})
 		}
 		s.conns[c] = struct{}{}
+		if s.sweepAsleep {
+			// The clock stopped with the sweeper: set it before the
+			// connection stamps a time with it.
+			s.sweepAsleep = false
+			s.clock.Store(time.Now().UnixNano())
+			select {
+			case s.sweepWake <- struct{}{}:
+			default:
+			}
+		}
 		return true
 	}
 	delete(s.conns, c)
@@ -351,8 +366,11 @@ func (s *Server) sweepInterval() time.Duration {
 // Connections stamp times by the server's clock, which this pass keeps:
 // a stamp is up to one interval early, so a deadline is taken to have
 // passed only when it has by an interval more, and a connection is closed
-// between its timeout and two intervals after it.
-func (s *Server) sweep(stop chan struct{}) {
+// between its timeout and two intervals after it. With no connection
+// (a server between bursts, a replica nobody calls) it stops ticking and
+// its clock, until trackConn adds one: an idle server does not wake a
+// hundred times a second.
+func (s *Server) sweep(stop, wake chan struct{}) {
 	interval := s.sweepInterval()
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -390,7 +408,18 @@ func (s *Server) sweep(stop chan struct{}) {
 					c.askPark()
 				}
 			}
+			asleep := len(s.conns) == 0 && s.roomWaiters == 0
+			s.sweepAsleep = asleep
 			s.mu.Unlock()
+			if asleep {
+				t.Stop()
+				select {
+				case <-stop:
+					return
+				case <-wake:
+				}
+				t.Reset(interval)
+			}
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -842,4 +843,53 @@ func TestReusedRequestContext(t *testing.T) {
 	}
 	close(stop)
 	kept.Wait()
+}
+
+// TestSweeperSleepsWithoutConnections: with no connection the sweeper
+// stops ticking, and with it the server's clock; the first connection
+// wakes it with the clock set. A connection made after the server sat
+// idle longer than the idle timeout is not taken to have been idle that
+// long (closed at once), and is closed after its idle timeout as before;
+// once it is gone the sweeper sleeps again.
+func TestSweeperSleepsWithoutConnections(t *testing.T) {
+	const idle = 300 * time.Millisecond
+	addr, s := start(t, echo, func(s *Server) { s.IdleTimeout = idle })
+	asleep := func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.sweepAsleep
+	}
+	waitAsleep := func(when string) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); !asleep(); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the sweeper is still ticking", when)
+			}
+		}
+	}
+	waitAsleep("no connection yet")
+	clock := s.clock.Load()
+	time.Sleep(2 * idle)
+	if s.clock.Load() != clock {
+		t.Errorf("the clock moved while no connection was open: the sweeper ticked")
+	}
+	c := dial(t, addr)
+	c.send("GET /a HTTP/1.1\r\nHost: a\r\n\r\n")
+	if _, body := c.response("GET"); !strings.HasPrefix(body, "GET /a ") {
+		t.Fatalf("response %q", body)
+	}
+	answered := time.Now()
+	if asleep() {
+		t.Errorf("the sweeper is asleep with a connection open")
+	}
+	// Open for half the idle timeout at least (a stale clock would have it
+	// idle for seconds already), closed within a few sweeps after it.
+	c.c.SetReadDeadline(answered.Add(idle / 2))
+	if _, err := c.br.ReadByte(); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("idle connection %v after %v, want it open for %v", err, time.Since(answered), idle/2)
+	}
+	if !c.closed() {
+		t.Fatalf("the idle connection was not closed %v after its response (idle timeout %v)", time.Since(answered), idle)
+	}
+	waitAsleep("after the connection closed")
 }
