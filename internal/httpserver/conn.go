@@ -241,10 +241,7 @@ func (c *conn) serve() {
 			return // HandedConn.Done untracks it
 		}
 		if !c.hijacked {
-			if c.deferred {
-				c.bw.Flush()
-			}
-			c.rwc.Close()
+			c.end()
 			// Its buffers and handler storage go to the next connection,
 			// as a parked connection's do: a client that opens a
 			// connection per request (TLS with resumption, say) would
@@ -302,11 +299,7 @@ func (c *conn) serve() {
 		}
 		c.setState(stateActive)
 		if !c.handle(req, body) || c.srv.inShutdown.Load() {
-			if c.deferred {
-				c.deferred = false
-				c.bw.Flush()
-			}
-			return
+			return // end writes what finish deferred
 		}
 	}
 }
@@ -587,6 +580,36 @@ func (c *conn) writeProtoError(pe *protoError) {
 		pe.status, text, len(body), body)
 	c.bw.Flush()
 	c.lingerClose()
+}
+
+// end closes the connection, writing first what finish deferred. On a TLS
+// connection, its last records and its close_notify alert go out in one
+// write: crypto/tls would write the alert on its own, a system call more
+// per connection that ends after one request (a client resuming a TLS
+// session per request, say). The write is the sweeper's to end if the
+// client stops reading, as any other (writeSocket).
+func (c *conn) end() {
+	s := c.tlsSock
+	if s == nil {
+		if c.deferred {
+			c.deferred = false
+			c.bw.Flush()
+		}
+		c.rwc.Close()
+		return
+	}
+	s.Armed = true
+	if c.deferred {
+		c.deferred = false
+		c.bw.Flush()
+	}
+	c.rwc.Close() // crypto/tls's: its alert is kept, the socket left open
+	s.Armed = false
+	if records := s.Collected(); len(records) > 0 {
+		c.writeSocket(s.TCPConn, records)
+		s.Reset()
+	}
+	s.TCPConn.Close()
 }
 
 // lingerClose half-closes the connection and reads (and drops) what the

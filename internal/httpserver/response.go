@@ -375,6 +375,10 @@ func (w *response) finish() bool {
 		w.c.deferred = true // serve writes it (conn.flushAwait)
 		return true
 	}
+	if !keep && w.c.tlsSock != nil {
+		w.c.deferred = true // written with the close_notify alert (conn.end)
+		return false
+	}
 	err := w.c.bw.Flush()
 	return err == nil && keep
 }

@@ -1,12 +1,19 @@
 package sockio
 
-import "net"
+import (
+	"net"
+	"time"
+)
 
 // Collecting is the TCP socket under a TLS connection. While Armed, what
-// is written to it (the records of the bytes a write-then-wait ends with:
-// several, on a new connection, whose first records Go sizes to one TCP
-// segment) is kept instead of sent, for the write-then-wait to send
-// together before it waits.
+// is written to it is kept instead of sent, for whoever armed it to send
+// in one write: the records of the bytes a write-then-wait ends with
+// (several, on a new connection, whose first records Go sizes to one TCP
+// segment), or a connection's last response and its close_notify alert.
+// While Armed, it also keeps its write deadline and stays open: writes do
+// not block then, and crypto/tls's Close (a deadline set around its alert,
+// then the socket closed) leaves the kept alert to be sent, and the socket
+// to be closed, by whoever armed it.
 type Collecting struct {
 	*net.TCPConn
 	Armed bool
@@ -23,6 +30,22 @@ func (s *Collecting) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	return s.TCPConn.Write(p)
+}
+
+// SetWriteDeadline sets the socket's write deadline, unless Armed.
+func (s *Collecting) SetWriteDeadline(t time.Time) error {
+	if s.Armed {
+		return nil
+	}
+	return s.TCPConn.SetWriteDeadline(t)
+}
+
+// Close closes the socket, unless Armed.
+func (s *Collecting) Close() error {
+	if s.Armed {
+		return nil
+	}
+	return s.TCPConn.Close()
 }
 
 // Collected returns what was kept since Reset.

@@ -39,17 +39,22 @@ func TCPPair(t testing.TB) (client, server *net.TCPConn) {
 // ReadSyscalls returns how many read system calls the process has made
 // (syscr in /proc/self/io), for tests that count a code path's reads; an
 // error where the system does not tell.
-func ReadSyscalls() (int64, error) {
+func ReadSyscalls() (int64, error) { return procIO("syscr") }
+
+// WriteSyscalls is ReadSyscalls for writes (syscw).
+func WriteSyscalls() (int64, error) { return procIO("syscw") }
+
+func procIO(name string) (int64, error) {
 	b, err := os.ReadFile("/proc/self/io")
 	if err != nil {
 		return 0, err
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "syscr: "); ok {
+		if v, ok := strings.CutPrefix(line, name+": "); ok {
 			return strconv.ParseInt(v, 10, 64)
 		}
 	}
-	return 0, errors.New("no syscr in /proc/self/io")
+	return 0, errors.New("no " + name + " in /proc/self/io")
 }
 
 // ReadsPerCall runs f once (to set up connections), then n times, and
