@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark apimgw against nginx (upstream keep-alive on, and off: nginx's
 # default) and HAProxy, in front of the same connection-counting backend,
-# alternating proxies in one run. Prints, per proxy and round: requests/s,
+# alternating proxies in one run (in reverse order every second round).
+# Prints, per proxy and round: requests/s,
 # p50 and p99 latency, backend connections opened, TIME_WAIT sockets.
 #
 # Usage: bench/run.sh [-d 10s] [-c 64] [-r ROUNDS] [-p "apimgw nginx-ka nginx haproxy"] [-R RATE] [-B go|nginx] [-A] [-P FILE]
@@ -644,8 +645,16 @@ else
 	echo "wrk -t1 -c$CONNS -d$DURATION --latency, $BACKEND backend 127.0.0.1:$BACKEND_PORT, $(nproc) cores$( ((PIN)) && echo ", proxy on CPU 0, backend and wrk on CPU 1")"
 	printf "%-13s %6s %12s %9s %9s %12s %10s %10s %9s\n" proxy round "req/s" "p50(ms)" "p99(ms)" "backendConns" "TIME_WAIT" "CPU/req(µs)" "user(µs)"
 fi
+# Even rounds run the proxies in the reverse order: a run's place in the
+# round is worth up to a tenth of its figures on this machine (the same
+# two builds alternating, each first in every round: 0.87 and 1.01 per
+# round, docs/benchmarks.md), and reversing gives each place to each
+# proxy alike. direct stays first.
+REVERSED=$(printf '%s\n' $PROXIES | tac | xargs)
 for ROUND in $(seq 1 "$ROUNDS"); do
-	for p in direct $PROXIES; do
+	order=$PROXIES
+	((ROUND % 2)) || order=$REVERSED
+	for p in direct $order; do
 		run_one "$p"
 		sleep 1
 	done

@@ -33,7 +33,9 @@ import (
 // not the tls.Conn: a tls.Conn's Close writes a close_notify alert, which
 // may block on a client that does not read. A connection ending the
 // ordinary way (the client closed, Connection: close) is closed through
-// crypto/tls, close_notify included.
+// crypto/tls, close_notify included: conn.end arms the socket under it, so
+// that the last response's records and the alert go out in one write
+// (under the write-stall check), and then closes the socket itself.
 
 // HandedConn is a TLS connection the server handed to TLSHandOff. It stays
 // counted against MaxConns until Done; while SetIdle(true) it is, like an
