@@ -106,3 +106,98 @@ func lastRecordLen(b []byte) int {
 	}
 	return last
 }
+
+// smallSendBuffers gives each accepted TCP connection a small send buffer,
+// so that a client that reads nothing stalls the server's writes after a
+// few kilobytes.
+type smallSendBuffers struct{ net.Listener }
+
+func (l smallSendBuffers) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetWriteBuffer(32 << 10)
+	}
+	return c, err
+}
+
+// The one write of a TLS connection's last records and its alert is under
+// the write-stall bound, like the response writes before it: a client that
+// asked for Connection: close and reads nothing has its connection closed
+// once the write has blocked WriteStallTimeout, whether the write that
+// blocks is the handler's or the one after it. The answers grow by 512
+// bytes (the handler writes 512 at a time, the server's writes go out 4 KiB
+// at a time) until the write that blocks is that last one: the handler
+// returned, and the connection stayed until the sweeper closed it.
+func TestTLSLastWriteStallIsCutOff(t *testing.T) {
+	ts := newTLSSetup(t)
+	handlerDone := make(chan time.Time, 1)
+	var size int
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			piece := strings.Repeat("z", 512)
+			for range size / 512 {
+				if _, err := io.WriteString(w, piece); err != nil {
+					break
+				}
+			}
+			handlerDone <- time.Now()
+		}),
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{ts.server}, NextProtos: []string{"http/1.1"}},
+		WriteStallTimeout: 100 * time.Millisecond,
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(smallSendBuffers{ln}) }()
+	defer func() {
+		s.Close()
+		<-done
+	}()
+	open := func() int {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.conns)
+	}
+	// try answers a client that reads nothing with size bytes and reports
+	// how long the connection stayed open after the request was sent and
+	// after the handler returned.
+	try := func() (total, after time.Duration) {
+		nc, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		nc.(*net.TCPConn).SetReadBuffer(32 << 10)
+		c := tls.Client(nc, &tls.Config{RootCAs: ts.pool, ServerName: "localhost", NextProtos: []string{"http/1.1"}})
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if err := c.Handshake(); err != nil {
+			t.Fatal(err)
+		}
+		sent := time.Now()
+		if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for open() > 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d-byte answer to a client that reads nothing: the connection is still open after 5 s", size)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		return time.Since(sent), time.Since(<-handlerDone)
+	}
+	stalls := func() bool { total, _ := try(); return total >= 50*time.Millisecond }
+	// 4 KiB steps to the first answer that stalls, then 512-byte steps
+	// from the step before it.
+	for size = 4096; size <= 1<<20 && !stalls(); size += 4096 {
+	}
+	for size -= 4096; size <= 1<<20; size += 512 {
+		if _, after := try(); after >= 50*time.Millisecond {
+			t.Logf("%d-byte answer: the handler returned, the last write blocked, and the connection was closed %v later", size, after.Round(time.Millisecond))
+			return
+		}
+	}
+	t.Fatal("no answer size left the last write blocked")
+}
