@@ -721,7 +721,7 @@ awk '{sum[$1] += $2; p99[$1] += $3; n[$1]++; if ($4 != "-") {cpu[$1] += $4; usr[
 # gets changes over seconds, and a ratio of two runs made one after the
 # other in the same round is steadier than a ratio of means.
 ((ROUNDS < 2)) || echo "per-round ratios, median (range):"
-((ROUNDS < 2)) || cat "$WORK/rps" "$WORK/newconns" 2>/dev/null | awk '
+((ROUNDS < 2)) || { cat "$WORK/rps" "$WORK/newconns" 2>/dev/null || true; } | awk '
 function med(a, k,   i, j, t) { # sorts a[1..k] in place, returns its median
 	for (i = 2; i <= k; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
 	return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
