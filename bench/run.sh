@@ -574,19 +574,33 @@ profile_wait() {
 # run_newconns NAME PORT: new TLS connections per second, one request each,
 # sessions resumed (bench/tlsconns, as many workers as -c, capped at 16).
 run_newconns() {
-	local name=$1 port=$2 out rate t0 t1 n cpu user used
+	local name=$1 port=$2 out rate t0 t1 n cpu user used c0 c1 cores=""
 	t0=$(cpu_ticks "$name")
+	c0=$(core_ticks)
 	profile_start "$name" newconns
 	out=$("${ON_LOAD_CPU[@]}" "$WORK/tlsconns" -url "https://127.0.0.1:$port/bench" -c "$((CONNS < 16 ? CONNS : 16))" -d "$DURATION")
 	profile_wait
+	c1=$(core_ticks)
 	t1=$(cpu_ticks "$name")
 	n=$(sed -E 's/.*conns=([0-9]+).*/\1/' <<<"$out")
 	read -r used user <<<"$(cpu_used "$t0" "$t1")"
 	cpu=$(cpu_us_per "$used" "$n")
 	user=$(cpu_us_per "$user" "$n")
-	printf "%-13s %6s %s CPU/conn(µs)=%s user=%s\n" "$name-new" "$ROUND" "$out" "$cpu" "$user"
+	# With -A, how busy each core was: the busier one sets the rate (the
+	# proxy's, CPU 0, or the load's, CPU 1: tlsconns and the backend).
+	((PIN)) && cores=$(awk -v a="$c0" -v b="$c1" 'BEGIN {
+		split(a, x); split(b, y)
+		printf " busy=proxy:%d%%,load:%d%%", 100 * (y[1] - x[1]) / (y[2] - x[2]), 100 * (y[3] - x[3]) / (y[4] - x[4])
+	}')
+	printf "%-13s %6s %s CPU/conn(µs)=%s user=%s%s\n" "$name-new" "$ROUND" "$out" "$cpu" "$user" "$cores"
 	rate=$(sed -E 's/conns\/s=([0-9.]+).*/\1/' <<<"$out")
 	echo "$name-new $rate - $cpu $user" >>"$WORK/newconns"
+}
+
+# core_ticks prints CPU 0's busy and total ticks, then CPU 1's (/proc/stat:
+# user to steal, busy all of it but idle and iowait).
+core_ticks() {
+	awk '$1 == "cpu0" || $1 == "cpu1" {t = 0; for (i = 2; i <= 9; i++) t += $i; printf "%d %d ", t - $5 - $6, t}' /proc/stat
 }
 
 # run_loadgen NAME PORT BEFORE: one fixed-rate run (-R).
