@@ -659,11 +659,10 @@ else
 	echo "wrk -t1 -c$CONNS -d$DURATION --latency, $BACKEND backend 127.0.0.1:$BACKEND_PORT, $(nproc) cores$( ((PIN)) && echo ", proxy on CPU 0, backend and wrk on CPU 1")"
 	printf "%-13s %6s %12s %9s %9s %12s %10s %10s %9s\n" proxy round "req/s" "p50(ms)" "p99(ms)" "backendConns" "TIME_WAIT" "CPU/req(µs)" "user(µs)"
 fi
-# Even rounds run the proxies in the reverse order: a run's place in the
-# round is worth up to a tenth of its figures on this machine (the same
-# two builds alternating, each first in every round: 0.87 and 1.01 per
-# round, docs/benchmarks.md), and reversing gives each place to each
-# proxy alike. direct stays first.
+# Even rounds run the proxies in the reverse order, so that whatever a
+# run's place in the round is worth (the same two builds, each first in
+# every round, gave 0.87 and 1.01; docs/benchmarks.md) falls to each proxy
+# alike. direct stays first.
 REVERSED=$(printf '%s\n' $PROXIES | tac | xargs)
 for ROUND in $(seq 1 "$ROUNDS"); do
 	order=$PROXIES
