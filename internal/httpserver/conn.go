@@ -590,20 +590,17 @@ func (c *conn) writeProtoError(pe *protoError) {
 // client stops reading, as any other (writeSocket).
 func (c *conn) end() {
 	s := c.tlsSock
-	if s == nil {
-		if c.deferred {
-			c.deferred = false
-			c.bw.Flush()
-		}
-		c.rwc.Close()
-		return
+	if s != nil {
+		s.Armed = true
 	}
-	s.Armed = true
 	if c.deferred {
 		c.deferred = false
 		c.bw.Flush()
 	}
-	c.rwc.Close() // crypto/tls's: its alert is kept, the socket left open
+	c.rwc.Close() // under TLS, crypto/tls's: its alert is kept, the socket left open
+	if s == nil {
+		return
+	}
 	s.Armed = false
 	if records := s.Collected(); len(records) > 0 {
 		c.writeSocket(s.TCPConn, records)
