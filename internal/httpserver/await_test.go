@@ -4,7 +4,6 @@ package httpserver
 
 import (
 	"bufio"
-	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -29,18 +28,14 @@ func awaitModes(t *testing.T, f func(t *testing.T, serve func(http.Handler, ...f
 		ts := newTLSSetup(t)
 		f(t, func(h http.Handler, configure ...func(*Server)) func() *rawConn {
 			addr, _ := start(t, h, append([]func(*Server){func(s *Server) {
-				s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{ts.server}, NextProtos: []string{"http/1.1"}}
+				s.TLSConfig = ts.http1Server()
 			}}, configure...)...)
 			return func() *rawConn {
 				nc, err := net.Dial("tcp", addr)
 				if err != nil {
 					t.Fatal(err)
 				}
-				c := tls.Client(nc, &tls.Config{RootCAs: ts.pool, ServerName: "localhost", NextProtos: []string{"http/1.1"}})
-				c.SetDeadline(time.Now().Add(10 * time.Second))
-				if err := c.Handshake(); err != nil {
-					t.Fatal(err)
-				}
+				c := ts.http1Client(t, nc)
 				t.Cleanup(func() { c.Close() })
 				return &rawConn{t: t, c: c, br: bufio.NewReader(c)}
 			}

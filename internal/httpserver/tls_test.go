@@ -34,6 +34,24 @@ func newTLSSetup(t *testing.T) tlsSetup {
 	return tlsSetup{server: ca.Server(t, "localhost"), pool: ca.Pool, client: clients.Client(t, "client-app")}
 }
 
+// http1Server is a server configuration with ts's certificate, HTTP/1.1
+// by ALPN.
+func (ts tlsSetup) http1Server() *tls.Config {
+	return &tls.Config{Certificates: []tls.Certificate{ts.server}, NextProtos: []string{"http/1.1"}}
+}
+
+// http1Client makes nc the client side of a TLS connection to an
+// http1Server and completes its handshake, with a 10 s deadline.
+func (ts tlsSetup) http1Client(t *testing.T, nc net.Conn) *tls.Conn {
+	t.Helper()
+	c := tls.Client(nc, &tls.Config{RootCAs: ts.pool, ServerName: "localhost", NextProtos: []string{"http/1.1"}})
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := c.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // whoServes answers with the server that ran it (httpserver's requests
 // carry its reqctx.Ctx), the protocol, and the request's TLS state.
 func whoServes(by string) http.Handler {

@@ -4,7 +4,6 @@ package httpserver
 
 import (
 	"bytes"
-	"crypto/tls"
 	"encoding/binary"
 	"io"
 	"net"
@@ -48,7 +47,7 @@ func TestTLSLastResponseAndAlertInOneWrite(t *testing.T) {
 		addr, _ := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			io.WriteString(w, answer)
 		}), func(s *Server) {
-			s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{ts.server}, NextProtos: []string{"http/1.1"}}
+			s.TLSConfig = ts.http1Server()
 		})
 		const conns = 20
 		var writes int64
@@ -58,11 +57,7 @@ func TestTLSLastResponseAndAlertInOneWrite(t *testing.T) {
 				t.Fatal(err)
 			}
 			tap := &tapConn{Conn: nc}
-			c := tls.Client(tap, &tls.Config{RootCAs: ts.pool, ServerName: "localhost", NextProtos: []string{"http/1.1"}})
-			c.SetDeadline(time.Now().Add(10 * time.Second))
-			if err := c.Handshake(); err != nil {
-				t.Fatal(err)
-			}
+			c := ts.http1Client(t, tap)
 			tap.got.Reset()
 			before, _ := testnet.WriteSyscalls()
 			if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"); err != nil {
@@ -146,7 +141,7 @@ func TestTLSLastWriteStallIsCutOff(t *testing.T) {
 			}
 			handlerDone <- time.Now()
 		}),
-		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{ts.server}, NextProtos: []string{"http/1.1"}},
+		TLSConfig:         ts.http1Server(),
 		WriteStallTimeout: 100 * time.Millisecond,
 	}
 	done := make(chan error, 1)
@@ -170,11 +165,7 @@ func TestTLSLastWriteStallIsCutOff(t *testing.T) {
 		}
 		defer nc.Close()
 		nc.(*net.TCPConn).SetReadBuffer(32 << 10)
-		c := tls.Client(nc, &tls.Config{RootCAs: ts.pool, ServerName: "localhost", NextProtos: []string{"http/1.1"}})
-		c.SetDeadline(time.Now().Add(10 * time.Second))
-		if err := c.Handshake(); err != nil {
-			t.Fatal(err)
-		}
+		c := ts.http1Client(t, nc)
 		sent := time.Now()
 		if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"); err != nil {
 			t.Fatal(err)
