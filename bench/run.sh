@@ -26,11 +26,12 @@
 # apimgw-base-tls the same binary terminating TLS, apimgw-base-pol the same
 # binary with apimgw-pol's policies.
 # apimgw-tls and nginx-tls terminate TLS (an ECDSA P-256 certificate made
-# for the run; nginx-tls is nginx-ka with ssl, session tickets on): wrk
-# measures their keep-alive req/s over TLS, then bench/tlsconns their new
-# TLS connections per second, one request each, with session resumption
-# (its resumed share is printed); the summary gives both as a ratio to
-# nginx-tls.
+# for the run; nginx-tls is nginx-ka with ssl, session tickets on, TLS 1.2
+# and 1.3): wrk measures their keep-alive req/s over TLS, then
+# bench/tlsconns their new TLS connections per second, one request each,
+# with session resumption (its resumed share and the protocol negotiated
+# are printed), as NAME-new with TLS 1.3 and as NAME-new12 with TLS 1.2 at
+# most; the summary gives each as a ratio to nginx-tls's of the same kind.
 # "direct" runs wrk against the backend itself, for the latency a proxy adds.
 # -R RATE replaces wrk by bench/loadgen at a fixed RATE of requests/s (open
 # loop, over -c connections): the latency a proxy adds at a load it carries,
@@ -89,8 +90,8 @@
 # a CPU profile of the process is taken from its admin port (admin.pprof
 # on), and at the end all are merged into FILE (pprof's format: go tool
 # pprof FILE, or go build -pgo=FILE), and each run's own is kept beside
-# it (FILE without .pprof, then .NAME.KIND.ROUND.pprof; KIND is keepalive
-# or newconns), e.g.
+# it (FILE without .pprof, then .NAME.KIND.ROUND.pprof; KIND is keepalive,
+# new or new12), e.g.
 #   bench/run.sh -A -B nginx -d 15s -r 1 -p "apimgw apimgw-pol apimgw-tls" -P /tmp/apimgw.pprof
 # The issue-21 comparison, with a backend that costs almost
 # nothing:
@@ -230,8 +231,8 @@ make_cert() {
 		-subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
 		-keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
 	# With scripts/build, as the servers: its X25519 keys cost the client
-	# half as much. In the new-connection runs the client's core is the
-	# busier one (nginx-tls's rate is bounded by it); a cheaper client
+	# half as much. In the TLS 1.2 new-connection runs the client's core is
+	# the busier one (nginx-tls's rate is bounded by it); a cheaper client
 	# leaves more of the measure to the server.
 	"$ROOT/scripts/build" -o "$WORK/tlsconns" "$ROOT/bench/tlsconns"
 }
@@ -366,6 +367,17 @@ http {
 		ssl_certificate_key $WORK/key.pem;
 		ssl_session_tickets on;
 		ssl_session_cache shared:SSL:10m;
+		# TLS 1.3 as apimgw and floor-tls offer it: nginx's default before
+		# 1.23.4 (Debian 12's is 1.22) stops at TLS 1.2, where a resumed
+		# session makes no key exchange at all (docs/benchmarks.md).
+		ssl_protocols TLSv1.2 TLSv1.3;
+		# And AES-128-GCM first, as crypto/tls chooses it (OpenSSL takes the
+		# client's first, which is AES-256 for wrk; with TLS 1.2, its own
+		# first, AES-256 too): the same suites as apimgw's (Mozilla's
+		# "intermediate" order).
+		ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256;
+		ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305;
+		ssl_prefer_server_ciphers on;
 		keepalive_requests 100000000;
 		location / { proxy_pass http://backend_ka; proxy_http_version 1.1; proxy_set_header Connection ""; }
 	}
@@ -572,17 +584,29 @@ profile_wait() {
 }
 
 # run_newconns NAME PORT: new TLS connections per second, one request each,
-# sessions resumed (bench/tlsconns, as many workers as -c, capped at 16).
+# sessions resumed (bench/tlsconns, as many workers as -c, capped at 16),
+# twice: NAME-new with TLS 1.3 offered (a new X25519 secret on every
+# resumption), NAME-new12 with TLS 1.2 at most (the abbreviated
+# handshake, no key exchange).
 run_newconns() {
-	local name=$1 port=$2 out rate t0 t1 n cpu user used c0 c1 cores=""
+	run_newconns_as "$1" "$2" new
+	sleep 1
+	run_newconns_as "$1" "$2" new12 -tls12
+}
+
+# run_newconns_as NAME PORT KIND [TLSCONNS-FLAG...]: one of them.
+run_newconns_as() {
+	local name=$1 port=$2 kind=$3 out rate t0 t1 n cpu user used c0 c1 cores="" proto
+	shift 3
 	t0=$(cpu_ticks "$name")
 	c0=$(core_ticks)
-	profile_start "$name" newconns
-	out=$("${ON_LOAD_CPU[@]}" "$WORK/tlsconns" -url "https://127.0.0.1:$port/bench" -c "$((CONNS < 16 ? CONNS : 16))" -d "$DURATION")
+	profile_start "$name" "$kind"
+	out=$("${ON_LOAD_CPU[@]}" "$WORK/tlsconns" -url "https://127.0.0.1:$port/bench" -c "$((CONNS < 16 ? CONNS : 16))" -d "$DURATION" "$@")
 	profile_wait
 	c1=$(core_ticks)
 	t1=$(cpu_ticks "$name")
 	n=$(sed -E 's/.*conns=([0-9]+).*/\1/' <<<"$out")
+	proto=$(sed -E 's/.*proto=([^ ]+).*/\1/' <<<"$out")
 	read -r used user <<<"$(cpu_used "$t0" "$t1")"
 	cpu=$(cpu_us_per "$used" "$n")
 	user=$(cpu_us_per "$user" "$n")
@@ -592,9 +616,9 @@ run_newconns() {
 		split(a, x); split(b, y)
 		printf " busy=proxy:%d%%,load:%d%%", 100 * (y[1] - x[1]) / (y[2] - x[2]), 100 * (y[3] - x[3]) / (y[4] - x[4])
 	}')
-	printf "%-13s %6s %s CPU/conn(µs)=%s user=%s%s\n" "$name-new" "$ROUND" "$out" "$cpu" "$user" "$cores"
+	printf "%-13s %6s %s CPU/conn(µs)=%s user=%s%s\n" "$name-$kind" "$ROUND" "$out" "$cpu" "$user" "$cores"
 	rate=$(sed -E 's/conns\/s=([0-9.]+).*/\1/' <<<"$out")
-	echo "$name-new $rate - $cpu $user" >>"$WORK/newconns"
+	echo "$name-$kind $rate - $cpu $user $proto" >>"$WORK/newconns"
 }
 
 # core_ticks prints CPU 0's busy and total ticks, then CPU 1's (/proc/stat:
@@ -657,6 +681,13 @@ if [[ -n $RATE ]]; then
 	echo "loadgen -rate $RATE -c $CONNS -d $DURATION (latencies in ms), $BACKEND backend 127.0.0.1:$BACKEND_PORT, $(nproc) cores"
 else
 	echo "wrk -t1 -c$CONNS -d$DURATION --latency, $BACKEND backend 127.0.0.1:$BACKEND_PORT, $(nproc) cores$( ((PIN)) && echo ", proxy on CPU 0, backend and wrk on CPU 1")"
+	# What wrk's OpenSSL negotiates with each TLS proxy: the keep-alive
+	# runs compare only at the same version.
+	for p in $PROXIES; do
+		[[ $(scheme "$p") == https ]] || continue
+		printf "%s with OpenSSL's client, as wrk: %s\n" "$p" "$(openssl s_client -connect "127.0.0.1:${PORT[$p]}" -brief </dev/null 2>&1 |
+			awk -F': ' '/^Protocol version/ {v = $2} /^Ciphersuite/ {c = $2} END {print v "/" c}')"
+	done
 	printf "%-13s %6s %12s %9s %9s %12s %10s %10s %9s\n" proxy round "req/s" "p50(ms)" "p99(ms)" "backendConns" "TIME_WAIT" "CPU/req(µs)" "user(µs)"
 fi
 # Even rounds run the proxies in the reverse order, so that whatever a
@@ -716,19 +747,30 @@ awk '{sum[$1] += $2; p99[$1] += $3; n[$1]++; if ($4 != "-") {cpu[$1] += $4; usr[
 	if (nc["apimgw-base-pol"] && nc["apimgw-base"]) printf "apimgw-base-pol CPU per request %.2f× apimgw-base'"'"'s\n", (cpu["apimgw-base-pol"] / nc["apimgw-base-pol"]) / (cpu["apimgw-base"] / nc["apimgw-base"])
 }' "$WORK/rps" | sort
 # TLS: keep-alive req/s and new connections/s as a ratio to nginx-tls.
-[[ ! -f $WORK/newconns ]] || awk '{sum[$1] += $2; n[$1]++; if ($4 != "-") {cpu[$1] += $4; nc[$1]++}} END {
-	for (p in sum) if (p ~ /-tls(-new)?$/) {
-		ref = (p ~ /-new$/ ? "nginx-tls-new" : "nginx-tls")
+# NAME-new and NAME-new12 compare with nginx-tls-new and nginx-tls-new12;
+# the protocol each negotiated is printed, and a warning when the proxies
+# of one kind did not all negotiate the same version.
+[[ ! -f $WORK/newconns ]] || awk '{sum[$1] += $2; n[$1]++; if ($4 != "-") {cpu[$1] += $4; nc[$1]++}; if (NF >= 6) proto[$1] = $6} END {
+	for (p in sum) if (p ~ /-tls(-new(12)?)?$/) {
+		ref = p; sub(/^.*-tls/, "nginx-tls", ref)
+		isnew = (p ~ /-new(12)?$/)
 		avg = sum[p] / n[p]; r = (n[ref] ? sum[ref] / n[ref] : 0)
-		unit = (p ~ /-new$/ ? "conns/s" : "req/s")
+		unit = (isnew ? "conns/s" : "req/s")
 		c = (nc[p] ? cpu[p] / nc[p] : 0); rc = (nc[ref] ? cpu[ref] / nc[ref] : 0)
-		cu = (p ~ /-new$/ ? "conn" : "req")
-		if (r > 0) printf "%-13s mean %10.0f %-7s  %5.1f%% of %s", p, avg, unit, 100 * avg / r, ref
-		else printf "%-13s mean %10.0f %s", p, avg, unit
+		cu = (isnew ? "conn" : "req")
+		if (r > 0) printf "%-16s mean %10.0f %-7s  %5.1f%% of %s", p, avg, unit, 100 * avg / r, ref
+		else printf "%-16s mean %10.0f %s", p, avg, unit
 		if (c > 0) printf "  CPU %.1f µs/%s", c, cu
 		if (c > 0 && rc > 0 && p != ref) printf " (%.2f× %s)", c / rc, ref
+		if (p in proto) printf "  %s", proto[p]
 		printf "\n"
+		if (p in proto) {
+			kind = p; sub(/^.*-tls-/, "", kind)
+			if (kind in first && first[kind] != proto[p]) mixed[kind] = 1
+			first[kind] = proto[p]
+		}
 	}
+	for (kind in mixed) printf "WARNING: the -%s runs did not all negotiate the same TLS version and cipher suite: their rates compare unlike work\n", kind
 }' "$WORK/rps" "$WORK/newconns" | sort
 # Per-round ratios, median and range: on a shared machine the CPU a run
 # gets changes over seconds, and a ratio of two runs made one after the
@@ -759,7 +801,8 @@ function pair(p, ref, what,   r, k, x, y, z, u, line) {
 END {
 	for (p in rounds) {
 		if (p == "direct" || p == "nginx-ka" || p == "nginx-tls" || p == "nginx-tls-new") continue
-		if (p ~ /-new$/) pair(p, "nginx-tls-new", "conns/s")
+		if (p == "nginx-tls-new12") continue
+		if (p ~ /-new(12)?$/) { ref = p; sub(/^.*-tls/, "nginx-tls", ref); pair(p, ref, "conns/s") }
 		else if (p ~ /-tls$/) pair(p, "nginx-tls", "req/s")
 		else pair(p, "nginx-ka", "req/s")
 	}
@@ -774,6 +817,8 @@ END {
 	pair("apimgw", "apimgw-gopoll", "req/s")
 	pair("floor", "floor-gopoll", "req/s")
 	pair("apimgw-tls", "floor-tls", "req/s")
+	pair("apimgw-tls-new", "floor-tls-new", "conns/s")
+	pair("apimgw-tls-new12", "floor-tls-new12", "conns/s")
 }' | sort
 # Resident memory of the large-configuration proxies after their runs.
 for p in apimgw-1api apimgw-1k; do
