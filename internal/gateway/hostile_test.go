@@ -6,6 +6,7 @@ package gateway
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -700,5 +701,40 @@ apis:
 		if r.ResponseCode == 413 && (r.LastErrorReason != "RequestEntityTooLarge" || r.BackendResponseCode != 0 && r.BackendResponseCode != 413) {
 			t.Errorf("log of a 413: %+v", r)
 		}
+	}
+}
+
+// TestRejectedUploadGetsTheAPIMAnswer: an 8 MB upload without the
+// subscription key its API requires gets APIM's 401 every time, before the
+// gateway reads the body, on apimgw's server as on net/http's (the
+// reference). A server that closes with the upload unread makes the
+// kernel reset the connection, and the client can lose the answer with it:
+// apimgw's server lingers, reading and dropping the rest.
+func TestRejectedUploadGetsTheAPIMAnswer(t *testing.T) {
+	be, seenBy := echoBackend(t)
+	h := start(t, map[string]string{"gateway.yaml": `
+apis:
+  - id: a
+    path: a
+    serviceUrl: ` + be.URL + `
+    operations:
+      - {id: up, method: POST, urlTemplate: /up}
+`})
+	upload := bytes.Repeat([]byte("x"), 8<<20)
+	for name, base := range h.servers() {
+		client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{}}
+		for i := range 10 {
+			resp, err := client.Post(base+"/a/up", "application/octet-stream", bytes.NewReader(upload))
+			if err != nil {
+				t.Fatalf("%s, upload %d: %v", name, i, err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			wantAPIMError(t, resp, string(body), 401, msgMissingKey)
+		}
+		client.CloseIdleConnections()
+	}
+	if n := len(seenBy()); n != 0 {
+		t.Fatalf("%d uploads reached the backend", n)
 	}
 }

@@ -31,11 +31,15 @@ const (
 	stateClosed                     // a polled connection closed by the server
 	stateHandedOff                  // a TLS connection handed to TLSHandOff, busy
 	stateHandedOffIdle              // a TLS connection handed to TLSHandOff, idle
+	stateLingering                  // answered, reading what the client still sends before the close (lingerTime)
 )
 
-// idleState reports whether a connection in state st waits for a request.
+// idleState reports whether a connection in state st has no request to
+// finish: it waits for one, or lingers before its close. Shutdown closes
+// such connections, and so does a server at MaxConns, the longest idle
+// first.
 func idleState(st int32) bool {
-	return st == stateIdle || st == stateParking || st == stateParked || st == stateHandedOffIdle
+	return st == stateIdle || st == stateParking || st == stateParked || st == stateHandedOffIdle || st == stateLingering
 }
 
 // parkDelay is how long a keep-alive connection waits for its next request
@@ -78,6 +82,20 @@ const watchDelay = 25 * time.Millisecond
 // unread the server still reads to keep the connection; beyond it the
 // connection is closed instead (as net/http).
 const maxPostHandlerReadBytes = 256 << 10
+
+// A connection that ends while the client may still be sending (a request
+// body the handler left unread, requests pipelined after the last) lingers:
+// its sending side is shut, and what arrives is read and dropped until the
+// client closes its side, sends nothing for lingerQuiet, or lingerTime has
+// passed. Closing a socket with unread input makes the kernel send a reset
+// instead of the end of the stream, and a client that gets it before
+// reading the answer loses the answer (an API's 401 or 413 to an upload,
+// say). net/http waits 500 ms without reading; nginx reads, for up to 5 s
+// between packets and 30 s in all.
+const (
+	lingerQuiet = 500 * time.Millisecond
+	lingerTime  = 3 * time.Second
+)
 
 // bufSize is the size of a connection's read and write buffers.
 const bufSize = 4 << 10
@@ -144,6 +162,9 @@ type conn struct {
 	cur *response
 	// hijacked is set when the handler took the connection over.
 	hijacked bool
+	// linger: the client may still be sending when the connection ends;
+	// end lingers before it closes the socket.
+	linger bool
 	// value is the handler's per-connection slot (response.ConnValue).
 	value any
 	// x is the storage of the connection's requests, one at a time.
@@ -530,6 +551,12 @@ func (c *conn) handle(req *http.Request, b *body) (keep bool) {
 		// The next request reads the same connection: a reader left over
 		// from this one gets ErrBodyReadAfterClose, not its bytes.
 		b.closed = true
+		if !keep && !b.sawEOF {
+			c.linger = true // the rest of the body may be on its way
+		}
+	}
+	if !keep && c.br.Buffered() > 0 {
+		c.linger = true // pipelined requests, and maybe more behind them
 	}
 	return keep
 }
@@ -579,7 +606,7 @@ func (c *conn) writeProtoError(pe *protoError) {
 	fmt.Fprintf(c.writer(), "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
 		pe.status, text, len(body), body)
 	c.bw.Flush()
-	c.lingerClose()
+	c.linger = true
 }
 
 // end closes the connection, writing first what finish deferred. On a TLS
@@ -588,6 +615,9 @@ func (c *conn) writeProtoError(pe *protoError) {
 // per connection that ends after one request (a client resuming a TLS
 // session per request, say). The write is the sweeper's to end if the
 // client stops reading, as any other (writeSocket).
+//
+// A connection marked to linger (see lingerTime) lingers after its last
+// bytes, before its socket is closed.
 func (c *conn) end() {
 	s := c.tlsSock
 	if s != nil {
@@ -597,27 +627,56 @@ func (c *conn) end() {
 		c.deferred = false
 		c.bw.Flush()
 	}
-	c.rwc.Close() // under TLS, crypto/tls's: its alert is kept, the socket left open
 	if s == nil {
+		if c.linger {
+			if tc, ok := c.rwc.(*tls.Conn); ok {
+				tc.CloseWrite() // its close_notify alert, before the socket's end
+			}
+			c.lingerRead()
+		}
+		c.rwc.Close()
 		return
 	}
+	c.rwc.Close() // crypto/tls's: its alert is kept, the socket left open
 	s.Armed = false
 	if records := s.Collected(); len(records) > 0 {
 		c.writeSocket(s.TCPConn, records)
 		s.Reset()
 	}
+	if c.linger {
+		c.lingerRead()
+	}
 	s.TCPConn.Close()
 }
 
-// lingerClose half-closes the connection and reads (and drops) what the
-// client still sends for a short while, so that unread input does not make
-// the kernel reset the connection before the client has read our answer.
-func (c *conn) lingerClose() {
-	if tc, ok := c.rwc.(interface{ CloseWrite() error }); ok {
-		tc.CloseWrite()
+// lingerRead shuts the socket's sending side and reads (and drops) what
+// the client still sends, until it ends its side, sends nothing for
+// lingerQuiet, or lingerTime has passed (see lingerTime). The server's
+// Close and Shutdown, and a server at MaxConns, close such a connection's
+// socket (stateLingering is idle to them), which ends it.
+func (c *conn) lingerRead() {
+	cw, ok := c.raw.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
 	}
-	c.rwc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
-	io.CopyN(io.Discard, c.rwc, maxPostHandlerReadBytes)
+	c.setState(stateLingering)
+	if c.srv.inShutdown.Load() {
+		return // Shutdown may have looked at the connection before
+	}
+	buf := make([]byte, 16<<10)
+	end := time.Now().Add(orDefault(c.srv.lingerFor, lingerTime))
+	for {
+		d := time.Now().Add(lingerQuiet)
+		if d.After(end) {
+			d = end
+		}
+		if c.raw.SetReadDeadline(d) != nil {
+			return
+		}
+		if _, err := c.raw.Read(buf); err != nil {
+			return
+		}
+	}
 }
 
 // stallWriter writes to the socket, marking when a write starts so that

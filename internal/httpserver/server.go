@@ -84,9 +84,11 @@ type Server struct {
 	ErrorLog *slog.Logger
 
 	// parkAfter is parkDelay, shorter in tests; noPoll parks connections
-	// on goroutines, as where there is no poller.
+	// on goroutines, as where there is no poller. lingerFor is lingerTime,
+	// shorter in tests.
 	parkAfter time.Duration
 	noPoll    bool
+	lingerFor time.Duration
 
 	// clock is the time (UnixNano) by the sweeper's last tick, at most
 	// sweepTick old: what connections stamp their state changes and
