@@ -172,3 +172,39 @@ func TestLingerEnds(t *testing.T) {
 		}
 	})
 }
+
+// TestPipelinedAfterCloseGetsItsAnswer: a client that pipelines requests
+// behind one with Connection: close gets that one's answer, then the end
+// of the stream, every time, though the server reads none of the rest
+// (more than its buffer holds).
+func TestPipelinedAfterCloseGetsItsAnswer(t *testing.T) {
+	addr, _ := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.URL.Path) }))
+	batch := "GET /first HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n" +
+		strings.Repeat("GET /next HTTP/1.1\r\nHost: a\r\n\r\n", 8000)
+	for i := range 20 {
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc.SetDeadline(time.Now().Add(10 * time.Second))
+		werr := make(chan error, 1)
+		go func() {
+			_, err := io.WriteString(nc, batch)
+			werr <- err
+		}()
+		br := bufio.NewReader(nc)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		if err != nil || string(body) != "/first" || !resp.Close {
+			t.Fatalf("connection %d: %q %v close=%v", i, body, err, resp.Close)
+		}
+		if n, err := br.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+			t.Fatalf("connection %d after the answer: %d bytes, %v; want the end of the stream", i, n, err)
+		}
+		nc.Close()
+		<-werr
+	}
+}
