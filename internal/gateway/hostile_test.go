@@ -731,10 +731,54 @@ apis:
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			wantAPIMError(t, resp, string(body), 401, msgMissingKey)
+			if !resp.Close {
+				t.Fatalf("%s, upload %d: no Connection: close with the upload unread", name, i)
+			}
 		}
 		client.CloseIdleConnections()
 	}
 	if n := len(seenBy()); n != 0 {
 		t.Fatalf("%d uploads reached the backend", n)
+	}
+}
+
+// TestBackendAnswersUploadEarly: a backend that answers an upload before
+// reading it (a 413 of its own, closing the connection) has its answer
+// reach the client, as APIM's forward-request returns the backend's
+// response, on apimgw's server as on net/http's (the reference). The
+// answer says Connection: close, since the gateway cannot keep a client
+// connection whose request body it has not read to the end: a client
+// taking the connection for its next request would lose that one.
+func TestBackendAnswersUploadEarly(t *testing.T) {
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "close")
+		w.WriteHeader(http.StatusRequestEntityTooLarge)
+		io.WriteString(w, "too big for the backend")
+	}))
+	defer be.Close()
+	h := start(t, map[string]string{"gateway.yaml": `
+apis:
+  - id: a
+    path: a
+    serviceUrl: ` + be.URL + `
+    subscriptionRequired: false
+    operations:
+      - {id: up, method: POST, urlTemplate: /up}
+`})
+	upload := bytes.Repeat([]byte("x"), 8<<20)
+	for name, base := range h.servers() {
+		client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{}}
+		for i := range 10 {
+			resp, err := client.Post(base+"/a/up", "application/octet-stream", bytes.NewReader(upload))
+			if err != nil {
+				t.Fatalf("%s, upload %d: %v", name, i, err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusRequestEntityTooLarge || string(body) != "too big for the backend" || !resp.Close {
+				t.Fatalf("%s, upload %d: %d %q close=%v", name, i, resp.StatusCode, body, resp.Close)
+			}
+		}
+		client.CloseIdleConnections()
 	}
 }

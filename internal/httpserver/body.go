@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/apimgw/apimgw/internal/httplex"
 )
@@ -22,8 +23,12 @@ type body struct {
 	remaining    int64     // fixed-length bytes not yet read
 	needContinue bool      // "100 Continue" is still owed
 	sawEOF       bool
-	closed       bool
-	err          error
+	// ended is sawEOF for other goroutines than the body's reader: the
+	// handler's, which may write its answer while another of its
+	// goroutines still reads the body (a backend call).
+	ended  atomic.Bool
+	closed bool
+	err    error
 }
 
 func (b *body) Read(p []byte) (int, error) {
@@ -81,6 +86,7 @@ func (b *body) read(p []byte) (int, error) {
 	}
 	if err == io.EOF {
 		b.sawEOF = true
+		b.ended.Store(true)
 		b.c.cr.bodyEOF()
 	} else if err != nil {
 		b.err = err

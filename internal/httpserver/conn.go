@@ -551,7 +551,7 @@ func (c *conn) handle(req *http.Request, b *body) (keep bool) {
 		// The next request reads the same connection: a reader left over
 		// from this one gets ErrBodyReadAfterClose, not its bytes.
 		b.closed = true
-		if !keep && !b.sawEOF {
+		if !keep && !b.ended.Load() {
 			c.linger = true // the rest of the body may be on its way
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -206,5 +207,66 @@ func TestPipelinedAfterCloseGetsItsAnswer(t *testing.T) {
 		}
 		nc.Close()
 		<-werr
+	}
+}
+
+// TestAnswerBeforeBodyKeepsOrCloses: whether a connection stays after an
+// answer written before the request body was read, against net/http's
+// server. A small answer is held back to the end of the handler, and the
+// body left unread is drained then (up to maxPostHandlerReadBytes, as
+// net/http does): the connection stays for a small body and ends, with
+// Connection: close, for a large one. A large answer goes out while the
+// handler runs: with the body not read to the end then, the answer says
+// Connection: close. There net/http drains a small body under its body's
+// lock and keeps the connection; this server's body has no lock (one
+// reader at a time, and a handler may be reading it from another
+// goroutine), so it closes.
+func TestAnswerBeforeBodyKeepsOrCloses(t *testing.T) {
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("read") == "first" {
+			io.Copy(io.Discard, r.Body)
+		}
+		n := 2
+		if r.URL.Query().Get("answer") == "large" {
+			n = 3 * bufSize
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(n))
+		w.Write(bytes.Repeat([]byte("a"), n))
+	})
+	addr, _ := start(t, handler)
+	std := httptest.NewServer(handler)
+	defer std.Close()
+	exchange := func(addr, query string, size int) bool {
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		nc.SetDeadline(time.Now().Add(10 * time.Second))
+		go io.WriteString(nc, "POST /?"+query+" HTTP/1.1\r\nHost: a\r\nContent-Length: "+strconv.Itoa(size)+"\r\n\r\n"+strings.Repeat("b", size))
+		resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+		if err != nil {
+			t.Fatalf("%s %s: %v", addr, query, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		return resp.Close
+	}
+	for _, c := range []struct {
+		query     string
+		size      int
+		wantClose bool
+		sameAsStd bool
+	}{
+		{"answer=small", 5, false, true},
+		{"answer=small", 1 << 20, true, true},
+		{"answer=large&read=first", 5, false, true},
+		{"answer=large&read=first", 1 << 20, false, true},
+		{"answer=large", 5, true, false},
+		{"answer=large", 1 << 20, true, true},
+	} {
+		got, ref := exchange(addr, c.query, c.size), exchange(strings.TrimPrefix(std.URL, "http://"), c.query, c.size)
+		if got != c.wantClose || c.sameAsStd && got != ref {
+			t.Errorf("%s, %d-byte body: close=%v, want %v (net/http's server: %v)", c.query, c.size, got, c.wantClose, ref)
+		}
 	}
 }

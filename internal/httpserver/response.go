@@ -126,7 +126,13 @@ func (w *response) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	if !w.committed {
-		if w.cl < 0 && len(w.c.pending)+len(p) <= bufSize {
+		// A body that fits the buffer is held back to the end of the
+		// handler: of unknown length, to learn it; of a known one too, so
+		// that the head is written once the handler is done with the
+		// request body, and can say whether the connection stays (a
+		// request body the handler left unread is drained then, as
+		// net/http does; commit).
+		if w.cl <= bufSize && len(w.c.pending)+len(p) <= bufSize {
 			w.c.pending = append(w.c.pending, p...)
 			return len(p), nil
 		}
@@ -242,6 +248,14 @@ func (w *response) commit(final bool) {
 		if w.body != nil && !w.body.drain() {
 			w.closeAfter = true
 		}
+	} else if w.body != nil && !w.body.ended.Load() {
+		// An answer that starts while the request body is still unread (a
+		// backend answering an upload before reading it, or a handler
+		// streaming both ways): the server cannot drain the rest while the
+		// handler may be reading it, so the connection ends after the
+		// answer, and the head says so. Without it the client would take
+		// the connection for another request and lose that one.
+		w.closeAfter = true
 	}
 
 	bw := w.c.bw
