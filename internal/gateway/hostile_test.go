@@ -704,6 +704,33 @@ apis:
 	}
 }
 
+// uploadTenTimes posts an 8 MB body to path 10 times on each of h's
+// servers (apimgw's and net/http's), with a client that keeps connections
+// alive, and gives each answer, read whole, to check. Every answer must
+// say Connection: close: the server has not read the upload to its end,
+// and a client that took the connection for its next request would lose
+// that one.
+func uploadTenTimes(t *testing.T, h *harness, path string, check func(name string, i int, resp *http.Response, body string)) {
+	t.Helper()
+	upload := bytes.Repeat([]byte("x"), 8<<20)
+	for name, base := range h.servers() {
+		client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{}}
+		for i := range 10 {
+			resp, err := client.Post(base+path, "application/octet-stream", bytes.NewReader(upload))
+			if err != nil {
+				t.Fatalf("%s, upload %d: %v", name, i, err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			check(name, i, resp, string(body))
+			if !resp.Close {
+				t.Fatalf("%s, upload %d: no Connection: close with the upload unread", name, i)
+			}
+		}
+		client.CloseIdleConnections()
+	}
+}
+
 // TestRejectedUploadGetsTheAPIMAnswer: an 8 MB upload without the
 // subscription key its API requires gets APIM's 401 every time, before the
 // gateway reads the body, on apimgw's server as on net/http's (the
@@ -720,23 +747,9 @@ apis:
     operations:
       - {id: up, method: POST, urlTemplate: /up}
 `})
-	upload := bytes.Repeat([]byte("x"), 8<<20)
-	for name, base := range h.servers() {
-		client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{}}
-		for i := range 10 {
-			resp, err := client.Post(base+"/a/up", "application/octet-stream", bytes.NewReader(upload))
-			if err != nil {
-				t.Fatalf("%s, upload %d: %v", name, i, err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			wantAPIMError(t, resp, string(body), 401, msgMissingKey)
-			if !resp.Close {
-				t.Fatalf("%s, upload %d: no Connection: close with the upload unread", name, i)
-			}
-		}
-		client.CloseIdleConnections()
-	}
+	uploadTenTimes(t, h, "/a/up", func(_ string, _ int, resp *http.Response, body string) {
+		wantAPIMError(t, resp, body, 401, msgMissingKey)
+	})
 	if n := len(seenBy()); n != 0 {
 		t.Fatalf("%d uploads reached the backend", n)
 	}
@@ -745,10 +758,7 @@ apis:
 // TestBackendAnswersUploadEarly: a backend that answers an upload before
 // reading it (a 413 of its own, closing the connection) has its answer
 // reach the client, as APIM's forward-request returns the backend's
-// response, on apimgw's server as on net/http's (the reference). The
-// answer says Connection: close, since the gateway cannot keep a client
-// connection whose request body it has not read to the end: a client
-// taking the connection for its next request would lose that one.
+// response, on apimgw's server as on net/http's (the reference).
 func TestBackendAnswersUploadEarly(t *testing.T) {
 	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Connection", "close")
@@ -765,20 +775,9 @@ apis:
     operations:
       - {id: up, method: POST, urlTemplate: /up}
 `})
-	upload := bytes.Repeat([]byte("x"), 8<<20)
-	for name, base := range h.servers() {
-		client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{}}
-		for i := range 10 {
-			resp, err := client.Post(base+"/a/up", "application/octet-stream", bytes.NewReader(upload))
-			if err != nil {
-				t.Fatalf("%s, upload %d: %v", name, i, err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusRequestEntityTooLarge || string(body) != "too big for the backend" || !resp.Close {
-				t.Fatalf("%s, upload %d: %d %q close=%v", name, i, resp.StatusCode, body, resp.Close)
-			}
+	uploadTenTimes(t, h, "/a/up", func(name string, i int, resp *http.Response, body string) {
+		if resp.StatusCode != http.StatusRequestEntityTooLarge || body != "too big for the backend" {
+			t.Fatalf("%s, upload %d: %d %q", name, i, resp.StatusCode, body)
 		}
-		client.CloseIdleConnections()
-	}
+	})
 }
