@@ -663,7 +663,14 @@ func (c *conn) lingerRead() {
 	if c.srv.inShutdown.Load() {
 		return // Shutdown may have looked at the connection before
 	}
-	buf := make([]byte, 16<<10)
+	// The connection's read buffer reads the socket now: what it held is
+	// dropped with the rest, and a lingering connection allocates nothing.
+	br := c.br
+	if br == nil {
+		br = bufio.NewReaderSize(c.raw, bufSize)
+	} else {
+		br.Reset(c.raw)
+	}
 	end := time.Now().Add(orDefault(c.srv.lingerFor, lingerTime))
 	for {
 		d := time.Now().Add(lingerQuiet)
@@ -673,9 +680,10 @@ func (c *conn) lingerRead() {
 		if c.raw.SetReadDeadline(d) != nil {
 			return
 		}
-		if _, err := c.raw.Read(buf); err != nil {
+		if _, err := br.Peek(1); err != nil {
 			return
 		}
+		br.Discard(br.Buffered())
 	}
 }
 
