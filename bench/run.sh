@@ -630,7 +630,7 @@ core_ticks() {
 # run_loadgen NAME PORT BEFORE: one fixed-rate run (-R).
 run_loadgen() {
 	local name=$1 port=$2 before=$3 out after tw
-	out=$("${ON_LOAD_CPU[@]}" "$WORK/loadgen" -url "http://127.0.0.1:$port/bench" -rate "$RATE" -c "$CONNS" -d "$DURATION")
+	out=$("${ON_LOAD_CPU[@]}" "$WORK/loadgen" -url "$(scheme "$name")://127.0.0.1:$port/bench" -rate "$RATE" -c "$CONNS" -d "$DURATION")
 	after=$(backend_accepted)
 	tw=$(ss -Htan state time-wait "( sport = :$BACKEND_PORT or dport = :$BACKEND_PORT )" | wc -l)
 	printf "%-13s %6s %s backendConns=%s TIME_WAIT=%s\n" "$name" "$ROUND" "$out" "$((after - before - STATS_CONNS))" "$tw"
