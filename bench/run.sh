@@ -748,8 +748,9 @@ awk '{sum[$1] += $2; p99[$1] += $3; n[$1]++; if ($4 != "-") {cpu[$1] += $4; usr[
 }' "$WORK/rps" | sort
 # TLS: keep-alive req/s and new connections/s as a ratio to nginx-tls.
 # NAME-new and NAME-new12 compare with nginx-tls-new and nginx-tls-new12;
-# the protocol each negotiated is printed, and a warning when the proxies
-# of one kind did not all negotiate the same version.
+# the protocol each negotiated (its last run's) is printed, and a warning
+# when the proxies of one kind did not all negotiate the same version and
+# cipher suite.
 [[ ! -f $WORK/newconns ]] || awk '{sum[$1] += $2; n[$1]++; if ($4 != "-") {cpu[$1] += $4; nc[$1]++}; if (NF >= 6) proto[$1] = $6} END {
 	for (p in sum) if (p ~ /-tls(-new(12)?)?$/) {
 		ref = p; sub(/^.*-tls/, "nginx-tls", ref)
