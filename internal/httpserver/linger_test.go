@@ -70,7 +70,7 @@ func TestRejectedUploadGetsItsAnswer(t *testing.T) {
 // then reads the answer (a 401, the handler reading nothing) and the end
 // of the server's side: the server shuts its sending side right after the
 // answer, and lingers.
-func lingerClient(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
+func lingerClient(t *testing.T, addr string) net.Conn {
 	t.Helper()
 	nc, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -91,7 +91,7 @@ func lingerClient(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
 	if n, err := br.Read(make([]byte, 1)); n != 0 || err != io.EOF {
 		t.Fatalf("after the answer: %d bytes, %v; want the end of the server's side", n, err)
 	}
-	return nc, br
+	return nc
 }
 
 // openConns counts s's connections.
@@ -124,7 +124,7 @@ func TestLingerEnds(t *testing.T) {
 	addr, s := start(t, rejectUpload, func(s *Server) { s.lingerFor = lingerFor })
 
 	t.Run("client closes", func(t *testing.T) {
-		nc, _ := lingerClient(t, addr)
+		nc := lingerClient(t, addr)
 		if n := openConns(s); n != 1 {
 			t.Fatalf("%d connections while lingering, want 1", n)
 		}
@@ -144,7 +144,7 @@ func TestLingerEnds(t *testing.T) {
 	})
 
 	t.Run("client keeps sending", func(t *testing.T) {
-		nc, _ := lingerClient(t, addr)
+		nc := lingerClient(t, addr)
 		t0 := time.Now()
 		// Under lingerQuiet apart, for longer than lingerFor: the server
 		// reads them until lingerFor, then closes, and a write fails.
