@@ -94,27 +94,6 @@ func lingerClient(t *testing.T, addr string) net.Conn {
 	return nc
 }
 
-// openConns counts s's connections.
-func openConns(s *Server) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.conns)
-}
-
-// waitConns waits up to limit for s to have n connections and reports how
-// long that took; it fails the test past the limit.
-func waitConns(t *testing.T, s *Server, n int, limit time.Duration) time.Duration {
-	t.Helper()
-	t0 := time.Now()
-	for openConns(s) != n {
-		if time.Since(t0) > limit {
-			t.Fatalf("%d connections after %v, want %d", openConns(s), limit, n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return time.Since(t0)
-}
-
 // TestLingerEnds: a lingering connection ends when the client closes its
 // side, when it has sent nothing for lingerQuiet, when lingerTime has
 // passed however much it sends, and at once on Shutdown; what it sends

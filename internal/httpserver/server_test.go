@@ -40,6 +40,27 @@ func start(t *testing.T, h http.Handler, configure ...func(*Server)) (string, *S
 	return ln.Addr().String(), s
 }
 
+// openConns counts s's connections.
+func openConns(s *Server) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// waitConns waits up to limit for s to have n connections and reports how
+// long that took; it fails the test past the limit.
+func waitConns(t *testing.T, s *Server, n int, limit time.Duration) time.Duration {
+	t.Helper()
+	t0 := time.Now()
+	for openConns(s) != n {
+		if time.Since(t0) > limit {
+			t.Fatalf("%d connections after %v, want %d", openConns(s), limit, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return time.Since(t0)
+}
+
 // rawConn is a client connection that writes bytes as given and reads
 // responses with net/http's parser.
 type rawConn struct {

@@ -303,19 +303,7 @@ func TestTLSHandshakeFailuresDoNotLeak(t *testing.T) {
 			t.Errorf("h2: %q", got)
 		}
 		tr.CloseIdleConnections()
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			s.mu.Lock()
-			n := len(s.conns)
-			s.mu.Unlock()
-			if n == 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%d connections left after the failed handshakes", n)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		waitConns(t, s, 0, 5*time.Second) // the failed handshakes' connections gone
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		hs.Shutdown(ctx)
@@ -359,10 +347,7 @@ func TestTLSMaxConnsCountsHandedOff(t *testing.T) {
 			t.Fatalf("h2: %q", got)
 		}
 	}
-	s.mu.Lock()
-	n := len(s.conns)
-	s.mu.Unlock()
-	if n != 1 || dials.Load() != 1 {
+	if n := openConns(s); n != 1 || dials.Load() != 1 {
 		t.Fatalf("%d connections counted, %d dialled: want the one h2 connection", n, dials.Load())
 	}
 	h1 := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ts.pool}}

@@ -150,11 +150,6 @@ func TestTLSLastWriteStallIsCutOff(t *testing.T) {
 		s.Close()
 		<-done
 	}()
-	open := func() int {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return len(s.conns)
-	}
 	// try answers a client that reads nothing with size bytes and reports
 	// how long the connection stayed open after the request was sent and
 	// after the handler returned.
@@ -171,7 +166,7 @@ func TestTLSLastWriteStallIsCutOff(t *testing.T) {
 			t.Fatal(err)
 		}
 		deadline := time.Now().Add(5 * time.Second)
-		for open() > 0 {
+		for openConns(s) > 0 {
 			if time.Now().After(deadline) {
 				t.Fatalf("%d-byte answer to a client that reads nothing: the connection is still open after 5 s", size)
 			}
