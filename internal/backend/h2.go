@@ -59,8 +59,7 @@ type h2Conn struct {
 	// closes as soon as its last request is done.
 	retired atomic.Bool
 	// confirmed is set once the backend's SETTINGS frame has been
-	// applied (seen by h2conn; a response or a raised limit prove it
-	// too). Until then the connection carries only the request that
+	// applied (seen by h2conn; a response proves it too). Until then the connection carries only the request that
 	// dialled it and counts as a dial under way: its stream limit is not
 	// known, and reserving past the backend's limit makes requests wait
 	// inside the connection, or be refused.
@@ -306,7 +305,9 @@ func (c *h2Conn) stateChanged(*http.ClientConn) {
 		return
 	}
 	if !c.confirmed.Load() {
-		c.confirm() // serves waiters
+		// Only the request that dialled it uses the connection until
+		// the backend's SETTINGS are in (see h2conn): its stream being
+		// freed proves nothing, and the confirmation serves the queue.
 		return
 	}
 	if c.retired.Load() {

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/apimgw/apimgw/internal/testnet"
 )
 
 // newH2CBackend starts a cleartext HTTP/2 backend allowing streams
@@ -581,4 +583,88 @@ func patientLoad(m *Manager, url string, perClient int, quit func(client, i int)
 		first = *f
 	}
 	return nSlow.Load(), time.Duration(nWorst.Load()), first
+}
+
+// TestH2NoStreamsBeforeSettings: a new connection's stream limit is
+// unknown until the backend's SETTINGS are applied, so until then it
+// carries only the request that dialled it, even when that request gives
+// up first. (Its stream being freed was once taken for proof that the
+// SETTINGS were in: queued requests were then sent on a connection whose
+// limit of 1 was not yet known, and, once it was, they blocked one another
+// inside net/http until they timed out.) The backend's bytes are held back
+// by a proxy until the queue has formed; the first request gives up as its
+// connection opens, in one of net/http's ways (its stream not yet open, or
+// reset with a PING) chosen at random, so the test makes 48 rounds.
+func TestH2NoStreamsBeforeSettings(t *testing.T) {
+	h := &concurrencyHandler{}
+	b := newH2CBackend(t, 1, h)
+	const patient = 4
+	opened := 0
+	for round := range 48 {
+		release := make(chan struct{})
+		ctx, giveUp := context.WithCancel(context.Background())
+		addr := testnet.RawServer(t, 10*time.Second, func(c net.Conn) {
+			giveUp()
+			up, err := net.Dial("tcp", hostPort(b.URL))
+			if err != nil {
+				return
+			}
+			defer up.Close()
+			sent := make(chan struct{})
+			go func() {
+				defer close(sent)
+				_, _ = io.Copy(up, c)
+				_ = up.(*net.TCPConn).CloseWrite()
+			}()
+			select {
+			case <-release:
+				_, _ = io.Copy(c, up)
+			case <-t.Context().Done():
+			}
+			_ = c.Close()
+			<-sent
+		})
+		m, _ := newTestManager(t, Options{MaxConnsPerHost: 1, Hosts: map[string]HostOptions{addr: {Protocol: ProtocolH2C}}})
+		url := "http://" + addr
+		if _, _, err := get(ctx, m, url); err == nil {
+			t.Fatal("the first request was answered while the backend's bytes were held back")
+		}
+		if m.Stats()[0].Opened == 0 {
+			continue // it gave up before its connection opened
+		}
+		opened++
+		time.Sleep(10 * time.Millisecond) // its stream's clean-up runs
+		var wg sync.WaitGroup
+		var failed atomic.Int64
+		for range patient {
+			wg.Go(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				if code, _, err := get(ctx, m, url); err != nil || code != http.StatusOK {
+					failed.Add(1)
+					t.Logf("round %d: status %d, %v", round, code, err)
+				}
+			})
+		}
+		waitFor(t, func() bool {
+			st := m.Stats()[0]
+			return st.WaitQueue == patient || st.InUse > 1
+		})
+		time.Sleep(10 * time.Millisecond)
+		if st := m.Stats()[0]; st.InUse > 1 || st.WaitQueue != patient {
+			t.Errorf("round %d: before the backend's SETTINGS, %d requests hold streams and %d wait, want at most the first one's and %d", round, st.InUse, st.WaitQueue, patient)
+		}
+		close(release)
+		wg.Wait()
+		if n := failed.Load(); n != 0 {
+			t.Errorf("round %d: %d of %d queued requests failed", round, n, patient)
+		}
+	}
+	if opened == 0 {
+		t.Fatal("in no round did the first request's connection open")
+	}
+	if got := h.peak.Load(); got > 1 {
+		t.Errorf("backend saw %d requests at once, its limit is 1", got)
+	}
+	t.Logf("%d of 48 rounds opened a connection", opened)
 }
