@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -66,6 +68,46 @@ type h2Conn struct {
 	confirmed atomic.Bool
 	// tls is the TLS state of an h2 (not h2c) connection.
 	tls *tls.ConnectionState
+	// started counts the requests given to the connection's RoundTrip,
+	// settled those of them whose header has been written or whose
+	// RoundTrip has returned, wrote the headers written: the reaper tells
+	// from them a connection whose requests no longer get sent (see
+	// unstick). The reaper's own: the counts it saw last, and whether it
+	// has unstuck the connection (once is enough: a retired connection
+	// takes no new reservation).
+	started, settled, wrote    atomic.Uint64
+	reaperStarted, reaperWrote uint64
+	unstuck                    bool
+}
+
+// h2send follows one request on a connection from its RoundTrip call until
+// its header is written (net/http's WroteHeaders) or RoundTrip returns.
+type h2send struct {
+	trace httptrace.ClientTrace
+	c     *h2Conn
+	done  atomic.Bool
+}
+
+func (s *h2send) wroteHeaders() { s.settle(true) }
+
+func (s *h2send) settle(wrote bool) {
+	if s.done.CompareAndSwap(false, true) {
+		if wrote {
+			s.c.wrote.Add(1)
+		}
+		s.c.settled.Add(1)
+	}
+}
+
+// roundTrip sends req on the stream reserved for it, following it (see
+// h2send).
+func (c *h2Conn) roundTrip(req *http.Request) (*http.Response, error) {
+	s := &h2send{c: c}
+	s.trace.WroteHeaders = s.wroteHeaders
+	c.started.Add(1)
+	resp, err := c.cc.RoundTrip(req.WithContext(httptrace.WithClientTrace(req.Context(), &s.trace)))
+	s.settle(false)
+	return resp, err
 }
 
 // transportLocked returns the transport that dials new HTTP/2 connections
@@ -336,9 +378,12 @@ func (c *h2Conn) serveWaiters() {
 		if w == nil {
 			return
 		}
-		if c.cc.Reserve() == nil && !c.retired.Load() {
-			w.ch <- grant{h2: c}
-			continue
+		if c.cc.Reserve() == nil {
+			if !c.retired.Load() {
+				w.ch <- grant{h2: c}
+				continue
+			}
+			c.cc.Release() // retired meanwhile
 		}
 		// c is full after all (another request took the stream): the
 		// waiter looks again, and may dial if the limit allows.
@@ -435,6 +480,16 @@ func (p *pool) reapH2(cfg *poolConfig) {
 	var rbuf [8]*h2Conn
 	retired := append(rbuf[:0], p.h2.retired...)
 	p.mu.Unlock()
+	// A request given to a connection before the last pass and not sent
+	// yet, with no header written since then: the connection is stuck.
+	for _, c := range slices.Concat(conns, retired) {
+		started, wrote := c.started.Load(), c.wrote.Load()
+		if c.settled.Load() < c.reaperStarted && wrote == c.reaperWrote && !c.unstuck {
+			c.unstuck = true
+			p.unstick(c)
+		}
+		c.reaperStarted, c.reaperWrote = started, wrote
+	}
 	// A retired connection closes when its last request ends (stateChanged);
 	// should that hook be missed (see kickH2), it closes here rather than
 	// hold its port until its idle timeout.
@@ -459,6 +514,44 @@ func (p *pool) reapH2(cfg *poolConfig) {
 			_ = c.cc.Close() // its state hook drops it
 		} // else: it closes after that request (stateChanged)
 	}
+}
+
+// unstick frees the requests net/http holds back on c behind stream
+// reservations c can no longer honour, and retires c.
+//
+// A backend may lower its concurrent-stream limit at any time (RFC 9113
+// §5.1.2: a new SETTINGS frame). Requests that reserved a stream under the
+// old limit then queue inside net/http for the connection's one "new
+// stream" lock, and the first of them waits there until fewer streams
+// than the new limit are in use, a count that includes the reservations
+// of the others queued behind it: with a limit of 1, nothing moves until
+// their contexts expire. Once c is retired no new reservation is made on
+// it; the reservations held are given back, so that each of those
+// requests waits for a stream actually freed, in turn, and a request made
+// with its context already cancelled (it is never sent) wakes the first
+// one to look again. New requests go to another connection. A connection
+// whose writes are blocked (a backend that stopped reading) looks the same
+// to the reaper and is retired as well, which spares new requests the wait
+// behind it.
+func (p *pool) unstick(c *h2Conn) {
+	p.mu.Lock()
+	if i := slices.Index(p.h2.conns, c); i >= 0 {
+		p.h2.conns = slices.Delete(p.h2.conns, i, i+1)
+		p.retireLocked(c)
+	}
+	w := p.grantDialH2Locked(p.cfg.Load())
+	p.mu.Unlock()
+	if w != nil {
+		w.ch <- grant{}
+	}
+	p.log.h2Stuck(p, c.started.Load()-c.settled.Load())
+	for n := c.cc.InFlight(); n > 0; n-- {
+		c.cc.Release() // no-op once none is left
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	nudge := &http.Request{Method: http.MethodGet, URL: &url.URL{Scheme: "http", Host: p.host, Path: "/"}, Host: p.host, Header: http.Header{}}
+	_, _ = c.cc.RoundTrip(nudge.WithContext(ctx))
 }
 
 // retireOne takes c out of the connections that take new requests; false
@@ -616,7 +709,7 @@ func (p *pool) roundTripH2(ctx context.Context, req *http.Request) (*http.Respon
 			p.active.Add(-1)
 			return nil, newError(ctx, MsgUnableToConnect, err)
 		}
-		resp, err := c.cc.RoundTrip(req)
+		resp, err := c.roundTrip(req)
 		if err == nil {
 			c.confirm() // the backend's SETTINGS came before its response
 			resp.TLS = c.tls

@@ -1,11 +1,14 @@
 package backend
 
 import (
+	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -668,3 +671,154 @@ func TestH2NoStreamsBeforeSettings(t *testing.T) {
 	}
 	t.Logf("%d of 48 rounds opened a connection", opened)
 }
+
+// TestH2BackendLowersStreamLimit: a backend may lower its concurrent-stream
+// limit on a connection in use (RFC 9113 §5.1.2). Requests that had
+// reserved a stream under the old limit must still be sent, within the
+// limit once the client has acknowledged it, rather than block one another
+// inside net/http until they time out (as a third of them did, at 3 s).
+// Whether a reservation is outstanding when the new limit is applied
+// depends on timing (about one run in three here): the test runs until
+// one connection has been found stuck (it is then retired and another
+// opened), at most 12 times.
+func TestH2BackendLowersStreamLimit(t *testing.T) {
+	stuck := false
+	for run := 0; run < 12 && !stuck && !t.Failed(); run++ {
+		b := newRawH2Backend(t, 5*time.Millisecond, 10, 1)
+		var logged testnet.Buffer
+		m, err := NewManager(Options{MaxConnsPerHost: 1, Hosts: map[string]HostOptions{b.addr: {Protocol: ProtocolH2C}}}, nil, slog.New(slog.NewTextHandler(&logged, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = m.Close() })
+		var wg sync.WaitGroup
+		var failed atomic.Int64
+		start := time.Now()
+		for range 32 {
+			wg.Go(func() {
+				for range 3 {
+					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					code, _, err := get(ctx, m, "http://"+b.addr)
+					cancel()
+					if (err != nil || code != http.StatusOK) && failed.Add(1) == 1 {
+						t.Errorf("run %d: status %d, %v after %v", run, code, err, time.Since(start))
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if n := failed.Load(); n != 0 {
+			t.Errorf("run %d: %d of 96 requests failed", run, n)
+		}
+		if n := b.overLimit.Load(); n != 0 {
+			t.Errorf("run %d: %d streams opened past the limit the client had acknowledged", run, n)
+		}
+		stuck = m.Stats()[0].Opened > 1
+		t.Logf("run %d: %v, stuck: %v", run, time.Since(start).Round(time.Millisecond), stuck)
+		warned := strings.Contains(logged.String(), `level=WARN msg="HTTP/2 backend connection stuck`) && strings.Contains(logged.String(), "destination="+b.addr)
+		if warned != stuck {
+			t.Errorf("run %d: stuck %v (connections opened: %d), but the log says %q", run, stuck, m.Stats()[0].Opened, logged.String())
+		}
+	}
+	if !stuck {
+		t.Log("no connection was found stuck in 12 runs")
+	}
+}
+
+// rawH2Backend is a cleartext HTTP/2 backend written frame by frame, for
+// what net/http's server never does. It announces a limit of 100
+// concurrent streams and answers every request (":status 200", no body)
+// after delay; on its first connection, once lowerAfter requests have
+// come, it lowers the limit to lowerTo. It counts the streams opened past
+// a limit the client had acknowledged (but for the first after the
+// acknowledgement: see below).
+type rawH2Backend struct {
+	addr      string
+	overLimit atomic.Int64
+}
+
+func newRawH2Backend(t *testing.T, delay time.Duration, lowerAfter, lowerTo int) *rawH2Backend {
+	b := &rawH2Backend{}
+	var conns atomic.Int64
+	b.addr = testnet.RawServer(t, 20*time.Second, func(c net.Conn) {
+		first := conns.Add(1) == 1
+		var wmu sync.Mutex
+		write := func(typ, flags byte, stream uint32, payload []byte) {
+			h := []byte{byte(len(payload) >> 16), byte(len(payload) >> 8), byte(len(payload)), typ, flags, 0, 0, 0, 0}
+			binary.BigEndian.PutUint32(h[5:], stream)
+			wmu.Lock()
+			defer wmu.Unlock()
+			_, _ = c.Write(append(h, payload...))
+		}
+		maxStreams := func(n int) []byte {
+			return binary.BigEndian.AppendUint32([]byte{0, 3}, uint32(n)) // SETTINGS_MAX_CONCURRENT_STREAMS
+		}
+		br := bufio.NewReader(c)
+		if _, err := io.ReadFull(br, make([]byte, len(http2Preface))); err != nil {
+			return
+		}
+		write(0x4, 0, 0, maxStreams(100))
+		var answers sync.WaitGroup
+		defer answers.Wait()
+		var mu sync.Mutex
+		open := map[uint32]bool{}
+		limit, acks, seen, afterAck := 100, 0, 0, 0
+		lowered := false
+		closeStream := func(id uint32) {
+			mu.Lock()
+			delete(open, id)
+			mu.Unlock()
+		}
+		for {
+			var h [9]byte
+			if _, err := io.ReadFull(br, h[:]); err != nil {
+				return
+			}
+			payload := make([]byte, int(h[0])<<16|int(h[1])<<8|int(h[2]))
+			if _, err := io.ReadFull(br, payload); err != nil {
+				return
+			}
+			id := binary.BigEndian.Uint32(h[5:]) & 0x7fffffff
+			switch typ, flags := h[3], h[4]; {
+			case typ == 0x4 && flags&0x1 == 0: // SETTINGS
+				write(0x4, 0x1, 0, nil)
+			case typ == 0x4: // SETTINGS ACK: the client applied ours
+				mu.Lock()
+				if acks++; lowered && acks == 2 {
+					limit = lowerTo
+				}
+				mu.Unlock()
+			case typ == 0x6 && flags&0x1 == 0: // PING
+				write(0x6, 0x1, 0, payload)
+			case typ == 0x3: // RST_STREAM
+				closeStream(id)
+			case typ == 0x1: // HEADERS
+				mu.Lock()
+				if limit == lowerTo {
+					afterAck++
+				}
+				// net/http admits a stream and writes its header under
+				// one lock: at most one admitted under the old limit
+				// arrives after the acknowledgement, and it comes first.
+				if len(open) >= limit && afterAck > 1 {
+					b.overLimit.Add(1)
+				}
+				open[id] = true
+				seen++
+				if first && seen == lowerAfter {
+					lowered = true
+					write(0x4, 0, 0, maxStreams(lowerTo))
+				}
+				mu.Unlock()
+				answers.Go(func() {
+					time.Sleep(delay)
+					closeStream(id)
+					write(0x1, 0x5, id, []byte{0x88}) // END_STREAM, END_HEADERS; ":status: 200"
+				})
+			}
+		}
+	})
+	return b
+}
+
+const http2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"

@@ -649,7 +649,8 @@ func (e *hostEntry) stale() bool {
 }
 
 // slogSink logs port exhaustion, at most once per destination every
-// exhaustionLogEvery, so an incident does not flood the log.
+// exhaustionLogEvery, so an incident does not flood the log, and stuck
+// HTTP/2 connections (see pool.unstick).
 type slogSink struct {
 	log *slog.Logger
 }
@@ -663,6 +664,11 @@ func (s *slogSink) exhausted(p *pool, snap LedgerSnapshot) {
 	s.log.Warn("SNAT port budget exhausted: new backend connection refused",
 		"reason", ReasonBackendConnectionFailure, "destination", p.addr, "host", p.host,
 		"portsHeld", snap.Held, "portBudget", snap.Budget, "refusedTotal", snap.Exhausted)
+}
+
+func (s *slogSink) h2Stuck(p *pool, waiting uint64) {
+	s.log.Warn("HTTP/2 backend connection stuck: requests not sent for a whole reaper pass (the backend lowered its concurrent-stream limit, or stopped reading); connection retired, its waiting requests released",
+		"destination", p.addr, "host", p.host, "waiting", waiting)
 }
 
 // verifyChain checks a backend's certificate chain against roots (nil: the

@@ -97,6 +97,7 @@ type grant struct {
 // testable without a logger.
 type logSink interface {
 	exhausted(p *pool, snap LedgerSnapshot)
+	h2Stuck(p *pool, waiting uint64)
 }
 
 // acquire returns a connection for one request: an idle one, a new one
