@@ -534,16 +534,7 @@ func (p *pool) reapH2(cfg *poolConfig) {
 // to the reaper and is retired as well, which spares new requests the wait
 // behind it.
 func (p *pool) unstick(c *h2Conn) {
-	p.mu.Lock()
-	if i := slices.Index(p.h2.conns, c); i >= 0 {
-		p.h2.conns = slices.Delete(p.h2.conns, i, i+1)
-		p.retireLocked(c)
-	}
-	w := p.grantDialH2Locked(p.cfg.Load())
-	p.mu.Unlock()
-	if w != nil {
-		w.ch <- grant{}
-	}
+	p.retireOne(c)
 	p.log.h2Stuck(p, c.started.Load()-c.settled.Load())
 	for n := c.cc.InFlight(); n > 0; n-- {
 		c.cc.Release() // no-op once none is left
@@ -554,18 +545,21 @@ func (p *pool) unstick(c *h2Conn) {
 	_, _ = c.cc.RoundTrip(nudge.WithContext(ctx))
 }
 
-// retireOne takes c out of the connections that take new requests; false
-// if it was not among them.
+// retireOne takes c out of the connections that take new requests (false
+// if it was not among them); the oldest waiter may then dial in its place.
 func (p *pool) retireOne(c *h2Conn) bool {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	i := slices.Index(p.h2.conns, c)
-	if i < 0 {
-		return false
+	if i >= 0 {
+		p.h2.conns = slices.Delete(p.h2.conns, i, i+1)
+		p.retireLocked(c)
 	}
-	p.h2.conns = slices.Delete(p.h2.conns, i, i+1)
-	p.retireLocked(c)
-	return true
+	w := p.grantDialH2Locked(p.cfg.Load())
+	p.mu.Unlock()
+	if w != nil {
+		w.ch <- grant{}
+	}
+	return i >= 0
 }
 
 // retireLocked moves c, already taken out of p.h2.conns, to the retired
@@ -636,15 +630,18 @@ type h2conn struct {
 	closed atomic.Bool
 
 	// Read is called by the client connection's single reader only.
-	head     [9]byte // the first frame's header
+	head     [9]byte // the header of the frame being read
 	nhead    int
+	skip     int64 // bytes of that frame's payload still to come
 	read     int64 // bytes returned by Read
 	frameEnd int64 // where the first frame ends, once its header is in
 	told     bool
 	// seen is set once the SETTINGS frame has been applied; owner is
-	// told then, whichever of the two comes second.
-	seen  atomic.Bool
-	owner atomic.Pointer[h2Conn]
+	// told then, whichever of the two comes second. goneAway is set
+	// when the backend's GOAWAY frame comes; owner is retired then (or
+	// as soon as it is known).
+	seen, goneAway atomic.Bool
+	owner          atomic.Pointer[h2Conn]
 }
 
 // Read implements net.Conn. The client connection reads frames through a
@@ -660,22 +657,58 @@ func (c *h2conn) Read(b []byte) (int, error) {
 		}
 	}
 	n, err := c.Conn.Read(b)
-	if c.nhead < len(c.head) {
-		c.nhead += copy(c.head[c.nhead:], b[:n])
-		if c.nhead == len(c.head) {
-			length := int64(c.head[0])<<16 | int64(c.head[1])<<8 | int64(c.head[2])
-			c.frameEnd = int64(len(c.head)) + length
-		}
-	}
+	c.frames(b[:n])
 	c.read += int64(n)
 	return n, err
 }
 
-// watchSettings makes o the connection told when the SETTINGS are in.
+// frames follows the frame boundaries through b, the next bytes read, for
+// the end of the first frame (the backend's SETTINGS) and for a GOAWAY
+// (RFC 9113 §6.8: a backend shutting down, or done with the connection, as
+// nginx is after keepalive_requests). The connection is retired then: net/http
+// sends nothing new on it, and it no longer counts against maxConns, so the
+// oldest waiter may dial its successor at once rather than wait for the
+// requests still on it to end.
+func (c *h2conn) frames(b []byte) {
+	for len(b) > 0 {
+		if c.skip > 0 {
+			k := int64(len(b))
+			if k > c.skip {
+				k = c.skip
+			}
+			c.skip -= k
+			b = b[k:]
+			continue
+		}
+		k := copy(c.head[c.nhead:], b)
+		c.nhead += k
+		b = b[k:]
+		if c.nhead < len(c.head) {
+			return
+		}
+		c.nhead = 0
+		length := int64(c.head[0])<<16 | int64(c.head[1])<<8 | int64(c.head[2])
+		c.skip = length
+		if c.frameEnd == 0 {
+			c.frameEnd = int64(len(c.head)) + length
+		}
+		if c.head[3] == 0x7 && !c.goneAway.Swap(true) { // GOAWAY
+			if o := c.owner.Load(); o != nil {
+				o.p.retireOne(o)
+			}
+		}
+	}
+}
+
+// watchSettings makes o the connection told when the SETTINGS are in, or
+// a GOAWAY.
 func (c *h2conn) watchSettings(o *h2Conn) {
 	c.owner.Store(o)
 	if c.seen.Load() {
 		o.confirm()
+	}
+	if c.goneAway.Load() {
+		o.p.retireOne(o)
 	}
 }
 
@@ -690,8 +723,8 @@ func (c *h2conn) Close() error {
 }
 
 // roundTripH2 sends req over one of the pool's HTTP/2 connections. A
-// request whose connection died under it (the backend closed it or sent
-// GOAWAY) is sent once more on another when that is safe.
+// request the backend did not process (see h2Unprocessed), or whose
+// connection died under it, is sent again when that is safe.
 func (p *pool) roundTripH2(ctx context.Context, req *http.Request) (*http.Response, error) {
 	// net/http's stream goroutine may still read the header after
 	// RoundTrip has returned (a request given up before its stream
@@ -716,13 +749,12 @@ func (p *pool) roundTripH2(ctx context.Context, req *http.Request) (*http.Respon
 			resp.Body = &h2body{rc: resp.Body, p: p, ctx: ctx}
 			return resp, nil
 		}
-		// Once more on another stream when the backend refused this one
-		// (REFUSED_STREAM: not processed, RFC 9113 §8.7, so safe for any
-		// method), or when the connection died under a request that may be
-		// sent twice. net/http's HTTP/2 error types are not exported: the
-		// code is recognised by its name in the message.
-		refused := strings.Contains(err.Error(), "REFUSED_STREAM")
-		if attempt == 0 && ctx.Err() == nil && (refused || c.cc.Err() != nil && isIdempotent(req)) && (!hasBody(req) || req.GetBody != nil) {
+		// Again, on another stream or connection, when the backend did not
+		// process the request, which makes it safe for any method (RFC
+		// 9113 §8.7), up to maxH2Unprocessed times; once when the
+		// connection died under a request that may be sent twice.
+		unprocessed := h2Unprocessed(err)
+		if ctx.Err() == nil && (unprocessed && attempt < maxH2Unprocessed || attempt == 0 && c.cc.Err() != nil && isIdempotent(req)) && (!hasBody(req) || req.GetBody != nil) {
 			if req, err = rewind(req); err != nil {
 				p.active.Add(-1)
 				return nil, newError(ctx, MsgClosedOnSend, err)
@@ -731,6 +763,29 @@ func (p *pool) roundTripH2(ctx context.Context, req *http.Request) (*http.Respon
 		}
 		p.active.Add(-1)
 		return nil, newError(ctx, MsgClosedUnexpected, fmt.Errorf("%s %s via %s: %w", req.Method, safeURL(req.URL), p.addr, err))
+	}
+}
+
+// maxH2Unprocessed bounds the retries of a request the backend did not
+// process: a backend shutting down (GOAWAY) can meet a retry on its next
+// connection too.
+const maxH2Unprocessed = 3
+
+// h2Unprocessed reports whether err, from an HTTP/2 round trip, says the
+// backend did not process the request: the stream was refused
+// (REFUSED_STREAM), it was above the last one a GOAWAY accepted, or the
+// request was never sent (the connection became unusable, or closed before
+// its first request, before the stream opened). net/http's HTTP/2 errors
+// are not exported: they are recognised by their messages, which
+// TestH2BackendGoesAway checks.
+func h2Unprocessed(err error) bool {
+	switch msg := err.Error(); msg {
+	case "http2: client conn not usable",
+		"http2: Transport received Server's graceful shutdown GOAWAY",
+		"http2: client conn could not be established":
+		return true
+	default:
+		return strings.Contains(msg, "REFUSED_STREAM")
 	}
 }
 

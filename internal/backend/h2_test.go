@@ -12,7 +12,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -684,7 +687,7 @@ func TestH2NoStreamsBeforeSettings(t *testing.T) {
 func TestH2BackendLowersStreamLimit(t *testing.T) {
 	stuck := false
 	for run := 0; run < 12 && !stuck && !t.Failed(); run++ {
-		b := newRawH2Backend(t, 5*time.Millisecond, 10, 1)
+		b := (&rawH2Backend{delay: 5 * time.Millisecond, lowerAfter: 10, lowerTo: 1}).start(t)
 		var logged testnet.Buffer
 		m, err := NewManager(Options{MaxConnsPerHost: 1, Hosts: map[string]HostOptions{b.addr: {Protocol: ProtocolH2C}}}, nil, slog.New(slog.NewTextHandler(&logged, nil)))
 		if err != nil {
@@ -725,100 +728,270 @@ func TestH2BackendLowersStreamLimit(t *testing.T) {
 	}
 }
 
+// TestH2BackendGoesAway: a backend done with a connection sends GOAWAY (a
+// graceful shutdown, or nginx after keepalive_requests) naming the last
+// stream it will process. Requests on streams above it, and those not yet
+// sent, were not processed: they are sent again on a new connection,
+// whatever their method, and every request is processed exactly once.
+// (They failed with BackendConnectionFailure: a third of them here.) The
+// connection is retired at once, so a successor is dialled without waiting
+// for its last requests, within maxConnsPerHost.
+func TestH2BackendGoesAway(t *testing.T) {
+	b := (&rawH2Backend{delay: 2 * time.Millisecond, goAwayAfter: 20}).start(t)
+	m, _ := newTestManager(t, Options{MaxConnsPerHost: 1, Hosts: map[string]HostOptions{b.addr: {Protocol: ProtocolH2C}}})
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for i := range 32 {
+		wg.Go(func() {
+			for range 5 {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+b.addr, nil)
+				if i%2 == 0 {
+					req, _ = http.NewRequestWithContext(ctx, http.MethodPost, "http://"+b.addr, strings.NewReader(`{"order":1}`))
+				}
+				resp, err := m.RoundTrip(req)
+				if err == nil {
+					_, err = io.Copy(io.Discard, resp.Body)
+					_ = resp.Body.Close()
+				}
+				cancel()
+				if err != nil && failed.Add(1) == 1 {
+					t.Errorf("%s: %v", req.Method, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := failed.Load(); n != 0 {
+		t.Errorf("%d of 160 requests failed", n)
+	}
+	if got := b.processed.Load(); got != 160 {
+		t.Errorf("backend processed %d requests, want each of the 160 once", got)
+	}
+	if b.conns.Load() < 8 {
+		t.Errorf("%d connections for 160 requests at 20 a connection", b.conns.Load())
+	}
+	if st := m.Stats()[0]; int64(st.Opened) != b.conns.Load() {
+		t.Errorf("stats: %d connections opened, the backend saw %d", st.Opened, b.conns.Load())
+	}
+	t.Logf("%d connections", b.conns.Load())
+}
+
 // rawH2Backend is a cleartext HTTP/2 backend written frame by frame, for
 // what net/http's server never does. It announces a limit of 100
 // concurrent streams and answers every request (":status 200", no body)
-// after delay; on its first connection, once lowerAfter requests have
-// come, it lowers the limit to lowerTo. It counts the streams opened past
-// a limit the client had acknowledged (but for the first after the
-// acknowledgement: see below).
+// after delay, ignoring request bodies. With lowerAfter, on its first
+// connection, once that many requests have come, it lowers the limit to
+// lowerTo, and counts the streams opened past the limit once the client
+// had acknowledged it (but for the first after the acknowledgement: see
+// below). With goAwayAfter, on every connection, it sends GOAWAY (NO_ERROR)
+// naming the goAwayAfter-th request's stream as the last it processes,
+// ignores the streams above it, and closes the connection once it has
+// answered the others. processed counts the requests it answers.
 type rawH2Backend struct {
-	addr      string
-	overLimit atomic.Int64
+	addr                             string
+	delay                            time.Duration
+	lowerAfter, lowerTo, goAwayAfter int
+	overLimit, processed, conns      atomic.Int64
 }
 
-func newRawH2Backend(t *testing.T, delay time.Duration, lowerAfter, lowerTo int) *rawH2Backend {
-	b := &rawH2Backend{}
-	var conns atomic.Int64
-	b.addr = testnet.RawServer(t, 20*time.Second, func(c net.Conn) {
-		first := conns.Add(1) == 1
-		var wmu sync.Mutex
-		write := func(typ, flags byte, stream uint32, payload []byte) {
-			h := []byte{byte(len(payload) >> 16), byte(len(payload) >> 8), byte(len(payload)), typ, flags, 0, 0, 0, 0}
-			binary.BigEndian.PutUint32(h[5:], stream)
-			wmu.Lock()
-			defer wmu.Unlock()
-			_, _ = c.Write(append(h, payload...))
-		}
-		maxStreams := func(n int) []byte {
-			return binary.BigEndian.AppendUint32([]byte{0, 3}, uint32(n)) // SETTINGS_MAX_CONCURRENT_STREAMS
-		}
-		br := bufio.NewReader(c)
-		if _, err := io.ReadFull(br, make([]byte, len(http2Preface))); err != nil {
-			return
-		}
-		write(0x4, 0, 0, maxStreams(100))
-		var answers sync.WaitGroup
-		defer answers.Wait()
-		var mu sync.Mutex
-		open := map[uint32]bool{}
-		limit, acks, seen, afterAck := 100, 0, 0, 0
-		lowered := false
-		closeStream := func(id uint32) {
-			mu.Lock()
-			delete(open, id)
-			mu.Unlock()
-		}
-		for {
-			var h [9]byte
-			if _, err := io.ReadFull(br, h[:]); err != nil {
-				return
-			}
-			payload := make([]byte, int(h[0])<<16|int(h[1])<<8|int(h[2]))
-			if _, err := io.ReadFull(br, payload); err != nil {
-				return
-			}
-			id := binary.BigEndian.Uint32(h[5:]) & 0x7fffffff
-			switch typ, flags := h[3], h[4]; {
-			case typ == 0x4 && flags&0x1 == 0: // SETTINGS
-				write(0x4, 0x1, 0, nil)
-			case typ == 0x4: // SETTINGS ACK: the client applied ours
-				mu.Lock()
-				if acks++; lowered && acks == 2 {
-					limit = lowerTo
-				}
-				mu.Unlock()
-			case typ == 0x6 && flags&0x1 == 0: // PING
-				write(0x6, 0x1, 0, payload)
-			case typ == 0x3: // RST_STREAM
-				closeStream(id)
-			case typ == 0x1: // HEADERS
-				mu.Lock()
-				if limit == lowerTo {
-					afterAck++
-				}
-				// net/http admits a stream and writes its header under
-				// one lock: at most one admitted under the old limit
-				// arrives after the acknowledgement, and it comes first.
-				if len(open) >= limit && afterAck > 1 {
-					b.overLimit.Add(1)
-				}
-				open[id] = true
-				seen++
-				if first && seen == lowerAfter {
-					lowered = true
-					write(0x4, 0, 0, maxStreams(lowerTo))
-				}
-				mu.Unlock()
-				answers.Go(func() {
-					time.Sleep(delay)
-					closeStream(id)
-					write(0x1, 0x5, id, []byte{0x88}) // END_STREAM, END_HEADERS; ":status: 200"
-				})
-			}
-		}
-	})
+func (b *rawH2Backend) start(t *testing.T) *rawH2Backend {
+	b.addr = testnet.RawServer(t, 20*time.Second, b.serve)
 	return b
 }
 
+func (b *rawH2Backend) serve(c net.Conn) {
+	first := b.conns.Add(1) == 1
+	var wmu sync.Mutex
+	write := func(typ, flags byte, stream uint32, payload []byte) {
+		h := []byte{byte(len(payload) >> 16), byte(len(payload) >> 8), byte(len(payload)), typ, flags, 0, 0, 0, 0}
+		binary.BigEndian.PutUint32(h[5:], stream)
+		wmu.Lock()
+		defer wmu.Unlock()
+		_, _ = c.Write(append(h, payload...))
+	}
+	maxStreams := func(n int) []byte {
+		return binary.BigEndian.AppendUint32([]byte{0, 3}, uint32(n)) // SETTINGS_MAX_CONCURRENT_STREAMS
+	}
+	br := bufio.NewReader(c)
+	if _, err := io.ReadFull(br, make([]byte, len(http2Preface))); err != nil {
+		return
+	}
+	write(0x4, 0, 0, maxStreams(100))
+	var answers sync.WaitGroup
+	defer answers.Wait()
+	var mu sync.Mutex
+	open := map[uint32]bool{}
+	limit, acks, seen, afterAck := 100, 0, 0, 0
+	lowered := false
+	var last uint32 // the last stream processed, once GOAWAY is sent
+	closeStream := func(id uint32) {
+		mu.Lock()
+		delete(open, id)
+		mu.Unlock()
+	}
+	for {
+		var h [9]byte
+		if _, err := io.ReadFull(br, h[:]); err != nil {
+			return
+		}
+		payload := make([]byte, int(h[0])<<16|int(h[1])<<8|int(h[2]))
+		if _, err := io.ReadFull(br, payload); err != nil {
+			return
+		}
+		id := binary.BigEndian.Uint32(h[5:]) & 0x7fffffff
+		switch typ, flags := h[3], h[4]; {
+		case typ == 0x4 && flags&0x1 == 0: // SETTINGS
+			write(0x4, 0x1, 0, nil)
+		case typ == 0x4: // SETTINGS ACK: the client applied ours
+			mu.Lock()
+			if acks++; lowered && acks == 2 {
+				limit = b.lowerTo
+			}
+			mu.Unlock()
+		case typ == 0x6 && flags&0x1 == 0: // PING
+			write(0x6, 0x1, 0, payload)
+		case typ == 0x3: // RST_STREAM
+			closeStream(id)
+		case typ == 0x1: // HEADERS
+			if last != 0 && id > last {
+				continue // not processed (RFC 9113 §6.8)
+			}
+			mu.Lock()
+			if lowered && acks >= 2 {
+				afterAck++
+			}
+			// net/http admits a stream and writes its header under
+			// one lock: at most one admitted under the old limit
+			// arrives after the acknowledgement, and it comes first.
+			if len(open) >= limit && afterAck > 1 {
+				b.overLimit.Add(1)
+			}
+			open[id] = true
+			seen++
+			if first && seen == b.lowerAfter {
+				lowered = true
+				write(0x4, 0, 0, maxStreams(b.lowerTo))
+			}
+			mu.Unlock()
+			if seen == b.goAwayAfter {
+				last = id
+				write(0x7, 0, 0, binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(nil, last), 0))
+			}
+			b.processed.Add(1)
+			answers.Go(func() {
+				time.Sleep(b.delay)
+				closeStream(id)
+				write(0x1, 0x5, id, []byte{0x88}) // END_STREAM, END_HEADERS; ":status: 200"
+			})
+			if id == last {
+				// Close once the answers are out, as nginx does: the
+				// client's frames still coming are read and dropped,
+				// lest they reset the connection and the answers with it.
+				answers.Wait()
+				_ = c.(*net.TCPConn).CloseWrite()
+				_ = c.SetReadDeadline(time.Now().Add(time.Second))
+				_, _ = io.Copy(io.Discard, br)
+				return
+			}
+		}
+	}
+}
+
 const http2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+// The frame walk under h2conn.Read finds the first frame's end and a
+// GOAWAY however the bytes are split between reads, and only a GOAWAY.
+func TestH2FramesSplitAnywhere(t *testing.T) {
+	frame := func(typ byte, n int) []byte {
+		f := make([]byte, 9+n)
+		f[0], f[1], f[2], f[3] = byte(n>>16), byte(n>>8), byte(n), typ
+		for i := 9; i < len(f); i++ {
+			f[i] = 0x7 // payload bytes that look like GOAWAY types
+		}
+		return f
+	}
+	head := slices.Concat(frame(0x4, 6), frame(0x0, 20000), frame(0x1, 0), frame(0x6, 8))
+	stream := slices.Concat(head, frame(0x7, 8), frame(0x0, 3))
+	for _, size := range []int{1, 2, 5, 8, 9, 10, 17, 4096, len(stream)} {
+		c := &h2conn{}
+		for off := 0; off < len(stream); off += size {
+			end := min(off+size, len(stream))
+			c.frames(stream[off:end])
+			if want := end >= len(head)+9; c.goneAway.Load() != want {
+				t.Fatalf("chunks of %d, after %d bytes: GOAWAY seen %v, want %v", size, end, c.goneAway.Load(), want)
+			}
+		}
+		if c.frameEnd != 15 {
+			t.Errorf("chunks of %d: first frame ends at %d, want 15", size, c.frameEnd)
+		}
+		if c.nhead != 0 || c.skip != 0 {
+			t.Errorf("chunks of %d: left mid-frame (header %d, payload %d to come)", size, c.nhead, c.skip)
+		}
+	}
+}
+
+// TestH2NginxGoesAway: real nginx as an h2c backend, done with each
+// connection after 40 requests (keepalive_requests: it sends GOAWAY, as it
+// does after 1,000 by default), under 24 concurrent clients. Every
+// request, GET or POST, is answered, and nginx logs each exactly once.
+func TestH2NginxGoesAway(t *testing.T) {
+	addr, dir := testnet.Nginx(t, "http2", `keepalive_requests 40; access_log access.log; location / { return 200 "ok"; }`)
+	m, _ := newTestManager(t, Options{MaxConnsPerHost: 2, Hosts: map[string]HostOptions{addr: {Protocol: ProtocolH2C}}})
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for i := range 24 {
+		wg.Go(func() {
+			for j := range 10 {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/%d/%d", addr, i, j), nil)
+				if i%2 == 0 {
+					req, _ = http.NewRequestWithContext(ctx, http.MethodPost, fmt.Sprintf("http://%s/%d/%d", addr, i, j), strings.NewReader(`{"order":1}`))
+				}
+				resp, err := m.RoundTrip(req)
+				if err == nil {
+					_, err = io.Copy(io.Discard, resp.Body)
+					_ = resp.Body.Close()
+					if err == nil && resp.StatusCode != http.StatusOK {
+						err = fmt.Errorf("status %d", resp.StatusCode)
+					}
+				}
+				cancel()
+				if err != nil && failed.Add(1) == 1 {
+					t.Errorf("%s: %v", req.Method, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := failed.Load(); n != 0 {
+		t.Errorf("%d of 240 requests failed", n)
+	}
+	logged, err := os.ReadFile(filepath.Join(dir, "access.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for line := range strings.Lines(string(logged)) {
+		if _, req, ok := strings.Cut(line, `"`); ok {
+			req, _, _ = strings.Cut(req, ` HTTP/2.0"`)
+			seen[req]++
+		}
+	}
+	for i := range 24 {
+		for j := range 10 {
+			method := "GET"
+			if i%2 == 0 {
+				method = "POST"
+			}
+			if k := fmt.Sprintf("%s /%d/%d", method, i, j); seen[k] != 1 {
+				t.Errorf("nginx logged %q %d times, want once", k, seen[k])
+			}
+		}
+	}
+	st := m.Stats()[0]
+	t.Logf("%d connections opened", st.Opened)
+	if st.Opened < 6 {
+		t.Errorf("%d connections opened for 240 requests at 40 a connection", st.Opened)
+	}
+}

@@ -2,78 +2,11 @@ package gateway
 
 import (
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-)
 
-// startNginx runs nginx (the oracle for path handling) in the foreground
-// with one location, /a/, proxied to backend/base/, and returns its
-// address. The test skips when nginx is not installed (scripts/test
-// installs it).
-func startNginx(t *testing.T, backend string) string {
-	t.Helper()
-	bin, err := exec.LookPath("nginx")
-	if err != nil {
-		for _, p := range []string{"/usr/sbin/nginx", "/usr/local/sbin/nginx"} {
-			if _, serr := os.Stat(p); serr == nil {
-				bin, err = p, nil
-			}
-		}
-	}
-	if err != nil {
-		t.Skip("nginx is not installed (scripts/test installs nginx-light)")
-	}
-	dir := t.TempDir()
-	addr := deadAddr(t) // a free port, taken by nginx below
-	conf := fmt.Sprintf(`daemon off;
-master_process off;
-worker_processes 1;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log;
-events { worker_connections 64; }
-http {
-  access_log off;
-  client_body_temp_path %[1]s/body;
-  proxy_temp_path %[1]s/proxy;
-  fastcgi_temp_path %[1]s/fastcgi;
-  uwsgi_temp_path %[1]s/uwsgi;
-  scgi_temp_path %[1]s/scgi;
-  server {
-    listen %[2]s;
-    location /a/ { proxy_pass http://%[3]s/base/; }
-  }
-}
-`, dir, addr, backend)
-	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"))
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			return addr
-		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Fatalf("nginx did not start: %v\n%s", err, log)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+	"github.com/apimgw/apimgw/internal/testnet"
+)
 
 // TestPathNormalisationMatchesNginx: for the request targets where nginx
 // and apimgw mean to agree, apimgw refuses what nginx refuses and forwards
@@ -83,7 +16,7 @@ http {
 // slashes), TestPathTraversalStaysInBase says what it does.
 func TestPathNormalisationMatchesNginx(t *testing.T) {
 	be, seenBy := echoBackend(t)
-	ngx := startNginx(t, strings.TrimPrefix(be.URL, "http://"))
+	ngx, _ := testnet.Nginx(t, "", "location /a/ { proxy_pass http://"+strings.TrimPrefix(be.URL, "http://")+"/base/; }")
 	h := start(t, map[string]string{"gateway.yaml": `
 apis:
   - {id: a, path: a, serviceUrl: "` + be.URL + `/base", subscriptionRequired: false, operations: [{id: all, method: GET, urlTemplate: "/*"}]}
