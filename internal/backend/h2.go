@@ -274,6 +274,16 @@ func (p *pool) dialH2Conn(ctx context.Context, cfg *poolConfig) (*h2Conn, error)
 	}
 	cc.SetStateHook(c.stateChanged)
 	d.conn.watchSettings(c)
+	// A backend that sends nothing, not even its SETTINGS, has not
+	// finished the connection attempt by connectTimeout: the connection is
+	// closed, as a dial that failed, rather than stay counted as a dial
+	// under way, which holds every other request back.
+	time.AfterFunc(cfg.connectTimeout, func() {
+		if !d.conn.seen.Load() {
+			p.markDown()
+			_ = cc.Close() // the hook drops it
+		}
+	})
 	if rerr != nil {
 		_ = cc.Close() // the hook drops it
 		return nil, newError(ctx, MsgUnableToConnect, fmt.Errorf("connect %s: %w: new HTTP/2 connection refused a request: %w", p.addr, errConnect, rerr))

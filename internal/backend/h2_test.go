@@ -791,11 +791,13 @@ func TestH2BackendGoesAway(t *testing.T) {
 // below). With goAwayAfter, on every connection, it sends GOAWAY (NO_ERROR)
 // naming the goAwayAfter-th request's stream as the last it processes,
 // ignores the streams above it, and closes the connection once it has
-// answered the others. processed counts the requests it answers.
+// answered the others. With silentFirst, its first connection gets
+// nothing. processed counts the requests it answers.
 type rawH2Backend struct {
 	addr                             string
 	delay                            time.Duration
 	lowerAfter, lowerTo, goAwayAfter int
+	silentFirst                      bool // the first connection gets nothing, not even SETTINGS
 	overLimit, processed, conns      atomic.Int64
 }
 
@@ -806,6 +808,10 @@ func (b *rawH2Backend) start(t *testing.T) *rawH2Backend {
 
 func (b *rawH2Backend) serve(c net.Conn) {
 	first := b.conns.Add(1) == 1
+	if first && b.silentFirst {
+		_, _ = io.Copy(io.Discard, c) // until the client closes it
+		return
+	}
 	var wmu sync.Mutex
 	write := func(typ, flags byte, stream uint32, payload []byte) {
 		h := []byte{byte(len(payload) >> 16), byte(len(payload) >> 8), byte(len(payload)), typ, flags, 0, 0, 0, 0}
@@ -997,5 +1003,40 @@ func TestH2NginxGoesAway(t *testing.T) {
 	t.Logf("%d connections opened", st.Opened)
 	if st.Opened < 6 {
 		t.Errorf("%d connections opened for 240 requests at 40 a connection", st.Opened)
+	}
+}
+
+// TestH2SilentBackendConnection: a connection on which the backend sends
+// nothing, not even its SETTINGS (a process that accepts and hangs), is a
+// connection attempt that failed after connectTimeout: it is closed, and
+// the next request dials again, rather than every request waiting behind
+// it, as a dial under way, until it timed out.
+func TestH2SilentBackendConnection(t *testing.T) {
+	b := (&rawH2Backend{delay: time.Millisecond, silentFirst: true}).start(t)
+	m, _ := newTestManager(t, Options{MaxConnsPerHost: 1, ConnectTimeout: 300 * time.Millisecond, Hosts: map[string]HostOptions{b.addr: {Protocol: ProtocolH2C}}})
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	start := time.Now()
+	for range 8 {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if code, _, err := get(ctx, m, "http://"+b.addr); (err != nil || code != http.StatusOK) && failed.Add(1) == 1 {
+				t.Errorf("status %d, %v after %v", code, err, time.Since(start))
+			}
+		})
+	}
+	wg.Wait()
+	if n := failed.Load(); n != 0 {
+		t.Errorf("%d of 8 requests failed", n)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("the requests took %v: they waited for the silent connection", took)
+	}
+	if got := b.conns.Load(); got != 2 {
+		t.Errorf("backend accepted %d connections, want the silent one and one more", got)
+	}
+	if st := m.Stats()[0]; st.Open != 1 || st.Closed != 1 {
+		t.Errorf("stats %+v: want the silent connection closed and one open", st)
 	}
 }
