@@ -127,6 +127,12 @@ func (p *pool) transportLocked(cfg *poolConfig) *http.Transport {
 		Protocols:          protos,
 		IdleConnTimeout:    cfg.idleTimeout,
 		DisableCompression: true,
+		// A connection on which nothing has come for connectTimeout is
+		// asked for a sign of life (PING), and closed if none comes
+		// within connectTimeout: a backend that hangs loses its
+		// connections, as it would over HTTP/1.1, instead of keeping
+		// them (and maxConnsPerHost) until their idle timeout.
+		HTTP2: &http.HTTP2Config{SendPingTimeout: cfg.connectTimeout, PingTimeout: cfg.connectTimeout},
 	}
 	p.h2.tls = nil
 	if cfg.tls != nil {

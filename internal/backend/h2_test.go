@@ -792,12 +792,14 @@ func TestH2BackendGoesAway(t *testing.T) {
 // naming the goAwayAfter-th request's stream as the last it processes,
 // ignores the streams above it, and closes the connection once it has
 // answered the others. With silentFirst, its first connection gets
-// nothing. processed counts the requests it answers.
+// nothing; with hangAfter, its first connection hangs after answering that
+// many requests. processed counts the requests it answers.
 type rawH2Backend struct {
 	addr                             string
 	delay                            time.Duration
 	lowerAfter, lowerTo, goAwayAfter int
 	silentFirst                      bool // the first connection gets nothing, not even SETTINGS
+	hangAfter                        int  // the first connection hangs after answering that many requests
 	overLimit, processed, conns      atomic.Int64
 }
 
@@ -866,6 +868,10 @@ func (b *rawH2Backend) serve(c net.Conn) {
 		case typ == 0x1: // HEADERS
 			if last != 0 && id > last {
 				continue // not processed (RFC 9113 §6.8)
+			}
+			if first && b.hangAfter > 0 && seen == b.hangAfter {
+				_, _ = io.Copy(io.Discard, br) // hangs: no answer, no PING ack
+				return
 			}
 			mu.Lock()
 			if lowered && acks >= 2 {
@@ -1038,5 +1044,49 @@ func TestH2SilentBackendConnection(t *testing.T) {
 	}
 	if st := m.Stats()[0]; st.Open != 1 || st.Closed != 1 {
 		t.Errorf("stats %+v: want the silent connection closed and one open", st)
+	}
+}
+
+// TestH2HungBackendConnection: a connection on which the backend stops
+// answering anything (a hung process) is asked for a sign of life after
+// connectTimeout and closed when none comes, so that once the backend
+// answers again (here, on a new connection), requests get through, as
+// they would over HTTP/1.1, rather than waiting on the hung connection
+// until they time out, and their successors after them, until its idle
+// timeout.
+func TestH2HungBackendConnection(t *testing.T) {
+	b := (&rawH2Backend{delay: time.Millisecond, hangAfter: 3}).start(t)
+	m, _ := newTestManager(t, Options{MaxConnsPerHost: 1, ConnectTimeout: 200 * time.Millisecond, Hosts: map[string]HostOptions{b.addr: {Protocol: ProtocolH2C}}})
+	send := func(timeout time.Duration) error {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		code, _, err := get(ctx, m, "http://"+b.addr)
+		if err == nil && code != http.StatusOK {
+			err = fmt.Errorf("status %d", code)
+		}
+		return err
+	}
+	for i := range 3 {
+		if err := send(5 * time.Second); err != nil {
+			t.Fatalf("request %d, before the hang: %v", i, err)
+		}
+	}
+	// The request that meets the hang is sent again (a GET) once the
+	// connection is found dead; the next one finds the new connection.
+	for i := range 2 {
+		start := time.Now()
+		if err := send(5 * time.Second); err != nil {
+			t.Fatalf("request %d after the hang, %v later: %v", i, time.Since(start), err)
+		}
+		if took := time.Since(start); took > 3*time.Second {
+			t.Errorf("request %d after the hang took %v", i, took)
+		}
+		t.Logf("request %d after the hang: %v", i, time.Since(start))
+	}
+	if got := b.conns.Load(); got != 2 {
+		t.Errorf("backend accepted %d connections, want the hung one and one more", got)
+	}
+	if st := m.Stats()[0]; st.Closed != 1 {
+		t.Errorf("stats %+v: want the hung connection closed", st)
 	}
 }
