@@ -127,6 +127,8 @@ func (p *pool) transportLocked(cfg *poolConfig) *http.Transport {
 		Protocols:          protos,
 		IdleConnTimeout:    cfg.idleTimeout,
 		DisableCompression: true,
+		// The bound of an HTTP/1.1 response head (net/http's is 10 MiB).
+		MaxResponseHeaderBytes: maxResponseHeadBytes,
 		// A connection on which nothing has come for connectTimeout is
 		// asked for a sign of life (PING), and closed if none comes
 		// within connectTimeout: a backend that hangs loses its
@@ -778,7 +780,11 @@ func (p *pool) roundTripH2(ctx context.Context, req *http.Request) (*http.Respon
 			continue
 		}
 		p.active.Add(-1)
-		return nil, newError(ctx, MsgClosedUnexpected, fmt.Errorf("%s %s via %s: %w", req.Method, safeURL(req.URL), p.addr, err))
+		msg := MsgClosedUnexpected
+		if h2Violation(err) {
+			msg = MsgProtocolViolation
+		}
+		return nil, newError(ctx, msg, fmt.Errorf("%s %s via %s: %w", req.Method, safeURL(req.URL), p.addr, err))
 	}
 }
 
@@ -803,6 +809,20 @@ func h2Unprocessed(err error) bool {
 	default:
 		return strings.Contains(msg, "REFUSED_STREAM")
 	}
+}
+
+// h2Violation reports whether err, from an HTTP/2 round trip, is net/http
+// finding the backend in breach of the protocol: a connection error it
+// detected (PROTOCOL_ERROR, COMPRESSION_ERROR, FRAME_SIZE_ERROR and the
+// like, reported as "connection error: CODE"; a GOAWAY the backend sent
+// reads otherwise), a malformed response, or a response head past the
+// bound (which also ends as a COMPRESSION_ERROR when one field is past
+// it), as an HTTP/1.1 backend's protocol violations are reported.
+func h2Violation(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "connection error: ") ||
+		strings.Contains(msg, "malformed response from server") ||
+		strings.Contains(msg, "response header list larger than")
 }
 
 // h2body ends the request's share of the pool when the body is done.

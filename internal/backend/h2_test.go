@@ -793,13 +793,15 @@ func TestH2BackendGoesAway(t *testing.T) {
 // ignores the streams above it, and closes the connection once it has
 // answered the others. With silentFirst, its first connection gets
 // nothing; with hangAfter, its first connection hangs after answering that
-// many requests. processed counts the requests it answers.
+// many requests; with bigHeader, its answers carry a field that long.
+// processed counts the requests it answers.
 type rawH2Backend struct {
 	addr                             string
 	delay                            time.Duration
 	lowerAfter, lowerTo, goAwayAfter int
 	silentFirst                      bool // the first connection gets nothing, not even SETTINGS
 	hangAfter                        int  // the first connection hangs after answering that many requests
+	bigHeader                        int  // the answers carry a field of that many bytes
 	overLimit, processed, conns      atomic.Int64
 }
 
@@ -898,7 +900,23 @@ func (b *rawH2Backend) serve(c net.Conn) {
 			answers.Go(func() {
 				time.Sleep(b.delay)
 				closeStream(id)
-				write(0x1, 0x5, id, []byte{0x88}) // END_STREAM, END_HEADERS; ":status: 200"
+				if b.bigHeader == 0 {
+					write(0x1, 0x5, id, []byte{0x88}) // END_STREAM, END_HEADERS; ":status: 200"
+					return
+				}
+				// ":status: 200" and "x-big: aaa…" (a literal field not
+				// indexed), over HEADERS and CONTINUATION frames.
+				block := append([]byte{0x88, 0x00, 5}, "x-big"...)
+				block = append(block, hpackLength(b.bigHeader)...)
+				block = append(block, strings.Repeat("a", b.bigHeader)...)
+				for typ, flags := byte(0x1), byte(0x1); len(block) > 0; typ, flags = 0x9, 0 {
+					n := min(len(block), 16384)
+					if n == len(block) {
+						flags |= 0x4 // END_HEADERS
+					}
+					write(typ, flags, id, block[:n])
+					block = block[n:]
+				}
 			})
 			if id == last {
 				// Close once the answers are out, as nginx does: the
@@ -1088,5 +1106,53 @@ func TestH2HungBackendConnection(t *testing.T) {
 	}
 	if st := m.Stats()[0]; st.Closed != 1 {
 		t.Errorf("stats %+v: want the hung connection closed", st)
+	}
+}
+
+// hpackLength encodes a string length for HPACK (RFC 7541 §5.1, a 7-bit
+// prefix, no Huffman coding).
+func hpackLength(n int) []byte {
+	if n < 127 {
+		return []byte{byte(n)}
+	}
+	out := []byte{127}
+	for n -= 127; n >= 128; n >>= 7 {
+		out = append(out, byte(n%128)|0x80)
+	}
+	return append(out, byte(n))
+}
+
+// An HTTP/2 backend's response head is bounded as an HTTP/1.1 one is
+// (1 MiB): a larger one fails the request as a protocol violation, the
+// message an HTTP/1.1 backend gets for it, and one under the bound comes
+// through whole.
+func TestH2ResponseHeadBound(t *testing.T) {
+	for _, tc := range []struct {
+		size int
+		ok   bool
+	}{{900 << 10, true}, {2 << 20, false}} {
+		b := (&rawH2Backend{bigHeader: tc.size}).start(t)
+		m, _ := newTestManager(t, Options{Hosts: map[string]HostOptions{b.addr: {Protocol: ProtocolH2C}}})
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+b.addr, nil)
+		resp, err := m.RoundTrip(req)
+		cancel()
+		if tc.ok {
+			if err != nil {
+				t.Fatalf("a %d-byte field: %v", tc.size, err)
+			}
+			_ = resp.Body.Close()
+			if got := len(resp.Header.Get("X-Big")); got != tc.size {
+				t.Errorf("X-Big came with %d bytes, want %d", got, tc.size)
+			}
+			continue
+		}
+		if err == nil {
+			_ = resp.Body.Close()
+			t.Fatalf("a %d-byte field came through", tc.size)
+		}
+		if be := asError(t, err); be.Reason != ReasonBackendConnectionFailure || be.Message != MsgProtocolViolation {
+			t.Errorf("a %d-byte field: %q / %q (%v), want %q / %q", tc.size, be.Reason, be.Message, be.Err, ReasonBackendConnectionFailure, MsgProtocolViolation)
+		}
 	}
 }
