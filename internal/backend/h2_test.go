@@ -743,30 +743,7 @@ func TestH2BackendGoesAway(t *testing.T) {
 	// transport too.)
 	b := (&rawH2Backend{delay: 2 * time.Millisecond, goAwayAfter: 40}).start(t)
 	m, _ := newTestManager(t, Options{MaxConnsPerHost: 1, Hosts: map[string]HostOptions{b.addr: {Protocol: ProtocolH2C}}})
-	var wg sync.WaitGroup
-	var failed atomic.Int64
-	for i := range 32 {
-		wg.Go(func() {
-			for range 5 {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+b.addr, nil)
-				if i%2 == 0 {
-					req, _ = http.NewRequestWithContext(ctx, http.MethodPost, "http://"+b.addr, strings.NewReader(`{"order":1}`))
-				}
-				resp, err := m.RoundTrip(req)
-				if err == nil {
-					_, err = io.Copy(io.Discard, resp.Body)
-					_ = resp.Body.Close()
-				}
-				cancel()
-				if err != nil && failed.Add(1) == 1 {
-					t.Errorf("%s: %v", req.Method, err)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if n := failed.Load(); n != 0 {
+	if n := getsAndPosts(t, m, b.addr, 32, 5); n != 0 {
 		t.Errorf("%d of 160 requests failed", n)
 	}
 	if got := b.processed.Load(); got != 160 {
@@ -972,33 +949,7 @@ func TestH2FramesSplitAnywhere(t *testing.T) {
 func TestH2NginxGoesAway(t *testing.T) {
 	addr, dir := testnet.Nginx(t, "http2", `keepalive_requests 40; access_log access.log; location / { return 200 "ok"; }`)
 	m, _ := newTestManager(t, Options{MaxConnsPerHost: 2, Hosts: map[string]HostOptions{addr: {Protocol: ProtocolH2C}}})
-	var wg sync.WaitGroup
-	var failed atomic.Int64
-	for i := range 24 {
-		wg.Go(func() {
-			for j := range 10 {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/%d/%d", addr, i, j), nil)
-				if i%2 == 0 {
-					req, _ = http.NewRequestWithContext(ctx, http.MethodPost, fmt.Sprintf("http://%s/%d/%d", addr, i, j), strings.NewReader(`{"order":1}`))
-				}
-				resp, err := m.RoundTrip(req)
-				if err == nil {
-					_, err = io.Copy(io.Discard, resp.Body)
-					_ = resp.Body.Close()
-					if err == nil && resp.StatusCode != http.StatusOK {
-						err = fmt.Errorf("status %d", resp.StatusCode)
-					}
-				}
-				cancel()
-				if err != nil && failed.Add(1) == 1 {
-					t.Errorf("%s: %v", req.Method, err)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if n := failed.Load(); n != 0 {
+	if n := getsAndPosts(t, m, addr, 24, 10); n != 0 {
 		t.Errorf("%d of 240 requests failed", n)
 	}
 	logged, err := os.ReadFile(filepath.Join(dir, "access.log"))
@@ -1155,4 +1106,39 @@ func TestH2ResponseHeadBound(t *testing.T) {
 			t.Errorf("a %d-byte field: %q / %q (%v), want %q / %q", tc.size, be.Reason, be.Message, be.Err, ReasonBackendConnectionFailure, MsgProtocolViolation)
 		}
 	}
+}
+
+// getsAndPosts sends each requests from each of clients clients to
+// http://addr/CLIENT/I, GETs from the odd clients and POSTs with a small
+// body (which the request can give again) from the even ones, and returns
+// how many failed or were not answered 200, reporting the first.
+func getsAndPosts(t *testing.T, m *Manager, addr string, clients, each int) int64 {
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for i := range clients {
+		wg.Go(func() {
+			for j := range each {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				url := fmt.Sprintf("http://%s/%d/%d", addr, i, j)
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+				if i%2 == 0 {
+					req, _ = http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(`{"order":1}`))
+				}
+				resp, err := m.RoundTrip(req)
+				if err == nil {
+					_, err = io.Copy(io.Discard, resp.Body)
+					_ = resp.Body.Close()
+					if err == nil && resp.StatusCode != http.StatusOK {
+						err = fmt.Errorf("status %d", resp.StatusCode)
+					}
+				}
+				cancel()
+				if err != nil && failed.Add(1) == 1 {
+					t.Errorf("%s %s: %v", req.Method, url, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return failed.Load()
 }
