@@ -61,10 +61,11 @@ type h2Conn struct {
 	// closes as soon as its last request is done.
 	retired atomic.Bool
 	// confirmed is set once the backend's SETTINGS frame has been
-	// applied (seen by h2conn; a response proves it too). Until then the connection carries only the request that
-	// dialled it and counts as a dial under way: its stream limit is not
-	// known, and reserving past the backend's limit makes requests wait
-	// inside the connection, or be refused.
+	// applied (seen by h2conn; a response proves it too), or when the
+	// connection is retired or dropped. Until then the connection carries
+	// only the request that dialled it and counts as a dial under way: its
+	// stream limit is not known, and reserving past the backend's limit
+	// makes requests wait inside the connection, or be refused.
 	confirmed atomic.Bool
 	// tls is the TLS state of an h2 (not h2c) connection.
 	tls *tls.ConnectionState
