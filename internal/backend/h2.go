@@ -286,7 +286,9 @@ func (p *pool) dialH2Conn(ctx context.Context, cfg *poolConfig) (*h2Conn, error)
 	// A backend that sends nothing, not even its SETTINGS, has not
 	// finished the connection attempt by connectTimeout: the connection is
 	// closed, as a dial that failed, rather than stay counted as a dial
-	// under way, which holds every other request back.
+	// under way, which holds every other request back. (The transport's
+	// health check would close it too, but a PING's timeout later, and
+	// without marking the address down.)
 	time.AfterFunc(cfg.connectTimeout, func() {
 		if !d.conn.seen.Load() {
 			p.markDown()
@@ -501,13 +503,15 @@ func (p *pool) reapH2(cfg *poolConfig) {
 	p.mu.Unlock()
 	// A request given to a connection before the last pass and not sent
 	// yet, with no header written since then: the connection is stuck.
-	for _, c := range slices.Concat(conns, retired) {
-		started, wrote := c.started.Load(), c.wrote.Load()
-		if c.settled.Load() < c.reaperStarted && wrote == c.reaperWrote && !c.unstuck {
-			c.unstuck = true
-			p.unstick(c)
+	for _, cs := range [2][]*h2Conn{conns, retired} {
+		for _, c := range cs {
+			started, wrote := c.started.Load(), c.wrote.Load()
+			if c.settled.Load() < c.reaperStarted && wrote == c.reaperWrote && !c.unstuck {
+				c.unstuck = true
+				p.unstick(c)
+			}
+			c.reaperStarted, c.reaperWrote = started, wrote
 		}
-		c.reaperStarted, c.reaperWrote = started, wrote
 	}
 	// A retired connection closes when its last request ends (stateChanged);
 	// should that hook be missed (see kickH2), it closes here rather than
