@@ -79,6 +79,13 @@ type h2Conn struct {
 	started, settled, wrote    atomic.Uint64
 	reaperStarted, reaperWrote uint64
 	unstuck                    bool
+	// raw is the connection's socket; the health check's state, the
+	// reaper's own (see pingCheck): whether it has pinged, the answers
+	// read by then, and when.
+	raw         *h2conn
+	pinged      bool
+	pingAnswers uint64
+	pingAt      int64
 }
 
 // h2send follows one request on a connection from its RoundTrip call until
@@ -130,12 +137,11 @@ func (p *pool) transportLocked(cfg *poolConfig) *http.Transport {
 		DisableCompression: true,
 		// The bound of an HTTP/1.1 response head (net/http's is 10 MiB).
 		MaxResponseHeaderBytes: maxResponseHeadBytes,
-		// A connection on which nothing has come for connectTimeout is
-		// asked for a sign of life (PING), and closed if none comes
-		// within connectTimeout: a backend that hangs loses its
-		// connections, as it would over HTTP/1.1, instead of keeping
-		// them (and maxConnsPerHost) until their idle timeout.
-		HTTP2: &http.HTTP2Config{SendPingTimeout: cfg.connectTimeout, PingTimeout: cfg.connectTimeout},
+		// No health check of net/http's: it pings a connection every
+		// SendPingTimeout for as long as nothing else comes, in flight
+		// or idle, and a gRPC server takes that for abuse and closes the
+		// connection (GOAWAY ENHANCE_YOUR_CALM, "too_many_pings"), with
+		// the requests on it. The pool's own is pingCheck.
 	}
 	p.h2.tls = nil
 	if cfg.tls != nil {
@@ -273,7 +279,7 @@ func (p *pool) dialH2Conn(ctx context.Context, cfg *poolConfig) (*h2Conn, error)
 		}
 		return nil, newError(ctx, MsgUnableToConnect, fmt.Errorf("connect %s: %w: %w", p.addr, errConnect, err))
 	}
-	c := &h2Conn{p: p, cc: cc, gen: cfg.gen, tls: d.tlsState}
+	c := &h2Conn{p: p, cc: cc, gen: cfg.gen, tls: d.tlsState, raw: d.conn}
 	// The caller's stream first: once the connection is confirmed, the
 	// queued requests take what is free.
 	rerr := cc.Reserve()
@@ -503,6 +509,7 @@ func (p *pool) reapH2(cfg *poolConfig) {
 	p.mu.Unlock()
 	// A request given to a connection before the last pass and not sent
 	// yet, with no header written since then: the connection is stuck.
+	now := monoNow()
 	for _, cs := range [2][]*h2Conn{conns, retired} {
 		for _, c := range cs {
 			started, wrote := c.started.Load(), c.wrote.Load()
@@ -511,6 +518,7 @@ func (p *pool) reapH2(cfg *poolConfig) {
 				p.unstick(c)
 			}
 			c.reaperStarted, c.reaperWrote = started, wrote
+			p.pingCheck(c, cfg.connectTimeout, now)
 		}
 	}
 	// A retired connection closes when its last request ends (stateChanged);
@@ -537,6 +545,46 @@ func (p *pool) reapH2(cfg *poolConfig) {
 			_ = c.cc.Close() // its state hook drops it
 		} // else: it closes after that request (stateChanged)
 	}
+}
+
+// pingCheck is the health check of a connection with requests in flight.
+// When nothing has come on it for timeout, it is sent a PING; when nothing
+// has come within timeout after that either, the backend is taken for
+// gone (a process hung, a network path that drops the connection's
+// packets) and the connection is closed: its requests fail, and a request
+// that may be sent twice is sent again on a new connection, instead of
+// every request going to the dead connection until it times out.
+//
+// A gRPC server closes a connection pinged too often (grpc-go: a third
+// PING with no HEADERS or DATA sent since the last, within 5 minutes, or
+// within 2 hours on a connection without streams), and a call whose
+// answer takes long is silent that long. So an idle connection is not
+// pinged, and a connection is pinged at most once between two of the
+// backend's answers (HEADERS or DATA frames): one PING shows the backend
+// there; that it stays there shows in its answers, or in the requests'
+// own timeouts.
+func (p *pool) pingCheck(c *h2Conn, timeout time.Duration, now int64) {
+	raw := c.raw
+	if raw == nil || c.cc.InFlight() == 0 {
+		return
+	}
+	last := raw.lastRead.Load()
+	if c.pinged && c.pingAt > last {
+		// The PING is out and nothing has come since.
+		if now-c.pingAt >= int64(timeout) {
+			p.log.h2Unresponsive(p, timeout)
+			_ = c.cc.Close() // the hook drops it
+		}
+		return
+	}
+	answers := raw.answers.Load()
+	if now-last < int64(timeout) || c.pinged && answers == c.pingAnswers {
+		return
+	}
+	c.pinged, c.pingAnswers, c.pingAt = true, answers, now
+	// Not under the reaper: the write may block on a backend that no
+	// longer reads, until the connection is closed.
+	go raw.ping()
 }
 
 // unstick frees the requests net/http holds back on c behind stream
@@ -640,24 +688,24 @@ func (p *pool) dialH2(ctx context.Context, _, _ string) (net.Conn, error) {
 		d.tlsState = &st
 	}
 	d.conn = &h2conn{Conn: c, p: p}
+	d.conn.lastRead.Store(monoNow()) // silence is counted from here
 	return d.conn, nil
 }
 
 // h2conn is an HTTP/2 connection's socket (or TLS stream). It releases its
-// port into the reclaim window when closed, and watches the backend's
-// first frame (its SETTINGS, RFC 9113 §3.4) to tell the pool when the
-// connection's stream limit is known.
+// port into the reclaim window when closed, watches the backend's first
+// frame (its SETTINGS, RFC 9113 §3.4) to tell the pool when the
+// connection's stream limit is known, and sends the health check's PINGs
+// between the client connection's frames (see pingCheck).
 type h2conn struct {
 	net.Conn
 	p      *pool
 	closed atomic.Bool
 
 	// Read is called by the client connection's single reader only.
-	head     [9]byte // the header of the frame being read
-	nhead    int
-	skip     int64 // bytes of that frame's payload still to come
-	read     int64 // bytes returned by Read
-	frameEnd int64 // where the first frame ends, once its header is in
+	in       frameWalk // the frames read
+	read     int64     // bytes returned by Read
+	frameEnd int64     // where the first frame ends, once its header is in
 	told     bool
 	// seen is set once the SETTINGS frame has been applied; owner is
 	// told then, whichever of the two comes second. goneAway is set
@@ -665,7 +713,60 @@ type h2conn struct {
 	// as soon as it is known).
 	seen, goneAway atomic.Bool
 	owner          atomic.Pointer[h2Conn]
+	// lastRead is when bytes last came (monoNow), answers counts the
+	// HEADERS and DATA frames read: the health check's signs of life.
+	lastRead atomic.Int64
+	answers  atomic.Uint64
+
+	// Writes, the client connection's and a PING's, under wmu.
+	wmu      sync.Mutex
+	preface  int       // bytes of the client preface written
+	out      frameWalk // the frames written after it
+	pingDue  bool      // a PING waits for the end of the frame being written
+	pingSent uint64    // PINGs written
 }
+
+// frameWalk follows HTTP/2 frame boundaries (RFC 9113 §4.1) through a
+// byte stream given in pieces of any size.
+type frameWalk struct {
+	head  [9]byte // the header of the current frame
+	nhead int     // its bytes seen
+	skip  int64   // bytes of its payload still to come
+}
+
+// next consumes b up to the end of the next frame header, which it then
+// reports (the frame's header is in w.head), or to its end.
+func (w *frameWalk) next(b []byte) (rest []byte, header bool) {
+	for len(b) > 0 {
+		if w.skip > 0 {
+			k := min(int64(len(b)), w.skip)
+			w.skip -= k
+			b = b[k:]
+			continue
+		}
+		k := copy(w.head[w.nhead:], b)
+		w.nhead += k
+		b = b[k:]
+		if w.nhead < len(w.head) {
+			return b, false
+		}
+		w.nhead = 0
+		w.skip = int64(w.head[0])<<16 | int64(w.head[1])<<8 | int64(w.head[2])
+		return b, true
+	}
+	return b, false
+}
+
+// between reports whether the stream so far ends at a frame boundary.
+func (w *frameWalk) between() bool { return w.nhead == 0 && w.skip == 0 }
+
+// clientPreface is what an HTTP/2 client writes before its first frame
+// (RFC 9113 §3.4).
+const clientPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+// pingFrame is the health check's PING (RFC 9113 §6.7): eight bytes of
+// opaque data, which the backend sends back in its acknowledgement.
+var pingFrame = [17]byte{0, 0, 8, 0x6, 0, 0, 0, 0, 0, 'a', 'p', 'i', 'm', 'g', 'w', 'p', 'g'}
 
 // Read implements net.Conn. The client connection reads frames through a
 // buffer and applies each before it reads more, so once Read is called
@@ -680,9 +781,53 @@ func (c *h2conn) Read(b []byte) (int, error) {
 		}
 	}
 	n, err := c.Conn.Read(b)
-	c.frames(b[:n])
+	if n > 0 {
+		c.lastRead.Store(monoNow())
+		c.frames(b[:n])
+	}
 	c.read += int64(n)
 	return n, err
+}
+
+// Write implements net.Conn: the client connection's writes, after which
+// a PING asked for meanwhile goes out if they ended at a frame boundary.
+func (c *h2conn) Write(b []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	n, err := c.Conn.Write(b)
+	w := b[:n]
+	if c.preface < len(clientPreface) {
+		k := min(len(w), len(clientPreface)-c.preface)
+		c.preface += k
+		w = w[k:]
+	}
+	for len(w) > 0 {
+		w, _ = c.out.next(w)
+	}
+	if err == nil && c.pingDue {
+		c.writePingLocked()
+	}
+	return n, err
+}
+
+// ping writes the health check's PING now if the client connection is
+// between frames, or else right after the frame it is writing.
+func (c *h2conn) ping() {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.pingDue = true
+	c.writePingLocked()
+}
+
+func (c *h2conn) writePingLocked() {
+	if c.preface < len(clientPreface) || !c.out.between() {
+		return
+	}
+	c.pingDue = false
+	c.pingSent++
+	// A failed write leaves the connection broken whatever was written:
+	// the client connection's next write or read says so.
+	_, _ = c.Conn.Write(pingFrame[:])
 }
 
 // frames follows the frame boundaries through b, the next bytes read, for
@@ -694,30 +839,21 @@ func (c *h2conn) Read(b []byte) (int, error) {
 // requests still on it to end.
 func (c *h2conn) frames(b []byte) {
 	for len(b) > 0 {
-		if c.skip > 0 {
-			k := int64(len(b))
-			if k > c.skip {
-				k = c.skip
-			}
-			c.skip -= k
-			b = b[k:]
+		var header bool
+		if b, header = c.in.next(b); !header {
 			continue
 		}
-		k := copy(c.head[c.nhead:], b)
-		c.nhead += k
-		b = b[k:]
-		if c.nhead < len(c.head) {
-			return
-		}
-		c.nhead = 0
-		length := int64(c.head[0])<<16 | int64(c.head[1])<<8 | int64(c.head[2])
-		c.skip = length
 		if c.frameEnd == 0 {
-			c.frameEnd = int64(len(c.head)) + length
+			c.frameEnd = int64(len(c.in.head)) + c.in.skip // the first frame starts the stream
 		}
-		if c.head[3] == 0x7 && !c.goneAway.Swap(true) { // GOAWAY
-			if o := c.owner.Load(); o != nil {
-				o.p.retireOne(o)
+		switch c.in.head[3] {
+		case 0x0, 0x1: // DATA, HEADERS
+			c.answers.Add(1)
+		case 0x7: // GOAWAY
+			if !c.goneAway.Swap(true) {
+				if o := c.owner.Load(); o != nil {
+					o.p.retireOne(o)
+				}
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -805,7 +806,7 @@ func (b *rawH2Backend) serve(c net.Conn) {
 		return binary.BigEndian.AppendUint32([]byte{0, 3}, uint32(n)) // SETTINGS_MAX_CONCURRENT_STREAMS
 	}
 	br := bufio.NewReader(c)
-	if _, err := io.ReadFull(br, make([]byte, len(http2Preface))); err != nil {
+	if _, err := io.ReadFull(br, make([]byte, len(clientPreface))); err != nil {
 		return
 	}
 	write(0x4, 0, 0, maxStreams(100))
@@ -909,8 +910,6 @@ func (b *rawH2Backend) serve(c net.Conn) {
 	}
 }
 
-const http2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-
 // The frame walk under h2conn.Read finds the first frame's end and a
 // GOAWAY however the bytes are split between reads, and only a GOAWAY.
 func TestH2FramesSplitAnywhere(t *testing.T) {
@@ -936,11 +935,86 @@ func TestH2FramesSplitAnywhere(t *testing.T) {
 		if c.frameEnd != 15 {
 			t.Errorf("chunks of %d: first frame ends at %d, want 15", size, c.frameEnd)
 		}
-		if c.nhead != 0 || c.skip != 0 {
-			t.Errorf("chunks of %d: left mid-frame (header %d, payload %d to come)", size, c.nhead, c.skip)
+		if !c.in.between() {
+			t.Errorf("chunks of %d: left mid-frame (header %d, payload %d to come)", size, c.in.nhead, c.in.skip)
+		}
+		if got := c.answers.Load(); got != 3 {
+			t.Errorf("chunks of %d: %d HEADERS and DATA frames counted, want 3", size, got)
 		}
 	}
 }
+
+// The health check's PING goes out between the client connection's
+// frames, however they are split between writes, and never inside the
+// preface or a frame: the backend reads the frames written, whole and in
+// order, with the PINGs between them.
+func TestH2PingBetweenFrames(t *testing.T) {
+	frame := func(typ byte, n int) []byte {
+		f := make([]byte, 9+n)
+		f[0], f[1], f[2], f[3] = byte(n>>16), byte(n>>8), byte(n), typ
+		for i := 9; i < len(f); i++ {
+			f[i] = byte(i)
+		}
+		return f
+	}
+	frames := [][]byte{frame(0x4, 12), frame(0x1, 30), frame(0x0, 20000), frame(0x3, 4), frame(0x0, 0), frame(0x8, 4)}
+	stream := slices.Concat(append([][]byte{[]byte(clientPreface)}, frames...)...)
+	for _, size := range []int{1, 3, 9, 10, 24, 25, 4096, len(stream)} {
+		var sink bytes.Buffer
+		c := &h2conn{Conn: writeConn{&sink}}
+		pings := 0
+		for off := 0; off < len(stream); off += size {
+			c.ping() // asked for anywhere: after the preface's end, mid-frame, between frames
+			pings++
+			end := min(off+size, len(stream))
+			if _, err := c.Write(stream[off:end]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.ping()
+		pings++
+		got := sink.Bytes()
+		if !bytes.HasPrefix(got, []byte(clientPreface)) {
+			t.Fatalf("chunks of %d: the preface was broken: %q", size, got[:min(len(got), 40)])
+		}
+		got = got[len(clientPreface):]
+		var seen [][]byte
+		npings := 0
+		for len(got) > 0 {
+			if len(got) < 9 {
+				t.Fatalf("chunks of %d: %d bytes left, not a frame", size, len(got))
+			}
+			n := 9 + (int(got[0])<<16 | int(got[1])<<8 | int(got[2]))
+			if n > len(got) {
+				t.Fatalf("chunks of %d: a frame of %d bytes, %d left", size, n, len(got))
+			}
+			if bytes.Equal(got[:n], pingFrame[:]) {
+				npings++
+			} else {
+				seen = append(seen, got[:n])
+			}
+			got = got[n:]
+		}
+		if !slices.EqualFunc(seen, frames, bytes.Equal) {
+			t.Errorf("chunks of %d: the frames read are not the frames written", size)
+		}
+		if npings == 0 || npings > pings || uint64(npings) != c.pingSent {
+			t.Errorf("chunks of %d: %d PINGs in the stream, %d counted sent, %d asked for", size, npings, c.pingSent, pings)
+		}
+	}
+}
+
+// writeConn is a net.Conn whose writes go to w.
+type writeConn struct{ w io.Writer }
+
+func (c writeConn) Write(b []byte) (int, error)    { return c.w.Write(b) }
+func (writeConn) Read([]byte) (int, error)         { return 0, io.EOF }
+func (writeConn) Close() error                     { return nil }
+func (writeConn) LocalAddr() net.Addr              { return nil }
+func (writeConn) RemoteAddr() net.Addr             { return nil }
+func (writeConn) SetDeadline(time.Time) error      { return nil }
+func (writeConn) SetReadDeadline(time.Time) error  { return nil }
+func (writeConn) SetWriteDeadline(time.Time) error { return nil }
 
 // TestH2NginxGoesAway: real nginx as an h2c backend, done with each
 // connection after 40 requests (keepalive_requests: it sends GOAWAY, as it

@@ -671,6 +671,11 @@ func (s *slogSink) h2Stuck(p *pool, waiting uint64) {
 		"destination", p.addr, "host", p.host, "waiting", waiting)
 }
 
+func (s *slogSink) h2Unresponsive(p *pool, timeout time.Duration) {
+	s.log.Warn("HTTP/2 backend connection unresponsive: nothing came for connectTimeout with requests in flight, nor within connectTimeout of a PING; connection closed, its requests failed (those that may be sent twice are sent again)",
+		"destination", p.addr, "host", p.host, "connectTimeout", timeout)
+}
+
 // verifyChain checks a backend's certificate chain against roots (nil: the
 // system's) for server authentication, but not the host name.
 func verifyChain(roots *x509.CertPool) func(tls.ConnectionState) error {

@@ -98,6 +98,7 @@ type grant struct {
 type logSink interface {
 	exhausted(p *pool, snap LedgerSnapshot)
 	h2Stuck(p *pool, waiting uint64)
+	h2Unresponsive(p *pool, timeout time.Duration)
 }
 
 // acquire returns a connection for one request: an idle one, a new one
