@@ -565,7 +565,7 @@ func (p *pool) reapH2(cfg *poolConfig) {
 // own timeouts.
 func (p *pool) pingCheck(c *h2Conn, timeout time.Duration, now int64) {
 	raw := c.raw
-	if raw == nil || c.cc.InFlight() == 0 {
+	if c.cc.InFlight() == 0 {
 		return
 	}
 	last := raw.lastRead.Load()
