@@ -796,11 +796,9 @@ func (b *rawH2Backend) serve(c net.Conn) {
 	}
 	var wmu sync.Mutex
 	write := func(typ, flags byte, stream uint32, payload []byte) {
-		h := []byte{byte(len(payload) >> 16), byte(len(payload) >> 8), byte(len(payload)), typ, flags, 0, 0, 0, 0}
-		binary.BigEndian.PutUint32(h[5:], stream)
 		wmu.Lock()
 		defer wmu.Unlock()
-		_, _ = c.Write(append(h, payload...))
+		_, _ = c.Write(h2Frame(typ, flags, stream, payload))
 	}
 	maxStreams := func(n int) []byte {
 		return binary.BigEndian.AppendUint32([]byte{0, 3}, uint32(n)) // SETTINGS_MAX_CONCURRENT_STREAMS
@@ -914,12 +912,7 @@ func (b *rawH2Backend) serve(c net.Conn) {
 // GOAWAY however the bytes are split between reads, and only a GOAWAY.
 func TestH2FramesSplitAnywhere(t *testing.T) {
 	frame := func(typ byte, n int) []byte {
-		f := make([]byte, 9+n)
-		f[0], f[1], f[2], f[3] = byte(n>>16), byte(n>>8), byte(n), typ
-		for i := 9; i < len(f); i++ {
-			f[i] = 0x7 // payload bytes that look like GOAWAY types
-		}
-		return f
+		return h2Frame(typ, 0, 0, bytes.Repeat([]byte{0x7}, n)) // payload bytes that look like GOAWAY types
 	}
 	head := slices.Concat(frame(0x4, 6), frame(0x0, 20000), frame(0x1, 0), frame(0x6, 8))
 	stream := slices.Concat(head, frame(0x7, 8), frame(0x0, 3))
@@ -950,12 +943,11 @@ func TestH2FramesSplitAnywhere(t *testing.T) {
 // order, with the PINGs between them.
 func TestH2PingBetweenFrames(t *testing.T) {
 	frame := func(typ byte, n int) []byte {
-		f := make([]byte, 9+n)
-		f[0], f[1], f[2], f[3] = byte(n>>16), byte(n>>8), byte(n), typ
-		for i := 9; i < len(f); i++ {
-			f[i] = byte(i)
+		payload := make([]byte, n)
+		for i := range payload {
+			payload[i] = byte(i)
 		}
-		return f
+		return h2Frame(typ, 0, 0, payload)
 	}
 	frames := [][]byte{frame(0x4, 12), frame(0x1, 30), frame(0x0, 20000), frame(0x3, 4), frame(0x0, 0), frame(0x8, 4)}
 	stream := slices.Concat(append([][]byte{[]byte(clientPreface)}, frames...)...)
@@ -1002,6 +994,14 @@ func TestH2PingBetweenFrames(t *testing.T) {
 			t.Errorf("chunks of %d: %d PINGs in the stream, %d counted sent, %d asked for", size, npings, c.pingSent, pings)
 		}
 	}
+}
+
+// h2Frame is an HTTP/2 frame (RFC 9113 §4.1).
+func h2Frame(typ, flags byte, stream uint32, payload []byte) []byte {
+	n := len(payload)
+	f := []byte{byte(n >> 16), byte(n >> 8), byte(n), typ, flags, 0, 0, 0, 0}
+	binary.BigEndian.PutUint32(f[5:], stream)
+	return append(f, payload...)
 }
 
 // writeConn is a net.Conn whose writes go to w.
